@@ -1,0 +1,1 @@
+"""Optional plugins with extra dependencies; each imports its client library lazily."""

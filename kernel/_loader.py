@@ -1,0 +1,252 @@
+"""Finding and loading plugins: defaults, entry points, distributions, block lists."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import attrs
+import importlib_metadata
+import pluggy
+
+from . import hookspecs
+from .errors import ConfigError, PluginError, UnknownNameError
+
+__all__ = ["Distribution", "PluginInfo", "PluginManager", "PluginLoader", "ENTRY_POINT_GROUP"]
+
+log = logging.getLogger("llmspell.plugins")
+
+ENTRY_POINT_GROUP = "llmspell"
+DISTRIBUTION_GROUP = "llmspell.distributions"
+OWN_DISTRIBUTION = "llmspell"
+
+
+@attrs.frozen
+class Distribution:
+    """A named set of plugins: what to add, which defaults to block, default config.
+
+    Declared by a package under the ``llmspell.distributions`` entry-point group (the
+    entry point names a ``Distribution`` object or a function returning one) and
+    started with ``Kernel(distribution="name")`` or ``distribution = "name"``.
+    """
+
+    name: str
+    plugins: Mapping[str, str] = attrs.Factory(dict)
+    """Plugin name -> module import path, loaded in this order after the defaults."""
+    block: tuple[str, ...] = ()
+    """Default plugins this distribution leaves out."""
+    config: Mapping[str, Any] = attrs.Factory(dict)
+    """Default configuration, under the user's file and environment."""
+    autoload: bool = False
+    """Also load other packages' ``llmspell`` entry points (off: exactly this set)."""
+    description: str = ""
+
+
+@attrs.frozen
+class PluginInfo:
+    """One loaded plugin, where it came from and what it implements."""
+
+    name: str
+    source: str
+    """``default``, ``entry point``, ``distribution <name>``, ``config``, ``argument``."""
+    module: str | None
+    distribution: str | None
+    """The installed package that ships the plugin, if known."""
+    version: str | None
+    hooks: tuple[str, ...] = ()
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, telling the kernel when the set of plugins changes."""
+
+    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
+        super().__init__("llmspell")
+        self.on_change = on_change
+        self.add_hookspecs(hookspecs)
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        result = super().register(plugin, name)
+        if self.on_change is not None:
+            self.on_change()
+        return result
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
+        result = super().unregister(plugin, name)
+        if self.on_change is not None:
+            self.on_change()
+        return result
+
+
+def _entry_points(group: str) -> list[importlib_metadata.EntryPoint]:
+    return list(importlib_metadata.entry_points(group=group))
+
+
+def _dist_of(ep: importlib_metadata.EntryPoint) -> tuple[str | None, str | None]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return None, None
+    return dist.metadata["Name"], dist.version
+
+
+def import_plugin(target: str) -> ModuleType:
+    """Import a plugin by module path, or from a ``.py`` file path."""
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        path = Path(target).expanduser().resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"no such file: {path}")
+        name = f"llmspell_local_{path.stem}_{abs(hash(str(path))):x}"
+        if name in sys.modules:
+            return sys.modules[name]
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path} as a module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        return module
+    return importlib.import_module(target)
+
+
+class PluginLoader:
+    """Registers the plugins of one kernel with its manager, recording their origin."""
+
+    def __init__(self, pm: PluginManager, *, debug: bool = False) -> None:
+        self.pm = pm
+        self.infos: dict[str, PluginInfo] = {}
+        self.blocked: list[str] = []
+        self.debug = debug
+
+    def _say(self, message: str) -> None:
+        if self.debug:
+            print(f"[llmspell] {message}", file=sys.stderr)
+        log.debug(message)
+
+    def find_distribution(self, name: str) -> Distribution:
+        eps = {ep.name: ep for ep in _entry_points(DISTRIBUTION_GROUP)}
+        if name not in eps:
+            raise ConfigError(
+                [f"distribution: {UnknownNameError('distribution', name, eps)}"]
+            )
+        ep = eps[name]
+        try:
+            target = ep.load()
+            dist = target() if callable(target) and not isinstance(target, Distribution) else target
+            if isinstance(dist, Mapping):
+                dist = Distribution(**dist)
+        except Exception as exc:
+            package, _ = _dist_of(ep)
+            raise PluginError(name, f"distribution failed to load: {type(exc).__name__}: {exc}", distribution=package) from exc
+        if not isinstance(dist, Distribution):
+            raise PluginError(name, f"distribution entry point {ep.value} is not a Distribution")
+        return dist
+
+    def load(
+        self,
+        *,
+        default_order: Iterable[str],
+        disable: Iterable[str],
+        distribution: Distribution | None,
+        autoload: bool,
+        extra_modules: Iterable[str],
+        objects: Iterable[Any],
+    ) -> None:
+        """Register every plugin in the documented order, skipping blocked names."""
+        blocked = set(disable)
+        if distribution is not None:
+            blocked |= set(distribution.block)
+            autoload = autoload and distribution.autoload
+        for name in sorted(blocked):
+            self.pm.set_blocked(name)
+        self.blocked = sorted(blocked)
+
+        own, others = [], []
+        for ep in _entry_points(ENTRY_POINT_GROUP):
+            package, _ = _dist_of(ep)
+            (own if package == OWN_DISTRIBUTION else others).append(ep)
+        order = {name: i for i, name in enumerate(default_order)}
+        own.sort(key=lambda ep: (order.get(ep.name, len(order)), ep.name))
+        for ep in own:
+            self._load_entry_point(ep, "default")
+        if distribution is not None:
+            for name, module in distribution.plugins.items():
+                self._load_module(name, module, f"distribution {distribution.name}", distribution.name)
+        if autoload:
+            for ep in sorted(others, key=lambda ep: ep.name):
+                self._load_entry_point(ep, "entry point")
+        for target in extra_modules:
+            name = Path(target).stem if target.endswith(".py") else target
+            self._load_module(name, target, "config", None)
+        for obj in objects:
+            if isinstance(obj, str):
+                self._load_module(obj, obj, "argument", None)
+            else:
+                name = getattr(obj, "__name__", None) or f"{type(obj).__name__}-{id(obj):x}"
+                self.register(obj, name, "argument", getattr(obj, "__module__", None), None, None)
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            plugin = getattr(exc, "plugin", None)
+            name = self.pm.get_name(plugin) if plugin is not None else "?"
+            info = self.infos.get(name or "")
+            raise PluginError(
+                name or "?",
+                f"{exc} (hook names must be one of the llmspell_* hooks in llmspell.hookspecs)",
+                distribution=info.distribution if info else None,
+            ) from None
+
+    def _load_entry_point(self, ep: importlib_metadata.EntryPoint, source: str) -> None:
+        package, version = _dist_of(ep)
+        if self.pm.is_blocked(ep.name):
+            self._say(f"plugin {ep.name} ({package}) is blocked")
+            return
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            raise PluginError(
+                ep.name,
+                f"failed to import {ep.value}: {type(exc).__name__}: {exc}",
+                distribution=f"{package} {version}" if package else None,
+            ) from exc
+        self.register(plugin, ep.name, source, ep.value, package, version)
+
+    def _load_module(self, name: str, target: str, source: str, package: str | None) -> None:
+        if self.pm.is_blocked(name):
+            self._say(f"plugin {name} is blocked")
+            return
+        try:
+            plugin = import_plugin(target)
+        except Exception as exc:
+            raise PluginError(
+                name, f"failed to import {target}: {type(exc).__name__}: {exc}", distribution=package
+            ) from exc
+        self.register(plugin, name, source, target, package, None)
+
+    def register(
+        self,
+        plugin: Any,
+        name: str,
+        source: str,
+        module: str | None,
+        package: str | None,
+        version: str | None,
+    ) -> None:
+        if self.pm.is_registered(plugin) or self.pm.has_plugin(name):
+            self._say(f"plugin {name} already registered; skipped")
+            return
+        try:
+            self.pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(name, str(exc), distribution=package) from None
+        hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or ()))
+        self.infos[name] = PluginInfo(name, source, module, package, version, hooks)
+        self._say(f"loaded plugin {name} from {module or name} ({source}); hooks: {', '.join(hooks)}")

@@ -1,0 +1,248 @@
+"""The ``llmspell`` command line: ``plugins``, ``config``, ``doctor``, plus plugins' commands.
+
+Global options come before the command: ``llmspell -c llmspell.toml -p no:artifacts
+plugins --json``. ``-p no:NAME`` blocks a plugin, ``-p MODULE`` loads one. Errors print
+one line; ``--debug`` prints the traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .errors import LlmspellError
+from .kernel import Kernel
+
+__all__ = ["main", "run", "pass_kernel", "echo_json", "console", "progress"]
+
+T = TypeVar("T")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _preparse(argv: Sequence[str]) -> dict[str, Any]:
+    """Pull the kernel options out of argv before click runs (plugins add commands)."""
+    opts: dict[str, Any] = {"config": None, "data_dir": None, "distribution": None, "disable": [], "plugins": [], "debug": False}
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("-"):
+            break  # the command name: the rest belongs to it
+        value = args[i + 1] if i + 1 < len(args) else None
+        key = arg.split("=", 1)
+        if len(key) == 2:
+            arg, value = key[0], key[1]
+            step = 1
+        else:
+            step = 2
+        if arg in ("-c", "--config"):
+            opts["config"] = value
+        elif arg == "--data-dir":
+            opts["data_dir"] = value
+        elif arg == "--distribution":
+            opts["distribution"] = value
+        elif arg == "-p" and value:
+            (opts["disable"] if value.startswith("no:") else opts["plugins"]).append(value.removeprefix("no:"))
+        elif arg == "--debug":
+            opts["debug"] = True
+            step = 1
+        else:
+            step = 1
+        i += step
+    return opts
+
+
+def run(coro: Awaitable[T]) -> T:
+    """Run a coroutine from a command."""
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str, sort_keys=False))
+
+
+def progress(*, json_mode: bool) -> Any:
+    """A rich progress bar on a terminal; a silent stand-in with ``--json`` or when piped."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    disabled = json_mode or not sys.stderr.isatty()
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+        console=err_console, disable=disabled, transient=True,
+    )
+
+
+def pass_kernel(fn: Callable[..., T]) -> Callable[..., T]:
+    """Decorator: pass the (built, not started) kernel as the first argument."""
+
+    @click.pass_context
+    def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> T:
+        kernel = ctx.obj.get("kernel")
+        if kernel is None:
+            raise ctx.obj["error"]
+        return ctx.invoke(fn, kernel, *args, **kwargs)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.option("-c", "--config", "config_path", metavar="FILE", help="Config file (default: ./llmspell.toml or $LLMSPELL_CONFIG).")
+@click.option("--data-dir", metavar="DIR", help="Data directory (default: ./.llmspell).")
+@click.option("--distribution", metavar="NAME", help="Start a named distribution.")
+@click.option("-p", "plugin_opts", multiple=True, metavar="NAME", help="-p no:NAME blocks a plugin; -p MODULE loads one.")
+@click.option("--debug", is_flag=True, help="Print tracebacks and plugin/hook tracing.")
+@click.version_option(package_name="llmspell")
+def cli(**_: Any) -> None:
+    """llmspell: agent infrastructure: state, sessions, events, hooks, artifacts, agents."""
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_kernel
+def plugins_cmd(kernel: Kernel, as_json: bool) -> None:
+    """List loaded plugins: source, version, hooks and registrations."""
+    rows = []
+    for info in kernel.plugins:
+        registered = {
+            kind: sorted(str(r.name) for r in registry.by_plugin(info.name))
+            for kind, registry in kernel.registries.items()
+            if registry.by_plugin(info.name)
+        }
+        rows.append(
+            {
+                "name": info.name,
+                "source": info.source,
+                "module": info.module,
+                "distribution": info.distribution,
+                "version": info.version,
+                "hooks": list(info.hooks),
+                "registers": registered,
+            }
+        )
+    if as_json:
+        echo_json({"plugins": rows, "blocked": kernel.blocked, "distribution": kernel.distribution.name if kernel.distribution else None})
+        return
+    table = Table(title="llmspell plugins")
+    for column in ("name", "source", "package", "hooks", "registers"):
+        table.add_column(column)
+    for row in rows:
+        package = f"{row['distribution'] or ''} {row['version'] or ''}".strip()
+        hooks = ", ".join(h.removeprefix("llmspell_") for h in row["hooks"])
+        regs = "; ".join(f"{k}: {', '.join(v)}" for k, v in row["registers"].items())
+        table.add_row(row["name"], row["source"], package, hooks, regs)
+    console.print(table)
+    if kernel.blocked:
+        console.print(f"blocked: {', '.join(kernel.blocked)}")
+
+
+@cli.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--show-secrets", is_flag=True, help="Print secret values instead of ***.")
+@pass_kernel
+def config_cmd(kernel: Kernel, as_json: bool, show_secrets: bool) -> None:
+    """Print the effective configuration (file + environment + defaults)."""
+    data = kernel.config.to_dict(show_secrets=show_secrets)
+    data["source"] = kernel.config.source
+    if as_json:
+        echo_json(data)
+        return
+    console.print(f"# source: {kernel.config.source or '(no file; defaults)'}")
+    console.print_json(json.dumps(data, default=str))
+
+
+@cli.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_kernel
+def doctor_cmd(kernel: Kernel, as_json: bool) -> None:
+    """Check the data directory, the selected backends and their connections."""
+    checks: list[dict[str, Any]] = []
+
+    def add(name: str, ok: bool, detail: str) -> None:
+        checks.append({"check": name, "ok": ok, "detail": detail})
+
+    data_dir = kernel.data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / ".doctor-probe"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+        add("data directory", True, str(data_dir))
+    except OSError as exc:
+        add("data directory", False, f"{data_dir} is not writable: {exc}")
+
+    async def services() -> None:
+        try:
+            await kernel.start()
+        except LlmspellError as exc:
+            add("start", False, str(exc))
+            return
+        add("start", True, f"{len(kernel.plugins)} plugins started")
+        try:
+            for kind, plugin, instance in kernel.services.items():
+                health = getattr(instance, "health", None)
+                if health is None:
+                    continue
+                try:
+                    problems = await health()
+                except Exception as exc:  # noqa: BLE001 - the point is to report it
+                    problems = [f"{type(exc).__name__}: {exc}"]
+                add(f"{kind.__name__} ({plugin})", not problems, "; ".join(problems) or "ok")
+        finally:
+            await kernel.stop()
+
+    run(services())
+    ok = all(c["ok"] for c in checks)
+    if as_json:
+        echo_json({"ok": ok, "checks": checks})
+    else:
+        for c in checks:
+            mark = "[green]ok[/green]" if c["ok"] else "[red]FAIL[/red]"
+            console.print(f"{mark}  {c['check']}: {c['detail']}")
+    if not ok:
+        sys.exit(1)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``llmspell`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    opts = _preparse(args)
+    if opts["debug"]:
+        os.environ.setdefault("LLMSPELL_DEBUG", "1")
+    obj: dict[str, Any] = {"kernel": None, "error": None, "debug": opts["debug"]}
+    try:
+        kernel = Kernel(
+            opts["config"], distribution=opts["distribution"], data_dir=opts["data_dir"],
+            disable=opts["disable"], plugins=opts["plugins"],
+        )
+        obj["kernel"] = kernel
+        for impl in kernel._impls("llmspell_register_commands"):
+            kernel._call_impl(impl, "llmspell_register_commands", cli=cli, kernel=kernel)
+    except LlmspellError as exc:
+        obj["error"] = exc
+    try:
+        cli.main(args=args, prog_name="llmspell", obj=obj, standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (LlmspellError, OSError) as exc:
+        if opts["debug"]:
+            traceback.print_exc()
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(1)

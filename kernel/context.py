@@ -1,0 +1,121 @@
+"""The execution context: who is asking, for which session, until when, with what.
+
+An :class:`ExecutionContext` travels with every invocation (agent run, tool call, model
+call). It carries ids, the acting :class:`Principal`, a deadline, a free ``data`` mapping
+and access to the kernel's services (``ctx.service(StateService)``). A sub-call gets a
+*child* context: new invocation id, the parent's id recorded, everything else inherited
+unless overridden. Plugins add to a fresh context through the context-enrichment hook.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+
+from .ids import new_id
+
+if TYPE_CHECKING:
+    from .services import Services
+
+__all__ = ["Principal", "ExecutionContext"]
+
+S = TypeVar("S")
+
+
+@attrs.frozen
+class Principal:
+    """Who acts: a user, an agent, the application itself, or the system."""
+
+    id: str
+    kind: str = "user"
+    roles: frozenset[str] = frozenset()
+
+    @classmethod
+    def user(cls, user_id: str, *roles: str) -> Principal:
+        return cls(id=user_id, kind="user", roles=frozenset(roles))
+
+    @classmethod
+    def app(cls, app: str = "app") -> Principal:
+        return cls(id=app, kind="app")
+
+    @classmethod
+    def system(cls) -> Principal:
+        """The kernel itself; passes every access check."""
+        return cls(id="system", kind="system", roles=frozenset({"admin"}))
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind == "system" or "admin" in self.roles
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+@attrs.frozen(eq=False)
+class ExecutionContext:
+    """Everything an invocation knows about where it runs.
+
+    ``data`` is the one mutable part: a dict shared by the hooks and code of one
+    invocation. A child context starts with a copy of its parent's data.
+    """
+
+    invocation_id: str = attrs.field(factory=new_id)
+    session_id: str | None = None
+    user_id: str | None = None
+    conversation_id: str | None = None
+    parent_invocation_id: str | None = None
+    trace_id: str = attrs.field(factory=new_id)
+    app: str | None = None
+    principal: Principal | None = None
+    deadline: float | None = None
+    """Monotonic-clock second (``time.monotonic()``) after which work should stop."""
+    depth: int = 0
+    data: dict[str, Any] = attrs.field(factory=dict)
+    services: Services | None = attrs.field(default=None, repr=False)
+
+    def service(self, kind: type[S]) -> S:
+        """The service registered for ``kind``; a clear error when none is."""
+        from .errors import ServiceNotAvailable
+
+        if self.services is None:
+            raise ServiceNotAvailable(kind.__name__, "this context is not bound to a kernel")
+        return self.services.get(kind)
+
+    def child(self, **changes: Any) -> ExecutionContext:
+        """A context for a sub-call: new invocation id, this one as parent, data copied."""
+        data: Mapping[str, Any] = changes.pop("data", {})
+        return attrs.evolve(
+            self,
+            invocation_id=changes.pop("invocation_id", new_id()),
+            parent_invocation_id=self.invocation_id,
+            depth=self.depth + 1,
+            data={**self.data, **data},
+            **changes,
+        )
+
+    def evolve(self, **changes: Any) -> ExecutionContext:
+        """A copy with some fields changed (same invocation)."""
+        return attrs.evolve(self, **changes)
+
+    @property
+    def acting(self) -> Principal:
+        """The principal, defaulting to the user if there is one, else the system."""
+        if self.principal is not None:
+            return self.principal
+        if self.user_id is not None:
+            return Principal.user(self.user_id)
+        return Principal.system()
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (may be negative), or None without one."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def with_timeout(self, seconds: float) -> ExecutionContext:
+        """A copy whose deadline is at most ``seconds`` from now."""
+        deadline = time.monotonic() + seconds
+        if self.deadline is not None:
+            deadline = min(deadline, self.deadline)
+        return attrs.evolve(self, deadline=deadline)

@@ -1,0 +1,659 @@
+"""Hook points, the hook context, hook results and the dispatcher that runs them.
+
+A *hook point* is a named place in the code (``before_agent``, ``after_tool``,
+``state_write`` ...). Three kinds of functions attach to a point:
+
+* **plugin hooks**: ``@hookimpl`` functions named ``llmspell_<point>`` in a plugin;
+* **runtime hooks**: ``kernel.hooks.register(point, fn, priority=...)`` or ``[[hooks]]``
+  entries in the configuration;
+* **callbacks**: ``kernel.callbacks.on(point, fn)`` or ``agent.callbacks.on(point, fn)``;
+  they observe: their return value is ignored.
+
+Each receives a :class:`HookCall` (plugin hooks may also take the point's named
+arguments). A hook returns ``None`` to let the call continue, or one of
+:class:`Replace`, :class:`Cancel`, :class:`Retry`. See ``docs/hooks.md`` for the rules;
+in short:
+
+*Order.* Every function has a priority, higher first. Runtime hooks and callbacks get the
+one they were registered with (default 0). Plugin hooks get 0, ``TRYFIRST`` (1000) with
+``tryfirst=True`` and ``TRYLAST`` (-1000) with ``trylast=True``. Ties: plugin hooks
+first (in pluggy's order: the later registered plugin first), then kernel runtime hooks
+and callbacks, then the agent's own callbacks, each in registration order. Plugin
+``wrapper=True`` hooks wrap all of that, outermost first.
+
+*Results.* ``Cancel`` stops the point at once and the call raises
+:class:`~llmspell.errors.CancelledByHook`. Otherwise every function runs; ``Replace``
+sets ``call.result`` (later hooks see it; in a *before* point the call itself is then
+skipped); ``Retry`` in an *after* or *error* point runs the call again (before-hooks
+included) with ``call.attempt`` increased, up to ``max_retries`` with exponential backoff.
+Precedence within one point: Cancel > Retry > Replace > continue.
+
+*Isolation.* A hook that raises is logged and counted, and the call goes on (unless the
+policy is ``strict``). A hook that fails or runs over its time budget ``threshold``
+times in a row is switched off by its circuit breaker, which half-opens after
+``cooldown`` seconds: one successful call closes it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .context import ExecutionContext
+from .errors import CancelledByHook, HookError
+
+if TYPE_CHECKING:
+    import pluggy
+
+__all__ = [
+    "POINTS",
+    "HookCall",
+    "HookResult",
+    "Replace",
+    "Cancel",
+    "Retry",
+    "HookPolicy",
+    "HookStats",
+    "HookHandle",
+    "Dispatcher",
+    "CallbackSet",
+    "TRYFIRST",
+    "TRYLAST",
+]
+
+log = logging.getLogger("llmspell.hooks")
+
+TRYFIRST = 1000
+TRYLAST = -1000
+
+#: Every hook point and the named arguments its plugin hooks may take besides ``call``.
+POINTS: dict[str, tuple[str, ...]] = {
+    "before_agent": (),
+    "after_agent": (),
+    "agent_error": (),
+    "before_tool": (),
+    "after_tool": (),
+    "tool_error": (),
+    "before_model": (),
+    "after_model": (),
+    "model_error": (),
+    "handoff": (),
+    "agent_created": ("agent",),
+    "agent_initialize": ("agent", "ctx"),
+    "agent_shutdown": ("agent", "ctx"),
+    "agent_state_snapshot": ("agent", "ctx"),
+    "agent_state_restore": ("agent", "state", "ctx"),
+    "session_created": ("session",),
+    "session_transition": ("session", "old", "new"),
+    "session_before_delete": ("session",),
+    "session_expired": ("session",),
+    "session_cleanup": ("session", "reason"),
+    "state_before_write": (),
+    "state_write": ("change",),
+    "artifact_before_save": (),
+    "artifact_saved": ("ref",),
+    "artifact_loaded": ("ref",),
+    "artifact_deleted": ("ref",),
+    "event_publish": ("event",),
+}
+
+#: Points whose plugin hooks may return a dict that is merged into ``call.result``.
+_MERGING = frozenset({"agent_state_snapshot"})
+
+#: Points around a call: (before, after, error) for each kind of component.
+AROUND: dict[str, tuple[str, str, str]] = {
+    "agent": ("before_agent", "after_agent", "agent_error"),
+    "tool": ("before_tool", "after_tool", "tool_error"),
+    "model": ("before_model", "after_model", "model_error"),
+}
+
+
+# -- results -------------------------------------------------------------------------
+
+
+class HookResult:
+    """Base of what a hook may return; ``None`` means continue."""
+
+    __slots__ = ()
+
+
+@attrs.frozen
+class Replace(HookResult):
+    """Use ``value`` as the result. In a *before* point the call itself is skipped."""
+
+    value: Any
+
+
+@attrs.frozen
+class Cancel(HookResult):
+    """Stop the call; it raises :class:`CancelledByHook` with this reason."""
+
+    reason: str = "cancelled"
+
+
+@attrs.frozen
+class Retry(HookResult):
+    """Run the call again (only meaningful in *after* and *error* points)."""
+
+    reason: str = ""
+    delay: float | None = None
+    """Seconds to wait first; None uses the policy's exponential backoff."""
+
+
+# -- the hook context ----------------------------------------------------------------
+
+
+@attrs.define(eq=False)
+class HookCall:
+    """What a hook sees: the call, its context, its request and (later) its result.
+
+    ``request`` may be changed in place or replaced (``call.request = new``); the call
+    runs with whatever is there after the *before* point. ``result`` may likewise be
+    changed by *after* hooks, or replaced with :class:`Replace`. ``scratch`` is shared
+    by all hooks of one call, across its before/after/error points and retries.
+    """
+
+    point: str
+    ctx: ExecutionContext | None = None
+    component: Any = None
+    request: Any = None
+    result: Any = None
+    error: BaseException | None = None
+    attempt: int = 1
+    started: float = attrs.field(factory=time.perf_counter)
+    elapsed: float | None = None
+    scratch: dict[str, Any] = attrs.Factory(dict)
+    args: dict[str, Any] = attrs.Factory(dict)
+    """The point's named arguments (``agent``, ``session``, ``change`` ...)."""
+    replaced: bool = False
+
+
+# -- policy, stats, breaker ----------------------------------------------------------
+
+
+@attrs.frozen
+class HookPolicy:
+    """How hooks are protected; the ``[hook_policy]`` config section."""
+
+    strict: bool = False
+    """A raising hook makes the call fail (with :class:`HookError`) instead of being skipped."""
+    budget: float = 1.0
+    """Seconds a hook may take before the call counts as slow for its breaker."""
+    threshold: int = 5
+    """Consecutive failures or slow calls that open a hook's circuit breaker."""
+    cooldown: float = 30.0
+    """Seconds an open breaker waits before letting one trial call through."""
+    max_retries: int = 3
+    """Most times a Retry result re-runs one call."""
+    backoff: float = 0.05
+    """First retry delay in seconds; doubles on each further retry."""
+    backoff_max: float = 2.0
+
+
+@attrs.define
+class HookStats:
+    """Counters and breaker state of one hook function at one point."""
+
+    name: str
+    point: str
+    origin: str
+    priority: int
+    calls: int = 0
+    errors: int = 0
+    slow: int = 0
+    skipped: int = 0
+    total_time: float = 0.0
+    consecutive_failures: int = 0
+    breaker: str = "closed"
+    opened_at: float | None = None
+    last_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.define(eq=False)
+class _Entry:
+    name: str
+    fn: Callable[..., Any]
+    priority: int
+    origin: str  # "plugin", "runtime", "callback", "agent"
+    seq: int
+    stats: HookStats
+    argnames: tuple[str, ...] = ("call",)
+    observe: bool = False
+    wrapper: bool = False
+    handle: HookHandle | None = None
+
+
+_seq = itertools.count()
+_RANK = {"plugin": 0, "runtime": 1, "callback": 1, "agent": 2}
+
+
+def _sort_key(entry: _Entry) -> tuple[int, int, int]:
+    return (-entry.priority, _RANK[entry.origin], entry.seq)
+
+
+@attrs.define(eq=False)
+class HookHandle:
+    """Returned by a registration; ``remove()`` takes the function off its point."""
+
+    point: str
+    name: str
+    _owner: Any = attrs.field(repr=False)
+    _entry: _Entry = attrs.field(repr=False)
+
+    def remove(self) -> None:
+        self._owner._remove(self.point, self._entry)
+
+
+def _check_point(point: str) -> None:
+    if point not in POINTS:
+        raise HookError(
+            f"unknown hook point {point!r}; hook points: {', '.join(sorted(POINTS))}"
+        )
+
+
+def _check_signature(fn: Callable[..., Any], point: str) -> None:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    try:
+        sig.bind(object())
+    except TypeError:
+        raise HookError(
+            f"hook {_name_of(fn)} for {point!r} must accept one argument (the HookCall); "
+            f"its signature is {sig}"
+        ) from None
+
+
+def _name_of(fn: Callable[..., Any]) -> str:
+    module = getattr(fn, "__module__", None) or "?"
+    return f"{module}:{getattr(fn, '__qualname__', repr(fn))}"
+
+
+class CallbackSet:
+    """Runtime hooks or callbacks of one owner (the kernel, or one agent)."""
+
+    def __init__(self, origin: str, *, observe: bool, on_change: Callable[[], None] | None = None) -> None:
+        self._origin = origin
+        self._observe = observe
+        self._entries: dict[str, list[_Entry]] = {}
+        self._on_change = on_change
+
+    def register(
+        self, point: str, fn: Callable[..., Any], *, priority: int = 0, name: str | None = None
+    ) -> HookHandle:
+        """Attach ``fn(call)`` (sync or async) to ``point``; returns a removable handle."""
+        _check_point(point)
+        if not callable(fn):
+            raise HookError(f"hook for {point!r} is not callable: {fn!r}")
+        _check_signature(fn, point)
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise HookError(f"hook priority must be an integer, got {priority!r}")
+        label = name or _name_of(fn)
+        entry = _Entry(
+            name=label,
+            fn=fn,
+            priority=priority,
+            origin=self._origin,
+            seq=next(_seq),
+            stats=HookStats(label, point, self._origin, priority),
+            observe=self._observe,
+        )
+        handle = HookHandle(point, label, self, entry)
+        entry.handle = handle
+        self._entries.setdefault(point, []).append(entry)
+        if self._on_change:
+            self._on_change()
+        return handle
+
+    on = register
+
+    def _remove(self, point: str, entry: _Entry) -> None:
+        entries = self._entries.get(point, [])
+        if entry in entries:
+            entries.remove(entry)
+            if not entries:
+                del self._entries[point]
+            if self._on_change:
+                self._on_change()
+
+    def entries(self, point: str) -> list[_Entry]:
+        return self._entries.get(point, [])
+
+    def __bool__(self) -> bool:
+        return bool(self._entries)
+
+    def points(self) -> list[str]:
+        return list(self._entries)
+
+    def all_entries(self) -> Iterable[_Entry]:
+        for entries in self._entries.values():
+            yield from entries
+
+
+class Dispatcher:
+    """Runs hook points: ordering, results, retries, isolation and circuit breakers."""
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        *,
+        policy: HookPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        on_breaker: Callable[[HookStats, str], Any] | None = None,
+    ) -> None:
+        self._pm = pm
+        self.policy = policy or HookPolicy()
+        self.clock = clock
+        self.on_breaker = on_breaker
+        self.hooks = CallbackSet("runtime", observe=False, on_change=self.invalidate)
+        self.callbacks = CallbackSet("callback", observe=True, on_change=self.invalidate)
+        self._cache: dict[str, list[_Entry]] = {}
+        self._plugin_stats: dict[tuple[str, str], HookStats] = {}
+        self._monitors: list[Callable[[str, HookCall], None]] = []
+        self._active: set[str] = set()
+        self.invalidate()
+
+    # -- the ordered entries of a point ---------------------------------------------
+
+    def invalidate(self) -> None:
+        """Forget the cached order (plugins or runtime hooks changed)."""
+        self._cache.clear()
+        self._active = {
+            p for p in POINTS if getattr(self._pm.hook, f"llmspell_{p}").get_hookimpls()
+        }
+        self._active |= set(self.hooks.points()) | set(self.callbacks.points())
+        if self._monitors:
+            self._active = set(POINTS)
+
+    def active(self, point: str, extra: CallbackSet | None = None) -> bool:
+        """Whether anything at all is attached to ``point`` (cheap: no pluggy call)."""
+        return point in self._active or (extra is not None and bool(extra.entries(point)))
+
+    def _plugin_entries(self, point: str) -> list[_Entry]:
+        caller = getattr(self._pm.hook, f"llmspell_{point}", None)
+        if caller is None:
+            return []
+        out = []
+        # pluggy calls impls from the end of this list; enumerate in call order.
+        for impl in reversed(caller.get_hookimpls()):
+            key = (point, impl.plugin_name)
+            stats = self._plugin_stats.get(key)
+            priority = TRYFIRST if impl.tryfirst else TRYLAST if impl.trylast else 0
+            if stats is None:
+                stats = HookStats(impl.plugin_name, point, "plugin", priority)
+                self._plugin_stats[key] = stats
+            out.append(
+                _Entry(
+                    name=impl.plugin_name,
+                    fn=impl.function,
+                    priority=priority,
+                    origin="plugin",
+                    seq=-1,
+                    stats=stats,
+                    argnames=tuple(impl.argnames),
+                    wrapper=bool(impl.wrapper or impl.hookwrapper),
+                )
+            )
+        return out
+
+    def entries(self, point: str, extra: CallbackSet | None = None) -> list[_Entry]:
+        """Every function attached to ``point`` in call order (wrappers first)."""
+        cached = self._cache.get(point)
+        if cached is None:
+            plugin = self._plugin_entries(point)
+            wrappers = [e for e in plugin if e.wrapper]
+            wrappers.sort(key=lambda e: -e.priority)  # stable: pluggy order within a band
+            rest = [e for e in plugin if not e.wrapper]
+            for i, e in enumerate(rest):
+                e.seq = i - len(rest) - 1  # plugin ties: pluggy order, before runtime ones
+            rest += self.hooks.entries(point) + self.callbacks.entries(point)
+            rest.sort(key=_sort_key)
+            cached = wrappers + rest
+            self._cache[point] = cached
+        if extra is not None and extra.entries(point):
+            wrappers = [e for e in cached if e.wrapper]
+            rest = [e for e in cached if not e.wrapper] + extra.entries(point)
+            rest.sort(key=_sort_key)
+            return wrappers + rest
+        return cached
+
+    def stats(self) -> list[HookStats]:
+        """Counters and breaker state of every hook function seen so far."""
+        seen = list(self._plugin_stats.values())
+        for owner in (self.hooks, self.callbacks):
+            seen.extend(e.stats for e in owner.all_entries())
+        return seen
+
+    def add_monitor(self, fn: Callable[[str, HookCall], None]) -> Callable[[], None]:
+        """Call ``fn(point, call)`` whenever a point runs; returns a function that stops it."""
+        self._monitors.append(fn)
+        self.invalidate()
+
+        def stop() -> None:
+            self._monitors.remove(fn)
+            self.invalidate()
+
+        return stop
+
+    # -- running a point -------------------------------------------------------------
+
+    async def run(
+        self, point: str, call: HookCall, extra: CallbackSet | None = None
+    ) -> HookResult | None:
+        """Run every function attached to ``point`` and combine their results.
+
+        Returns the winning :class:`Retry` or :class:`Replace` (after setting
+        ``call.result``), or None. Raises :class:`CancelledByHook` on :class:`Cancel`.
+        """
+        if not self.active(point, extra):
+            return None
+        for monitor in self._monitors:
+            monitor(point, call)
+        call.point = point
+        entries = self.entries(point, extra)
+        wrappers = [e for e in entries if e.wrapper]
+        if wrappers:
+            return await self._run_wrapped(point, call, wrappers, entries[len(wrappers) :])
+        return await self._run_entries(point, call, entries)
+
+    async def _run_entries(
+        self, point: str, call: HookCall, entries: list[_Entry]
+    ) -> HookResult | None:
+        retry: Retry | None = None
+        replaced: Replace | None = None
+        for entry in entries:
+            outcome = await self._call_one(point, call, entry)
+            if outcome is None or entry.observe:
+                continue
+            if isinstance(outcome, Cancel):
+                raise CancelledByHook(entry.name, point, outcome.reason)
+            if isinstance(outcome, Retry):
+                retry = retry or outcome
+            elif isinstance(outcome, Replace):
+                call.result = outcome.value
+                call.replaced = True
+                replaced = outcome
+            elif isinstance(outcome, HookResult):
+                continue
+            elif isinstance(outcome, dict) and point in _MERGING:
+                call.result = {**(call.result or {}), **outcome}
+        return retry or replaced
+
+    async def _run_wrapped(
+        self, point: str, call: HookCall, wrappers: list[_Entry], inner: list[_Entry]
+    ) -> HookResult | None:
+        started = []
+        for entry in wrappers:
+            gen = entry.fn(**self._kwargs(entry, call))
+            try:
+                next(gen)
+            except StopIteration:
+                raise HookError(f"wrapper {entry.name!r} for {point!r} did not yield") from None
+            started.append((entry, gen))
+        error: BaseException | None = None
+        outcome: Any = None
+        try:
+            outcome = await self._run_entries(point, call, inner)
+        except Exception as exc:  # noqa: BLE001 - handed to the wrappers
+            error = exc
+        for entry, gen in reversed(started):
+            try:
+                if error is not None:
+                    gen.throw(error)
+                else:
+                    gen.send(outcome)
+            except StopIteration as stop:
+                error = None
+                if stop.value is not None:
+                    outcome = stop.value
+            except Exception as exc:  # noqa: BLE001 - a wrapper may raise or swap it
+                error = exc
+            else:
+                raise HookError(f"wrapper {entry.name!r} for {point!r} yielded more than once")
+        if error is not None:
+            raise error
+        if isinstance(outcome, Cancel):
+            raise CancelledByHook(started[0][0].name, point, outcome.reason)
+        if isinstance(outcome, Replace):
+            call.result = outcome.value
+            call.replaced = True
+        return outcome if isinstance(outcome, HookResult) else None
+
+    def _kwargs(self, entry: _Entry, call: HookCall) -> dict[str, Any]:
+        if entry.origin != "plugin":
+            return {"call": call}
+        if entry.argnames == ("call",):
+            return {"call": call}
+        out = {}
+        for name in entry.argnames:
+            if name == "call":
+                out[name] = call
+            elif name == "ctx":
+                out[name] = call.ctx
+            else:
+                out[name] = call.args.get(name)
+        return out
+
+    async def _call_one(self, point: str, call: HookCall, entry: _Entry) -> Any:
+        stats = entry.stats
+        if stats.breaker == "open":
+            opened = stats.opened_at or 0.0
+            if self.clock() - opened < self.policy.cooldown:
+                stats.skipped += 1
+                return None
+            self._set_breaker(stats, "half-open")
+        start = time.perf_counter()
+        try:
+            if entry.origin == "plugin":
+                outcome = entry.fn(**self._kwargs(entry, call))
+            else:
+                outcome = entry.fn(call)
+            if inspect.isawaitable(outcome):
+                outcome = await outcome
+        except (CancelledByHook, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - isolation is the point
+            elapsed = time.perf_counter() - start
+            stats.calls += 1
+            stats.errors += 1
+            stats.total_time += elapsed
+            stats.last_error = f"{type(exc).__name__}: {exc}"
+            if self.policy.strict:
+                raise HookError(f"hook {entry.name!r} at {point!r} raised {stats.last_error}") from exc
+            log.warning("hook %s at %s raised %s", entry.name, point, stats.last_error)
+            self._failed(stats)
+            return None
+        elapsed = time.perf_counter() - start
+        stats.calls += 1
+        stats.total_time += elapsed
+        if elapsed > self.policy.budget:
+            stats.slow += 1
+            self._failed(stats)
+        elif stats.consecutive_failures or stats.breaker != "closed":
+            stats.consecutive_failures = 0
+            if stats.breaker != "closed":
+                self._set_breaker(stats, "closed")
+        return outcome
+
+    def _failed(self, stats: HookStats) -> None:
+        stats.consecutive_failures += 1
+        if stats.breaker == "half-open" or (
+            stats.breaker == "closed" and stats.consecutive_failures >= self.policy.threshold
+        ):
+            stats.opened_at = self.clock()
+            self._set_breaker(stats, "open")
+
+    def _set_breaker(self, stats: HookStats, state: str) -> None:
+        stats.breaker = state
+        if state == "closed":
+            stats.opened_at = None
+        if self.on_breaker is not None:
+            self.on_breaker(stats, state)
+
+    # -- running a component call between its before/after/error points -------------
+
+    async def around(
+        self,
+        kind: str,
+        call: HookCall,
+        fn: Callable[[HookCall], Awaitable[Any]],
+        extra: CallbackSet | None = None,
+    ) -> Any:
+        """Run ``fn(call)`` between the *before* and *after*/*error* points of ``kind``.
+
+        ``fn`` reads ``call.request`` and returns the result. Handles Replace, Cancel
+        and bounded Retry as described in the module docstring.
+        """
+        before, after, error = AROUND[kind]
+        active = self.active(before, extra) or self.active(after, extra) or self.active(error, extra)
+        if not active:
+            return await fn(call)
+        policy = self.policy
+        while True:
+            call.result = None
+            call.error = None
+            call.replaced = False
+            call.started = time.perf_counter()
+            await self.run(before, call, extra)
+            if not call.replaced:
+                try:
+                    call.result = await fn(call)
+                except (CancelledByHook, asyncio.CancelledError):
+                    raise
+                except Exception as exc:
+                    call.error = exc
+                    call.elapsed = time.perf_counter() - call.started
+                    outcome = await self.run(error, call, extra)
+                    if isinstance(outcome, Retry) and call.attempt <= policy.max_retries:
+                        await self._backoff(call, outcome)
+                        continue
+                    if isinstance(outcome, Replace):
+                        call.error = None
+                        return call.result
+                    raise
+            call.elapsed = time.perf_counter() - call.started
+            outcome = await self.run(after, call, extra)
+            if isinstance(outcome, Retry) and call.attempt <= policy.max_retries:
+                await self._backoff(call, outcome)
+                continue
+            return call.result
+
+    async def _backoff(self, call: HookCall, retry: Retry) -> None:
+        policy = self.policy
+        delay = retry.delay
+        if delay is None:
+            delay = min(policy.backoff * 2 ** (call.attempt - 1), policy.backoff_max)
+        call.attempt += 1
+        if delay > 0:
+            await asyncio.sleep(delay)

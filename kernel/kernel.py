@@ -1,0 +1,458 @@
+"""The kernel: builds the plugin manager, validates config, starts and stops plugins."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from ._loader import Distribution, PluginInfo, PluginLoader, PluginManager
+from .agents import AgentService
+from .artifacts import ArtifactService
+from .config import Config, RawConfig, SectionSpec
+from .context import ExecutionContext, Principal
+from .errors import ConfigError, LlmspellError, PluginError
+from .events import Event, EventService
+from .hooks import CallbackSet, Dispatcher, HookCall, HookPolicy, HookStats
+from .registry import Registry
+from .services import Services, Stash
+from .sessions import SessionService
+from .state import StateService
+
+__all__ = ["Kernel", "REGISTRATION_HOOKS"]
+
+log = logging.getLogger("llmspell.kernel")
+S = TypeVar("S")
+
+#: Registration hook -> the kind of registry it fills.
+REGISTRATION_HOOKS: dict[str, str] = {
+    "llmspell_register_state_backends": "state backend",
+    "llmspell_register_session_backends": "session backend",
+    "llmspell_register_event_backends": "event backend",
+    "llmspell_register_event_transports": "event transport",
+    "llmspell_register_artifact_backends": "artifact backend",
+    "llmspell_register_artifact_metadata_backends": "artifact metadata backend",
+    "llmspell_register_artifact_codecs": "artifact codec",
+    "llmspell_register_state_reducers": "state reducer",
+    "llmspell_register_state_migrations": "state migration",
+    "llmspell_register_event_types": "event type",
+    "llmspell_register_agent_types": "agent type",
+    "llmspell_register_model_providers": "model provider",
+    "llmspell_register_tools": "tool",
+}
+
+#: Which default plugin provides each well-known service (for error messages).
+SERVICE_HINTS: dict[type, str] = {
+    StateService: "state",
+    EventService: "events",
+    SessionService: "sessions",
+    ArtifactService: "artifacts",
+    AgentService: "agents",
+}
+
+
+class _MigrationRegister:
+    """The ``register`` of ``llmspell_register_state_migrations``."""
+
+    def __init__(self, migrations: Registry[Any], schemas: Registry[int], plugin: str) -> None:
+        self._migrations = migrations
+        self._schemas = schemas
+        self._plugin = plugin
+
+    def __call__(self, namespace: str, from_version: int, fn: Callable[[Any], Any]) -> None:
+        self._migrations.add((namespace, from_version), fn, plugin=self._plugin)
+
+    def schema(self, namespace: str, version: int) -> None:
+        self._schemas.add(namespace, version, plugin=self._plugin)
+
+
+class Kernel:
+    """One llmspell runtime: plugins, configuration, services and hook dispatch.
+
+    ``Kernel()`` alone runs on the embedded defaults in ``./.llmspell``. Use it as an
+    async context manager (``async with Kernel() as kernel:``) or call ``start()`` and
+    ``stop()``. Building the kernel loads plugins and validates the configuration
+    (errors raise here); starting it creates services and runs startup hooks.
+    """
+
+    def __init__(
+        self,
+        config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+        *,
+        distribution: str | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        plugins: Iterable[Any] = (),
+        disable: Iterable[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        env = dict(os.environ if env is None else env)
+        self.debug = env.get("LLMSPELL_DEBUG", "") not in ("", "0", "false")
+        raw = RawConfig.load(config, env=env)
+        keys = raw.kernel_keys()
+        dist_name = distribution or keys.distribution
+        self.distribution: Distribution | None = None
+        self.pm = PluginManager(on_change=self._plugins_changed)
+        self._dispatcher: Dispatcher | None = None
+        if self.debug:
+            self.pm.trace.root.setwriter(lambda text: sys.stderr.write(f"[llmspell] {text}"))
+            self.pm.enable_tracing()
+        self._loader = PluginLoader(self.pm, debug=self.debug)
+        if dist_name:
+            self.distribution = self._loader.find_distribution(dist_name)
+            raw = raw.with_defaults(self.distribution.config)
+            keys = raw.kernel_keys()
+        from llmspell.plugins import DEFAULT_ORDER
+
+        self._loader.load(
+            default_order=DEFAULT_ORDER,
+            disable=[
+                *keys.plugins.disable,
+                *_split(env.get("LLMSPELL_DISABLE_PLUGINS", "")),
+                *disable,
+            ],
+            distribution=self.distribution,
+            autoload=keys.plugins.autoload
+            and env.get("LLMSPELL_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0", "false"),
+            extra_modules=[*keys.plugins.load, *_split(env.get("LLMSPELL_PLUGINS", ""))],
+            objects=plugins,
+        )
+        self.registries: dict[str, Registry[Any]] = {
+            kind: Registry(kind) for kind in REGISTRATION_HOOKS.values()
+        }
+        self.registries["state schema"] = Registry("state schema")
+        self.section_specs: dict[str, SectionSpec] = {
+            "hook_policy": SectionSpec("hook_policy", HookPolicy, "kernel", "hook isolation"),
+        }
+        self._collect_sections(self.section_specs)
+        self.config: Config = Config.build(raw, self.section_specs, env=env, data_dir=data_dir)
+        self._collect_registrations()
+        self._dispatcher = Dispatcher(
+            self.pm, policy=self.config.section("hook_policy"), on_breaker=self._breaker_changed
+        )
+        self.services = Services(SERVICE_HINTS)
+        self.stash = Stash()
+        self.started = False
+        self._started_plugins: list[tuple[str, Callable[..., Any] | None]] = []
+        self._call_each("llmspell_configure", kernel=self)
+
+    # -- plugins and registrations --------------------------------------------------
+
+    def _plugins_changed(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.invalidate()
+
+    def _impls(self, hook: str, plugin: str | None = None) -> list[Any]:
+        """Implementations of ``hook`` in call order (tryfirst first, trylast last)."""
+        impls = list(reversed(getattr(self.pm.hook, hook).get_hookimpls()))
+        if plugin is not None:
+            impls = [i for i in impls if i.plugin_name == plugin]
+        return impls
+
+    def _distribution_of(self, plugin: str) -> str | None:
+        info = self._loader.infos.get(plugin)
+        return info.distribution if info else None
+
+    def _call_each(self, hook: str, *, plugin: str | None = None, **kwargs: Any) -> None:
+        for impl in self._impls(hook, plugin):
+            try:
+                impl.function(**{name: kwargs[name] for name in impl.argnames})
+            except LlmspellError:
+                raise
+            except Exception as exc:
+                raise PluginError(
+                    impl.plugin_name,
+                    f"{hook} raised {type(exc).__name__}: {exc}",
+                    distribution=self._distribution_of(impl.plugin_name),
+                ) from exc
+
+    def _collect_sections(self, specs: dict[str, SectionSpec], plugin: str | None = None) -> None:
+        for impl in self._impls("llmspell_register_config", plugin):
+            owner = impl.plugin_name
+
+            def register(name: str, cls: Any, description: str = "", _owner: str = owner) -> None:
+                if name in specs or name in ("data_dir", "distribution", "plugins"):
+                    first = specs[name].plugin if name in specs else "the kernel"
+                    raise PluginError(_owner, f"config section {name!r} is already registered by {first}")
+                specs[name] = SectionSpec(name, cls, _owner, description)
+
+            self._call_impl(impl, "llmspell_register_config", register=register)
+
+    def _call_impl(self, impl: Any, hook: str, **kwargs: Any) -> Any:
+        try:
+            return impl.function(**{name: kwargs[name] for name in impl.argnames})
+        except LlmspellError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                impl.plugin_name,
+                f"{hook} raised {type(exc).__name__}: {exc}",
+                distribution=self._distribution_of(impl.plugin_name),
+            ) from exc
+
+    def _collect_registrations(self, plugin: str | None = None) -> None:
+        for hook, kind in REGISTRATION_HOOKS.items():
+            registry = self.registries[kind]
+            for impl in self._impls(hook, plugin):
+                owner = impl.plugin_name
+                register: Any
+                if kind == "state migration":
+                    register = _MigrationRegister(registry, self.registries["state schema"], owner)
+                else:
+
+                    def register(
+                        name: Any, value: Any, description: str = "", _o: str = owner,
+                        _r: Registry[Any] = registry, **options: Any,
+                    ) -> None:
+                        _r.add(name, value, plugin=_o, description=description, **options)
+
+                self._call_impl(impl, hook, register=register)
+
+    def registry(self, kind: str) -> Registry[Any]:
+        """The registry of one kind (``"state backend"``, ``"agent type"`` ...)."""
+        try:
+            return self.registries[kind]
+        except KeyError:
+            raise ConfigError([f"no registry of kind {kind!r}; kinds: {', '.join(sorted(self.registries))}"]) from None
+
+    def create_backend(self, kind: str, name: str) -> Any:
+        """Build the backend ``name`` of ``kind`` (e.g. ``"state backend"``) for this kernel."""
+        registration = self.registry(kind).registration(name)
+        try:
+            return registration.value(self)
+        except LlmspellError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                registration.plugin,
+                f"{kind} {name!r} could not be created: {type(exc).__name__}: {exc}",
+                distribution=self._distribution_of(registration.plugin),
+            ) from exc
+
+    def add_plugin(self, plugin: Any, name: str | None = None) -> str:
+        """Register a plugin object at run time; its registrations are collected at once."""
+        label = name or getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{id(plugin):x}"
+        self._loader.register(plugin, label, "runtime", getattr(plugin, "__module__", None), None, None)
+        self._collect_registrations(plugin=label)
+        return label
+
+    @property
+    def plugins(self) -> list[PluginInfo]:
+        """Every loaded plugin, in load order, with its source and hooks."""
+        infos = []
+        for name, info in self._loader.infos.items():
+            plugin = self.pm.get_plugin(name)
+            if plugin is None:
+                continue
+            hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or ()))
+            infos.append(PluginInfo(info.name, info.source, info.module, info.distribution, info.version, hooks))
+        return infos
+
+    @property
+    def blocked(self) -> list[str]:
+        """Plugin names blocked by config, environment, arguments or the distribution."""
+        return list(self._loader.blocked)
+
+    # -- hooks ------------------------------------------------------------------------
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        assert self._dispatcher is not None
+        return self._dispatcher
+
+    @property
+    def hooks(self) -> CallbackSet:
+        """Runtime hooks: ``kernel.hooks.register("before_agent", fn, priority=10)``."""
+        return self.dispatcher.hooks
+
+    @property
+    def callbacks(self) -> CallbackSet:
+        """Observation callbacks: ``kernel.callbacks.on("after_tool", fn)``."""
+        return self.dispatcher.callbacks
+
+    def hook_stats(self) -> list[HookStats]:
+        return self.dispatcher.stats()
+
+    async def dispatch(self, point: str, call: HookCall | None = None, **args: Any) -> HookCall:
+        """Run hook point ``point`` with named ``args``; returns the (changed) call."""
+        call = call or HookCall(point)
+        if args:
+            call.args.update(args)
+            if "ctx" in args:
+                call.ctx = args["ctx"]
+        if self.dispatcher.active(point):
+            await self.dispatcher.run(point, call)
+        return call
+
+    def _breaker_changed(self, stats: HookStats, state: str) -> None:
+        log.warning("hook %s at %s: circuit breaker %s", stats.name, stats.point, state)
+        self.emit_soon("hook.breaker", {"hook": stats.name, "point": stats.point, "state": state})
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> Kernel:
+        """Create services and run startup hooks; on failure, shut down what started."""
+        if self.started:
+            return self
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.services.clear()
+        for impl in self._impls("llmspell_register_services"):
+            owner = impl.plugin_name
+
+            def register(kind: type, instance: Any, _o: str = owner) -> None:
+                self.services.register(kind, instance, plugin=_o)
+
+            self._call_impl(impl, "llmspell_register_services", kernel=self, register=register)
+        startups = {i.plugin_name: i for i in self._impls("llmspell_startup")}
+        shutdowns = {i.plugin_name: i for i in self._impls("llmspell_shutdown")}
+        order = [i.plugin_name for i in self._impls("llmspell_startup")]
+        order += [name for name in self._loader.infos if name in shutdowns and name not in startups]
+        self._started_plugins = []
+        try:
+            for name in order:
+                impl = startups.get(name)
+                if impl is not None:
+                    try:
+                        result = impl.function(**{a: self for a in impl.argnames})
+                        if inspect.isawaitable(result):
+                            await result
+                    except Exception as exc:
+                        raise PluginError(
+                            name,
+                            f"startup failed: {type(exc).__name__}: {exc}",
+                            distribution=self._distribution_of(name),
+                        ) from exc
+                shutdown = shutdowns.get(name)
+                self._started_plugins.append((name, shutdown.function if shutdown else None))
+        except BaseException:
+            await self._shutdown_plugins()
+            raise
+        self.started = True
+        await self.emit("kernel.started", {"plugins": [p.name for p in self.plugins]})
+        return self
+
+    async def stop(self) -> None:
+        """Run shutdown hooks in reverse startup order; errors are logged, not raised."""
+        if not self.started:
+            return
+        await self.emit("kernel.stopping", {})
+        await self._shutdown_plugins()
+        self.started = False
+
+    async def _shutdown_plugins(self) -> None:
+        while self._started_plugins:
+            name, fn = self._started_plugins.pop()
+            if fn is None:
+                continue
+            try:
+                result = fn(**{a: self for a in inspect.signature(fn).parameters})
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("plugin %s failed to shut down", name)
+        self.services.clear()
+
+    async def __aenter__(self) -> Kernel:
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # -- services ---------------------------------------------------------------------
+
+    def service(self, kind: type[S]) -> S:
+        """The service registered for ``kind``."""
+        return self.services.get(kind)
+
+    @property
+    def state(self) -> StateService:
+        return self.services.get(StateService)  # type: ignore[type-abstract]
+
+    @property
+    def events(self) -> EventService:
+        return self.services.get(EventService)  # type: ignore[type-abstract]
+
+    @property
+    def sessions(self) -> SessionService:
+        return self.services.get(SessionService)  # type: ignore[type-abstract]
+
+    @property
+    def artifacts(self) -> ArtifactService:
+        return self.services.get(ArtifactService)  # type: ignore[type-abstract]
+
+    @property
+    def agents(self) -> AgentService:
+        return self.services.get(AgentService)  # type: ignore[type-abstract]
+
+    @property
+    def data_dir(self) -> Path:
+        return self.config.data_dir
+
+    # -- context, events, running -------------------------------------------------------
+
+    async def context(
+        self,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        principal: Principal | None = None,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> ExecutionContext:
+        """A fresh execution context bound to this kernel, enriched by plugins."""
+        ctx = ExecutionContext(
+            session_id=session_id, user_id=user_id, principal=principal,
+            services=self.services, **fields,
+        )
+        if timeout is not None:
+            ctx = ctx.with_timeout(timeout)
+        for impl in self._impls("llmspell_context_enrich"):
+            result = impl.function(**{n: {"ctx": ctx, "kernel": self}[n] for n in impl.argnames})
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                ctx.data.update(result)
+        return ctx
+
+    async def emit(self, type: str, payload: Mapping[str, Any], **meta: Any) -> Event | None:
+        """Publish a system event if an event service is running; never raises."""
+        events = self.services.find(EventService)  # type: ignore[type-abstract]
+        if events is None:
+            return None
+        try:
+            return await events.publish(type, dict(payload), source=meta.pop("source", "kernel"), **meta)
+        except Exception:
+            log.exception("could not publish system event %s", type)
+            return None
+
+    def emit_soon(self, type: str, payload: Mapping[str, Any], **meta: Any) -> None:
+        """Schedule :meth:`emit` from synchronous code (when a loop is running)."""
+        import asyncio
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = loop.create_task(self.emit(type, payload, **meta))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    async def run(self, agent: Any, input: Any, **options: Any) -> Any:
+        """Run an agent (instance or registered name) on ``input``; see the agents service."""
+        return await self.agents.run(agent, input, **options)
+
+    def __repr__(self) -> str:
+        return f"<Kernel data_dir={str(self.data_dir)!r} plugins={len(self._loader.infos)} started={self.started}>"
+
+
+_background: set[Any] = set()
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]

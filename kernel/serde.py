@@ -1,0 +1,290 @@
+"""The one converter: attrs records <-> JSON-safe data <-> JSON bytes.
+
+Everything llmspell persists or reads from configuration goes through :data:`converter`.
+The converter is strict: a string field only takes a string, an integer field only an
+integer (``True`` is not ``1``), extra keys are rejected, datetimes are timezone-aware
+ISO-8601 in UTC, bytes are base64, sets are lists, unions of records carry an explicit
+tag (never a class name). JSON is produced by :func:`dumps` and read by :func:`loads`;
+nothing is ever pickled.
+
+Persisted records carry a ``schema_version`` field; :func:`check_schema_version` turns a
+record written by newer code into a clear :class:`~llmspell.errors.SchemaVersionError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import math
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import PurePath
+from typing import Any, TypeVar
+
+import cattrs
+import orjson
+from cattrs.errors import BaseValidationError, ForbiddenExtraKeysError
+
+from .errors import SchemaVersionError, SerializationError
+
+__all__ = [
+    "converter",
+    "unstructure",
+    "structure",
+    "dumps",
+    "dumps_data",
+    "loads",
+    "loads_as",
+    "check_json",
+    "describe_structure_error",
+    "register_tagged_union",
+    "check_schema_version",
+    "utcnow",
+]
+
+T = TypeVar("T")
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+"""The one cattrs converter used for persistence and configuration."""
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+# -- strict primitives -------------------------------------------------------------
+
+
+def _expect(kind: type | tuple[type, ...], name: str) -> Callable[[Any, Any], Any]:
+    def hook(value: Any, _: Any) -> Any:
+        if isinstance(value, bool) and kind is not bool:
+            raise TypeError(f"expected {name}, got a boolean ({value!r})")
+        if not isinstance(value, kind):
+            raise TypeError(f"expected {name}, got {type(value).__name__} {value!r}")
+        return value
+
+    return hook
+
+
+converter.register_structure_hook(str, _expect(str, "a string"))
+converter.register_structure_hook(int, _expect(int, "an integer"))
+converter.register_structure_hook(bool, _expect(bool, "true or false"))
+
+
+def _structure_float(value: Any, _: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
+converter.register_structure_hook(float, _structure_float)
+
+
+# -- datetimes, bytes, uuids, paths, enums ------------------------------------------
+
+
+def _unstructure_datetime(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise SerializationError("naive datetime cannot be stored; use a timezone-aware one")
+    return value.astimezone(UTC).isoformat()
+
+
+def _structure_datetime(value: Any, _: Any) -> datetime:
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected an ISO-8601 time, got {value!r}") from None
+    else:
+        raise TypeError(f"expected an ISO-8601 time string, got {type(value).__name__}")
+    if parsed.tzinfo is None:
+        raise ValueError(f"time {value!r} has no timezone; add one, e.g. 'Z' or '+00:00'")
+    return parsed.astimezone(UTC)
+
+
+converter.register_unstructure_hook(datetime, _unstructure_datetime)
+converter.register_structure_hook(datetime, _structure_datetime)
+
+
+def _structure_bytes(value: Any, _: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"expected base64 text, got {type(value).__name__}")
+    try:
+        return base64.b64decode(value.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        raise ValueError("expected base64 text") from None
+
+
+converter.register_unstructure_hook(bytes, lambda v: base64.b64encode(v).decode("ascii"))
+converter.register_structure_hook(bytes, _structure_bytes)
+converter.register_unstructure_hook(uuid.UUID, str)
+converter.register_structure_hook(uuid.UUID, lambda v, _: uuid.UUID(str(v)))
+converter.register_unstructure_hook(PurePath, str)
+
+
+def _structure_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = ", ".join(repr(m.value) for m in cls)
+        raise ValueError(f"{value!r} is not one of {allowed}") from None
+
+
+converter.register_structure_hook_func(
+    lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _structure_enum
+)
+
+
+def _unstructure_set(value: set[Any] | frozenset[Any]) -> list[Any]:
+    items = [converter.unstructure(v) for v in value]
+    try:
+        return sorted(items)
+    except TypeError:
+        return items
+
+
+converter.register_unstructure_hook(frozenset, _unstructure_set)
+converter.register_unstructure_hook(set, _unstructure_set)
+
+
+# -- tagged unions -------------------------------------------------------------------
+
+
+def register_tagged_union(
+    union: Any, tags: Mapping[str, type], *, tag_name: str = "kind"
+) -> None:
+    """Make ``union`` round-trip through the converter with an explicit tag per class.
+
+    ``tags`` maps a stable tag (written to storage) to a class; renaming a class never
+    changes what is stored.
+    """
+    by_class = {cls: tag for tag, cls in tags.items()}
+
+    def tag_for(cls: type) -> str:
+        try:
+            return by_class[cls]
+        except KeyError:
+            raise SerializationError(f"{cls.__name__} has no tag in {union}") from None
+
+    cattrs.strategies.configure_tagged_union(
+        union, converter, tag_generator=tag_for, tag_name=tag_name
+    )
+
+
+# -- JSON ----------------------------------------------------------------------------
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def check_json(value: Any, path: str = "$") -> None:
+    """Raise :class:`SerializationError` naming the first part of ``value`` that is not JSON.
+
+    JSON here means: None, bool, int (64-bit), finite float, str, list/tuple of JSON,
+    dict with string keys and JSON values.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return
+    if kind is int:
+        if not -(2**63) <= value < 2**64:
+            raise SerializationError(f"integer {value} does not fit in 64 bits", path=path)
+        return
+    if kind is float:
+        if not math.isfinite(value):
+            raise SerializationError(f"{value} is not a finite number", path=path)
+        return
+    if kind is dict:
+        for k, v in value.items():
+            if type(k) is not str:
+                raise SerializationError(
+                    f"mapping key {k!r} is {type(k).__name__}, keys must be strings", path=path
+                )
+            check_json(v, f"{path}.{k}")
+        return
+    if kind is list or kind is tuple:
+        for i, v in enumerate(value):
+            check_json(v, f"{path}[{i}]")
+        return
+    raise SerializationError(
+        f"{kind.__module__}.{kind.__qualname__} is not JSON data "
+        "(use dicts, lists, strings, numbers, booleans, None, or an attrs class)",
+        path=path,
+    )
+
+
+def unstructure(obj: Any) -> Any:
+    """Turn ``obj`` (attrs instance or plain data) into JSON-safe data, checked."""
+    try:
+        data = converter.unstructure(obj)
+    except SerializationError:
+        raise
+    except Exception as exc:  # cattrs raises whatever a hook raises
+        raise SerializationError(f"cannot convert {type(obj).__name__}: {exc}") from exc
+    check_json(data)
+    return data
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Build a ``cls`` from JSON-safe data, strictly; errors list every bad path."""
+    return converter.structure(data, cls)
+
+
+def dumps(obj: Any) -> bytes:
+    """Serialize ``obj`` to JSON bytes through the converter."""
+    return orjson.dumps(unstructure(obj))
+
+
+def dumps_data(data: Any) -> bytes:
+    """Serialize already JSON-safe data (checked) to JSON bytes."""
+    check_json(data)
+    return orjson.dumps(data)
+
+
+def loads(raw: bytes | str) -> Any:
+    """Parse JSON bytes into plain data."""
+    return orjson.loads(raw)
+
+
+def loads_as(raw: bytes | str, cls: type[T]) -> T:
+    """Parse JSON bytes into a ``cls`` through the converter."""
+    return converter.structure(orjson.loads(raw), cls)
+
+
+def describe_structure_error(exc: BaseException, path: str = "$") -> list[str]:
+    """Turn a cattrs validation error into readable lines ``path: problem``."""
+
+    def fmt(err: BaseException, type_: type | None) -> str:
+        if isinstance(err, ForbiddenExtraKeysError):
+            extra = ", ".join(sorted(err.extra_fields))
+            known = getattr(err.cl, "__attrs_attrs__", ())
+            allowed = ", ".join(a.name for a in known) or "none"
+            return f"unknown key(s) {extra} (allowed: {allowed})"
+        if isinstance(err, KeyError):
+            return "required but missing"
+        message = str(err)
+        if isinstance(err, TypeError | ValueError) and message:
+            return message
+        return cattrs.v.format_exception(err, type_)
+
+    if not isinstance(exc, BaseValidationError):
+        return [f"{path}: {exc}"]
+    lines = []
+    for line in cattrs.transform_error(exc, path=path, format_exception=fmt):
+        message, _, where = line.rpartition(" @ ")
+        lines.append(f"{where}: {message}" if where else line)
+    return lines
+
+
+def check_schema_version(kind: str, stored: int, current: int) -> None:
+    """Refuse a record written by newer code instead of misreading it."""
+    if stored > current:
+        raise SchemaVersionError(
+            f"{kind} record has schema version {stored}, but this code reads up to "
+            f"version {current}; upgrade llmspell (or the plugin that owns it)"
+        )

@@ -1,0 +1,106 @@
+"""The typed service container, and a typed stash for plugins' private per-kernel data.
+
+A plugin provides a service by registering an instance under a type (usually one of the
+protocols in :mod:`llmspell.protocols`) from its ``llmspell_register_services`` hook.
+Code asks for ``services.get(StateService)`` and gets that instance, or a
+:class:`~llmspell.errors.ServiceNotAvailable` that says which plugin normally provides it.
+Two plugins providing the same service is an error: block one of them by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar, cast
+
+from .errors import DuplicateNameError, ServiceNotAvailable
+
+__all__ = ["Services", "Stash", "StashKey"]
+
+S = TypeVar("S")
+T = TypeVar("T")
+
+
+class Services:
+    """Service instances by type, with the plugin that provided each."""
+
+    def __init__(self, hints: dict[type, str] | None = None) -> None:
+        self._items: dict[type, Any] = {}
+        self._owners: dict[type, str] = {}
+        self._hints = hints or {}
+
+    def register(self, kind: type[S], instance: S, *, plugin: str = "<runtime>") -> None:
+        """Provide ``instance`` as the ``kind`` service; a second provider is an error."""
+        if kind in self._items:
+            raise DuplicateNameError(
+                "service", kind.__name__, self._owners[kind], plugin
+            )
+        self._items[kind] = instance
+        self._owners[kind] = plugin
+
+    def get(self, kind: type[S]) -> S:
+        """The ``kind`` service, or :class:`ServiceNotAvailable`."""
+        try:
+            return cast(S, self._items[kind])
+        except KeyError:
+            default = self._hints.get(kind)
+            hint = (
+                f"the {default!r} plugin provides it by default: is it disabled, "
+                "or has the kernel not been started?"
+                if default
+                else "install or enable a plugin that registers it"
+            )
+            raise ServiceNotAvailable(kind.__name__, hint) from None
+
+    def find(self, kind: type[S]) -> S | None:
+        """The ``kind`` service, or None."""
+        return cast("S | None", self._items.get(kind))
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._items
+
+    def owner(self, kind: type) -> str | None:
+        return self._owners.get(kind)
+
+    def items(self) -> list[tuple[type, str, Any]]:
+        """(type, providing plugin, instance) for every service."""
+        return [(k, self._owners[k], v) for k, v in self._items.items()]
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._owners.clear()
+
+
+class StashKey(Generic[T]):
+    """A typed key into a :class:`Stash`; create one per module at import time."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"StashKey({self.name!r})"
+
+
+class Stash:
+    """Per-kernel typed storage for plugins, instead of attributes on core objects."""
+
+    def __init__(self) -> None:
+        self._data: dict[StashKey[Any], Any] = {}
+
+    def __setitem__(self, key: StashKey[T], value: T) -> None:
+        self._data[key] = value
+
+    def __getitem__(self, key: StashKey[T]) -> T:
+        return cast(T, self._data[key])
+
+    def get(self, key: StashKey[T], default: T) -> T:
+        return cast(T, self._data.get(key, default))
+
+    def setdefault(self, key: StashKey[T], default: T) -> T:
+        return cast(T, self._data.setdefault(key, default))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __delitem__(self, key: StashKey[Any]) -> None:
+        del self._data[key]

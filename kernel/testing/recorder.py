@@ -1,0 +1,71 @@
+"""Record every hook call a kernel makes, for assertions in tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+if TYPE_CHECKING:
+    from llmspell.hooks import HookCall
+    from llmspell.kernel import Kernel
+
+__all__ = ["HookRecorder", "RecordedCall"]
+
+
+@attrs.frozen
+class RecordedCall:
+    """One hook call: the hook name (``llmspell_startup``) and its arguments."""
+
+    name: str
+    kwargs: dict[str, Any]
+
+
+class HookRecorder:
+    """Records pluggy hook calls and hook-point dispatches of one kernel.
+
+    Use as a context manager, or call :meth:`stop`. ``recorder.names()`` lists the hook
+    names in call order; ``recorder.calls("llmspell_before_agent")`` the calls of one.
+    """
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.recorded: list[RecordedCall] = []
+        self._undo: list[Callable[[], None]] = []
+        self.start()
+
+    def start(self) -> None:
+        def before(name: str, impls: Any, kwargs: dict[str, Any]) -> None:
+            self.recorded.append(RecordedCall(name, dict(kwargs)))
+
+        def after(outcome: Any, name: str, impls: Any, kwargs: dict[str, Any]) -> None:
+            return None
+
+        self._undo.append(self.kernel.pm.add_hookcall_monitoring(before, after))
+
+        def point(name: str, call: HookCall) -> None:
+            self.recorded.append(RecordedCall(f"llmspell_{name}", {"call": call, **call.args}))
+
+        self._undo.append(self.kernel.dispatcher.add_monitor(point))
+
+    def stop(self) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+    def __enter__(self) -> HookRecorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def names(self) -> list[str]:
+        return [c.name for c in self.recorded]
+
+    def calls(self, name: str) -> list[RecordedCall]:
+        if not name.startswith("llmspell_"):
+            name = f"llmspell_{name}"
+        return [c for c in self.recorded if c.name == name]
+
+    def clear(self) -> None:
+        self.recorded.clear()

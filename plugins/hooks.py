@@ -1,0 +1,170 @@
+"""Hooks named in configuration, and the ``llmspell hooks`` command.
+
+``[[hooks]]`` tables attach functions to hook points without writing a package::
+
+    [[hooks]]
+    point = "before_agent"
+    call = "my_rules:redact"        # module:function, or "rules.py:redact" (a file)
+    priority = 10
+
+Each target is imported when the kernel is built; a missing module or file, a missing
+function or a function that does not take one argument fails the start with the path
+of the bad entry. Hook statistics (calls, errors, time, breaker state) are written to
+``<data_dir>/hooks/stats.json`` when the kernel stops, for ``llmspell hooks``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import attrs
+import click
+
+from llmspell import hookimpl
+from llmspell._loader import import_plugin
+from llmspell.errors import ConfigError, HookError
+from llmspell.hooks import POINTS
+
+STATS_FILE = Path("hooks") / "stats.json"
+
+
+@attrs.frozen
+class ConfiguredHook:
+    """One ``[[hooks]]`` entry."""
+
+    point: str
+    call: str
+    priority: int = 0
+    name: str | None = None
+    callback: bool = False
+    """Register as an observing callback (return value ignored) instead of a hook."""
+
+
+def resolve(target: str, *, base: Path | None = None) -> Any:
+    """Import ``module:function`` or ``path/to/file.py:function`` and return the function."""
+    module_part, sep, attr = target.rpartition(":")
+    if not sep or not module_part or not attr:
+        raise ValueError(f"{target!r} is not 'module:function' or 'file.py:function'")
+    if module_part.endswith(".py") and base is not None and not Path(module_part).is_absolute():
+        module_part = str(base / module_part)
+    try:
+        module = import_plugin(module_part)
+    except FileNotFoundError as exc:
+        raise ValueError(f"{exc}") from None
+    except ImportError as exc:
+        raise ValueError(f"cannot import {module_part!r}: {exc}") from None
+    try:
+        fn = getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"{module_part!r} has no attribute {attr!r}") from None
+    if not callable(fn):
+        raise ValueError(f"{target!r} is not callable")
+    return fn
+
+
+@hookimpl
+def llmspell_register_config(register: Any) -> None:
+    register("hooks", list[ConfiguredHook], "hook functions attached by configuration")
+
+
+@hookimpl(trylast=True)
+def llmspell_configure(kernel: Any) -> None:
+    entries: list[ConfiguredHook] = kernel.config.section("hooks")
+    base = Path(kernel.config.source).parent if kernel.config.source else None
+    problems = []
+    for i, entry in enumerate(entries):
+        where = f"hooks[{i}]"
+        if entry.point not in POINTS:
+            problems.append(
+                f"{where}.point: unknown hook point {entry.point!r} (allowed: {', '.join(sorted(POINTS))})"
+            )
+            continue
+        try:
+            fn = resolve(entry.call, base=base)
+        except ValueError as exc:
+            problems.append(f"{where}.call: {exc}")
+            continue
+        target = kernel.callbacks if entry.callback else kernel.hooks
+        try:
+            target.register(entry.point, fn, priority=entry.priority, name=entry.name or entry.call)
+        except HookError as exc:
+            problems.append(f"{where}.call: {exc}")
+    if problems:
+        raise ConfigError(problems, source=kernel.config.source)
+
+
+@hookimpl(trylast=True)
+def llmspell_shutdown(kernel: Any) -> None:
+    stats = [s.as_dict() for s in kernel.hook_stats() if s.calls or s.skipped]
+    if not stats:
+        return
+    path = kernel.data_dir / STATS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".stats-")
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"pid": os.getpid(), "hooks": stats}, fh, indent=2)
+    os.replace(tmp, path)
+
+
+def describe(kernel: Any) -> list[dict[str, Any]]:
+    """Every function attached to every point, in call order, with the last recorded stats."""
+    recorded: dict[tuple[str, str], dict[str, Any]] = {}
+    path = kernel.data_dir / STATS_FILE
+    if path.is_file():
+        for row in json.loads(path.read_text()).get("hooks", []):
+            recorded[(row["point"], row["name"])] = row
+    rows = []
+    for point in POINTS:
+        for entry in kernel.dispatcher.entries(point):
+            last = recorded.get((point, entry.name), {})
+            rows.append(
+                {
+                    "point": point,
+                    "name": entry.name,
+                    "origin": entry.origin,
+                    "priority": entry.priority,
+                    "wrapper": entry.wrapper,
+                    "calls": last.get("calls", 0),
+                    "errors": last.get("errors", 0),
+                    "slow": last.get("slow", 0),
+                    "skipped": last.get("skipped", 0),
+                    "total_time": last.get("total_time", 0.0),
+                    "breaker": last.get("breaker", "closed"),
+                    "last_error": last.get("last_error"),
+                }
+            )
+    return rows
+
+
+@hookimpl
+def llmspell_register_commands(cli: click.Group, kernel: Any) -> None:
+    from llmspell.cli import console, echo_json, pass_kernel
+
+    @cli.command("hooks")
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @pass_kernel
+    def hooks_cmd(kernel: Any, as_json: bool) -> None:
+        """List hook functions per point, in call order, with their last stats and breaker state."""
+        rows = describe(kernel)
+        if as_json:
+            echo_json({"hooks": rows})
+            return
+        from rich.table import Table
+
+        table = Table(title="llmspell hooks")
+        for column in ("point", "name", "origin", "priority", "calls", "errors", "avg ms", "breaker"):
+            table.add_column(column)
+        for row in rows:
+            avg = row["total_time"] / row["calls"] * 1000 if row["calls"] else 0.0
+            table.add_row(
+                row["point"], row["name"], row["origin"], str(row["priority"]),
+                str(row["calls"]), str(row["errors"]), f"{avg:.3f}", row["breaker"],
+            )
+        console.print(table)
+
+
+__all__ = ["ConfiguredHook", "describe", "resolve"]
