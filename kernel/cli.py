@@ -246,3 +246,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             traceback.print_exc()
         err_console.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

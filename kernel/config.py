@@ -153,7 +153,7 @@ class RawConfig:
         try:
             return serde.structure(subset, _KernelKeys)
         except BaseValidationError as exc:
-            raise ConfigError(serde.describe_structure_error(exc, "config"), source=self.source) from None
+            raise ConfigError(serde.describe_structure_error(exc, ""), source=self.source) from None
 
     def with_defaults(self, defaults: Mapping[str, Any]) -> RawConfig:
         """Layer ``self`` over a distribution's default config."""

@@ -261,7 +261,7 @@ def _check_point(point: str) -> None:
         )
 
 
-def _check_signature(fn: Callable[..., Any], point: str) -> None:
+def _check_signature(fn: Callable[..., Any], point: str, label: str) -> None:
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -270,7 +270,7 @@ def _check_signature(fn: Callable[..., Any], point: str) -> None:
         sig.bind(object())
     except TypeError:
         raise HookError(
-            f"hook {_name_of(fn)} for {point!r} must accept one argument (the HookCall); "
+            f"hook {label} for {point!r} must accept one argument (the HookCall); "
             f"its signature is {sig}"
         ) from None
 
@@ -296,10 +296,10 @@ class CallbackSet:
         _check_point(point)
         if not callable(fn):
             raise HookError(f"hook for {point!r} is not callable: {fn!r}")
-        _check_signature(fn, point)
+        label = name or _name_of(fn)
+        _check_signature(fn, point, label)
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise HookError(f"hook priority must be an integer, got {priority!r}")
-        label = name or _name_of(fn)
         entry = _Entry(
             name=label,
             fn=fn,

@@ -147,10 +147,17 @@ class Kernel:
             self._dispatcher.invalidate()
 
     def _impls(self, hook: str, plugin: str | None = None) -> list[Any]:
-        """Implementations of ``hook`` in call order (tryfirst first, trylast last)."""
-        impls = list(reversed(getattr(self.pm.hook, hook).get_hookimpls()))
-        if plugin is not None:
-            impls = [i for i in impls if i.plugin_name == plugin]
+        """Implementations of ``hook`` in plugin load order; tryfirst/trylast move them.
+
+        The kernel calls its own hooks (config, registration, services, startup, context)
+        in this order, so that defaults come first and shutdown can run in reverse.
+        """
+        loaded = {name: i for i, name in enumerate(self._loader.infos)}
+        impls = [
+            i for i in getattr(self.pm.hook, hook).get_hookimpls()
+            if plugin is None or i.plugin_name == plugin
+        ]
+        impls.sort(key=lambda i: (0 if i.tryfirst else 2 if i.trylast else 1, loaded.get(i.plugin_name, len(loaded))))
         return impls
 
     def _distribution_of(self, plugin: str) -> str | None:

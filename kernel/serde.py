@@ -275,8 +275,10 @@ def describe_structure_error(exc: BaseException, path: str = "$") -> list[str]:
     if not isinstance(exc, BaseValidationError):
         return [f"{path}: {exc}"]
     lines = []
-    for line in cattrs.transform_error(exc, path=path, format_exception=fmt):
+    for line in cattrs.transform_error(exc, path=path or "$", format_exception=fmt):
         message, _, where = line.rpartition(" @ ")
+        if not path:
+            where = where.removeprefix("$").removeprefix(".") or "(top level)"
         lines.append(f"{where}: {message}" if where else line)
     return lines
 

@@ -49,14 +49,15 @@ def resolve(target: str, *, base: Path | None = None) -> Any:
     module_part, sep, attr = target.rpartition(":")
     if not sep or not module_part or not attr:
         raise ValueError(f"{target!r} is not 'module:function' or 'file.py:function'")
+    path = module_part
     if module_part.endswith(".py") and base is not None and not Path(module_part).is_absolute():
-        module_part = str(base / module_part)
+        path = str(base / module_part)
     try:
-        module = import_plugin(module_part)
+        module = import_plugin(path)
     except FileNotFoundError as exc:
         raise ValueError(f"{exc}") from None
-    except ImportError as exc:
-        raise ValueError(f"cannot import {module_part!r}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - any import failure is a config error here
+        raise ValueError(f"cannot import {module_part!r}: {type(exc).__name__}: {exc}") from None
     try:
         fn = getattr(module, attr)
     except AttributeError:

@@ -1,0 +1,222 @@
+"""Plugin discovery, blocking, distributions and failures, with real installed packages."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmspell import Distribution, Kernel, PluginError, hookimpl
+from llmspell.errors import ConfigError, UnknownNameError
+from llmspell.hooks import HookCall
+
+
+def names(kernel: Kernel) -> list[str]:
+    return [p.name for p in kernel.plugins]
+
+
+def test_defaults_are_loaded_from_entry_points(make_kernel):
+    kernel = make_kernel()
+    infos = {p.name: p for p in kernel.plugins}
+    assert "hooks" in infos
+    hooks = infos["hooks"]
+    assert hooks.source == "default"
+    assert hooks.distribution == "llmspell"
+    assert hooks.module == "llmspell.plugins.hooks"
+    assert "llmspell_register_config" in hooks.hooks
+
+
+def test_third_party_package_is_discovered(with_acme, make_kernel):
+    kernel = make_kernel()
+    acme = {p.name: p for p in kernel.plugins}["acme"]
+    assert acme.source == "entry point"
+    assert (acme.distribution, acme.version) == ("acme-llmspell", "1.2.3")
+    assert "llmspell_before_agent" in acme.hooks
+    # its config section is validated with the defaults of its attrs class
+    assert kernel.config.section("acme").greeting == "hello from acme"
+    # and its backend is registered under its name, owned by it
+    registration = kernel.registry("state backend").registration("acme")
+    assert registration.plugin == "acme"
+
+
+async def test_third_party_hooks_run(with_acme, make_kernel):
+    from acme_llmspell import plugin
+
+    async with make_kernel(config={"acme": {"greeting": "configured"}}) as kernel:
+        assert plugin.STARTED[-1] == "configured"
+        ctx = await kernel.context(user_id="u1")
+        assert ctx.data["acme"] == "configured"
+
+        async def agent(call: HookCall) -> str:
+            return f"ran {call.request}"
+
+        assert await kernel.dispatcher.around("agent", HookCall("agent", request="ping"), agent) == "pong from acme"
+        assert await kernel.dispatcher.around("agent", HookCall("agent", request="x"), agent) == "ran x"
+
+
+@pytest.mark.parametrize("how", ["argument", "config", "env"])
+def test_third_party_plugin_blocked_by_name(with_acme, make_kernel, llmspell_env, how):
+    if how == "argument":
+        kernel = make_kernel(disable=["acme"])
+    elif how == "config":
+        kernel = make_kernel(config={"plugins": {"disable": ["acme"]}})
+    else:
+        kernel = make_kernel(env={**llmspell_env, "LLMSPELL_DISABLE_PLUGINS": "other, acme"})
+    assert "acme" not in names(kernel)
+    assert "acme" in kernel.blocked
+    assert "acme" not in kernel.registry("state backend")
+
+
+def test_default_plugin_blocked_by_name(make_kernel):
+    kernel = make_kernel(disable=["hooks"])
+    assert "hooks" not in names(kernel)
+    with pytest.raises(ConfigError, match="hooks: unknown section"):
+        make_kernel(config={"hooks": [], "plugins": {"disable": ["hooks"]}})
+
+
+def test_autoload_switch_keeps_defaults_only(with_acme, make_kernel, llmspell_env):
+    kernel = make_kernel(env={**llmspell_env, "LLMSPELL_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    assert "acme" not in names(kernel)
+    assert "hooks" in names(kernel)
+    kernel = make_kernel(config={"plugins": {"autoload": False}})
+    assert "acme" not in names(kernel)
+
+
+def test_plugin_import_error_names_plugin_and_distribution(with_broken, make_kernel):
+    with pytest.raises(PluginError) as info:
+        make_kernel()
+    message = str(info.value)
+    assert "plugin 'broken'" in message
+    assert "broken-llmspell 0.0.1" in message
+    assert "acme_dependency_that_is_not_installed" in message
+    assert "broken_llmspell.plugin" in message
+    # blocking the broken plugin lets everything else start
+    assert "broken" not in names(make_kernel(disable=["broken"]))
+
+
+def test_distribution_starts_exactly_its_set(with_acme, make_kernel):
+    kernel = make_kernel(distribution="acme")
+    infos = {p.name: p for p in kernel.plugins}
+    assert "hooks" not in infos  # a default the distribution blocks
+    assert infos["acme-extra"].source == "distribution acme"
+    assert infos["acme"].source == "distribution acme"
+    assert kernel.distribution is not None and kernel.distribution.name == "acme"
+    # the distribution's default config sits under the user's
+    assert kernel.config.section("acme").greeting == "hello from the acme distribution"
+    kernel = make_kernel(distribution="acme", config={"acme": {"greeting": "user wins"}})
+    assert kernel.config.section("acme").greeting == "user wins"
+
+
+async def test_distribution_named_in_config(with_acme, make_kernel):
+    async with make_kernel(config={"distribution": "acme"}) as kernel:
+        ctx = await kernel.context()
+        assert ctx.data["distribution"] == "acme"
+
+
+def test_unknown_distribution_lists_known_ones(with_acme, make_kernel):
+    with pytest.raises(ConfigError, match=r"unknown distribution 'acne'; registered: acme"):
+        make_kernel(distribution="acne")
+
+
+class Recorder:
+    """A plugin object that records its lifecycle calls into a shared list."""
+
+    def __init__(self, name: str, log: list[str], fail: bool = False) -> None:
+        self.__name__ = name
+        self.log = log
+        self.fail = fail
+
+    @hookimpl
+    async def llmspell_startup(self, kernel):
+        self.log.append(f"start {self.__name__}")
+        if self.fail:
+            raise RuntimeError("database is down")
+
+    @hookimpl
+    def llmspell_shutdown(self, kernel):
+        self.log.append(f"stop {self.__name__}")
+
+
+async def test_startup_order_and_reverse_shutdown(make_kernel):
+    log: list[str] = []
+    kernel = make_kernel(plugins=[Recorder("a", log), Recorder("b", log), Recorder("c", log)])
+    async with kernel:
+        assert log == ["start a", "start b", "start c"]
+    assert log[3:] == ["stop c", "stop b", "stop a"]
+
+
+async def test_failed_startup_names_plugin_and_shuts_down_the_started(make_kernel):
+    log: list[str] = []
+    kernel = make_kernel(plugins=[Recorder("a", log), Recorder("b", log, fail=True), Recorder("c", log)])
+    with pytest.raises(PluginError, match="plugin 'b'.*startup failed: RuntimeError: database is down"):
+        async with kernel:
+            pass
+    assert log == ["start a", "start b", "stop a"]
+    assert not kernel.started
+
+
+def test_misspelled_hook_fails_loading(make_kernel):
+    class Typo:
+        __name__ = "typo"
+
+        @hookimpl
+        def llmspell_startp(self, kernel):
+            pass
+
+    with pytest.raises(PluginError, match="typo.*llmspell_startp"):
+        make_kernel(plugins=[Typo()])
+
+
+def test_plugin_by_module_path_and_file(make_kernel, tmp_path):
+    source = tmp_path / "my_plugin.py"
+    source.write_text(
+        "from llmspell import hookimpl\n"
+        "@hookimpl\n"
+        "def llmspell_context_enrich(ctx):\n"
+        "    return {'from_file': True}\n"
+    )
+    kernel = make_kernel(config={"plugins": {"load": [str(source)]}})
+    assert {p.name: p for p in kernel.plugins}["my_plugin"].source == "config"
+    with pytest.raises(PluginError, match="plugin 'no_such_module_xyz'.*ModuleNotFoundError"):
+        make_kernel(plugins=["no_such_module_xyz"])
+
+
+def test_duplicate_registration_names_both_plugins(make_kernel):
+    class One:
+        __name__ = "one"
+
+        @hookimpl
+        def llmspell_register_tools(self, register):
+            register("search", object())
+
+    class Two:
+        __name__ = "two"
+
+        @hookimpl
+        def llmspell_register_tools(self, register):
+            register("search", object())
+
+    with pytest.raises(Exception, match="tool 'search' is registered twice: by one and by two"):
+        make_kernel(plugins=[One(), Two()])
+
+
+def test_unknown_backend_lists_registered_names(with_acme, make_kernel):
+    kernel = make_kernel()
+    with pytest.raises(UnknownNameError, match=r"unknown state backend 'nope'; registered: .*acme"):
+        kernel.create_backend("state backend", "nope")
+
+
+def test_runtime_plugin_registration_collects_registrations(make_kernel):
+    kernel = make_kernel()
+
+    class Late:
+        @hookimpl
+        def llmspell_register_model_providers(self, register):
+            register("late-model", lambda kernel: "provider")
+
+    kernel.add_plugin(Late(), "late")
+    assert kernel.registry("model provider").registration("late-model").plugin == "late"
+    assert "late" in names(kernel)
+
+
+def test_distribution_object_validation():
+    dist = Distribution(name="x", block=("state",))
+    assert dist.plugins == {} and dist.autoload is False
