@@ -169,7 +169,8 @@ class PluginLoader:
             self.pm.set_blocked(name)
         self.blocked = sorted(blocked)
 
-        own, others = [], []
+        own: list[importlib_metadata.EntryPoint] = []
+        others: list[importlib_metadata.EntryPoint] = []
         for ep in _entry_points(ENTRY_POINT_GROUP):
             package, _ = _dist_of(ep)
             (own if package == OWN_DISTRIBUTION else others).append(ep)
@@ -196,10 +197,10 @@ class PluginLoader:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
             plugin = getattr(exc, "plugin", None)
-            name = self.pm.get_name(plugin) if plugin is not None else "?"
-            info = self.infos.get(name or "")
+            found = self.pm.get_name(plugin) if plugin is not None else None
+            info = self.infos.get(found or "")
             raise PluginError(
-                name or "?",
+                found or "?",
                 f"{exc} (hook names must be one of the llmspell_* hooks in llmspell.hookspecs)",
                 distribution=info.distribution if info else None,
             ) from None

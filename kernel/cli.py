@@ -94,7 +94,7 @@ def pass_kernel(fn: Callable[..., T]) -> Callable[..., T]:
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 @click.group()
@@ -113,7 +113,7 @@ def cli(**_: Any) -> None:
 @pass_kernel
 def plugins_cmd(kernel: Kernel, as_json: bool) -> None:
     """List loaded plugins: source, version, hooks and registrations."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for info in kernel.plugins:
         registered = {
             kind: sorted(str(r.name) for r in registry.by_plugin(info.name))
@@ -196,7 +196,7 @@ def doctor_cmd(kernel: Kernel, as_json: bool) -> None:
                     continue
                 try:
                     problems = await health()
-                except Exception as exc:  # noqa: BLE001 - the point is to report it
+                except Exception as exc:
                     problems = [f"{type(exc).__name__}: {exc}"]
                 add(f"{kind.__name__} ({plugin})", not problems, "; ".join(problems) or "ok")
         finally:

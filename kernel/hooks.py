@@ -231,6 +231,8 @@ class _Entry:
     observe: bool = False
     wrapper: bool = False
     handle: HookHandle | None = None
+    simple: bool = True
+    """Called as ``fn(call)``; otherwise with the keyword arguments it names."""
 
 
 _seq = itertools.count()
@@ -403,6 +405,7 @@ class Dispatcher:
                     stats=stats,
                     argnames=tuple(impl.argnames),
                     wrapper=bool(impl.wrapper or impl.hookwrapper),
+                    simple=tuple(impl.argnames) == ("call",),
                 )
             )
         return out
@@ -462,18 +465,51 @@ class Dispatcher:
             monitor(point, call)
         call.point = point
         entries = self.entries(point, extra)
-        wrappers = [e for e in entries if e.wrapper]
-        if wrappers:
+        if entries and entries[0].wrapper:
+            wrappers = [e for e in entries if e.wrapper]
             return await self._run_wrapped(point, call, wrappers, entries[len(wrappers) :])
         return await self._run_entries(point, call, entries)
 
     async def _run_entries(
         self, point: str, call: HookCall, entries: list[_Entry]
     ) -> HookResult | None:
+        # The hot loop: one clock read per hook, no coroutine per hook, no kwargs
+        # dict for hooks that take only ``call``.
         retry: Retry | None = None
         replaced: Replace | None = None
+        clock = time.perf_counter
+        budget = self.policy.budget
+        last = clock()
         for entry in entries:
-            outcome = await self._call_one(point, call, entry)
+            stats = entry.stats
+            if stats.breaker != "closed" and not self._admit(stats):
+                continue
+            try:
+                if entry.simple:
+                    outcome = entry.fn(call)
+                else:
+                    outcome = entry.fn(**self._kwargs(entry, call))
+                if outcome is not None and hasattr(outcome, "__await__"):
+                    outcome = await outcome
+            except (CancelledByHook, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - isolation is the point
+                now = clock()
+                self._errored(point, entry, exc, now - last)
+                last = now
+                continue
+            now = clock()
+            elapsed = now - last
+            last = now
+            stats.calls += 1
+            stats.total_time += elapsed
+            if elapsed > budget:
+                stats.slow += 1
+                self._failed(stats)
+            elif stats.consecutive_failures:
+                stats.consecutive_failures = 0
+                if stats.breaker != "closed":
+                    self._set_breaker(stats, "closed")
             if outcome is None or entry.observe:
                 continue
             if isinstance(outcome, Cancel):
@@ -484,8 +520,6 @@ class Dispatcher:
                 call.result = outcome.value
                 call.replaced = True
                 replaced = outcome
-            elif isinstance(outcome, HookResult):
-                continue
             elif isinstance(outcome, dict) and point in _MERGING:
                 call.result = {**(call.result or {}), **outcome}
         return retry or replaced
@@ -505,7 +539,7 @@ class Dispatcher:
         outcome: Any = None
         try:
             outcome = await self._run_entries(point, call, inner)
-        except Exception as exc:  # noqa: BLE001 - handed to the wrappers
+        except Exception as exc:
             error = exc
         for entry, gen in reversed(started):
             try:
@@ -517,7 +551,7 @@ class Dispatcher:
                 error = None
                 if stop.value is not None:
                     outcome = stop.value
-            except Exception as exc:  # noqa: BLE001 - a wrapper may raise or swap it
+            except Exception as exc:
                 error = exc
             else:
                 raise HookError(f"wrapper {entry.name!r} for {point!r} yielded more than once")
@@ -531,11 +565,7 @@ class Dispatcher:
         return outcome if isinstance(outcome, HookResult) else None
 
     def _kwargs(self, entry: _Entry, call: HookCall) -> dict[str, Any]:
-        if entry.origin != "plugin":
-            return {"call": call}
-        if entry.argnames == ("call",):
-            return {"call": call}
-        out = {}
+        out: dict[str, Any] = {}
         for name in entry.argnames:
             if name == "call":
                 out[name] = call
@@ -545,46 +575,25 @@ class Dispatcher:
                 out[name] = call.args.get(name)
         return out
 
-    async def _call_one(self, point: str, call: HookCall, entry: _Entry) -> Any:
-        stats = entry.stats
+    def _admit(self, stats: HookStats) -> bool:
+        """Whether a hook whose breaker is not closed may run now."""
         if stats.breaker == "open":
-            opened = stats.opened_at or 0.0
-            if self.clock() - opened < self.policy.cooldown:
+            if self.clock() - (stats.opened_at or 0.0) < self.policy.cooldown:
                 stats.skipped += 1
-                return None
+                return False
             self._set_breaker(stats, "half-open")
-        start = time.perf_counter()
-        try:
-            if entry.origin == "plugin":
-                outcome = entry.fn(**self._kwargs(entry, call))
-            else:
-                outcome = entry.fn(call)
-            if inspect.isawaitable(outcome):
-                outcome = await outcome
-        except (CancelledByHook, asyncio.CancelledError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - isolation is the point
-            elapsed = time.perf_counter() - start
-            stats.calls += 1
-            stats.errors += 1
-            stats.total_time += elapsed
-            stats.last_error = f"{type(exc).__name__}: {exc}"
-            if self.policy.strict:
-                raise HookError(f"hook {entry.name!r} at {point!r} raised {stats.last_error}") from exc
-            log.warning("hook %s at %s raised %s", entry.name, point, stats.last_error)
-            self._failed(stats)
-            return None
-        elapsed = time.perf_counter() - start
+        return True
+
+    def _errored(self, point: str, entry: _Entry, exc: Exception, elapsed: float) -> None:
+        stats = entry.stats
         stats.calls += 1
+        stats.errors += 1
         stats.total_time += elapsed
-        if elapsed > self.policy.budget:
-            stats.slow += 1
-            self._failed(stats)
-        elif stats.consecutive_failures or stats.breaker != "closed":
-            stats.consecutive_failures = 0
-            if stats.breaker != "closed":
-                self._set_breaker(stats, "closed")
-        return outcome
+        stats.last_error = f"{type(exc).__name__}: {exc}"
+        if self.policy.strict:
+            raise HookError(f"hook {entry.name!r} at {point!r} raised {stats.last_error}") from exc
+        log.warning("hook %s at %s raised %s", entry.name, point, stats.last_error)
+        self._failed(stats)
 
     def _failed(self, stats: HookStats) -> None:
         stats.consecutive_failures += 1

@@ -305,7 +305,10 @@ class Kernel:
         """Create services and run startup hooks; on failure, shut down what started."""
         if self.started:
             return self
-        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError([f"data_dir: cannot create {self.config.data_dir}: {exc}"]) from None
         self.services.clear()
         for impl in self._impls("llmspell_register_services"):
             owner = impl.plugin_name

@@ -23,6 +23,7 @@ from pathlib import PurePath
 from typing import Any, TypeVar
 
 import cattrs
+import cattrs.strategies
 import orjson
 from cattrs.errors import BaseValidationError, ForbiddenExtraKeysError
 
@@ -149,8 +150,11 @@ def _unstructure_set(value: set[Any] | frozenset[Any]) -> list[Any]:
         return items
 
 
-converter.register_unstructure_hook(frozenset, _unstructure_set)
-converter.register_unstructure_hook(set, _unstructure_set)
+def _is_set(tp: Any) -> bool:
+    return tp in (set, frozenset) or getattr(tp, "__origin__", None) in (set, frozenset)
+
+
+converter.register_unstructure_hook_func(_is_set, _unstructure_set)
 
 
 # -- tagged unions -------------------------------------------------------------------
@@ -218,10 +222,13 @@ def check_json(value: Any, path: str = "$") -> None:
     )
 
 
-def unstructure(obj: Any) -> Any:
-    """Turn ``obj`` (attrs instance or plain data) into JSON-safe data, checked."""
+def unstructure(obj: Any, as_type: Any = None) -> Any:
+    """Turn ``obj`` (attrs instance or plain data) into JSON-safe data, checked.
+
+    ``as_type`` unstructures through a declared type (needed for tagged unions).
+    """
     try:
-        data = converter.unstructure(obj)
+        data = converter.unstructure(obj, unstructure_as=as_type)
     except SerializationError:
         raise
     except Exception as exc:  # cattrs raises whatever a hook raises
@@ -235,9 +242,9 @@ def structure(data: Any, cls: type[T]) -> T:
     return converter.structure(data, cls)
 
 
-def dumps(obj: Any) -> bytes:
+def dumps(obj: Any, as_type: Any = None) -> bytes:
     """Serialize ``obj`` to JSON bytes through the converter."""
-    return orjson.dumps(unstructure(obj))
+    return orjson.dumps(unstructure(obj, as_type))
 
 
 def dumps_data(data: Any) -> bytes:

@@ -56,7 +56,7 @@ def resolve(target: str, *, base: Path | None = None) -> Any:
         module = import_plugin(path)
     except FileNotFoundError as exc:
         raise ValueError(f"{exc}") from None
-    except Exception as exc:  # noqa: BLE001 - any import failure is a config error here
+    except Exception as exc:
         raise ValueError(f"cannot import {module_part!r}: {type(exc).__name__}: {exc}") from None
     try:
         fn = getattr(module, attr)

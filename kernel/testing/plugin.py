@@ -25,7 +25,7 @@ from llmspell.testing.recorder import HookRecorder
 try:
     import pytest_asyncio
 except ImportError:  # pragma: no cover - the async fixtures need pytest-asyncio
-    pytest_asyncio = None
+    pytest_asyncio = None  # type: ignore[assignment]
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -36,10 +36,10 @@ class HookRecorder:
         self.start()
 
     def start(self) -> None:
-        def before(name: str, impls: Any, kwargs: dict[str, Any]) -> None:
+        def before(name: str, impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
             self.recorded.append(RecordedCall(name, dict(kwargs)))
 
-        def after(outcome: Any, name: str, impls: Any, kwargs: dict[str, Any]) -> None:
+        def after(outcome: Any, name: str, impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
             return None
 
         self._undo.append(self.kernel.pm.add_hookcall_monitoring(before, after))

@@ -122,7 +122,7 @@ async def test_retry_after_a_result_is_bounded_and_keeps_the_last(make_kernel):
     kernel = make_kernel({"hook_policy": {"backoff": 0.0, "max_retries": 1}})
     component = Flaky()
     kernel.hooks.register("after_agent", lambda call: Retry("not good enough"))
-    result, call = await around(kernel, component)
+    result, _ = await around(kernel, component)
     assert component.calls == 2
     assert result == "answer to q"
 
