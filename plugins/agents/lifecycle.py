@@ -1,0 +1,114 @@
+"""The lifecycle state machine, per-agent resource limits and the per-run record.
+
+Transitions follow :data:`llmspell.agents.TRANSITIONS`; an illegal one raises
+:class:`~llmspell.errors.InvalidTransition` naming the current state and the allowed
+targets. Each transition publishes ``agent.<status>`` (payload: agent, type, from, to),
+except the per-run ``ready <-> running`` moves, which ``agent.run.started`` and
+``agent.run.finished`` report with the run's details.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from llmspell.agents import TRANSITIONS, AgentStatus
+from llmspell.errors import InvalidTransition, LimitExceeded
+
+if TYPE_CHECKING:
+    from llmspell.kernel import Kernel
+
+    from .base import BaseAgent
+
+__all__ = ["AgentsSettings", "Limits", "RunInfo", "current_run", "move"]
+
+_QUIET = frozenset({AgentStatus.RUNNING})
+
+
+@attrs.frozen
+class AgentsSettings:
+    """The ``[agents]`` config section."""
+
+    provider: str = "offline"
+    """Model provider for agents that name none."""
+    max_concurrent_runs: int = 16
+    deadline: float = 0.0
+    """Default seconds per run; 0 means no deadline."""
+    max_tool_calls: int = 64
+    max_handoff_depth: int = 8
+    """Longest chain of ``transfer_to`` handoffs one run follows."""
+    specs: list[str] = attrs.Factory(list)
+    """Agent spec files (TOML, or YAML with PyYAML) loaded at startup."""
+    events: bool = True
+    """Publish ``agent.*`` events (lifecycle and runs)."""
+    replies: dict[str, str] = attrs.Factory(dict)
+    """Offline provider: regular expression on the user's message -> reply."""
+
+    def __attrs_post_init__(self) -> None:
+        for field in ("max_concurrent_runs", "max_tool_calls", "max_handoff_depth"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"{field} must be at least 1, got {getattr(self, field)}")
+        if self.deadline < 0:
+            raise ValueError(f"deadline must be >= 0 seconds, got {self.deadline}")
+
+
+@attrs.frozen
+class Limits:
+    """The effective limits of one agent (its config over ``[agents]``)."""
+
+    max_concurrent_runs: int
+    deadline: float | None
+    max_tool_calls: int
+
+    @classmethod
+    def of(cls, agent: BaseAgent, settings: AgentsSettings) -> Limits:
+        cfg = agent.config
+        deadline = settings.deadline if cfg.deadline is None else cfg.deadline
+        return cls(
+            max_concurrent_runs=cfg.max_concurrent_runs or settings.max_concurrent_runs,
+            deadline=deadline or None,
+            max_tool_calls=cfg.max_tool_calls or settings.max_tool_calls,
+        )
+
+
+@attrs.define(eq=False)
+class RunInfo:
+    """What the service tracks about one run while it executes (tool calls so far)."""
+
+    agent: BaseAgent
+    limits: Limits
+    tool_calls: int = 0
+
+    def count_tool_call(self, tool: str) -> None:
+        if self.tool_calls >= self.limits.max_tool_calls:
+            raise LimitExceeded(
+                f"agent {self.agent.name!r} reached its limit of {self.limits.max_tool_calls} "
+                f"tool calls in one run (calling {tool!r}); raise max_tool_calls in its config "
+                "or in [agents]"
+            )
+        self.tool_calls += 1
+
+
+current_run: contextvars.ContextVar[RunInfo | None] = contextvars.ContextVar("llmspell_run", default=None)
+
+
+def check(agent: BaseAgent, target: AgentStatus) -> None:
+    allowed = TRANSITIONS[agent.status]
+    if target not in allowed:
+        raise InvalidTransition(f"agent {agent.name!r}", agent.status.value, target.value, [s.value for s in allowed])
+
+
+async def move(kernel: Kernel, agent: BaseAgent, target: AgentStatus, *, events: bool = True, **payload: Any) -> None:
+    """Move ``agent`` to ``target`` (validated) and publish ``agent.<target>``."""
+    check(agent, target)
+    old = agent.status
+    agent.status = target
+    if events and target not in _QUIET:
+        await kernel.emit(
+            f"agent.{target.value}",
+            {"agent": agent.name, "agent_id": agent.id, "type": agent.type_name, "from": old.value,
+             "to": target.value, **payload},
+            source=f"agent:{agent.name}",
+        )
