@@ -111,7 +111,8 @@ class BaseAgent:
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return frozenset((*self.default_capabilities, *self.config.capabilities))
+        tools = ("tools",) if self.tools else ()
+        return frozenset((*self.default_capabilities, *self.config.capabilities, *tools))
 
     # -- what subclasses implement --------------------------------------------------
 

@@ -66,6 +66,7 @@ class AgentManager(Runner):
         self._active: dict[str, int] = {}
         self._limits: dict[str, Limits] = {}
         self._idle: dict[str, asyncio.Event] = {}
+        self._pending: dict[str, asyncio.Task[None]] = {}
 
     # -- types -------------------------------------------------------------------------
 
@@ -114,27 +115,29 @@ class AgentManager(Runner):
         agent = cls(name=name, config=cfg, manager=self, **self._inject(cls, cfg, deps, name))
         self._agents[name] = agent
         self._limits[agent.id] = Limits.of(agent, self.settings)
-        self.kernel.emit_soon(
-            "agent.created", {"agent": name, "agent_id": agent.id, "type": label}, source=f"agent:{name}"
-        )
-        self._created(agent)
+        self._announce(agent, label)
         return agent
 
-    def adopt(self, agent: BaseAgent) -> Limits:
-        """Bind an agent built outside the factory (a tool, a hand-made instance) to this service."""
-        if agent.manager is None:
-            agent.manager = self
-        limits = self._limits[agent.id] = Limits.of(agent, self.settings)
-        return limits
-
-    def _created(self, agent: BaseAgent) -> None:
-        if self.kernel.dispatcher.active("agent_created", agent.callbacks):
+    def _announce(self, agent: BaseAgent, label: str) -> None:
+        """Publish ``agent.created`` and run the ``agent_created`` point (in the background:
+        ``create`` is synchronous); the agent's initialization waits for both."""
+        dispatch = self.kernel.dispatcher.active("agent_created", agent.callbacks)
+        if not dispatch and not self.settings.events:
+            return
+        try:
             loop = asyncio.get_running_loop()
-            task = loop.create_task(self.kernel.dispatch("agent_created", HookCall("agent_created"), agent=agent))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        except RuntimeError:
+            return
 
-    _background: set[asyncio.Task[Any]] = set()
+        async def announce() -> None:
+            if self.settings.events:
+                await self.kernel.emit("agent.created", {"agent": agent.name, "agent_id": agent.id, "type": label},
+                                       source=f"agent:{agent.name}")
+            if dispatch:
+                call = HookCall("agent_created", component=agent, args={"agent": agent})
+                await self.kernel.dispatcher.run("agent_created", call, agent.callbacks)
+
+        self._pending[agent.id] = loop.create_task(announce())
 
     def builder(self, type_name: str | type[BaseAgent], name: str | None = None) -> AgentBuilder:
         """A fluent builder: ``kernel.agents.builder("chat", "helper").system("...").build()``."""
@@ -231,6 +234,9 @@ class AgentManager(Runner):
     async def initialize(self, agent: BaseAgent | str, ctx: ExecutionContext | None = None) -> BaseAgent:
         """created/stopped/failed -> initializing -> ready: restore state, acquire resources."""
         agent = self.resolve(agent)
+        pending = self._pending.pop(agent.id, None)
+        if pending is not None:
+            await pending
         ctx = ctx or await self.kernel.context()
         await move(self.kernel, agent, AgentStatus.INITIALIZING, events=self.settings.events)
         try:
@@ -298,6 +304,8 @@ class AgentManager(Runner):
         """Stop every live agent (the kernel is stopping); errors are logged, not raised."""
         import logging
 
+        pending, self._pending = list(self._pending.values()), {}
+        await asyncio.gather(*pending, return_exceptions=True)
         for agent in list(self._agents.values()):
             if agent.status in (AgentStatus.STOPPED, AgentStatus.FAILED, AgentStatus.CREATED):
                 continue

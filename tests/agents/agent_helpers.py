@@ -1,0 +1,51 @@
+"""Agent classes shared by the agent tests (importable as ``agent_helpers:Echo``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import attrs
+
+from llmspell import hookimpl
+from llmspell.agents import AgentOutput
+from llmspell.plugins.agents import AgentConfig, BaseAgent
+
+
+@attrs.frozen
+class EchoConfig(AgentConfig):
+    """Settings of the echo agent."""
+
+    prefix: str = "echo"
+    delay: float = 0.0
+    fail_times: int = 0
+
+
+@attrs.define(eq=False, kw_only=True)
+class Echo(BaseAgent):
+    """Answers with its input, after ``delay`` seconds; fails its first ``fail_times`` runs."""
+
+    Config = EchoConfig
+    type_name = "echo"
+    default_capabilities = ("echo",)
+    config: EchoConfig = attrs.field(factory=EchoConfig)
+    runs: int = 0
+
+    async def execute(self, request, ctx) -> AgentOutput:
+        self.runs += 1
+        if self.config.delay:
+            await asyncio.sleep(self.config.delay)
+        if self.runs <= self.config.fail_times:
+            raise ConnectionError(f"run {self.runs} failed")
+        return AgentOutput(content=f"{self.config.prefix}: {request.text}", data={"runs": self.runs})
+
+
+class EchoPlugin:
+    """Registers the echo agent type the way a third-party package would."""
+
+    __name__ = "echo-plugin"
+
+    @staticmethod
+    @hookimpl
+    def llmspell_register_agent_types(register: Any) -> None:
+        register("echo", Echo, description="answers with its input")
