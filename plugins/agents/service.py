@@ -118,6 +118,13 @@ class AgentManager(Runner):
         self._announce(agent, label)
         return agent
 
+    def adopt(self, agent: BaseAgent) -> Limits:
+        """Bind an agent built outside the factory (a tool, a hand-made instance) to this service."""
+        if agent.manager is None:
+            agent.manager = self
+        limits = self._limits[agent.id] = Limits.of(agent, self.settings)
+        return limits
+
     def _announce(self, agent: BaseAgent, label: str) -> None:
         """Publish ``agent.created`` and run the ``agent_created`` point (in the background:
         ``create`` is synchronous); the agent's initialization waits for both."""

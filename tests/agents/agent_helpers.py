@@ -49,3 +49,27 @@ class EchoPlugin:
     @hookimpl
     def llmspell_register_agent_types(register: Any) -> None:
         register("echo", Echo, description="answers with its input")
+
+
+@attrs.frozen
+class RelayConfig(AgentConfig):
+    """Settings of the relay agent."""
+
+    next: str | None = None
+    add: dict[str, str] = attrs.Factory(dict)
+
+
+@attrs.define(eq=False, kw_only=True)
+class Relay(BaseAgent):
+    """Adds ``add`` to the state it received and hands off to ``next``."""
+
+    Config = RelayConfig
+    type_name = "relay"
+    config: RelayConfig = attrs.field(factory=RelayConfig)
+    received: list[dict[str, Any]] = attrs.field(factory=list)
+
+    async def execute(self, request, ctx) -> AgentOutput:
+        self.received.append(dict(request.state))
+        state = {**request.state, **self.config.add}
+        return AgentOutput(content=f"{self.name} saw {sorted(request.state)}", transfer_to=self.config.next,
+                           handoff_state=state)
