@@ -11,7 +11,13 @@ import pytest
 from agent_helpers import Echo
 
 from llmspell.agents import AgentOutput
-from llmspell.errors import ConfigError, DuplicateNameError, MissingExtraError, UnknownNameError, ValidationError
+from llmspell.errors import (
+    ConfigError,
+    DuplicateNameError,
+    MissingExtraError,
+    UnknownNameError,
+    ValidationError,
+)
 from llmspell.hooks import HookCall
 from llmspell.plugins.agents import BaseAgent, OfflineProvider, inject
 from llmspell.plugins.agents.schema import config_schema

@@ -32,7 +32,7 @@ async def test_chain_with_transforming_hooks(kernel):
 
 
 async def test_keep_and_per_agent_callbacks(kernel):
-    a, b, c = chain(kernel)
+    a, _b, c = chain(kernel)
     a.callbacks.on("handoff", lambda call: None)
     kernel.hooks.register("handoff", keep(["customer"]))
     await kernel.run(a, "start")
@@ -40,7 +40,7 @@ async def test_keep_and_per_agent_callbacks(kernel):
 
 
 async def test_incompatible_version_is_a_clear_error(kernel):
-    a, b, c = chain(kernel, c_schema=2)
+    a, _b, c = chain(kernel, c_schema=2)
     with pytest.raises(SchemaVersionError) as info:
         await kernel.run(a, "start")
     message = str(info.value)
@@ -50,7 +50,7 @@ async def test_incompatible_version_is_a_clear_error(kernel):
 
 
 async def test_registered_migration_upgrades_the_state(kernel):
-    a, b, c = chain(kernel, c_schema=2)
+    a, _b, c = chain(kernel, c_schema=2)
     kernel.agents.handoffs.add_migration(1, lambda state: {**state, "migrated": True})
     out = await kernel.run(a, "start")
     assert out.trail == ("a", "b", "c")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmspell import Cancel, Replace
-from llmspell.agents import AgentOutput, AgentRequest, ModelResponse, Message, ToolCall
+from llmspell.agents import AgentOutput, AgentRequest, Message, ModelResponse, ToolCall
 from llmspell.errors import CancelledByHook, ValidationError
 
 
