@@ -181,8 +181,14 @@ class OpenAIProvider:
                 response = await client.send(client.build_request("POST", self.url, json=body, timeout=timeout),
                                              stream=True)
             except httpx.TimeoutException:
+                remaining = ctx.remaining()
+                if remaining is not None and remaining <= 0:
+                    raise ProviderTimeout(
+                        f"{self.url} did not answer within {timeout:.3g} s, the time left before the run's deadline "
+                        f"(attempt {attempt + 1})"
+                    ) from None
                 if last:
-                    raise ProviderTimeout(f"{self.url} did not answer within {timeout} s ({attempts} attempts)") from None
+                    raise ProviderTimeout(f"{self.url} did not answer within {timeout:.3g} s ({attempts} attempts)") from None
             except httpx.TransportError as exc:
                 if last:
                     raise ProviderError(f"{self.url} is unreachable ({type(exc).__name__}: {exc}; {attempts} attempts)") from None
