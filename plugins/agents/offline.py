@@ -49,7 +49,10 @@ def _last_user(request: ModelRequest) -> str:
 
 
 def _system(request: ModelRequest) -> str:
-    return " ".join(m.content for m in request.messages if m.role == "system").lower()
+    """The instruction: the first message when it is a system message (later system
+    messages, such as conversation summaries, are context, not instructions)."""
+    first = request.messages[0] if request.messages else None
+    return first.content.lower() if first is not None and first.role == "system" else ""
 
 
 def _tools(request: ModelRequest) -> set[str]:

@@ -121,22 +121,25 @@ class Runner:
         if ctx is None:
             ctx = await self.kernel.context(session_id=session_id, user_id=user_id, timeout=timeout, **fields)
         ctx.data.setdefault(TEMP_OWNER, ctx.invocation_id)
+        if top and ctx.session_id is not None:
+            await self._touch(ctx.session_id)
         try:
             return await self.chain(target, AgentRequest.of(input), ctx)
         finally:
             if top:
                 await self._finish(ctx)
 
+    async def _touch(self, session_id: str) -> None:
+        """Check that the session exists and is open, and record its activity."""
+        sessions = self.kernel.services.find(SessionService)
+        touch = getattr(sessions, "touch", None)
+        if touch is not None:
+            await touch(session_id)
+
     async def _finish(self, ctx: ExecutionContext) -> None:
-        services = self.kernel.services
-        state = services.find(StateService)
+        state = self.kernel.services.find(StateService)
         if state is not None:
             await state.drop_temp(ctx.invocation_id)
-        if ctx.session_id is not None:
-            sessions = services.find(SessionService)
-            touch = getattr(sessions, "touch", None)
-            if touch is not None:
-                await touch(ctx.session_id)
 
     async def stream(self, agent: BaseAgent | str, input: Any, **options: Any) -> AsyncIterator[RunEvent]:
         """Like :meth:`run`, yielding :class:`RunEvent` s as they happen; the last is ``done``."""

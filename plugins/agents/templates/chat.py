@@ -46,6 +46,7 @@ def estimate_tokens(messages: list[Message]) -> int:
 class ChatConfig(ToolConfig):
     """Settings of a chat agent."""
 
+    system: str = "You are a helpful assistant."
     max_history_tokens: int = 2000
     max_history_messages: int = 50
     keep_recent: int = 4
