@@ -67,7 +67,8 @@ class Handoffs:
             await kernel.emit("agent.handoff", {"from": source.name, "to": target.name, "depth": depth,
                                                 "state_keys": sorted(handoff.state),
                                                 "schema_version": handoff.schema_version},
-                              session_id=ctx.session_id, source=f"agent:{source.name}")
+                              session_id=ctx.session_id, user_id=ctx.user_id, correlation_id=ctx.trace_id,
+                              source=f"agent:{source.name}")
         self.manager.report("handoff", source.name, {"to": target.name, "state": handoff.state})
         return handoff
 

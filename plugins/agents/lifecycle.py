@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AgentsSettings", "Limits", "RunInfo", "current_run", "move"]
 
-_QUIET = frozenset({AgentStatus.RUNNING})
-
 
 @attrs.frozen
 class AgentsSettings:
@@ -105,7 +103,7 @@ async def move(kernel: Kernel, agent: BaseAgent, target: AgentStatus, *, events:
     check(agent, target)
     old = agent.status
     agent.status = target
-    if events and target not in _QUIET:
+    if events:
         await kernel.emit(
             f"agent.{target.value}",
             {"agent": agent.name, "agent_id": agent.id, "type": agent.type_name, "from": old.value,

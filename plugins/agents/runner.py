@@ -76,6 +76,11 @@ def locate(key: str, ctx: ExecutionContext, agent: BaseAgent) -> tuple[str, str 
     return scope, None, name
 
 
+def _preview(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class Runner:
     """The running half of :class:`~.service.AgentManager`."""
 
@@ -215,7 +220,7 @@ class Runner:
                 f"(max_concurrent_runs = {limits.max_concurrent_runs}); wait or raise the limit"
             )
         if agent.status is not AgentStatus.RUNNING:
-            await move(kernel, agent, AgentStatus.RUNNING)
+            await move(kernel, agent, AgentStatus.RUNNING, events=False)
         self._active[agent.id] = active + 1
         run_ctx = ctx.child()
         if limits.deadline is not None:
@@ -225,8 +230,10 @@ class Runner:
         source = f"agent:{agent.name}"
         try:
             if events:
-                await kernel.emit("agent.run.started", {"agent": agent.name, "invocation_id": run_ctx.invocation_id},
-                                  session_id=ctx.session_id, source=source)
+                await kernel.emit("agent.run.started", {"agent": agent.name, "invocation_id": run_ctx.invocation_id,
+                                                        "input": _preview(request.input)},
+                                  session_id=ctx.session_id, user_id=ctx.user_id, correlation_id=ctx.trace_id,
+                                  source=source)
             self.report("started", agent.name, request.input)
             agent.validate_input(request)
             call = HookCall("agent", ctx=run_ctx, component=agent, request=request)
@@ -235,7 +242,8 @@ class Runner:
         except BaseException as exc:
             if events:
                 await kernel.emit("agent.run.failed", {"agent": agent.name, "error": f"{type(exc).__name__}: {exc}"},
-                                  session_id=ctx.session_id, source=source)
+                                  session_id=ctx.session_id, user_id=ctx.user_id, correlation_id=ctx.trace_id,
+                                  source=source)
             self.report("error", agent.name, f"{type(exc).__name__}: {exc}")
             raise
         finally:
@@ -243,15 +251,18 @@ class Runner:
             left = self._active[agent.id] - 1
             self._active[agent.id] = left
             if not left:
-                if agent.status is AgentStatus.RUNNING:
-                    await move(kernel, agent, AgentStatus.READY)
+                if agent.status is AgentStatus.RUNNING:  # reported by agent.run.finished/failed
+                    await move(kernel, agent, AgentStatus.READY, events=False)
                 idle = self._idle.pop(agent.id, None)
                 if idle is not None:
                     idle.set()
         if events:
             await kernel.emit("agent.run.finished", {"agent": agent.name, "invocation_id": run_ctx.invocation_id,
-                                                     "transfer_to": output.transfer_to, "saved": [str(r) for r in output.saved]},
-                              session_id=ctx.session_id, source=source)
+                                                     "output": _preview(output.content), "transfer_to": output.transfer_to,
+                                                     "state_keys": sorted(output.state_delta),
+                                                     "saved": [str(r) for r in output.saved]},
+                              session_id=ctx.session_id, user_id=ctx.user_id, correlation_id=ctx.trace_id,
+                              source=source)
         self.report("finished", agent.name, output)
         return output
 
