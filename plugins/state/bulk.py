@@ -244,15 +244,23 @@ async def migrate_all(
     *,
     dry_run: bool = False,
     scope: str | None = None,
+    owner: str | None = None,
     on_progress: Callable[[int, int], Any] | None = None,
 ) -> MigrationReport:
-    """Bring every stored record (of ``scope``, or all) to its namespace's current version.
+    """Bring every stored record (of ``scope`` and ``owner``, or all) to its current version.
 
     ``dry_run`` runs the migrations without writing. Failing records are reported and
     left unchanged; the others are written back with compare-and-set. ``on_progress(done,
     total)`` is called after each page.
     """
-    prefix = "" if scope is None else f"{check_scope(scope)}/"
+    if scope is None:
+        if owner is not None:
+            raise ValidationError("migrate: an owner needs a scope")
+        prefix = ""
+    elif owner is None:
+        prefix = f"{check_scope(scope)}/"
+    else:
+        prefix = owner_prefix(check_scope(scope), check_owner(scope, owner))
     total = 0
     async for page in _pages(self, prefix):
         total += len(page)

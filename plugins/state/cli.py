@@ -171,11 +171,12 @@ def register(cli: click.Group) -> None:
 
     @state_group.command("migrate")
     @click.option("--dry-run", is_flag=True, help="Run the migrations but write nothing.")
-    @click.option("--scope", "scope_name", default=None, help="Only this scope (app, user, session, agent).")
+    @click.option("--scope", "scope_name", default=None, help="Only this scope (user) or owner (user:u1).")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_kernel
     def migrate_cmd(kernel: Any, dry_run: bool, scope_name: str | None, as_json: bool) -> None:
         """Migrate every stored record to its namespace's current schema version."""
+        kind, owner = _parse_scope(scope_name) if scope_name else (None, None)
 
         async def go() -> Any:
             async with kernel:
