@@ -187,7 +187,7 @@ def register(cli: click.Group) -> None:
                         bar.update(task, completed=done, total=total)
 
                     return await kernel.state.migrate(
-                        dry_run=dry_run, scope=scope_name, on_progress=on_progress
+                        dry_run=dry_run, scope=kind, owner=owner, on_progress=on_progress
                     )
 
         report = run(go())
