@@ -73,6 +73,12 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def check_key(key: object) -> str:
     """Return ``key`` if it is a valid state key, else raise :class:`ValidationError`."""
+    if (
+        type(key) is str
+        and 0 < len(key) <= MAX_KEY_LENGTH
+        and (key.isprintable() or not _CONTROL.search(key))
+    ):
+        return key  # the fast path of every call
     if type(key) is not str:
         raise ValidationError(f"a state key must be a string, not {type(key).__name__} {key!r}")
     if not key:
@@ -81,9 +87,7 @@ def check_key(key: object) -> str:
         raise ValidationError(
             f"state key {key[:40]!r}... is {len(key)} characters long; the limit is {MAX_KEY_LENGTH}"
         )
-    if _CONTROL.search(key):
-        raise ValidationError(f"state key {key!r} contains a control character")
-    return key
+    raise ValidationError(f"state key {key!r} contains a control character")
 
 
 def check_owner(scope: str, owner: object) -> str:

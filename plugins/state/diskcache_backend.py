@@ -3,15 +3,16 @@
 One diskcache directory (SQLite in WAL mode, ``synchronous=NORMAL``) under the data
 directory. Records are stored inline in diskcache's ``Cache`` table as raw bytes
 (never pickled) with the key's version in the ``tag`` column, so a plain diskcache
-``Cache.get`` sees the same bytes. Every conditional write runs inside
-``cache.transact()`` (SQLite ``BEGIN IMMEDIATE``): a lock shared by every process that
+``Cache.get`` sees the same bytes. Every write runs in one SQLite ``BEGIN IMMEDIATE``
+transaction (what ``Cache.transact()`` does): a write lock shared by every process that
 opens the directory, so compare-and-set is atomic across processes, and a process
 killed mid-write leaves the previous version in place (SQLite rolls the write back).
 
-Reads and writes use SQL on diskcache's own connection rather than ``Cache.get/set``:
-one ``SELECT`` and one ``UPDATE`` per write instead of three statements, which makes
-a versioned write cheaper than a bare diskcache ``set`` (see ``docs/performance.md``).
-The table layout is checked when the store opens.
+Reads and writes use SQL on diskcache's own connection (which diskcache keeps per
+thread and re-opens after a fork) rather than ``Cache.get/set``: one ``SELECT`` and one
+``UPDATE`` per write instead of three statements and two context-manager layers, which
+makes a versioned write cheaper than a bare diskcache ``set`` (see
+``docs/performance.md``). The table layout is checked when the store opens.
 """
 
 from __future__ import annotations
@@ -92,14 +93,12 @@ class DiskcacheStateBackend:
             if self.threaded:
                 return await asyncio.to_thread(fn, *args)
             return fn(*args)
-        except diskcache.Timeout:
-            raise BackendUnavailable(
-                f"the state store at {self.directory} stayed locked by another process for "
-                f"more than {self.timeout}s ([state.diskcache] timeout)"
-            ) from None
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
-                raise BackendUnavailable(f"the state store at {self.directory} is locked: {exc}") from None
+                raise BackendUnavailable(
+                    f"the state store at {self.directory} stayed locked by another process for "
+                    f"more than {self.timeout}s ([state.diskcache] timeout): {exc}"
+                ) from None
             raise
         except sqlite3.DatabaseError as exc:
             raise IntegrityError(f"the state store at {self.directory} is damaged: {exc}") from exc
@@ -124,14 +123,18 @@ class DiskcacheStateBackend:
         return self._record(*rows[0][1:])
 
     async def get(self, key: str) -> Record | None:
-        if self.threaded:
+        cache = self._cache
+        if self.threaded or cache is None:
             return await self._run(self._get, key)
         try:  # inline: the hot path of every read
-            rows = self.cache._sql(_SELECT, (key,)).fetchall()
+            rows = cache._sql(_SELECT, (key,)).fetchall()
         except sqlite3.DatabaseError:
             return await self._run(self._get, key)  # map the error the usual way
         if not rows:
             return None
+        _, key, tag, mode, _, value = rows[0]
+        if mode == MODE_RAW and type(tag) is int and type(value) is bytes:
+            return Record(key, value, tag)
         return self._record(*rows[0][1:])
 
     def _get_many(self, keys: Sequence[str]) -> dict[str, Record]:
@@ -166,57 +169,88 @@ class DiskcacheStateBackend:
 
     # -- writes ----------------------------------------------------------------------
 
-    def _apply(self, sql: Any, key: str, row: Any, op: WriteOp, now: float) -> tuple[CasResult, str | None]:
+    def _transaction(self, fn: Callable[..., tuple[T, Sequence[str]]], *args: Any) -> T:
+        """Run ``fn(execute, *args)`` inside ``BEGIN IMMEDIATE`` ... ``COMMIT``.
+
+        ``BEGIN IMMEDIATE`` takes SQLite's write lock, shared by every process on the
+        directory (it is what ``Cache.transact()`` does, without its two context-manager
+        layers); it waits up to ``timeout`` seconds for another writer. ``fn`` returns its
+        result and the side files of replaced rows, removed after the commit.
+        """
+        con = self.cache._con
+        execute = con.execute
+        execute("BEGIN IMMEDIATE")
+        try:
+            result, garbage = fn(execute, *args)
+            execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                execute("ROLLBACK")
+            raise
+        for filename in garbage:
+            self.cache.disk.remove(filename)
+        return result
+
+    def _current(self, execute: Any, key: str) -> tuple[Any, int | None]:
+        found = execute(_SELECT, (key,)).fetchall()
+        if not found:
+            return None, None
+        row = found[0]
+        if type(row[2]) is not int:
+            self._record(*row[1:])  # raises the IntegrityError that explains it
+        return row, row[2]
+
+    def _apply(
+        self, execute: Any, key: str, row: Any, op: WriteOp, now: float
+    ) -> tuple[CasResult, str | None]:
         """Write ``op`` for ``key`` whose current row is ``row``; returns (result, file to remove)."""
         previous = None if row is None else row[2]
         if isinstance(op, Delete):
-            if row is not None:
-                sql(_DELETE, (row[0],))
-            return CasResult(ok=True, previous_version=previous), None if row is None else row[4]
+            if row is None:
+                return CasResult(ok=True), None
+            execute(_DELETE, (row[0],))
+            return CasResult(ok=True, previous_version=previous), row[4]
         version = op.version if op.version is not None else (1 if previous is None else previous + 1)
         if row is None:
-            sql(_INSERT, (key, now, now, version, MODE_RAW, op.data))
+            execute(_INSERT, (key, now, now, version, MODE_RAW, op.data))
             return CasResult(ok=True, version=version), None
-        sql(_UPDATE, (now, now, version, MODE_RAW, op.data, row[0]))
+        execute(_UPDATE, (now, now, version, MODE_RAW, op.data, row[0]))
         return CasResult(ok=True, version=version, previous_version=previous), row[4]
 
-    def _write(self, ops: Sequence[WriteOp]) -> BatchResult:
-        cache = self.cache
-        garbage: list[str] = []
-        with cache.transact():
-            sql = cache._sql
-            rows = []
-            for i, op in enumerate(ops):
-                found = sql(_SELECT, (op.key,)).fetchall()
-                row = found[0] if found else None
-                version = None if row is None else row[2]
-                if not holds(op.expected_version, version):
-                    current = None if row is None else self._record(*row[1:])
-                    return BatchResult(ok=False, failed=i, conflict=conflict(current))
-                rows.append(row)
-            now = time.time()
-            results = []
-            for op, row in zip(ops, rows, strict=True):
-                result, filename = self._apply(sql, op.key, row, op, now)
-                results.append(result)
-                if filename:
-                    garbage.append(filename)
-        for filename in garbage:
-            cache.disk.remove(filename)
-        return BatchResult(ok=True, results=tuple(results))
+    def _write_one(self, execute: Any, op: WriteOp) -> tuple[CasResult, Sequence[str]]:
+        row, version = self._current(execute, op.key)
+        if not holds(op.expected_version, version):
+            return conflict(None if row is None else self._record(*row[1:])), ()
+        result, filename = self._apply(execute, op.key, row, op, time.time())
+        return result, (filename,) if filename else ()
+
+    def _write_many(self, execute: Any, ops: Sequence[WriteOp]) -> tuple[BatchResult, Sequence[str]]:
+        rows = []
+        for i, op in enumerate(ops):
+            row, version = self._current(execute, op.key)
+            if not holds(op.expected_version, version):
+                current = None if row is None else self._record(*row[1:])
+                return BatchResult(ok=False, failed=i, conflict=conflict(current)), ()
+            rows.append(row)
+        now = time.time()
+        results, garbage = [], []
+        for op, row in zip(ops, rows, strict=True):
+            result, filename = self._apply(execute, op.key, row, op, now)
+            results.append(result)
+            if filename:
+                garbage.append(filename)
+        return BatchResult(ok=True, results=tuple(results)), garbage
 
     async def compare_and_set(self, key: str, data: bytes, expected_version: int | None = None) -> CasResult:
         check_expected(expected_version)
-        outcome = await self._run(self._write, (Put(key, data, expected_version),))
-        return outcome.results[0] if outcome.ok else outcome.conflict  # type: ignore[return-value]
+        return await self._run(self._transaction, self._write_one, Put(key, data, expected_version))
 
     async def delete(self, key: str, expected_version: int | None = None) -> CasResult:
         check_expected(expected_version)
-        outcome = await self._run(self._write, (Delete(key, expected_version),))
-        return outcome.results[0] if outcome.ok else outcome.conflict  # type: ignore[return-value]
+        return await self._run(self._transaction, self._write_one, Delete(key, expected_version))
 
     async def batch(self, ops: Sequence[WriteOp]) -> BatchResult:
         check_batch(ops)
         if not ops:
             return BatchResult(ok=True)
-        return await self._run(self._write, ops)
+        return await self._run(self._transaction, self._write_many, ops)

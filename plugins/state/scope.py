@@ -12,10 +12,12 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from llmspell.state import ABSENT, StateChange, StateItem, Versioned, check_key
 
 from .base import check_expected
-from .codec import from_json, owner_prefix, to_json
+from .codec import decode, from_json, owner_prefix, to_json
 
 if TYPE_CHECKING:
     from .service import StateManager
@@ -69,10 +71,19 @@ class Scope:
 
     async def get(self, key: str, default: Any = None, *, cls: Any = None) -> Any:
         """The value of ``key``, or ``default`` when it does not exist."""
-        item = await self.get_versioned(key)
-        if item is None:
+        record = await self._backend.get(self._prefix + check_key(key))
+        manager = self._manager
+        if record is None:
+            if manager.policies.may_reject:
+                self._track(key, ABSENT)
             return default
-        return item.value if cls is None else from_json(item.value, cls)
+        value, stored = decode(record.data, record.key)
+        if stored != 1 or not manager.schemas.empty:  # the common case skips all of this
+            item = await manager.load(self._kind, self._owner, key, record)
+            value, record = item.value, attrs.evolve(record, version=item.version)
+        if manager.policies.may_reject:
+            self._track(key, record.version)
+        return value if cls is None else from_json(value, cls)
 
     async def get_many(self, keys: Sequence[str], *, cls: Any = None) -> dict[str, Any]:
         """``{key: value}`` for those of ``keys`` that exist (one backend round trip)."""

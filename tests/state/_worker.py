@@ -34,9 +34,10 @@ def checked(n: int, size: int) -> dict[str, Any]:
 
 
 def is_intact(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("sha") == hashlib.sha256(
-        f"{value['n']}:{value['pad']}".encode()
-    ).hexdigest()
+    return (
+        isinstance(value, dict)
+        and value.get("sha") == hashlib.sha256(f"{value['n']}:{value['pad']}".encode()).hexdigest()
+    )
 
 
 def _kernel(data_dir: str, mode: str) -> Kernel:
@@ -47,9 +48,9 @@ def _kernel(data_dir: str, mode: str) -> Kernel:
     return Kernel(config, data_dir=data_dir, env=env)
 
 
-async def _wait(go: Path) -> None:
+def _wait(go: Path) -> None:
     while not go.exists():
-        await asyncio.sleep(0.005)
+        time.sleep(0.005)
 
 
 async def _writer(kernel: Kernel, ack_path: str) -> None:
@@ -83,8 +84,8 @@ async def _writer(kernel: Kernel, ack_path: str) -> None:
 async def main(mode: str, data_dir: str, count: int, go: str, ack: str | None) -> None:
     async with _kernel(data_dir, mode) as kernel:
         scope = kernel.state.scope("app", OWNER)
-        Path(go + f".ready.{os.getpid()}").touch()
-        await _wait(Path(go))
+        await asyncio.to_thread(Path(go + f".ready.{os.getpid()}").touch)
+        await asyncio.to_thread(_wait, Path(go))
         start = time.perf_counter()
         calls = 0
 

@@ -17,7 +17,7 @@ import pytest
 from llmspell import Kernel
 from llmspell.cli import main
 
-MIGRATIONS = '''
+MIGRATIONS = """
 from llmspell import hookimpl
 
 @hookimpl
@@ -26,7 +26,7 @@ def llmspell_register_state_migrations(register):
     register("doc", 1, lambda v: {**v, "upgraded": True})
     register.schema("bad", 2)
     register("bad", 1, lambda v: v["missing"])
-'''
+"""
 
 
 @pytest.fixture
@@ -58,11 +58,19 @@ def test_set_get_list_delete_json(cli: Any) -> None:
     assert cli("state", "set", "user:u1", "name", "Ada Lovelace", "--string")[0] == 0
     code, out, _ = cli("state", "get", "user:u1", "theme", "--json")
     assert json.loads(out) == {
-        "scope": "user", "owner": "u1", "key": "theme", "value": {"dark": True},
-        "version": 1, "schema_version": 1, "found": True,
+        "scope": "user",
+        "owner": "u1",
+        "key": "theme",
+        "value": {"dark": True},
+        "version": 1,
+        "schema_version": 1,
+        "found": True,
     }
     code, out, _ = cli("state", "list", "user:u1", "--values", "--json")
-    assert [(i["key"], i["value"]) for i in json.loads(out)["items"]] == [("name", "Ada Lovelace"), ("theme", {"dark": True})]
+    assert [(i["key"], i["value"]) for i in json.loads(out)["items"]] == [
+        ("name", "Ada Lovelace"),
+        ("theme", {"dark": True}),
+    ]
     code, out, _ = cli("state", "delete", "user:u1", "theme", "--json")
     assert json.loads(out)["deleted"] is True
     code, out, _ = cli("state", "get", "user:u1", "theme", "--json")
@@ -106,16 +114,24 @@ def _plant(data_dir: Path, records: dict[str, Any]) -> None:
 
 def test_migrate_dry_run_then_real(cli: Any, tmp_path: Path) -> None:
     (tmp_path / "migs.py").write_text(MIGRATIONS)
-    _plant(tmp_path / "data", {
-        "user/u1/doc": ({"a": 1}, 1), "user/u2/doc.x": ({"b": 2}, 1),
-        "session/s1/bad": ({}, 1), "app/default/plain": (1, 1),
-    })
+    _plant(
+        tmp_path / "data",
+        {
+            "user/u1/doc": ({"a": 1}, 1),
+            "user/u2/doc.x": ({"b": 2}, 1),
+            "session/s1/bad": ({}, 1),
+            "app/default/plain": (1, 1),
+        },
+    )
     plugin = ["-p", str(tmp_path / "migs.py")]
     code, out, _ = cli(*plugin, "state", "migrate", "--dry-run", "--json")
     report = json.loads(out)
     assert code == 1 and (report["scanned"], report["migrated"], report["current"]) == (4, 2, 1)
     assert [f["key"] for f in report["failed"]] == ["session/s1/bad"]
-    assert json.loads(cli(*plugin, "state", "get", "user:u1", "doc", "--json")[1])["value"] == {"a": 1, "upgraded": True}
+    assert json.loads(cli(*plugin, "state", "get", "user:u1", "doc", "--json")[1])["value"] == {
+        "a": 1,
+        "upgraded": True,
+    }
     code, out, _ = cli(*plugin, "state", "migrate", "--scope", "user", "--json")
     assert code == 0 and json.loads(out)["migrated"] == 1  # u1 was migrated on read above
     code, out, err = cli(*plugin, "state", "migrate", "--scope", "user:u2")
@@ -123,13 +139,14 @@ def test_migrate_dry_run_then_real(cli: Any, tmp_path: Path) -> None:
     assert "migrated 0, 1 already current" in out
     code, out, err = cli(*plugin, "state", "migrate")
     assert code == 1 and "session/s1/bad" in err and "unchanged" in err
-    code, out, _ = cli("state", "get", "user:u1", "doc")  # without the plugin: newer than the code
-    assert code == 1
+    code, _, err = cli("state", "get", "user:u1", "doc")  # without the plugin: newer than the code
+    assert code == 1 and "schema version 2" in err
 
 
 def test_info(cli: Any) -> None:
     code, out, _ = cli("state", "info", "--json")
     data = json.loads(out)
+    assert code == 0
     assert data["backend"] == "diskcache" and sorted(data["backends"]) == ["diskcache", "memory"]
     assert "counter_add" in data["reducers"]
 
@@ -139,6 +156,19 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     assert exe is not None
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMSPELL_")}
     env["LLMSPELL_DATA_DIR"] = str(tmp_path / "data")
-    subprocess.run([exe, "state", "set", "user:u1", "visits", "41"], check=True, cwd=tmp_path, env=env, capture_output=True)
-    done = subprocess.run([exe, "state", "get", "user:u1", "visits", "--json"], check=True, cwd=tmp_path, env=env, capture_output=True, text=True)
+    subprocess.run(
+        [exe, "state", "set", "user:u1", "visits", "41"],
+        check=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+    )
+    done = subprocess.run(
+        [exe, "state", "get", "user:u1", "visits", "--json"],
+        check=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert json.loads(done.stdout)["value"] == 41

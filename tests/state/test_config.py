@@ -32,13 +32,17 @@ def test_unknown_backend_fails_listing_registered_names(make_kernel: Callable[..
         ({"diskcache": {"colour": "red"}}, "colour"),
     ],
 )
-def test_bad_values_name_their_path(make_kernel: Callable[..., Kernel], section: dict[str, Any], needle: str) -> None:
+def test_bad_values_name_their_path(
+    make_kernel: Callable[..., Kernel], section: dict[str, Any], needle: str
+) -> None:
     with pytest.raises(ConfigError) as info:
         make_kernel({"state": section})
     assert needle in str(info.value)
 
 
-async def test_default_is_diskcache_under_the_data_dir(make_kernel: Callable[..., Kernel], tmp_path: Path) -> None:
+async def test_default_is_diskcache_under_the_data_dir(
+    make_kernel: Callable[..., Kernel], tmp_path: Path
+) -> None:
     async with make_kernel(data_dir=tmp_path / "d") as kernel:
         assert isinstance(kernel.state.backend, DiskcacheStateBackend)
         assert kernel.state.backend.directory == tmp_path / "d" / "state"
@@ -46,7 +50,9 @@ async def test_default_is_diskcache_under_the_data_dir(make_kernel: Callable[...
     assert (tmp_path / "d" / "state" / "cache.db").is_file()
 
 
-async def test_directory_and_backend_from_environment(make_kernel: Callable[..., Kernel], llmspell_env: dict[str, str], tmp_path: Path) -> None:
+async def test_directory_and_backend_from_environment(
+    make_kernel: Callable[..., Kernel], llmspell_env: dict[str, str], tmp_path: Path
+) -> None:
     env = {**llmspell_env, "LLMSPELL_STATE_BACKEND": "memory"}
     async with make_kernel(env=env) as kernel:
         assert isinstance(kernel.state.backend, MemoryStateBackend)
@@ -56,7 +62,11 @@ async def test_directory_and_backend_from_environment(make_kernel: Callable[...,
 
 
 async def test_policy_resolution_order(make_kernel: Callable[..., Kernel]) -> None:
-    config = {"state": {"policies": {"cart*": "reject", "cart.items": "merge:list_append", "c*": "merge:counter_add"}}}
+    config = {
+        "state": {
+            "policies": {"cart*": "reject", "cart.items": "merge:list_append", "c*": "merge:counter_add"}
+        }
+    }
     async with make_kernel(config) as kernel:
         table = kernel.state.policies
         assert str(table.resolve("user", "cart.items")) == "merge:list_append"  # exact beats globs

@@ -13,7 +13,12 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def _run(script: str, cwd: Path) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMSPELL_")}
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / script)], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, str(EXAMPLES / script)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -10,13 +11,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from llmspell import Kernel
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _worker import OWNER, is_intact  # noqa: E402
+from _worker import OWNER, is_intact
 
 WORKER = Path(__file__).parent / "_worker.py"
 PROCESSES = 8
@@ -30,7 +32,9 @@ def _spawn(mode: str, data_dir: Path, count: int, go: Path, ack: Path | None = N
     if ack is not None:
         args.append(str(ack))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMSPELL_")}
-    return subprocess.Popen(args, cwd=data_dir.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        args, cwd=data_dir.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _wait_ready(go: Path, procs: list[subprocess.Popen[str]], timeout: float = 60) -> None:
@@ -53,16 +57,20 @@ def _run_counters(mode: str, tmp_path: Path) -> None:
     _wait_ready(go, procs)
     go.touch()
     for proc in procs:
-        out, err = proc.communicate(timeout=240)
+        _, err = proc.communicate(timeout=240)
         assert proc.returncode == 0, err
 
 
 @pytest.mark.parametrize("mode", ["update", "merge"])
-async def test_eight_processes_count_exactly(mode: str, tmp_path: Path, make_kernel: Callable[..., Kernel]) -> None:
+def test_eight_processes_count_exactly(mode: str, tmp_path: Path, make_kernel: Callable[..., Kernel]) -> None:
     """8 processes x 500 increments of one counter: ``update`` retries, ``merge`` sets."""
     _run_counters(mode, tmp_path)
-    async with _open(make_kernel, tmp_path / "data") as kernel:
-        item = await kernel.state.scope("app", OWNER).get_versioned("counter")
+
+    async def read() -> Any:
+        async with _open(make_kernel, tmp_path / "data") as kernel:
+            return await kernel.state.scope("app", OWNER).get_versioned("counter")
+
+    item = asyncio.run(read())
     assert item is not None
     assert (item.value, item.version) == (PROCESSES * EACH, PROCESSES * EACH)
 
@@ -104,7 +112,9 @@ async def _check_store(kernel: Kernel, acks: dict[str, int], before: dict[str, i
     return versions
 
 
-async def test_sigkill_mid_write_leaves_every_key_readable(tmp_path: Path, make_kernel: Callable[..., Kernel]) -> None:
+def test_sigkill_mid_write_leaves_every_key_readable(
+    tmp_path: Path, make_kernel: Callable[..., Kernel]
+) -> None:
     """Kill a writer with SIGKILL at a random moment, 20 times; check the store each time."""
     data_dir = tmp_path / "data"
     rng = random.Random(4)
@@ -122,7 +132,7 @@ async def test_sigkill_mid_write_leaves_every_key_readable(tmp_path: Path, make_
         assert proc.returncode == -signal.SIGKILL
         acks = _last_acks(ack)
         kills_mid_stream += bool(acks)
-        versions = await _check_store(_open(make_kernel, data_dir), acks, before)
+        versions = asyncio.run(_check_store(_open(make_kernel, data_dir), acks, before))
         assert all(versions[k] >= before.get(k, 0) for k in versions), "a committed write was lost"
         print("round", round_, {k: (acks.get(k), versions.get(k)) for k in versions})
         before = {**before, **acks, **versions}

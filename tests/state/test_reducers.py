@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from llmspell.errors import ValidationError
-from llmspell.plugins.state.reducers import BUILTIN, counter_add, deep_merge, list_append, max_value, min_value, set_union
+from llmspell.plugins.state.reducers import (
+    BUILTIN,
+    counter_add,
+    deep_merge,
+    list_append,
+    max_value,
+    min_value,
+    set_union,
+)
 
 
 def test_counter_add() -> None:

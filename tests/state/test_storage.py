@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,9 @@ def test_prefix_upper_bound() -> None:
     assert prefix_upper_bound("") is None
 
 
-async def test_records_are_json_envelopes_readable_by_plain_diskcache(make_kernel: Callable[..., Kernel], tmp_path: Path) -> None:
+async def test_records_are_json_envelopes_readable_by_plain_diskcache(
+    make_kernel: Callable[..., Kernel], tmp_path: Path
+) -> None:
     async with make_kernel(data_dir=tmp_path / "d") as kernel:
         await kernel.state.scope("user", "u1").set("theme", {"dark": True})
         await kernel.state.scope("user", "u1").set("theme", {"dark": False})
@@ -54,7 +55,9 @@ async def test_records_are_json_envelopes_readable_by_plain_diskcache(make_kerne
     assert version == 2
 
 
-async def test_pickled_row_is_refused_never_unpickled(make_kernel: Callable[..., Kernel], tmp_path: Path) -> None:
+async def test_pickled_row_is_refused_never_unpickled(
+    make_kernel: Callable[..., Kernel], tmp_path: Path
+) -> None:
     marker = tmp_path / "unpickled"
     async with make_kernel(data_dir=tmp_path / "d") as kernel:
         await kernel.state.scope("app").set("fine", 1)
@@ -71,7 +74,9 @@ async def test_pickled_row_is_refused_never_unpickled(make_kernel: Callable[...,
     assert not marker.exists()
 
 
-async def test_damaged_or_foreign_rows_are_integrity_errors(make_kernel: Callable[..., Kernel], tmp_path: Path) -> None:
+async def test_damaged_or_foreign_rows_are_integrity_errors(
+    make_kernel: Callable[..., Kernel], tmp_path: Path
+) -> None:
     async with make_kernel(data_dir=tmp_path / "d") as kernel:
         await kernel.state.scope("app").set("fine", 1)
     with diskcache.Cache(str(tmp_path / "d" / "state")) as cache:
@@ -81,7 +86,11 @@ async def test_damaged_or_foreign_rows_are_integrity_errors(make_kernel: Callabl
         cache.set(12345, b"an integer key from another program", tag=1)
     async with make_kernel(data_dir=tmp_path / "d") as kernel:
         app = kernel.state.scope("app")
-        for key, needle in (("garbage", "not a valid record"), ("untagged", "no version"), ("badschema", "schema version")):
+        for key, needle in (
+            ("garbage", "not a valid record"),
+            ("untagged", "no version"),
+            ("badschema", "schema version"),
+        ):
             with pytest.raises(IntegrityError) as info:
                 await app.get(key)
             assert needle in str(info.value)
@@ -105,12 +114,57 @@ async def test_threaded_mode_and_reopen(make_kernel: Callable[..., Kernel], tmp_
         assert (await kernel.state.scope("user", "u1").get_versioned("a")).version == 2
 
 
-async def test_no_pickle_module_use(tmp_path: Path) -> None:
+def test_no_pickle_module_use() -> None:
     """The state plugin's sources never import pickle."""
     import llmspell.plugins.state as package
 
-    root = Path(package.__file__).parent
-    for path in root.glob("*.py"):
+    sources = list(Path(package.__file__).parent.glob("*.py"))
+    assert len(sources) > 10
+    for path in sources:
         text = path.read_text()
         assert "import pickle" not in text and "pickle.load" not in text, path
-    assert os.path.isdir(root)
+
+
+def test_fast_json_check_agrees_with_the_converter() -> None:
+    import enum
+    import math
+
+    from llmspell import serde
+    from llmspell.errors import SerializationError
+    from llmspell.plugins.state.codec import _is_json
+
+    class Colour(enum.IntEnum):
+        RED = 1
+
+    samples: list[Any] = [
+        None,
+        True,
+        0,
+        -0.0,
+        1.5,
+        "s",
+        2**63 - 1,
+        -(2**63),
+        2**64 - 1,
+        2**64,
+        -(2**63) - 1,
+        math.nan,
+        math.inf,
+        -math.inf,
+        [1, (2, 3)],
+        {"a": {"b": [None]}},
+        {1: 2},
+        {"a": {2}},
+        b"bytes",
+        Colour.RED,
+        object(),
+        [[[[{"deep": [math.nan]}]]]],
+        {"k": ("t", 1.0)},
+    ]
+    for value in samples:
+        try:
+            serde.check_json(value)
+            expected = True
+        except SerializationError:
+            expected = False
+        assert _is_json(value) is expected, value

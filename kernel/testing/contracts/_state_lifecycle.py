@@ -53,7 +53,9 @@ class LifecycleTests:
 
         s = kernel.state.scope("user", owner)
         full = f"user/{owner}/{MIGRATED_NS}.main"
-        await kernel.state.backend.compare_and_set(full, _envelope({"username": "ada", "tags": ["b", "a"]}, 1))
+        await kernel.state.backend.compare_and_set(
+            full, _envelope({"username": "ada", "tags": ["b", "a"]}, 1)
+        )
         item = await s.get_versioned(f"{MIGRATED_NS}.main")
         assert item.value == {"name": "ada", "tags": ["a", "b"]} and item.schema_version == 3
         stored = await kernel.state.backend.get(full)
@@ -83,14 +85,20 @@ class LifecycleTests:
 
         backend = kernel.state.backend
         for i in range(3):
-            await backend.compare_and_set(f"session/{owner}/{MIGRATED_NS}.{i}", _envelope({"username": f"u{i}"}, 1))
+            await backend.compare_and_set(
+                f"session/{owner}/{MIGRATED_NS}.{i}", _envelope({"username": f"u{i}"}, 1)
+            )
         await backend.compare_and_set(f"session/{owner}/{FAILING_NS}", _envelope({}, 1))
         await kernel.state.scope("session", owner).set("plain", 1)
         dry = await kernel.state.migrate(dry_run=True, scope="session", owner=owner)
         assert (dry.scanned, dry.migrated, dry.current, len(dry.failed)) == (5, 3, 1, 1)
-        assert orjson.loads((await backend.get(f"session/{owner}/{MIGRATED_NS}.0")).data)["schema_version"] == 1
+        assert (
+            orjson.loads((await backend.get(f"session/{owner}/{MIGRATED_NS}.0")).data)["schema_version"] == 1
+        )
         seen = []
-        real = await kernel.state.migrate(scope="session", owner=owner, on_progress=lambda d, t: seen.append((d, t)))
+        real = await kernel.state.migrate(
+            scope="session", owner=owner, on_progress=lambda d, t: seen.append((d, t))
+        )
         assert (real.migrated, len(real.failed)) == (3, 1) and seen[-1] == (5, 5)
         assert real.failed[0][0].endswith(FAILING_NS)
         record = await backend.get(f"session/{owner}/{MIGRATED_NS}.0")
@@ -148,12 +156,23 @@ class LifecycleTests:
             await s.set("cart.b", 2)
             changes = [e for e in bus.published if e.type == "state.changed"]
             assert [(e.payload["key"], e.session_id) for e in changes] == [
-                ("cart.a", owner), ("other", owner), ("cart.a", owner), ("cart.b", owner),
+                ("cart.a", owner),
+                ("other", owner),
+                ("cart.a", owner),
+                ("cart.b", owner),
             ]
             first = changes[0].payload
-            assert {k: first[k] for k in ("scope", "owner", "key", "old_version", "new_version", "value", "deleted")} == {
-                "scope": "session", "owner": owner, "key": "cart.a", "old_version": None,
-                "new_version": 1, "value": {"n": 1}, "deleted": False,
+            assert {
+                k: first[k]
+                for k in ("scope", "owner", "key", "old_version", "new_version", "value", "deleted")
+            } == {
+                "scope": "session",
+                "owner": owner,
+                "key": "cart.a",
+                "old_version": None,
+                "new_version": 1,
+                "value": {"n": 1},
+                "deleted": False,
             }
             assert changes[2].payload["deleted"] is True and changes[2].payload["old_version"] == 1
             assert [(c.key, c.deleted) for c in watched] == [("cart.a", False), ("cart.a", True)]
@@ -191,7 +210,10 @@ class LifecycleTests:
         await parent.set("a", 2)
         await parent.set("b", {"x": [1]})
         assert await state.copy_owner("session", owner, owner + "-fork") == 2
-        assert [(i.key, i.value, i.version) async for i in child.scan()] == [("a", 2, 2), ("b", {"x": [1]}, 1)]
+        assert [(i.key, i.value, i.version) async for i in child.scan()] == [
+            ("a", 2, 2),
+            ("b", {"x": [1]}, 1),
+        ]
         with pytest.raises(ConflictError):
             await state.copy_owner("session", owner, owner + "-fork")
         exported = await state.export_owner("session", owner)

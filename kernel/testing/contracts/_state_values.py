@@ -51,11 +51,17 @@ class ValueTests:
         s = kernel.state.scope("session", owner)
         for key in ("cart.1", "cart.2", "cart.10", "profile", "carton"):
             await s.set(key, key.upper())
-        assert await s.get_many(["cart.1", "missing", "profile"]) == {"cart.1": "CART.1", "profile": "PROFILE"}
+        assert await s.get_many(["cart.1", "missing", "profile"]) == {
+            "cart.1": "CART.1",
+            "profile": "PROFILE",
+        }
         assert await s.list("cart.") == ["cart.1", "cart.10", "cart.2"]
         assert await s.list() == ["cart.1", "cart.10", "cart.2", "carton", "profile"]
         items = [i async for i in s.scan("cart")]
-        assert [(i.key, i.value, i.version) for i in items][:2] == [("cart.1", "CART.1", 1), ("cart.10", "CART.10", 1)]
+        assert [(i.key, i.value, i.version) for i in items][:2] == [
+            ("cart.1", "CART.1", 1),
+            ("cart.10", "CART.10", 1),
+        ]
         assert await s.delete("carton") is True
         assert await s.delete("carton") is False
         assert await s.list("cart") == ["cart.1", "cart.10", "cart.2"]
@@ -178,8 +184,12 @@ class ValueTests:
 
     async def test_merge_policies(self, make_state_kernel: Any, owner: str) -> None:
         policies = {
-            "hits": "merge:counter_add", "log": "merge:list_append", "tags": "merge:set_union",
-            "prefs": "merge:deep_merge", "best": "merge:max", "low": "merge:min",
+            "hits": "merge:counter_add",
+            "log": "merge:list_append",
+            "tags": "merge:set_union",
+            "prefs": "merge:deep_merge",
+            "best": "merge:max",
+            "low": "merge:min",
         }
         async with make_state_kernel(config={"state": {"policies": policies}}) as kernel:
             s = kernel.state.scope("user", owner)
@@ -196,8 +206,12 @@ class ValueTests:
                 await s.set("low", n)
             got = await s.get_many(list(policies))
             assert got == {
-                "hits": 6, "log": ["a", "b", "c"], "tags": ["x", "y", "z"],
-                "prefs": {"ui": {"dark": True, "size": 2}, "lang": "en"}, "best": 9, "low": 3,
+                "hits": 6,
+                "log": ["a", "b", "c"],
+                "tags": ["x", "y", "z"],
+                "prefs": {"ui": {"dark": True, "size": 2}, "lang": "en"},
+                "best": 9,
+                "low": 3,
             }
             assert (await s.get_versioned("hits")).version == 3
             await s.set("hits", 5, expected_version=3)  # an explicit CAS replaces

@@ -119,7 +119,9 @@ class StateContract(BackendProtocolTests, ValueTests, LifecycleTests):
     ) -> Callable[..., Kernel]:
         """Build (not start) a kernel on the backend under test; ``events=True`` adds a fake bus."""
 
-        def build(*, events: bool = False, plugins: tuple[Any, ...] = (), config: dict[str, Any] | None = None) -> Kernel:
+        def build(
+            *, events: bool = False, plugins: tuple[Any, ...] = (), config: dict[str, Any] | None = None
+        ) -> Kernel:
             merged = {**state_config}
             for section, values in (config or {}).items():
                 merged[section] = {**merged.get(section, {}), **values}
