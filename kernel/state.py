@@ -21,7 +21,8 @@ positive version (the key must be at exactly that version).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -310,11 +311,22 @@ class StateScope(Protocol):
 
 @runtime_checkable
 class StateService(Protocol):
-    """Scoped, versioned state (``kernel.state``), plus what sessions and agents need."""
+    """Scoped, versioned state (``kernel.state``), plus what sessions and agents need.
+
+    The agents runtime brackets an invocation with ``temp(invocation_id)`` (an async
+    context manager yielding the ``temp`` scope, dropped on exit) or ``drop_temp``. The
+    sessions service forks with ``copy_owner``, deletes with ``delete_owner``, moves a
+    session with ``export_owner``/``import_owner`` and recovers with ``rebuild`` from the
+    payloads of its ``state.changed`` events.
+    """
 
     def scope(self, kind: str, owner: str | None = None) -> StateScope: ...
 
+    def temp(self, invocation_id: str) -> AbstractAsyncContextManager[StateScope]: ...
+
     async def drop_temp(self, invocation_id: str) -> int: ...
+
+    def set_policy(self, pattern: str, policy: str, *, scope: str | None = None) -> None: ...
 
     async def copy_owner(self, scope: str, source: str, target: str, *, overwrite: bool = False) -> int: ...
 
@@ -324,4 +336,8 @@ class StateService(Protocol):
 
     async def import_owner(
         self, scope: str, owner: str, items: Sequence[StateItem], *, replace: bool = True
+    ) -> int: ...
+
+    async def rebuild(
+        self, scope: str, owner: str, changes: Iterable[StateChange | Mapping[str, Any]]
     ) -> int: ...
