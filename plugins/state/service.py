@@ -183,8 +183,10 @@ class StateManager:
         """A write succeeded: dispatch ``state_write`` and publish ``state.changed``."""
         kernel = self.kernel
         hooks = kernel.dispatcher.active("state_write")
-        events = kind != "temp" and kernel.services.find(EventService) is not None
-        if not (hooks or events or self.watchers.active):
+        persisted = kind != "temp"  # temp writes reach hooks, never events or watches
+        events = persisted and kernel.services.find(EventService) is not None
+        watched = persisted and self.watchers.active
+        if not (hooks or events or watched):
             return
         change = StateChange(kind, owner, key, old, new, None if deleted else value, deleted, op, schema)
         if hooks:
@@ -204,7 +206,7 @@ class StateManager:
             await kernel.emit(
                 "state.changed", payload, session_id=owner if kind == "session" else None, source="state"
             )
-        if self.watchers.active:
+        if watched:
             await self.watchers.notify(change)
 
     async def conflict(
