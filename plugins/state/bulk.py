@@ -1,4 +1,4 @@
-"""Whole-owner operations (for sessions) and the batch migration (for ``llmspell state migrate``).
+"""Whole-owner operations, for sessions: copy (fork), delete, export, import, rebuild.
 
 These are methods of :class:`~llmspell.plugins.state.service.StateManager`, kept here to
 keep that module small. They work page by page (:data:`PAGE` keys); each page is one
@@ -9,24 +9,19 @@ imports and can rebuild its state; they do not run ``state_before_write``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
-
-import attrs
 
 from llmspell import serde
 from llmspell.errors import (
     ConflictError,
-    IntegrityError,
-    MigrationError,
-    SchemaVersionError,
     ValidationError,
 )
 from llmspell.state import ABSENT, StateChange, StateItem, check_key, check_owner, check_scope
 from llmspell.state import Delete as DeleteOp
 from llmspell.state import Put as PutOp
 
-from .codec import decode, encode, owner_prefix, split_key, to_json
+from .codec import decode, encode, owner_prefix, to_json
 from .watch import change_from_payload
 
 if TYPE_CHECKING:
@@ -34,13 +29,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PAGE",
-    "MigrationReport",
     "copy_owner",
     "delete_owner",
     "export_owner",
     "import_owner",
     "rebuild",
-    "migrate_all",
 ]
 
 PAGE = 500
@@ -222,77 +215,3 @@ async def rebuild(
         else:
             final[change.key] = StateItem(change.key, change.value, change.new_version, change.schema_version)
     return await import_owner(self, scope, owner, list(final.values()), replace=True, quiet=True)
-
-
-@attrs.frozen
-class MigrationReport:
-    """What ``migrate`` found: counts, and one line per record it could not migrate."""
-
-    scanned: int = 0
-    migrated: int = 0
-    current: int = 0
-    dry_run: bool = False
-    failed: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-
-async def migrate_all(
-    self: StateManager,
-    *,
-    dry_run: bool = False,
-    scope: str | None = None,
-    owner: str | None = None,
-    on_progress: Callable[[int, int], Any] | None = None,
-) -> MigrationReport:
-    """Bring every stored record (of ``scope`` and ``owner``, or all) to its current version.
-
-    ``dry_run`` runs the migrations without writing. Failing records are reported and
-    left unchanged; the others are written back with compare-and-set. ``on_progress(done,
-    total)`` is called after each page.
-    """
-    if scope is None:
-        if owner is not None:
-            raise ValidationError("migrate: an owner needs a scope")
-        prefix = ""
-    elif owner is None:
-        prefix = f"{check_scope(scope)}/"
-    else:
-        prefix = owner_prefix(check_scope(scope), check_owner(scope, owner))
-    total = 0
-    async for page in _pages(self, prefix):
-        total += len(page)
-    scanned = migrated = current = 0
-    failed: list[tuple[str, str]] = []
-    if on_progress is not None:
-        on_progress(0, total)
-    async for page in _pages(self, prefix):
-        for record in page:
-            scanned += 1
-            try:
-                kind, owner, key = split_key(record.key)
-                value, stored = decode(record.data, record.key)
-                if stored == self.schemas.check(key, stored):
-                    current += 1
-                    continue
-                value, version = self.schemas.migrate(key, value, stored)
-                if not dry_run:
-                    await self.write_back(kind, owner, key, record, value, version)
-                migrated += 1
-            except (MigrationError, SchemaVersionError, IntegrityError, ValidationError) as exc:
-                failed.append((record.key, str(exc)))
-        if on_progress is not None:
-            on_progress(scanned, total)
-    return MigrationReport(scanned, migrated, current, dry_run, tuple(failed))
-
-
-async def _pages(self: StateManager, prefix: str) -> Any:
-    after: str | None = None
-    while True:
-        page = await self.backend.scan(prefix, after=after, limit=PAGE)
-        if not page:
-            return
-        yield page
-        after = page[-1].key

@@ -16,17 +16,32 @@ writes the result back under compare-and-set. A missing step or a step that rais
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from llmspell import serde
-from llmspell.errors import MigrationError, SerializationError
+from llmspell.errors import (
+    IntegrityError,
+    MigrationError,
+    SchemaVersionError,
+    SerializationError,
+    ValidationError,
+)
 from llmspell.registry import Registry
+from llmspell.state import Record, check_owner, check_scope
 
-__all__ = ["Schemas"]
+from .codec import decode, owner_prefix, split_key
+
+if TYPE_CHECKING:
+    from .service import StateManager
+
+__all__ = ["Schemas", "MigrationReport", "migrate_all"]
 
 _SEPARATORS = ("/", ".", ":")
 _CACHE_LIMIT = 4096
+_PAGE = 500
 
 
 class Schemas:
@@ -122,3 +137,77 @@ class Schemas:
             {"namespace": n, "version": self._schemas.get(n), "steps": sorted(steps.get(n, []))}
             for n in sorted(self._namespaces)
         ]
+
+
+@attrs.frozen
+class MigrationReport:
+    """What ``migrate`` found: counts, and one line per record it could not migrate."""
+
+    scanned: int = 0
+    migrated: int = 0
+    current: int = 0
+    dry_run: bool = False
+    failed: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+async def migrate_all(
+    self: StateManager,
+    *,
+    dry_run: bool = False,
+    scope: str | None = None,
+    owner: str | None = None,
+    on_progress: Callable[[int, int], Any] | None = None,
+) -> MigrationReport:
+    """Bring every stored record (of ``scope`` and ``owner``, or all) to its current version.
+
+    ``dry_run`` runs the migrations without writing. Failing records are reported and
+    left unchanged; the others are written back with compare-and-set. ``on_progress(done,
+    total)`` is called after each page.
+    """
+    if scope is None:
+        if owner is not None:
+            raise ValidationError("migrate: an owner needs a scope")
+        prefix = ""
+    elif owner is None:
+        prefix = f"{check_scope(scope)}/"
+    else:
+        prefix = owner_prefix(check_scope(scope), check_owner(scope, owner))
+    total = 0
+    async for page in _pages(self, prefix):
+        total += len(page)
+    scanned = migrated = current = 0
+    failed: list[tuple[str, str]] = []
+    if on_progress is not None:
+        on_progress(0, total)
+    async for page in _pages(self, prefix):
+        for record in page:
+            scanned += 1
+            try:
+                kind, owner, key = split_key(record.key)
+                value, stored = decode(record.data, record.key)
+                if stored == self.schemas.check(key, stored):
+                    current += 1
+                    continue
+                value, version = self.schemas.migrate(key, value, stored)
+                if not dry_run:
+                    await self.write_back(kind, owner, key, record, value, version)
+                migrated += 1
+            except (MigrationError, SchemaVersionError, IntegrityError, ValidationError) as exc:
+                failed.append((record.key, str(exc)))
+        if on_progress is not None:
+            on_progress(scanned, total)
+    return MigrationReport(scanned, migrated, current, dry_run, tuple(failed))
+
+
+async def _pages(self: StateManager, prefix: str) -> AsyncIterator[list[Record]]:
+    after: str | None = None
+    while True:
+        page = await self.backend.scan(prefix, after=after, limit=_PAGE)
+        if not page:
+            return
+        yield page
+        after = page[-1].key

@@ -37,7 +37,7 @@ from . import bulk
 from .codec import decode, encode, owner_prefix, to_json
 from .config import StateConfig
 from .memory import MemoryStateBackend
-from .migrations import Schemas
+from .migrations import Schemas, migrate_all
 from .policies import PolicyTable
 from .scope import Scope
 from .watch import LocalWatchers, StateWatch, subscribe
@@ -120,7 +120,7 @@ class StateManager:
     export_owner = bulk.export_owner
     import_owner = bulk.import_owner
     rebuild = bulk.rebuild
-    migrate = bulk.migrate_all
+    migrate = migrate_all
 
     # -- internals used by Scope and bulk --------------------------------------------
 
