@@ -109,9 +109,9 @@ class StateManager:
         self.policies.set(pattern, policy, scope=scope, source="plugin")
 
     def watch(
-        self, kind: str, owner: str | None, prefix: str, handler: Callable[[StateChange], Any]
+        self, kind: str | None, owner: str | None, prefix: str, handler: Callable[[StateChange], Any]
     ) -> StateWatch:
-        """Call ``handler(change)`` after each write to a key of ``owner`` starting with ``prefix``."""
+        """Call ``handler(change)`` after writes to keys starting with ``prefix`` (``None``: any scope/owner)."""
         events = self.kernel.services.find(EventService)
         return subscribe(self.watchers, events, kind, owner, prefix, handler)
 
