@@ -159,8 +159,8 @@ class ArtifactAcl:
     id: ArtifactId
     owned_by: str
     """The owning principal as ``kind:id``; it holds every permission."""
-    grants: dict[str, frozenset[str]] = attrs.Factory(dict)
-    """Grantee (``user:u2``, ``app:demo``, ``user:*`` for every user) -> permissions."""
+    grants: dict[str, tuple[str, ...]] = attrs.Factory(dict)
+    """Grantee (``user:u2``, ``app:demo``, ``user:*`` for every user) -> sorted permissions."""
     schema_version: int = SCHEMA_VERSION
 
 

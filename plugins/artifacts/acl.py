@@ -80,5 +80,4 @@ def allowed(principal: Principal, acl: ArtifactAcl, permission: str) -> bool:
     key = principal_key(principal)
     if acl.owned_by == key:
         return True
-    granted = acl.grants.get(key, frozenset()) | acl.grants.get(f"{principal.kind}:*", frozenset())
-    return permission in granted
+    return permission in acl.grants.get(key, ()) or permission in acl.grants.get(f"{principal.kind}:*", ())

@@ -25,7 +25,7 @@ from llmspell.sessions import SessionService
 from .acl import acting, allowed, principal_key
 from .codecs import EncodeChain
 from .config import ArtifactsConfig
-from .names import check_owner, check_scope
+from .names import check_name, check_owner, check_scope
 
 __all__ = ["ServiceBase"]
 
@@ -140,15 +140,14 @@ class ServiceBase:
 
     def _id(self, target: ArtifactRef | str, where: dict[str, Any]) -> ArtifactId:
         self._check_where(where)
+        if isinstance(target, str) and target.startswith("artifact:"):
+            target = ArtifactRef.parse(target)
         if isinstance(target, ArtifactRef):
-            return target.id
+            self._scope_id(ArtifactScope(target.scope, target.owner))
+            return ArtifactId(target.scope, target.owner, check_name(target.name))
         if not isinstance(target, str):
             raise ValidationError(f"expected an artifact name or ArtifactRef, got {type(target).__name__}")
-        if target.startswith("artifact:"):
-            return ArtifactRef.parse(target).id
         scope = self._where(where.get("scope"), where.get("owner"), where.get("session_id"), where.get("user_id"), where.get("ctx"))
-        from .names import check_name
-
         return ArtifactId(scope.kind, scope.id, check_name(target))
 
     def _filter_scope(self, where: dict[str, Any]) -> tuple[str | None, str | None]:

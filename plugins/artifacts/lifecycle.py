@@ -111,7 +111,7 @@ class LifecycleMixin(ServiceBase):
             raise NotFoundError(f"no artifact {id_}")
         await self._require(self._who(where), acl, "share", id_)
         grants = dict(acl.grants)
-        grants[key] = grants.get(key, frozenset()) | perms
+        grants[key] = tuple(sorted(set(grants.get(key, ())) | perms))
         updated = attrs.evolve(acl, grants=grants)
         await self.index.put_acl(updated)
         await self.kernel.emit("artifact.granted", {"artifact": str(id_), "grantee": key, "permissions": sorted(perms)}, source="artifacts")
@@ -128,9 +128,9 @@ class LifecycleMixin(ServiceBase):
             raise NotFoundError(f"no artifact {id_}")
         await self._require(self._who(where), acl, "share", id_)
         grants = dict(acl.grants)
-        left = frozenset() if permissions is None else grants.get(key, frozenset()) - check_permissions(permissions)
+        left = set() if permissions is None else set(grants.get(key, ())) - check_permissions(permissions)
         if left:
-            grants[key] = left
+            grants[key] = tuple(sorted(left))
         else:
             grants.pop(key, None)
         updated = attrs.evolve(acl, grants=grants)

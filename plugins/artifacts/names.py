@@ -10,8 +10,8 @@ The rule for a **name** (documented in ``docs/artifacts.md``):
   ``- _ . ~ + = , ( ) [ ] !``; nothing else: no NUL or control characters, no ``\\``,
   ``:``, ``@``, no invisible format characters, no look-alike slashes or dots;
 * the name must already be in Unicode NFKC form (so full-width dots and slashes (U+FF0E, U+FF0F) and other
-  compatibility look-alikes are refused rather than silently folded), and one segment
-  may not mix Latin, Greek and Cyrillic letters (``paypal`` spelt with a Cyrillic U+0430 for an ``a``).
+  compatibility look-alikes are refused rather than silently folded), and one word (a run
+  of letters) may not mix Latin, Greek and Cyrillic letters (``paypal`` spelt with a Cyrillic U+0430 for an ``a``).
 
 Names never become file paths (blobs are stored under their content hash), so the rule
 is defence in depth and keeps names portable. **Scope ids** (session, user and app ids)
@@ -78,11 +78,10 @@ def check_name(name: object) -> str:
             raise _bad(name, "empty, '.' and '..' path segments are not allowed")
         if segment != segment.strip(" "):
             raise _bad(name, "a path segment starts or ends with a space")
-        scripts = {
-            unicodedata.name(ch, "").split(" ", 1)[0] for ch in segment if unicodedata.category(ch)[0] == "L"
-        } & set(_SCRIPTS)
-        if len(scripts) > 1:
-            raise _bad(name, f"a segment mixes {' and '.join(sorted(scripts))} letters (look-alikes)")
+        for word in re.findall(r"[^\W\d_]+", segment):
+            scripts = {unicodedata.name(ch, "").split(" ", 1)[0] for ch in word} & set(_SCRIPTS)
+            if len(scripts) > 1:
+                raise _bad(name, f"the word {word!r} mixes {' and '.join(sorted(scripts))} letters (look-alikes)")
     return name
 
 
