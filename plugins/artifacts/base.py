@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from llmspell.artifacts import (
     ArtifactAcl,
@@ -30,6 +33,7 @@ from .names import check_name, check_owner, check_scope
 __all__ = ["ServiceBase"]
 
 log = logging.getLogger("llmspell.artifacts")
+T = TypeVar("T")
 _WHERE = frozenset({"session_id", "user_id", "scope", "owner", "ctx", "principal"})
 
 
@@ -51,12 +55,23 @@ class ServiceBase:
         self.index = index
         self.codecs = codecs
         self.options = CodecOptions(
-            frame_size=config.chunk_size, keys=keys, level=config.compression_level,
+            frame_size=config.frame_size, keys=keys, level=config.compression_level,
             min_ratio=config.min_compression_ratio,
         )
         self.denials: collections.deque[dict[str, str]] = collections.deque(maxlen=1000)
         """The most recent permission denials (each is also published as ``artifact.denied``)."""
         self._session_users: dict[str, str | None] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Run CPU work (hashing, codecs) on the service's own thread.
+
+        One dedicated thread keeps the number of malloc arenas, and so the memory of
+        large transfers, small; it still runs beside the event loop and the store's I/O.
+        """
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="llmspell-artifacts")
+        return asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def start(self) -> None:
         used = {n for chain in [self.config.codecs, *self.config.scope_codecs.values()] for n in chain}
@@ -68,6 +83,9 @@ class ServiceBase:
     async def close(self) -> None:
         await self.index.close()
         await self.store.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     async def health(self) -> list[str]:
         problems: list[str] = []

@@ -17,9 +17,10 @@ import asyncio
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from llmspell.artifacts import BlobInfo
 from llmspell.errors import NotFoundError, ValidationError
@@ -27,6 +28,8 @@ from llmspell.errors import NotFoundError, ValidationError
 from .names import check_blob_key
 
 __all__ = ["FilesystemBlobStore"]
+
+T = TypeVar("T")
 
 INLINE = 256 * 1024
 """Writes below this size are done on the event loop (a thread hop costs more)."""
@@ -57,7 +60,7 @@ class _Writer:
         if len(data) < INLINE:
             self._file.write(data)
         else:
-            await asyncio.to_thread(self._file.write, data)
+            await self._store.run(self._file.write, data)
 
     def _commit(self, key: str) -> int:
         assert self._file is not None
@@ -81,7 +84,7 @@ class _Writer:
         check_blob_key(key)
         if self.size < INLINE and not self._store.fsync:
             return self._commit(key)
-        return await asyncio.to_thread(self._commit, key)
+        return await self._store.run(self._commit, key)
 
     async def abort(self) -> None:
         if self._file is not None:
@@ -96,13 +99,26 @@ class FilesystemBlobStore:
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
         self.root = Path(root).resolve()
         self.fsync = fsync
+        self._pool: ThreadPoolExecutor | None = None
+
+    def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Run blocking file work on the store's own I/O thread.
+
+        One thread (not the loop's shared pool) keeps the number of malloc arenas, and so
+        the memory of large transfers, small.
+        """
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="llmspell-blobs")
+        return asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def start(self) -> None:
         for sub in ("blobs", "uploads"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     async def close(self) -> None:
-        return None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def path(self, key: str) -> Path:
         key = check_blob_key(key)
@@ -114,7 +130,7 @@ class FilesystemBlobStore:
     async def read(self, key: str, *, offset: int = 0, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
         path = self.path(key)
         try:
-            fh = await asyncio.to_thread(path.open, "rb")
+            fh = await self.run(path.open, "rb")
         except FileNotFoundError:
             raise NotFoundError(f"blob {key} is missing from the store") from None
         pending: asyncio.Future[bytes] | None = None
@@ -123,14 +139,14 @@ class FilesystemBlobStore:
                 os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
             if offset:
                 fh.seek(offset)
-            pending = asyncio.ensure_future(asyncio.to_thread(fh.read, chunk_size))
+            pending = asyncio.ensure_future(self.run(fh.read, chunk_size))
             while True:
                 chunk = await pending
                 pending = None
                 if not chunk:
                     break
                 # read ahead while the consumer hashes and decodes this chunk
-                pending = asyncio.ensure_future(asyncio.to_thread(fh.read, chunk_size))
+                pending = asyncio.ensure_future(self.run(fh.read, chunk_size))
                 yield chunk
         finally:
             if pending is not None:

@@ -57,7 +57,9 @@ class ArtifactsConfig:
     path: str = "artifacts"
     """Directory of the embedded backends, relative to the data directory."""
     chunk_size: int = 1 << 20
-    """Bytes per streamed chunk and per codec frame."""
+    """Bytes per streamed chunk (reads, writes, ``open`` chunks)."""
+    frame_size: int = 256 * 1024
+    """Plaintext bytes per codec frame (zstd, aesgcm): what a decoder holds at most."""
     codecs: list[str] = attrs.Factory(list)
     """Default codec chain in encoding order (``zstd``, ``aesgcm``)."""
     scope_codecs: dict[str, list[str]] = attrs.Factory(dict)
@@ -77,6 +79,8 @@ class ArtifactsConfig:
     """Policies by scope (``session``, ``user``, ``app``) or ``"*"`` for all scopes."""
     gc_grace_seconds: float = 3600.0
     """gc leaves blobs and uploads younger than this alone (saves in flight)."""
+    lease_seconds: float = 3600.0
+    """How long a save in flight protects the blob it is committing from gc."""
     app: str = "app"
     """Owner id of the app scope when none is given."""
     max_size: int | None = None
@@ -87,6 +91,8 @@ class ArtifactsConfig:
     def __attrs_post_init__(self) -> None:
         if self.chunk_size < 4096 or self.chunk_size > 64 << 20:
             raise ValueError(f"chunk_size must be between 4096 and {64 << 20}, got {self.chunk_size}")
+        if self.frame_size < 4096 or self.frame_size > 16 << 20:
+            raise ValueError(f"frame_size must be between 4096 and {16 << 20}, got {self.frame_size}")
         unknown = sorted(set(self.scope_codecs) - {"session", "user", "app"})
         if unknown:
             raise ValueError(f"scope_codecs: unknown scope(s) {', '.join(unknown)} (allowed: session, user, app)")

@@ -158,7 +158,7 @@ class ArtifactStore(LifecycleMixin):
         if isinstance(data, BYTES) and self.config.max_size is not None and len(data) > self.config.max_size:
             raise ValidationError(f"artifact of {len(data)} bytes exceeds max_size {self.config.max_size}")
         if isinstance(data, BYTES):  # content known up front: hash first, maybe skip the write
-            sha = hashlib.sha256(data).hexdigest() if len(data) < INLINE else await asyncio.to_thread(_sha, data)
+            sha = hashlib.sha256(data).hexdigest() if len(data) < INLINE else await self.run(_sha, data)
             known = await self._existing(sha + suffix, token)
             if known is not None:
                 return known, len(data), sha
@@ -179,7 +179,7 @@ class ArtifactStore(LifecycleMixin):
 
     async def _existing(self, key: str, token: str) -> BlobRecord | None:
         """The record of an already stored blob ``key`` (leased against gc), or None."""
-        await self.index.lease(key, token, max(self.config.gc_grace_seconds, 600.0))
+        await self.index.lease(key, token, self.config.lease_seconds)
         record = await self.index.get_blob(key)
         if record is None or not await self.store.touch(key):
             return None
@@ -207,7 +207,7 @@ class ArtifactStore(LifecycleMixin):
                 size += len(chunk)
                 if limit is not None and size > limit:
                     raise ValidationError(f"artifact exceeds max_size {limit} bytes")
-                pieces = step(chunk) if len(chunk) < INLINE else await asyncio.to_thread(step, chunk)
+                pieces = step(chunk) if len(chunk) < INLINE else await self.run(step, chunk)
                 if pending is not None:
                     await pending
                 pending = asyncio.ensure_future(put(pieces))  # write while the next chunk is read and hashed
@@ -215,7 +215,7 @@ class ArtifactStore(LifecycleMixin):
                 await pending
                 pending = None
             if encoder is not None:
-                await put(await asyncio.to_thread(lambda: list(encoder.finish())))
+                await put(await self.run(lambda: list(encoder.finish())))
         finally:
             if pending is not None:
                 pending.cancel()
@@ -238,7 +238,7 @@ class ArtifactStore(LifecycleMixin):
         meta = await self._resolve(ref, version, "read", where)
         if self.kernel.dispatcher.active("artifact_loaded"):
             await self.kernel.dispatch("artifact_loaded", HookCall("artifact_loaded", ctx=ctx), ref=meta.ref)
-        chunks = decode_blob(self.store, meta, self.codecs, self.options, chunk_size or self.config.chunk_size)
+        chunks = decode_blob(self.store, meta, self.codecs, self.options, chunk_size or self.config.chunk_size, self.run)
         return ArtifactReader(meta, chunks)
 
     async def load(self, ref: ArtifactRef | str, *, version: int | None = None, **where: Any) -> bytes:

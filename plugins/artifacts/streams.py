@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from llmspell.artifacts import ArtifactMeta, BlobStore, Codec, CodecOptions
@@ -68,6 +68,11 @@ async def chunks_of(data: Any, chunk_size: int) -> AsyncIterator[bytes]:
 
 
 _DONE = object()
+Run = Callable[..., Awaitable[Any]]
+
+
+def _to_thread(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+    return asyncio.to_thread(fn, *args)
 
 
 def take(pieces: Iterator[bytes], hasher: Any, limit: int) -> tuple[list[bytes], bool]:
@@ -85,10 +90,10 @@ def take(pieces: Iterator[bytes], hasher: Any, limit: int) -> tuple[list[bytes],
     return out, False
 
 
-async def _pump(pieces: Iterator[bytes], hasher: Any, limit: int) -> AsyncIterator[bytes]:
+async def _pump(pieces: Iterator[bytes], hasher: Any, limit: int, run: Run) -> AsyncIterator[bytes]:
     done = False
     while not done:
-        batch, done = await asyncio.to_thread(take, pieces, hasher, limit)
+        batch, done = await run(take, pieces, hasher, limit)
         for piece in batch:
             yield piece
 
@@ -99,8 +104,10 @@ async def decode_blob(
     codecs: Mapping[str, Codec],
     options: CodecOptions,
     chunk_size: int,
+    run: Run | None = None,
 ) -> AsyncIterator[bytes]:
-    """The verified content of ``meta``'s blob, streamed."""
+    """The verified content of ``meta``'s blob, streamed (CPU work through ``run``)."""
+    run = run or _to_thread
     hasher = hashlib.sha256()
     size = 0
     held: bytes | None = None
@@ -110,12 +117,12 @@ async def decode_blob(
     async def pieces(stored: bytes) -> AsyncIterator[bytes]:
         if chain is None:
             if len(stored) >= INLINE:
-                await asyncio.to_thread(hasher.update, stored)
+                await run(hasher.update, stored)
             else:
                 hasher.update(stored)
             yield stored
             return
-        async for piece in _pump(iter(chain.update(stored)), hasher, chunk_size):
+        async for piece in _pump(iter(chain.update(stored)), hasher, chunk_size, run):
             yield piece
 
     async for stored in store.read(meta.blob, chunk_size=chunk_size):
@@ -127,7 +134,7 @@ async def decode_blob(
                 yield held
             held = piece
     if chain is not None:
-        async for piece in _pump(iter(chain.finish()), hasher, chunk_size):
+        async for piece in _pump(iter(chain.finish()), hasher, chunk_size, run):
             size += len(piece)
             if held is not None:
                 yield held

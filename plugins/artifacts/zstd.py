@@ -56,7 +56,7 @@ class _Encoder:
             return
         self._buf += data
         while len(self._buf) >= self._size:
-            chunk = bytes(self._buf[: self._size])
+            chunk = bytes(memoryview(self._buf)[: self._size])
             del self._buf[: self._size]
             yield self._frame(chunk)
 

@@ -7,27 +7,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from artifact_helpers import CapturedEvents
 
-from llmspell import Event, Kernel, hookimpl
+from llmspell import Kernel, hookimpl
 from llmspell.events import EventService
-
-KEY_A = "11" * 32
-KEY_B = "22" * 32
-
-
-class CapturedEvents:
-    """A stand-in EventService that records what the kernel publishes."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    async def publish(self, event: Any, payload: Any = None, *, source: str = "", **meta: Any) -> Event:
-        record = Event(type=event, payload=dict(payload or {}), source=source)
-        self.events.append(record)
-        return record
-
-    def of(self, type_: str) -> list[Event]:
-        return [e for e in self.events if e.type == type_]
 
 
 class CapturePlugin:
@@ -80,8 +63,3 @@ async def fskernel(start_kernel: Callable[..., Any]) -> AsyncIterator[Kernel]:
         yield kernel
     finally:
         await kernel.stop()
-
-
-def blob_files(kernel: Kernel) -> list[Any]:
-    root = kernel.data_dir / "artifacts" / "store" / "blobs"
-    return sorted(p for p in root.rglob("*") if p.is_file())

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from llmspell import Kernel
 from llmspell.artifacts import ArtifactRef, ArtifactScope
 from llmspell.errors import ValidationError
 from llmspell.plugins.artifacts.names import check_name

@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from llmspell.plugins.artifacts import FilesystemBlobStore, MemoryArtifactIndex, MemoryBlobStore, SqliteArtifactIndex
+from llmspell.plugins.artifacts import (
+    FilesystemBlobStore,
+    MemoryArtifactIndex,
+    MemoryBlobStore,
+    SqliteArtifactIndex,
+)
 from llmspell.testing.contracts.artifacts import ArtifactIndexContract, BlobStoreContract
 
 
