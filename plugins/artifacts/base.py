@@ -239,6 +239,6 @@ class ServiceBase:
     async def _deny(self, who: Principal, permission: str, target: ArtifactId | ArtifactRef) -> None:
         record = {"principal": principal_key(who), "artifact": str(target), "permission": permission}
         self.denials.append(record)
-        log.warning("artifact access denied: %s may not %s %s", record["principal"], permission, target)
+        log.info("artifact access denied: %s may not %s %s", record["principal"], permission, target)
         await self.kernel.emit("artifact.denied", record, source="artifacts")
         raise PermissionDenied(principal_key(who), str(target), permission)

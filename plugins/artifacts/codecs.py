@@ -38,33 +38,38 @@ def frame(flags: int, payload: bytes) -> bytes:
 
 
 class FrameReader:
-    """Cuts a byte stream into ``(flags, payload)`` frames, lazily, one at a time."""
+    """Cuts a byte stream into ``(flags, payload)`` frames, lazily, one at a time.
+
+    Payloads are read-only views into the input (no copy); only an incomplete frame at
+    the end of a chunk is kept for the next one.
+    """
 
     def __init__(self, max_payload: int) -> None:
         self.max_payload = max_payload
-        self._buf = bytearray()
+        self._rest = b""
 
-    def feed(self, data: bytes) -> Iterator[tuple[int, bytes]]:
-        self._buf += data
-        buf = self._buf
-        pos = 0
+    def feed(self, data: bytes | memoryview) -> Iterator[tuple[int, memoryview]]:
+        if self._rest:
+            data = self._rest + data
+        view = memoryview(data).toreadonly()
+        pos, total = 0, len(view)
         try:
-            while len(buf) - pos >= _FRAME.size:
-                flags, size = _FRAME.unpack_from(buf, pos)
+            while total - pos >= _FRAME.size:
+                flags, size = _FRAME.unpack_from(view, pos)
                 if size > self.max_payload:
                     raise IntegrityError(f"corrupt blob: a frame claims {size} bytes (at most {self.max_payload})")
                 end = pos + _FRAME.size + size
-                if len(buf) < end:
+                if total < end:
                     break
-                payload = bytes(buf[pos + _FRAME.size : end])
+                payload = view[pos + _FRAME.size : end]
                 pos = end
                 yield flags, payload
         finally:
-            del buf[:pos]
+            self._rest = bytes(view[pos:])
 
     def finish(self) -> None:
-        if self._buf:
-            raise IntegrityError(f"corrupt blob: truncated frame ({len(self._buf)} trailing bytes)")
+        if self._rest:
+            raise IntegrityError(f"corrupt blob: truncated frame ({len(self._rest)} trailing bytes)")
 
 
 def _through(stages: Sequence[Encoder | Decoder], pieces: Iterable[bytes]) -> Iterator[bytes]:
@@ -144,16 +149,22 @@ class DecodeChain:
         self.stages = stages
 
     def update(self, data: bytes) -> Iterator[bytes]:
+        body: bytes | memoryview = data
         if self.stages is None:
-            self._head += data
-            parsed = parse_header(self._head)
+            head: bytes | bytearray = data
+            if self._head:
+                self._head += data
+                head = self._head
+            parsed = parse_header(head)
             if parsed is None:
+                if not self._head:
+                    self._head += data
                 return iter(())
             codecs, end = parsed
             self._start(codecs)
-            data, self._head = bytes(self._head[end:]), bytearray()
+            body, self._head = memoryview(head)[end:].toreadonly(), bytearray()
         assert self.stages is not None
-        return _through(self.stages, (data,))
+        return _through(self.stages, (body,))
 
     def finish(self) -> Iterator[bytes]:
         if self.stages is None:

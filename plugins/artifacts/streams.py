@@ -75,6 +75,11 @@ def _to_thread(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
     return asyncio.to_thread(fn, *args)
 
 
+async def _inline(fn: Callable[..., Any], *args: Any) -> Any:
+    """Small blobs: decoding on the loop is cheaper than a thread hop."""
+    return fn(*args)
+
+
 def take(pieces: Iterator[bytes], hasher: Any, limit: int) -> tuple[list[bytes], bool]:
     """Pull pieces until ``limit`` bytes (hashing them); ``True`` once exhausted."""
     out: list[bytes] = []
@@ -107,7 +112,7 @@ async def decode_blob(
     run: Run | None = None,
 ) -> AsyncIterator[bytes]:
     """The verified content of ``meta``'s blob, streamed (CPU work through ``run``)."""
-    run = run or _to_thread
+    run = _inline if meta.stored_size <= INLINE else run or _to_thread
     hasher = hashlib.sha256()
     size = 0
     held: bytes | None = None

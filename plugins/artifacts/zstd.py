@@ -76,13 +76,13 @@ class _Decoder:
     def update(self, data: bytes) -> Iterator[bytes]:
         for flags, payload in self._frames.feed(data):
             if flags == RAW:
-                yield payload
+                yield bytes(payload)
             elif flags == ZSTD:
                 yield self._inflate(payload)
             else:
                 raise IntegrityError(f"corrupt blob: unknown zstd frame flag {flags}")
 
-    def _inflate(self, payload: bytes) -> bytes:
+    def _inflate(self, payload: memoryview) -> bytes:
         try:
             size = self._zstd.frame_content_size(payload)
             if size < 0 or size > self._size:

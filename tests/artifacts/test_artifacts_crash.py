@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -98,7 +99,7 @@ async def test_sigkill_between_blob_and_metadata(tmp_path: Path, llmspell_env: d
     _run_and_kill(tmp_path, llmspell_env, "after-blob", "blob-committed")
     blobs = tmp_path / "data" / "artifacts" / "store" / "blobs"
     assert len([p for p in blobs.rglob("*") if p.is_file()]) == 2  # version one's blob and the orphan
-    time.sleep(1.1)  # the crashed save's lease runs out
+    await asyncio.sleep(1.1)  # the crashed save's lease runs out
     async with make_kernel(data_dir=tmp_path / "data") as kernel:
         arts = kernel.artifacts
         assert [m.ref.version for m in await arts.versions("big.bin", user_id="u1")] == [1]

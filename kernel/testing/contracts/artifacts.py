@@ -15,9 +15,9 @@ not yet started (the suite starts and closes it)::
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
-import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -149,7 +149,7 @@ class BlobStoreContract:
         key = blob_key(b"t")
         await _put(store, key, b"t")
         before = (await store.stat(key)).modified
-        time.sleep(0.02)
+        await asyncio.sleep(0.02)
         assert await store.touch(key) is True
         assert (await store.stat(key)).modified >= before
 
