@@ -5,7 +5,8 @@
 Sizes 1 KiB, 1 MiB and 256 MiB; codec chains plain, zstd (compressed) and aesgcm
 (encrypted); every save has distinct content (no de-duplication shortcut). The raw
 figures write the same amount with 1 MiB writes and one fsync, and read it back with
-1 MiB reads. "cold" reads first drop the file's pages from the page cache
+1 MiB reads. Large sizes alternate raw and artifact runs and report the best of each
+(other work on a shared machine only ever slows a run down). "cold" reads first drop the file's pages from the page cache
 (``posix_fadvise(DONTNEED)``), so they measure the disk; "warm" reads come from the page
 cache. Loads always verify the sha-256 (and authentication tags when encrypted).
 """
@@ -130,30 +131,33 @@ async def main() -> None:
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix=".bench-artifacts-", dir=args.dir or "."))
     big = (64 if args.quick else 256) * MIB
-    sizes = [(1024, 200 if args.quick else 1000), (MIB, 20 if args.quick else 100), (big, 1 if args.quick else 2)]
+    sizes = [(1024, 200 if args.quick else 1000), (MIB, 20 if args.quick else 100), (big, 2 if args.quick else 4)]
     try:
-        raw = raw_disk(base, big)
-        print(f"raw disk ({big // MIB} MiB, 1 MiB blocks): write+fsync {mbs(raw['write']).strip()} MB/s, "
-              f"read cold {mbs(raw['cold']).strip()} MB/s, read warm {mbs(raw['warm']).strip()} MB/s, "
-              f"read cold + sha-256 {mbs(raw['cold+sha256']).strip()} MB/s")
-        print()
         print("| size | codecs | save MB/s | saves/s | load MB/s cold | load MB/s warm | loads/s warm | stored/size "
-              "| save / raw write | load cold / raw cold read | load cold / raw read+sha-256 |")
-        print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+              "| raw write MB/s | raw read MB/s cold | raw read+sha-256 MB/s cold | save / raw write | load / raw read | load / raw read+sha-256 |")
+        print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         seed = 0
         for name, chain in CODECS.items():
             settings = {"artifacts": {"codecs": chain, "key": KEY, "gc_grace_seconds": 0}}
             async with Kernel(settings, data_dir=base / name, env={}) as kernel:
                 for size, rounds in sizes:
                     seed += rounds
-                    r = await bench(kernel, size, rounds, seed)
+                    if size < 64 * MIB:
+                        raw, r = None, await bench(kernel, size, rounds, seed)
+                    else:
+                        # the machine is shared: alternate raw and artifact runs, keep the best of each
+                        pairs = [(raw_disk(base, size), await bench(kernel, size, 1, seed + i)) for i in range(rounds)]
+                        raw = {k: max(p[0][k] for p in pairs) for k in pairs[0][0]}
+                        r = {k: max(p[1][k] for p in pairs) for k in pairs[0][1]}
                     label = f"{size // MIB} MiB" if size >= MIB else f"{size // 1024} KiB"
                     cold = mbs(r["cold"]) if "cold" in r else "       -"
-                    save_pct = f"{r['save'] / raw['write']:.0%}" if size >= 64 * MIB else "-"
-                    load_pct = f"{r['cold'] / raw['cold']:.0%}" if "cold" in r else "-"
-                    sha_pct = f"{r['cold'] / raw['cold+sha256']:.0%}" if "cold" in r else "-"
+                    if raw is None:
+                        rest = "- | - | - | - | - | -"
+                    else:
+                        rest = (f"{mbs(raw['write'])} | {mbs(raw['cold'])} | {mbs(raw['cold+sha256'])} | "
+                                f"{r['save'] / raw['write']:.0%} | {r['cold'] / raw['cold']:.0%} | {r['cold'] / raw['cold+sha256']:.0%}")
                     print(f"| {label} | {name} | {mbs(r['save'])} | {r['save ops']:7.0f} | {cold} | {mbs(r['warm'])} "
-                          f"| {r['warm ops']:7.0f} | {r['stored']:.2f} | {save_pct} | {load_pct} | {sha_pct} |")
+                          f"| {r['warm ops']:7.0f} | {r['stored']:.2f} | {rest} |")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -36,6 +36,10 @@ INLINE = 256 * 1024
 _UPLOAD = re.compile(r"[0-9a-f]{32}")
 
 
+def _open_binary(path: Path) -> BinaryIO:
+    return path.open("rb")
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
@@ -138,7 +142,7 @@ class FilesystemBlobStore:
                 for start in range(0, len(data), chunk_size):
                     yield data[start : start + chunk_size]
                 return
-            fh = await self.run(path.open, "rb")
+            fh = await self.run(_open_binary, path)
         except FileNotFoundError:
             raise NotFoundError(f"blob {key} is missing from the store") from None
         pending: asyncio.Future[bytes] | None = None

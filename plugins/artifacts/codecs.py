@@ -72,7 +72,7 @@ class FrameReader:
             raise IntegrityError(f"corrupt blob: truncated frame ({len(self._rest)} trailing bytes)")
 
 
-def _through(stages: Sequence[Encoder | Decoder], pieces: Iterable[bytes]) -> Iterator[bytes]:
+def _through(stages: Sequence[Encoder | Decoder], pieces: Iterable[Any]) -> Iterator[bytes]:
     if not stages:
         yield from pieces
         return
