@@ -108,3 +108,39 @@ async def test_sigkill_between_blob_and_metadata(tmp_path: Path, llmspell_env: d
         assert len([p for p in blobs.rglob("*") if p.is_file()]) == 1
         assert await arts.load("big.bin", user_id="u1") == b"version one"
         assert (await arts.save("big.bin", b"version two", user_id="u1")).version == 2
+
+
+WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from llmspell import Kernel
+
+    async def main():
+        async with Kernel(data_dir=sys.argv[1], env={"LLMSPELL_CONFIG": sys.argv[2]}) as kernel:
+            for i in range(20):
+                await kernel.artifacts.save("shared.txt", b"%s-%d" % (sys.argv[3].encode(), i), user_id="u1")
+
+    asyncio.run(main())
+    """
+)
+
+
+def _run_writers(script: Path, data: Path, env: dict[str, str]) -> list[int]:
+    procs = [
+        subprocess.Popen([sys.executable, str(script), str(data), env["LLMSPELL_CONFIG"], name], env=env)
+        for name in ("a", "b")
+    ]
+    return [p.wait(timeout=60) for p in procs]
+
+
+@pytest.mark.slow
+async def test_processes_share_one_store(tmp_path: Path, llmspell_env: dict[str, str], make_kernel: Any) -> None:
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    data = tmp_path / "data"
+    assert _run_writers(script, data, llmspell_env) == [0, 0]
+    async with make_kernel(data_dir=data) as kernel:
+        versions = await kernel.artifacts.versions("shared.txt", user_id="u1")
+        assert [m.ref.version for m in versions] == list(range(1, 41))
+        contents = {await kernel.artifacts.load(m.ref) for m in versions}
+        assert contents == {b"%s-%d" % (n, i) for n in (b"a", b"b") for i in range(20)}
