@@ -13,9 +13,9 @@ from llmspell import Kernel
 
 
 async def session(kernel, session_id):
-    if session_id:
-        return session_id
-    return str((await kernel.sessions.create(user_id="u1", app="tests")).id)
+    from agent_helpers import new_session
+
+    return session_id or await new_session(kernel)
 
 
 async def main(data_dir: str, step: str, args: dict) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest_asyncio
 from agent_helpers import EchoPlugin, Relay, needs, new_session
 
-pytestmark = needs("events", "state", "sessions")
+pytestmark = needs("events")
 
 
 @pytest_asyncio.fixture

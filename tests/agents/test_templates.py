@@ -12,7 +12,7 @@ from agent_helpers import needs, new_session
 
 from llmspell.agents import ToolCall
 
-pytestmark = needs("state", "sessions", "artifacts")
+pytestmark = needs("state", "artifacts")
 SCRIPT = Path(__file__).with_name("template_proc.py")
 
 
@@ -21,7 +21,8 @@ def proc(tmp_path, llmspell_env):
     data = tmp_path / "data"
 
     def run(step, **args):
-        done = subprocess.run([sys.executable, str(SCRIPT), str(data), step, json.dumps(args)], env=llmspell_env,
+        env = {**llmspell_env, "PYTHONPATH": str(SCRIPT.parent)}
+        done = subprocess.run([sys.executable, str(SCRIPT), str(data), step, json.dumps(args)], env=env,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout.strip().splitlines()[-1])
