@@ -14,12 +14,32 @@ from .schema import config_schema
 __all__ = ["register_commands", "resolve_agent", "open_session"]
 
 
-def resolve_agent(kernel: Any, name: str) -> Any:
+def resolve_agent(kernel: Any, name: str, config: dict[str, Any] | None = None) -> Any:
     """A live agent (from ``[agents] specs``), or a new agent of the type ``name``."""
     agents = kernel.agents
     if name in {a.name for a in agents.list()}:
+        if config:
+            raise click.UsageError(f"{name!r} is a defined agent; --tool/--set apply to agent types only")
         return agents.get(name)
-    return agents.create(name, name=name.rpartition(":")[2].lower() if ":" in name else name)
+    return agents.create(name, name=name.rpartition(":")[2].lower() if ":" in name else name, **(config or {}))
+
+
+def parse_settings(tools: tuple[str, ...], settings: tuple[str, ...]) -> dict[str, Any]:
+    """``--tool NAME`` and ``--set key=value`` (value read as TOML, else as a string)."""
+    import tomllib
+
+    config: dict[str, Any] = {}
+    for item in settings:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not key=value", param_hint="--set")
+        try:
+            config[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            config[key.strip()] = raw
+    if tools:
+        config["tools"] = [*config.get("tools", []), *tools]
+    return config
 
 
 async def open_session(kernel: Any, session_id: str | None, user: str | None, *, create: bool) -> str | None:
@@ -108,18 +128,28 @@ def register_commands(cli: click.Group) -> None:
     @click.argument("agent")
     @click.argument("text")
     @click.option("--session", "session_id", help="Run in this session (resumed if suspended).")
+    @click.option("--new-session", is_flag=True, help="Start a session; its id is printed on stderr.")
     @click.option("--user", help="User id for the run.")
+    @click.option("--tool", "tools", multiple=True, help="A tool for an agent created from a type (repeatable).")
+    @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Config of an agent created from a type.")
     @click.option("--stream", is_flag=True, help="Print the answer as it is produced.")
     @click.option("--json", "as_json", is_flag=True)
     @pass_kernel
-    def run_cmd(kernel: Any, agent: str, text: str, session_id: str | None, user: str | None,
-                stream: bool, as_json: bool) -> None:
+    def run_cmd(kernel: Any, agent: str, text: str, session_id: str | None, new_session: bool, user: str | None,
+                tools: tuple[str, ...], settings: tuple[str, ...], stream: bool, as_json: bool) -> None:
         """Run AGENT (a defined agent or an agent type) on TEXT."""
+        config = parse_settings(tools, settings)
 
         async def go() -> Any:
             async with kernel:
-                target = resolve_agent(kernel, agent)
-                sid = await open_session(kernel, session_id, user, create=False)
+                target = resolve_agent(kernel, agent, config)
+                sid = await open_session(kernel, session_id, user, create=new_session)
+                if new_session and sid is None:
+                    from llmspell.ids import new_id
+
+                    sid = new_id()
+                if new_session:
+                    click.echo(f"session: {sid}", err=True)
                 if not stream:
                     return await kernel.run(target, text, session_id=sid, user_id=user)
                 output = None
