@@ -5,19 +5,22 @@ It answers from, in order:
 1. **the script**: responses queued with :meth:`OfflineProvider.script` (text,
    :class:`~llmspell.agents.ToolCall`, or a whole :class:`~llmspell.agents.ModelResponse`),
    consumed one per call, so a test can play any conversation;
-2. **configured replies**: ``[agents] replies = {"regex" = "answer"}`` matched against the
+2. **tool rules**: an answer from the tool results just returned, or a tool call when the
+   user's words fit one of the offered tools (arithmetic -> ``calculator``, "transfer to
+   X" -> ``transfer_to_X``, "remember"/"recall" -> ``state_set``/``state_get``,
+   "search"/"find" -> a search tool);
+3. **configured replies**: ``[agents] replies = {"regex" = "answer"}`` matched against the
    last user message (``{0}``, ``{1}`` ... are the regex groups);
-3. **rules**: built-in rules that make the templates and demos behave sensibly: tool
-   calls (arithmetic -> ``calculator``, "transfer to X" -> ``transfer_to_X``, "remember"
-   / "recall" -> ``state_set`` / ``state_get``), answers after tool results, planning,
-   summaries, code, and a small conversation memory ("my name is ...");
-4. a fixed acknowledgement of the user's words.
+4. **other rules**: planning, summaries, code, and a small conversation memory ("my name
+   is ...") that make the templates and demos behave sensibly;
+5. a fixed acknowledgement of the user's words.
 
 The same request always gets the same answer. Streaming yields the answer word by word.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -62,6 +65,19 @@ def _tools(request: ModelRequest) -> set[str]:
 # -- rules ----------------------------------------------------------------------------------------
 
 
+def _readable(content: str) -> str:
+    """A tool result for a person: search hits (objects with ``text``) as their texts."""
+    try:
+        value = json.loads(content)
+    except ValueError:
+        return content
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "text" in v for v in value):
+        return " ".join(str(v["text"]) for v in value)
+    if isinstance(value, list) and not value:
+        return "nothing"
+    return content
+
+
 def after_tools(request: ModelRequest) -> ModelResponse | None:
     """After tool results: answer with them."""
     if not request.messages or request.messages[-1].role != "tool":
@@ -70,8 +86,8 @@ def after_tools(request: ModelRequest) -> ModelResponse | None:
     for message in reversed(request.messages):
         if message.role != "tool":
             break
-        results.append(f"{message.name} returned {message.content}")
-    return _reply("; ".join(reversed(results)) + ".", request=request)
+        results.append(f"{message.name} returned {_readable(message.content)}")
+    return _reply("; ".join(reversed(results)).rstrip(".") + ".", request=request)
 
 
 def tool_calls(request: ModelRequest) -> ModelResponse | None:
@@ -115,11 +131,15 @@ def summary(request: ModelRequest) -> ModelResponse | None:
     if "summar" not in system and "synthes" not in system:
         return None
     sentences = []
-    for message in request.messages:
-        if message.role in ("user", "tool", "assistant") and message.content:
-            first = re.split(r"(?<=[.!?])\s", message.content.strip())[0]
-            sentences.append(first[:160])
-    return _reply(" ".join(dict.fromkeys(sentences))[:1200], request=request)
+    for message in request.messages[1:]:
+        for line in message.content.splitlines():
+            line = re.sub(r"^\s*-\s*[^:]*\?:\s*", "", line).strip()  # "- question?: answer" -> answer
+            if not line or line.endswith(":") or re.match(r"^(topic|findings):", line, re.I):
+                continue
+            line = re.sub(r"^\w+ returned ", "", line)
+            sentences += [p.strip() for p in re.split(r"(?<=[.!?])\s+", line) if len(p.strip()) > 3]
+    text = " ".join(dict.fromkeys(s.rstrip(";") for s in sentences))
+    return _reply(text[:1200] or "Nothing to summarise.", request=request)
 
 
 def code(request: ModelRequest) -> ModelResponse | None:
@@ -175,6 +195,7 @@ class OfflineProvider:
         self._replies = [(re.compile(p, re.I), r) for p, r in (replies or {}).items()]
         self.rules = list(rules)
         self.requests: list[ModelRequest] = []
+        self._replies_at = 2 if self.rules[:2] == [after_tools, tool_calls] else 0
 
     def script(self, *items: str | ToolCall | list[ToolCall] | ModelResponse) -> OfflineProvider:
         """Queue answers used before any rule, one per call, in order."""
@@ -196,11 +217,12 @@ class OfflineProvider:
                 return _reply(calls=item, request=request)
             return _reply(str(item), request=request)
         text = _last_user(request)
-        for pattern, reply in self._replies:
-            match = pattern.search(text)
-            if match:
-                return _reply(reply.format(*match.groups()), request=request)
-        for rule in self.rules:
+        for i, rule in enumerate(self.rules):
+            if i == self._replies_at:
+                for pattern, reply in self._replies:
+                    match = pattern.search(text)
+                    if match:
+                        return _reply(reply.format(*match.groups()), request=request)
             response = rule(request)
             if response is not None:
                 return response

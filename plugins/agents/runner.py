@@ -122,10 +122,13 @@ class Runner:
         if session is not None:
             session_id = session if isinstance(session, str) else session.id
             user_id = user_id or getattr(session, "user_id", None)
-        top = ctx is None
         if ctx is None:
             ctx = await self.kernel.context(session_id=session_id, user_id=user_id, timeout=timeout, **fields)
-        ctx.data.setdefault(TEMP_OWNER, ctx.invocation_id)
+        elif timeout is not None:
+            ctx = ctx.with_timeout(timeout)
+        top = TEMP_OWNER not in ctx.data  # not already inside a run: this call owns the invocation
+        if top:
+            ctx.data[TEMP_OWNER] = ctx.invocation_id
         if top and ctx.session_id is not None:
             await self._touch(ctx.session_id)
         try:
