@@ -16,6 +16,7 @@ Every type here is a frozen attrs class that round-trips through :mod:`llmspell.
 
 from __future__ import annotations
 
+import abc
 import enum
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -344,22 +345,31 @@ class ModelProvider(Protocol):
     def stream(self, request: ModelRequest, ctx: ExecutionContext) -> AsyncIterator[ModelChunk]: ...
 
 
-@runtime_checkable
-class StatefulAgent(Protocol):
+class StatefulAgent(abc.ABC):
     """What the state plugin needs of an agent to persist it between runs and processes.
 
     ``name`` is the stable identity its state is stored under (the ``agent`` scope).
+    Structural, like a protocol: any class with ``snapshot_state`` and ``restore_state``
+    methods passes ``isinstance(agent, StatefulAgent)`` without inheriting from it. It is
+    an ABC rather than a ``typing.Protocol`` because the check runs after every agent
+    turn, and ABCs cache it per class (a runtime protocol check costs microseconds).
     """
 
     name: str
 
+    @abc.abstractmethod
     def snapshot_state(self) -> dict[str, Any]:
         """The agent's own state as JSON-safe data."""
-        ...
 
+    @abc.abstractmethod
     def restore_state(self, state: dict[str, Any]) -> None:
         """Take back a snapshot made by :meth:`snapshot_state`."""
-        ...
+
+    @classmethod
+    def __subclasshook__(cls, other: type) -> Any:
+        if cls is StatefulAgent and all(callable(getattr(other, m, None)) for m in ("snapshot_state", "restore_state")):
+            return True
+        return NotImplemented
 
 
 @runtime_checkable

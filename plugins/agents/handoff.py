@@ -63,7 +63,7 @@ class Handoffs:
             await kernel.dispatcher.run("handoff", call, source.callbacks)
             handoff = call.request
         handoff = self.check_version(handoff, target)
-        if self.manager.settings.events:
+        if self.manager.settings.publish:
             await kernel.emit("agent.handoff", {"from": source.name, "to": target.name, "depth": depth,
                                                 "state_keys": sorted(handoff.state),
                                                 "schema_version": handoff.schema_version},

@@ -39,8 +39,13 @@ class AgentsSettings:
     """Longest chain of ``transfer_to`` handoffs one run follows."""
     specs: list[str] = attrs.Factory(list)
     """Agent spec files (TOML, or YAML with PyYAML) loaded at startup."""
-    events: bool = True
-    """Publish ``agent.*`` events (lifecycle and runs)."""
+    events: str = "standard"
+    """Which ``agent.*`` events to publish: ``none``; ``standard`` (lifecycle transitions,
+    handoffs, ``agent.run.finished``/``agent.run.failed``, one per run); ``verbose`` (also
+    ``agent.run.started`` and ``agent.tool.called`` for each tool call)."""
+    session_touch_interval: float = 1.0
+    """Seconds between two touches of one session by this process (0: touch on every run).
+    The first run in a session always touches it, which also checks that it is open."""
     replies: dict[str, str] = attrs.Factory(dict)
     """Offline provider: regular expression on the user's message -> reply."""
 
@@ -50,6 +55,18 @@ class AgentsSettings:
                 raise ValueError(f"{field} must be at least 1, got {getattr(self, field)}")
         if self.deadline < 0:
             raise ValueError(f"deadline must be >= 0 seconds, got {self.deadline}")
+        if self.events not in ("none", "standard", "verbose"):
+            raise ValueError(f"events must be one of 'none', 'standard', 'verbose', got {self.events!r}")
+        if self.session_touch_interval < 0:
+            raise ValueError(f"session_touch_interval must be >= 0 seconds, got {self.session_touch_interval}")
+
+    @property
+    def publish(self) -> bool:
+        return self.events != "none"
+
+    @property
+    def verbose(self) -> bool:
+        return self.events == "verbose"
 
 
 @attrs.frozen

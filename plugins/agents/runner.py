@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -36,11 +37,12 @@ from llmspell.errors import (
     UnknownNameError,
     ValidationError,
 )
+from llmspell.events import EventService
 from llmspell.hooks import HookCall
 from llmspell.sessions import SessionService
 from llmspell.state import StateService
 
-from .lifecycle import RunInfo, current_run, move
+from .lifecycle import RunInfo, check, current_run
 from .schema import validate_arguments
 
 if TYPE_CHECKING:
@@ -90,6 +92,7 @@ class Runner:
     _active: dict[str, int]
     _limits: dict[str, Any]
     _idle: dict[str, asyncio.Event]
+    _touched: dict[str, float]
 
     if TYPE_CHECKING:  # provided by AgentManager
 
@@ -132,17 +135,26 @@ class Runner:
         if top and ctx.session_id is not None:
             await self._touch(ctx.session_id)
         try:
-            return await self.chain(target, AgentRequest.of(input), ctx)
+            return await self.chain(target, AgentRequest.of(input), ctx, fresh=top)
         finally:
             if top:
                 await self._finish(ctx)
 
     async def _touch(self, session_id: str) -> None:
-        """Check that the session exists and is open, and record its activity."""
+        """Check that the session is open and record its activity (at most once per
+        ``[agents] session_touch_interval`` per session in this process)."""
         sessions = self.kernel.services.find(SessionService)
         touch = getattr(sessions, "touch", None)
-        if touch is not None:
-            await touch(session_id)
+        if touch is None:
+            return
+        now = time.monotonic()
+        last = self._touched.get(session_id)
+        if last is not None and now - last < self.settings.session_touch_interval:
+            return
+        await touch(session_id)
+        if len(self._touched) >= 4096:
+            self._touched.clear()
+        self._touched[session_id] = now
 
     async def _finish(self, ctx: ExecutionContext) -> None:
         state = self.kernel.services.find(StateService)
@@ -181,8 +193,11 @@ class Runner:
 
     # -- one chain of handoffs ----------------------------------------------------------------
 
-    async def chain(self, agent: BaseAgent, request: AgentRequest, ctx: ExecutionContext) -> AgentOutput:
-        output = await self.run_one(agent, request, ctx)
+    async def chain(self, agent: BaseAgent, request: AgentRequest, ctx: ExecutionContext, *,
+                    fresh: bool = False) -> AgentOutput:
+        """Run ``agent`` and the agents it hands off to. ``fresh``: ``ctx`` was made for this
+        call, so the first agent runs in it rather than in a child context."""
+        output = await self.run_one(agent, request, ctx, fresh=fresh)
         if not output.transfer_to:
             return output
         trail = [agent.name]
@@ -210,11 +225,15 @@ class Runner:
 
     # -- one agent execution --------------------------------------------------------------------
 
-    async def run_one(self, agent: BaseAgent, request: AgentRequest, ctx: ExecutionContext) -> AgentOutput:
+    async def run_one(self, agent: BaseAgent, request: AgentRequest, ctx: ExecutionContext, *,
+                      fresh: bool = False) -> AgentOutput:
+        """One execution of one agent: limits, lifecycle, hook points, commit, events."""
         kernel = self.kernel
-        if agent.status is not AgentStatus.READY and agent.status is not AgentStatus.RUNNING:
-            if agent.status in (AgentStatus.CREATED, AgentStatus.STOPPED, AgentStatus.FAILED):
+        status = agent.status
+        if status is not AgentStatus.READY and status is not AgentStatus.RUNNING:
+            if status in (AgentStatus.CREATED, AgentStatus.STOPPED, AgentStatus.FAILED):
                 await self.initialize(agent, ctx)
+            check(agent, AgentStatus.RUNNING)  # paused, stopping: a clear InvalidTransition
         limits = self._limits.get(agent.id) or self.adopt(agent)
         active = self._active.get(agent.id, 0)
         if active >= limits.max_concurrent_runs:
@@ -222,52 +241,56 @@ class Runner:
                 f"agent {agent.name!r} already has {active} runs in progress, its limit "
                 f"(max_concurrent_runs = {limits.max_concurrent_runs}); wait or raise the limit"
             )
-        if agent.status is not AgentStatus.RUNNING:
-            await move(kernel, agent, AgentStatus.RUNNING, events=False)
+        # ready <-> running moves are reported by the agent.run.* events, not agent.<status>
+        agent.status = AgentStatus.RUNNING
         self._active[agent.id] = active + 1
-        run_ctx = ctx.child()
+        run_ctx = ctx if fresh else ctx.child()
         if limits.deadline is not None:
             run_ctx = run_ctx.with_timeout(limits.deadline)
         token = current_run.set(RunInfo(agent, limits))
-        events = self.settings.events
-        source = f"agent:{agent.name}"
+        events = self.settings.publish and kernel.services.find(EventService) is not None
+        report = _reporter.get()
+        started = time.perf_counter()
         try:
-            if events:
-                await kernel.emit("agent.run.started", {"agent": agent.name, "invocation_id": run_ctx.invocation_id,
-                                                        "input": _preview(request.input)},
-                                  session_id=ctx.session_id, user_id=ctx.user_id, correlation_id=ctx.trace_id,
-                                  source=source)
-            self.report("started", agent.name, request.input)
+            if events and self.settings.verbose:
+                await self._emit("agent.run.started", agent, ctx, invocation_id=run_ctx.invocation_id,
+                                 input=_preview(request.input))
+            if report is not None:
+                report(RunEvent("started", agent.name, request.input))
             agent.validate_input(request)
             call = HookCall("agent", ctx=run_ctx, component=agent, request=request)
             result = await kernel.dispatcher.around("agent", call, self._execute, extra=agent.callbacks)
             output = await self._commit(agent, result, run_ctx)
         except BaseException as exc:
             if events:
-                await kernel.emit("agent.run.failed", {"agent": agent.name, "error": f"{type(exc).__name__}: {exc}"},
-                                  session_id=ctx.session_id, user_id=ctx.user_id, correlation_id=ctx.trace_id,
-                                  source=source)
-            self.report("error", agent.name, f"{type(exc).__name__}: {exc}")
+                await self._emit("agent.run.failed", agent, ctx, invocation_id=run_ctx.invocation_id,
+                                 input=_preview(request.input), error=f"{type(exc).__name__}: {exc}",
+                                 elapsed_ms=round((time.perf_counter() - started) * 1000, 3))
+            if report is not None:
+                report(RunEvent("error", agent.name, f"{type(exc).__name__}: {exc}"))
             raise
         finally:
             current_run.reset(token)
             left = self._active[agent.id] - 1
             self._active[agent.id] = left
             if not left:
-                if agent.status is AgentStatus.RUNNING:  # reported by agent.run.finished/failed
-                    await move(kernel, agent, AgentStatus.READY, events=False)
+                if agent.status is AgentStatus.RUNNING:
+                    agent.status = AgentStatus.READY
                 idle = self._idle.pop(agent.id, None)
                 if idle is not None:
                     idle.set()
         if events:
-            await kernel.emit("agent.run.finished", {"agent": agent.name, "invocation_id": run_ctx.invocation_id,
-                                                     "output": _preview(output.content), "transfer_to": output.transfer_to,
-                                                     "state_keys": sorted(output.state_delta),
-                                                     "saved": [str(r) for r in output.saved]},
-                              session_id=ctx.session_id, user_id=ctx.user_id, correlation_id=ctx.trace_id,
-                              source=source)
-        self.report("finished", agent.name, output)
+            await self._emit("agent.run.finished", agent, ctx, invocation_id=run_ctx.invocation_id,
+                             input=_preview(request.input), output=_preview(output.content),
+                             elapsed_ms=round((time.perf_counter() - started) * 1000, 3), transfer_to=output.transfer_to,
+                             state_keys=sorted(output.state_delta), saved=[str(r) for r in output.saved])
+        if report is not None:
+            report(RunEvent("finished", agent.name, output))
         return output
+
+    async def _emit(self, type_: str, agent: BaseAgent, ctx: ExecutionContext, **payload: Any) -> None:
+        await self.kernel.emit(type_, {"agent": agent.name, **payload}, session_id=ctx.session_id,
+                               user_id=ctx.user_id, correlation_id=ctx.trace_id, source=f"agent:{agent.name}")
 
     async def _execute(self, call: HookCall) -> AgentOutput:
         agent: BaseAgent = call.component
@@ -384,6 +407,10 @@ class Runner:
         validate_arguments(tool.name, tool.parameters, arguments)
         who = agent.name if agent is not None else tool.name
         self.report("tool_call", who, {"tool": tool.name, "arguments": arguments})
+        if self.settings.verbose:
+            await self.kernel.emit("agent.tool.called", {"agent": who, "tool": tool.name, "arguments": arguments},
+                                   session_id=ctx.session_id, user_id=ctx.user_id, correlation_id=ctx.trace_id,
+                                   source=f"agent:{who}")
         call = HookCall("tool", ctx=ctx, component=tool, request=arguments, args={"agent": agent})
         result = await self.kernel.dispatcher.around(
             "tool", call, lambda c: tool.invoke(c.request, ctx), extra=agent.callbacks if agent else None

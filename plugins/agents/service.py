@@ -67,6 +67,7 @@ class AgentManager(Runner):
         self._limits: dict[str, Limits] = {}
         self._idle: dict[str, asyncio.Event] = {}
         self._pending: dict[str, asyncio.Task[None]] = {}
+        self._touched: dict[str, float] = {}
 
     # -- types -------------------------------------------------------------------------
 
@@ -129,7 +130,7 @@ class AgentManager(Runner):
         """Publish ``agent.created`` and run the ``agent_created`` point (in the background:
         ``create`` is synchronous); the agent's initialization waits for both."""
         dispatch = self.kernel.dispatcher.active("agent_created", agent.callbacks)
-        if not dispatch and not self.settings.events:
+        if not dispatch and not self.settings.publish:
             return
         try:
             loop = asyncio.get_running_loop()
@@ -137,7 +138,7 @@ class AgentManager(Runner):
             return
 
         async def announce() -> None:
-            if self.settings.events:
+            if self.settings.publish:
                 await self.kernel.emit("agent.created", {"agent": agent.name, "agent_id": agent.id, "type": label},
                                        source=f"agent:{agent.name}")
             if dispatch:
@@ -245,16 +246,16 @@ class AgentManager(Runner):
         if pending is not None:
             await pending
         ctx = ctx or await self.kernel.context()
-        await move(self.kernel, agent, AgentStatus.INITIALIZING, events=self.settings.events)
+        await move(self.kernel, agent, AgentStatus.INITIALIZING, events=self.settings.publish)
         try:
             await self._init_hooks(agent, ctx)
             await agent.on_initialize(ctx)
         except Exception as exc:
-            await move(self.kernel, agent, AgentStatus.FAILED, events=self.settings.events, error=str(exc))
+            await move(self.kernel, agent, AgentStatus.FAILED, events=self.settings.publish, error=str(exc))
             if isinstance(exc, AgentInitError):
                 raise
             raise AgentInitError(f"agent {agent.name!r} failed to initialize: {type(exc).__name__}: {exc}") from exc
-        await move(self.kernel, agent, AgentStatus.READY, events=self.settings.events)
+        await move(self.kernel, agent, AgentStatus.READY, events=self.settings.publish)
         return agent
 
     async def _init_hooks(self, agent: BaseAgent, ctx: ExecutionContext) -> None:
@@ -273,15 +274,15 @@ class AgentManager(Runner):
 
     async def pause(self, agent: BaseAgent | str) -> None:
         """ready -> paused: new runs are refused until :meth:`resume`."""
-        await move(self.kernel, self.resolve(agent), AgentStatus.PAUSED, events=self.settings.events)
+        await move(self.kernel, self.resolve(agent), AgentStatus.PAUSED, events=self.settings.publish)
 
     async def resume(self, agent: BaseAgent | str) -> None:
-        await move(self.kernel, self.resolve(agent), AgentStatus.READY, events=self.settings.events)
+        await move(self.kernel, self.resolve(agent), AgentStatus.READY, events=self.settings.publish)
 
     async def stop(self, agent: BaseAgent | str, ctx: ExecutionContext | None = None, *, timeout: float = 30.0) -> None:
         """Stop an agent: wait for its runs, snapshot its state, release its resources."""
         agent = self.resolve(agent)
-        events = self.settings.events
+        events = self.settings.publish
         if agent.status in (AgentStatus.CREATED, AgentStatus.STOPPED):
             if agent.status is AgentStatus.CREATED:
                 await move(self.kernel, agent, AgentStatus.STOPPED, events=events)

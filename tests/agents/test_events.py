@@ -10,7 +10,7 @@ pytestmark = needs("events")
 
 @pytest_asyncio.fixture
 async def kernel(make_kernel):
-    async with make_kernel(plugins=[EchoPlugin()]) as k:
+    async with make_kernel({"agents": {"events": "verbose"}}, plugins=[EchoPlugin()]) as k:
         yield k
 
 
@@ -57,3 +57,23 @@ async def test_failed_run_is_recorded(kernel):
         pass
     types = [e.type async for e in kernel.events.read(sid, from_seq=1) if e.type.startswith("agent.")]
     assert types == ["agent.run.started", "agent.run.failed"]
+
+
+async def test_standard_events_are_one_per_run(make_kernel):
+    async with make_kernel(plugins=[EchoPlugin()]) as kernel:
+        kernel.agents.create(Relay, name="a", next="b")
+        kernel.agents.create(Relay, name="b")
+        sid = await new_session(kernel)
+        await kernel.run("a", "go", session=sid)
+        events = [e async for e in kernel.events.read(sid, from_seq=1) if e.type.startswith("agent.")]
+        assert [e.type for e in events] == ["agent.run.finished", "agent.handoff", "agent.run.finished"]
+        assert events[0].payload["input"] == "go" and events[0].payload["elapsed_ms"] >= 0
+
+
+async def test_no_events(make_kernel):
+    async with make_kernel({"agents": {"events": "none"}}, plugins=[EchoPlugin()]) as kernel:
+        seen = []
+        kernel.events.subscribe("agent.**", seen.append)
+        await kernel.run(kernel.agents.create("echo", name="e"), "x")
+        await kernel.events.flush()
+        assert seen == []
