@@ -1,0 +1,307 @@
+"""The default event service (``kernel.events``): publish, subscribe, wait.
+
+Publishing an event:
+
+1. builds it (the registered class of its type; ``REQUIRED`` payload keys checked);
+2. runs the ``event_publish`` hook point, only when something is attached to it
+   (``Replace(event)`` swaps the event, ``Cancel`` raises to the publisher);
+3. picks its stream: ``stream=``, else the event's ``stream``, else its ``session_id``,
+   else, for a type matching ``[events] log_unscoped``, ``[events] system_stream``;
+   with none the event is delivered but not logged;
+4. appends it to the log when it has a stream, which sets ``seq``; an event whose id is
+   already logged is returned as stored and not delivered again;
+5. sends it through the transport, which brings it back to :class:`Router` and so to
+   the subscribers' queues. ``publish`` returns once the event is queued everywhere
+   (with ``block``, once there is room); handlers run in the subscribers' own tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from llmspell.errors import DeadlineExceeded, ValidationError
+from llmspell.events import Event, EventCodec, EventLog, EventTransport, Handler, check_type, compile_patterns
+from llmspell.hooks import HookCall
+from llmspell.ids import new_id
+from llmspell.serde import check_json, is_json, utcnow
+
+from .bus import Subscription
+from .config import POLICIES, EventsConfig
+from .reading import ReadingMixin
+from .router import Router, Waiter
+from .triggers import TriggerRegistry
+from .workflow import Workflow
+
+__all__ = ["EventBus"]
+
+log = logging.getLogger("llmspell.events")
+
+
+class EventBus(ReadingMixin):
+    """The :class:`~llmspell.events.EventService` of the ``events`` plugin."""
+
+    def __init__(self, kernel: Any, config: EventsConfig, *, log_backend: EventLog | None = None,
+                 transport: EventTransport | None = None) -> None:
+        self.kernel = kernel
+        self.config = config
+        self.codec = EventCodec.for_kernel(kernel)
+        self.log: EventLog = log_backend or kernel.create_backend("event backend", config.backend)
+        self.transport: EventTransport = transport or kernel.create_backend("event transport", config.transport)
+        self.router = Router()
+        self.triggers = TriggerRegistry(self)
+        self._cls_for = self.codec.cls_for
+        self._dispatcher = kernel.dispatcher
+        self._unscoped = (
+            compile_patterns(config.log_unscoped) if config.system_stream and config.log_unscoped else None
+        )
+        self._system_stream = config.system_stream or None
+        self.started = False
+        self.published = 0
+        self.duplicates = 0
+        self.malformed: list[str] = []
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.log.open()
+        await self.transport.start(self.router)
+        self.started = True
+        await self.triggers.join_all()
+
+    async def close(self) -> None:
+        if not self.started:
+            return
+        try:
+            await self.router.drain(self.config.drain_timeout)
+        except TimeoutError:
+            log.warning("event subscribers did not finish within %ss; pending events are dropped",
+                        self.config.drain_timeout)
+        self.started = False
+        self.router.close()
+        await self.transport.close()
+        await self.log.close()
+
+    async def health(self) -> list[str]:
+        check = getattr(self.log, "health", None)
+        return list(await check()) if check is not None else []
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def _stream_for(self, type_name: str, stream: str | None, session_id: str | None) -> str | None:
+        if stream is not None:
+            return stream
+        if session_id is not None:
+            return session_id
+        if self._unscoped is not None and self._unscoped.match(type_name):
+            return self._system_stream
+        return None
+
+    def _build(self, event: Event | str, payload: Any, meta: dict[str, Any]) -> Event:
+        cause: Event | None = meta.pop("cause", None)
+        if cause is not None:
+            meta["causation_id"] = meta.get("causation_id") or cause.id
+            meta["correlation_id"] = meta.get("correlation_id") or cause.correlation_id or cause.id
+            meta["session_id"] = meta.get("session_id") or cause.session_id
+            meta["user_id"] = meta.get("user_id") or cause.user_id
+        if type(event) is str:
+            check_type(event)
+            if payload is None:
+                payload = {}
+            elif type(payload) is not dict:
+                if not isinstance(payload, Mapping):
+                    raise ValidationError(f"event payload must be a mapping, got {type(payload).__name__}")
+                payload = dict(payload)
+            if not is_json(payload):
+                check_json(payload, "$.payload")
+            cls = self._cls_for(event)
+            session_id = meta.get("session_id")
+            built = cls(
+                event, payload, new_id(), utcnow(), meta.get("source", ""), session_id, meta.get("user_id"),
+                meta.get("correlation_id"), meta.get("causation_id"),
+                self._stream_for(event, meta.get("stream"), session_id), None, cls.VERSION,
+            )
+        elif isinstance(event, Event):
+            if payload is not None:
+                raise ValidationError("publish got an Event and a payload; put the payload in the Event")
+            built = self._adopt(event, meta)
+            if type(built.payload) is not dict or not is_json(built.payload):
+                check_json(built.payload, "$.payload")
+                raise ValidationError(f"event payload must be a dict, got {type(built.payload).__name__}")
+        else:
+            raise ValidationError(f"publish takes an Event or a type name, got {type(event).__name__}")
+        if built.REQUIRED:
+            built.check()
+        return built
+
+    def _adopt(self, event: Event, meta: dict[str, Any]) -> Event:
+        """An Event instance as it will be published: its class, metadata and stream settled."""
+        check_type(event.type)
+        changes = {k: v for k, v in meta.items() if v is not None and v != ""}
+        fields = {a: getattr(event, a) for a in ("type", "payload", "id", "time", "source", "session_id", "user_id",
+                                                  "correlation_id", "causation_id", "stream", "schema_version")}
+        fields.update(changes)
+        fields["stream"] = self._stream_for(event.type, fields["stream"], fields["session_id"])
+        cls = self._cls_for(event.type)
+        if type(event) is cls and all(getattr(event, k) == v for k, v in fields.items()) and event.seq is None:
+            return event
+        return cls(**fields)
+
+    async def _hook(self, event: Event) -> Event:
+        call = HookCall("event_publish", request=event)
+        call.args["event"] = event
+        await self._dispatcher.run("event_publish", call)
+        result = call.result if call.replaced else call.request
+        if result is event:
+            return event
+        if not isinstance(result, Event):
+            raise ValidationError(f"an event_publish hook replaced the event with {type(result).__name__}")
+        return self._adopt(result, {})
+
+    async def publish(
+        self,
+        event: Event | str,
+        payload: Any = None,
+        *,
+        source: str = "",
+        session_id: str | None = None,
+        user_id: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        stream: str | None = None,
+        cause: Event | None = None,
+    ) -> Event:
+        """Publish one event; returns it as logged (``seq`` set when it has a stream).
+
+        ``event`` is a type name (with ``payload``) or an :class:`Event`. ``cause``
+        fills the causation id (``cause.id``), the correlation id (the cause's, or its
+        id) and the session and user ids from an event this one is a reaction to.
+        """
+        built = self._build(event, payload, {
+            "source": source, "session_id": session_id, "user_id": user_id, "correlation_id": correlation_id,
+            "causation_id": causation_id, "stream": stream, "cause": cause,
+        })
+        if self._dispatcher.active("event_publish"):
+            built = await self._hook(built)
+        self.published += 1
+        if built.stream is not None:
+            result = await self.log.append([built])
+            if result.duplicates:
+                self.duplicates += 1
+                return result.events[0]
+            built = result.events[0]
+        await self.transport.publish(built)
+        return built
+
+    async def publish_many(self, events: Sequence[Event | tuple[str, Mapping[str, Any]]]) -> list[Event]:
+        """Publish several events; those with a stream are appended in one atomic batch.
+
+        Items are Events or ``(type, payload)`` pairs. Returns them in order, as logged;
+        already-logged ids are returned as stored and not delivered again.
+        """
+        built = []
+        for item in events:
+            if isinstance(item, tuple):
+                type_name, payload = item
+                event = self._build(type_name, payload, {})
+            else:
+                event = self._build(item, None, {})
+            if self._dispatcher.active("event_publish"):
+                event = await self._hook(event)
+            built.append(event)
+        logged = [e for e in built if e.stream is not None]
+        duplicates: frozenset[str] = frozenset()
+        if logged:
+            result = await self.log.append(logged)
+            duplicates = result.duplicates
+            stored = iter(result.events)
+            built = [next(stored) if e.stream is not None else e for e in built]
+        self.published += len(built)
+        self.duplicates += len(duplicates)
+        for event in built:
+            if event.id not in duplicates:
+                await self.transport.publish(event)
+        return built
+
+    # -- subscribing -------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        pattern: str | Sequence[str],
+        handler: Handler,
+        *,
+        policy: str | None = None,
+        maxsize: int | None = None,
+        name: str | None = None,
+        stream: str | None = None,
+        group: str | None = None,
+    ) -> Subscription:
+        """Call ``handler(event)`` (sync or async) for each event matching ``pattern``.
+
+        ``policy`` (``block`` or ``drop_oldest``) and ``maxsize`` bound the queue
+        (defaults from ``[events]``); ``stream`` keeps only events of one stream.
+        ``group`` makes it a member of a work-sharing group (see triggers).
+        """
+        if not callable(handler):
+            raise ValidationError(f"an event handler must be callable, got {handler!r}")
+        policy = policy or self.config.policy
+        if policy not in POLICIES:
+            raise ValidationError(f"unknown backpressure policy {policy!r}; use one of {', '.join(POLICIES)}")
+        size = self.config.queue_size if maxsize is None else maxsize
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValidationError(f"maxsize must be a positive integer, got {size!r}")
+        sub = Subscription(self.router, compile_patterns(pattern), handler, policy=policy, maxsize=size,
+                           name=name, stream=stream, group=group)
+        self.router.add(sub)
+        return sub
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscription.unsubscribe()
+
+    async def wait_for(
+        self,
+        pattern: str | Sequence[str],
+        predicate: Callable[[Event], bool] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the documented API takes a timeout
+        *,
+        stream: str | None = None,
+    ) -> Event:
+        """The next event matching ``pattern`` (and ``predicate``) delivered from now on.
+
+        Raises :class:`~llmspell.errors.DeadlineExceeded` (a ``TimeoutError``) after
+        ``timeout`` seconds. Events delivered before the call are not considered: to
+        avoid a race, call it (``asyncio.ensure_future``) before causing the event, or
+        look in the log.
+        """
+        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self.router.waiters.append(Waiter(compile_patterns(pattern), predicate, future, stream))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise DeadlineExceeded(f"no event matching {pattern!r} within {timeout}s") from None
+        finally:
+            if not future.done():
+                future.cancel()
+
+    async def flush(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 - the documented API takes a timeout
+        """Wait until every subscriber has handled every event queued so far."""
+        await self.router.drain(timeout)
+
+    def workflow(self, name: str, **options: Any) -> Workflow:
+        """A :class:`~llmspell.plugins.events.workflow.Workflow` run that emits its events here."""
+        return Workflow(self, name, **options)
+
+    def subscriptions(self) -> list[Subscription]:
+        return self.router.all_subscriptions()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "published": self.published,
+            "delivered": self.router.delivered,
+            "duplicates": self.duplicates,
+            "handler_errors": self.router.errors,
+            "malformed": len(self.malformed),
+            "subscriptions": [s.stats() for s in self.router.all_subscriptions()],
+        }
