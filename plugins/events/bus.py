@@ -149,6 +149,8 @@ class Subscription:
                 continue
             self._busy = True
             event = queue.popleft()
+            if self._space is not None:
+                self._release_space()
             try:
                 result = handler(event)
                 if result is not None and inspect.isawaitable(result):
@@ -159,8 +161,6 @@ class Subscription:
                 raise
             except Exception as exc:
                 self._failed(event, exc)
-            if self._space is not None and len(queue) < self.maxsize:
-                self._release_space()
             since_yield += 1
             if since_yield >= _YIELD_EVERY:
                 since_yield = 0

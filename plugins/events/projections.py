@@ -118,22 +118,31 @@ def _apply_state(state: dict[str, Any], event: Event) -> dict[str, Any]:
     bucket = state.setdefault(scope, {}).setdefault(str(owner), {})
     current = bucket.get(key)
     version = payload.get("new_version")
-    if current is not None and isinstance(version, int) and current.get("version") is not None and current["version"] >= version:
-        return state  # already applied (or older): folding twice changes nothing
+    if current is not None:
+        held = current.get("seq")
+        if event.seq is not None and held is not None:
+            if event.seq <= held:
+                return state  # folded already (or older): applying twice changes nothing
+        elif isinstance(version, int) and isinstance(current.get("version"), int) and current["version"] >= version:
+            return state
+    entry: dict[str, Any] = {"version": version, "seq": event.seq}
     if payload.get("deleted"):
-        bucket[key] = {"version": version, "deleted": True}
+        entry["deleted"] = True
     else:
-        bucket[key] = {"version": version, "value": payload.get("value")}
+        entry["value"] = payload.get("value")
+    bucket[key] = entry
     return state
 
 
 def state_projection(name: str = "state") -> Projection[dict[str, Any]]:
     """Rebuild state from ``state.changed`` events.
 
-    The state is ``{scope: {owner: {key: {"version": n, "value": v}}}}``; a deleted key
-    keeps ``{"version": n, "deleted": True}`` so that an older write folded again cannot
-    bring it back. An event whose ``new_version`` is not above the one held is ignored.
-    :func:`state_values` flattens it.
+    The state is ``{scope: {owner: {key: {"version": n, "seq": s, "value": v}}}}`` where
+    ``seq`` is the stream position of the event that wrote it; a deleted key keeps
+    ``{"version": n, "seq": s, "deleted": True}``. An event at or before the position
+    already held for its key is ignored, so folding an event twice (or an older one
+    again) changes nothing; events without a position fall back to comparing
+    ``new_version``. :func:`state_values` flattens the state to ``{(scope, owner, key): value}``.
     """
     return Projection(name=name, initial=dict, apply=_apply_state, types=("state.changed",), version=1)
 

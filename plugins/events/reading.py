@@ -123,9 +123,7 @@ class ReadingMixin:
             info.name: info.last_seq for info in await self.log.streams()
         }
         if last > 0:
-            recent = await self.log.query(types=types, stream=stream, limit=last * 2 + 10, reverse=True)
-            recent = [e for e in recent if e.seq is not None and e.seq <= positions.get(e.stream or "", 0)]
-            for event in reversed(recent[:last]):
+            for event in await self._recent(stream, types, last, positions):
                 yield event
         while follow:
             await asyncio.sleep(interval)
@@ -143,6 +141,23 @@ class ReadingMixin:
             fresh.sort(key=lambda e: (e.time, e.stream or "", e.seq or 0))
             for event in fresh:
                 yield event
+
+    async def _recent(
+        self, stream: str | None, types: str | Sequence[str] | None, last: int, positions: dict[str, int]
+    ) -> list[Event]:
+        """The last ``last`` matching events at or before ``positions``, oldest first."""
+        try:
+            found = await self.log.query(types=types, stream=stream, limit=last + len(positions) + 10, reverse=True)
+        except MalformedEventError:  # read stream by stream, skipping (and reporting) the bad records
+            match = None if types is None else compile_patterns(types).match
+            found = []
+            for name, upto in positions.items():
+                async for event in self.read(name, 1, upto, malformed="skip"):
+                    if match is None or match(event.type):
+                        found.append(event)
+            found.sort(key=lambda e: (e.time, e.stream or "", e.seq or 0), reverse=True)
+        found = [e for e in found if e.seq is not None and e.seq <= positions.get(e.stream or "", 0)]
+        return list(reversed(found[:last]))
 
     async def query(
         self, types: str | Sequence[str] | None = None, *, stream: str | None = None,

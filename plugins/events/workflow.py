@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from llmspell.errors import ValidationError
 from llmspell.events import Event
 from llmspell.ids import new_id
+from llmspell.serde import is_json
 
 if TYPE_CHECKING:
     from .service import EventBus
@@ -113,13 +114,17 @@ class Workflow:
         return await self._emit("workflow.failed", {"steps": self.steps, "error": text})
 
     async def run(self, steps: Sequence[tuple[str, Step]], value: Any = None) -> Any:
-        """Run ``steps`` in order, each on the previous one's output; returns the last output."""
+        """Run ``steps`` in order, each on the previous one's output; returns the last output.
+
+        The output goes into ``workflow.finished`` when it is JSON data.
+        """
         async with self:
             for name, fn in steps:
                 async with self.stage(name):
                     value = fn(value)
                     if inspect.isawaitable(value):
                         value = await value
+            await self.finish(value if is_json(value) else None)
             return value
 
     async def __aenter__(self) -> Workflow:
