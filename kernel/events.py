@@ -121,7 +121,7 @@ class Event:
                     f"got {', '.join(sorted(self.payload)) or 'none'}"
                 )
 
-    def with_position(self: E, stream: str, seq: int) -> E:
+    def with_position(self: E, stream: str | None, seq: int | None) -> E:
         """A copy placed at ``seq`` of ``stream`` (what a log returns after appending)."""
         return type(self)(
             self.type, self.payload, self.id, self.time, self.source, self.session_id, self.user_id,

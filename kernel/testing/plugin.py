@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from llmspell.kernel import Kernel
 from llmspell.testing.recorder import HookRecorder
 

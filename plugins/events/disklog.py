@@ -11,26 +11,27 @@ its own::
 Every append is one ``BEGIN IMMEDIATE`` transaction: SQLite's write lock serialises the
 processes sharing the directory, so sequence numbers are gapless and unique across
 them, and a process killed mid-append leaves the previous state (WAL rollback). All
-SQL runs on one thread per log (a connection is per thread); appends that arrive while
-a transaction is running are committed together in the next one (group commit), each
-batch still all-or-nothing with its own result or error.
+SQL runs on one thread per log (a connection is per thread). Appends are grouped per
+event-loop turn and written in one transaction, inline when the lock is free (see
+:mod:`._sqlwrite`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from llmspell import serde
-from llmspell.errors import ConflictError
 from llmspell.events import AppendResult, Event, EventCodec, Snapshot, StreamInfo, check_stream
 from llmspell.plugins._diskcache import open_cache
 
-from ._logutil import Prepared, check_expected, check_range, from_us, prepare, time_us, type_filter
+from ._logutil import Prepared, check_range, from_us, prepare, time_us, type_filter
+from ._sqlwrite import GroupWriter, write_group
 
 __all__ = ["DiskcacheEventLog", "SCHEMA_VERSION"]
 
@@ -50,19 +51,19 @@ CREATE TABLE IF NOT EXISTS llmspell_event_snapshots (
 CREATE TABLE IF NOT EXISTS llmspell_event_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO llmspell_event_meta VALUES ('schema_version', 1);
 """
-_CHUNK = 500
 
 
 class DiskcacheEventLog:
     """An :class:`~llmspell.events.EventLog` in a diskcache directory; safe across processes."""
 
-    def __init__(self, directory: str | Path, codec: EventCodec | None = None) -> None:
+    def __init__(self, directory: str | Path, codec: EventCodec | None = None, *, inline: bool = True) -> None:
         self.directory = Path(directory)
         self.codec = codec or EventCodec()
+        self.inline = inline
+        """Write small groups on the loop's thread when the lock is free (see ``_sqlwrite``)."""
         self._cache: Any = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._pending: list[tuple[Prepared, asyncio.Future[AppendResult]]] = []
-        self._flushing: asyncio.Task[None] | None = None
+        self._writer: GroupWriter | None = None
 
     # -- the SQL thread -----------------------------------------------------------------
 
@@ -75,6 +76,15 @@ class DiskcacheEventLog:
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="llmspell-events")
             await self._run(self._open)
+            inline = None
+            if self.inline:
+                inline = sqlite3.connect(self.directory / "cache.db", timeout=0, isolation_level=None)
+                inline.execute("PRAGMA synchronous = 1")
+
+            async def threaded(group: list[Prepared]) -> list[AppendResult | BaseException]:
+                return await self._run(self._write_threaded, group)
+
+            self._writer = GroupWriter(self.codec, threaded, inline)
 
     def _open(self) -> None:
         self._cache = open_cache(self.directory)
@@ -89,8 +99,11 @@ class DiskcacheEventLog:
     async def close(self) -> None:
         if self._executor is None:
             return
-        while self._flushing is not None:
-            await asyncio.shield(self._flushing)
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await writer.drain()
+            if writer.inline is not None:
+                writer.inline.close()
         await self._run(self._cache.close)
         self._executor.shutdown(wait=True)
         self._executor = None
@@ -102,96 +115,19 @@ class DiskcacheEventLog:
             return [f"event log at {self.directory}: {type(exc).__name__}: {exc}"]
         return []
 
-    # -- appending (group commit) --------------------------------------------------------
+    # -- appending (see _sqlwrite) -------------------------------------------------------
 
     async def append(self, events: Sequence[Event], *, expected_last_seq: int | None = None) -> AppendResult:
         prepared = prepare(self.codec, events, expected_last_seq)
         if not prepared.rows:
             return AppendResult([])
-        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        self._pending.append((prepared, future))
-        if self._flushing is None:
-            self._flushing = asyncio.get_running_loop().create_task(self._flush())
-        return await future
+        if self._writer is None:
+            raise RuntimeError(f"event log at {self.directory} is not open")
+        return await self._writer.append(prepared)
 
-    async def _flush(self) -> None:
-        try:
-            while self._pending:
-                group, self._pending = self._pending, []
-                try:
-                    results = await self._run(self._append_group, [p for p, _ in group])
-                except BaseException as exc:  # the whole transaction failed
-                    results = [exc] * len(group)
-                for (_, future), result in zip(group, results, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(result, BaseException):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
-        finally:
-            self._flushing = None
-
-    def _append_group(self, group: list[Prepared]) -> list[AppendResult | BaseException]:
-        con = self._cache._con
-        out: list[AppendResult | BaseException] = []
-        with self._cache.transact(retry=True):
-            last: dict[str, int] = {}
-            for prepared in group:
-                con.execute("SAVEPOINT batch")
-                try:
-                    out.append(self._append_one(con, prepared, last))
-                    con.execute("RELEASE batch")
-                except ConflictError as exc:
-                    con.execute("ROLLBACK TO batch")
-                    con.execute("RELEASE batch")
-                    out.append(exc)
-        return out
-
-    def _append_one(self, con: Any, prepared: Prepared, last: dict[str, int]) -> AppendResult:
-        rows = prepared.rows
-        ids = [row[1] for row in rows]
-        stored: dict[str, tuple[str, int, bytes]] = {}
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for event_id, stream, seq, data in con.execute(
-                f"SELECT id, stream, seq, data FROM llmspell_events WHERE id IN ({marks})", chunk
-            ):
-                stored[event_id] = (stream, seq, data)
-
-        def last_of(stream: str) -> int:
-            if stream not in last:
-                row = con.execute("SELECT last_seq FROM llmspell_event_streams WHERE stream = ?", (stream,)).fetchone()
-                last[stream] = row[0] if row else 0
-            return last[stream]
-
-        if prepared.stream is not None:
-            check_expected(prepared, last_of(prepared.stream))
-        inserts = []
-        out: list[Event] = []
-        duplicates = set()
-        touched: dict[str, int] = {}
-        for event, (stream, event_id, type_name, when, raw) in zip(prepared.events, rows, strict=True):
-            hit = stored.get(event_id)
-            if hit is not None:
-                duplicates.add(event_id)
-                out.append(self.codec.decode(hit[2], hit[0], hit[1]))
-                continue
-            seq = last_of(stream) + 1
-            last[stream] = seq
-            stored[event_id] = (stream, seq, raw)
-            touched[stream] = max(touched.get(stream, 0), when)
-            inserts.append((stream, seq, event_id, type_name, when, raw))
-            out.append(event.with_position(stream, seq))
-        if inserts:
-            con.executemany("INSERT INTO llmspell_events VALUES (?, ?, ?, ?, ?, ?)", inserts)
-            con.executemany(
-                "INSERT INTO llmspell_event_streams VALUES (?, ?, ?) ON CONFLICT (stream) DO UPDATE "
-                "SET last_seq = excluded.last_seq, last_time = max(coalesce(last_time, 0), excluded.last_time)",
-                [(stream, last[stream], when) for stream, when in touched.items()],
-            )
-        return AppendResult(out, frozenset(duplicates))
+    def _write_threaded(self, group: list[Prepared]) -> list[AppendResult | BaseException]:
+        with self._cache.transact(retry=True):  # BEGIN IMMEDIATE, waiting for other writers
+            return write_group(self._cache._con, self.codec, group)
 
     # -- reading ---------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from llmspell.errors import DeadlineExceeded, ValidationError
@@ -40,6 +41,15 @@ __all__ = ["EventBus"]
 log = logging.getLogger("llmspell.events")
 
 
+_now = datetime.now
+
+
+def _as_dict(payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, Mapping):
+        raise ValidationError(f"event payload must be a mapping, got {type(payload).__name__}")
+    return dict(payload)
+
+
 class EventBus(ReadingMixin):
     """The :class:`~llmspell.events.EventService` of the ``events`` plugin."""
 
@@ -58,6 +68,9 @@ class EventBus(ReadingMixin):
             compile_patterns(config.log_unscoped) if config.system_stream and config.log_unscoped else None
         )
         self._system_stream = config.system_stream or None
+        self._type_registry = kernel.registry("event type")
+        self._type_info: dict[str, tuple[type[Event], str | None, int, bool]] = {}
+        self._type_count = -1
         self.started = False
         self.published = 0
         self.duplicates = 0
@@ -90,6 +103,19 @@ class EventBus(ReadingMixin):
 
     # -- publishing ----------------------------------------------------------------------
 
+    def _describe(self, type_name: str) -> tuple[type[Event], str | None, int, bool]:
+        """(class, stream when unscoped, schema version, has required keys) of a type, checked and cached."""
+        check_type(type_name)
+        if self._type_count != len(self._type_registry):
+            self._type_info.clear()
+            self._type_count = len(self._type_registry)
+        unscoped = self._system_stream if self._unscoped is not None and self._unscoped.match(type_name) else None
+        cls = self._cls_for(type_name)
+        info = (cls, unscoped, cls.VERSION, bool(cls.REQUIRED))
+        if len(self._type_info) < 10_000:
+            self._type_info[type_name] = info
+        return info
+
     def _stream_for(self, type_name: str, stream: str | None, session_id: str | None) -> str | None:
         if stream is not None:
             return stream
@@ -111,9 +137,7 @@ class EventBus(ReadingMixin):
             if payload is None:
                 payload = {}
             elif type(payload) is not dict:
-                if not isinstance(payload, Mapping):
-                    raise ValidationError(f"event payload must be a mapping, got {type(payload).__name__}")
-                payload = dict(payload)
+                payload = _as_dict(payload)
             if not is_json(payload):
                 check_json(payload, "$.payload")
             cls = self._cls_for(event)
@@ -138,6 +162,15 @@ class EventBus(ReadingMixin):
 
     def _adopt(self, event: Event, meta: dict[str, Any]) -> Event:
         """An Event instance as it will be published: its class, metadata and stream settled."""
+        if event.seq is None and not any(meta.values()):  # as given: only the stream may need setting
+            info = self._type_info.get(event.type)
+            if info is None or self._type_count != len(self._type_registry):
+                info = self._describe(event.type)
+            if type(event) is info[0]:
+                if event.stream is not None:
+                    return event
+                target = event.session_id if event.session_id is not None else info[1]
+                return event if target is None else event.with_position(target, None)
         check_type(event.type)
         changes = {k: v for k, v in meta.items() if v is not None and v != ""}
         fields = {a: getattr(event, a) for a in ("type", "payload", "id", "time", "source", "session_id", "user_id",
@@ -179,10 +212,28 @@ class EventBus(ReadingMixin):
         fills the causation id (``cause.id``), the correlation id (the cause's, or its
         id) and the session and user ids from an event this one is a reaction to.
         """
-        built = self._build(event, payload, {
-            "source": source, "session_id": session_id, "user_id": user_id, "correlation_id": correlation_id,
-            "causation_id": causation_id, "stream": stream, "cause": cause,
-        })
+        if type(event) is str and cause is None:  # the hot path: build it here
+            info = self._type_info.get(event)
+            if info is None or self._type_count != len(self._type_registry):
+                info = self._describe(event)
+            cls, unscoped, version, required = info
+            if payload is None:
+                payload = {}
+            elif type(payload) is not dict:
+                payload = _as_dict(payload)
+            if not is_json(payload):
+                check_json(payload, "$.payload")
+            if stream is None:
+                stream = session_id if session_id is not None else unscoped
+            built = cls(event, payload, new_id(), _now(UTC), source, session_id, user_id, correlation_id,
+                        causation_id, stream, None, version)
+            if required:
+                built.check()
+        else:
+            built = self._build(event, payload, {
+                "source": source, "session_id": session_id, "user_id": user_id, "correlation_id": correlation_id,
+                "causation_id": causation_id, "stream": stream, "cause": cause,
+            })
         if self._dispatcher.active("event_publish"):
             built = await self._hook(built)
         self.published += 1
