@@ -55,7 +55,7 @@ def type_lookup(registry: Any) -> Callable[[str], type[Event] | None]:
             return cache[type_name]
         except KeyError:
             pass
-        found = registry.find(type_name)
+        found: type[Event] | None = registry.find(type_name)
         parts = type_name.split(".")
         while found is None and len(parts) > 1:
             parts.pop()
@@ -165,8 +165,8 @@ class EventCodec:
             source = data.get("source", "")
             if type(event_id) is not str or type(source) is not str:
                 raise ValueError("id and source must be strings")
-            extra = [data.get(key) for key in _OPTIONAL]
-            for value in extra:
+            session_id, user_id, correlation_id, causation_id = (data.get(key) for key in _OPTIONAL)
+            for value in (session_id, user_id, correlation_id, causation_id):
                 if value is not None and type(value) is not str:
                     raise ValueError(f"ids must be strings or null, got {value!r}")
             version_ = data.get("schema_version", 1)
@@ -182,4 +182,5 @@ class EventCodec:
         except (TypeError, ValueError, SerializationError) as exc:
             raise MalformedEventError(stream, seq, str(exc)) from None
         cls = self._lookup(type_name) or self._event
-        return cls(type_name, payload, event_id, when, source, *extra, stream, seq, version_)
+        return cls(type_name, payload, event_id, when, source, session_id, user_id, correlation_id, causation_id,
+                   stream, seq, version_)

@@ -34,7 +34,7 @@ _valid_types: set[str] = set()
 def check_type(name: object) -> str:
     """Return ``name`` if it is a valid event type name, else raise :class:`ValidationError`."""
     if name in _valid_types:
-        return name  # type: ignore[return-value]
+        return name
     if not isinstance(name, str):
         raise ValidationError(f"an event type must be a string, got {type(name).__name__} {name!r}")
     if len(name) > MAX_TYPE_LENGTH or not _TYPE_RE.fullmatch(name):

@@ -16,6 +16,7 @@ plain ``Event`` with nothing lost.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar, overload
@@ -102,7 +103,7 @@ class Event:
     VERSION: ClassVar[int] = 1
 
     @classmethod
-    def create(cls: type[E], payload: Mapping[str, Any] | None = None, **meta: Any) -> E:
+    def create(cls: builtins.type[E], payload: Mapping[str, Any] | None = None, **meta: Any) -> E:
         """Build a typed event: ``StateChanged.create({...}, session_id=sid)``."""
         if cls.TYPE is None:
             raise ValidationError(f"{cls.__name__}.create needs a typed event class; use Event(type, payload)")

@@ -186,8 +186,8 @@ class EventBus(ReadingMixin):
         call = HookCall("event_publish", request=event)
         call.args["event"] = event
         await self._dispatcher.run("event_publish", call)
-        result = call.result if call.replaced else call.request
-        if result is event:
+        result: Any = call.result if call.replaced else call.request
+        if id(result) == id(event):  # (not `is`: that would make mypy see `event` as Any)
             return event
         if not isinstance(result, Event):
             raise ValidationError(f"an event_publish hook replaced the event with {type(result).__name__}")

@@ -11,7 +11,7 @@ kernel publish themselves, insist on theirs (``REQUIRED``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 from llmspell.events import Event, payload_field
@@ -82,7 +82,7 @@ class ArtifactEvent(Event):
 class WorkflowEvent(Event):
     """``workflow.**``: workflow runs (see :mod:`llmspell.plugins.events.workflow`)."""
 
-    REQUIRED = ("workflow", "run_id")
+    REQUIRED: ClassVar[tuple[str, ...]] = ("workflow", "run_id")
     workflow = payload_field[str]("workflow")
     run_id = payload_field[str]("run_id")
 
@@ -137,7 +137,7 @@ class WorkflowStep(WorkflowEvent):
     """One step of a run: ``step`` (name), ``index`` (0-based) and ``status``."""
 
     TYPE = "workflow.step"
-    REQUIRED = ("workflow", "run_id", "step", "index", "status")
+    REQUIRED: ClassVar[tuple[str, ...]] = ("workflow", "run_id", "step", "index", "status")
     step = payload_field[str]("step")
     index = payload_field[int]("index")
     status = payload_field[str]("status", doc="started, finished or failed")
@@ -163,7 +163,7 @@ class HookBreaker(HookEvent):
     """A hook's circuit breaker changed ``state`` (open, half-open, closed)."""
 
     TYPE = "hook.breaker"
-    REQUIRED = ("hook", "point", "state")
+    REQUIRED: ClassVar[tuple[str, ...]] = ("hook", "point", "state")
     hook = payload_field[str]("hook")
     point = payload_field[str]("point")
     state = payload_field[str]("state")
@@ -204,7 +204,7 @@ _SIMPLE = {
 
 #: Every typed system event: type name -> class.
 SYSTEM_TYPES: dict[str, type[Event]] = {
-    cls.TYPE: cls  # type: ignore[misc]
+    str(cls.TYPE): cls
     for cls in (KernelStarted, KernelStopping, StateChanged, WorkflowStarted, WorkflowStep,
                 WorkflowFinished, WorkflowFailed, HookBreaker)
 }
