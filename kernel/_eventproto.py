@@ -1,4 +1,4 @@
-"""The event contract: the service, the log backend and the bus transport.
+"""The event contract: the log backend, the bus transport and their data types.
 
 Re-exported by :mod:`llmspell.events`; import from there.
 
@@ -20,14 +20,14 @@ one process of the group only.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
 if TYPE_CHECKING:
-    from .events import Event, Projection
+    from .events import Event
 
 __all__ = [
     "AppendResult",
@@ -38,8 +38,6 @@ __all__ = [
     "EventLog",
     "TransportInbox",
     "EventTransport",
-    "Subscription",
-    "EventService",
 ]
 
 S = TypeVar("S")
@@ -197,92 +195,6 @@ class EventTransport(Protocol):
     async def leave(self, group: str) -> None: ...
 
     async def close(self) -> None: ...
-
-
-@runtime_checkable
-class Subscription(Protocol):
-    """A handler attached to the bus with its own bounded queue and counters."""
-
-    id: str
-    name: str
-    pattern: Any
-    policy: str
-    maxsize: int
-    delivered: int
-    dropped: int
-    errors: int
-
-    @property
-    def pending(self) -> int: ...
-
-    @property
-    def active(self) -> bool: ...
-
-    def unsubscribe(self) -> None:
-        """Stop: the handler is not called again; queued events are discarded."""
-
-    async def drain(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 - the documented API takes a timeout
-        """Wait until every queued event has been handled."""
-
-
-@runtime_checkable
-class EventService(Protocol):
-    """Publish, subscribe, read, replay and project events (``kernel.events``)."""
-
-    async def publish(
-        self,
-        event: Event | str,
-        payload: Any = None,
-        *,
-        source: str = "",
-        session_id: str | None = None,
-        user_id: str | None = None,
-        correlation_id: str | None = None,
-        causation_id: str | None = None,
-        stream: str | None = None,
-    ) -> Event:
-        """Publish an event (or build one from a type and a payload); returns it as logged."""
-        ...
-
-    async def publish_many(self, events: Sequence[Event]) -> list[Event]: ...
-
-    def subscribe(
-        self,
-        pattern: str | Sequence[str],
-        handler: Handler,
-        *,
-        policy: str | None = None,
-        maxsize: int | None = None,
-        name: str | None = None,
-        stream: str | None = None,
-    ) -> Subscription: ...
-
-    async def wait_for(
-        self,
-        pattern: str | Sequence[str],
-        predicate: Callable[[Event], bool] | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109 - the documented API takes a timeout
-    ) -> Event: ...
-
-    def read(
-        self, stream: str, from_seq: int = 1, to_seq: int | None = None, *, limit: int | None = None
-    ) -> AsyncIterator[Event]: ...
-
-    async def query(self, types: str | Sequence[str] | None = None, **filters: Any) -> list[Event]: ...
-
-    async def replay(
-        self, stream: str, handler: Handler | Subscription, *, from_seq: int = 1, to_seq: int | None = None
-    ) -> int: ...
-
-    async def project(self, stream: str, projection: Projection[S], **options: Any) -> ProjectionResult[S]: ...
-
-    async def last_seq(self, stream: str) -> int: ...
-
-    async def delete_stream(self, stream: str) -> int: ...
-
-    async def flush(self, timeout: float | None = None) -> None: ...  # noqa: ASYNC109 - the documented API takes a timeout
-
-    def stats(self) -> Mapping[str, Any]: ...
 
 
 #: A coroutine function receiving events (what transports and triggers call).

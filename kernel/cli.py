@@ -196,7 +196,7 @@ def doctor_cmd(kernel: Kernel, as_json: bool) -> None:
                     continue
                 try:
                     problems = await health()
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - the point is to report it
                     problems = [f"{type(exc).__name__}: {exc}"]
                 add(f"{kind.__name__} ({plugin})", not problems, "; ".join(problems) or "ok")
         finally:

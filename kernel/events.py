@@ -27,15 +27,14 @@ from ._eventcodec import ENVELOPE_VERSION, EventCodec, MalformedEventError, type
 from ._eventproto import (
     AppendResult,
     EventLog,
-    EventService,
     EventTransport,
     Handler,
     ProjectionResult,
     Snapshot,
     StreamInfo,
-    Subscription,
     TransportInbox,
 )
+from ._eventservice import EventService, Subscription
 from ._topics import TopicPattern, check_stream, check_type, compile_patterns
 from .errors import ValidationError
 from .ids import new_id

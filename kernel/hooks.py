@@ -505,7 +505,7 @@ class Dispatcher:
         outcome: Any = None
         try:
             outcome = await self._run_entries(point, call, inner)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - handed to the wrappers
             error = exc
         for entry, gen in reversed(started):
             try:
@@ -517,7 +517,7 @@ class Dispatcher:
                 error = None
                 if stop.value is not None:
                     outcome = stop.value
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a wrapper may raise or swap it
                 error = exc
             else:
                 raise HookError(f"wrapper {entry.name!r} for {point!r} yielded more than once")
@@ -563,7 +563,7 @@ class Dispatcher:
                 outcome = await outcome
         except (CancelledByHook, asyncio.CancelledError):
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - isolation is the point
             elapsed = time.perf_counter() - start
             stats.calls += 1
             stats.errors += 1

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from llmspell.kernel import Kernel
 from llmspell.testing.recorder import HookRecorder
 
