@@ -241,3 +241,47 @@ def test_a_bad_event_type_registration_names_the_plugin(make_kernel: Any) -> Non
 
     with pytest.raises(PluginError, match="adds field"):
         make_kernel(plugins=[Bad()])
+
+
+async def test_the_backend_can_be_chosen_from_the_environment(make_kernel: Any, llmspell_env: dict[str, str]) -> None:
+    from llmspell.plugins.events import MemoryEventLog
+
+    async with make_kernel(env={**llmspell_env, "LLMSPELL_EVENTS_BACKEND": "memory"}) as kernel:
+        assert isinstance(kernel.events.log, MemoryEventLog)
+
+
+async def test_a_plugin_registers_a_family_and_a_type(make_kernel: Any) -> None:
+    import attrs
+    from llmspell.events import payload_field
+
+    @attrs.frozen
+    class ShopEvent(Event):
+        """Any shop.* event."""
+
+        order = payload_field[str]("order")
+
+    @attrs.frozen
+    class OrderPaid(ShopEvent):
+        """An order was paid."""
+
+        TYPE = "shop.order.paid"
+        REQUIRED = ("order", "amount")
+        VERSION = 2
+        amount = payload_field[int]("amount")
+
+    class Shop:
+        @hookimpl
+        def llmspell_register_event_types(self, register: Any) -> None:
+            register("shop.order.paid", OrderPaid)
+            register("shop.**", ShopEvent)
+
+    async with make_kernel(plugins=[Shop()]) as kernel:
+        paid = await kernel.events.publish("shop.order.paid", {"order": "o1", "amount": 3}, session_id="s")
+        refunded = await kernel.events.publish("shop.order.refunded", {"order": "o1"}, session_id="s")
+        made = await kernel.events.publish(OrderPaid.create({"order": "o2", "amount": 5}, session_id="s"))
+        with pytest.raises(ValidationError, match="amount"):
+            await kernel.events.publish("shop.order.paid", {"order": "o3"})
+        assert (type(paid), paid.amount, paid.schema_version) == (OrderPaid, 3, 2)
+        assert (type(refunded), refunded.order) == (ShopEvent, "o1")
+        assert [type(e) async for e in kernel.events.read("s")] == [OrderPaid, ShopEvent, OrderPaid]
+        assert made.seq == 3
