@@ -232,3 +232,24 @@ async def test_event_publish_hook_point(kernel: Kernel, monkeypatch: Any) -> Non
     assert [e.type for e in got] == ["greeting.said"]
     handle.remove()
     assert not kernel.dispatcher.active("event_publish")
+
+
+async def test_a_plugin_hook_at_event_publish(make_kernel: Any) -> None:
+    from llmspell import hookimpl
+
+    class Redactor:
+        @hookimpl
+        def llmspell_event_publish(self, event: Event, call: HookCall) -> Any:
+            if "password" in event.payload:
+                return Replace(Event(event.type, {**event.payload, "password": "***"}, session_id=event.session_id))
+            if event.type == "forbidden.thing":
+                return Cancel("not here")
+            return None
+
+    async with make_kernel(plugins=[Redactor()]) as kernel:
+        stored = await kernel.events.publish("user.login", {"user": "u", "password": "hunter2"}, session_id="s")
+        assert stored.payload == {"user": "u", "password": "***"}
+        assert [e.payload["password"] async for e in kernel.events.read("s")] == ["***"]
+        with pytest.raises(CancelledByHook):
+            await kernel.events.publish("forbidden.thing", {})
+        assert await kernel.emit("forbidden.thing", {}) is None  # emit never raises
