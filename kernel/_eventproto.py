@@ -50,8 +50,9 @@ Handler = Callable[["Event"], Any]
 class AppendResult:
     """What an append stored: each event as logged (stream and seq set), in input order.
 
-    An event whose id was already in the log is not stored again: its entry is the
-    event as first stored, and its id is in ``duplicates``.
+    An event whose id was already in the log (or earlier in the same batch) is not
+    stored again: its entry is the event as first stored, and its id is in
+    ``duplicates``.
     """
 
     events: list[Event]

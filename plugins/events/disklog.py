@@ -8,12 +8,12 @@ its own::
     llmspell_event_streams(stream PRIMARY KEY, last_seq, last_time)
     llmspell_event_snapshots(stream, name, data)  PRIMARY KEY (stream, name)
 
-Every append is one ``BEGIN IMMEDIATE`` transaction: SQLite's write lock serialises the
-processes sharing the directory, so sequence numbers are gapless and unique across
-them, and a process killed mid-append leaves the previous state (WAL rollback). All
-SQL runs on one thread per log (a connection is per thread). Appends are grouped per
-event-loop turn and written in one transaction, inline when the lock is free (see
-:mod:`._sqlwrite`).
+Every append runs in a ``BEGIN IMMEDIATE`` transaction: SQLite's write lock serialises
+the processes sharing the directory, so sequence numbers are gapless and unique across
+them, and a process killed mid-append leaves the previous state (WAL rollback). Reads,
+snapshots and large or contended appends run on the log's own SQL thread (diskcache
+keeps one connection per thread); appends are grouped per event-loop turn and a small
+group is written on the loop's thread when the lock is free (see :mod:`._sqlwrite`).
 """
 
 from __future__ import annotations

@@ -50,8 +50,8 @@ class ReadingMixin:
         """The events of ``stream`` from ``from_seq`` (to ``to_seq``), in order, fetched in pages.
 
         A record that cannot be decoded raises :class:`~llmspell.events.MalformedEventError`
-        (naming its stream and seq); with ``malformed="skip"`` it is logged, recorded in
-        ``stats()["malformed"]`` and skipped.
+        (naming its stream and seq) once the events before it are yielded; with
+        ``malformed="skip"`` it is logged, recorded in ``stats()["malformed"]`` and skipped.
         """
         if malformed not in _MALFORMED:
             raise ValidationError(f"malformed must be 'raise' or 'skip', got {malformed!r}")
@@ -64,12 +64,14 @@ class ReadingMixin:
             try:
                 page = await self.log.read(stream, seq, to_seq, size)
             except MalformedEventError as exc:
-                if malformed == "raise" or exc.seq is None or exc.seq < seq:
+                if exc.seq is None or exc.seq < seq:
+                    raise
+                page = await self.log.read(stream, seq, exc.seq - 1, size) if exc.seq > seq else []
+                for event in page:  # the good events before the bad one, in order
+                    yield event
+                if malformed == "raise":
                     raise
                 self._report_malformed(exc)
-                page = await self.log.read(stream, seq, exc.seq - 1, size) if exc.seq > seq else []
-                for event in page:
-                    yield event
                 if remaining is not None:
                     remaining -= len(page) + 1
                 seq = exc.seq + 1

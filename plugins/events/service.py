@@ -66,6 +66,7 @@ class EventBus(BuildingMixin, ReadingMixin):
         self._type_info: dict[str, tuple[type[Event], str | None, int, bool]] = {}
         self._type_count = -1
         self.started = False
+        self._opened = False
         self.published = 0
         self.duplicates = 0
         self.malformed: list[str] = []
@@ -74,22 +75,25 @@ class EventBus(BuildingMixin, ReadingMixin):
 
     async def start(self) -> None:
         await self.log.open()
+        self._opened = True
         await self.transport.start(self.router)
         self.started = True
         await self.triggers.join_all()
 
     async def close(self) -> None:
-        if not self.started:
-            return
-        try:
-            await self.router.drain(self.config.drain_timeout)
-        except TimeoutError:
-            log.warning("event subscribers did not finish within %ss; pending events are dropped",
-                        self.config.drain_timeout)
-        self.started = False
-        self.router.close()
-        await self.transport.close()
-        await self.log.close()
+        """Let subscribers finish (up to ``[events] drain_timeout``), then close transport and log."""
+        if self.started:
+            try:
+                await self.router.drain(self.config.drain_timeout)
+            except TimeoutError:
+                log.warning("event subscribers did not finish within %ss; pending events are dropped",
+                            self.config.drain_timeout)
+            self.started = False
+            self.router.close()
+            await self.transport.close()
+        if self._opened:
+            self._opened = False
+            await self.log.close()
 
     async def health(self) -> list[str]:
         check = getattr(self.log, "health", None)
@@ -166,17 +170,22 @@ class EventBus(BuildingMixin, ReadingMixin):
             if self._dispatcher.active("event_publish"):
                 event = await self._hook(event)
             built.append(event)
-        logged = [e for e in built if e.stream is not None]
+        logged: dict[str, Event] = {}  # each id once, at its first place
+        for event in built:
+            if event.stream is not None:
+                logged.setdefault(event.id, event)
         duplicates: frozenset[str] = frozenset()
         if logged:
-            result = await self.log.append(logged)
+            result = await self.log.append(list(logged.values()))
             duplicates = result.duplicates
-            stored = iter(result.events)
-            built = [next(stored) if e.stream is not None else e for e in built]
+            stored = {e.id: e for e in result.events}
+            built = [stored[e.id] if e.stream is not None else e for e in built]
         self.published += len(built)
         self.duplicates += len(duplicates)
+        sent: set[str] = set(duplicates)
         for event in built:
-            if event.id not in duplicates:
+            if event.id not in sent:
+                sent.add(event.id)
                 await self.transport.publish(event)
         return built
 

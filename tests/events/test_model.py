@@ -146,9 +146,12 @@ async def test_malformed_stored_events_are_reported_with_stream_and_seq(make_ker
             await kernel.events.publish_many([Event("ok.x", {"i": i}, stream="s") for i in range(1, 4)])
             await plant(kernel, "s", 4, b'{"v":1,"id":"bad","type":"ok.x","payload":{}}')
             await kernel.events.publish_many([Event("ok.x", {"i": i}, stream="s") for i in range(5, 7)])
+            before: list[int] = []
             with pytest.raises(MalformedEventError, match=r"stream 's' seq 4: missing key 'time'") as info:
-                [e async for e in kernel.events.read("s")]
+                async for event in kernel.events.read("s"):
+                    before.append(event.payload["i"])
             assert (info.value.stream, info.value.seq) == ("s", 4)
+            assert before == [1, 2, 3]
             good = [e.payload["i"] async for e in kernel.events.read("s", malformed="skip")]
             assert good == [1, 2, 3, 5, 6]
             assert kernel.events.stats()["malformed"] == 1

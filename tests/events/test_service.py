@@ -285,3 +285,16 @@ async def test_a_plugin_registers_a_family_and_a_type(make_kernel: Any) -> None:
         assert (type(refunded), refunded.order) == (ShopEvent, "o1")
         assert [type(e) async for e in kernel.events.read("s")] == [OrderPaid, ShopEvent, OrderPaid]
         assert made.seq == 3
+
+
+async def test_publish_many_stores_and_delivers_a_repeated_event_once(kernel: Kernel) -> None:
+    got: list[int] = []
+    kernel.events.subscribe("rep.*", lambda e: got.append(e.payload["n"]))
+    one, two = Event("rep.x", {"n": 1}, session_id="s"), Event("rep.x", {"n": 2}, session_id="s")
+    out = await kernel.events.publish_many([one, two, one])
+    await kernel.events.flush()
+    assert [e.seq for e in out] == [1, 2, 1]
+    assert got == [1, 2]
+    again = await kernel.events.publish_many([two, Event("rep.x", {"n": 3}, session_id="s")])
+    await kernel.events.flush()
+    assert [e.seq for e in again] == [2, 3] and got == [1, 2, 3]
