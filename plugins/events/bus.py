@@ -157,8 +157,11 @@ class Subscription:
                     await result
                     since_yield = 0
                 self.delivered += 1
-            except asyncio.CancelledError:
-                raise
+            except asyncio.CancelledError as exc:
+                task = asyncio.current_task()
+                if task is None or task.cancelling():
+                    raise  # this worker is being stopped
+                self._failed(event, exc)  # the handler's own business: the worker goes on
             except Exception as exc:
                 self._failed(event, exc)
             since_yield += 1
@@ -173,7 +176,7 @@ class Subscription:
             if not space.done():
                 space.set_result(None)
 
-    def _failed(self, event: Event, exc: Exception) -> None:
+    def _failed(self, event: Event, exc: BaseException) -> None:
         self.errors += 1
         self.last_error = f"{type(exc).__name__}: {exc}"
         self._router.errors += 1

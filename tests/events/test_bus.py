@@ -253,3 +253,18 @@ async def test_a_plugin_hook_at_event_publish(make_kernel: Any) -> None:
         with pytest.raises(CancelledByHook):
             await kernel.events.publish("forbidden.thing", {})
         assert await kernel.emit("forbidden.thing", {}) is None  # emit never raises
+
+
+async def test_a_handler_raising_cancelled_error_does_not_stop_its_worker(kernel: Kernel) -> None:
+    got: list[int] = []
+
+    async def handler(event: Event) -> None:
+        if event.payload["i"] == 1:
+            raise asyncio.CancelledError()
+        got.append(event.payload["i"])
+
+    sub = kernel.events.subscribe("c.*", handler)
+    for i in range(3):
+        await kernel.events.publish("c.x", {"i": i})
+    await kernel.events.flush()
+    assert got == [0, 2] and sub.errors == 1

@@ -171,3 +171,19 @@ async def plant(kernel: Kernel, stream: str, seq: int, raw: bytes) -> None:
         con.execute("UPDATE llmspell_event_streams SET last_seq = ? WHERE stream = ?", (seq, stream))
 
     await log._run(write)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, True, 0, 2**63, -(2**63) - 1, 1.5, float("nan"), "s", [1, [2, {"a": None}]], (1, "x"),
+     {"k": {"n": float("inf")}}, {1: "x"}, {"k": b"bytes"}, {"k": {1, 2}}, object()],
+)
+def test_the_fast_json_check_agrees_with_the_one_that_names_the_path(value: Any) -> None:
+    from llmspell.serde import check_json, is_json
+
+    try:
+        check_json(value)
+        ok = True
+    except SerializationError:
+        ok = False
+    assert is_json(value) is ok
