@@ -1,4 +1,4 @@
-"""Agent classes shared by the agent tests (importable as ``agent_helpers:Echo``)."""
+"""Agent classes shared by the agent tests (importable as ``tests.agents.agent_helpers:Echo``)."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def needs(*plugins: str) -> Any:
 
 
 def count_dropped(agent: Any, dropped: list[Any], kept: list[Any], ctx: Any) -> list[Any]:
-    """A custom chat trimming strategy (``agent_helpers:count_dropped``)."""
+    """A custom chat trimming strategy (``tests.agents.agent_helpers:count_dropped``)."""
     from llmspell.agents import Message
 
     return [Message.system(f"(dropped {len(dropped)} messages)")]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import pytest_asyncio
-from agent_helpers import EchoPlugin
+
+from .agent_helpers import EchoPlugin
 
 
 @pytest_asyncio.fixture

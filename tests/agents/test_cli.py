@@ -7,7 +7,8 @@ import re
 import subprocess
 
 import pytest
-from agent_helpers import needs
+
+from .agent_helpers import needs
 
 pexpect = pytest.importorskip("pexpect")
 

@@ -50,7 +50,7 @@ def stop_after_two(output, iteration):
 
 async def test_loop_condition_function(kernel):
     kernel.agents.create("echo", name="e")
-    loop = kernel.agents.create("loop", name="l", agents=["e"], condition="test_compose:stop_after_two")
+    loop = kernel.agents.create("loop", name="l", agents=["e"], condition="tests.agents.test_compose:stop_after_two")
     assert (await kernel.run(loop, "x")).metadata["iterations"] == 2
 
 
@@ -86,7 +86,7 @@ async def test_retry_with_backoff(kernel):
 
 
 async def test_retry_does_not_retry_bad_input(kernel):
-    from agent_helpers import Echo
+    from .agent_helpers import Echo
 
     class Picky(Echo):
         def validate_input(self, request):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest_asyncio
-from agent_helpers import EchoPlugin, Relay, needs, new_session
+
+from .agent_helpers import EchoPlugin, Relay, needs, new_session
 
 pytestmark = needs("events")
 

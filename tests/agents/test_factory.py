@@ -8,7 +8,6 @@ import textwrap
 
 import attrs
 import pytest
-from agent_helpers import Echo
 
 from llmspell.agents import AgentOutput
 from llmspell.errors import (
@@ -22,6 +21,8 @@ from llmspell.hooks import HookCall
 from llmspell.plugins.agents import BaseAgent, OfflineProvider, inject
 from llmspell.plugins.agents.schema import config_schema
 from llmspell.plugins.tools import tool
+
+from .agent_helpers import Echo
 
 
 def test_config_errors_name_path_value_and_allowed(kernel):
@@ -54,10 +55,10 @@ def test_types_come_from_plugins_with_their_plugin(kernel):
 
 
 def test_dynamic_module_class(kernel):
-    agent = kernel.agents.create("agent_helpers:Echo", name="dyn", prefix="dynamic")
+    agent = kernel.agents.create("tests.agents.agent_helpers:Echo", name="dyn", prefix="dynamic")
     assert isinstance(agent, Echo) and agent.config.prefix == "dynamic"
-    with pytest.raises(ValidationError, match="cannot load agent type 'agent_helpers:Nope'"):
-        kernel.agents.create("agent_helpers:Nope")
+    with pytest.raises(ValidationError, match="cannot load agent type .tests.agents.agent_helpers:Nope."):
+        kernel.agents.create("tests.agents.agent_helpers:Nope")
     with pytest.raises(ValidationError, match="is not an agent class"):
         kernel.agents.create("json:dumps")
     kernel.agents.register_type("echo2", Echo, "registered at run time")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from agent_helpers import Relay
 
 from llmspell import Cancel
 from llmspell.errors import CancelledByHook, LimitExceeded, SchemaVersionError, UnknownNameError
 from llmspell.plugins.agents import drop, keep, rename, summarise
+
+from .agent_helpers import EchoPlugin, Relay
 
 
 def chain(kernel, c_schema=1):
@@ -66,7 +67,7 @@ async def test_cancelled_handoff(kernel):
 
 
 async def test_depth_is_bounded(make_kernel):
-    async with make_kernel({"agents": {"max_handoff_depth": 3}}, plugins=[__import__("agent_helpers").EchoPlugin()]) as kernel:
+    async with make_kernel({"agents": {"max_handoff_depth": 3}}, plugins=[EchoPlugin()]) as kernel:
         kernel.agents.create(Relay, name="ping", next="pong")
         kernel.agents.create(Relay, name="pong", next="ping")
         with pytest.raises(LimitExceeded, match=r"ping -> pong -> ping -> pong -> ping is longer than .*max_handoff_depth = 3"):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from agent_helpers import Echo
 
 from llmspell.agents import AgentStatus, ToolCall
 from llmspell.errors import DeadlineExceeded, InvalidTransition, LimitExceeded
 from llmspell.plugins.agents import AgentInitError
+
+from .agent_helpers import Echo
 
 
 async def test_first_run_initializes_then_ready(kernel):

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import pytest
 import pytest_asyncio
-from agent_helpers import EchoPlugin, Writer, needs, require
 
 from llmspell.agents import DELETE
 from llmspell.errors import ConflictError
 from llmspell.state import StateService
+
+from .agent_helpers import EchoPlugin, Writer, needs, require
 
 pytestmark = needs("state")
 

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from agent_helpers import needs, new_session
 
 from llmspell.agents import ToolCall
+
+from .agent_helpers import needs, new_session
 
 pytestmark = needs("state", "artifacts")
 SCRIPT = Path(__file__).with_name("template_proc.py")
@@ -107,7 +108,7 @@ async def test_chat_drop_strategy_and_custom_strategy(make_kernel):
     async with make_kernel() as kernel:
         dropper = kernel.agents.create("chat", name="d", max_history_messages=4, keep_recent=2, trim_strategy="drop")
         custom = kernel.agents.create("chat", name="k", max_history_messages=4, keep_recent=2,
-                                      trim_strategy="agent_helpers:count_dropped")
+                                      trim_strategy="tests.agents.agent_helpers:count_dropped")
         sid = await new_session(kernel)
         for i in range(4):
             await kernel.run(dropper, f"message {i}", session=sid)
