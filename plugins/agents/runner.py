@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Runner", "TEMP_OWNER", "locate"]
 
+log = logging.getLogger("llmspell.agents")
+
 TEMP_OWNER = "llmspell.temp_owner"
 DEFER = "llmspell.deferred_deltas"
 _reporter: contextvars.ContextVar[Callable[[RunEvent], None] | None] = contextvars.ContextVar(
@@ -79,8 +82,14 @@ def locate(key: str, ctx: ExecutionContext, agent: BaseAgent) -> tuple[str, str 
 
 
 def _preview(value: Any, limit: int = 200) -> str:
-    text = value if isinstance(value, str) else repr(value)
+    text = value if type(value) is str else repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _with_agent(o: AgentOutput, name: str) -> AgentOutput:
+    """``o.evolve(agent=name)``, three times faster (every field passed, no factories run)."""
+    return AgentOutput(o.content, o.data, o.state_delta, o.artifacts, o.transfer_to, o.handoff_state, o.metadata,
+                       name, o.saved, o.trail)
 
 
 class Runner:
@@ -283,14 +292,23 @@ class Runner:
             await self._emit("agent.run.finished", agent, ctx, invocation_id=run_ctx.invocation_id,
                              input=_preview(request.input), output=_preview(output.content),
                              elapsed_ms=round((time.perf_counter() - started) * 1000, 3), transfer_to=output.transfer_to,
-                             state_keys=sorted(output.state_delta), saved=[str(r) for r in output.saved])
+                             state_keys=sorted(output.state_delta) if output.state_delta else [],
+                             saved=[str(r) for r in output.saved] if output.saved else [])
         if report is not None:
             report(RunEvent("finished", agent.name, output))
         return output
 
     async def _emit(self, type_: str, agent: BaseAgent, ctx: ExecutionContext, **payload: Any) -> None:
-        await self.kernel.emit(type_, {"agent": agent.name, **payload}, session_id=ctx.session_id,
-                               user_id=ctx.user_id, correlation_id=ctx.trace_id, source=f"agent:{agent.name}")
+        """Publish a run event; a failing event service is logged, never fails the run."""
+        events = self.kernel.services.find(EventService)
+        if events is None:
+            return
+        payload["agent"] = agent.name
+        try:
+            await events.publish(type_, payload, session_id=ctx.session_id, user_id=ctx.user_id,
+                                 correlation_id=ctx.trace_id, source=f"agent:{agent.name}")
+        except Exception:
+            log.exception("could not publish %s", type_)
 
     async def _execute(self, call: HookCall) -> AgentOutput:
         agent: BaseAgent = call.component
@@ -335,7 +353,11 @@ class Runner:
                 await self.apply_delta(agent, output.state_delta, ctx)
         if output.artifacts:
             changes["saved"] = await self.save_artifacts(agent, output, ctx)
-        return output.evolve(**changes) if changes else output
+        if not changes:
+            return output
+        if len(changes) == 1 and "agent" in changes:
+            return _with_agent(output, agent.name)
+        return output.evolve(**changes)
 
     async def apply_delta(self, agent: BaseAgent, delta: Mapping[str, Any], ctx: ExecutionContext,
                           handles: dict[tuple[str, str | None], Any] | None = None) -> None:

@@ -84,3 +84,22 @@ async def test_agent_and_temp_scopes_and_delete(kernel):
     await kernel.run(writer, "go")
     assert await kernel.state.scope("agent", "w").get("count") == 1
     assert await kernel.state.scope("app").get("gone") is None
+
+
+async def test_temp_state_lives_for_one_invocation(kernel):
+    from .agent_helpers import Writer
+
+    kernel.agents.create(Writer, name="first", writes={"temp:draft": "v1"})
+    seen = []
+
+    class Reader(Writer):
+        async def execute(self, request, ctx):
+            seen.append(await ctx.service(StateService).scope("temp", ctx.data["llmspell.temp_owner"]).get("draft"))
+            return await super().execute(request, ctx)
+
+    kernel.agents.create(Reader, name="second")
+    pipeline = kernel.agents.create("sequential", name="pipe", agents=["first", "second"])
+    ctx = await kernel.context()
+    await kernel.run(pipeline, "go", ctx=ctx)
+    assert seen == ["v1"]  # shared by every agent of the invocation
+    assert await kernel.state.scope("temp", ctx.invocation_id).list() == []  # and gone after it

@@ -127,3 +127,17 @@ async def test_streaming_surfaces_errors(kernel):
 async def test_temp_scope_does_not_need_state_without_deltas(kernel):
     out = await kernel.run(kernel.agents.create("echo", name="e"), {"structured": [1, 2]})
     assert out.content == 'echo: {"structured":[1,2]}'
+
+
+def test_fast_copy_keeps_every_field():
+    import attrs
+
+    from llmspell.agents import ArtifactOutput
+    from llmspell.plugins.agents.runner import _with_agent
+
+    original = AgentOutput(content="c", data={"d": 1}, state_delta={"k": 1}, artifacts=(ArtifactOutput("a", b"x"),),
+                           transfer_to="t", handoff_state={"h": 1}, metadata={"m": 1}, saved=("s",), trail=("a", "b"))
+    assert _with_agent(original, "n") == attrs.evolve(original, agent="n")
+    assert [f.name for f in attrs.fields(AgentOutput)] == [
+        "content", "data", "state_delta", "artifacts", "transfer_to", "handoff_state", "metadata", "agent", "saved",
+        "trail"]
