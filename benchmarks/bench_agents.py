@@ -25,6 +25,7 @@ from _timing import summarize, table, time_async  # noqa: E402
 
 from llmspell import Kernel  # noqa: E402
 from llmspell.agents import AgentOutput, AgentRequest  # noqa: E402
+from llmspell.events import EventService  # noqa: E402
 from llmspell.ids import new_id  # noqa: E402
 from llmspell.plugins.agents import BaseAgent  # noqa: E402
 from llmspell.sessions import SessionService  # noqa: E402
@@ -58,9 +59,9 @@ class Counter(BaseAgent):
         return AgentOutput(content="ok", state_delta={"session:turns": self.turns})
 
 
-def config(memory: bool) -> dict[str, Any]:
+def config(memory: bool, events: str = "standard") -> dict[str, Any]:
     installed = {ep.name for ep in importlib_metadata.entry_points(group="llmspell")}
-    base: dict[str, Any] = {"plugins": {"autoload": False}}
+    base: dict[str, Any] = {"plugins": {"autoload": False}, "agents": {"events": events}}
     if memory:
         base.update({k: v for k, v in MEMORY.items() if k in installed})
     return base
@@ -69,6 +70,31 @@ def config(memory: bool) -> dict[str, Any]:
 async def session(kernel: Kernel) -> str:
     sessions = kernel.services.find(SessionService)  # type: ignore[type-abstract]
     return new_id() if sessions is None else str((await sessions.create(user_id="bench", app="bench")).id)
+
+
+async def parts(data_dir: str) -> list[list[Any]]:
+    """Where a persisted turn goes on diskcache: the services' own operations, alone."""
+    rows = []
+    async with Kernel(config(False, events="none"), data_dir=data_dir, env={}) as kernel:
+        counter = kernel.agents.create(Counter, name="counter")
+        sid = await session(kernel)
+        await kernel.run(counter, "warm up", session=sid)
+        quiet = summarize(await time_async(lambda: kernel.run(counter, "x", session=sid), rounds=ROUNDS, inner=INNER))
+        rows.append(["diskcache (defaults)", "the same turn, [agents] events = \"none\"", "-", quiet["median_us"],
+                     quiet["p99_us"], "-"])
+        scope = kernel.state.scope("session", sid)
+        n = iter(range(10**9))
+        state_set = summarize(await time_async(lambda: scope.set("bench", next(n)), rounds=ROUNDS, inner=INNER))
+        rows.append(["diskcache (defaults)", "state set alone (incl. its state.changed event)", "-",
+                     state_set["median_us"], state_set["p99_us"], "-"])
+        events = getattr(kernel, "events", None)
+        if kernel.services.find(EventService) is not None and events is not None:  # type: ignore[type-abstract]
+            publish = summarize(await time_async(
+                lambda: events.publish("agent.run.finished", {"agent": "counter"}, session_id=sid),
+                rounds=ROUNDS, inner=INNER))
+            rows.append(["diskcache (defaults)", "one event published in the session (logged)", "-",
+                         publish["median_us"], publish["p99_us"], "-"])
+    return rows
 
 
 async def measure(memory: bool, data_dir: str) -> list[list[Any]]:
@@ -99,6 +125,8 @@ async def main() -> None:
     for memory in (True, False):
         with tempfile.TemporaryDirectory() as tmp:
             rows += await measure(memory, tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows += await parts(tmp)
     print(table(
         "kernel.run overhead per turn (microseconds)",
         ["backends", "turn", "bare execute median", "kernel.run median", "kernel.run p99", "kernel overhead (median)"],

@@ -27,7 +27,7 @@ from llmspell.errors import LimitExceeded, ValidationError
 from llmspell.state import StateService
 
 from .base import AgentConfig, BaseAgent
-from .runner import DEFER, locate
+from .commit import DEFER, locate
 
 __all__ = ["Sequential", "Parallel", "Loop", "Router", "DEFER", "CompositeConfig", "LoopConfig", "RouterConfig"]
 

@@ -9,20 +9,24 @@ except the per-run ``ready <-> running`` moves, which ``agent.run.started`` and
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import logging
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from llmspell.agents import TRANSITIONS, AgentStatus
-from llmspell.errors import InvalidTransition, LimitExceeded
+from llmspell.context import ExecutionContext
+from llmspell.errors import InvalidTransition, LimitExceeded, LlmspellError
+from llmspell.hooks import HookCall
 
 if TYPE_CHECKING:
     from llmspell.kernel import Kernel
 
     from .base import BaseAgent
 
-__all__ = ["AgentsSettings", "Limits", "RunInfo", "current_run", "move"]
+__all__ = ["AgentsSettings", "AgentInitError", "Lifecycle", "Limits", "RunInfo", "current_run", "move"]
 
 
 @attrs.frozen
@@ -106,6 +110,8 @@ class RunInfo:
         self.tool_calls += 1
 
 
+log = logging.getLogger("llmspell.agents")
+
 current_run: contextvars.ContextVar[RunInfo | None] = contextvars.ContextVar("llmspell_run", default=None)
 
 
@@ -127,3 +133,109 @@ async def move(kernel: Kernel, agent: BaseAgent, target: AgentStatus, *, events:
              "to": target.value, **payload},
             source=f"agent:{agent.name}",
         )
+
+
+class AgentInitError(LlmspellError):
+    """An agent failed to initialize (a lifecycle hook or its ``on_initialize`` raised)."""
+
+
+class Lifecycle:
+    """The lifecycle half of :class:`~.service.AgentManager`: initialize, pause, stop."""
+
+    kernel: Any
+    settings: AgentsSettings
+    _agents: dict[str, BaseAgent]
+    _active: dict[str, int]
+    _limits: dict[str, Limits]
+    _idle: dict[str, asyncio.Event]
+    _pending: dict[str, asyncio.Task[None]]
+    _providers: dict[str, Any]
+
+    if TYPE_CHECKING:  # provided by AgentManager
+
+        def resolve(self, agent: BaseAgent | str) -> BaseAgent: ...
+
+    async def initialize(self, agent: BaseAgent | str, ctx: ExecutionContext | None = None) -> BaseAgent:
+        """created/stopped/failed -> initializing -> ready: restore state, acquire resources."""
+        agent = self.resolve(agent)
+        pending = self._pending.pop(agent.id, None)
+        if pending is not None:
+            await pending
+        ctx = ctx or await self.kernel.context()
+        await move(self.kernel, agent, AgentStatus.INITIALIZING, events=self.settings.publish)
+        try:
+            await self._init_hooks(agent, ctx)
+            await agent.on_initialize(ctx)
+        except Exception as exc:
+            await move(self.kernel, agent, AgentStatus.FAILED, events=self.settings.publish, error=str(exc))
+            if isinstance(exc, AgentInitError):
+                raise
+            raise AgentInitError(f"agent {agent.name!r} failed to initialize: {type(exc).__name__}: {exc}") from exc
+        await move(self.kernel, agent, AgentStatus.READY, events=self.settings.publish)
+        return agent
+
+    async def _init_hooks(self, agent: BaseAgent, ctx: ExecutionContext) -> None:
+        dispatcher = self.kernel.dispatcher
+        if not dispatcher.active("agent_initialize", agent.callbacks):
+            return
+        entries = dispatcher.entries("agent_initialize", agent.callbacks)
+        before = [e.stats.errors for e in entries]
+        call = HookCall("agent_initialize", ctx=ctx, component=agent, args={"agent": agent, "ctx": ctx})
+        await dispatcher.run("agent_initialize", call, agent.callbacks)
+        for entry, count in zip(entries, before, strict=True):
+            if entry.stats.errors > count and not entry.observe:
+                raise AgentInitError(
+                    f"agent {agent.name!r} failed to initialize: hook {entry.name!r} raised {entry.stats.last_error}"
+                )
+
+    async def pause(self, agent: BaseAgent | str) -> None:
+        """ready -> paused: new runs are refused until :meth:`resume`."""
+        await move(self.kernel, self.resolve(agent), AgentStatus.PAUSED, events=self.settings.publish)
+
+    async def resume(self, agent: BaseAgent | str) -> None:
+        await move(self.kernel, self.resolve(agent), AgentStatus.READY, events=self.settings.publish)
+
+    async def stop(self, agent: BaseAgent | str, ctx: ExecutionContext | None = None, *, timeout: float = 30.0) -> None:
+        """Stop an agent: wait for its runs, snapshot its state, release its resources."""
+        agent = self.resolve(agent)
+        events = self.settings.publish
+        if agent.status in (AgentStatus.CREATED, AgentStatus.STOPPED):
+            if agent.status is AgentStatus.CREATED:
+                await move(self.kernel, agent, AgentStatus.STOPPED, events=events)
+            return
+        await move(self.kernel, agent, AgentStatus.STOPPING, events=events)
+        if self._active.get(agent.id):
+            idle = self._idle.setdefault(agent.id, asyncio.Event())
+            await asyncio.wait_for(idle.wait(), timeout)
+        ctx = ctx or await self.kernel.context()
+        try:
+            await agent.on_shutdown(ctx)
+            await self.kernel.dispatch("agent_shutdown", HookCall("agent_shutdown", component=agent), agent=agent, ctx=ctx)
+        except Exception as exc:
+            await move(self.kernel, agent, AgentStatus.FAILED, events=events, error=str(exc))
+            raise
+        await move(self.kernel, agent, AgentStatus.STOPPED, events=events)
+
+    async def remove(self, agent: BaseAgent | str) -> None:
+        """Stop an agent and forget it (its persisted state stays)."""
+        agent = self.resolve(agent)
+        if agent.status not in (AgentStatus.STOPPED, AgentStatus.FAILED):
+            await self.stop(agent)
+        self._agents.pop(agent.name, None)
+        self._limits.pop(agent.id, None)
+
+    async def shutdown(self) -> None:
+        """Stop every live agent (the kernel is stopping); errors are logged, not raised."""
+        pending, self._pending = list(self._pending.values()), {}
+        await asyncio.gather(*pending, return_exceptions=True)
+        for agent in list(self._agents.values()):
+            if agent.status in (AgentStatus.STOPPED, AgentStatus.FAILED, AgentStatus.CREATED):
+                continue
+            try:
+                await self.stop(agent)
+            except Exception:
+                log.exception("agent %s failed to stop", agent.name)
+        for provider in self._providers.values():
+            close = getattr(provider, "aclose", None)
+            if close is not None:
+                await close()

@@ -11,40 +11,31 @@ session touched and temp state dropped. ``agent.run.started`` / ``agent.run.fini
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llmspell.agents import (
-    DELETE,
     AgentOutput,
     AgentRequest,
     AgentStatus,
     Message,
-    ModelRequest,
-    ModelResponse,
     RunEvent,
-    ToolSpec,
 )
-from llmspell.artifacts import ArtifactService
 from llmspell.context import ExecutionContext
 from llmspell.errors import (
     DeadlineExceeded,
     LimitExceeded,
     LlmspellError,
-    ServiceNotAvailable,
-    UnknownNameError,
-    ValidationError,
 )
 from llmspell.events import EventService
 from llmspell.hooks import HookCall
 from llmspell.sessions import SessionService
 from llmspell.state import StateService
 
+from .calls import reporter
+from .commit import TEMP_OWNER, Commit, locate
 from .lifecycle import RunInfo, check, current_run
-from .schema import validate_arguments
 
 if TYPE_CHECKING:
     from .base import BaseAgent
@@ -53,46 +44,12 @@ __all__ = ["Runner", "TEMP_OWNER", "locate"]
 
 log = logging.getLogger("llmspell.agents")
 
-TEMP_OWNER = "llmspell.temp_owner"
-DEFER = "llmspell.deferred_deltas"
-_reporter: contextvars.ContextVar[Callable[[RunEvent], None] | None] = contextvars.ContextVar(
-    "llmspell_reporter", default=None
-)
-_SCOPES = ("app", "user", "session", "agent", "temp")
-
-
-def locate(key: str, ctx: ExecutionContext, agent: BaseAgent) -> tuple[str, str | None, str]:
-    """``"scope:key"`` of a state delta -> (scope, owner, key); a bare key is session (or agent)."""
-    scope, sep, name = key.partition(":")
-    if not sep or scope not in _SCOPES:
-        scope, name = ("session" if ctx.session_id else "agent"), key
-    if scope == "session":
-        if ctx.session_id is None:
-            raise ValidationError(f"agent {agent.name!r} wrote {key!r}, but this run has no session")
-        return scope, ctx.session_id, name
-    if scope == "user":
-        if ctx.user_id is None:
-            raise ValidationError(f"agent {agent.name!r} wrote {key!r}, but this run has no user")
-        return scope, ctx.user_id, name
-    if scope == "agent":
-        return scope, agent.name, name
-    if scope == "temp":
-        return scope, ctx.data.get(TEMP_OWNER, ctx.invocation_id), name
-    return scope, None, name
-
-
 def _preview(value: Any, limit: int = 200) -> str:
     text = value if type(value) is str else repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _with_agent(o: AgentOutput, name: str) -> AgentOutput:
-    """``o.evolve(agent=name)``, three times faster (every field passed, no factories run)."""
-    return AgentOutput(o.content, o.data, o.state_delta, o.artifacts, o.transfer_to, o.handoff_state, o.metadata,
-                       name, o.saved, o.trail)
-
-
-class Runner:
+class Runner(Commit):
     """The running half of :class:`~.service.AgentManager`."""
 
     kernel: Any
@@ -170,36 +127,6 @@ class Runner:
         if state is not None:
             await state.drop_temp(ctx.invocation_id)
 
-    async def stream(self, agent: BaseAgent | str, input: Any, **options: Any) -> AsyncIterator[RunEvent]:
-        """Like :meth:`run`, yielding :class:`RunEvent` s as they happen; the last is ``done``."""
-        queue: asyncio.Queue[RunEvent] = asyncio.Queue()
-        token = _reporter.set(queue.put_nowait)
-        try:
-            task = asyncio.create_task(self.run(agent, input, **options))
-        finally:
-            _reporter.reset(token)
-        try:
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    yield getter.result()
-                    continue
-                getter.cancel()
-                while not queue.empty():
-                    yield queue.get_nowait()
-                output = task.result()
-                yield RunEvent("done", output.agent or "", output)
-                return
-        finally:
-            if not task.done():
-                task.cancel()
-
-    def report(self, kind: str, agent: str, data: Any = None) -> None:
-        fn = _reporter.get()
-        if fn is not None:
-            fn(RunEvent(kind, agent, data))
-
     # -- one chain of handoffs ----------------------------------------------------------------
 
     async def chain(self, agent: BaseAgent, request: AgentRequest, ctx: ExecutionContext, *,
@@ -258,7 +185,7 @@ class Runner:
             run_ctx = run_ctx.with_timeout(limits.deadline)
         token = current_run.set(RunInfo(agent, limits))
         events = self.settings.publish and kernel.services.find(EventService) is not None
-        report = _reporter.get()
+        report = reporter.get()
         started = time.perf_counter()
         try:
             if events and self.settings.verbose:
@@ -339,103 +266,3 @@ class Runner:
             if recovered is None:
                 raise
             return recovered
-
-    async def _commit(self, agent: BaseAgent, result: Any, ctx: ExecutionContext) -> AgentOutput:
-        output = result if isinstance(result, AgentOutput) else AgentOutput(content="" if result is None else str(result))
-        changes: dict[str, Any] = {}
-        if output.agent is None:
-            changes["agent"] = agent.name
-        if output.state_delta:
-            deferred = ctx.data.get(DEFER)
-            if deferred is not None:  # inside a parallel branch: merged when all branches end
-                deferred.append((agent, dict(output.state_delta), ctx))
-            else:
-                await self.apply_delta(agent, output.state_delta, ctx)
-        if output.artifacts:
-            changes["saved"] = await self.save_artifacts(agent, output, ctx)
-        if not changes:
-            return output
-        if len(changes) == 1 and "agent" in changes:
-            return _with_agent(output, agent.name)
-        return output.evolve(**changes)
-
-    async def apply_delta(self, agent: BaseAgent, delta: Mapping[str, Any], ctx: ExecutionContext,
-                          handles: dict[tuple[str, str | None], Any] | None = None) -> None:
-        """Write a state delta through the state service (its scopes and conflict policies)."""
-        state = self.kernel.services.find(StateService)
-        if state is None:
-            raise ServiceNotAvailable("StateService", f"agent {agent.name!r} returned a state delta")
-        handles = {} if handles is None else handles
-        for key, value in delta.items():
-            scope, owner, name = locate(key, ctx, agent)
-            handle = handles.get((scope, owner))
-            if handle is None:
-                handle = handles[(scope, owner)] = state.scope(scope, owner)
-            if value is DELETE:
-                await handle.delete(name)
-            else:
-                await handle.set(name, value)
-
-    async def save_artifacts(self, agent: BaseAgent, output: AgentOutput, ctx: ExecutionContext) -> tuple[Any, ...]:
-        artifacts = self.kernel.services.find(ArtifactService)
-        if artifacts is None:
-            raise ServiceNotAvailable("ArtifactService", f"agent {agent.name!r} produced artifacts")
-        refs = []
-        for item in output.artifacts:
-            refs.append(await artifacts.save(
-                item.name, item.data, content_type=item.content_type, tags=item.tags,
-                metadata={"agent": agent.name, **item.metadata}, ctx=ctx,
-            ))
-        return tuple(refs)
-
-    # -- model and tool calls --------------------------------------------------------------------
-
-    async def call_model(self, agent: BaseAgent, messages: tuple[Message, ...], ctx: ExecutionContext,
-                         *, tools: tuple[ToolSpec, ...] | None = None, **options: Any) -> ModelResponse:
-        provider = agent.provider or self.provider(agent.config.provider)
-        request = ModelRequest(messages, agent.tool_specs() if tools is None else tools, model=agent.config.model,
-                               options=options)
-        call = HookCall("model", ctx=ctx, component=provider, request=request, args={"agent": agent})
-        streaming = _reporter.get() is not None
-
-        async def complete(call: HookCall) -> ModelResponse:
-            if not streaming:
-                return await provider.complete(call.request, ctx)
-            response = None
-            async for chunk in provider.stream(call.request, ctx):
-                if chunk.delta:
-                    self.report("delta", agent.name, chunk.delta)
-                if chunk.response is not None:
-                    response = chunk.response
-            if response is None:
-                raise LlmspellError(f"model provider {provider.name!r} ended its stream without a response")
-            return response
-
-        response: ModelResponse = await self.kernel.dispatcher.around("model", call, complete, extra=agent.callbacks)
-        return response
-
-    async def call_tool(self, agent: BaseAgent, name: str, arguments: dict[str, Any], ctx: ExecutionContext) -> Any:
-        tool = agent.tools.get(name)
-        if tool is None:
-            raise UnknownNameError(f"tool of agent {agent.name!r}", name, agent.tools)
-        info = current_run.get()
-        if info is not None and info.agent is agent:
-            info.count_tool_call(name)
-        return await self.invoke_tool(tool, arguments, ctx, agent=agent)
-
-    async def invoke_tool(self, tool: Any, arguments: dict[str, Any], ctx: ExecutionContext,
-                          *, agent: BaseAgent | None = None) -> Any:
-        """Validate ``arguments`` against the tool's schema and run it through the ``tool`` points."""
-        validate_arguments(tool.name, tool.parameters, arguments)
-        who = agent.name if agent is not None else tool.name
-        self.report("tool_call", who, {"tool": tool.name, "arguments": arguments})
-        if self.settings.verbose:
-            await self.kernel.emit("agent.tool.called", {"agent": who, "tool": tool.name, "arguments": arguments},
-                                   session_id=ctx.session_id, user_id=ctx.user_id, correlation_id=ctx.trace_id,
-                                   source=f"agent:{who}")
-        call = HookCall("tool", ctx=ctx, component=tool, request=arguments, args={"agent": agent})
-        result = await self.kernel.dispatcher.around(
-            "tool", call, lambda c: tool.invoke(c.request, ctx), extra=agent.callbacks if agent else None
-        )
-        self.report("tool_result", who, {"tool": tool.name, "result": result})
-        return result
