@@ -15,6 +15,11 @@ async def main(data_dir: str) -> None:
         for plugin in kernel.plugins:
             hooks = ", ".join(h.removeprefix("llmspell_") for h in plugin.hooks)
             print(f"  plugin {plugin.name:<10} ({plugin.source}): {hooks}")
+        prefs = kernel.state.scope("user", "u1")
+        version = await prefs.set("theme", {"dark": True})
+        visits = await prefs.update("visits", lambda n: (n or 0) + 1)
+        item = await prefs.get_versioned("theme")
+        print(f"state: theme={item.value} (version {version}), visits={visits.value}")
 
 
 if __name__ == "__main__":

@@ -1,26 +1,343 @@
-"""State: the contract of the state service and of state backends.
+"""State: the contract of the state service, its scopes and its storage backends.
 
 The state service (``kernel.state``) is provided by a plugin (the default one is
-``llmspell.plugins.state``); its storage is a :class:`StateBackend` chosen by name with
-``[state] backend = "..."``.
+``llmspell.plugins.state``). It addresses values by *scope* (``app``, ``user``,
+``session``, ``agent``, ``temp``), *owner* (the user id, session id, agent name ...) and
+*key*, gives every key a version, and stores JSON through a :class:`StateBackend` chosen
+by name with ``[state] backend = "..."``.
+
+The backend protocol is deliberately small: get, get-many, compare-and-set, delete, scan
+by prefix and an atomic batch, all on flat string keys and JSON *bytes*. It maps onto a
+Redis Lua script, a conditional ``UPDATE`` in PostgreSQL or a revision check in NATS
+JetStream KV. A backend never decodes values: the service encodes each record once.
+
+Versions: a key that does not exist has no version; its first write makes version 1 and
+every later write adds one (a backend may only ever increase a key's version). After a
+delete the key starts again at 1. ``expected_version`` has three forms throughout:
+``None`` (write whatever is there), :data:`ABSENT` (``0``: the key must not exist) or a
+positive version (the key must be at exactly that version).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["StateService", "StateBackend"]
+import attrs
+
+from .errors import UnknownNameError, ValidationError
+
+__all__ = [
+    "SCOPES",
+    "PERSISTENT_SCOPES",
+    "ABSENT",
+    "MAX_KEY_LENGTH",
+    "MAX_OWNER_LENGTH",
+    "POLICIES",
+    "check_key",
+    "check_owner",
+    "check_scope",
+    "Record",
+    "Put",
+    "Delete",
+    "WriteOp",
+    "CasResult",
+    "BatchResult",
+    "Versioned",
+    "StateItem",
+    "StateWrite",
+    "StateChange",
+    "StateBackend",
+    "StateScope",
+    "StateService",
+]
+
+#: Every scope. ``temp`` lives for one invocation and is never persisted.
+SCOPES: tuple[str, ...] = ("app", "user", "session", "agent", "temp")
+PERSISTENT_SCOPES: tuple[str, ...] = ("app", "user", "session", "agent")
+
+#: ``expected_version=ABSENT`` asks that the key does not exist yet.
+ABSENT = 0
+
+#: Longest key, in characters. Keys are non-empty and hold no control characters.
+MAX_KEY_LENGTH = 512
+#: Longest owner id (user id, session id, agent name ...), in characters.
+MAX_OWNER_LENGTH = 256
+
+#: Conflict policies a key pattern can have (``merge`` also names a reducer).
+POLICIES: tuple[str, ...] = ("last_write_wins", "reject", "merge")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_key(key: object) -> str:
+    """Return ``key`` if it is a valid state key, else raise :class:`ValidationError`."""
+    if (
+        type(key) is str
+        and 0 < len(key) <= MAX_KEY_LENGTH
+        and (key.isprintable() or not _CONTROL.search(key))
+    ):
+        return key  # the fast path of every call
+    if type(key) is not str:
+        raise ValidationError(f"a state key must be a string, not {type(key).__name__} {key!r}")
+    if not key:
+        raise ValidationError("a state key must not be empty")
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValidationError(
+            f"state key {key[:40]!r}... is {len(key)} characters long; the limit is {MAX_KEY_LENGTH}"
+        )
+    raise ValidationError(f"state key {key!r} contains a control character")
+
+
+def check_owner(scope: str, owner: object) -> str:
+    """Return ``owner`` if it is a valid owner id for ``scope``, else raise."""
+    if owner is None:
+        raise ValidationError(f"the {scope!r} scope needs an owner id (for example the {scope} id)")
+    if type(owner) is not str or not owner:
+        raise ValidationError(f"the owner of a {scope!r} scope must be a non-empty string, not {owner!r}")
+    if len(owner) > MAX_OWNER_LENGTH:
+        raise ValidationError(f"owner id {owner[:40]!r}... is longer than {MAX_OWNER_LENGTH} characters")
+    if _CONTROL.search(owner):
+        raise ValidationError(f"owner id {owner!r} contains a control character")
+    return owner
+
+
+def check_scope(scope: object) -> str:
+    """Return ``scope`` if it is one of :data:`SCOPES`, else raise :class:`UnknownNameError`."""
+    if scope not in SCOPES:
+        raise UnknownNameError("state scope", str(scope), SCOPES)
+    return scope
+
+
+# -- what backends store and return ---------------------------------------------------
+
+
+@attrs.frozen
+class Record:
+    """One stored key: its JSON bytes (the service's envelope) and its version."""
+
+    key: str
+    data: bytes
+    version: int
+
+
+@attrs.frozen
+class Put:
+    """Write ``data`` under ``key`` if ``expected_version`` holds (see the module doc).
+
+    ``version`` forces the new version (used when importing a scope with its versions);
+    ``None`` makes it the current version plus one.
+    """
+
+    key: str
+    data: bytes
+    expected_version: int | None = None
+    version: int | None = None
+
+
+@attrs.frozen
+class Delete:
+    """Remove ``key`` if ``expected_version`` holds; deleting a missing key is not an error."""
+
+    key: str
+    expected_version: int | None = None
+
+
+WriteOp = Put | Delete
+
+
+@attrs.frozen
+class CasResult:
+    """The outcome of one conditional write.
+
+    On success ``ok`` is true, ``version`` is the new version (``None`` after a delete)
+    and ``previous_version`` the version it replaced (``None`` for a new key). On a
+    conflict ``ok`` is false, ``previous_version`` is the key's current version and
+    ``current`` its current record (``None`` if it does not exist); nothing was written.
+    """
+
+    ok: bool
+    version: int | None = None
+    previous_version: int | None = None
+    current: Record | None = None
+
+
+@attrs.frozen
+class BatchResult:
+    """The outcome of an atomic batch: one :class:`CasResult` per operation when ``ok``.
+
+    When an expectation fails, ``ok`` is false, nothing was written, ``failed`` is the
+    index of the first failing operation and ``conflict`` its failed :class:`CasResult`.
+    """
+
+    ok: bool
+    results: tuple[CasResult, ...] = ()
+    failed: int | None = None
+    conflict: CasResult | None = None
+
+
+# -- what the service returns and what hooks see ----------------------------------------
+
+
+@attrs.frozen
+class Versioned:
+    """A value with its version (and the schema version it was read at)."""
+
+    value: Any
+    version: int
+    schema_version: int = 1
+
+
+@attrs.frozen
+class StateItem:
+    """One key of a scope with its value and versions: what scan, export and import use."""
+
+    key: str
+    value: Any
+    version: int
+    schema_version: int = 1
+
+
+@attrs.define
+class StateWrite:
+    """The request of the ``state_before_write`` hook point; hooks may change ``value``.
+
+    ``op`` is ``set``, ``update``, ``merge``, ``delete``, ``copy``, ``import`` or
+    ``migrate``. For a delete ``value`` is ``None`` and changing it has no effect.
+    """
+
+    scope: str
+    owner: str
+    key: str
+    value: Any
+    op: str = "set"
+    expected_version: int | None = None
+
+
+@attrs.frozen
+class StateChange:
+    """A successful write: the ``state_write`` hook's ``change`` and the payload of the
+    ``state.changed`` event (``serde.unstructure(change)``).
+
+    ``value`` is the stored JSON value (``None`` when ``deleted``), so replaying a
+    session's ``state.changed`` events in order rebuilds its state.
+    """
+
+    scope: str
+    owner: str
+    key: str
+    old_version: int | None
+    new_version: int | None
+    value: Any = None
+    deleted: bool = False
+    op: str = "set"
+    schema_version: int = 1
+
+
+# -- protocols ------------------------------------------------------------------------
 
 
 @runtime_checkable
 class StateBackend(Protocol):
-    """Versioned key/value storage of JSON bytes."""
+    """Versioned key/value storage of JSON bytes on flat string keys.
 
-    async def close(self) -> None: ...
+    Every method is atomic on its own; :meth:`batch` is atomic as a whole. ``persistent``
+    says whether data outlives the process (``memory`` does not). A backend that shares a
+    server with others isolates itself by a key prefix of its own configuration.
+    """
+
+    name: str
+    persistent: bool
+
+    async def open(self) -> None:
+        """Connect or open files; called from ``llmspell_startup``."""
+
+    async def close(self) -> None:
+        """Release connections and files; called from ``llmspell_shutdown``."""
+
+    async def get(self, key: str) -> Record | None: ...
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, Record]:
+        """The records of those ``keys`` that exist (one round trip where possible)."""
+        ...
+
+    async def compare_and_set(
+        self, key: str, data: bytes, expected_version: int | None = None
+    ) -> CasResult: ...
+
+    async def delete(self, key: str, expected_version: int | None = None) -> CasResult: ...
+
+    async def scan(self, prefix: str, *, after: str | None = None, limit: int = 500) -> list[Record]:
+        """Records whose key starts with ``prefix``, in key order, strictly after ``after``."""
+        ...
+
+    async def batch(self, ops: Sequence[WriteOp]) -> BatchResult:
+        """Apply every operation or none of them."""
+        ...
+
+
+@runtime_checkable
+class StateScope(Protocol):
+    """The keys of one owner in one scope: ``kernel.state.scope("user", "u1")``."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def owner(self) -> str: ...
+
+    async def get(self, key: str, default: Any = None, *, cls: Any = None) -> Any: ...
+
+    async def get_versioned(self, key: str, *, cls: Any = None) -> Versioned | None: ...
+
+    async def get_many(self, keys: Sequence[str], *, cls: Any = None) -> dict[str, Any]: ...
+
+    async def set(self, key: str, value: Any, *, expected_version: int | None = None) -> int: ...
+
+    async def update(
+        self, key: str, fn: Callable[[Any], Any], *, cls: Any = None, retries: int | None = None
+    ) -> Versioned: ...
+
+    async def delete(self, key: str, *, expected_version: int | None = None) -> bool: ...
+
+    async def list(self, prefix: str = "") -> list[str]: ...
+
+    def scan(self, prefix: str = "", *, cls: Any = None) -> AsyncIterator[StateItem]: ...
+
+    def watch(self, prefix: str, handler: Callable[[StateChange], Any]) -> Any: ...
 
 
 @runtime_checkable
 class StateService(Protocol):
-    """Scoped, versioned state: ``kernel.state.scope("user", "u1").get("theme")``."""
+    """Scoped, versioned state (``kernel.state``), plus what sessions and agents need.
 
-    def scope(self, kind: str, owner: str | None = None) -> Any: ...
+    The agents runtime brackets an invocation with ``temp(invocation_id)`` (an async
+    context manager yielding the ``temp`` scope, dropped on exit) or ``drop_temp``. The
+    sessions service forks with ``copy_owner``, deletes with ``delete_owner``, moves a
+    session with ``export_owner``/``import_owner`` and recovers with ``rebuild`` from the
+    payloads of its ``state.changed`` events.
+    """
+
+    def scope(self, kind: str, owner: str | None = None) -> StateScope: ...
+
+    def temp(self, invocation_id: str) -> AbstractAsyncContextManager[StateScope]: ...
+
+    async def drop_temp(self, invocation_id: str) -> int: ...
+
+    def set_policy(self, pattern: str, policy: str, *, scope: str | None = None) -> None: ...
+
+    async def copy_owner(self, scope: str, source: str, target: str, *, overwrite: bool = False) -> int: ...
+
+    async def delete_owner(self, scope: str, owner: str) -> int: ...
+
+    async def export_owner(self, scope: str, owner: str) -> list[StateItem]: ...
+
+    async def import_owner(
+        self, scope: str, owner: str, items: Sequence[StateItem], *, replace: bool = True
+    ) -> int: ...
+
+    async def rebuild(
+        self, scope: str, owner: str, changes: Iterable[StateChange | Mapping[str, Any]]
+    ) -> int: ...

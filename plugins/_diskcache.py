@@ -63,11 +63,14 @@ class JSONDisk(diskcache.Disk):
         return super().fetch(mode, filename, value, read)
 
 
-def open_cache(directory: str | os.PathLike[str], **settings: Any) -> diskcache.Cache:
-    """A diskcache ``Cache`` on ``directory`` with :class:`JSONDisk` and store settings."""
+def open_cache(directory: str | os.PathLike[str], *, timeout: float = 60, **settings: Any) -> diskcache.Cache:
+    """A diskcache ``Cache`` on ``directory`` with :class:`JSONDisk` and store settings.
+
+    ``timeout`` is how many seconds a write waits for another process's lock.
+    """
     Path(directory).mkdir(parents=True, exist_ok=True)
     options = {**STORE_SETTINGS, **settings}
     try:
-        return diskcache.Cache(str(directory), disk=JSONDisk, timeout=60, **options)
+        return diskcache.Cache(str(directory), disk=JSONDisk, timeout=timeout, **options)
     except sqlite3.DatabaseError as exc:
         raise IntegrityError(f"cannot open the store at {directory}: {exc}") from exc

@@ -180,7 +180,7 @@ def test_llmspell_hooks_command_lists_hooks_and_last_stats(project, llmspell_env
         [sys.executable, "-m", "llmspell.cli", "--data-dir", str(project / "data"), "hooks", "--json"],
         check=True, env=env, cwd=project, capture_output=True, text=True,
     ).stdout
-    rows = json.loads(out)["hooks"]
+    rows = [row for row in json.loads(out)["hooks"] if row["origin"] != "plugin"]
     assert rows == [
         {
             "point": "before_agent", "name": "rules.py:redact", "origin": "runtime", "priority": 0,

@@ -220,3 +220,16 @@ def test_runtime_plugin_registration_collects_registrations(make_kernel):
 def test_distribution_object_validation():
     dist = Distribution(name="x", block=("state",))
     assert dist.plugins == {} and dist.autoload is False
+
+
+async def test_third_party_backend_replaces_the_default_by_name(with_acme, make_kernel):
+    from acme_llmspell import backend
+
+    backend.CALLS.clear()
+    async with make_kernel({"state": {"backend": "acme"}}) as kernel:
+        prefs = kernel.state.scope("user", "u1")
+        await prefs.set("theme", "dark")
+        assert await prefs.get("theme") == "dark"
+        assert kernel.state.backend.acme is True
+    assert "compare_and_set" in backend.CALLS or "batch" in backend.CALLS
+    assert "get" in backend.CALLS or "get_many" in backend.CALLS

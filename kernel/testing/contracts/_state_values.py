@@ -1,0 +1,233 @@
+"""Contract tests of the scope API: values, versions, CAS, update, policies, bad input."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+import pytest
+
+from llmspell.errors import ConfigError, ConflictError, SerializationError, UnknownNameError, ValidationError
+from llmspell.state import MAX_KEY_LENGTH
+
+
+@attrs.frozen
+class Profile:
+    name: str
+    langs: tuple[str, ...] = ()
+
+
+class ValueTests:
+    """Mixed into :class:`~llmspell.testing.contracts.state.StateContract`."""
+
+    async def test_set_get_versions(self, kernel: Any, owner: str) -> None:
+        prefs = kernel.state.scope("user", owner)
+        assert await prefs.get("theme") is None
+        assert await prefs.get("theme", "light") == "light"
+        assert await prefs.get_versioned("theme") is None
+        assert await prefs.set("theme", {"dark": True}) == 1
+        assert await prefs.set("theme", {"dark": False}) == 2
+        item = await prefs.get_versioned("theme")
+        assert (item.value, item.version) == ({"dark": False}, 2)
+        for value in (0, -1.5, "text", True, None, [1, [2, {"a": None}]], {"ü": "ñ"}):
+            await prefs.set("any", value)
+            assert await prefs.get("any", "default") == value
+
+    async def test_scopes_and_owners_are_isolated(self, kernel: Any, owner: str) -> None:
+        state = kernel.state
+        await state.scope("user", owner).set("k", "user")
+        await state.scope("user", owner + "0").set("k", "other user")
+        await state.scope("session", owner).set("k", "session")
+        await state.scope("user", owner + "/x").set("k", "slash")
+        assert await state.scope("user", owner).list() == ["k"]
+        assert await state.scope("user", owner).get("k") == "user"
+        assert await state.scope("session", owner).get("k") == "session"
+        assert await state.scope("user", owner + "/x").get("k") == "slash"
+        assert await state.scope("agent", owner).get("k") is None
+        assert (await state.scope("app").set("k", 1)) >= 1
+
+    async def test_get_many_delete_list_scan(self, kernel: Any, owner: str) -> None:
+        s = kernel.state.scope("session", owner)
+        for key in ("cart.1", "cart.2", "cart.10", "profile", "carton"):
+            await s.set(key, key.upper())
+        assert await s.get_many(["cart.1", "missing", "profile"]) == {
+            "cart.1": "CART.1",
+            "profile": "PROFILE",
+        }
+        assert await s.list("cart.") == ["cart.1", "cart.10", "cart.2"]
+        assert await s.list() == ["cart.1", "cart.10", "cart.2", "carton", "profile"]
+        items = [i async for i in s.scan("cart")]
+        assert [(i.key, i.value, i.version) for i in items][:2] == [
+            ("cart.1", "CART.1", 1),
+            ("cart.10", "CART.10", 1),
+        ]
+        assert await s.delete("carton") is True
+        assert await s.delete("carton") is False
+        assert await s.list("cart") == ["cart.1", "cart.10", "cart.2"]
+
+    async def test_compare_and_set(self, kernel: Any, owner: str) -> None:
+        s = kernel.state.scope("user", owner)
+        v1 = await s.set("theme", {"dark": True}, expected_version=0)
+        with pytest.raises(ConflictError) as info:
+            await s.set("theme", {"dark": None}, expected_version=0)
+        assert info.value.current_version == v1 and info.value.current_value == {"dark": True}
+        v2 = await s.set("theme", {"dark": False}, expected_version=v1)
+        with pytest.raises(ConflictError) as info:
+            await s.set("theme", "stale", expected_version=v1)
+        assert (info.value.expected, info.value.current_version) == (v1, v2)
+        assert info.value.current_value == {"dark": False}
+        assert await s.get("theme") == {"dark": False}
+        with pytest.raises(ConflictError):
+            await s.delete("theme", expected_version=v1)
+        assert await s.delete("theme", expected_version=v2) is True
+
+    async def test_expected_version_on_missing_key(self, kernel: Any, owner: str) -> None:
+        s = kernel.state.scope("user", owner)
+        with pytest.raises(ConflictError) as info:
+            await s.set("nothing", 1, expected_version=3)
+        assert info.value.current_version is None and info.value.current_value is None
+        assert await s.get_versioned("nothing") is None
+
+    async def test_update_retries_then_succeeds(self, kernel: Any, owner: str) -> None:
+        s = kernel.state.scope("user", owner)
+        other = kernel.state.scope("user", owner)
+        assert (await s.update("visits", lambda n: (n or 0) + 1)).value == 1
+        calls = []
+
+        async def racing(n: Any) -> Any:
+            calls.append(n)
+            if len(calls) == 1:  # another writer gets in between our read and our write
+                await other.set("visits", 10)
+            return n + 1
+
+        result = await s.update("visits", racing)
+        assert calls == [1, 10] and (result.value, result.version) == (11, 3)
+        assert await s.get("visits") == 11
+
+    async def test_update_gives_up_after_bounded_retries(self, kernel: Any, owner: str) -> None:
+        s = kernel.state.scope("user", owner)
+        other = kernel.state.scope("user", owner)
+        await s.set("n", 0)
+        calls = []
+
+        async def always_loses(n: Any) -> Any:
+            calls.append(n)
+            await other.update("n", lambda m: m + 100, retries=0)
+            return n + 1
+
+        with pytest.raises(ConflictError):
+            await s.update("n", always_loses, retries=3)
+        assert len(calls) == 4
+        assert await s.get("n") == 400
+
+    async def test_attrs_values_round_trip(self, kernel: Any, owner: str) -> None:
+        s = kernel.state.scope("agent", owner)
+        await s.set("profile", Profile("ada", ("en", "fr")))
+        assert await s.get("profile") == {"name": "ada", "langs": ["en", "fr"]}
+        assert await s.get("profile", cls=Profile) == Profile("ada", ("en", "fr"))
+        updated = await s.update("profile", lambda p: attrs.evolve(p, name="bob"), cls=Profile)
+        assert updated.value == Profile("bob", ("en", "fr"))
+        assert (await s.get_many(["profile"], cls=Profile)) == {"profile": Profile("bob", ("en", "fr"))}
+
+    async def test_bad_values_are_refused_before_writing(self, kernel: Any, owner: str) -> None:
+        s = kernel.state.scope("user", owner)
+        await s.set("k", "good")
+        cases = [
+            ({"a": {"b": [1, object()]}}, "$.a.b[1]"),
+            ({"when": {1, 2}}, "$.when"),
+            ([math.nan], "$[0]"),
+            ({1: "int key"}, "$"),
+            (2**70, "$"),
+        ]
+        for value, path in cases:
+            with pytest.raises(SerializationError) as info:
+                await s.set("k", value)
+            assert info.value.path == path
+            with pytest.raises(SerializationError):
+                await s.update("k", lambda _, v=value: v)
+        assert (await s.get_versioned("k")).version == 1
+        with pytest.raises(SerializationError):
+            await s.set("fresh", object())
+        assert await s.list() == ["k"]
+
+    async def test_bad_keys_scopes_and_owners(self, kernel: Any, owner: str) -> None:
+        s = kernel.state.scope("user", owner)
+        for key in ("", "x" * (MAX_KEY_LENGTH + 1), "line\nbreak", "nul\x00", 7, None):
+            with pytest.raises(ValidationError):
+                await s.set(key, 1)
+            with pytest.raises(ValidationError):
+                await s.get(key)
+        assert await s.set("x" * MAX_KEY_LENGTH, 1) == 1
+        assert await s.list() == ["x" * MAX_KEY_LENGTH]
+        with pytest.raises(UnknownNameError) as info:
+            kernel.state.scope("global", owner)
+        assert "user" in str(info.value) and "temp" in str(info.value)
+        for bad_owner in (None, "", "a\tb", "x" * 1000):
+            with pytest.raises(ValidationError):
+                kernel.state.scope("user", bad_owner)
+        with pytest.raises(ValidationError):
+            await s.set("k", 1, expected_version=-2)
+
+    async def test_reject_policy(self, make_state_kernel: Any, owner: str) -> None:
+        async with make_state_kernel(config={"state": {"policies": {"cart.*": "reject"}}}) as kernel:
+            a, b = kernel.state.scope("user", owner), kernel.state.scope("user", owner)
+            assert await a.set("cart.items", [1]) == 1  # creating is fine
+            with pytest.raises(ConflictError):
+                await b.set("cart.items", [2])  # b never read it: a blind overwrite
+            assert await b.get("cart.items") == [1]
+            assert await b.set("cart.items", [1, 2]) == 2
+            with pytest.raises(ConflictError) as info:
+                await a.set("cart.items", [1, 3])  # a's view is stale
+            assert info.value.current_value == [1, 2]
+            assert await a.set("plain", 1) == 1 and await b.set("plain", 2) == 2  # last write wins
+
+    async def test_merge_policies(self, make_state_kernel: Any, owner: str) -> None:
+        policies = {
+            "hits": "merge:counter_add",
+            "log": "merge:list_append",
+            "tags": "merge:set_union",
+            "prefs": "merge:deep_merge",
+            "best": "merge:max",
+            "low": "merge:min",
+        }
+        async with make_state_kernel(config={"state": {"policies": policies}}) as kernel:
+            s = kernel.state.scope("user", owner)
+            for _ in range(3):
+                await s.set("hits", 2)
+            await s.set("log", "a")
+            await s.set("log", ["b", "c"])
+            await s.set("tags", ["x", "y"])
+            await s.set("tags", ["y", "z"])
+            await s.set("prefs", {"ui": {"dark": True, "size": 1}})
+            await s.set("prefs", {"ui": {"size": 2}, "lang": "en"})
+            for n in (3, 9, 4):
+                await s.set("best", n)
+                await s.set("low", n)
+            got = await s.get_many(list(policies))
+            assert got == {
+                "hits": 6,
+                "log": ["a", "b", "c"],
+                "tags": ["x", "y", "z"],
+                "prefs": {"ui": {"dark": True, "size": 2}, "lang": "en"},
+                "best": 9,
+                "low": 3,
+            }
+            assert (await s.get_versioned("hits")).version == 3
+            await s.set("hits", 5, expected_version=3)  # an explicit CAS replaces
+            assert await s.get("hits") == 5
+            with pytest.raises(ValidationError):
+                await s.set("hits", "not a number")
+            assert await s.get("hits") == 5
+
+    async def test_unknown_reducer_is_a_clear_error(self, make_state_kernel: Any, owner: str) -> None:
+        with pytest.raises(ConfigError) as info:
+            make_state_kernel(config={"state": {"policies": {"x": "merge:nope"}}})
+        assert "nope" in str(info.value) and "counter_add" in str(info.value)
+        async with make_state_kernel() as kernel:
+            with pytest.raises(UnknownNameError) as unknown:
+                kernel.state.set_policy("x", "merge:nope")
+            assert "counter_add" in str(unknown.value)
+            s = kernel.state.scope("user", owner)
+            await s.set("x", 1)
+            assert await s.get("x") == 1

@@ -1,0 +1,144 @@
+"""The default state plugin: ``kernel.state``, its backends, reducers and CLI.
+
+Registered as the ``state`` entry point (block it with ``[plugins] disable = ["state"]``).
+It registers the ``[state]`` config section, the ``memory`` and ``diskcache`` backends,
+the built-in reducers, the state service, agent-state persistence on the agent
+lifecycle hooks and the ``llmspell state`` commands. See ``docs/state.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from llmspell import hookimpl
+from llmspell.errors import ConfigError
+from llmspell.hooks import HookCall
+from llmspell.services import StashKey
+from llmspell.state import StateService
+
+from . import agents
+from .config import DiskcacheOptions, StateConfig, parse_policy
+from .diskcache_backend import DiskcacheStateBackend
+from .memory import MemoryStateBackend
+from .reducers import BUILTIN
+from .scope import Scope
+from .service import StateManager
+from .watch import StateWatch
+
+__all__ = [
+    "StateManager",
+    "Scope",
+    "StateConfig",
+    "DiskcacheOptions",
+    "MemoryStateBackend",
+    "DiskcacheStateBackend",
+    "StateWatch",
+    "MANAGER",
+]
+
+#: The kernel's state manager, for the plugin's own lifecycle hooks.
+MANAGER: StashKey[StateManager] = StashKey("state.manager")
+
+
+def _diskcache(kernel: Any) -> DiskcacheStateBackend:
+    options: DiskcacheOptions = kernel.config.section("state").diskcache
+    directory = Path(options.directory).expanduser()
+    if not directory.is_absolute():
+        directory = kernel.data_dir / directory
+    return DiskcacheStateBackend(directory, timeout=options.timeout, threaded=options.threaded)
+
+
+@hookimpl
+def llmspell_register_config(register: Any) -> None:
+    register("state", StateConfig, "durable state: backend, conflict policies, retries, migrations")
+
+
+@hookimpl
+def llmspell_register_state_backends(register: Any) -> None:
+    register("memory", lambda kernel: MemoryStateBackend(), "in this process only; nothing persists")
+    register("diskcache", _diskcache, "embedded default: diskcache (SQLite WAL) in the data directory")
+
+
+@hookimpl
+def llmspell_register_state_reducers(register: Any) -> None:
+    for name, (fn, description) in BUILTIN.items():
+        register(name, fn, description)
+
+
+@hookimpl(trylast=True)
+def llmspell_configure(kernel: Any) -> None:
+    config: StateConfig = kernel.config.section("state")
+    backends = kernel.registry("state backend")
+    reducers = kernel.registry("state reducer")
+    problems = []
+    if config.backend not in backends:
+        known = ", ".join(sorted(str(n) for n in backends.names())) or "none"
+        problems.append(f"state.backend: unknown state backend {config.backend!r} (registered: {known})")
+    for where, spec in [("state.default_policy", config.default_policy)] + [
+        (f"state.policies.{pattern!r}", spec) for pattern, spec in config.policies.items()
+    ]:
+        try:
+            _, reducer = parse_policy(spec)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        if reducer is not None and reducer not in reducers:
+            known = ", ".join(sorted(str(n) for n in reducers.names()))
+            problems.append(f"{where}: unknown reducer {reducer!r} (registered: {known})")
+    if problems:
+        raise ConfigError(problems, source=kernel.config.source)
+
+
+@hookimpl(trylast=True)
+def llmspell_register_services(kernel: Any, register: Any) -> None:
+    config: StateConfig = kernel.config.section("state")
+    manager = StateManager(kernel, config, kernel.create_backend("state backend", config.backend))
+    kernel.stash[MANAGER] = manager
+    register(StateService, manager)
+
+
+@hookimpl(tryfirst=True)
+async def llmspell_startup(kernel: Any) -> None:
+    """Open the store first, so that other plugins' startup hooks can use it."""
+    await kernel.stash[MANAGER].open()
+
+
+@hookimpl
+async def llmspell_shutdown(kernel: Any) -> None:
+    manager = kernel.stash.get(MANAGER, None)
+    if manager is not None:
+        del kernel.stash[MANAGER]
+        await manager.close()
+
+
+@hookimpl(tryfirst=True)
+async def llmspell_agent_initialize(agent: Any, ctx: Any) -> None:
+    """Restore the agent's saved state before other initialize hooks run."""
+    manager = agents.manager_for(ctx)
+    if manager is not None:
+        await agents.restore_agent(manager, agent, ctx)
+
+
+@hookimpl(trylast=True)
+async def llmspell_after_agent(call: HookCall) -> None:
+    """Save the agent's state after each execution (after other hooks changed it)."""
+    manager = agents.manager_for(call.ctx)
+    if manager is not None and call.component is not None:
+        await agents.save_agent(manager, call.component, call.ctx)
+
+
+@hookimpl(trylast=True)
+async def llmspell_agent_shutdown(agent: Any, ctx: Any) -> None:
+    manager = agents.manager_for(ctx)
+    if manager is not None:
+        await agents.save_agent(manager, agent, ctx)
+
+
+@hookimpl
+def llmspell_register_commands(cli: click.Group, kernel: Any) -> None:
+    from .cli import register
+
+    register(cli)

@@ -1,0 +1,217 @@
+"""Whole-owner operations, for sessions: copy (fork), delete, export, import, rebuild.
+
+These are methods of :class:`~llmspell.plugins.state.service.StateManager`, kept here to
+keep that module small. They work page by page (:data:`PAGE` keys); each page is one
+atomic backend batch. They dispatch ``state_write`` and publish ``state.changed`` for
+every key they write (unless ``quiet``), so a session's event stream records forks and
+imports and can rebuild its state; they do not run ``state_before_write``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from llmspell import serde
+from llmspell.errors import (
+    ConflictError,
+    ValidationError,
+)
+from llmspell.state import ABSENT, StateChange, StateItem, check_key, check_owner, check_scope
+from llmspell.state import Delete as DeleteOp
+from llmspell.state import Put as PutOp
+
+from .codec import decode, encode, owner_prefix, to_json
+from .watch import change_from_payload
+
+if TYPE_CHECKING:
+    from .service import StateManager
+
+__all__ = [
+    "PAGE",
+    "copy_owner",
+    "delete_owner",
+    "export_owner",
+    "import_owner",
+    "rebuild",
+]
+
+PAGE = 500
+
+
+async def copy_owner(
+    self: StateManager, scope: str, source: str, target: str, *, overwrite: bool = False
+) -> int:
+    """Copy every key of ``source`` to ``target`` in ``scope`` (a session fork); returns the count.
+
+    Without ``overwrite`` the target must not have any of the keys (ConflictError) and
+    the copies keep their versions; with it, existing target keys are replaced and their
+    versions continue from the target's own.
+    """
+    check_scope(scope)
+    check_owner(scope, source)
+    check_owner(scope, target)
+    if source == target:
+        raise ValidationError(f"cannot copy {scope} owner {source!r} onto itself")
+    backend = self.backend_for(scope)
+    src, dst = owner_prefix(scope, source), owner_prefix(scope, target)
+    if not overwrite:
+        existing = await backend.scan(dst, limit=1)
+        if existing:
+            key = existing[0].key[len(dst) :]
+            raise ConflictError(key, expected=ABSENT, current_version=existing[0].version)
+    count = 0
+    after: str | None = None
+    while True:
+        page = await backend.scan(src, after=after, limit=PAGE)
+        if not page:
+            return count
+        ops = [
+            PutOp(
+                dst + r.key[len(src) :],
+                r.data,
+                None if overwrite else ABSENT,
+                None if overwrite else r.version,
+            )
+            for r in page
+        ]
+        outcome = await backend.batch(ops)
+        if not outcome.ok:
+            assert outcome.failed is not None and outcome.conflict is not None
+            key = ops[outcome.failed].key[len(dst) :]
+            raise ConflictError(key, expected=ABSENT, current_version=outcome.conflict.previous_version)
+        for record, result in zip(page, outcome.results, strict=True):
+            value, schema = decode(record.data, record.key)
+            await self.changed(
+                scope,
+                target,
+                record.key[len(src) :],
+                result.previous_version,
+                result.version,
+                value,
+                op="copy",
+                schema=schema,
+            )
+        count += len(page)
+        after = page[-1].key
+
+
+async def delete_owner(self: StateManager, scope: str, owner: str) -> int:
+    """Delete every key of ``owner`` in ``scope`` (a session delete); returns the count."""
+    check_scope(scope)
+    backend = self.backend_for(scope)
+    base = owner_prefix(scope, check_owner(scope, owner))
+    count = 0
+    while True:
+        page = await backend.scan(base, limit=PAGE)
+        if not page:
+            return count
+        outcome = await backend.batch([DeleteOp(r.key) for r in page])
+        for record, result in zip(page, outcome.results, strict=True):
+            if result.previous_version is not None:
+                count += 1
+                await self.changed(
+                    scope,
+                    owner,
+                    record.key[len(base) :],
+                    result.previous_version,
+                    None,
+                    None,
+                    op="delete",
+                    deleted=True,
+                )
+
+
+async def export_owner(self: StateManager, scope: str, owner: str) -> list[StateItem]:
+    """Every key of ``owner`` with its value (migrated to the current schema) and version."""
+    check_scope(scope)
+    check_owner(scope, owner)
+    return [item async for _, _, item in self.items(scope, owner) if item is not None]
+
+
+def _item(raw: StateItem | Mapping[str, Any]) -> StateItem:
+    item = raw if isinstance(raw, StateItem) else serde.structure(dict(raw), StateItem)
+    check_key(item.key)
+    if isinstance(item.version, bool) or not isinstance(item.version, int) or item.version < 1:
+        raise ValidationError(f"imported key {item.key!r} has version {item.version!r}; versions start at 1")
+    return item
+
+
+async def import_owner(
+    self: StateManager,
+    scope: str,
+    owner: str,
+    items: Iterable[StateItem | Mapping[str, Any]],
+    *,
+    replace: bool = True,
+    quiet: bool = False,
+) -> int:
+    """Write ``items`` (from :func:`export_owner`) to ``owner``, keeping their versions.
+
+    With ``replace`` the owner's other keys are deleted, so it ends up exactly as
+    exported. Every item is checked (key, JSON value, schema version not newer than this
+    code) before anything is written. ``quiet`` skips hooks and events (used by
+    :func:`rebuild`, whose input came from the event log).
+    """
+    check_scope(scope)
+    check_owner(scope, owner)
+    backend = self.backend_for(scope)
+    base = owner_prefix(scope, owner)
+    checked = [_item(raw) for raw in items]
+    ops: list[PutOp | DeleteOp] = []
+    values: dict[str, tuple[Any, int]] = {}
+    for item in checked:
+        value = to_json(item.value)
+        self.schemas.check(item.key, item.schema_version)
+        ops.append(
+            PutOp(
+                base + item.key,
+                encode(value, item.schema_version, self.config.max_value_bytes),
+                None,
+                item.version,
+            )
+        )
+        values[base + item.key] = (value, item.schema_version)
+    if replace:
+        keep = set(values)
+        async for _, record, _ in self.items(scope, owner, decode_values=False):
+            if record.key not in keep:
+                ops.append(DeleteOp(record.key))
+    for start in range(0, len(ops), PAGE):
+        chunk = ops[start : start + PAGE]
+        outcome = await backend.batch(chunk)
+        if quiet:
+            continue
+        for op, result in zip(chunk, outcome.results, strict=True):
+            key = op.key[len(base) :]
+            if isinstance(op, DeleteOp):
+                if result.previous_version is not None:
+                    await self.changed(
+                        scope, owner, key, result.previous_version, None, None, op="import", deleted=True
+                    )
+                continue
+            value, schema = values[op.key]
+            await self.changed(
+                scope, owner, key, result.previous_version, result.version, value, op="import", schema=schema
+            )
+    return len(checked)
+
+
+async def rebuild(
+    self: StateManager, scope: str, owner: str, changes: Iterable[StateChange | Mapping[str, Any]]
+) -> int:
+    """Replay ``state.changed`` payloads (oldest first) and make ``owner`` hold the result.
+
+    Changes of other scopes or owners are ignored. Returns how many keys the owner has
+    afterwards. Emits no events: the input already is the event log.
+    """
+    final: dict[str, StateItem] = {}
+    for raw in changes:
+        change = raw if isinstance(raw, StateChange) else change_from_payload(raw)
+        if change.scope != scope or change.owner != owner:
+            continue
+        if change.deleted or change.new_version is None:
+            final.pop(change.key, None)
+        else:
+            final[change.key] = StateItem(change.key, change.value, change.new_version, change.schema_version)
+    return await import_owner(self, scope, owner, list(final.values()), replace=True, quiet=True)

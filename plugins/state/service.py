@@ -1,0 +1,262 @@
+"""The state service behind ``kernel.state``: reads, writes, hooks, events, migrations.
+
+:class:`StateManager` owns the backend, the policy table and the schema registry; the
+per-owner API lives on :class:`~llmspell.plugins.state.scope.Scope` and the whole-owner
+operations (copy, delete, export, import, rebuild, batch migration) in
+:mod:`~llmspell.plugins.state.bulk`. Every successful write ends in :meth:`changed`,
+which dispatches the ``state_write`` hook point and publishes ``state.changed`` (both
+cost nothing when nobody listens).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from llmspell.errors import ConflictError
+from llmspell.events import EventService
+from llmspell.hooks import HookCall
+from llmspell.state import (
+    SCOPES,
+    CasResult,
+    Record,
+    StateBackend,
+    StateChange,
+    StateItem,
+    StateWrite,
+    Versioned,
+    check_owner,
+    check_scope,
+)
+
+from . import bulk
+from .codec import decode, encode, owner_prefix, to_json
+from .config import StateConfig
+from .memory import MemoryStateBackend
+from .migrations import Schemas, migrate_all
+from .policies import PolicyTable
+from .scope import Scope
+from .watch import LocalWatchers, StateWatch, subscribe
+
+__all__ = ["StateManager"]
+
+log = logging.getLogger("llmspell.state")
+
+
+class StateManager:
+    """The default :class:`~llmspell.state.StateService`."""
+
+    def __init__(self, kernel: Any, config: StateConfig, backend: StateBackend) -> None:
+        self.kernel = kernel
+        self.config = config
+        self.backend = backend
+        self.temp_backend = MemoryStateBackend()
+        self.policies = PolicyTable(kernel.registry("state reducer"), config.default_policy)
+        for pattern, spec in config.policies.items():
+            self.policies.set(pattern, spec, source="config")
+        self.schemas = Schemas(kernel.registry("state schema"), kernel.registry("state migration"))
+        self.watchers = LocalWatchers()
+        self.agent_snapshots: dict[str, bytes] = {}
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self.backend.open()
+
+    async def close(self) -> None:
+        self.temp_backend = MemoryStateBackend()
+        await self.backend.close()
+
+    async def health(self) -> list[str]:
+        """Problems found with the backend (``llmspell doctor``); empty when fine."""
+        try:
+            await self.backend.get("app/.health/probe")
+        except Exception as exc:
+            return [f"state backend {self.backend.name!r}: {type(exc).__name__}: {exc}"]
+        return []
+
+    # -- the public face -------------------------------------------------------------
+
+    def scope(self, kind: str, owner: str | None = None) -> Scope:
+        """The keys of ``owner`` in scope ``kind`` (``app`` defaults to ``[state] app``)."""
+        check_scope(kind)
+        if owner is None and kind == "app":
+            owner = self.config.app
+        return Scope(self, kind, check_owner(kind, owner))
+
+    @asynccontextmanager
+    async def temp(self, invocation_id: str) -> AsyncIterator[Scope]:
+        """``async with kernel.state.temp(invocation_id) as tmp:``; dropped on exit."""
+        try:
+            yield self.scope("temp", invocation_id)
+        finally:
+            await self.drop_temp(invocation_id)
+
+    async def drop_temp(self, invocation_id: str) -> int:
+        """Forget every temp key of one invocation; returns how many there were."""
+        prefix = owner_prefix("temp", check_owner("temp", invocation_id))
+        records = await self.temp_backend.scan(prefix, limit=2**31)
+        for record in records:
+            await self.temp_backend.delete(record.key)
+        return len(records)
+
+    def set_policy(self, pattern: str, policy: str, *, scope: str | None = None) -> None:
+        """Give keys matching ``pattern`` a conflict policy (``"merge:counter_add"`` ...)."""
+        self.policies.set(pattern, policy, scope=scope, source="plugin")
+
+    def watch(
+        self, kind: str | None, owner: str | None, prefix: str, handler: Callable[[StateChange], Any]
+    ) -> StateWatch:
+        """Call ``handler(change)`` after writes to keys starting with ``prefix`` (``None``: any scope/owner)."""
+        events = self.kernel.services.find(EventService)
+        return subscribe(self.watchers, events, kind, owner, prefix, handler)
+
+    copy_owner = bulk.copy_owner
+    delete_owner = bulk.delete_owner
+    export_owner = bulk.export_owner
+    import_owner = bulk.import_owner
+    rebuild = bulk.rebuild
+    migrate = migrate_all
+
+    # -- internals used by Scope and bulk --------------------------------------------
+
+    def backend_for(self, kind: str) -> StateBackend:
+        return self.temp_backend if kind == "temp" else self.backend
+
+    async def load(self, kind: str, owner: str, key: str, record: Record) -> Versioned:
+        """Decode ``record``; migrate it (and write it back) when it is behind."""
+        value, stored = decode(record.data, record.key)
+        if stored == 1 and self.schemas.empty:
+            return Versioned(value, record.version, 1)
+        current = self.schemas.check(key, stored)
+        if stored == current:
+            return Versioned(value, record.version, stored)
+        value, migrated = self.schemas.migrate(key, value, stored)
+        if not self.config.migrate_on_read:
+            return Versioned(value, record.version, migrated)
+        return await self.write_back(kind, owner, key, record, value, migrated)
+
+    async def write_back(
+        self, kind: str, owner: str, key: str, record: Record, value: Any, version: int
+    ) -> Versioned:
+        data = encode(value, version, self.config.max_value_bytes)
+        result = await self.backend_for(kind).compare_and_set(record.key, data, record.version)
+        if not result.ok:  # someone wrote first: read theirs (migrating it if needed)
+            if result.current is None:
+                return Versioned(value, record.version, version)
+            return await self.load(kind, owner, key, result.current)
+        assert result.version is not None
+        await self.changed(
+            kind, owner, key, record.version, result.version, value, op="migrate", schema=version
+        )
+        return Versioned(value, result.version, version)
+
+    async def before_write(
+        self, kind: str, owner: str, key: str, value: Any, op: str, expected: int | None
+    ) -> Any:
+        """Run ``state_before_write`` (if anything listens); returns the value to store."""
+        kernel = self.kernel
+        if not kernel.dispatcher.active("state_before_write"):
+            return value
+        request = StateWrite(kind, owner, key, value, op, expected)
+        call = await kernel.dispatch("state_before_write", HookCall("state_before_write", request=request))
+        new = call.result if call.replaced else call.request.value
+        return to_json(new)  # checked again: a hook may have changed it in place
+
+    async def changed(
+        self,
+        kind: str,
+        owner: str,
+        key: str,
+        old: int | None,
+        new: int | None,
+        value: Any,
+        *,
+        op: str,
+        schema: int = 1,
+        deleted: bool = False,
+    ) -> None:
+        """A write succeeded: dispatch ``state_write`` and publish ``state.changed``."""
+        kernel = self.kernel
+        hooks = kernel.dispatcher.active("state_write")
+        persisted = kind != "temp"  # temp writes reach hooks, never events or watches
+        events = persisted and kernel.services.find(EventService) is not None
+        watched = persisted and self.watchers.active
+        if not (hooks or events or watched):
+            return
+        change = StateChange(kind, owner, key, old, new, None if deleted else value, deleted, op, schema)
+        if hooks:
+            await kernel.dispatch("state_write", HookCall("state_write"), change=change)
+        if events:
+            payload = {
+                "scope": kind,
+                "owner": owner,
+                "key": key,
+                "old_version": old,
+                "new_version": new,
+                "value": change.value,
+                "deleted": deleted,
+                "op": op,
+                "schema_version": schema,
+            }
+            await kernel.emit(
+                "state.changed", payload, session_id=owner if kind == "session" else None, source="state"
+            )
+        if watched:
+            await self.watchers.notify(change)
+
+    async def conflict(
+        self, kind: str, owner: str, key: str, expected: int | None, result: CasResult
+    ) -> ConflictError:
+        """The :class:`ConflictError` for a failed compare-and-set, with the current value."""
+        value = None
+        if result.current is not None:
+            try:
+                value = (await self.load(kind, owner, key, result.current)).value
+            except Exception:
+                log.exception("could not decode the current value of %r", key)
+        return ConflictError(
+            key, expected=expected, current_version=result.previous_version, current_value=value
+        )
+
+    async def backoff(self, attempt: int) -> None:
+        """Sleep a random time that grows with ``attempt`` (full jitter)."""
+        cap = min(self.config.retry_backoff_max, self.config.retry_backoff * (2**attempt))
+        await asyncio.sleep(random.uniform(0, cap))
+
+    def encode(self, key: str, value: Any) -> tuple[bytes, int]:
+        """The stored bytes of JSON ``value`` for ``key`` at its current schema version."""
+        schema = 1 if self.schemas.empty else self.schemas.current(key)
+        return encode(value, schema, self.config.max_value_bytes), schema
+
+    async def items(
+        self, kind: str, owner: str, prefix: str = "", *, decode_values: bool = True
+    ) -> AsyncIterator[tuple[str, Record, StateItem | None]]:
+        """Every record of ``owner`` whose key starts with ``prefix``, page by page."""
+        backend = self.backend_for(kind)
+        base = owner_prefix(kind, owner)
+        full = base + prefix
+        after: str | None = None
+        while True:
+            page = await backend.scan(full, after=after, limit=500)
+            for record in page:
+                key = record.key[len(base) :]
+                item = None
+                if decode_values:
+                    v = await self.load(kind, owner, key, record)
+                    item = StateItem(key, v.value, v.version, v.schema_version)
+                yield key, record, item
+            if len(page) < 500:
+                return
+            after = page[-1].key
+
+    @staticmethod
+    def scopes() -> Sequence[str]:
+        return SCOPES
+
+    def __repr__(self) -> str:
+        return f"<StateManager backend={self.backend.name!r}>"

@@ -1,0 +1,29 @@
+"""The state conformance suite over every state backend llmspell registers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from llmspell.testing.contracts.state import StateContract
+
+
+class TestMemoryState(StateContract):
+    @pytest.fixture
+    def state_config(self) -> dict[str, Any]:
+        return {"state": {"backend": "memory"}}
+
+
+class TestDiskcacheState(StateContract):
+    @pytest.fixture
+    def state_config(self) -> dict[str, Any]:
+        return {"state": {"backend": "diskcache"}}
+
+
+def test_every_registered_state_backend_has_a_contract_class(make_kernel: Any) -> None:
+    """A state backend that llmspell's own plugins register must get a class above."""
+    kernel = make_kernel()
+    own = {info.name for info in kernel.plugins if info.source == "default"}
+    registered = {str(r.name) for r in kernel.registry("state backend") if r.plugin in own}
+    assert registered == {"memory", "diskcache"}

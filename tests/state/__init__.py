@@ -1,0 +1,1 @@
+"""Tests of the state plugin (multi-process tests start ``_worker.py`` as a script)."""

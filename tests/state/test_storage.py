@@ -1,0 +1,170 @@
+"""The stored form: envelopes, key layout, no pickle, damaged or foreign rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import diskcache
+import orjson
+import pytest
+
+from llmspell import Kernel
+from llmspell.errors import IntegrityError
+from llmspell.plugins.state.base import prefix_upper_bound
+from llmspell.plugins.state.codec import owner_prefix, split_key
+
+
+class _Planted:
+    """Unpickling this would create a file: proof that nothing was unpickled."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> Any:
+        return (Path(self.marker).touch, ())
+
+
+def test_key_layout_round_trips() -> None:
+    for owner in ("u1", "a/b", "50%", "%2F", "ünï/%/"):
+        prefix = owner_prefix("user", owner)
+        assert prefix.count("/") == 2
+        assert split_key(prefix + "k/with/slashes") == ("user", owner, "k/with/slashes")
+    assert not owner_prefix("user", "u10").startswith(owner_prefix("user", "u1"))
+    with pytest.raises(IntegrityError):
+        split_key("nonsense")
+
+
+def test_prefix_upper_bound() -> None:
+    assert prefix_upper_bound("ab") == "ac"
+    assert prefix_upper_bound("a\U0010ffff") == "b"
+    assert prefix_upper_bound("\ud7ff"[0]) == "\ue000"
+    assert prefix_upper_bound("") is None
+
+
+async def test_records_are_json_envelopes_readable_by_plain_diskcache(
+    make_kernel: Callable[..., Kernel], tmp_path: Path
+) -> None:
+    async with make_kernel(data_dir=tmp_path / "d") as kernel:
+        await kernel.state.scope("user", "u1").set("theme", {"dark": True})
+        await kernel.state.scope("user", "u1").set("theme", {"dark": False})
+    with diskcache.Cache(str(tmp_path / "d" / "state")) as cache:
+        data, version = cache.get("user/u1/theme", tag=True)
+    assert orjson.loads(data) == {"schema_version": 1, "value": {"dark": False}}
+    assert version == 2
+
+
+async def test_pickled_row_is_refused_never_unpickled(
+    make_kernel: Callable[..., Kernel], tmp_path: Path
+) -> None:
+    marker = tmp_path / "unpickled"
+    async with make_kernel(data_dir=tmp_path / "d") as kernel:
+        await kernel.state.scope("app").set("fine", 1)
+    with diskcache.Cache(str(tmp_path / "d" / "state")) as cache:  # someone else's pickling cache
+        cache.set("app/default/evil", _Planted(str(marker)), tag=1)
+    async with make_kernel(data_dir=tmp_path / "d") as kernel:
+        app = kernel.state.scope("app")
+        with pytest.raises(IntegrityError) as info:
+            await app.get("evil")
+        assert "unpickle" in str(info.value)
+        with pytest.raises(IntegrityError):
+            await app.list()
+        assert await app.get("fine") == 1
+    assert not marker.exists()
+
+
+async def test_damaged_or_foreign_rows_are_integrity_errors(
+    make_kernel: Callable[..., Kernel], tmp_path: Path
+) -> None:
+    async with make_kernel(data_dir=tmp_path / "d") as kernel:
+        await kernel.state.scope("app").set("fine", 1)
+    with diskcache.Cache(str(tmp_path / "d" / "state")) as cache:
+        cache.set("app/default/garbage", b"\x00not json", tag=1)
+        cache.set("app/default/untagged", b'{"schema_version":1,"value":1}')
+        cache.set("app/default/badschema", b'{"schema_version":"1","value":1}', tag=1)
+        cache.set(12345, b"an integer key from another program", tag=1)
+    async with make_kernel(data_dir=tmp_path / "d") as kernel:
+        app = kernel.state.scope("app")
+        for key, needle in (
+            ("garbage", "not a valid record"),
+            ("untagged", "no version"),
+            ("badschema", "schema version"),
+        ):
+            with pytest.raises(IntegrityError) as info:
+                await app.get(key)
+            assert needle in str(info.value)
+        assert await app.get("fine") == 1
+        assert [r.key for r in await kernel.state.backend.scan("app/default/f")] == ["app/default/fine"]
+        assert await kernel.state.backend.scan("1") == []  # the integer key is not ours
+        with pytest.raises(IntegrityError):
+            await kernel.state.backend.scan("")
+
+
+async def test_threaded_mode_and_reopen(make_kernel: Callable[..., Kernel], tmp_path: Path) -> None:
+    config = {"state": {"diskcache": {"threaded": True}}}
+    async with make_kernel(config, data_dir=tmp_path / "d") as kernel:
+        s = kernel.state.scope("user", "u1")
+        await s.set("a", [1])
+        await s.update("a", lambda v: [*v, 2])
+        assert await s.get_many(["a"]) == {"a": [1, 2]}
+        assert await s.list() == ["a"]
+        assert await kernel.state.health() == []
+    async with make_kernel(data_dir=tmp_path / "d") as kernel:
+        assert (await kernel.state.scope("user", "u1").get_versioned("a")).version == 2
+
+
+def test_no_pickle_module_use() -> None:
+    """The state plugin's sources never import pickle."""
+    import llmspell.plugins.state as package
+
+    sources = list(Path(package.__file__).parent.glob("*.py"))
+    assert len(sources) > 10
+    for path in sources:
+        text = path.read_text()
+        assert "import pickle" not in text and "pickle.load" not in text, path
+
+
+def test_fast_json_check_agrees_with_the_converter() -> None:
+    import enum
+    import math
+
+    from llmspell import serde
+    from llmspell.errors import SerializationError
+    from llmspell.plugins.state.codec import _is_json
+
+    class Colour(enum.IntEnum):
+        RED = 1
+
+    samples: list[Any] = [
+        None,
+        True,
+        0,
+        -0.0,
+        1.5,
+        "s",
+        2**63 - 1,
+        -(2**63),
+        2**64 - 1,
+        2**64,
+        -(2**63) - 1,
+        math.nan,
+        math.inf,
+        -math.inf,
+        [1, (2, 3)],
+        {"a": {"b": [None]}},
+        {1: 2},
+        {"a": {2}},
+        b"bytes",
+        Colour.RED,
+        object(),
+        [[[[{"deep": [math.nan]}]]]],
+        {"k": ("t", 1.0)},
+    ]
+    for value in samples:
+        try:
+            serde.check_json(value)
+            expected = True
+        except SerializationError:
+            expected = False
+        assert _is_json(value) is expected, value
