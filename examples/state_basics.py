@@ -50,11 +50,13 @@ async def main(data_dir: str) -> None:
         await prefs.set("tags", ["agents", "python"])
         print(f"tags: {await prefs.get('tags')}")
 
-        # Watch a prefix; scopes are isolated by owner.
+        # Watch a prefix; scopes are isolated by owner. Watches ride on the event bus,
+        # so delivery is asynchronous: flush() waits until it has happened.
         changes = []
         with prefs.watch("draft.", changes.append):
             await prefs.set("draft.title", "Notes")
             await kernel.state.scope("user", "u2").set("draft.title", "someone else's")
+            await kernel.events.flush()
         print(f"watched: {[(c.key, c.new_version) for c in changes]}")
 
         # A temp scope lives for one invocation and is never stored.

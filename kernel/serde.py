@@ -38,6 +38,7 @@ __all__ = [
     "loads",
     "loads_as",
     "check_json",
+    "is_json",
     "describe_structure_error",
     "register_tagged_union",
     "check_schema_version",
@@ -189,12 +190,40 @@ def register_tagged_union(
 _SCALARS = (str, int, float, bool, type(None))
 
 
+def is_json(value: Any) -> bool:
+    """Whether ``value`` is JSON data as :func:`check_json` defines it (fast, no paths)."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return -(2**63) <= value < 2**64  # type: ignore[no-any-return]
+    if kind is float:
+        return math.isfinite(value)
+    if kind is dict:
+        for k, v in value.items():
+            if type(k) is not str or not is_json(v):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        for v in value:
+            if not is_json(v):
+                return False
+        return True
+    return False
+
+
 def check_json(value: Any, path: str = "$") -> None:
     """Raise :class:`SerializationError` naming the first part of ``value`` that is not JSON.
 
     JSON here means: None, bool, int (64-bit), finite float, str, list/tuple of JSON,
     dict with string keys and JSON values.
     """
+    if is_json(value):
+        return
+    _check_json(value, path)
+
+
+def _check_json(value: Any, path: str) -> None:
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return
@@ -212,11 +241,11 @@ def check_json(value: Any, path: str = "$") -> None:
                 raise SerializationError(
                     f"mapping key {k!r} is {type(k).__name__}, keys must be strings", path=path
                 )
-            check_json(v, f"{path}.{k}")
+            _check_json(v, f"{path}.{k}")
         return
     if kind is list or kind is tuple:
         for i, v in enumerate(value):
-            check_json(v, f"{path}[{i}]")
+            _check_json(v, f"{path}[{i}]")
         return
     raise SerializationError(
         f"{kind.__module__}.{kind.__qualname__} is not JSON data "

@@ -1,7 +1,7 @@
 """The typed service container, and a typed stash for plugins' private per-kernel data.
 
 A plugin provides a service by registering an instance under a type (usually one of the
-protocols in :mod:`llmspell.protocols`) from its ``llmspell_register_services`` hook.
+service protocols in ``llmspell.state``, ``llmspell.events`` ...) from its ``llmspell_register_services`` hook.
 Code asks for ``services.get(StateService)`` and gets that instance, or a
 :class:`~llmspell.errors.ServiceNotAvailable` that says which plugin normally provides it.
 Two plugins providing the same service is an error: block one of them by name.

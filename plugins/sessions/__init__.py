@@ -16,7 +16,7 @@ from llmspell.sessions import SessionService
 from .backends import make_diskcache, make_memory
 from .config import SessionsConfig
 from .manager import SessionManager
-from .upkeep import SweepReport, Sweeper, recover, sweep
+from .upkeep import Sweeper, SweepReport, recover, sweep
 
 __all__ = ["SessionManager", "SessionsConfig", "SweepReport", "sweep", "recover"]
 

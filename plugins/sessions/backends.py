@@ -12,8 +12,8 @@ import orjson
 
 from llmspell import serde
 from llmspell.errors import ConflictError, IntegrityError, ValidationError
-from llmspell.sessions import SCHEMA_VERSION, Session, SessionPage, SessionQuery
 from llmspell.plugins._diskcache import open_cache
+from llmspell.sessions import SCHEMA_VERSION, Session, SessionPage, SessionQuery
 
 __all__ = ["MemorySessionBackend", "DiskcacheSessionBackend", "page", "encode_cursor"]
 

@@ -25,6 +25,7 @@ async def test_service_wide_watch(kernel: Kernel) -> None:
     await kernel.state.scope("user", "u1").set("a", 1)
     await kernel.state.scope("session", "s1").set("b", 2)
     await kernel.state.scope("temp", "i1").set("c", 3)  # temp writes are never watched
+    await kernel.events.flush()  # watches follow the event bus: delivery is asynchronous
     watch.close()
     await kernel.state.scope("user", "u1").set("a", 4)
     assert [(c.scope, c.key, c.value) for c in seen] == [

@@ -27,14 +27,15 @@ import pytest
 import pytest_asyncio
 
 from llmspell import hookimpl
-from llmspell.events import Event, EventService
+from llmspell.events import Event
 from llmspell.kernel import Kernel
+from llmspell.services import StashKey
 
 from ._state_backend import BackendProtocolTests
 from ._state_lifecycle import LifecycleTests
 from ._state_values import ValueTests
 
-__all__ = ["StateContract", "MIGRATED_NS", "FAILING_NS", "FakeEvents"]
+__all__ = ["StateContract", "MIGRATED_NS", "FAILING_NS", "published"]
 
 #: Namespaces whose migrations the suite registers (3 versions; a step that fails).
 MIGRATED_NS = "llmspell-contract-profile"
@@ -66,41 +67,24 @@ class _SuitePlugin:
         register(FAILING_NS, 1, _broken)
 
 
-class FakeEvents:
-    """A minimal in-process event service: records publishes, calls subscribers."""
-
-    def __init__(self) -> None:
-        self.published: list[Event] = []
-        self._subscribers: list[tuple[str, Callable[[Event], Any], list[bool]]] = []
-
-    async def publish(self, event: Any, payload: Any = None, **meta: Any) -> Event:
-        built = Event(event, dict(payload or {}), **meta)
-        self.published.append(built)
-        for pattern, handler, alive in list(self._subscribers):
-            if alive[0] and pattern == built.type:
-                result = handler(built)
-                if hasattr(result, "__await__"):
-                    await result
-        return built
-
-    def subscribe(self, pattern: str, handler: Callable[[Event], Any]) -> Any:
-        alive = [True]
-        self._subscribers.append((pattern, handler, alive))
-
-        class Subscription:
-            def unsubscribe(self) -> None:
-                alive[0] = False
-
-        return Subscription()
+PUBLISHED: StashKey[list[Event]] = StashKey("contract.published")
 
 
-class _EventsPlugin:
-    def __init__(self) -> None:
-        self.events = FakeEvents()
+class _Recorder:
+    """Subscribes to every event once the kernel runs, for assertions on what was published."""
 
-    @hookimpl
-    def llmspell_register_services(self, kernel: Any, register: Any) -> None:
-        register(EventService, self.events)
+    @hookimpl(trylast=True)
+    def llmspell_startup(self, kernel: Kernel) -> None:
+        seen: list[Event] = []
+        kernel.stash[PUBLISHED] = seen
+        kernel.events.subscribe("**", seen.append)
+
+
+async def published(kernel: Kernel) -> list[Event]:
+    """Every event published so far (after waiting for delivery)."""
+    await kernel.events.flush()
+    seen: list[Event] = kernel.stash[PUBLISHED]
+    return list(seen)
 
 
 class StateContract(BackendProtocolTests, ValueTests, LifecycleTests):
@@ -117,7 +101,11 @@ class StateContract(BackendProtocolTests, ValueTests, LifecycleTests):
     def make_state_kernel(
         self, make_kernel: Callable[..., Kernel], state_config: dict[str, Any]
     ) -> Callable[..., Kernel]:
-        """Build (not start) a kernel on the backend under test; ``events=True`` adds a fake bus."""
+        """Build (not start) a kernel on the backend under test.
+
+        ``events=True`` runs the real event service (on its memory log) and records what
+        is published; without it the kernel has no event service at all.
+        """
 
         def build(
             *, events: bool = False, plugins: tuple[Any, ...] = (), config: dict[str, Any] | None = None
@@ -128,7 +116,9 @@ class StateContract(BackendProtocolTests, ValueTests, LifecycleTests):
             extra: list[Any] = [_SuitePlugin(), *plugins]
             disable: list[str] = []
             if events:
-                extra.append(_EventsPlugin())
+                extra.append(_Recorder())
+                merged["events"] = {"backend": "memory", **merged.get("events", {})}
+            else:
                 disable.append("events")
             return make_kernel(merged, plugins=extra, disable=disable)
 

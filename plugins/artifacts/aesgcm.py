@@ -1,0 +1,185 @@
+"""The ``aesgcm`` codec: encryption at rest with AES-256-GCM in authenticated frames.
+
+The plaintext is sealed in frames of ``frame_size`` bytes, so neither side ever holds a
+whole blob. Frame ``i`` uses the nonce ``prefix (8 random bytes per blob) | i (4
+bytes)`` and authenticates, as associated data, the key id, the prefix, ``i`` and
+whether it is the last frame: frames cannot be altered, reordered, dropped or cut off
+without :class:`~llmspell.errors.IntegrityError`. The header stores the key id and a
+key check value, so a blob opened with the wrong key fails with
+:class:`~llmspell.artifacts.WrongKeyError` before any frame is tried.
+
+Keys come from ``[artifacts] key`` / ``key_id`` / ``old_keys`` (``LLMSPELL_ARTIFACTS_KEY``
+in the environment), or from a ``key_provider`` (``module:function`` returning a
+:class:`~llmspell.artifacts.KeyProvider`). Needs the extra ``crypto``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import struct
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import attrs
+
+from llmspell.artifacts import CodecOptions, KeyProvider, WrongKeyError
+from llmspell.errors import ConfigError, IntegrityError, MissingExtraError
+
+from .codecs import FrameReader, frame
+
+__all__ = ["AesGcmCodec", "StaticKeys", "parse_key"]
+
+FINAL = 1
+TAG = 16
+
+
+def _aesgcm() -> Any:
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError:
+        raise MissingExtraError("the 'aesgcm' artifact codec", "crypto", "cryptography") from None
+    return AESGCM
+
+
+def parse_key(text: str, what: str = "artifacts.key") -> bytes:
+    """A 32-byte key from 64 hex digits or base64 (standard or URL-safe)."""
+    text = text.strip()
+    raw: bytes | None = None
+    if len(text) == 64:
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raw = None
+    if raw is None:
+        try:
+            raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_" if ("-" in text or "_" in text) else None, validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError([f"{what}: not hex or base64"]) from None
+    if len(raw) != 32:
+        raise ConfigError([f"{what}: an AES-256 key has 32 bytes, this one has {len(raw)}"])
+    return raw
+
+
+def key_check(key: bytes) -> str:
+    return hmac.new(key, b"llmspell artifact key check", hashlib.sha256).hexdigest()[:16]
+
+
+@attrs.frozen
+class StaticKeys:
+    """A :class:`KeyProvider` over fixed keys (the configured ones)."""
+
+    current: str
+    keys: Mapping[str, bytes]
+
+    def key(self, key_id: str) -> bytes | None:
+        return self.keys.get(key_id)
+
+
+def _aad(key_id: str, prefix: bytes, index: int, final: bool) -> bytes:
+    return b"llmspell-aesgcm-v1|" + key_id.encode() + b"|" + prefix + struct.pack(">QB", index, final)
+
+
+class _Encoder:
+    def __init__(self, keys: KeyProvider, frame_size: int) -> None:
+        key = keys.key(keys.current)
+        if key is None:
+            raise WrongKeyError(f"no encryption key with id {keys.current!r} is configured")
+        self._aead = _aesgcm()(key)
+        self._key_id = keys.current
+        self._prefix = os.urandom(8)
+        self._size = frame_size
+        self._index = 0
+        self._buf = bytearray()
+        self.params: Mapping[str, Any] = {
+            "key_id": keys.current, "nonce": self._prefix.hex(), "frame": frame_size, "check": key_check(key),
+        }
+
+    def _seal(self, chunk: bytes, final: bool) -> bytes:
+        nonce = self._prefix + struct.pack(">I", self._index)
+        sealed = self._aead.encrypt(nonce, chunk, _aad(self._key_id, self._prefix, self._index, final))
+        self._index += 1
+        return frame(FINAL if final else 0, sealed)
+
+    def update(self, data: bytes) -> Iterator[bytes]:
+        if not self._buf and len(data) == self._size:
+            yield self._seal(data, False)
+            return
+        self._buf += data
+        while len(self._buf) >= self._size:
+            chunk = bytes(memoryview(self._buf)[: self._size])
+            del self._buf[: self._size]
+            yield self._seal(chunk, False)
+
+    def finish(self) -> Iterator[bytes]:
+        chunk, self._buf = bytes(self._buf), bytearray()
+        yield self._seal(chunk, True)
+
+
+class _Decoder:
+    def __init__(self, params: Mapping[str, Any], keys: KeyProvider | None) -> None:
+        key_id = str(params.get("key_id"))
+        key = keys.key(key_id) if keys is not None else None
+        if key is None:
+            raise WrongKeyError(
+                f"blob is encrypted with key {key_id!r}, which is not configured "
+                "(set [artifacts] key/key_id, or keep the old key in old_keys)"
+            )
+        if not hmac.compare_digest(key_check(key), str(params.get("check"))):
+            raise WrongKeyError(
+                f"the configured key {key_id!r} is not the key this blob was encrypted with (wrong key)"
+            )
+        self._aead = _aesgcm()(key)
+        self._key_id = key_id
+        self._prefix = bytes.fromhex(str(params["nonce"]))
+        self._frames = FrameReader(int(params["frame"]) + TAG)
+        self._index = 0
+        self._done = False
+
+    def update(self, data: bytes) -> Iterator[bytes]:
+        from cryptography.exceptions import InvalidTag
+
+        for flags, payload in self._frames.feed(data):
+            if self._done:
+                raise IntegrityError("corrupt blob: data after the final encrypted frame")
+            final = bool(flags & FINAL)
+            nonce = self._prefix + struct.pack(">I", self._index)
+            try:
+                plain = self._aead.decrypt(nonce, payload, _aad(self._key_id, self._prefix, self._index, final))
+            except InvalidTag:
+                raise IntegrityError(
+                    f"encrypted frame {self._index} failed authentication: the blob was tampered with"
+                ) from None
+            self._index += 1
+            self._done = final
+            yield plain
+
+    def finish(self) -> Iterator[bytes]:
+        self._frames.finish()
+        if not self._done:
+            raise IntegrityError("corrupt blob: encrypted stream is truncated (no final frame)")
+        return iter(())
+
+
+class AesGcmCodec:
+    """AES-256-GCM encryption at rest, frame by frame."""
+
+    name = "aesgcm"
+
+    def check(self, options: CodecOptions) -> None:
+        _aesgcm()
+        if options.keys is None or options.keys.key(options.keys.current) is None:
+            raise ConfigError(
+                ["artifacts.key: the aesgcm codec needs a key (set it, or LLMSPELL_ARTIFACTS_KEY)"]
+            )
+
+    def encoder(self, options: CodecOptions) -> _Encoder:
+        if options.keys is None:
+            raise WrongKeyError("the aesgcm codec has no key provider")
+        return _Encoder(options.keys, options.frame_size)
+
+    def decoder(self, params: Mapping[str, Any], options: CodecOptions) -> _Decoder:
+        return _Decoder(params, options.keys)

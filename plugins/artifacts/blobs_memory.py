@@ -1,0 +1,99 @@
+"""The ``memory`` blob store: blobs in a dict, for tests and throwaway kernels."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+from llmspell.artifacts import BlobInfo
+from llmspell.errors import NotFoundError, ValidationError
+
+from .names import check_blob_key
+
+__all__ = ["MemoryBlobStore"]
+
+
+class _Writer:
+    def __init__(self, store: MemoryBlobStore) -> None:
+        self._store = store
+        self.id = uuid.uuid4().hex
+        self._parts: list[bytes] | None = []
+        store._uploads[self.id] = (self._parts, time.time())
+
+    async def write(self, data: bytes) -> None:
+        if self._parts is None:
+            raise ValidationError("this upload is already committed or aborted")
+        self._parts.append(bytes(data))
+
+    async def commit(self, key: str) -> int:
+        check_blob_key(key)
+        if self._parts is None:
+            raise ValidationError("this upload is already committed or aborted")
+        data = b"".join(self._parts)
+        self._store._blobs[key] = (data, time.time())
+        self._store._uploads.pop(self.id, None)
+        self._parts = None
+        return len(data)
+
+    async def abort(self) -> None:
+        self._store._uploads.pop(self.id, None)
+        self._parts = None
+
+
+class MemoryBlobStore:
+    """Blobs in process memory; gone when the process ends."""
+
+    def __init__(self) -> None:
+        self._blobs: dict[str, tuple[bytes, float]] = {}
+        self._uploads: dict[str, tuple[list[bytes], float]] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def writer(self) -> _Writer:
+        return _Writer(self)
+
+    async def read(self, key: str, *, offset: int = 0, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        check_blob_key(key)
+        item = self._blobs.get(key)
+        if item is None:
+            raise NotFoundError(f"blob {key} is missing from the store")
+        data = item[0]
+        for start in range(offset, len(data), chunk_size):
+            yield data[start : start + chunk_size]
+
+    async def stat(self, key: str) -> BlobInfo | None:
+        check_blob_key(key)
+        item = self._blobs.get(key)
+        return None if item is None else BlobInfo(key, len(item[0]), item[1])
+
+    async def touch(self, key: str) -> bool:
+        check_blob_key(key)
+        item = self._blobs.get(key)
+        if item is None:
+            return False
+        self._blobs[key] = (item[0], time.time())
+        return True
+
+    async def delete(self, key: str) -> int:
+        check_blob_key(key)
+        item = self._blobs.pop(key, None)
+        return 0 if item is None else len(item[0])
+
+    async def blobs(self) -> AsyncIterator[BlobInfo]:
+        for key in sorted(self._blobs):
+            item = self._blobs.get(key)
+            if item is not None:
+                yield BlobInfo(key, len(item[0]), item[1])
+
+    async def uploads(self) -> AsyncIterator[BlobInfo]:
+        for upload_id, (parts, started) in list(self._uploads.items()):
+            yield BlobInfo(upload_id, sum(len(p) for p in parts), started)
+
+    async def abort_upload(self, upload_id: str) -> int:
+        item = self._uploads.pop(upload_id, None)
+        return 0 if item is None else sum(len(p) for p in item[0])

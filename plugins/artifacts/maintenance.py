@@ -1,0 +1,142 @@
+"""Garbage collection and key rotation.
+
+Deleting a version removes its metadata at once; its blob stays until :meth:`gc` finds
+that no version (and no save in flight, which holds a lease) refers to it any more:
+mark-and-sweep, so a crash can never leave a wrong count behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import attrs
+
+from llmspell.artifacts import ArtifactId, BlobRecord
+from llmspell.errors import IntegrityError
+
+from .base import ServiceBase
+from .codecs import DecodeChain
+
+__all__ = ["Maintenance", "GcReport", "RotationReport"]
+
+
+@attrs.frozen
+class GcReport:
+    """What :meth:`gc` removed (or, with ``dry_run``, would remove)."""
+
+    dry_run: bool
+    blobs: tuple[str, ...] = ()
+    uploads: tuple[str, ...] = ()
+    bytes_freed: int = 0
+
+
+@attrs.frozen
+class RotationReport:
+    """Blobs re-encrypted with the current key by :meth:`rotate_keys`."""
+
+    key_id: str
+    rotated: tuple[str, ...] = ()
+    bytes: int = 0
+
+
+class Maintenance(ServiceBase):
+    """gc and key rotation (mixed into the service)."""
+
+    # -- gc ---------------------------------------------------------------------------
+
+    async def gc(self, *, dry_run: bool = False, grace: float | None = None, **where: Any) -> GcReport:
+        """Remove blobs no version refers to and uploads left by crashes (an admin operation).
+
+        Only what is older than ``grace`` seconds (default ``gc_grace_seconds``) is
+        touched, so saves in flight are safe. Returns what was (or would be) removed.
+        """
+        who = self._who(where)
+        if not who.is_admin:
+            await self._deny(who, "delete", ArtifactId("app", self.config.app, "gc"))
+        cutoff = time.time() - (self.config.gc_grace_seconds if grace is None else grace)
+        old = {info.key: info async for info in self.store.blobs() if info.modified <= cutoff}
+        keys = sorted(old)
+        blobs: list[str] = []
+        freed = 0
+        for start in range(0, len(keys), 500):
+            batch = keys[start : start + 500]
+            used = await self.index.referenced(batch)
+            for key in batch:
+                if key in used:
+                    continue
+                current = await self.store.stat(key)
+                if current is None or current.modified > cutoff:
+                    continue  # touched by a save since we looked
+                blobs.append(key)
+                freed += current.size if dry_run else await self.store.delete(key)
+            if not dry_run:
+                await self.index.drop_blobs([k for k in blobs if k in batch])
+        uploads: list[str] = []
+        async for upload in self.store.uploads():
+            if upload.modified <= cutoff:
+                uploads.append(upload.key)
+                freed += upload.size if dry_run else await self.store.abort_upload(upload.key)
+        report = GcReport(dry_run, tuple(blobs), tuple(uploads), freed)
+        if not dry_run:
+            await self.kernel.emit("artifact.gc", {"blobs": len(blobs), "uploads": len(uploads), "bytes_freed": freed}, source="artifacts")
+        return report
+
+    # -- key rotation -----------------------------------------------------------------
+
+    async def rotate_keys(self, *, batch: int = 100, **where: Any) -> RotationReport:
+        """Re-encrypt every blob sealed with an older key under the current key (admin).
+
+        Each blob is streamed through its codecs, verified against its sha-256 and
+        written back under the same key atomically; readers never see a partial blob.
+        """
+        who = self._who(where)
+        if not who.is_admin:
+            await self._deny(who, "write", ArtifactId("app", self.config.app, "keys"))
+        keys = self.options.keys
+        if keys is None:
+            raise IntegrityError("no encryption keys are configured")
+        rotated: list[str] = []
+        total = 0
+        after: str | None = None
+        while True:
+            records = await self.index.list_blobs(after=after, limit=batch)
+            if not records:
+                break
+            after = records[-1].key
+            for record in records:
+                if record.key_id is None or record.key_id == keys.current:
+                    continue
+                if await self.store.stat(record.key) is None:
+                    continue
+                stored = await self._reseal(record)
+                await self.index.put_blob(attrs.evolve(record, key_id=keys.current, stored_size=stored))
+                rotated.append(record.key)
+                total += stored
+        return RotationReport(keys.current, tuple(rotated), total)
+
+    async def _reseal(self, record: BlobRecord) -> int:
+        decoder = DecodeChain(self.codecs, self.options)
+        encoder = self._encoder([self._codec(n) for n in record.codecs])
+        hasher = hashlib.sha256()
+        writer = await self.store.writer()
+        try:
+            await writer.write(encoder.header)
+            async for stored in self.store.read(record.key, chunk_size=self.config.chunk_size):
+                for piece in decoder.update(stored):
+                    hasher.update(piece)
+                    for out in encoder.update(piece):
+                        await writer.write(out)
+            for piece in decoder.finish():
+                hasher.update(piece)
+                for out in encoder.update(piece):
+                    await writer.write(out)
+            for out in encoder.finish():
+                await writer.write(out)
+            if hasher.hexdigest() != record.sha256:
+                raise IntegrityError(f"blob {record.key} does not match its sha-256; not re-encrypted")
+            return await writer.commit(record.key)
+        except BaseException:
+            await writer.abort()
+            raise

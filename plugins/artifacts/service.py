@@ -1,0 +1,274 @@
+"""The artifact service (``kernel.artifacts``): save, load, open, stat, versions, list, copy.
+
+Deletion, grants, retention, gc and key rotation are in :mod:`.lifecycle`; the rules for
+principals and permissions in :mod:`.acl`. See ``docs/artifacts.md`` for the guide.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from llmspell import serde
+from llmspell.artifacts import (
+    ArtifactAcl,
+    ArtifactId,
+    ArtifactMeta,
+    ArtifactPage,
+    ArtifactQuery,
+    ArtifactRef,
+    ArtifactScope,
+    SaveRequest,
+    encode_cursor,
+)
+from llmspell.context import ExecutionContext, Principal
+from llmspell.errors import NotFoundError, ValidationError
+from llmspell.hooks import HookCall
+
+from .acl import acting, principal_key
+from .lifecycle import LifecycleMixin
+from .names import check_name, check_tag
+from .streams import decode_blob
+from .writes import BlobWriting
+
+__all__ = ["ArtifactStore", "ArtifactReader"]
+
+log = logging.getLogger("llmspell.artifacts")
+
+
+class ArtifactReader:
+    """An open artifact version: ``async for chunk in reader``, or ``await reader.read()``.
+
+    ``meta`` describes the version. The content is verified as it streams; a mismatch
+    raises :class:`~llmspell.errors.IntegrityError` before the last chunk is handed out.
+    Use it as an async context manager, or call ``aclose()`` when stopping early.
+    """
+
+    def __init__(self, meta: ArtifactMeta, chunks: AsyncIterator[bytes]) -> None:
+        self.meta = meta
+        self._chunks = chunks
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks
+
+    async def read(self) -> bytes:
+        """The whole remaining content (mind the size: this holds it in memory)."""
+        return b"".join([chunk async for chunk in self._chunks])
+
+    async def aclose(self) -> None:
+        closer = getattr(self._chunks, "aclose", None)
+        if closer is not None:
+            await closer()
+
+    async def __aenter__(self) -> ArtifactReader:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class ArtifactStore(BlobWriting, LifecycleMixin):
+    """The default :class:`~llmspell.artifacts.ArtifactService`."""
+
+    # -- save -------------------------------------------------------------------------
+
+    async def save(
+        self,
+        name: str,
+        data: Any,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tags: Iterable[str] = (),
+        session_id: str | None = None,
+        user_id: str | None = None,
+        scope: ArtifactScope | str | None = None,
+        owner: str | None = None,
+        codecs: Iterable[str] | None = None,
+        ctx: ExecutionContext | None = None,
+        principal: Principal | str | None = None,
+    ) -> ArtifactRef:
+        """Save ``data`` as the next version of ``name``; returns its :class:`ArtifactRef`.
+
+        ``data``: bytes, an (async) iterable of bytes, or a binary file-like object.
+        The scope is ``scope=``/``owner=``, else ``session_id=``, else ``user_id=``, else the
+        context's session or user, else the app scope. ``codecs`` overrides the chain
+        configured for the scope.
+        """
+        who = acting(ctx, principal)
+        where = self._where(scope, owner, session_id, user_id, ctx)
+        request = SaveRequest(
+            name=check_name(name),
+            scope=where,
+            content_type=self._content_type(name, content_type),
+            principal=principal_key(who),
+            tags=tuple(check_tag(t) for t in ([tags] if isinstance(tags, str) else tags)),
+            metadata=dict(metadata or {}),
+            codecs=tuple(self.config.chain_for(where.kind) if codecs is None else codecs),
+        )
+        serde.check_json(request.metadata, "$.metadata")
+        if self.kernel.dispatcher.active("artifact_before_save"):
+            call = await self.kernel.dispatch("artifact_before_save", HookCall("artifact_before_save", ctx=ctx, request=request))
+            if not isinstance(call.request, SaveRequest):
+                raise ValidationError(f"an artifact_before_save hook replaced the request with {call.request!r}")
+            request = call.request
+            check_name(request.name)
+            self._scope_id(request.scope)
+        id_ = ArtifactId(request.scope.kind, request.scope.id, request.name)
+        acl = await self.index.get_acl(id_)
+        if acl is None:
+            owned_by = await self._natural_owner(request.scope, who, ctx, user_id)
+            await self._require_create(who, owned_by, id_)
+            acl = ArtifactAcl(id=id_, owned_by=owned_by)
+        else:
+            await self._require(who, acl, "write", id_)
+        chain = [self._codec(n) for n in request.codecs]
+        token = uuid.uuid4().hex
+        blob, size, sha = await self._store_blob(data, chain, token)
+        meta = ArtifactMeta(
+            ref=id_.at(0), size=size, sha256=sha, content_type=request.content_type, creator=request.principal,
+            blob=blob.key, tags=request.tags, metadata=request.metadata, codecs=blob.codecs, stored_size=blob.stored_size,
+        )
+        try:
+            meta = await self.index.commit(meta, acl=acl, blob=blob, lease=token)
+        finally:
+            await self.index.release(token)
+        ref = meta.ref
+        await self._after_save(ref, ctx)
+        return ref
+
+    def _content_type(self, name: str, given: str | None) -> str:
+        if given is not None:
+            if not isinstance(given, str) or "/" not in given or len(given) > 255:
+                raise ValidationError(f"invalid content type {given!r}: expected type/subtype")
+            return given
+        return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
+
+    async def _after_save(self, ref: ArtifactRef, ctx: ExecutionContext | None) -> None:
+        if self.kernel.dispatcher.active("artifact_saved"):
+            await self.kernel.dispatch("artifact_saved", HookCall("artifact_saved", ctx=ctx), ref=ref)
+        await self.kernel.emit("artifact.saved", {"ref": str(ref)}, source="artifacts")
+        policy = self.config.policy_for(ref.scope)
+        if policy is not None and policy.keep_last is not None:
+            await self._keep_last(ref.id, policy.keep_last)
+
+    # -- read -------------------------------------------------------------------------
+
+    async def open(self, ref: ArtifactRef | str, *, version: int | None = None, chunk_size: int | None = None, **where: Any) -> ArtifactReader:
+        """Open one version for streaming (the latest unless ``version`` or a ref names one)."""
+        ctx = where.get("ctx")
+        meta = await self._resolve(ref, version, "read", where)
+        if self.kernel.dispatcher.active("artifact_loaded"):
+            await self.kernel.dispatch("artifact_loaded", HookCall("artifact_loaded", ctx=ctx), ref=meta.ref)
+        chunks = decode_blob(self.store, meta, self.codecs, self.options, chunk_size or self.config.chunk_size, self.run)
+        return ArtifactReader(meta, chunks)
+
+    async def load(self, ref: ArtifactRef | str, *, version: int | None = None, **where: Any) -> bytes:
+        """The whole content of one version, verified (use :meth:`open` for large ones)."""
+        reader = await self.open(ref, version=version, **where)
+        async with reader:
+            return await reader.read()
+
+    async def stat(self, ref: ArtifactRef | str, *, version: int | None = None, **where: Any) -> ArtifactMeta:
+        """The metadata of one version."""
+        return await self._resolve(ref, version, "read", where)
+
+    async def versions(self, name: ArtifactRef | str, **where: Any) -> list[ArtifactMeta]:
+        """Every live version of an artifact, oldest first."""
+        id_ = self._id(name, where)
+        acl = await self.index.get_acl(id_)
+        if acl is None:
+            raise NotFoundError(f"no artifact {id_}")
+        await self._require(self._who(where), acl, "read", id_)
+        return await self.index.versions(id_)
+
+    async def list(
+        self,
+        *,
+        prefix: str = "",
+        tag: str | None = None,
+        content_type: str | None = None,
+        all_versions: bool = False,
+        limit: int = 100,
+        cursor: str | None = None,
+        **where: Any,
+    ) -> ArtifactPage:
+        """Artifacts the principal may read, ordered by scope, owner and name; paginated.
+
+        Filters: the scope (``session_id=``, ``user_id=``, ``scope=`` with ``owner=``; none:
+        every scope), a name ``prefix``, a ``tag``, a ``content_type`` (``"image/*"`` for a
+        family). Pass the page's ``next_cursor`` as ``cursor`` for the next page.
+        """
+        if not 1 <= limit <= 1000:
+            raise ValidationError(f"limit must be between 1 and 1000, got {limit}")
+        who = self._who(where)
+        scope_kind, owner = self._filter_scope(where)
+        acls: dict[ArtifactId, ArtifactAcl | None] = {}
+        found: list[ArtifactMeta] = []
+        while True:
+            query = ArtifactQuery(
+                scope=scope_kind, owner=owner, prefix=prefix, tag=tag, content_type=content_type,
+                latest_only=not all_versions, limit=limit, cursor=cursor,
+            )
+            page = await self.index.query(query)
+            for i, meta in enumerate(page.items):
+                id_ = meta.ref.id
+                if id_ not in acls:
+                    acls[id_] = await self.index.get_acl(id_)
+                acl = acls[id_]
+                if acl is not None and self._allowed(who, acl, "read"):
+                    found.append(meta)
+                if len(found) == limit:
+                    more = i < len(page.items) - 1 or page.next_cursor is not None
+                    return ArtifactPage(tuple(found), encode_cursor(meta) if more else None)
+            if page.next_cursor is None:
+                return ArtifactPage(tuple(found), None)
+            cursor = page.next_cursor
+
+    async def copy(
+        self,
+        ref: ArtifactRef | str,
+        name: str,
+        *,
+        version: int | None = None,
+        to: ArtifactScope | None = None,
+        tags: Iterable[str] | None = None,
+        **where: Any,
+    ) -> ArtifactRef:
+        """Save version ``ref`` again as ``name`` (in scope ``to``, default the same scope).
+
+        Needs read on the source and write (or ownership) at the target. No bytes are
+        copied: the new version points at the same blob.
+        """
+        ctx = where.get("ctx")
+        who = self._who(where)
+        source = await self._resolve(ref, version, "read", where)
+        scope = to or ArtifactScope(source.ref.scope, source.ref.owner)
+        self._scope_id(scope)
+        id_ = ArtifactId(scope.kind, scope.id, check_name(name))
+        acl = await self.index.get_acl(id_)
+        if acl is None:
+            owned_by = await self._natural_owner(scope, who, ctx, None)
+            await self._require_create(who, owned_by, id_)
+            acl = ArtifactAcl(id=id_, owned_by=owned_by)
+        else:
+            await self._require(who, acl, "write", id_)
+        token = uuid.uuid4().hex
+        blob = await self._existing(source.blob, token)
+        if blob is None:
+            raise NotFoundError(f"{source.ref}: its blob {source.blob} is missing")
+        meta = attrs.evolve(
+            source, ref=id_.at(0), creator=principal_key(who), created=serde.utcnow(),
+            tags=source.tags if tags is None else tuple(check_tag(t) for t in tags),
+        )
+        try:
+            meta = await self.index.commit(meta, acl=acl, blob=blob, lease=token)
+        finally:
+            await self.index.release(token)
+        await self._after_save(meta.ref, ctx)
+        return meta.ref

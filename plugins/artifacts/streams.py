@@ -1,0 +1,153 @@
+"""Turning what callers pass into chunks, and stored blobs back into verified content.
+
+A save accepts bytes, an async or sync iterable of bytes, or a file-like object with a
+``read(n)`` method (sync or async). A load streams the blob through the codec chain one
+frame at a time, hashing as it goes; the last piece is held back until the sha-256 and
+the size match the metadata, so a caller never receives the end of a corrupt artifact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import Any
+
+from llmspell.artifacts import ArtifactMeta, BlobStore, Codec, CodecOptions
+from llmspell.errors import IntegrityError, ValidationError
+
+from .codecs import DecodeChain
+
+__all__ = ["chunks_of", "BYTES", "INLINE", "decode_blob", "take"]
+
+BYTES = (bytes, bytearray, memoryview)
+INLINE = 256 * 1024
+"""Chunks below this size are hashed and coded on the event loop (a thread hop costs more)."""
+
+
+def _as_bytes(chunk: Any) -> bytes:
+    if isinstance(chunk, bytes):
+        return chunk
+    if isinstance(chunk, bytearray | memoryview):
+        return bytes(chunk)
+    raise ValidationError(f"artifact data must be bytes, got a chunk of type {type(chunk).__name__}")
+
+
+async def chunks_of(data: Any, chunk_size: int) -> AsyncIterator[bytes]:
+    """The content of ``data`` as chunks of any size (see the module docstring)."""
+    if isinstance(data, str):
+        raise ValidationError("artifact data must be bytes, not str: encode it first (text.encode())")
+    if isinstance(data, BYTES):
+        view = memoryview(data)
+        for start in range(0, len(view), chunk_size):
+            yield bytes(view[start : start + chunk_size])
+        return
+    read = getattr(data, "read", None)
+    if callable(read):
+        while True:
+            chunk = read(chunk_size)
+            if inspect.isawaitable(chunk):
+                chunk = await chunk
+            if not chunk:
+                return
+            yield _as_bytes(chunk)
+    if hasattr(data, "__aiter__"):
+        async for chunk in data:
+            if chunk:
+                yield _as_bytes(chunk)
+        return
+    if hasattr(data, "__iter__"):
+        for chunk in data:
+            if chunk:
+                yield _as_bytes(chunk)
+        return
+    raise ValidationError(
+        f"cannot save {type(data).__name__}: pass bytes, an iterable of bytes or a file opened in binary mode"
+    )
+
+
+_DONE = object()
+Run = Callable[..., Awaitable[Any]]
+
+
+def _to_thread(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+    return asyncio.to_thread(fn, *args)
+
+
+async def _inline(fn: Callable[..., Any], *args: Any) -> Any:
+    """Small blobs: decoding on the loop is cheaper than a thread hop."""
+    return fn(*args)
+
+
+def take(pieces: Iterator[bytes], hasher: Any, limit: int) -> tuple[list[bytes], bool]:
+    """Pull pieces until ``limit`` bytes (hashing them); ``True`` once exhausted."""
+    out: list[bytes] = []
+    total = 0
+    while total < limit:
+        piece = next(pieces, _DONE)
+        if piece is _DONE:
+            return out, True
+        assert isinstance(piece, bytes)
+        hasher.update(piece)
+        out.append(piece)
+        total += len(piece)
+    return out, False
+
+
+async def _pump(pieces: Iterator[bytes], hasher: Any, limit: int, run: Run) -> AsyncIterator[bytes]:
+    done = False
+    while not done:
+        batch, done = await run(take, pieces, hasher, limit)
+        for piece in batch:
+            yield piece
+
+
+async def decode_blob(
+    store: BlobStore,
+    meta: ArtifactMeta,
+    codecs: Mapping[str, Codec],
+    options: CodecOptions,
+    chunk_size: int,
+    run: Run | None = None,
+) -> AsyncIterator[bytes]:
+    """The verified content of ``meta``'s blob, streamed (CPU work through ``run``)."""
+    run = _inline if meta.stored_size <= INLINE else run or _to_thread
+    hasher = hashlib.sha256()
+    size = 0
+    held: bytes | None = None
+    encoded = "-" in meta.blob
+    chain = DecodeChain(codecs, options) if encoded else None
+
+    async def pieces(stored: bytes) -> AsyncIterator[bytes]:
+        if chain is None:
+            if len(stored) >= INLINE:
+                await run(hasher.update, stored)
+            else:
+                hasher.update(stored)
+            yield stored
+            return
+        async for piece in _pump(iter(chain.update(stored)), hasher, chunk_size, run):
+            yield piece
+
+    async for stored in store.read(meta.blob, chunk_size=chunk_size):
+        async for piece in pieces(stored):
+            size += len(piece)
+            if size > meta.size:
+                raise IntegrityError(f"{meta.ref}: stored content is longer than the recorded {meta.size} bytes")
+            if held is not None:
+                yield held
+            held = piece
+    if chain is not None:
+        async for piece in _pump(iter(chain.finish()), hasher, chunk_size, run):
+            size += len(piece)
+            if held is not None:
+                yield held
+            held = piece
+    if size != meta.size or hasher.hexdigest() != meta.sha256:
+        raise IntegrityError(
+            f"{meta.ref}: content does not match its sha-256 (expected {meta.sha256[:16]}..., "
+            f"{meta.size} bytes; read {hasher.hexdigest()[:16]}..., {size} bytes): the blob was altered"
+        )
+    if held is not None:
+        yield held

@@ -1,0 +1,113 @@
+"""The default event service: bus, append-only log, replay, projections, triggers.
+
+Registered as the ``events`` plugin (block it with ``[plugins] disable = ["events"]``).
+It provides :class:`~llmspell.events.EventService` as ``kernel.events``, the ``memory``
+and ``diskcache`` log backends, the ``local`` transport, the typed system events and the
+``llmspell events`` commands. ``docs/events.md`` is the guide.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmspell import hookimpl
+from llmspell.errors import PluginError, ValidationError
+from llmspell.events import EventCodec, EventService, check_event_class
+from llmspell.services import StashKey
+
+from .bus import Subscription
+from .config import EventsConfig, check_config
+from .disklog import DiskcacheEventLog
+from .memory import MemoryEventLog
+from .projections import LiveProjection, state_projection, state_values
+from .service import EventBus
+from .transport import LocalTransport
+from .triggers import Trigger, TriggerRegistry
+from .types import FAMILIES, SYSTEM_TYPES, register_types
+from .workflow import Workflow
+
+__all__ = [
+    "EventBus",
+    "EventsConfig",
+    "Subscription",
+    "MemoryEventLog",
+    "DiskcacheEventLog",
+    "LocalTransport",
+    "LiveProjection",
+    "state_projection",
+    "state_values",
+    "Trigger",
+    "TriggerRegistry",
+    "Workflow",
+    "SYSTEM_TYPES",
+    "FAMILIES",
+    "BUS",
+]
+
+#: The kernel's event service, in ``kernel.stash``.
+BUS: StashKey[EventBus] = StashKey("events")
+
+
+@hookimpl
+def llmspell_register_config(register: Any) -> None:
+    register("events", EventsConfig, "event bus, log backend, transport and what is logged")
+
+
+@hookimpl
+def llmspell_register_event_backends(register: Any) -> None:
+    register("memory", lambda kernel: MemoryEventLog(EventCodec.for_kernel(kernel)),
+             description="in this process only; lost when it exits")
+    register(
+        "diskcache",
+        lambda kernel: DiskcacheEventLog(
+            kernel.data_dir / kernel.config.section("events").directory, EventCodec.for_kernel(kernel)
+        ),
+        description="SQLite in a diskcache directory under the data directory; safe across processes",
+    )
+
+
+@hookimpl
+def llmspell_register_event_transports(register: Any) -> None:
+    register("local", lambda kernel: LocalTransport(), description="delivers inside this process")
+
+
+@hookimpl
+def llmspell_register_event_types(register: Any) -> None:
+    register_types(register)
+
+
+@hookimpl(trylast=True)
+def llmspell_configure(kernel: Any) -> None:
+    check_config(kernel.config.section("events"), kernel)
+    for registration in kernel.registry("event type"):
+        try:
+            check_event_class(str(registration.name), registration.value)
+        except ValidationError as exc:
+            raise PluginError(registration.plugin, str(exc)) from None
+
+
+@hookimpl
+def llmspell_register_services(kernel: Any, register: Any) -> None:
+    bus = EventBus(kernel, kernel.config.section("events"))
+    kernel.stash[BUS] = bus
+    register(EventService, bus)
+
+
+@hookimpl(tryfirst=True)
+async def llmspell_startup(kernel: Any) -> None:
+    # First, so that every other plugin can publish while it starts.
+    await kernel.stash[BUS].start()
+
+
+@hookimpl
+async def llmspell_shutdown(kernel: Any) -> None:
+    bus = kernel.stash.get(BUS, None)
+    if bus is not None:
+        await bus.close()
+
+
+@hookimpl
+def llmspell_register_commands(cli: Any, kernel: Any) -> None:
+    from .cli import register_commands
+
+    register_commands(cli)

@@ -1,0 +1,122 @@
+"""``llmspell events``: tail, replay and list the event log.
+
+The commands open the configured log backend only (the kernel is built, not started),
+so looking at the log adds nothing to it. ``--json`` prints one event per line: its
+envelope with ``stream`` and ``seq``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from llmspell.events import Event
+
+__all__ = ["register_commands"]
+
+
+def _line(event: Event, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(event.as_dict(), separators=(",", ":"))
+    payload = json.dumps(event.payload, separators=(",", ":"), default=str)
+    if len(payload) > 120:
+        payload = payload[:117] + "..."
+    where = f"{event.stream}#{event.seq}" if event.stream else "-"
+    source = f" [{event.source}]" if event.source else ""
+    return f"{event.time:%Y-%m-%d %H:%M:%S.%f} {where} {event.type}{source} {payload}"
+
+
+async def _with_bus(kernel: Any, work: Any) -> None:
+    from .service import EventBus
+
+    bus = EventBus(kernel, kernel.config.section("events"))
+    await bus.log.open()
+    try:
+        await work(bus)
+    finally:
+        await bus.log.close()
+
+
+def register_commands(cli: click.Group) -> None:
+    from llmspell.cli import echo_json, pass_kernel, run
+
+    @cli.group("events")
+    def events() -> None:
+        """Look at the event log: tail, replay, streams, types."""
+
+    @events.command("tail")
+    @click.option("-f", "--follow", is_flag=True, help="Keep printing events as they are appended (Ctrl-C stops).")
+    @click.option("-t", "--type", "types", multiple=True, metavar="PATTERN", help="Only these types (agent.*, agent.**); repeatable.")
+    @click.option("-s", "--session", metavar="ID", help="Only this session's stream.")
+    @click.option("--stream", metavar="NAME", help="Only this stream (e.g. system).")
+    @click.option("-n", "--lines", default=10, show_default=True, help="How many recent events to print first.")
+    @click.option("--json", "as_json", is_flag=True, help="One JSON event per line.")
+    @pass_kernel
+    def tail_cmd(kernel: Any, follow: bool, types: tuple[str, ...], session: str | None, stream: str | None,
+                 lines: int, as_json: bool) -> None:
+        """Print the latest events of the log (all streams, or one), optionally following it."""
+
+        async def work(bus: Any) -> None:
+            async for event in bus.tail(stream or session, types=list(types) or None, last=lines, follow=follow):
+                click.echo(_line(event, as_json))
+
+        try:
+            run(_with_bus(kernel, work))
+        except KeyboardInterrupt:
+            pass
+
+    @events.command("replay")
+    @click.argument("stream")
+    @click.option("--from-seq", default=1, show_default=True, help="First sequence number.")
+    @click.option("--to-seq", type=int, default=None, help="Last sequence number.")
+    @click.option("-t", "--type", "types", multiple=True, metavar="PATTERN", help="Only these types; repeatable.")
+    @click.option("--json", "as_json", is_flag=True, help="One JSON event per line.")
+    @pass_kernel
+    def replay_cmd(kernel: Any, stream: str, from_seq: int, to_seq: int | None, types: tuple[str, ...],
+                   as_json: bool) -> None:
+        """Print the events of STREAM in order (malformed records are reported on stderr and skipped)."""
+
+        async def work(bus: Any) -> None:
+            count = await bus.replay(stream, lambda e: click.echo(_line(e, as_json)), from_seq=from_seq,
+                                     to_seq=to_seq, types=list(types) or None, malformed="skip")
+            for problem in bus.malformed:
+                click.echo(f"error: {problem}", err=True)
+            if not as_json:
+                click.echo(f"-- {count} event(s) from {stream}", err=True)
+
+        run(_with_bus(kernel, work))
+
+    @events.command("streams")
+    @click.option("--prefix", default="", help="Only streams whose name starts with this.")
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @pass_kernel
+    def streams_cmd(kernel: Any, prefix: str, as_json: bool) -> None:
+        """List the streams of the log with their last sequence number."""
+        found: list[Any] = []
+
+        async def work(bus: Any) -> None:
+            found.extend(await bus.streams(prefix))
+
+        run(_with_bus(kernel, work))
+        rows = [{"stream": s.name, "last_seq": s.last_seq,
+                 "last_time": s.last_time.isoformat() if s.last_time else None} for s in found]
+        if as_json:
+            echo_json({"streams": rows})
+            return
+        for row in rows:
+            click.echo(f"{row['stream']}  {row['last_seq']}  {row['last_time'] or '-'}")
+
+    @events.command("types")
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @pass_kernel
+    def types_cmd(kernel: Any, as_json: bool) -> None:
+        """List the registered event types and families with the plugin that registered each."""
+        rows = [{"type": str(r.name), "class": f"{r.value.__module__}.{r.value.__qualname__}", "plugin": r.plugin,
+                 "description": r.description} for r in kernel.registry("event type")]
+        if as_json:
+            echo_json({"types": rows})
+            return
+        for row in rows:
+            click.echo(f"{row['type']:<22} {row['plugin']:<10} {row['description']}")

@@ -1,0 +1,255 @@
+"""The ``diskcache`` event-log backend: SQLite tables inside a diskcache directory.
+
+The log lives in the diskcache database (``cache.db``, WAL mode, opened through
+:func:`~llmspell.plugins._diskcache.open_cache`, so nothing is ever pickled) in tables of
+its own::
+
+    llmspell_events(stream, seq, id UNIQUE, type, time, data)  PRIMARY KEY (stream, seq)
+    llmspell_event_streams(stream PRIMARY KEY, last_seq, last_time)
+    llmspell_event_snapshots(stream, name, data)  PRIMARY KEY (stream, name)
+
+Every append runs in a ``BEGIN IMMEDIATE`` transaction: SQLite's write lock serialises
+the processes sharing the directory, so sequence numbers are gapless and unique across
+them, and a process killed mid-append leaves the previous state (WAL rollback). Reads,
+snapshots and large or contended appends run on the log's own SQL thread (diskcache
+keeps one connection per thread); appends are grouped per event-loop turn and a small
+group is written on the loop's thread when the lock is free (see :mod:`._sqlwrite`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from llmspell import serde
+from llmspell.events import AppendResult, Event, EventCodec, Snapshot, StreamInfo, check_stream
+from llmspell.plugins._diskcache import open_cache
+
+from ._logutil import Prepared, check_range, from_us, prepare, time_us, type_filter
+from ._sqlwrite import GroupWriter, write_group
+
+__all__ = ["DiskcacheEventLog", "SCHEMA_VERSION"]
+
+T = TypeVar("T")
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS llmspell_events (
+    stream TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL,
+    time INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (stream, seq)) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS llmspell_events_id ON llmspell_events (id);
+CREATE INDEX IF NOT EXISTS llmspell_events_time ON llmspell_events (time);
+CREATE TABLE IF NOT EXISTS llmspell_event_streams (
+    stream TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, last_time INTEGER) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS llmspell_event_snapshots (
+    stream TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (stream, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS llmspell_event_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO llmspell_event_meta VALUES ('schema_version', 1);
+"""
+
+
+class DiskcacheEventLog:
+    """An :class:`~llmspell.events.EventLog` in a diskcache directory; safe across processes."""
+
+    def __init__(self, directory: str | Path, codec: EventCodec | None = None, *, inline: bool = True) -> None:
+        self.directory = Path(directory)
+        self.codec = codec or EventCodec()
+        self.inline = inline
+        """Write small groups on the loop's thread when the lock is free (see ``_sqlwrite``)."""
+        self._cache: Any = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._writer: GroupWriter | None = None
+
+    # -- the SQL thread -----------------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise RuntimeError(f"event log at {self.directory} is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def open(self) -> None:
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="llmspell-events")
+            await self._run(self._open)
+            inline = None
+            if self.inline:
+                inline = sqlite3.connect(self.directory / "cache.db", timeout=0, isolation_level=None)
+                inline.execute("PRAGMA synchronous = 1")
+
+            async def threaded(group: list[Prepared]) -> list[AppendResult | BaseException]:
+                return await self._run(self._write_threaded, group)
+
+            self._writer = GroupWriter(self.codec, threaded, inline)
+
+    def _open(self) -> None:
+        self._cache = open_cache(self.directory)
+        con = self._cache._con
+        with self._cache.transact(retry=True):
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    con.execute(statement)
+        (stored,) = con.execute("SELECT value FROM llmspell_event_meta WHERE key = 'schema_version'").fetchone()
+        serde.check_schema_version("event log", stored, SCHEMA_VERSION)
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await writer.drain()
+            if writer.inline is not None:
+                writer.inline.close()
+        await self._run(self._cache.close)
+        self._executor.shutdown(wait=True)
+        self._executor = None
+
+    async def health(self) -> list[str]:
+        try:
+            await self._run(lambda: self._cache._con.execute("SELECT count(*) FROM llmspell_event_streams").fetchone())
+        except Exception as exc:
+            return [f"event log at {self.directory}: {type(exc).__name__}: {exc}"]
+        return []
+
+    # -- appending (see _sqlwrite) -------------------------------------------------------
+
+    async def append(self, events: Sequence[Event], *, expected_last_seq: int | None = None) -> AppendResult:
+        prepared = prepare(self.codec, events, expected_last_seq)
+        if not prepared.rows:
+            return AppendResult([])
+        if self._writer is None:
+            raise RuntimeError(f"event log at {self.directory} is not open")
+        return await self._writer.append(prepared)
+
+    def _write_threaded(self, group: list[Prepared]) -> list[AppendResult | BaseException]:
+        with self._cache.transact(retry=True):  # BEGIN IMMEDIATE, waiting for other writers
+            return write_group(self._cache._con, self.codec, group)
+
+    # -- reading ---------------------------------------------------------------------
+
+    async def read(self, stream: str, from_seq: int = 1, to_seq: int | None = None, limit: int | None = None) -> list[Event]:
+        check_range(stream, from_seq, to_seq, limit)
+        return await self._run(self._read, stream, from_seq, to_seq, limit)
+
+    def _read(self, stream: str, from_seq: int, to_seq: int | None, limit: int | None) -> list[Event]:
+        sql = "SELECT seq, data FROM llmspell_events WHERE stream = ? AND seq >= ?"
+        params: list[Any] = [stream, from_seq]
+        if to_seq is not None:
+            sql += " AND seq <= ?"
+            params.append(to_seq)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        decode = self.codec.decode
+        return [decode(data, stream, seq) for seq, data in self._cache._con.execute(sql, params)]
+
+    async def last_seq(self, stream: str) -> int:
+        check_stream(stream)
+        return await self._run(self._last_seq, stream)
+
+    def _last_seq(self, stream: str) -> int:
+        row = self._cache._con.execute("SELECT last_seq FROM llmspell_event_streams WHERE stream = ?", (stream,)).fetchone()
+        return int(row[0]) if row else 0
+
+    async def get(self, event_id: str) -> Event | None:
+        def fetch() -> Event | None:
+            row = self._cache._con.execute(
+                "SELECT stream, seq, data FROM llmspell_events WHERE id = ?", (event_id,)
+            ).fetchone()
+            return None if row is None else self.codec.decode(row[2], row[0], row[1])
+
+        return await self._run(fetch)
+
+    async def query(
+        self,
+        *,
+        types: str | Sequence[str] | None = None,
+        stream: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[Event]:
+        condition, params, match = type_filter(types)
+        where = [condition] if condition else []
+        if stream is not None:
+            where.append("stream = ?")
+            params.append(check_stream(stream))
+        if since is not None:
+            where.append("time >= ?")
+            params.append(time_us(since))
+        if until is not None:
+            where.append("time < ?")
+            params.append(time_us(until))
+        order = "DESC" if reverse else "ASC"
+        sql = "SELECT stream, seq, type, data FROM llmspell_events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY time {order}, stream {order}, seq {order}"
+        if limit is not None and match is None:
+            sql += f" LIMIT {int(limit)}"
+
+        def fetch() -> list[Event]:
+            out = []
+            for name, seq, type_name, data in self._cache._con.execute(sql, params):
+                if match is not None and not match(type_name):
+                    continue
+                out.append(self.codec.decode(data, name, seq))
+                if limit is not None and len(out) >= limit:
+                    break
+            return out
+
+        return await self._run(fetch)
+
+    async def streams(self, prefix: str = "") -> list[StreamInfo]:
+        def fetch() -> list[StreamInfo]:
+            rows = self._cache._con.execute(
+                "SELECT stream, last_seq, last_time FROM llmspell_event_streams "
+                "WHERE substr(stream, 1, ?) = ? ORDER BY stream",
+                (len(prefix), prefix),
+            )
+            return [StreamInfo(name, seq, None if t is None else from_us(t)) for name, seq, t in rows]
+
+        return await self._run(fetch)
+
+    async def delete_stream(self, stream: str) -> int:
+        check_stream(stream)
+
+        def delete() -> int:
+            con = self._cache._con
+            with self._cache.transact(retry=True):
+                count = con.execute("DELETE FROM llmspell_events WHERE stream = ?", (stream,)).rowcount
+                con.execute("DELETE FROM llmspell_event_streams WHERE stream = ?", (stream,))
+                con.execute("DELETE FROM llmspell_event_snapshots WHERE stream = ?", (stream,))
+            return int(count)
+
+        return await self._run(delete)
+
+    # -- snapshots -------------------------------------------------------------------
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        check_stream(snapshot.stream)
+        raw = serde.dumps(snapshot)
+
+        def save() -> None:
+            self._cache._con.execute(
+                "INSERT OR REPLACE INTO llmspell_event_snapshots VALUES (?, ?, ?)",
+                (snapshot.stream, snapshot.name, raw),
+            )
+
+        await self._run(save)
+
+    async def load_snapshot(self, stream: str, name: str) -> Snapshot | None:
+        def load() -> bytes | None:
+            row = self._cache._con.execute(
+                "SELECT data FROM llmspell_event_snapshots WHERE stream = ? AND name = ?", (stream, name)
+            ).fetchone()
+            return None if row is None else bytes(row[0])
+
+        raw = await self._run(load)
+        return None if raw is None else serde.loads_as(raw, Snapshot)

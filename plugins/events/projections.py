@@ -1,0 +1,158 @@
+"""Event sourcing: folding a stream into a state, snapshots, live projections.
+
+``await kernel.events.project(stream, projection)`` starts from the projection's
+latest snapshot of that stream (when its ``version`` matches), folds the events after
+it in order and, when at least ``snapshot_every`` events were folded, saves a new
+snapshot. Folding is deterministic, so the result is the same with or without the
+snapshot, and the same every time (a test checks both).
+
+:func:`state_projection` rebuilds state from ``state.changed`` events; the sessions
+service uses it to rebuild a session's state from the session's stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from llmspell.events import Event, Projection, ProjectionResult, Snapshot
+from llmspell.serde import utcnow
+
+if TYPE_CHECKING:
+    from .bus import Subscription
+
+__all__ = ["fold", "LiveProjection", "state_projection", "state_values"]
+
+S = TypeVar("S")
+
+
+async def fold(
+    service: Any, stream: str, projection: Projection[S], *, to_seq: int | None = None,
+    snapshot: bool = True, snapshot_every: int = 1000, malformed: str = "raise",
+) -> ProjectionResult[S]:
+    """Fold ``stream`` (up to ``to_seq``) into ``projection``; see the module docstring."""
+    state: S | None = None
+    seq = 0
+    start = 0
+    if snapshot:
+        snap = await service.log.load_snapshot(stream, projection.name)
+        if snap is not None and snap.version == projection.version and (to_seq is None or snap.seq <= to_seq):
+            state, seq = projection.load(snap.state), snap.seq
+            start = seq
+    if state is None:
+        state = projection.initial()
+    match = projection.matches()
+    apply = projection.apply
+    applied = 0
+    async for event in service.read(stream, seq + 1, to_seq, malformed=malformed):
+        if match is None or match(event.type):
+            state = apply(state, event)
+            applied += 1
+        seq = event.seq
+    if snapshot and snapshot_every and seq - start >= snapshot_every:
+        await service.log.save_snapshot(
+            Snapshot(stream, projection.name, projection.version, seq, projection.dump(state), utcnow())
+        )
+    return ProjectionResult(state, seq, start, applied)
+
+
+class LiveProjection(Generic[S]):
+    """A projection of one stream kept current from the bus.
+
+    It subscribes to the stream first, then folds the log, then applies each delivered
+    event whose ``seq`` follows the one it holds; an event already folded is ignored,
+    and a gap (events appended by another process, or dropped) is filled from the log
+    first. So ``live.state`` equals ``(await project(stream, projection)).state`` once
+    the bus is drained.
+    """
+
+    def __init__(self, service: Any, stream: str, projection: Projection[S], *, snapshot: bool = True) -> None:
+        self.service = service
+        self.stream = stream
+        self.projection = projection
+        self.snapshot = snapshot
+        self.state: S = projection.initial()
+        self.seq = 0
+        self._match = projection.matches()
+        self._ready = asyncio.Event()
+        self._sub: Subscription | None = None
+
+    async def start(self) -> None:
+        self._sub = self.service.subscribe(
+            "**", self._on_event, stream=self.stream, policy="block", name=f"live:{self.projection.name}"
+        )
+        result = await self.service.project(self.stream, self.projection, snapshot=self.snapshot)
+        self.state, self.seq = result.state, result.seq
+        self._ready.set()
+
+    async def _on_event(self, event: Event) -> None:
+        if not self._ready.is_set():
+            await self._ready.wait()
+        seq = event.seq
+        if seq is None or seq <= self.seq:
+            return
+        if seq > self.seq + 1:
+            async for missed in self.service.read(self.stream, self.seq + 1, seq - 1):
+                self._apply(missed)
+        self._apply(event)
+
+    def _apply(self, event: Event) -> None:
+        if self._match is None or self._match(event.type):
+            self.state = self.projection.apply(self.state, event)
+        self.seq = event.seq or self.seq
+
+    def close(self) -> None:
+        if self._sub is not None:
+            self._sub.unsubscribe()
+
+
+# -- state.changed ----------------------------------------------------------------------
+
+
+def _apply_state(state: dict[str, Any], event: Event) -> dict[str, Any]:
+    payload = event.payload
+    scope, key = payload.get("scope"), payload.get("key")
+    if not isinstance(scope, str) or not isinstance(key, str):
+        return state
+    owner = payload.get("owner") or ""
+    bucket = state.setdefault(scope, {}).setdefault(str(owner), {})
+    current = bucket.get(key)
+    version = payload.get("new_version")
+    if current is not None:
+        held = current.get("seq")
+        if event.seq is not None and held is not None:
+            if event.seq <= held:
+                return state  # folded already (or older): applying twice changes nothing
+        elif isinstance(version, int) and isinstance(current.get("version"), int) and current["version"] >= version:
+            return state
+    entry: dict[str, Any] = {"version": version, "seq": event.seq}
+    if payload.get("deleted"):
+        entry["deleted"] = True
+    else:
+        entry["value"] = payload.get("value")
+    bucket[key] = entry
+    return state
+
+
+def state_projection(name: str = "state") -> Projection[dict[str, Any]]:
+    """Rebuild state from ``state.changed`` events.
+
+    The state is ``{scope: {owner: {key: {"version": n, "seq": s, "value": v}}}}`` where
+    ``seq`` is the stream position of the event that wrote it; a deleted key keeps
+    ``{"version": n, "seq": s, "deleted": True}``. An event at or before the position
+    already held for its key is ignored, so folding an event twice (or an older one
+    again) changes nothing; events without a position fall back to comparing
+    ``new_version``. :func:`state_values` flattens the state to ``{(scope, owner, key): value}``.
+    """
+    return Projection(name=name, initial=dict, apply=_apply_state, types=("state.changed",), version=1)
+
+
+def state_values(state: dict[str, Any]) -> dict[tuple[str, str, str], Any]:
+    """``{(scope, owner, key): value}`` of a :func:`state_projection` state, deleted keys left out."""
+    return {
+        (scope, owner, key): entry.get("value")
+        for scope, owners in state.items()
+        for owner, keys in owners.items()
+        for key, entry in keys.items()
+        if not entry.get("deleted")
+    }

@@ -1,0 +1,201 @@
+"""Reading the log through the service: read, tail/follow, query, replay, project."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from llmspell.errors import ValidationError
+from llmspell.events import (
+    Event,
+    Handler,
+    MalformedEventError,
+    Projection,
+    ProjectionResult,
+    StreamInfo,
+    check_stream,
+    compile_patterns,
+)
+
+from .bus import Subscription
+
+if TYPE_CHECKING:
+    from llmspell.events import EventLog
+
+    from .config import EventsConfig
+    from .projections import LiveProjection
+
+__all__ = ["ReadingMixin"]
+
+log = logging.getLogger("llmspell.events")
+S = TypeVar("S")
+_MALFORMED = ("raise", "skip")
+
+
+class ReadingMixin:
+    """The log-facing half of :class:`~llmspell.plugins.events.service.EventBus`."""
+
+    log: EventLog
+    config: EventsConfig
+    malformed: list[str]
+
+    async def read(
+        self, stream: str, from_seq: int = 1, to_seq: int | None = None, *,
+        limit: int | None = None, malformed: str = "raise",
+    ) -> AsyncIterator[Event]:
+        """The events of ``stream`` from ``from_seq`` (to ``to_seq``), in order, fetched in pages.
+
+        A record that cannot be decoded raises :class:`~llmspell.events.MalformedEventError`
+        (naming its stream and seq) once the events before it are yielded; with
+        ``malformed="skip"`` it is logged, recorded in ``stats()["malformed"]`` and skipped.
+        """
+        if malformed not in _MALFORMED:
+            raise ValidationError(f"malformed must be 'raise' or 'skip', got {malformed!r}")
+        check_stream(stream)
+        seq = max(from_seq, 1)
+        remaining = limit
+        page_size = self.config.read_batch
+        while remaining is None or remaining > 0:
+            size = page_size if remaining is None else min(page_size, remaining)
+            try:
+                page = await self.log.read(stream, seq, to_seq, size)
+            except MalformedEventError as exc:
+                if exc.seq is None or exc.seq < seq:
+                    raise
+                page = await self.log.read(stream, seq, exc.seq - 1, size) if exc.seq > seq else []
+                for event in page:  # the good events before the bad one, in order
+                    yield event
+                if malformed == "raise":
+                    raise
+                self._report_malformed(exc)
+                if remaining is not None:
+                    remaining -= len(page) + 1
+                seq = exc.seq + 1
+                continue
+            for event in page:
+                yield event
+            if len(page) < size:
+                return
+            seq = page[-1].seq + 1  # type: ignore[operator]
+            if remaining is not None:
+                remaining -= len(page)
+
+    def _report_malformed(self, exc: MalformedEventError) -> None:
+        log.warning("skipping %s", exc)
+        if len(self.malformed) < 1000:
+            self.malformed.append(str(exc))
+
+    async def replay(
+        self, stream: str, handler: Handler | Subscription, *, from_seq: int = 1, to_seq: int | None = None,
+        types: str | Sequence[str] | None = None, malformed: str = "raise",
+    ) -> int:
+        """Give the stored events of ``stream`` to ``handler`` in order; returns how many.
+
+        ``handler`` is a function (sync or async; an exception stops the replay and
+        propagates) or a :class:`Subscription` (events are queued under its policy).
+        """
+        match = None if types is None else compile_patterns(types).match
+        count = 0
+        put = handler.put if isinstance(handler, Subscription) else None
+        async for event in self.read(stream, from_seq, to_seq, malformed=malformed):
+            if match is not None and not match(event.type):
+                continue
+            if put is not None:
+                await put(event)
+            else:
+                result = handler(event)  # type: ignore[operator]
+                if result is not None and inspect.isawaitable(result):
+                    await result
+            count += 1
+        return count
+
+    async def tail(
+        self, stream: str | None = None, *, types: str | Sequence[str] | None = None, last: int = 10,
+        follow: bool = False, poll_interval: float | None = None,
+    ) -> AsyncIterator[Event]:
+        """The last ``last`` logged events (of one stream, or of all by time), then, with
+        ``follow``, every event appended afterwards by any process (the log is polled)."""
+        match = None if types is None else compile_patterns(types).match
+        interval = poll_interval or self.config.poll_interval
+        positions = {stream: await self.log.last_seq(stream)} if stream else {
+            info.name: info.last_seq for info in await self.log.streams()
+        }
+        if last > 0:
+            for event in await self._recent(stream, types, last, positions):
+                yield event
+        while follow:
+            await asyncio.sleep(interval)
+            infos = [StreamInfo(stream, await self.log.last_seq(stream))] if stream else await self.log.streams()
+            fresh: list[Event] = []
+            for info in infos:
+                known = positions.get(info.name, 0)
+                if info.last_seq < known:  # deleted and started again
+                    known = 0
+                if info.last_seq > known:
+                    async for event in self.read(info.name, known + 1, info.last_seq, malformed="skip"):
+                        if match is None or match(event.type):
+                            fresh.append(event)
+                positions[info.name] = info.last_seq
+            fresh.sort(key=lambda e: (e.time, e.stream or "", e.seq or 0))
+            for event in fresh:
+                yield event
+
+    async def _recent(
+        self, stream: str | None, types: str | Sequence[str] | None, last: int, positions: dict[str, int]
+    ) -> list[Event]:
+        """The last ``last`` matching events at or before ``positions``, oldest first."""
+        try:
+            found = await self.log.query(types=types, stream=stream, limit=last + len(positions) + 10, reverse=True)
+        except MalformedEventError:  # read stream by stream, skipping (and reporting) the bad records
+            match = None if types is None else compile_patterns(types).match
+            found = []
+            for name, upto in positions.items():
+                async for event in self.read(name, 1, upto, malformed="skip"):
+                    if match is None or match(event.type):
+                        found.append(event)
+            found.sort(key=lambda e: (e.time, e.stream or "", e.seq or 0), reverse=True)
+        found = [e for e in found if e.seq is not None and e.seq <= positions.get(e.stream or "", 0)]
+        return list(reversed(found[:last]))
+
+    async def query(
+        self, types: str | Sequence[str] | None = None, *, stream: str | None = None,
+        since: datetime | None = None, until: datetime | None = None, limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[Event]:
+        """Logged events by type pattern and time range ``[since, until)``, by time."""
+        return await self.log.query(types=types, stream=stream, since=since, until=until, limit=limit, reverse=reverse)
+
+    async def get(self, event_id: str) -> Event | None:
+        return await self.log.get(event_id)
+
+    async def last_seq(self, stream: str) -> int:
+        return await self.log.last_seq(stream)
+
+    async def streams(self, prefix: str = "") -> list[StreamInfo]:
+        return await self.log.streams(prefix)
+
+    async def delete_stream(self, stream: str) -> int:
+        """Delete a whole stream (a deleted session's history) with its snapshots."""
+        return await self.log.delete_stream(stream)
+
+    async def project(
+        self, stream: str, projection: Projection[S], *, to_seq: int | None = None,
+        snapshot: bool = True, snapshot_every: int | None = None,
+    ) -> ProjectionResult[S]:
+        """Fold ``stream`` into ``projection``'s state (from its snapshot when there is one)."""
+        from .projections import fold
+
+        every = self.config.snapshot_every if snapshot_every is None else snapshot_every
+        return await fold(self, stream, projection, to_seq=to_seq, snapshot=snapshot, snapshot_every=every)
+
+    async def live(self, stream: str, projection: Projection[S], **options: Any) -> LiveProjection[S]:
+        """A projection kept up to date from the bus (see :class:`LiveProjection`)."""
+        from .projections import LiveProjection
+
+        live: LiveProjection[S] = LiveProjection(self, stream, projection, **options)
+        await live.start()
+        return live

@@ -1,0 +1,47 @@
+"""The artifact backend conformance suites over every llmspell artifact backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmspell.plugins.artifacts import (
+    FilesystemBlobStore,
+    MemoryArtifactIndex,
+    MemoryBlobStore,
+    SqliteArtifactIndex,
+)
+from llmspell.testing.contracts.artifacts import ArtifactIndexContract, BlobStoreContract
+
+
+class TestFilesystemBlobStore(BlobStoreContract):
+    @pytest.fixture
+    def blob_store(self, tmp_path: Path) -> Any:
+        return FilesystemBlobStore(tmp_path / "store")
+
+
+class TestMemoryBlobStore(BlobStoreContract):
+    @pytest.fixture
+    def blob_store(self) -> Any:
+        return MemoryBlobStore()
+
+
+class TestSqliteArtifactIndex(ArtifactIndexContract):
+    @pytest.fixture
+    def artifact_index(self, tmp_path: Path) -> Any:
+        return SqliteArtifactIndex(tmp_path / "index.sqlite3")
+
+
+class TestMemoryArtifactIndex(ArtifactIndexContract):
+    @pytest.fixture
+    def artifact_index(self) -> Any:
+        return MemoryArtifactIndex()
+
+
+def test_every_registered_backend_has_a_contract_run(make_kernel: Any) -> None:
+    kernel = make_kernel()
+    tested = {"filesystem", "memory"}
+    assert {str(n) for n in kernel.registry("artifact backend").names()} <= tested
+    assert {str(n) for n in kernel.registry("artifact metadata backend").names()} <= {"sqlite", "memory"}
