@@ -141,7 +141,7 @@ class Session:
         """The session's event history: its stream in the event log (async iterator)."""
         from .events import EventService
 
-        return self._service(EventService).read(self.id, from_seq=from_seq, to_seq=to_seq)  # type: ignore[type-abstract,attr-defined]
+        return self._service(EventService).read(self.id, from_seq=from_seq, to_seq=to_seq)  # type: ignore[type-abstract]
 
 
 serde.converter.register_unstructure_hook(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import builtins
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,7 @@ class DiskcacheSessionBackend:
     async def close(self) -> None:
         self._cache.close()
 
-    async def health(self) -> list[str]:
+    async def health(self) -> builtins.list[str]:
         try:
             self._cache.get("health-probe")
         except Exception as exc:  # noqa: BLE001 - reported, not raised

@@ -7,6 +7,7 @@ through the ``session_transition`` hook (which may veto), and published as event
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -111,7 +112,7 @@ class SessionManager:
         app: str | None = None,
         title: str = "",
         metadata: Mapping[str, Any] | None = None,
-        tags: tuple[str, ...] | list[str] = (),
+        tags: tuple[str, ...] | builtins.list[str] = (),
         ttl: float | None = None,
         session_id: str | None = None,
         parent_id: str | None = None,

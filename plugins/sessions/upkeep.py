@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from llmspell.errors import InvalidTransition, NotFoundError
-from llmspell.sessions import Session, SessionQuery, SessionStatus
+from llmspell.sessions import Lease, Session, SessionQuery, SessionStatus
 
 if TYPE_CHECKING:
     from .manager import SessionManager
@@ -52,9 +52,10 @@ async def recover(manager: SessionManager) -> list[str]:
         if why is None:
             continue
         try:
-            updated = await manager.transition(
-                session.id, S.INTERRUPTED, why, guard=lambda s, lease=lease: s.lease == lease
-            )
+            def still_held(current: Session, lease: Lease | None = lease) -> bool:
+                return current.lease == lease
+
+            updated = await manager.transition(session.id, S.INTERRUPTED, why, guard=still_held)
         except (InvalidTransition, NotFoundError):
             continue  # someone else got there first
         if updated.status is S.INTERRUPTED:
