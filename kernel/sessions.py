@@ -122,6 +122,18 @@ class Session:
         """Active, suspended or interrupted: it can still be resumed or ended."""
         return self.status in (S.ACTIVE, S.SUSPENDED, S.INTERRUPTED)
 
+    def replace(self, **changes: Any) -> Session:
+        """A copy with some fields changed (``attrs.evolve`` without its generic cost)."""
+        new = object.__new__(Session)
+        put = object.__setattr__
+        for slot in _SLOTS:
+            put(new, slot, getattr(self, slot))
+        for name, value in changes.items():
+            if name not in _FIELDS:
+                raise TypeError(f"Session has no field {name!r}")
+            put(new, _FIELDS[name], value)
+        return new
+
     def _service(self, kind: type[T]) -> T:
         if self._services is None:
             from .errors import ServiceNotAvailable
@@ -143,6 +155,9 @@ class Session:
 
         return self._service(EventService).read(self.id, from_seq=from_seq, to_seq=to_seq)  # type: ignore[type-abstract]
 
+
+_FIELDS = {a.alias: a.name for a in attrs.fields(Session)}
+_SLOTS = tuple(_FIELDS.values())
 
 serde.converter.register_unstructure_hook(
     Session, make_dict_unstructure_fn(Session, serde.converter, _services=override(omit=True))
@@ -211,6 +226,9 @@ class SessionBackend(Protocol):
     (carrying the current record) when it does not. ``list`` returns newest first
     (by ``created_at``, then id) with an opaque cursor.
     """
+
+    async def open(self) -> None:
+        """Connect or open files; called at kernel startup."""
 
     async def get(self, session_id: str) -> Session | None: ...
 

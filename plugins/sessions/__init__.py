@@ -46,6 +46,7 @@ async def llmspell_startup(kernel: Any) -> None:
     manager = kernel.services.find(SessionService)
     if not isinstance(manager, SessionManager):
         return
+    await manager.backend.open()
     await recover(manager)
     manager.leases.start_heartbeat()
     sweeper = Sweeper(manager)

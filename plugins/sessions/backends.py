@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import base64
 import builtins
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import attrs
 import orjson
 
 from llmspell import serde
 from llmspell.errors import ConflictError, IntegrityError, ValidationError
-from llmspell.plugins._diskcache import open_cache
 from llmspell.sessions import SCHEMA_VERSION, Session, SessionPage, SessionQuery
 
 __all__ = ["MemorySessionBackend", "DiskcacheSessionBackend", "page", "encode_cursor"]
@@ -67,6 +65,9 @@ class MemorySessionBackend:
     def __init__(self) -> None:
         self._records: dict[str, Session] = {}
 
+    async def open(self) -> None:
+        return None
+
     async def get(self, session_id: str) -> Session | None:
         return self._records.get(session_id)
 
@@ -74,7 +75,7 @@ class MemorySessionBackend:
         current = self._records.get(session.id)
         if (current.version if current else 0) != expected_version:
             raise _conflict(session.id, expected_version, current)
-        stored = attrs.evolve(session, version=expected_version + 1)
+        stored = session.replace(version=expected_version + 1)
         serde.check_json(serde.converter.unstructure(stored))
         self._records[session.id] = stored
         return stored
@@ -92,17 +93,23 @@ class MemorySessionBackend:
 class DiskcacheSessionBackend:
     """Session records as JSON in a diskcache directory, safe across processes.
 
-    Writes are compare-and-set inside a diskcache transaction (an SQLite ``BEGIN
-    IMMEDIATE``, which serializes writers across processes). Listing reads every record
-    and filters in memory: fine for the thousands of sessions of one machine; the
-    PostgreSQL backend answers the same queries from indexes.
+    The records sit on the diskcache state backend (its own directory): a record's
+    version is the store's version of its key, and writes are its compare-and-set, one
+    SQLite ``BEGIN IMMEDIATE`` transaction each, which serializes writers across
+    processes. Listing reads every record and filters in memory: fine for the thousands
+    of sessions of one machine; the PostgreSQL backend answers from indexes instead.
     """
 
     def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self._cache = open_cache(directory)
+        from llmspell.plugins.state.diskcache_backend import DiskcacheStateBackend
 
-    def _decode(self, raw: bytes, where: str) -> Session:
+        self.directory = directory
+        self._store = DiskcacheStateBackend(directory)
+
+    async def open(self) -> None:
+        await self._store.open()
+
+    def _decode(self, raw: bytes, where: str, version: int) -> Session:
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -110,6 +117,7 @@ class DiskcacheSessionBackend:
         if not isinstance(data, dict):
             raise IntegrityError(f"session record {where} in {self.directory} is not an object")
         serde.check_schema_version("session", int(data.get("schema_version", 1)), SCHEMA_VERSION)
+        data["version"] = version
         try:
             return serde.structure(data, Session)
         except Exception as exc:  # noqa: BLE001 - a damaged record, reported with its id
@@ -117,48 +125,45 @@ class DiskcacheSessionBackend:
             raise IntegrityError(f"session record {where} in {self.directory} is malformed: {lines}") from None
 
     async def get(self, session_id: str) -> Session | None:
-        raw = self._cache.get(_PREFIX + session_id)
-        return None if raw is None else self._decode(raw, session_id)
+        record = await self._store.get(_PREFIX + session_id)
+        return None if record is None else self._decode(record.data, session_id, record.version)
 
     async def put(self, session: Session, *, expected_version: int) -> Session:
-        key = _PREFIX + session.id
-        stored = attrs.evolve(session, version=expected_version + 1)
-        data = serde.dumps(stored)
-        with self._cache.transact():
-            raw = self._cache.get(key)
-            current = None if raw is None else self._decode(raw, session.id)
-            if (current.version if current else 0) != expected_version:
-                raise _conflict(session.id, expected_version, current)
-            self._cache.set(key, data)
+        stored = session.replace(version=expected_version + 1)
+        result = await self._store.compare_and_set(_PREFIX + session.id, serde.dumps(stored), expected_version)
+        if not result.ok:
+            current = result.current
+            raise _conflict(
+                session.id, expected_version,
+                None if current is None else self._decode(current.data, session.id, current.version),
+            )
         return stored
 
     async def delete(self, session_id: str) -> bool:
-        return bool(self._cache.delete(_PREFIX + session_id))
+        result = await self._store.delete(_PREFIX + session_id)
+        return result.previous_version is not None
 
-    def _scan(self) -> Iterator[tuple[str, bytes]]:
-        # diskcache has no prefix scan; read its table directly (values are raw bytes,
-        # or a file for large ones, which the non-pickling disk fetches).
-        rows = self._cache._sql(
-            "SELECT key, mode, filename, value FROM Cache WHERE raw = 1 AND key >= ? AND key < ?",
-            (_PREFIX, _PREFIX + "\uffff"),
-        ).fetchall()
-        for key, mode, filename, value in rows:
-            yield key, self._cache._disk.fetch(mode, filename, value, False)
+    async def _all(self) -> builtins.list[Session]:
+        out: builtins.list[Session] = []
+        after = None
+        while True:
+            page = await self._store.scan(_PREFIX, after=after, limit=1000)
+            out.extend(self._decode(r.data, r.key, r.version) for r in page)
+            if len(page) < 1000:
+                return out
+            after = page[-1].key
 
     async def list(self, query: SessionQuery) -> SessionPage:
-        return page((self._decode(raw, key) for key, raw in self._scan()), query)
-
-    async def count(self) -> int:
-        return sum(1 for _ in self._scan())
+        return page(await self._all(), query)
 
     async def close(self) -> None:
-        self._cache.close()
+        await self._store.close()
 
     async def health(self) -> builtins.list[str]:
         try:
-            self._cache.get("health-probe")
+            await self._store.get(_PREFIX + "health-probe")
         except Exception as exc:  # noqa: BLE001 - reported, not raised
-            return [f"diskcache at {self.directory}: {exc}"]
+            return [f"session store at {self.directory}: {exc}"]
         return []
 
 

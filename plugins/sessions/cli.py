@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from llmspell import serde
-from llmspell.cli import console, echo_json, pass_kernel, run
+from llmspell.cli import console, echo_json, pass_kernel, progress, run
 
 
 def _row(session: Any) -> dict[str, Any]:
@@ -115,6 +115,51 @@ def register_commands(cli: click.Group) -> None:
             for key, ids in report.items():
                 console.print(f"{key}: {len(ids)} {' '.join(ids)}".rstrip())
 
-    from .transfer import register_transfer_commands
+    @sessions.command("export")
+    @click.argument("session_id")
+    @click.option("-o", "--output", type=click.Path(dir_okay=False), help="File to write (default: stdout).")
+    @click.option("--json", "as_json", is_flag=True, help="Print a summary as JSON.")
+    @pass_kernel
+    def export_cmd(kernel: Any, session_id: str, output: str | None, as_json: bool) -> None:
+        """Export a session (record, state, events, artifact references) as JSON lines."""
+        from .transfer import export_session
 
-    register_transfer_commands(sessions)
+        async def go() -> int:
+            count = 0
+            async with kernel:
+                with progress(json_mode=as_json or output is None) as bar:
+                    task = bar.add_task(f"exporting {session_id}", total=None)
+                    sink = open(output, "wb") if output else sys.stdout.buffer  # noqa: ASYNC230
+                    try:
+                        async for line in export_session(kernel, session_id):
+                            sink.write(line)
+                            count += 1
+                            bar.advance(task, len(line))
+                    finally:
+                        if output:
+                            sink.close()
+                        else:
+                            sink.flush()
+            return count
+
+        lines = run(go())
+        if as_json and output:
+            echo_json({"session": session_id, "lines": lines, "file": output})
+
+    @sessions.command("import")
+    @click.argument("source", type=click.File("rb"))
+    @click.option("--json", "as_json", is_flag=True)
+    @pass_kernel
+    def import_cmd(kernel: Any, source: Any, as_json: bool) -> None:
+        """Import a session exported with ``llmspell sessions export``."""
+        from .transfer import import_session
+
+        async def go() -> Any:
+            async with kernel:
+                return await import_session(kernel, source)
+
+        session = run(go())
+        if as_json:
+            echo_json({"imported": session.id})
+        else:
+            console.print(f"imported session {session.id}")

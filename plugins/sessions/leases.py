@@ -18,8 +18,6 @@ import socket
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-import attrs
-
 from llmspell.errors import NotFoundError
 from llmspell.ids import new_id
 from llmspell.sessions import Lease, Session, SessionStatus
@@ -96,7 +94,7 @@ class LeaseKeeper:
                 ):
                     self.held.discard(session.id)
                     return None
-                return attrs.evolve(session, lease=self.lease(now))
+                return session.replace(lease=self.lease(now))
 
             try:
                 await self.manager.mutate(session_id, apply)
@@ -110,7 +108,7 @@ class LeaseKeeper:
             def apply(session: Session) -> Session | None:
                 if session.lease is None or session.lease.owner != self.owner:
                     return None
-                return attrs.evolve(session, lease=None)
+                return session.replace(lease=None)
 
             with contextlib.suppress(NotFoundError):
                 await self.manager.mutate(session_id, apply)

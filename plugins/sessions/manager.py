@@ -72,7 +72,7 @@ class SessionManager:
     # -- reading -----------------------------------------------------------------
 
     def _bind(self, session: Session) -> Session:
-        return attrs.evolve(session, services=self.kernel.services)
+        return session.replace(services=self.kernel.services)
 
     async def find(self, session_id: str) -> Session | None:
         """The session, or None when there is none with this id."""
@@ -158,7 +158,7 @@ class SessionManager:
             changed = fn(current)
             if changed is None or changed == current:
                 return current
-            changed = attrs.evolve(changed, updated_at=self.now())
+            changed = changed.replace(updated_at=self.now())
             try:
                 return self._bind(await self.backend.put(changed, expected_version=current.version))
             except ConflictError:
@@ -187,9 +187,9 @@ class SessionManager:
             if fn is not None:
                 session = fn(session)
             if changes:
-                session = attrs.evolve(session, **changes)
+                session = session.replace(**changes)
             if "ttl" in changes:
-                session = attrs.evolve(session, expires_at=self._expiry(session, session.last_active_at))
+                session = session.replace(expires_at=self._expiry(session, session.last_active_at))
             return session
 
         return await self.mutate(session_id, apply)
@@ -205,7 +205,7 @@ class SessionManager:
             if not session.is_open:
                 raise ValidationError(f"session {session_id!r} is {session.status.value}; only open sessions can be touched")
             lease = self.leases.lease(now) if session.status is S.ACTIVE else session.lease
-            return attrs.evolve(session, last_active_at=now, expires_at=self._expiry(session, now), lease=lease)
+            return session.replace(last_active_at=now, expires_at=self._expiry(session, now), lease=lease)
 
         return await self.mutate(session_id, apply)
 
@@ -246,7 +246,7 @@ class SessionManager:
                 changes["lease"] = None
             if target in (S.COMPLETED, S.FAILED, S.EXPIRED):
                 changes["ended_at"] = now
-            return attrs.evolve(session, **changes)
+            return session.replace(**changes)
 
         updated = await self.mutate(session_id, apply)
         if updated.status is not target:  # the guard declined
@@ -256,6 +256,8 @@ class SessionManager:
         else:
             self.leases.release(session_id)
         await self._emit(f"session.{target.value}", updated, {"from": current.status.value, "reason": reason})
+        if target in (S.SUSPENDED, S.COMPLETED, S.FAILED):
+            await self.resources.snapshot(updated)
         if target is S.EXPIRED:
             await self.kernel.dispatch("session_expired", HookCall("session_expired"), session=updated)
             await self.cleanup(updated, "expired")
@@ -295,7 +297,7 @@ class SessionManager:
             if reason in current.cleaned:
                 return None
             claimed = True
-            return attrs.evolve(current, cleaned=(*current.cleaned, reason))
+            return current.replace(cleaned=(*current.cleaned, reason))
 
         try:
             session = await self.mutate(session.id, claim)

@@ -12,6 +12,7 @@ class TestMemorySessionBackend(SessionBackendContract):
     @pytest.fixture
     async def session_backend(self):
         backend = MemorySessionBackend()
+        await backend.open()
         yield backend
         await backend.close()
 
@@ -20,5 +21,6 @@ class TestDiskcacheSessionBackend(SessionBackendContract):
     @pytest.fixture
     async def session_backend(self, tmp_path):
         backend = DiskcacheSessionBackend(tmp_path / "sessions")
+        await backend.open()
         yield backend
         await backend.close()

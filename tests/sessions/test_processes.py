@@ -49,14 +49,18 @@ async def test_two_processes_updating_one_session_lose_nothing(tmp_path, llmspel
     data = tmp_path / "data"
     async with Kernel(data_dir=data, env=llmspell_env) as kernel:
         session = await kernel.sessions.create(user_id="u1")
-    script = UPDATER.replace("{state_write}", "pass")
+    script = UPDATER.replace(
+        "{state_write}", 'await kernel.state.scope("session", session_id).update("n", lambda n: (n or 0) + 1)'
+    )
     procs = [spawn(script, data, llmspell_env, session.id, name, "500") for name in ("a", "b")]
     for proc in procs:
         _, err = proc.communicate(timeout=240)
         assert proc.returncode == 0, err
     async with Kernel(data_dir=data, env=llmspell_env) as kernel:
         final = await kernel.sessions.get(session.id)
+        counter = await final.state.get_versioned("n")
     assert final.metadata == {"n": 1000, "a": 500, "b": 500}
+    assert (counter.value, counter.version) == (1000, 1000)
     assert final.version == 1 + 1000 + 1  # create, 1000 updates, the lease release at shutdown
 
 
@@ -143,3 +147,43 @@ def test_heartbeat_renews_leases(tmp_path, llmspell_env):
     assert proc.returncode == 0, err
     assert json.loads(out) == {"renewed": True}
     time.sleep(0)
+
+
+WRITER = """
+    import asyncio, json, sys
+    from llmspell import Kernel
+
+    async def main(data_dir, config):
+        kernel = Kernel(json.loads(config), data_dir=data_dir)
+        await kernel.start()
+        session = await kernel.sessions.create(user_id="u1")
+        for i in range(50):
+            await session.state.update("counter", lambda n: (n or 0) + 1)
+            await session.state.set(f"key{i % 7}", {"i": i})
+        await session.state.delete("key3")
+        await kernel.events.flush()
+        committed = {item.key: [item.value, item.version] async for item in session.state.scan()}
+        print(json.dumps({"id": session.id, "state": committed}), flush=True)
+        await asyncio.sleep(3600)
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+@pytest.mark.parametrize("state_backend", ["memory", "diskcache"])
+async def test_resume_after_a_kill_rebuilds_the_committed_state(tmp_path, llmspell_env, state_backend):
+    config = {"state": {"backend": state_backend}}
+    data = tmp_path / "data"
+    proc = spawn(WRITER, data, llmspell_env, json.dumps(config))
+    line = proc.stdout.readline()
+    assert line, proc.stderr.read()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    report = json.loads(line)
+    async with Kernel(config, data_dir=data, env=llmspell_env) as kernel:
+        session = await kernel.sessions.get(report["id"])
+        assert session.status is SessionStatus.INTERRUPTED
+        resumed = await kernel.sessions.resume(session.id)
+        assert resumed.status is SessionStatus.ACTIVE
+        state = {item.key: [item.value, item.version] async for item in resumed.state.scan()}
+        assert state == report["state"]
+        assert state["counter"] == [50, 50] and "key3" not in state
