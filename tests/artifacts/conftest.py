@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from artifact_helpers import CapturedEvents
+from .artifact_helpers import CapturedEvents
 
 from llmspell import Kernel, hookimpl
 from llmspell.events import EventService

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from artifact_helpers import KEY_A, KEY_B, blob_files
+from .artifact_helpers import KEY_A, KEY_B, blob_files
 
 from llmspell import Kernel
 from llmspell.artifacts import WrongKeyError

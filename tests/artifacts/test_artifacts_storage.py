@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import attrs
-from artifact_helpers import blob_files
+from .artifact_helpers import blob_files
 
 from llmspell import HookCall, Kernel, serde
 
