@@ -84,6 +84,19 @@ class ExecutionContext:
             raise ServiceNotAvailable(kind.__name__, "this context is not bound to a kernel")
         return self.services.get(kind)
 
+    async def session(self) -> Any:
+        """The session this context runs in, from the session service.
+
+        Its ``state``, ``events()`` and artifacts (``session_id=ctx.session_id``) are the
+        session-scoped resources of the invocation.
+        """
+        from .errors import ValidationError
+        from .sessions import SessionService
+
+        if self.session_id is None:
+            raise ValidationError("this context has no session (pass session= to kernel.run or kernel.context)")
+        return await self.service(SessionService).get(self.session_id)  # type: ignore[type-abstract]
+
     def child(self, **changes: Any) -> ExecutionContext:
         """A context for a sub-call: new invocation id, this one as parent, data copied."""
         data: Mapping[str, Any] = changes.pop("data", {})

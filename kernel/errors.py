@@ -15,6 +15,7 @@ __all__ = [
     "ConfigError",
     "PluginError",
     "UnknownNameError",
+    "UnknownBackendError",
     "DuplicateNameError",
     "ServiceNotAvailable",
     "MissingExtraError",
@@ -78,6 +79,20 @@ class UnknownNameError(LlmspellError, LookupError):
         self.known = sorted(known)
         listed = ", ".join(self.known) if self.known else "none"
         super().__init__(f"unknown {kind} {name!r}; registered: {listed}")
+
+
+class UnknownBackendError(UnknownNameError, ConfigError):
+    """The configuration names a backend that no loaded plugin registered."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.known = sorted(known)
+        listed = ", ".join(self.known) if self.known else "none"
+        message = f"unknown {kind} {name!r}; registered: {listed}"
+        self.problems = [message]
+        self.source = None
+        Exception.__init__(self, message)
 
 
 class DuplicateNameError(LlmspellError):

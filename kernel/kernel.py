@@ -16,7 +16,7 @@ from .agents import AgentService
 from .artifacts import ArtifactService
 from .config import Config, RawConfig, SectionSpec
 from .context import ExecutionContext, Principal
-from .errors import ConfigError, LlmspellError, PluginError
+from .errors import ConfigError, LlmspellError, PluginError, UnknownBackendError
 from .events import Event, EventService
 from .hooks import CallbackSet, Dispatcher, HookCall, HookPolicy, HookStats
 from .registry import Registry
@@ -229,8 +229,15 @@ class Kernel:
             raise ConfigError([f"no registry of kind {kind!r}; kinds: {', '.join(sorted(self.registries))}"]) from None
 
     def create_backend(self, kind: str, name: str) -> Any:
-        """Build the backend ``name`` of ``kind`` (e.g. ``"state backend"``) for this kernel."""
-        registration = self.registry(kind).registration(name)
+        """Build the backend ``name`` of ``kind`` (e.g. ``"state backend"``) for this kernel.
+
+        An unknown name raises :class:`~llmspell.errors.UnknownBackendError` (a
+        ``ConfigError``) listing the registered names.
+        """
+        registry = self.registry(kind)
+        if name not in registry:
+            raise UnknownBackendError(kind, name, (str(n) for n in registry.names()))
+        registration = registry.registration(name)
         try:
             return registration.value(self)
         except LlmspellError:

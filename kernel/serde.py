@@ -138,9 +138,12 @@ def _structure_enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
         raise ValueError(f"{value!r} is not one of {allowed}") from None
 
 
-converter.register_structure_hook_func(
-    lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _structure_enum
-)
+def _is_enum(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, enum.Enum)
+
+
+converter.register_structure_hook_func(_is_enum, _structure_enum)
+converter.register_unstructure_hook_func(_is_enum, lambda member: member.value)
 
 
 def _unstructure_set(value: set[Any] | frozenset[Any]) -> list[Any]:

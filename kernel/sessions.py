@@ -1,15 +1,242 @@
-"""Sessions: the contract of the session manager and of session backends."""
+"""Sessions: the session record, its lifecycle, and the contract of managers and backends.
+
+A :class:`Session` is a conversation or task with an owner, metadata and a lifecycle.
+The session manager (``kernel.sessions``) is provided by a plugin (the default one is
+``llmspell.plugins.sessions``); records live in a :class:`SessionBackend` chosen by
+name with ``[sessions] backend = "..."``.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+import enum
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-__all__ = ["SessionService", "SessionBackend"]
+import attrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from . import serde
+from .errors import InvalidTransition
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SessionStatus",
+    "TRANSITIONS",
+    "Lease",
+    "Session",
+    "SessionQuery",
+    "SessionPage",
+    "SessionBackend",
+    "SessionService",
+    "check_transition",
+]
+
+SCHEMA_VERSION = 1
+T = TypeVar("T")
+
+
+class SessionStatus(enum.Enum):
+    """Where a session is in its life."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    ARCHIVED = "archived"
+    INTERRUPTED = "interrupted"
+    """Found active after the process that held it died."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+S = SessionStatus
+
+#: The allowed transitions; anything else raises :class:`InvalidTransition`.
+TRANSITIONS: Mapping[SessionStatus, frozenset[SessionStatus]] = {
+    S.ACTIVE: frozenset({S.SUSPENDED, S.COMPLETED, S.FAILED, S.EXPIRED, S.INTERRUPTED}),
+    S.SUSPENDED: frozenset({S.ACTIVE, S.COMPLETED, S.FAILED, S.EXPIRED, S.ARCHIVED}),
+    S.INTERRUPTED: frozenset({S.ACTIVE, S.FAILED, S.EXPIRED, S.ARCHIVED}),
+    S.COMPLETED: frozenset({S.ARCHIVED}),
+    S.FAILED: frozenset({S.ARCHIVED}),
+    S.EXPIRED: frozenset({S.ARCHIVED}),
+    S.ARCHIVED: frozenset(),
+}
+
+
+def check_transition(session_id: str, current: SessionStatus, target: SessionStatus) -> None:
+    """Raise :class:`InvalidTransition` unless ``current -> target`` is allowed."""
+    allowed = TRANSITIONS[current]
+    if target not in allowed:
+        raise InvalidTransition(
+            f"session {session_id!r}", current.value, target.value, (s.value for s in allowed)
+        )
+
+
+@attrs.frozen
+class Lease:
+    """Which live process holds an active session, until when (renewed by heartbeats)."""
+
+    owner: str
+    """The holding kernel's instance id."""
+    host: str
+    pid: int
+    process_start: float
+    """When the holding process started (guards against a recycled pid)."""
+    expires_at: datetime
+
+
+@attrs.frozen
+class Session:
+    """One session record, as stored. Changes go through the manager (compare-and-set)."""
+
+    id: str
+    app: str
+    user_id: str | None
+    status: SessionStatus
+    created_at: datetime
+    updated_at: datetime
+    last_active_at: datetime
+    title: str = ""
+    metadata: dict[str, Any] = attrs.Factory(dict)
+    tags: tuple[str, ...] = ()
+    ttl: float | None = None
+    """Seconds of inactivity after which the session expires (None: never)."""
+    expires_at: datetime | None = None
+    parent_id: str | None = None
+    ended_at: datetime | None = None
+    lease: Lease | None = None
+    cleaned: tuple[str, ...] = ()
+    """Reasons (expired, archived, deleted) whose cleanup hooks already ran."""
+    status_reason: str | None = None
+    schema_version: int = SCHEMA_VERSION
+    version: int = 0
+    """Record version for compare-and-set; assigned by the backend (0: never stored)."""
+    _services: Any = attrs.field(default=None, eq=False, repr=False, alias="services")
+    """The kernel's services, for the session-scoped accessors; never stored."""
+
+    @property
+    def is_open(self) -> bool:
+        """Active, suspended or interrupted: it can still be resumed or ended."""
+        return self.status in (S.ACTIVE, S.SUSPENDED, S.INTERRUPTED)
+
+    def replace(self, **changes: Any) -> Session:
+        """A copy with some fields changed (``attrs.evolve`` without its generic cost)."""
+        new = object.__new__(Session)
+        put = object.__setattr__
+        for slot in _SLOTS:
+            put(new, slot, getattr(self, slot))
+        for name, value in changes.items():
+            if name not in _FIELDS:
+                raise TypeError(f"Session has no field {name!r}")
+            put(new, _FIELDS[name], value)
+        return new
+
+    def _service(self, kind: type[T]) -> T:
+        if self._services is None:
+            from .errors import ServiceNotAvailable
+
+            raise ServiceNotAvailable(kind.__name__, "this session record is not bound to a kernel")
+        service: T = self._services.get(kind)
+        return service
+
+    @property
+    def state(self) -> Any:
+        """The session's state: the state service's ``session`` scope for this id."""
+        from .state import StateService
+
+        return self._service(StateService).scope("session", self.id)  # type: ignore[type-abstract]
+
+    def events(self, from_seq: int = 1, to_seq: int | None = None) -> Any:
+        """The session's event history: its stream in the event log (async iterator)."""
+        from .events import EventService
+
+        return self._service(EventService).read(self.id, from_seq=from_seq, to_seq=to_seq)  # type: ignore[type-abstract]
+
+
+_FIELDS = {a.alias: a.name for a in attrs.fields(Session)}
+_SLOTS = tuple(_FIELDS.values())
+
+serde.converter.register_unstructure_hook(
+    Session, make_dict_unstructure_fn(Session, serde.converter, _services=override(omit=True))
+)
+serde.converter.register_structure_hook(
+    Session,
+    make_dict_structure_fn(
+        Session, serde.converter, _services=override(omit=True), _cattrs_forbid_extra_keys=True
+    ),
+)
+
+
+@attrs.frozen
+class SessionQuery:
+    """Filters for listing sessions; all given filters must match."""
+
+    user_id: str | None = None
+    app: str | None = None
+    status: tuple[SessionStatus, ...] = ()
+    tags: tuple[str, ...] = ()
+    """Sessions carrying every one of these tags."""
+    parent_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    active_after: datetime | None = None
+    active_before: datetime | None = None
+    expires_before: datetime | None = None
+    limit: int = 50
+    cursor: str | None = None
+    """Opaque: the ``next_cursor`` of the previous page."""
+
+    def matches(self, session: Session) -> bool:
+        """Whether ``session`` passes every filter (backends without indexes use this)."""
+        return (
+            (self.user_id is None or session.user_id == self.user_id)
+            and (self.app is None or session.app == self.app)
+            and (not self.status or session.status in self.status)
+            and all(tag in session.tags for tag in self.tags)
+            and (self.parent_id is None or session.parent_id == self.parent_id)
+            and (self.created_after is None or session.created_at >= self.created_after)
+            and (self.created_before is None or session.created_at < self.created_before)
+            and (self.active_after is None or session.last_active_at >= self.active_after)
+            and (self.active_before is None or session.last_active_at < self.active_before)
+            and (
+                self.expires_before is None
+                or (session.expires_at is not None and session.expires_at <= self.expires_before)
+            )
+        )
+
+
+@attrs.frozen
+class SessionPage:
+    """One page of a listing, newest first; pass ``next_cursor`` to get the next."""
+
+    items: tuple[Session, ...]
+    next_cursor: str | None = None
 
 
 @runtime_checkable
 class SessionBackend(Protocol):
-    """Storage of session records with compare-and-set."""
+    """Storage of session records with compare-and-set and queries.
+
+    Records are :class:`Session` values; the backend owns ``version``: ``put`` with
+    ``expected_version=0`` creates (and fails if the id exists), otherwise it replaces
+    only if the stored version matches, raising :class:`~llmspell.errors.ConflictError`
+    (carrying the current record) when it does not. ``list`` returns newest first
+    (by ``created_at``, then id) with an opaque cursor.
+    """
+
+    async def open(self) -> None:
+        """Connect or open files; called at kernel startup."""
+
+    async def get(self, session_id: str) -> Session | None: ...
+
+    async def put(self, session: Session, *, expected_version: int) -> Session: ...
+
+    async def delete(self, session_id: str) -> bool: ...
+
+    async def list(self, query: SessionQuery) -> SessionPage: ...
 
     async def close(self) -> None: ...
 
@@ -18,6 +245,38 @@ class SessionBackend(Protocol):
 class SessionService(Protocol):
     """Create, find and move sessions through their lifecycle (``kernel.sessions``)."""
 
-    async def create(self, **fields: Any) -> Any: ...
+    async def create(
+        self,
+        *,
+        user_id: str | None = None,
+        app: str | None = None,
+        title: str = "",
+        metadata: Mapping[str, Any] | None = None,
+        tags: tuple[str, ...] | list[str] = (),
+        ttl: float | None = None,
+        session_id: str | None = None,
+    ) -> Session: ...
 
-    async def get(self, session_id: str) -> Any: ...
+    async def get(self, session_id: str) -> Session: ...
+
+    async def list(self, query: SessionQuery | None = None, **filters: Any) -> SessionPage: ...
+
+    async def update(
+        self, session_id: str, fn: Callable[[Session], Session] | None = None, **changes: Any
+    ) -> Session: ...
+
+    async def touch(self, session_id: str) -> Session: ...
+
+    async def suspend(self, session_id: str, reason: str | None = None) -> Session: ...
+
+    async def resume(self, session_id: str) -> Session: ...
+
+    async def complete(self, session_id: str, reason: str | None = None) -> Session: ...
+
+    async def fail(self, session_id: str, reason: str | None = None) -> Session: ...
+
+    async def archive(self, session_id: str, reason: str | None = None) -> Session: ...
+
+    async def fork(self, session_id: str, **changes: Any) -> Session: ...
+
+    async def delete(self, session_id: str) -> None: ...

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from artifact_helpers import CapturedEvents
 
 from llmspell import Kernel, hookimpl
 from llmspell.events import EventService
+
+from .artifact_helpers import CapturedEvents
 
 
 class CapturePlugin:

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from artifact_helpers import KEY_A, KEY_B, blob_files
 
 from llmspell import Kernel
 from llmspell.artifacts import WrongKeyError
 from llmspell.errors import ConfigError, IntegrityError, MissingExtraError, PluginError
 from llmspell.plugins.artifacts.codecs import EncodeChain
 from llmspell.plugins.artifacts.zstd import ZstdCodec
+
+from .artifact_helpers import KEY_A, KEY_B, blob_files
 
 TEXT = b"".join(b"line %d: the quick brown fox jumps over the lazy dog\n" % i for i in range(60_000))
 

@@ -7,9 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 import attrs
-from artifact_helpers import blob_files
 
 from llmspell import HookCall, Kernel, serde
+
+from .artifact_helpers import blob_files
 
 
 async def test_same_content_is_stored_once(fskernel: Kernel) -> None:

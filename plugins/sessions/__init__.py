@@ -1,0 +1,73 @@
+"""The default session manager plugin (``kernel.sessions``).
+
+Registers the ``memory`` and ``diskcache`` session backends, the ``[sessions]`` config
+section, the manager as the :class:`~llmspell.sessions.SessionService`, the background
+heartbeat and sweeper, and the ``llmspell sessions`` commands.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmspell import hookimpl
+from llmspell.services import StashKey
+from llmspell.sessions import SessionService
+
+from .backends import make_diskcache, make_memory
+from .config import SessionsConfig
+from .manager import SessionManager
+from .upkeep import Sweeper, SweepReport, recover, sweep
+
+__all__ = ["SessionManager", "SessionsConfig", "SweepReport", "sweep", "recover"]
+
+SWEEPER: StashKey[Sweeper] = StashKey("sessions.sweeper")
+
+
+@hookimpl
+def llmspell_register_config(register: Any) -> None:
+    register("sessions", SessionsConfig, "session manager: backend, ttl, leases, sweeping, retention")
+
+
+@hookimpl
+def llmspell_register_session_backends(register: Any) -> None:
+    register("memory", make_memory, "session records in process memory (nothing persists)")
+    register("diskcache", make_diskcache, "session records on disk under the data directory")
+
+
+@hookimpl(trylast=True)
+def llmspell_register_services(kernel: Any, register: Any) -> None:
+    config: SessionsConfig = kernel.config.section("sessions")
+    backend = kernel.create_backend("session backend", config.backend)
+    register(SessionService, SessionManager(kernel, backend, config))
+
+
+@hookimpl(trylast=True)
+async def llmspell_startup(kernel: Any) -> None:
+    manager = kernel.services.find(SessionService)
+    if not isinstance(manager, SessionManager):
+        return
+    await manager.backend.open()
+    await recover(manager)
+    manager.leases.start_heartbeat()
+    sweeper = Sweeper(manager)
+    sweeper.start()
+    kernel.stash[SWEEPER] = sweeper
+
+
+@hookimpl(trylast=True)
+async def llmspell_shutdown(kernel: Any) -> None:
+    manager = kernel.services.find(SessionService)
+    if not isinstance(manager, SessionManager):
+        return
+    if SWEEPER in kernel.stash:
+        await kernel.stash[SWEEPER].stop()
+    await manager.leases.stop_heartbeat()
+    await manager.leases.release_all()
+    await manager.backend.close()
+
+
+@hookimpl
+def llmspell_register_commands(cli: Any, kernel: Any) -> None:
+    from .cli import register_commands
+
+    register_commands(cli)

@@ -1,0 +1,174 @@
+"""Session-record backends: ``memory`` and ``diskcache`` (the embedded default)."""
+
+from __future__ import annotations
+
+import base64
+import builtins
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from llmspell import serde
+from llmspell.errors import ConflictError, IntegrityError, ValidationError
+from llmspell.sessions import SCHEMA_VERSION, Session, SessionPage, SessionQuery
+
+__all__ = ["MemorySessionBackend", "DiskcacheSessionBackend", "page", "encode_cursor"]
+
+MAX_LIMIT = 1000
+_PREFIX = "session:"
+
+
+def encode_cursor(session: Session) -> str:
+    raw = orjson.dumps([session.created_at.isoformat(), session.id])
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        created, session_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+        return str(created), str(session_id)
+    except Exception:  # noqa: BLE001 - any garbage is the same user error
+        raise ValidationError(f"invalid session list cursor {cursor!r}") from None
+
+
+def page(sessions: Iterable[Session], query: SessionQuery) -> SessionPage:
+    """Filter, order newest first, and cut one page (for backends without indexes)."""
+    if not 1 <= query.limit <= MAX_LIMIT:
+        raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {query.limit}")
+    matching = sorted(
+        (s for s in sessions if query.matches(s)),
+        key=lambda s: (s.created_at, s.id),
+        reverse=True,
+    )
+    if query.cursor:
+        created, session_id = _decode_cursor(query.cursor)
+        matching = [s for s in matching if (s.created_at.isoformat(), s.id) < (created, session_id)]
+    items = tuple(matching[: query.limit])
+    more = len(matching) > query.limit
+    return SessionPage(items, encode_cursor(items[-1]) if more and items else None)
+
+
+def _conflict(session_id: str, expected: int, current: Session | None) -> ConflictError:
+    return ConflictError(
+        f"session:{session_id}",
+        expected=expected,
+        current_version=None if current is None else current.version,
+        current_value=current,
+    )
+
+
+class MemorySessionBackend:
+    """Session records in a dict: for tests and single-process use; nothing persists."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, Session] = {}
+
+    async def open(self) -> None:
+        return None
+
+    async def get(self, session_id: str) -> Session | None:
+        return self._records.get(session_id)
+
+    async def put(self, session: Session, *, expected_version: int) -> Session:
+        current = self._records.get(session.id)
+        if (current.version if current else 0) != expected_version:
+            raise _conflict(session.id, expected_version, current)
+        stored = session.replace(version=expected_version + 1)
+        self._records[session.id] = stored
+        return stored
+
+    async def delete(self, session_id: str) -> bool:
+        return self._records.pop(session_id, None) is not None
+
+    async def list(self, query: SessionQuery) -> SessionPage:
+        return page(self._records.values(), query)
+
+    async def close(self) -> None:
+        self._records.clear()
+
+
+class DiskcacheSessionBackend:
+    """Session records as JSON in a diskcache directory, safe across processes.
+
+    The records sit on the diskcache state backend (its own directory): a record's
+    version is the store's version of its key, and writes are its compare-and-set, one
+    SQLite ``BEGIN IMMEDIATE`` transaction each, which serializes writers across
+    processes. Listing reads every record and filters in memory: fine for the thousands
+    of sessions of one machine; the PostgreSQL backend answers from indexes instead.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        from llmspell.plugins.state.diskcache_backend import DiskcacheStateBackend
+
+        self.directory = directory
+        self._store = DiskcacheStateBackend(directory)
+
+    async def open(self) -> None:
+        await self._store.open()
+
+    def _decode(self, raw: bytes, where: str, version: int) -> Session:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise IntegrityError(f"session record {where} in {self.directory} is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise IntegrityError(f"session record {where} in {self.directory} is not an object")
+        serde.check_schema_version("session", int(data.get("schema_version", 1)), SCHEMA_VERSION)
+        data["version"] = version
+        try:
+            return serde.structure(data, Session)
+        except Exception as exc:  # noqa: BLE001 - a damaged record, reported with its id
+            lines = "; ".join(serde.describe_structure_error(exc, "session"))
+            raise IntegrityError(f"session record {where} in {self.directory} is malformed: {lines}") from None
+
+    async def get(self, session_id: str) -> Session | None:
+        record = await self._store.get(_PREFIX + session_id)
+        return None if record is None else self._decode(record.data, session_id, record.version)
+
+    async def put(self, session: Session, *, expected_version: int) -> Session:
+        stored = session.replace(version=expected_version + 1)
+        result = await self._store.compare_and_set(_PREFIX + session.id, serde.dumps(stored), expected_version)
+        if not result.ok:
+            current = result.current
+            raise _conflict(
+                session.id, expected_version,
+                None if current is None else self._decode(current.data, session.id, current.version),
+            )
+        return stored
+
+    async def delete(self, session_id: str) -> bool:
+        result = await self._store.delete(_PREFIX + session_id)
+        return result.previous_version is not None
+
+    async def _all(self) -> builtins.list[Session]:
+        out: builtins.list[Session] = []
+        after = None
+        while True:
+            page = await self._store.scan(_PREFIX, after=after, limit=1000)
+            out.extend(self._decode(r.data, r.key, r.version) for r in page)
+            if len(page) < 1000:
+                return out
+            after = page[-1].key
+
+    async def list(self, query: SessionQuery) -> SessionPage:
+        return page(await self._all(), query)
+
+    async def close(self) -> None:
+        await self._store.close()
+
+    async def health(self) -> builtins.list[str]:
+        try:
+            await self._store.get(_PREFIX + "health-probe")
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            return [f"session store at {self.directory}: {exc}"]
+        return []
+
+
+def make_memory(kernel: Any) -> MemorySessionBackend:
+    return MemorySessionBackend()
+
+
+def make_diskcache(kernel: Any) -> DiskcacheSessionBackend:
+    return DiskcacheSessionBackend(kernel.data_dir / "sessions")

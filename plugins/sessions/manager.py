@@ -1,0 +1,355 @@
+"""The session manager: creating sessions and moving them through their lifecycle.
+
+Every change is a compare-and-set on the session record, retried on conflict, so two
+processes updating one session never lose a change. Transitions are validated, passed
+through the ``session_transition`` hook (which may veto), and published as events.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from llmspell import serde
+from llmspell.errors import ConflictError, NotFoundError, ValidationError
+from llmspell.hooks import HookCall
+from llmspell.ids import new_id
+from llmspell.sessions import (
+    Session,
+    SessionPage,
+    SessionQuery,
+    SessionStatus,
+    check_transition,
+)
+
+from .config import SessionsConfig
+from .leases import LeaseKeeper
+from .resources import Resources
+
+__all__ = ["SessionManager"]
+
+log = logging.getLogger("llmspell.sessions")
+S = SessionStatus
+MAX_ID = 128
+_EDITABLE = frozenset({"title", "metadata", "tags", "ttl", "app", "user_id"})
+
+
+def _check_id(session_id: Any) -> str:
+    if not isinstance(session_id, str) or not session_id:
+        raise ValidationError(f"a session id must be a non-empty string, got {session_id!r}")
+    if len(session_id) > MAX_ID or any(c in session_id for c in "\x00/\\") or not session_id.isprintable():
+        raise ValidationError(
+            f"session id {session_id[:40]!r} is not allowed: at most {MAX_ID} printable "
+            "characters, no slashes or NUL"
+        )
+    return session_id
+
+
+def _check_ttl(ttl: Any) -> float | None:
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0 or ttl != ttl:
+        raise ValidationError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
+    return float(ttl)
+
+
+class SessionManager:
+    """``kernel.sessions``: see :class:`llmspell.sessions.SessionService`."""
+
+    def __init__(self, kernel: Any, backend: Any, config: SessionsConfig) -> None:
+        self.kernel = kernel
+        self.backend = backend
+        self.config = config
+        self.now: Callable[[], datetime] = serde.utcnow
+        self.leases = LeaseKeeper(self)
+        self.resources = Resources(kernel)
+
+    # -- reading -----------------------------------------------------------------
+
+    def _bind(self, session: Session) -> Session:
+        return session.replace(services=self.kernel.services)
+
+    async def find(self, session_id: str) -> Session | None:
+        """The session, or None when there is none with this id."""
+        found = await self.backend.get(_check_id(session_id))
+        return None if found is None else self._bind(found)
+
+    async def get(self, session_id: str) -> Session:
+        """The session; :class:`NotFoundError` naming the id when it does not exist."""
+        found = await self.find(session_id)
+        if found is None:
+            raise NotFoundError(f"session {session_id!r} does not exist (never created, or deleted)")
+        return found
+
+    async def list(self, query: SessionQuery | None = None, **filters: Any) -> SessionPage:
+        """One page of sessions matching ``query`` or keyword filters, newest first."""
+        if query is None:
+            if "status" in filters:
+                status = filters["status"]
+                statuses = (status,) if isinstance(status, str | SessionStatus) else tuple(status)
+                filters["status"] = tuple(SessionStatus(s) for s in statuses)
+            if "tags" in filters:
+                filters["tags"] = tuple(filters["tags"])
+            try:
+                query = SessionQuery(**filters)
+            except TypeError as exc:
+                fields = ", ".join(a.name for a in attrs.fields(SessionQuery))
+                raise ValidationError(f"{exc}; session filters are: {fields}") from None
+        result: SessionPage = await self.backend.list(query)
+        return SessionPage(tuple(self._bind(s) for s in result.items), result.next_cursor)
+
+    # -- writing -----------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        user_id: str | None = None,
+        app: str | None = None,
+        title: str = "",
+        metadata: Mapping[str, Any] | None = None,
+        tags: tuple[str, ...] | builtins.list[str] = (),
+        ttl: float | None = None,
+        session_id: str | None = None,
+        parent_id: str | None = None,
+    ) -> Session:
+        """A new active session, held by this process until it ends or is suspended."""
+        ttl = _check_ttl(ttl if ttl is not None else self.config.default_ttl)
+        now = self.now()
+        metadata = dict(metadata or {})
+        serde.check_json(metadata, "$.metadata")
+        session = Session(
+            id=new_id() if session_id is None else _check_id(session_id),
+            app=app or self.config.app,
+            user_id=user_id,
+            status=S.ACTIVE,
+            created_at=now,
+            updated_at=now,
+            last_active_at=now,
+            title=title,
+            metadata=metadata,
+            tags=tuple(dict.fromkeys(tags)),
+            ttl=ttl,
+            expires_at=None if ttl is None else now + timedelta(seconds=ttl),
+            parent_id=parent_id,
+            lease=self.leases.lease(now),
+        )
+        try:
+            stored = await self.backend.put(session, expected_version=0)
+        except ConflictError:
+            raise ValidationError(f"a session with id {session.id!r} already exists") from None
+        self.leases.hold(stored.id)
+        stored = self._bind(stored)
+        await self.kernel.dispatch("session_created", HookCall("session_created"), session=stored)
+        await self._emit("session.created", stored, {"parent_id": parent_id, "title": title})
+        return stored
+
+    async def mutate(self, session_id: str, fn: Callable[[Session], Session | None]) -> Session:
+        """Apply ``fn`` to the stored session with compare-and-set, retrying on conflict.
+
+        ``fn`` may raise to abort, or return None (or the same session) for no change.
+        """
+        for _ in range(self.config.max_retries):
+            current = await self.get(session_id)
+            changed = fn(current)
+            if changed is None or changed == current:
+                return current
+            changed = changed.replace(updated_at=self.now())
+            try:
+                return self._bind(await self.backend.put(changed, expected_version=current.version))
+            except ConflictError:
+                continue
+        raise ConflictError(
+            f"session:{session_id}", expected=None, current_version=None,
+        )
+
+    async def update(
+        self, session_id: str, fn: Callable[[Session], Session] | None = None, **changes: Any
+    ) -> Session:
+        """Change title, metadata, tags, ttl, app or user; or apply ``fn`` (CAS, retried)."""
+        unknown = set(changes) - _EDITABLE
+        if unknown:
+            raise ValidationError(
+                f"cannot update {', '.join(sorted(unknown))} of a session; editable: {', '.join(sorted(_EDITABLE))}"
+            )
+        if "ttl" in changes:
+            changes["ttl"] = _check_ttl(changes["ttl"])
+        if "metadata" in changes:
+            serde.check_json(changes["metadata"], "$.metadata")
+        if "tags" in changes:
+            changes["tags"] = tuple(dict.fromkeys(changes["tags"]))
+
+        def apply(session: Session) -> Session:
+            if fn is not None:
+                session = fn(session)
+            if changes:
+                session = session.replace(**changes)
+            if "ttl" in changes:
+                session = session.replace(expires_at=self._expiry(session, session.last_active_at))
+            return session
+
+        return await self.mutate(session_id, apply)
+
+    def _expiry(self, session: Session, at: datetime) -> datetime | None:
+        return None if session.ttl is None else at + timedelta(seconds=session.ttl)
+
+    async def touch(self, session_id: str) -> Session:
+        """Record activity now: pushes back the expiry and renews this process's lease."""
+        now = self.now()
+
+        def apply(session: Session) -> Session:
+            if not session.is_open:
+                raise ValidationError(f"session {session_id!r} is {session.status.value}; only open sessions can be touched")
+            lease = self.leases.lease(now) if session.status is S.ACTIVE else session.lease
+            return session.replace(last_active_at=now, expires_at=self._expiry(session, now), lease=lease)
+
+        return await self.mutate(session_id, apply)
+
+    # -- transitions -------------------------------------------------------------
+
+    async def transition(
+        self,
+        session_id: str,
+        target: SessionStatus,
+        reason: str | None = None,
+        *,
+        guard: Callable[[Session], bool] | None = None,
+    ) -> Session:
+        """Move a session to ``target`` (validated, vetoable by hooks, published).
+
+        ``guard`` is checked on the freshly read record inside the compare-and-set; when
+        it fails nothing changes and the current record is returned.
+        """
+        current = await self.get(session_id)
+        if guard is not None and not guard(current):
+            return current
+        check_transition(session_id, current.status, target)
+        await self.kernel.dispatch(
+            "session_transition", HookCall("session_transition", request=reason),
+            session=current, old=current.status.value, new=target.value,
+        )
+        now = self.now()
+
+        def apply(session: Session) -> Session | None:
+            if guard is not None and not guard(session):
+                return None
+            check_transition(session_id, session.status, target)
+            changes: dict[str, Any] = {"status": target, "status_reason": reason}
+            if target is S.ACTIVE:
+                changes.update(lease=self.leases.lease(now), last_active_at=now,
+                               expires_at=self._expiry(session, now), ended_at=None)
+            else:
+                changes["lease"] = None
+            if target in (S.COMPLETED, S.FAILED, S.EXPIRED):
+                changes["ended_at"] = now
+            return session.replace(**changes)
+
+        updated = await self.mutate(session_id, apply)
+        if updated.status is not target:  # the guard declined
+            return updated
+        if target is S.ACTIVE:
+            self.leases.hold(session_id)
+        else:
+            self.leases.release(session_id)
+        await self._emit(f"session.{target.value}", updated, {"from": current.status.value, "reason": reason})
+        if target in (S.SUSPENDED, S.COMPLETED, S.FAILED):
+            await self.resources.snapshot(updated)
+        if target is S.EXPIRED:
+            await self.kernel.dispatch("session_expired", HookCall("session_expired"), session=updated)
+            await self.cleanup(updated, "expired")
+        elif target is S.ARCHIVED:
+            await self.cleanup(updated, "archived")
+        return updated
+
+    async def suspend(self, session_id: str, reason: str | None = None) -> Session:
+        return await self.transition(session_id, S.SUSPENDED, reason)
+
+    async def resume(self, session_id: str) -> Session:
+        """Make a suspended or interrupted session active again, held by this process.
+
+        An interrupted session first gets its state rebuilt from its last snapshot and
+        its event log, so it continues from what was committed before the crash.
+        """
+        current = await self.get(session_id)
+        if current.status is S.INTERRUPTED:
+            await self.resources.rebuild_state(current)
+        return await self.transition(session_id, S.ACTIVE, "resumed")
+
+    async def complete(self, session_id: str, reason: str | None = None) -> Session:
+        return await self.transition(session_id, S.COMPLETED, reason)
+
+    async def fail(self, session_id: str, reason: str | None = None) -> Session:
+        return await self.transition(session_id, S.FAILED, reason)
+
+    async def archive(self, session_id: str, reason: str | None = None) -> Session:
+        return await self.transition(session_id, S.ARCHIVED, reason)
+
+    async def cleanup(self, session: Session, reason: str) -> bool:
+        """Run the cleanup hooks for ``reason`` once per session (claimed by CAS)."""
+        claimed = False
+
+        def claim(current: Session) -> Session | None:
+            nonlocal claimed
+            if reason in current.cleaned:
+                return None
+            claimed = True
+            return current.replace(cleaned=(*current.cleaned, reason))
+
+        try:
+            session = await self.mutate(session.id, claim)
+        except NotFoundError:
+            return False
+        if claimed:
+            await self.kernel.dispatch(
+                "session_cleanup", HookCall("session_cleanup"), session=session, reason=reason
+            )
+        return claimed
+
+    # -- fork and delete ---------------------------------------------------------
+
+    async def fork(self, session_id: str, **changes: Any) -> Session:
+        """A new active session starting from this one's state and artifacts.
+
+        The fork records its parent; the parent is unchanged. ``changes`` may set
+        title, metadata, tags, ttl, user_id or app of the fork.
+        """
+        parent = await self.get(session_id)
+        unknown = set(changes) - _EDITABLE
+        if unknown:
+            raise ValidationError(f"cannot set {', '.join(sorted(unknown))} on a fork; allowed: {', '.join(sorted(_EDITABLE))}")
+        fork = await self.create(
+            user_id=changes.get("user_id", parent.user_id),
+            app=changes.get("app", parent.app),
+            title=changes.get("title", f"{parent.title} (fork)" if parent.title else "fork"),
+            metadata=changes.get("metadata", parent.metadata),
+            tags=changes.get("tags", parent.tags),
+            ttl=changes.get("ttl", parent.ttl),
+            parent_id=parent.id,
+        )
+        await self.resources.copy(parent, fork)
+        await self._emit("session.forked", parent, {"fork_id": fork.id})
+        return fork
+
+    async def delete(self, session_id: str) -> None:
+        """Delete a session with its state, event stream and session artifacts.
+
+        The ``session_before_delete`` hook may veto; cleanup hooks run first.
+        """
+        session = await self.get(session_id)
+        await self.kernel.dispatch("session_before_delete", HookCall("session_before_delete"), session=session)
+        await self.cleanup(session, "deleted")
+        await self.resources.delete(session)
+        await self.backend.delete(session_id)
+        self.leases.release(session_id)
+        await self.kernel.emit(
+            "session.deleted", {"session_id": session_id, "user_id": session.user_id, "app": session.app},
+            user_id=session.user_id,
+        )
+
+    async def _emit(self, type_: str, session: Session, extra: Mapping[str, Any]) -> None:
+        payload = {"status": session.status.value, "app": session.app, **extra}
+        await self.kernel.emit(type_, payload, session_id=session.id, user_id=session.user_id, source="sessions")

@@ -1,0 +1,26 @@
+"""The session-backend conformance suite over every session backend llmspell ships."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmspell.plugins.sessions.backends import DiskcacheSessionBackend, MemorySessionBackend
+from llmspell.testing.contracts.sessions import SessionBackendContract
+
+
+class TestMemorySessionBackend(SessionBackendContract):
+    @pytest.fixture
+    async def session_backend(self):
+        backend = MemorySessionBackend()
+        await backend.open()
+        yield backend
+        await backend.close()
+
+
+class TestDiskcacheSessionBackend(SessionBackendContract):
+    @pytest.fixture
+    async def session_backend(self, tmp_path):
+        backend = DiskcacheSessionBackend(tmp_path / "sessions")
+        await backend.open()
+        yield backend
+        await backend.close()
