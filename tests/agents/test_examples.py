@@ -54,14 +54,16 @@ def test_demo_prints_what_happened_and_the_cli_shows_it(tmp_path, llmspell_env):
     commands = [line.strip() for line in out.split("== look at it with the CLI")[1].splitlines() if line.strip()]
     assert commands and all(c.startswith("llmspell --data-dir") for c in commands)
     for command in commands:
-        if " chat " in command or " events tail" in command:
-            continue  # interactive / following; covered by their own tests
+        if " chat " in command:
+            continue  # interactive: covered by the pseudo-terminal test
         shown = subprocess.run(shlex.split(command), env={**llmspell_env, "COLUMNS": "250"}, capture_output=True, text=True, timeout=120)
         assert shown.returncode == 0, (command, shown.stderr)
         if " artifacts ls" in command:
             assert "report.md" in shown.stdout
         if " state list" in command:
             assert "review_count" in shown.stdout
+        if " events tail" in command:
+            assert "agent.run.finished" in shown.stdout and "agent.handoff" in shown.stdout
 
 
 def test_demo_without_arguments_uses_a_temporary_directory(tmp_path, llmspell_env):
