@@ -44,6 +44,12 @@ __all__ = ["Runner", "TEMP_OWNER", "locate"]
 
 log = logging.getLogger("llmspell.agents")
 
+def _deadline_message(agent: BaseAgent, per_run: float | None, remaining: float) -> str:
+    if per_run is not None and per_run <= remaining + 1e-3:
+        return f"agent {agent.name!r} ran past its deadline ({per_run:g} s per run)"
+    return f"agent {agent.name!r} ran past the invocation's deadline ({max(remaining, 0):.3g} s were left when it started)"
+
+
 def _preview(value: Any, limit: int = 200) -> str:
     text = value if type(value) is str else repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -251,7 +257,7 @@ class Runner(Commit):
             except TimeoutError:
                 if scope.expired():
                     raise DeadlineExceeded(
-                        f"agent {agent.name!r} ran past its deadline ({self._limits[agent.id].deadline} s per run)"
+                        _deadline_message(agent, self._limits[agent.id].deadline, remaining)
                     ) from None
                 raise
         except LlmspellError as exc:

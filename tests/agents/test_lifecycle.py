@@ -132,3 +132,9 @@ async def test_lifecycle_hooks_see_the_agent(kernel):
     await kernel.run(agent, "x")
     await asyncio.sleep(0)
     assert names == [("created", "watched"), ("initialize", "watched")]
+
+
+async def test_invocation_timeout_is_a_deadline_too(kernel):
+    agent = kernel.agents.create("echo", name="slowpoke", delay=5)
+    with pytest.raises(DeadlineExceeded, match=r"agent 'slowpoke' ran past the invocation's deadline \(0.0\d* s were left"):
+        await kernel.run(agent, "hurry", timeout=0.05)
