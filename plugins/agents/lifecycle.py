@@ -210,7 +210,9 @@ class Lifecycle:
         ctx = ctx or await self.kernel.context()
         try:
             await agent.on_shutdown(ctx)
-            await self.kernel.dispatch("agent_shutdown", HookCall("agent_shutdown", component=agent), agent=agent, ctx=ctx)
+            if self.kernel.dispatcher.active("agent_shutdown", agent.callbacks):
+                call = HookCall("agent_shutdown", ctx=ctx, component=agent, args={"agent": agent, "ctx": ctx})
+                await self.kernel.dispatcher.run("agent_shutdown", call, agent.callbacks)
         except Exception as exc:
             await move(self.kernel, agent, AgentStatus.FAILED, events=events, error=str(exc))
             raise

@@ -124,6 +124,18 @@ async def test_kernel_stop_shuts_agents_down(make_kernel):
     assert seen == ["talker"]
 
 
+async def test_per_agent_lifecycle_callbacks(kernel):
+    agent = kernel.agents.create("echo", name="own")
+    other = kernel.agents.create("echo", name="other")
+    seen = []
+    for point in ("agent_initialize", "agent_shutdown"):
+        agent.callbacks.on(point, lambda call, p=point: seen.append((p, call.args["agent"].name, call.ctx is not None)))
+    for a in (agent, other):
+        await kernel.run(a, "x")
+        await kernel.agents.stop(a)
+    assert seen == [("agent_initialize", "own", True), ("agent_shutdown", "own", True)]
+
+
 async def test_lifecycle_hooks_see_the_agent(kernel):
     names = []
     kernel.hooks.register("agent_created", lambda call: names.append(("created", call.args["agent"].name)))
