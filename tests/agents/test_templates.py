@@ -126,3 +126,42 @@ async def test_tool_template_with_scripted_calls(make_kernel):
         agent = kernel.agents.create("tool", name="t", tools=["calculator", "text_stats"])
         out = await kernel.run(agent, "do two things")
         assert out.content == "all done" and out.data["steps"] == 2
+
+
+async def test_structured_output_is_validated_and_corrected(make_kernel):
+    async with make_kernel() as kernel:
+        schema = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+                  "required": ["city", "days"], "additionalProperties": False}
+        agent = kernel.agents.create("tool", name="planner", output_schema=schema)
+        provider = kernel.agents.provider()
+        provider.script("Paris for three days", '```json\n{"city": "Paris", "days": "3"}\n```', '{"city": "Paris", "days": 3}')
+        out = await kernel.run(agent, "plan a trip")
+        assert out.data == {"city": "Paris", "days": 3} and out.metadata["steps"] == 3
+        feedback = [m.content for m in provider.requests[-1].messages if m.role == "user"][1:]
+        assert feedback[0].startswith("Your answer must be JSON matching the output schema: not valid JSON")
+        assert feedback[1].endswith("$.days: expected integer, got str '3'")
+        from llmspell.errors import ConfigError
+
+        with pytest.raises(ConfigError, match="unsupported keyword"):
+            kernel.agents.create("tool", name="bad", output_schema={"$ref": "#/x"})
+
+
+async def test_tool_calls_of_one_answer_run_concurrently(make_kernel):
+    import asyncio
+    import time
+
+    from llmspell.plugins.tools import tool
+
+    @tool
+    async def nap(seconds: float) -> str:
+        await asyncio.sleep(seconds)
+        return f"slept {seconds}"
+
+    async with make_kernel() as kernel:
+        agent = kernel.agents.builder("tool", "napper").tools(nap).build()
+        kernel.agents.provider().script([ToolCall("nap", {"seconds": 0.2}), ToolCall("nap", {"seconds": 0.2})], "rested")
+        started = time.monotonic()
+        out = await kernel.run(agent, "nap twice")
+        assert out.content == "rested" and time.monotonic() - started < 0.35
+        results = [m.content for m in kernel.agents.provider().requests[-1].messages if m.role == "tool"]
+        assert results == ["slept 0.2", "slept 0.2"]
