@@ -87,8 +87,13 @@ class Parallel(Composite):
     async def execute(self, request: AgentRequest, ctx: ExecutionContext) -> AgentOutput:
         agents = self.children()
         branches: list[list[tuple[BaseAgent, dict[str, Any], ExecutionContext]]] = [[] for _ in agents]
-        runs = [self.child(a, request, ctx.child(data={DEFER: b})) for a, b in zip(agents, branches, strict=True)]
-        outputs = await asyncio.gather(*runs)
+        try:  # a failing branch cancels the others; its own error is raised, not a group
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self.child(a, request, ctx.child(data={DEFER: b})))
+                         for a, b in zip(agents, branches, strict=True)]
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        outputs = [t.result() for t in tasks]
         await self.merge(branches)
         return AgentOutput(
             content="\n".join(f"[{o.agent}] {o.content}" for o in outputs),

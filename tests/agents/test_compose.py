@@ -140,3 +140,15 @@ async def test_wrappers_need_exactly_one_inner_agent(kernel):
     empty = kernel.agents.create("sequential", name="s")
     with pytest.raises(ValidationError, match="has no children"):
         await kernel.run(empty, "x")
+
+
+async def test_parallel_failure_cancels_the_other_branches(kernel):
+    slow = kernel.agents.create("echo", name="slow", delay=5)
+    kernel.agents.create("echo", name="broken", fail_times=1)
+    par = kernel.agents.create("parallel", name="par", agents=["slow", "broken"])
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(ConnectionError, match="run 1 failed"):
+        await kernel.run(par, "x")
+    assert loop.time() - started < 1
+    assert slow.status.value == "ready"  # the cancelled branch left its agent usable
