@@ -6,6 +6,7 @@ Beside the bare cost of calling the agent's ``execute`` directly, for:
 * **diskcache**: the embedded defaults, fully persisted: the turn writes a one-key state
   delta in the session scope, its events go to the diskcache log and the session is touched.
 
+Each sample is one turn; medians and p99 are of single turns.
 Run: ``python benchmarks/bench_agents.py`` (``--quick`` for a short run).
 """
 
@@ -31,7 +32,9 @@ from llmspell.plugins.agents import BaseAgent  # noqa: E402
 from llmspell.sessions import SessionService  # noqa: E402
 
 QUICK = "--quick" in sys.argv
-ROUNDS, INNER = (30, 20) if QUICK else (200, 50)
+# One turn per sample: the median and p99 are those of single turns (a turn's cost varies:
+# the diskcache log checkpoints its WAL now and then), not of averages over many turns.
+ROUNDS, INNER = (300, 1) if QUICK else (5000, 1)
 MEMORY = {"state": {"backend": "memory"}, "events": {"backend": "memory"}, "sessions": {"backend": "memory"},
           "artifacts": {"backend": "memory", "metadata": "memory"}}
 _OUTPUT = AgentOutput(content="ok")
@@ -108,7 +111,7 @@ async def measure(memory: bool, data_dir: str) -> list[list[Any]]:
         await kernel.run(noop, "warm up")
         await kernel.run(counter, "warm up", session=sid)
 
-        bare = summarize(await time_async(lambda: noop.execute(request, ctx), rounds=ROUNDS, inner=INNER))
+        bare = summarize(await time_async(lambda: noop.execute(request, ctx), rounds=200, inner=50))
         plain = summarize(await time_async(lambda: kernel.run(noop, "x"), rounds=ROUNDS, inner=INNER))
         full = summarize(await time_async(lambda: kernel.run(counter, "x", session=sid), rounds=ROUNDS, inner=INNER))
         label = "memory" if memory else "diskcache (defaults)"
