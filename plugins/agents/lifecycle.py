@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -61,6 +62,11 @@ class AgentsSettings:
             raise ValueError(f"deadline must be >= 0 seconds, got {self.deadline}")
         if self.events not in ("none", "standard", "verbose"):
             raise ValueError(f"events must be one of 'none', 'standard', 'verbose', got {self.events!r}")
+        for pattern in self.replies:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"replies: {pattern!r} is not a regular expression: {exc}") from None
         if self.session_touch_interval < 0:
             raise ValueError(f"session_touch_interval must be >= 0 seconds, got {self.session_touch_interval}")
 

@@ -141,3 +141,24 @@ def test_fast_copy_keeps_every_field():
     assert [f.name for f in attrs.fields(AgentOutput)] == [
         "content", "data", "state_delta", "artifacts", "transfer_to", "handoff_state", "metadata", "agent", "saved",
         "trail"]
+
+
+async def test_leaving_a_stream_early_cancels_the_run(kernel):
+    agent = kernel.agents.create("echo", name="slow", delay=5)
+    async for event in kernel.agents.stream(agent, "x"):
+        assert event.kind == "started"
+        break
+    import asyncio
+
+    for _ in range(20):
+        if agent.status.value == "ready":
+            break
+        await asyncio.sleep(0.01)
+    assert agent.status.value == "ready"
+
+
+def test_bad_reply_pattern_is_a_config_error(make_kernel):
+    from llmspell.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"agents.replies: '\(' is not a regular expression|replies: '\(' is not a regular"):
+        make_kernel({"agents": {"replies": {"(": "x"}}})

@@ -110,3 +110,36 @@ async def test_clock_and_text_stats(kernel):
     assert (await kernel.run(stats, {"text": "a b\nc"})).data == {"characters": 5, "words": 3, "lines": 2}
     clock = kernel.agents.tool("clock")
     assert (await kernel.run(clock, {})).content.endswith("+00:00")
+
+
+async def test_artifact_and_state_tools_in_a_session(kernel):
+    from llmspell.agents import ToolCall
+
+    session = await kernel.sessions.create(user_id="ada", app="tests")
+    provider = kernel.agents.provider()
+    provider.script(
+        [ToolCall("artifact_write", {"name": "notes.md", "content": "# Notes\nbuy milk"}),
+         ToolCall("state_set", {"key": "mood", "value": {"level": 3}})],
+        [ToolCall("artifact_read", {"name": "notes.md"}), ToolCall("state_get", {"key": "mood"})],
+        "done",
+    )
+    agent = kernel.agents.create("tool", name="clerk", tools=["artifact_write", "artifact_read", "state_set", "state_get"])
+    out = await kernel.run(agent, "keep notes", session=session)
+    assert out.content == "done"
+    results = [m.content for m in provider.requests[-1].messages if m.role == "tool"]
+    assert results[0].startswith("artifact:session/") and results[0].endswith("/notes.md@1")
+    assert results[1] == '{"key":"mood","version":1}'
+    assert results[2:] == ["# Notes\nbuy milk", '{"level":3}']
+    assert await kernel.state.scope("session", session.id).get("mood") == {"level": 3}
+    assert await kernel.artifacts.load("notes.md", ctx=await kernel.context(session_id=session.id, user_id="ada")) \
+        == b"# Notes\nbuy milk"
+
+
+async def test_state_tool_without_a_session_or_user(kernel):
+    from llmspell.agents import ToolCall
+
+    kernel.agents.provider().script(ToolCall("state_get", {"key": "k", "scope": "session"}), "ok")
+    agent = kernel.agents.create("tool", name="t", tools=["state_get"])
+    await kernel.run(agent, "read")
+    error = [m.content for m in kernel.agents.provider().requests[-1].messages if m.role == "tool"][0]
+    assert error == "error: this run has no session, so the session scope cannot be used"
