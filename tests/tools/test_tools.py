@@ -141,5 +141,5 @@ async def test_state_tool_without_a_session_or_user(kernel):
     kernel.agents.provider().script(ToolCall("state_get", {"key": "k", "scope": "session"}), "ok")
     agent = kernel.agents.create("tool", name="t", tools=["state_get"])
     await kernel.run(agent, "read")
-    error = [m.content for m in kernel.agents.provider().requests[-1].messages if m.role == "tool"][0]
+    error = next(m.content for m in kernel.agents.provider().requests[-1].messages if m.role == "tool")
     assert error == "error: this run has no session, so the session scope cannot be used"
