@@ -162,3 +162,43 @@ def test_bad_reply_pattern_is_a_config_error(make_kernel):
 
     with pytest.raises(ConfigError, match=r"agents.replies: '\(' is not a regular expression|replies: '\(' is not a regular"):
         make_kernel({"agents": {"replies": {"(": "x"}}})
+
+
+async def test_after_agent_retry_runs_the_agent_again(make_kernel):
+    from llmspell import Retry
+
+    from .agent_helpers import EchoPlugin
+
+    async with make_kernel({"hook_policy": {"backoff": 0}}, plugins=[EchoPlugin()]) as kernel:
+        agent = kernel.agents.create("echo", name="e")
+        kernel.hooks.register("after_agent", lambda call: Retry("again") if call.attempt == 1 else None)
+        out = await kernel.run(agent, "x")
+        assert out.data == {"runs": 2} and agent.runs == 2
+
+
+async def test_state_delta_needs_its_scope_owner(kernel):
+    from .agent_helpers import Writer
+
+    writer = kernel.agents.create(Writer, name="w", writes={"session:topic": "x"})
+    with pytest.raises(ValidationError, match="agent 'w' wrote 'session:topic', but this run has no session"):
+        await kernel.run(writer, "go")
+    user_writer = kernel.agents.create(Writer, name="u", writes={"user:theme": "dark"})
+    with pytest.raises(ValidationError, match="this run has no user"):
+        await kernel.run(user_writer, "go")
+    await kernel.run(user_writer, "go", user_id="ada")
+    assert await kernel.state.scope("user", "ada").get("theme") == "dark"
+
+
+async def test_missing_services_are_named(make_kernel):
+    from llmspell.errors import ServiceNotAvailable
+
+    from .agent_helpers import Writer
+
+    async with make_kernel(disable=["artifacts"]) as kernel:
+        researcher = kernel.agents.create("research", name="r")
+        with pytest.raises(ServiceNotAvailable, match="ArtifactService service; agent 'r' produced artifacts"):
+            await kernel.run(researcher, "anything")
+    async with make_kernel(disable=["state", "sessions"]) as kernel:
+        writer = kernel.agents.create(Writer, name="w", writes={"app:x": 1})
+        with pytest.raises(ServiceNotAvailable, match="StateService service; agent 'w' returned a state delta"):
+            await kernel.run(writer, "go")
