@@ -215,10 +215,14 @@ class AgentManager(Lifecycle, Runner, Calls):
     # -- registry of live agents ------------------------------------------------------------
 
     def get(self, name: str) -> BaseAgent:
-        try:
-            return self._agents[name]
-        except KeyError:
-            raise UnknownNameError("agent", name, self._agents) from None
+        """A live agent by name, or by id."""
+        found = self._agents.get(name)
+        if found is not None:
+            return found
+        for agent in self._agents.values():
+            if agent.id == name:
+                return agent
+        raise UnknownNameError("agent", name, self._agents)
 
     def resolve(self, agent: BaseAgent | str) -> BaseAgent:
         return self.get(agent) if isinstance(agent, str) else agent

@@ -87,6 +87,7 @@ def test_registry_discovery(kernel):
     assert [a.name for a in kernel.agents.find(capability="tools")] == ["r1", "c2"]
     assert [a.name for a in kernel.agents.find(type="research")] == ["r1"]
     assert kernel.agents.get("c1").name == "c1"
+    assert kernel.agents.get(kernel.agents.get("r1").id).name == "r1"  # by id too
     with pytest.raises(UnknownNameError, match="unknown agent 'zz'; registered: c1, c2, e1, r1"):
         kernel.agents.get("zz")
 
