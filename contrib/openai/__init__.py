@@ -18,6 +18,7 @@ import os
 from typing import Any
 
 from llmspell import hookimpl
+from llmspell.errors import MissingExtraError
 
 from .provider import OpenAIProvider, OpenAISettings
 
@@ -32,6 +33,10 @@ def llmspell_register_config(register: Any) -> None:
 @hookimpl
 def llmspell_register_model_providers(register: Any) -> None:
     def make(kernel: Any) -> OpenAIProvider:
+        try:  # fail when an agent selects the provider, not at its first model call
+            import httpx  # noqa: F401
+        except ImportError:
+            raise MissingExtraError("the OpenAI-compatible model provider", "openai", "httpx") from None
         settings: OpenAISettings = kernel.config.section("openai")
         return OpenAIProvider(settings, api_key=settings.api_key or os.environ.get("OPENAI_API_KEY"))
 

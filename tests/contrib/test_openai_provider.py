@@ -221,10 +221,13 @@ async def test_unreachable_server(make_kernel):
             await provider.complete(request(), await kernel.context())
 
 
-async def test_missing_extra_says_what_to_install(kernel, provider, monkeypatch):
+async def test_missing_extra_says_what_to_install(kernel, provider, monkeypatch, make_kernel):
     monkeypatch.setitem(sys.modules, "httpx", None)
     with pytest.raises(MissingExtraError, match=r'pip install "llmspell\[openai\]"'):
         provider.client()
+    async with make_kernel({"agents": {"provider": "openai"}}) as fresh:
+        with pytest.raises(MissingExtraError, match="OpenAI-compatible model provider needs the 'httpx' package"):
+            fresh.agents.create("chat", name="c")
 
 
 def test_bad_config_is_reported_at_build(make_kernel):
