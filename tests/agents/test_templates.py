@@ -165,3 +165,16 @@ async def test_tool_calls_of_one_answer_run_concurrently(make_kernel):
         assert out.content == "rested" and time.monotonic() - started < 0.35
         results = [m.content for m in kernel.agents.provider().requests[-1].messages if m.role == "tool"]
         assert results == ["slept 0.2", "slept 0.2"]
+
+
+async def test_concurrent_turns_in_one_session_keep_every_message(make_kernel):
+    import asyncio
+
+    async with make_kernel() as kernel:
+        agent = kernel.agents.create("chat", name="busy")
+        sid = await new_session(kernel)
+        outs = await asyncio.gather(*(kernel.run(agent, f"message {i}", session=sid) for i in range(4)))
+        assert len(outs) == 4
+        history = await kernel.state.scope("session", sid).get("chat/busy")
+        users = sorted(m["content"] for m in history if m["role"] == "user")
+        assert users == [f"message {i}" for i in range(4)] and len(history) == 8
