@@ -96,39 +96,9 @@ class Writer(BaseAgent):
         return AgentOutput(content=f"{self.name} wrote {sorted(self.config.writes)}", state_delta=dict(self.config.writes))
 
 
-def require(kernel: Any, *kinds: type) -> None:
-    """Skip (naming the missing plugin) unless ``kernel`` has these services."""
-    import pytest
-
-    missing = [k.__name__ for k in kinds if kernel.services.find(k) is None]
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)}: its plugin is not installed in this checkout")
-
-
 async def new_session(kernel: Any, user: str = "u1") -> str:
-    """A session id: a real session when the session service is loaded, else a fresh id."""
-    from llmspell.ids import new_id
-    from llmspell.sessions import SessionService
-
-    sessions = kernel.services.find(SessionService)
-    if sessions is None:
-        return new_id()
-    return str((await sessions.create(user_id=user, app="tests")).id)
-
-
-def installed(*plugins: str) -> bool:
-    """Whether llmspell's default plugins of these names are installed (entry points)."""
-    import importlib_metadata
-
-    names = {ep.name for ep in importlib_metadata.entry_points(group="llmspell")}
-    return set(plugins) <= names
-
-
-def needs(*plugins: str) -> Any:
-    """A skip marker for tests that need default plugins landing in parallel work."""
-    import pytest
-
-    return pytest.mark.skipif(not installed(*plugins), reason=f"needs the {', '.join(plugins)} plugin(s)")
+    """A new session (through the session service) for a test; returns its id."""
+    return str((await kernel.sessions.create(user_id=user, app="tests")).id)
 
 
 def count_dropped(agent: Any, dropped: list[Any], kept: list[Any], ctx: Any) -> list[Any]:

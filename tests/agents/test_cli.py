@@ -8,8 +8,6 @@ import subprocess
 
 import pytest
 
-from .agent_helpers import needs
-
 pexpect = pytest.importorskip("pexpect")
 
 
@@ -41,7 +39,6 @@ def test_run_errors_are_one_clear_line(cli):
     assert "Traceback" not in done.stderr
 
 
-@needs("state")
 def test_run_in_a_session_keeps_the_conversation(cli):
     first = cli("run", "chat", "my name is Ada", "--new-session")
     session = re.search(r"session: (\S+)", first.stderr).group(1)
@@ -56,7 +53,6 @@ def spawn(tmp_path, env, *args):
     return child
 
 
-@needs("state")
 def test_chat_repl_two_turns_quit_and_resume(tmp_path, llmspell_env):
     env = {**llmspell_env, "TERM": "dumb"}
     child = spawn(tmp_path, env, "--user", "u1")

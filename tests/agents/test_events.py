@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest_asyncio
 
-from .agent_helpers import EchoPlugin, Relay, needs, new_session
-
-pytestmark = needs("events")
+from .agent_helpers import EchoPlugin, Relay, new_session
 
 
 @pytest_asyncio.fixture

@@ -8,10 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .agent_helpers import needs
-
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-pytestmark = needs("state", "artifacts")
 
 
 def run(script, data, env):

@@ -14,9 +14,7 @@ from llmspell.agents import DELETE
 from llmspell.errors import ConflictError
 from llmspell.state import StateService
 
-from .agent_helpers import EchoPlugin, Writer, needs, require
-
-pytestmark = needs("state")
+from .agent_helpers import EchoPlugin, Writer
 
 POLICIES = {
     "votes": "merge:counter_add",
@@ -31,7 +29,6 @@ POLICIES = {
 @pytest_asyncio.fixture
 async def kernel(make_kernel):
     async with make_kernel({"state": {"policies": POLICIES}}, plugins=[EchoPlugin()]) as k:
-        require(k, StateService)
         yield k
 
 

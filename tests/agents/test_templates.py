@@ -11,9 +11,8 @@ import pytest
 
 from llmspell.agents import ToolCall
 
-from .agent_helpers import needs, new_session
+from .agent_helpers import new_session
 
-pytestmark = needs("state", "artifacts")
 SCRIPT = Path(__file__).with_name("template_proc.py")
 
 
