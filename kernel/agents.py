@@ -17,6 +17,7 @@ Every type here is a frozen attrs class that round-trips through :mod:`llmspell.
 from __future__ import annotations
 
 import abc
+import builtins
 import enum
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -374,10 +375,36 @@ class StatefulAgent(abc.ABC):
 
 @runtime_checkable
 class AgentService(Protocol):
-    """Agent factory, registry and runner (``kernel.agents``)."""
+    """Agent factory, registry and runner (``kernel.agents``).
 
-    def create(self, type_name: str, /, **config: Any) -> Any: ...
+    The default implementation is ``llmspell.plugins.agents.AgentManager``; see
+    ``docs/agents.md``. ``kernel.run`` delegates to :meth:`run`.
+    """
 
-    async def run(self, agent: Any, input: Any, **options: Any) -> Any: ...
+    def create(self, type_name: Any, /, name: str | None = None, **config: Any) -> Any:
+        """Build a live agent of a registered type (or ``module:Class``) with validated config."""
+        ...
 
-    def stream(self, agent: Any, input: Any, **options: Any) -> AsyncIterator[RunEvent]: ...
+    def builder(self, type_name: Any, name: str | None = None) -> Any:
+        """A fluent builder for an agent of ``type_name``."""
+        ...
+
+    def get(self, name: str) -> Any:
+        """A live agent by name or id."""
+        ...
+
+    def list(self) -> list[Any]:
+        """Every live agent."""
+        ...
+
+    def find(self, *, capability: str | None = None, type: str | None = None) -> builtins.list[Any]:
+        """Live agents with a capability and/or of a type."""
+        ...
+
+    async def run(self, agent: Any, input: Any, **options: Any) -> Any:
+        """Run an agent (instance or name) and follow its handoffs; returns an :class:`AgentOutput`."""
+        ...
+
+    def stream(self, agent: Any, input: Any, **options: Any) -> AsyncIterator[RunEvent]:
+        """Like :meth:`run`, yielding :class:`RunEvent` s as they happen."""
+        ...
