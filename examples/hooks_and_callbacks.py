@@ -38,8 +38,8 @@ class Audit:
         self.lines.append(f"audit: tool {call.component.name} -> {call.result!r}")
 
 
-async def main(data_dir: str) -> None:
-    root = Path(data_dir)
+def write_project(root: Path) -> Path:
+    """A project folder with a rules file and a config that names it."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "rules.py").write_text(textwrap.dedent(RULES))
     config = root / "llmspell.toml"
@@ -59,6 +59,11 @@ async def main(data_dir: str) -> None:
             """
         )
     )
+    return config
+
+
+async def main(data_dir: str) -> None:
+    config = write_project(Path(data_dir))
     audit = Audit()
     async with Kernel(config, plugins=[audit]) as kernel:
         helper = kernel.agents.create("chat", name="helper")
