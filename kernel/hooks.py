@@ -32,6 +32,10 @@ Precedence within one point: Cancel > Retry > Replace > continue.
 policy is ``strict``). A hook that fails or runs over its time budget ``threshold``
 times in a row is switched off by its circuit breaker, which half-opens after
 ``cooldown`` seconds: one successful call closes it again.
+
+*Observation.* Observers (:mod:`llmspell.observe`) attached with
+:meth:`Dispatcher.add_observer` see every unit of work, hook point run and hook function
+outcome without taking part; tracing and ``LLMSPELL_DEBUG`` use them.
 """
 
 from __future__ import annotations
@@ -42,12 +46,14 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .context import ExecutionContext
 from .errors import CancelledByHook, HookError
+from .observe import HookRun, Observer
 
 if TYPE_CHECKING:
     import pluggy
@@ -363,6 +369,7 @@ class Dispatcher:
         self._cache: dict[str, list[_Entry]] = {}
         self._plugin_stats: dict[tuple[str, str], HookStats] = {}
         self._monitors: list[Callable[[str, HookCall], None]] = []
+        self._observers: tuple[Observer, ...] = ()
         self._active: set[str] = set()
         self.invalidate()
 
@@ -375,6 +382,8 @@ class Dispatcher:
             p for p in POINTS if getattr(self._pm.hook, f"llmspell_{p}").get_hookimpls()
         }
         self._active |= set(self.hooks.points()) | set(self.callbacks.points())
+        for observer in self._observers:
+            self._active |= observer.points
         if self._monitors:
             self._active = set(POINTS)
 
@@ -449,6 +458,43 @@ class Dispatcher:
 
         return stop
 
+    def add_observer(self, observer: Observer) -> Callable[[], None]:
+        """Let ``observer`` see the dispatcher work; returns a function that detaches it."""
+        self._observers = (*self._observers, observer)
+        self.invalidate()
+
+        def stop() -> None:
+            self._observers = tuple(o for o in self._observers if o is not observer)
+            self.invalidate()
+
+        return stop
+
+    @property
+    def observers(self) -> tuple[Observer, ...]:
+        return self._observers
+
+    def observe(self, kind: str, call: HookCall) -> AbstractContextManager[Any]:
+        """A context manager around one unit of work of ``kind`` that observers see.
+
+        ``with kernel.dispatcher.observe("run", HookCall("run", ctx=ctx, component=agent)):``.
+        Without observers it is a shared no-op context manager.
+        """
+        if not self._observers:
+            return _NOTHING
+        return self._enter_all([o.around(kind, call) for o in self._observers])
+
+    @staticmethod
+    def _enter_all(managers: list[AbstractContextManager[Any] | None]) -> AbstractContextManager[Any]:
+        stack = ExitStack()
+        try:
+            for manager in managers:
+                if manager is not None:
+                    stack.enter_context(manager)
+        except BaseException:
+            stack.close()
+            raise
+        return stack
+
     # -- running a point -------------------------------------------------------------
 
     async def run(
@@ -465,6 +511,12 @@ class Dispatcher:
             monitor(point, call)
         call.point = point
         entries = self.entries(point, extra)
+        if self._observers:
+            with self._enter_all([o.point(point, call, len(entries)) for o in self._observers]):
+                return await self._run_point(point, call, entries)
+        return await self._run_point(point, call, entries)
+
+    async def _run_point(self, point: str, call: HookCall, entries: list[_Entry]) -> HookResult | None:
         if entries and entries[0].wrapper:
             wrappers = [e for e in entries if e.wrapper]
             return await self._run_wrapped(point, call, wrappers, entries[len(wrappers) :])
@@ -479,10 +531,13 @@ class Dispatcher:
         replaced: Replace | None = None
         clock = time.perf_counter
         budget = self.policy.budget
+        observers = self._observers
         last = clock()
         for entry in entries:
             stats = entry.stats
             if stats.breaker != "closed" and not self._admit(stats):
+                if observers:
+                    self._report(point, call, entry, 0.0, "skipped")
                 continue
             try:
                 if entry.simple:
@@ -495,12 +550,16 @@ class Dispatcher:
                 raise
             except Exception as exc:  # noqa: BLE001 - isolation is the point
                 now = clock()
+                if observers:
+                    self._report(point, call, entry, now - last, "error", f"{type(exc).__name__}: {exc}")
                 self._errored(point, entry, exc, now - last)
                 last = now
                 continue
             now = clock()
             elapsed = now - last
             last = now
+            if observers:
+                self._report(point, call, entry, elapsed, _outcome(outcome, entry, point))
             stats.calls += 1
             stats.total_time += elapsed
             if elapsed > budget:
@@ -564,6 +623,13 @@ class Dispatcher:
             call.replaced = True
         return outcome if isinstance(outcome, HookResult) else None
 
+    def _report(
+        self, point: str, call: HookCall, entry: _Entry, elapsed: float, outcome: str, error: str | None = None
+    ) -> None:
+        run = HookRun(point, entry.name, entry.origin, entry.priority, elapsed, outcome, error)
+        for observer in self._observers:
+            observer.hook(run, call)
+
     def _kwargs(self, entry: _Entry, call: HookCall) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name in entry.argnames:
@@ -622,8 +688,21 @@ class Dispatcher:
         """Run ``fn(call)`` between the *before* and *after*/*error* points of ``kind``.
 
         ``fn`` reads ``call.request`` and returns the result. Handles Replace, Cancel
-        and bounded Retry as described in the module docstring.
+        and bounded Retry as described in the module docstring. Observers see the whole
+        of it, retries included, as one unit of work of ``kind``.
         """
+        if self._observers:
+            with self._enter_all([o.around(kind, call) for o in self._observers]):
+                return await self._around(kind, call, fn, extra)
+        return await self._around(kind, call, fn, extra)
+
+    async def _around(
+        self,
+        kind: str,
+        call: HookCall,
+        fn: Callable[[HookCall], Awaitable[Any]],
+        extra: CallbackSet | None,
+    ) -> Any:
         before, after, error = AROUND[kind]
         active = self.active(before, extra) or self.active(after, extra) or self.active(error, extra)
         if not active:
@@ -666,3 +745,21 @@ class Dispatcher:
         call.attempt += 1
         if delay > 0:
             await asyncio.sleep(delay)
+
+
+_NOTHING: AbstractContextManager[Any] = nullcontext()
+
+
+def _outcome(outcome: Any, entry: _Entry, point: str) -> str:
+    """How a hook function's return value counts (see :data:`llmspell.observe.OUTCOMES`)."""
+    if outcome is None or entry.observe:
+        return "continue"
+    if isinstance(outcome, Cancel):
+        return "cancel"
+    if isinstance(outcome, Retry):
+        return "retry"
+    if isinstance(outcome, Replace):
+        return "replace"
+    if isinstance(outcome, dict) and point in _MERGING:
+        return "merge"
+    return "continue"

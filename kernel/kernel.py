@@ -6,6 +6,7 @@ import inspect
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -19,6 +20,7 @@ from .context import ExecutionContext, Principal
 from .errors import ConfigError, LlmspellError, PluginError, UnknownBackendError
 from .events import Event, EventService
 from .hooks import CallbackSet, Dispatcher, HookCall, HookPolicy, HookStats
+from .observe import DebugObserver
 from .registry import Registry
 from .services import Services, Stash
 from .sessions import SessionService
@@ -100,7 +102,7 @@ class Kernel:
         self.pm = PluginManager(on_change=self._plugins_changed)
         self._dispatcher: Dispatcher | None = None
         if self.debug:
-            self.pm.trace.root.setwriter(lambda text: sys.stderr.write(f"[llmspell] {text}"))
+            self.pm.trace.root.setwriter(lambda text: _debug_write(f"[llmspell] {text}"))
             self.pm.enable_tracing()
         self._loader = PluginLoader(self.pm, debug=self.debug)
         if dist_name:
@@ -135,6 +137,8 @@ class Kernel:
         self._dispatcher = Dispatcher(
             self.pm, policy=self.config.section("hook_policy"), on_breaker=self._breaker_changed
         )
+        if self.debug:  # hook points run through the dispatcher, not pluggy: show them too
+            self._dispatcher.add_observer(DebugObserver(write=_debug_write))
         self.services = Services(SERVICE_HINTS)
         self.stash = Stash()
         self.started = False
@@ -162,25 +166,29 @@ class Kernel:
         impls.sort(key=lambda i: (0 if i.tryfirst else 2 if i.trylast else 1, loaded.get(i.plugin_name, len(loaded))))
         return impls
 
+    def _say(self, text: str) -> None:
+        """One line of ``LLMSPELL_DEBUG`` output on stderr."""
+        if self.debug:
+            _debug_write(f"[llmspell] {text}\n")
+
+    def _trace_hook(self, hook: str, impls: list[Any]) -> None:
+        if self.debug and impls:
+            self._say(f"call {hook}: {', '.join(i.plugin_name for i in impls)}")
+
     def _distribution_of(self, plugin: str) -> str | None:
         info = self._loader.infos.get(plugin)
         return info.distribution if info else None
 
     def _call_each(self, hook: str, *, plugin: str | None = None, **kwargs: Any) -> None:
-        for impl in self._impls(hook, plugin):
-            try:
-                impl.function(**{name: kwargs[name] for name in impl.argnames})
-            except LlmspellError:
-                raise
-            except Exception as exc:
-                raise PluginError(
-                    impl.plugin_name,
-                    f"{hook} raised {type(exc).__name__}: {exc}",
-                    distribution=self._distribution_of(impl.plugin_name),
-                ) from exc
+        impls = self._impls(hook, plugin)
+        self._trace_hook(hook, impls)
+        for impl in impls:
+            self._call_impl(impl, hook, **kwargs)
 
     def _collect_sections(self, specs: dict[str, SectionSpec], plugin: str | None = None) -> None:
-        for impl in self._impls("llmspell_register_config", plugin):
+        impls = self._impls("llmspell_register_config", plugin)
+        self._trace_hook("llmspell_register_config", impls)
+        for impl in impls:
             owner = impl.plugin_name
 
             def register(name: str, cls: Any, description: str = "", _owner: str = owner) -> None:
@@ -206,7 +214,9 @@ class Kernel:
     def _collect_registrations(self, plugin: str | None = None) -> None:
         for hook, kind in REGISTRATION_HOOKS.items():
             registry = self.registries[kind]
-            for impl in self._impls(hook, plugin):
+            impls = self._impls(hook, plugin)
+            self._trace_hook(hook, impls)
+            for impl in impls:
                 owner = impl.plugin_name
                 register: Any
                 if kind == "state migration":
@@ -319,7 +329,9 @@ class Kernel:
         except OSError as exc:
             raise ConfigError([f"data_dir: cannot create {self.config.data_dir}: {exc}"]) from None
         self.services.clear()
-        for impl in self._impls("llmspell_register_services"):
+        impls = self._impls("llmspell_register_services")
+        self._trace_hook("llmspell_register_services", impls)
+        for impl in impls:
             owner = impl.plugin_name
 
             def register(kind: type, instance: Any, _o: str = owner) -> None:
@@ -335,16 +347,19 @@ class Kernel:
             for name in order:
                 impl = startups.get(name)
                 if impl is not None:
+                    began = time.perf_counter()
                     try:
                         result = impl.function(**{a: self for a in impl.argnames})
                         if inspect.isawaitable(result):
                             await result
                     except Exception as exc:
+                        self._say(f"llmspell_startup: {name} raised {type(exc).__name__}: {exc}")
                         raise PluginError(
                             name,
                             f"startup failed: {type(exc).__name__}: {exc}",
                             distribution=self._distribution_of(name),
                         ) from exc
+                    self._say(f"llmspell_startup: {name} ({(time.perf_counter() - began) * 1000:.2f} ms)")
                 shutdown = shutdowns.get(name)
                 self._started_plugins.append((name, shutdown.function if shutdown else None))
         except BaseException:
@@ -367,12 +382,14 @@ class Kernel:
             name, fn = self._started_plugins.pop()
             if fn is None:
                 continue
+            began = time.perf_counter()
             try:
                 result = fn(**{a: self for a in inspect.signature(fn).parameters})
                 if inspect.isawaitable(result):
                     await result
             except Exception:
                 log.exception("plugin %s failed to shut down", name)
+            self._say(f"llmspell_shutdown: {name} ({(time.perf_counter() - began) * 1000:.2f} ms)")
         self.services.clear()
 
     async def __aenter__(self) -> Kernel:
@@ -473,6 +490,11 @@ class Kernel:
 
 
 _background: set[Any] = set()
+
+
+def _debug_write(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
 
 
 def _split(text: str) -> list[str]:

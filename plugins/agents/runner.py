@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from llmspell.agents import (
@@ -48,6 +49,13 @@ def _deadline_message(agent: BaseAgent, per_run: float | None, remaining: float)
     if per_run is not None and per_run <= remaining + 1e-3:
         return f"agent {agent.name!r} ran past its deadline ({per_run:g} s per run)"
     return f"agent {agent.name!r} ran past the invocation's deadline ({max(remaining, 0):.3g} s were left when it started)"
+
+
+def _tree_fields(agent: BaseAgent, run_ctx: ExecutionContext, request: AgentRequest) -> dict[str, Any]:
+    """What a run event needs to place the run in its invocation tree (see docs/agents.md)."""
+    handoff = request.handoff
+    return {"agent_type": agent.type_name, "parent_invocation_id": run_ctx.parent_invocation_id,
+            "depth": run_ctx.depth, "handoff_from": handoff.source if handoff is not None else None}
 
 
 def _preview(value: Any, limit: int = 200) -> str:
@@ -102,14 +110,20 @@ class Runner(Commit):
         elif timeout is not None:
             ctx = ctx.with_timeout(timeout)
         top = TEMP_OWNER not in ctx.data  # not already inside a run: this call owns the invocation
-        if top:
-            ctx.data[TEMP_OWNER] = ctx.invocation_id
-        if top and ctx.session_id is not None:
-            await self._touch(ctx.session_id)
-        try:
-            return await self.chain(target, AgentRequest.of(input), ctx, fresh=top)
-        finally:
-            if top:
+        if not top:
+            return await self.chain(target, AgentRequest.of(input), ctx)
+        ctx.data[TEMP_OWNER] = ctx.invocation_id
+        request = AgentRequest.of(input)
+        dispatcher = self.kernel.dispatcher
+        # observers (tracing, LLMSPELL_DEBUG) see the whole invocation as one ``run``
+        observed = dispatcher.observe("run", HookCall("run", ctx=ctx, component=target, request=request)) \
+            if dispatcher.observers else nullcontext()
+        with observed:
+            try:
+                if ctx.session_id is not None:
+                    await self._touch(ctx.session_id)
+                return await self.chain(target, request, ctx, fresh=True)
+            finally:
                 await self._finish(ctx)
 
     async def _touch(self, session_id: str) -> None:
@@ -193,10 +207,11 @@ class Runner(Commit):
         events = self.settings.publish and kernel.services.find(EventService) is not None
         report = reporter.get()
         started = time.perf_counter()
+        tree = _tree_fields(agent, run_ctx, request)
         try:
             if events and self.settings.verbose:
                 await self._emit("agent.run.started", agent, ctx, invocation_id=run_ctx.invocation_id,
-                                 input=_preview(request.input))
+                                 input=_preview(request.input), **tree)
             if report is not None:
                 report(RunEvent("started", agent.name, request.input))
             agent.validate_input(request)
@@ -207,7 +222,7 @@ class Runner(Commit):
             if events:
                 await self._emit("agent.run.failed", agent, ctx, invocation_id=run_ctx.invocation_id,
                                  input=_preview(request.input), error=f"{type(exc).__name__}: {exc}",
-                                 elapsed_ms=round((time.perf_counter() - started) * 1000, 3))
+                                 elapsed_ms=round((time.perf_counter() - started) * 1000, 3), **tree)
             if report is not None:
                 report(RunEvent("error", agent.name, f"{type(exc).__name__}: {exc}"))
             raise
@@ -226,7 +241,7 @@ class Runner(Commit):
                              input=_preview(request.input), output=_preview(output.content),
                              elapsed_ms=round((time.perf_counter() - started) * 1000, 3), transfer_to=output.transfer_to,
                              state_keys=sorted(output.state_delta) if output.state_delta else [],
-                             saved=[str(r) for r in output.saved] if output.saved else [])
+                             saved=[str(r) for r in output.saved] if output.saved else [], **tree)
         if report is not None:
             report(RunEvent("finished", agent.name, output))
         return output
