@@ -693,7 +693,8 @@ class Dispatcher:
         """
         if self._observers:
             with self._enter_all([o.around(kind, call) for o in self._observers]):
-                return await self._around(kind, call, fn, extra)
+                call.result = await self._around(kind, call, fn, extra)  # (the fast path leaves it unset)
+                return call.result
         return await self._around(kind, call, fn, extra)
 
     async def _around(

@@ -1,0 +1,1 @@
+"""The ``console`` plugin: a local web console (placeholder)."""
