@@ -62,7 +62,9 @@ def make_exporter(settings: OtelSettings, env: Mapping[str, str] | None = None) 
         return ConsoleSpanExporter()
     if protocol_name(settings, env) == "grpc":
         try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
+                OTLPSpanExporter,
+            )
         except ImportError:
             raise MissingExtraError(
                 "the OTLP/gRPC span exporter", "otel", "opentelemetry-exporter-otlp-proto-grpc"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import attrs
 
 __all__ = ["OtelSettings", "EXPORTERS", "PROTOCOLS"]
@@ -12,8 +15,8 @@ EXPORTERS = ("otlp", "console", "none")
 PROTOCOLS = ("http/protobuf", "grpc")
 
 
-def _one_of(allowed: tuple[str, ...]) -> object:
-    def check(instance: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+def _one_of(allowed: tuple[str, ...]) -> Callable[[Any, Any, str | None], None]:
+    def check(instance: Any, attribute: Any, value: str | None) -> None:
         if value is not None and value not in allowed:
             raise ValueError(f"{attribute.name} must be one of {', '.join(allowed)}; got {value!r}")
 
