@@ -48,13 +48,7 @@ def _context_attributes(call: HookCall) -> dict[str, Any]:
     ctx = call.ctx
     if ctx is None:
         return {}
-    out: dict[str, Any] = {
-        "llmspell.invocation_id": ctx.invocation_id,
-        "llmspell.correlation_id": ctx.trace_id,
-        "llmspell.depth": ctx.depth,
-    }
-    if ctx.parent_invocation_id is not None:
-        out["llmspell.parent_invocation_id"] = ctx.parent_invocation_id
+    out: dict[str, Any] = {"llmspell.invocation_id": ctx.invocation_id, "llmspell.correlation_id": ctx.trace_id}
     if ctx.session_id is not None:
         out["session.id"] = ctx.session_id
     if ctx.user_id is not None:

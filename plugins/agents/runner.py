@@ -51,11 +51,15 @@ def _deadline_message(agent: BaseAgent, per_run: float | None, remaining: float)
     return f"agent {agent.name!r} ran past the invocation's deadline ({max(remaining, 0):.3g} s were left when it started)"
 
 
-def _tree_fields(agent: BaseAgent, run_ctx: ExecutionContext, request: AgentRequest) -> dict[str, Any]:
+#: ``ctx.data`` key: the invocation id of the innermost agent execution (inherited by child contexts).
+RUN_PARENT = "llmspell.run_parent"
+
+
+def _tree_fields(agent: BaseAgent, parent: str | None, request: AgentRequest) -> dict[str, Any]:
     """What a run event needs to place the run in its invocation tree (see docs/agents.md)."""
     handoff = request.handoff
-    return {"agent_type": agent.type_name, "parent_invocation_id": run_ctx.parent_invocation_id,
-            "depth": run_ctx.depth, "handoff_from": handoff.source if handoff is not None else None}
+    return {"agent_type": agent.type_name, "parent_invocation_id": parent,
+            "handoff_from": handoff.source if handoff is not None else None}
 
 
 def _preview(value: Any, limit: int = 200) -> str:
@@ -153,7 +157,8 @@ class Runner(Commit):
                     fresh: bool = False) -> AgentOutput:
         """Run ``agent`` and the agents it hands off to. ``fresh``: ``ctx`` was made for this
         call, so the first agent runs in it rather than in a child context."""
-        output = await self.run_one(agent, request, ctx, fresh=fresh)
+        parent = ctx.data.get(RUN_PARENT)  # the agent execution this chain runs inside, if any
+        output = await self.run_one(agent, request, ctx, fresh=fresh, parent=parent)
         if not output.transfer_to:
             return output
         trail = [agent.name]
@@ -171,7 +176,7 @@ class Runner(Commit):
             request = AgentRequest(input=handoff.input, state=handoff.state, history=history, handoff=handoff)
             agent = target
             trail.append(agent.name)
-            output = await self.run_one(agent, request, ctx)
+            output = await self.run_one(agent, request, ctx, parent=parent)
         return output.evolve(trail=tuple(trail))
 
     async def run_child(self, parent: BaseAgent, name: str, input: Any, ctx: ExecutionContext) -> AgentOutput:
@@ -182,8 +187,12 @@ class Runner(Commit):
     # -- one agent execution --------------------------------------------------------------------
 
     async def run_one(self, agent: BaseAgent, request: AgentRequest, ctx: ExecutionContext, *,
-                      fresh: bool = False) -> AgentOutput:
-        """One execution of one agent: limits, lifecycle, hook points, commit, events."""
+                      fresh: bool = False, parent: str | None = None) -> AgentOutput:
+        """One execution of one agent: limits, lifecycle, hook points, commit, events.
+
+        ``parent`` is the invocation id of the agent execution this one runs inside (its
+        place in the run tree; None at the top of a run).
+        """
         kernel = self.kernel
         status = agent.status
         if status is not AgentStatus.READY and status is not AgentStatus.RUNNING:
@@ -203,11 +212,12 @@ class Runner(Commit):
         run_ctx = ctx if fresh else ctx.child()
         if limits.deadline is not None:
             run_ctx = run_ctx.with_timeout(limits.deadline)
+        run_ctx.data[RUN_PARENT] = run_ctx.invocation_id  # what agents started inside this one see
         token = current_run.set(RunInfo(agent, limits))
         events = self.settings.publish and kernel.services.find(EventService) is not None
         report = reporter.get()
         started = time.perf_counter()
-        tree = _tree_fields(agent, run_ctx, request)
+        tree = _tree_fields(agent, parent, request)
         try:
             if events and self.settings.verbose:
                 await self._emit("agent.run.started", agent, ctx, invocation_id=run_ctx.invocation_id,

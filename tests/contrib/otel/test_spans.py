@@ -92,11 +92,12 @@ async def test_composed_run_with_a_tool_call_and_a_handoff(traced):
     for name in ("pipeline", "triage", "billing"):
         span = tree.one(f"invoke_agent {name}")
         assert span.attributes["llmspell.invocation_id"] == finished[name].payload["invocation_id"]
-        assert span.attributes.get("llmspell.parent_invocation_id") == finished[name].payload["parent_invocation_id"]
         assert span.attributes["gen_ai.operation.name"] == "invoke_agent"
         assert span.attributes["gen_ai.agent.name"] == name
     assert triage.attributes["llmspell.agent.type"] == "tool"
-    assert triage.attributes["llmspell.parent_invocation_id"] == seq.attributes["llmspell.invocation_id"]
+    assert finished["triage"].payload["parent_invocation_id"] == seq.attributes["llmspell.invocation_id"]
+    assert finished["billing"].payload["parent_invocation_id"] == seq.attributes["llmspell.invocation_id"]
+    assert finished["pipeline"].payload["parent_invocation_id"] is None
     assert triage.attributes["llmspell.transfer_to"] == "billing"
     assert billing.attributes["llmspell.handoff_from"] == "triage"
     assert tool.attributes["gen_ai.tool.name"] == "calculator"
