@@ -91,7 +91,7 @@ def create_app(kernel: Any, settings: ConsoleSettings | None = None, *, token: s
         Route("/sessions/{sid}", pages.session),
         Route("/sessions/{sid}/runs", pages.runs),
         Route("/sessions/{sid}/live", live.live),
-        Route("/sessions/{sid}/state/{key:path}", pages.state_key),
+        Route("/sessions/{sid}/state", pages.state_key),
         Route("/sessions/{sid}/artifact/{name:path}", files.artifact),
         Route("/sessions/{sid}/raw/{name:path}", files.raw),
         Route("/sessions/{sid}/download/{name:path}", files.download),

@@ -35,6 +35,12 @@ ACTIONS = {
 STATUSES = ("active", "suspended", "interrupted", "completed", "failed", "expired", "archived")
 
 
+def _done(request: Request) -> str:
+    """The action just done, for the flash line (only the console's own words are shown)."""
+    done = request.query_params.get("done", "")
+    return done if done in ("suspended", "resumed", "deleted") else ""
+
+
 def _kernel(request: Request) -> Any:
     return request.app.state.kernel
 
@@ -59,6 +65,7 @@ async def sessions(request: Request) -> Response:
         request, "sessions.html", rows=rows, user=user, app=app, status=status, statuses=STATUSES,
         next_url=query_url("/sessions", user=user, app=app, status=status, cursor=next_cursor) if next_cursor else None,
         first_url=query_url("/sessions", user=user, app=app, status=status) if cursor else None,
+        done=_done(request),
     )
 
 
@@ -70,13 +77,13 @@ async def session(request: Request) -> Response:
     return render(
         request, "session.html", s=session_row(found), sid_url=quote(found.id, safe=""),
         events=events, live=before is None, state=await state_items(kernel, found.id),
-        artifacts=await artifact_rows(kernel, found.id), done=text_param(request, "done", limit=32),
+        artifacts=await artifact_rows(kernel, found.id), done=_done(request),
     )
 
 
 async def state_key(request: Request) -> Response:
     found = await _session(request)
-    key = check_key(request.path_params["key"])
+    key = check_key(request.query_params.get("key", ""))
     kernel = _kernel(request)
     current = await kernel.state.scope("session", found.id).get_versioned(key)
     history = await state_history(kernel, found.id, key)
