@@ -71,13 +71,27 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str, sort_keys=False))
 
 
-def progress(*, json_mode: bool) -> Any:
-    """A rich progress bar on a terminal; a silent stand-in with ``--json`` or when piped."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+def progress(*, json_mode: bool, stdout_data: bool = False, unit: str = "bytes") -> Any:
+    """A rich progress bar on stderr when it is a terminal; silent with ``--json`` or when piped.
 
-    disabled = json_mode or not sys.stderr.isatty()
+    ``stdout_data``: the command writes its data to stdout, so no bar while stdout is the
+    same terminal (``> file`` or ``| cmd`` brings the bar back). ``unit``: ``bytes``
+    (sizes and transfer speed) or ``items`` (counts).
+    """
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    disabled = json_mode or not err_console.is_terminal or (stdout_data and sys.stdout.isatty())
+    amount = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+        TextColumn("{task.description}"), BarColumn(), amount, TimeElapsedColumn(), TimeRemainingColumn(),
         console=err_console, disable=disabled, transient=True,
     )
 
@@ -236,18 +250,37 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         cli.main(args=args, prog_name="llmspell", obj=obj, standalone_mode=False)
     except click.exceptions.Abort:
-        err_console.print("aborted")
+        _error_line("aborted")
         sys.exit(1)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        if opts["debug"]:
+            traceback.print_exc()
+        _error_line("interrupted")
+        sys.exit(130)
     except (LlmspellError, OSError) as exc:
         if opts["debug"]:
             traceback.print_exc()
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        _error_line(str(exc))
         sys.exit(1)
+    except Exception as exc:  # a bug somewhere: still one line, the traceback with --debug
+        if opts["debug"]:
+            traceback.print_exc()
+            _error_line(f"{type(exc).__name__}: {exc}")
+        else:
+            _error_line(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        sys.exit(1)
+
+
+def _error_line(message: str) -> None:
+    """``error: <message>`` on stderr: no markup from the message, never wrapped."""
+    from rich.text import Text
+
+    err_console.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True, highlight=False)
 
 
 if __name__ == "__main__":

@@ -109,7 +109,8 @@ class Guard:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                extra = list(SECURITY_HEADERS)
+                present = {bytes(name).lower() for name, _ in message.get("headers", [])}
+                extra = [(name, value) for name, value in SECURITY_HEADERS if name not in present]  # a handler's own (stricter) ones stay
                 if from_query:
                     extra.append((b"set-cookie", self._cookie(scope)))
                 message["headers"] = [*message.get("headers", []), *extra]

@@ -7,7 +7,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from llmspell.errors import ConfigError, MissingExtraError
+from llmspell.errors import LlmspellError, MissingExtraError
 
 from .guard import LOOPBACK
 from .settings import ConsoleSettings
@@ -29,7 +29,7 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise ConfigError([f"console.host: cannot resolve {host!r}: {exc}"]) from None
+        raise LlmspellError(f"console: cannot resolve the host {host!r}: {exc}") from None
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -37,7 +37,8 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        raise ConfigError([f"console.port: cannot listen on {host}:{port}: {exc.strerror or exc}"]) from None
+        raise LlmspellError(f"console: cannot listen on {host}:{port}: {exc.strerror or exc} "
+                            "(choose another with --port, or --port 0 for any free one)") from None
     sock.listen(128)
     sock.setblocking(False)
     return sock

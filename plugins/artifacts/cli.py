@@ -152,7 +152,7 @@ def register_commands(cli: click.Group) -> None:
                 tmp = None if to_stdout else f"{output}.part"
                 fh = sys.stdout.buffer if tmp is None else open(tmp, "wb")  # noqa: ASYNC230
                 try:
-                    with progress(json_mode=as_json or to_stdout) as bar:
+                    with progress(json_mode=as_json, stdout_data=to_stdout) as bar:
                         task = bar.add_task(f"get {reader.meta.ref.name}", total=reader.meta.size)
                         async with reader:
                             async for chunk in reader:
@@ -247,7 +247,13 @@ def register_commands(cli: click.Group) -> None:
 
         async def go() -> Any:
             async with kernel:
-                return await kernel.artifacts.gc(dry_run=dry_run, grace=grace)
+                with progress(json_mode=as_json, unit="items") as bar:
+                    task = bar.add_task("checking blobs" if dry_run else "collecting garbage", total=None)
+
+                    def on_progress(done: int, total: int) -> None:
+                        bar.update(task, completed=done, total=total)
+
+                    return await kernel.artifacts.gc(dry_run=dry_run, grace=grace, on_progress=on_progress)
 
         report = run(go())
         data = {"dry_run": report.dry_run, "blobs": list(report.blobs), "uploads": list(report.uploads),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -46,11 +47,13 @@ class Maintenance(ServiceBase):
 
     # -- gc ---------------------------------------------------------------------------
 
-    async def gc(self, *, dry_run: bool = False, grace: float | None = None, **where: Any) -> GcReport:
+    async def gc(self, *, dry_run: bool = False, grace: float | None = None,
+                 on_progress: Callable[[int, int], Any] | None = None, **where: Any) -> GcReport:
         """Remove blobs no version refers to and uploads left by crashes (an admin operation).
 
         Only what is older than ``grace`` seconds (default ``gc_grace_seconds``) is
         touched, so saves in flight are safe. Returns what was (or would be) removed.
+        ``on_progress(checked, total)`` is called as the candidate blobs are checked.
         """
         who = self._who(where)
         if not who.is_admin:
@@ -60,6 +63,8 @@ class Maintenance(ServiceBase):
         keys = sorted(old)
         blobs: list[str] = []
         freed = 0
+        if on_progress is not None:
+            on_progress(0, len(keys))
         for start in range(0, len(keys), 500):
             batch = keys[start : start + 500]
             used = await self.index.referenced(batch)
@@ -73,6 +78,8 @@ class Maintenance(ServiceBase):
                 freed += current.size if dry_run else await self.store.delete(key)
             if not dry_run:
                 await self.index.drop_blobs([k for k in blobs if k in batch])
+            if on_progress is not None:
+                on_progress(start + len(batch), len(keys))
         uploads: list[str] = []
         async for upload in self.store.uploads():
             if upload.modified <= cutoff:

@@ -40,7 +40,7 @@ async def _with_bus(kernel: Any, work: Any) -> None:
 
 
 def register_commands(cli: click.Group) -> None:
-    from llmspell.cli import echo_json, pass_kernel, run
+    from llmspell.cli import echo_json, pass_kernel, progress, run
 
     @cli.group("events")
     def events() -> None:
@@ -79,8 +79,16 @@ def register_commands(cli: click.Group) -> None:
         """Print the events of STREAM in order (malformed records are reported on stderr and skipped)."""
 
         async def work(bus: Any) -> None:
-            count = await bus.replay(stream, lambda e: click.echo(_line(e, as_json)), from_seq=from_seq,
-                                     to_seq=to_seq, types=list(types) or None, malformed="skip")
+            last = to_seq if to_seq is not None else await bus.last_seq(stream)
+            with progress(json_mode=as_json, stdout_data=True, unit="items") as bar:
+                task = bar.add_task(f"replaying {stream}", total=max(last - from_seq + 1, 0))
+
+                def show(event: Event) -> None:
+                    click.echo(_line(event, as_json))
+                    bar.update(task, completed=(event.seq or from_seq) - from_seq + 1)
+
+                count = await bus.replay(stream, show, from_seq=from_seq, to_seq=to_seq,
+                                         types=list(types) or None, malformed="skip")
             for problem in bus.malformed:
                 click.echo(f"error: {problem}", err=True)
             if not as_json:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
 from llmspell import serde
 from llmspell.cli import console, echo_json, pass_kernel, progress, run
+
+
+def _size(stream: Any) -> int | None:
+    """Bytes left in a file opened by click (None for a pipe or stdin)."""
+    try:
+        return os.fstat(stream.fileno()).st_size - stream.tell() if os.path.isfile(stream.name) else None
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def _row(session: Any) -> dict[str, Any]:
@@ -88,8 +98,11 @@ def register_commands(cli: click.Group) -> None:
 
         async def go() -> None:
             async with kernel:
-                for session_id in session_ids:
-                    await kernel.sessions.delete(session_id)
+                with progress(json_mode=as_json, unit="items") as bar:
+                    task = bar.add_task("deleting sessions", total=len(session_ids))
+                    for session_id in session_ids:
+                        await kernel.sessions.delete(session_id)
+                        bar.advance(task)
 
         run(go())
         if as_json:
@@ -127,7 +140,7 @@ def register_commands(cli: click.Group) -> None:
         async def go() -> int:
             count = 0
             async with kernel:
-                with progress(json_mode=as_json or output is None) as bar:
+                with progress(json_mode=as_json, stdout_data=output is None) as bar:
                     task = bar.add_task(f"exporting {session_id}", total=None)
                     sink = open(output, "wb") if output else sys.stdout.buffer  # noqa: ASYNC230
                     try:
@@ -154,9 +167,19 @@ def register_commands(cli: click.Group) -> None:
         """Import a session exported with ``llmspell sessions export``."""
         from .transfer import import_session
 
+        total = _size(source)
+
         async def go() -> Any:
             async with kernel:
-                return await import_session(kernel, source)
+                with progress(json_mode=as_json) as bar:
+                    task = bar.add_task(f"importing {os.path.basename(getattr(source, 'name', '-'))}", total=total)
+
+                    def lines() -> Iterator[bytes]:
+                        for line in source:
+                            bar.advance(task, len(line))
+                            yield line
+
+                    return await import_session(kernel, lines())
 
         session = run(go())
         if as_json:

@@ -180,7 +180,7 @@ def register(cli: click.Group) -> None:
 
         async def go() -> Any:
             async with kernel:
-                with progress(json_mode=as_json) as bar:
+                with progress(json_mode=as_json, unit="items") as bar:
                     task = bar.add_task("migrating state records", total=None)
 
                     def on_progress(done: int, total: int) -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from .conftest import Console, kernel, run_async as run
+from .conftest import Console, kernel
+from .conftest import run_async as run
 
 CHROMIUM = os.environ.get("LLMSPELL_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
