@@ -485,15 +485,9 @@ class Dispatcher:
 
     @staticmethod
     def _enter_all(managers: list[AbstractContextManager[Any] | None]) -> AbstractContextManager[Any]:
-        stack = ExitStack()
-        try:
-            for manager in managers:
-                if manager is not None:
-                    stack.enter_context(manager)
-        except BaseException:
-            stack.close()
-            raise
-        return stack
+        if len(managers) == 1:  # the usual case: one observer, no stack
+            return managers[0] or _NOTHING
+        return _All([m for m in managers if m is not None])
 
     # -- running a point -------------------------------------------------------------
 
@@ -749,6 +743,25 @@ class Dispatcher:
 
 
 _NOTHING: AbstractContextManager[Any] = nullcontext()
+
+
+class _All:
+    """Several observers' context managers entered as one, first to last, left in reverse."""
+
+    def __init__(self, managers: list[AbstractContextManager[Any]]) -> None:
+        self._managers = managers
+        self._stack = ExitStack()
+
+    def __enter__(self) -> None:
+        try:
+            for manager in self._managers:
+                self._stack.enter_context(manager)
+        except BaseException:
+            self._stack.close()  # leave the ones already entered
+            raise
+
+    def __exit__(self, *exc: Any) -> bool:
+        return bool(self._stack.__exit__(*exc))
 
 
 def _outcome(outcome: Any, entry: _Entry, point: str) -> str:

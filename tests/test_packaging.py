@@ -62,7 +62,8 @@ def test_wheel_in_a_fresh_venv_imports_every_module(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", f"{wheel}[testing]"], check=True, capture_output=True
+        # the extras of the contrib plugins whose modules import their libraries at the top
+        [str(python), "-m", "pip", "install", "--quiet", f"{wheel}[testing,web,otel]"], check=True, capture_output=True
     )
     script = (
         "import importlib, json, sys\n"
@@ -73,12 +74,17 @@ def test_wheel_in_a_fresh_venv_imports_every_module(tmp_path):
         "    except Exception as e: failed[m] = repr(e)\n"
         "import llmspell, pathlib\n"
         "typed = (pathlib.Path(llmspell.__file__).parent / 'py.typed').is_file()\n"
-        "print(json.dumps({'failed': failed, 'typed': typed, 'file': llmspell.__file__}))\n"
+        "console = pathlib.Path(llmspell.__file__).parent / 'contrib' / 'console'\n"
+        "data = sorted(p.relative_to(console).as_posix() for p in console.rglob('*') if p.suffix in ('.html', '.css', '.js'))\n"
+        "print(json.dumps({'failed': failed, 'typed': typed, 'file': llmspell.__file__, 'data': data}))\n"
     )
     out = subprocess.run([str(python), "-c", script], check=True, capture_output=True, text=True, cwd=tmp_path)
     report = json.loads(out.stdout)
     assert report["failed"] == {}
     assert report["typed"]
+    shipped = ROOT / "contrib" / "console"
+    expected = sorted(p.relative_to(shipped).as_posix() for p in shipped.rglob("*") if p.suffix in (".html", ".css", ".js"))
+    assert report["data"] == expected and "templates/session.html" in expected  # the console's templates and static files
     assert str(venv) in report["file"]
     plugins = subprocess.run(
         [str(venv / "bin" / "llmspell"), "plugins", "--json"], check=True, capture_output=True, text=True, cwd=tmp_path

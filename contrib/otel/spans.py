@@ -26,6 +26,10 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from opentelemetry.context import attach as _attach
+from opentelemetry.context import detach as _detach
+from opentelemetry.trace import set_span_in_context as _set_span_in_context
+
 from llmspell.errors import CancelledByHook
 from llmspell.hooks import HookCall
 from llmspell.observe import HookRun, Observer
@@ -58,6 +62,40 @@ def _context_attributes(call: HookCall) -> dict[str, Any]:
     return out
 
 
+class _Work:
+    """The span of one unit of work, current while it runs (a plain class: this is per call)."""
+
+    __slots__ = ("call", "component_id", "kind", "observer", "span", "token")
+
+    def __init__(self, observer: SpanObserver, kind: str, call: HookCall) -> None:
+        self.observer = observer
+        self.kind = kind
+        self.call = call
+        self.component_id = getattr(call.component, "id", None)
+
+    def __enter__(self) -> None:
+        observer = self.observer
+        name, attributes = observer._describe(self.kind, self.call)
+        links = None
+        if self.kind == "agent":
+            pending = _pending_handoff.get()
+            if pending is not None and pending[0] == self.component_id:
+                links = pending[1]
+                _pending_handoff.set(None)
+        self.span = observer.tracer.start_span(name, kind=observer._kind, attributes=attributes, links=links)
+        self.token = _attach(_set_span_in_context(self.span))
+
+    def __exit__(self, kind: Any, error: BaseException | None, tb: Any) -> None:
+        span = self.span
+        try:
+            self.observer._ended(self.kind, span, self.call, error)
+        finally:
+            _detach(self.token)
+            span.end()
+            if self.kind == "agent" and self.component_id is not None:
+                _last_agent.set((self.component_id, span.get_span_context()))
+
+
 class SpanObserver(Observer):
     """Spans for runs, agents, models, tools, handoffs and hooks; events as span events."""
 
@@ -78,42 +116,15 @@ class SpanObserver(Observer):
     # -- units of work -------------------------------------------------------------------
 
     def around(self, kind: str, call: HookCall) -> AbstractContextManager[Any]:
-        return self._work(kind, call)
-
-    @contextmanager
-    def _work(self, kind: str, call: HookCall) -> Iterator[None]:
-        name, attributes = self._describe(kind, call)
-        links = []
-        component_id = getattr(call.component, "id", None)
-        if kind == "agent":
-            pending = _pending_handoff.get()
-            if pending is not None and pending[0] == component_id:
-                links = pending[1]
-                _pending_handoff.set(None)
-        span_cm = self.tracer.start_as_current_span(
-            name, kind=self._kind, attributes=attributes, links=links,
-            record_exception=False, set_status_on_exception=False,
-        )
-        with span_cm as span:
-            try:
-                yield
-            except BaseException as exc:
-                self._failed(span, exc)
-                raise
-            else:
-                self._finished(kind, span, call)
-            finally:
-                if call.attempt > 1:
-                    span.set_attribute("llmspell.attempts", call.attempt)
-                if call.replaced:
-                    span.set_attribute("llmspell.replaced", True)
-                if kind == "agent" and component_id is not None:
-                    _last_agent.set((component_id, span.get_span_context()))
+        return _Work(self, kind, call)
 
     def _describe(self, kind: str, call: HookCall) -> tuple[str, dict[str, Any]]:
         component = call.component
-        attributes = _context_attributes(call)
         cname = str(getattr(component, "name", None) or type(component).__name__)
+        if kind in ("run", "agent"):  # the ids go on these; the model and tool spans inside inherit them
+            attributes = _context_attributes(call)
+        else:
+            attributes = {}
         if kind == "run":
             attributes["llmspell.agent.name"] = cname
             self._content(attributes, "llmspell.input", getattr(call.request, "input", call.request))
@@ -148,30 +159,33 @@ class SpanObserver(Observer):
             return f"chat {model or cname}", attributes
         return f"{kind} {cname}", attributes
 
-    def _finished(self, kind: str, span: Any, call: HookCall) -> None:
+    def _finished(self, kind: str, call: HookCall, out: dict[str, Any]) -> None:
+        """What the result tells, into ``out`` (set on the span in one go: each call takes a lock)."""
         result = call.result
-        if kind == "model" and result is not None:
+        if result is None:
+            return
+        if kind == "model":
             usage = getattr(result, "usage", None)
             if usage is not None:
-                span.set_attribute("gen_ai.usage.input_tokens", int(usage.prompt_tokens))
-                span.set_attribute("gen_ai.usage.output_tokens", int(usage.completion_tokens))
+                out["gen_ai.usage.input_tokens"] = int(usage.prompt_tokens)
+                out["gen_ai.usage.output_tokens"] = int(usage.completion_tokens)
             if getattr(result, "model", ""):
-                span.set_attribute("gen_ai.response.model", result.model)
+                out["gen_ai.response.model"] = result.model
             if getattr(result, "finish_reason", None):
-                span.set_attribute("gen_ai.response.finish_reasons", [str(result.finish_reason)])
+                out["gen_ai.response.finish_reasons"] = [str(result.finish_reason)]
             calls = getattr(result, "tool_calls", ())
             if calls:
-                span.set_attribute("llmspell.model.tool_calls", [c.name for c in calls])
-            self._content_span(span, "llmspell.output", getattr(result, "content", None))
-        elif kind in ("agent", "run") and result is not None:
+                out["llmspell.model.tool_calls"] = [c.name for c in calls]
+            self._content(out, "llmspell.output", getattr(result, "content", None))
+        elif kind in ("agent", "run"):
             if getattr(result, "transfer_to", None):
-                span.set_attribute("llmspell.transfer_to", str(result.transfer_to))
+                out["llmspell.transfer_to"] = str(result.transfer_to)
             trail = getattr(result, "trail", ())
             if trail:
-                span.set_attribute("llmspell.trail", list(trail))
-            self._content_span(span, "llmspell.output", getattr(result, "content", None))
+                out["llmspell.trail"] = list(trail)
+            self._content(out, "llmspell.output", getattr(result, "content", None))
         elif kind == "tool":
-            self._content_span(span, "llmspell.tool.result", result)
+            self._content(out, "llmspell.tool.result", result)
 
     def _failed(self, span: Any, exc: BaseException) -> None:
         if isinstance(exc, CancelledByHook):
@@ -180,6 +194,19 @@ class SpanObserver(Observer):
         if isinstance(exc, Exception):
             span.record_exception(exc)
         span.set_status(self._Status(self._ERROR, f"{type(exc).__name__}: {exc}"))
+
+    def _ended(self, kind: str, span: Any, call: HookCall, error: BaseException | None) -> None:
+        out: dict[str, Any] = {}
+        if error is not None:
+            self._failed(span, error)
+        else:
+            self._finished(kind, call, out)
+        if call.attempt > 1:
+            out["llmspell.attempts"] = call.attempt
+        if call.replaced:
+            out["llmspell.replaced"] = True
+        if out:
+            span.set_attributes(out)
 
     # -- hook points ------------------------------------------------------------------
 
@@ -262,6 +289,3 @@ class SpanObserver(Observer):
         if self.settings.capture_content and value is not None:
             attributes[key] = self._text(value)
 
-    def _content_span(self, span: Any, key: str, value: Any) -> None:
-        if self.settings.capture_content and value is not None:
-            span.set_attribute(key, self._text(value))

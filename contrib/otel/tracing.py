@@ -7,9 +7,13 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from .provider import global_sdk_provider, make_exporter, new_provider
 from .settings import OtelSettings
-from .spans import SpanObserver
+
+if TYPE_CHECKING:
+    from .spans import SpanObserver
 
 __all__ = ["Tracing"]
 
@@ -39,6 +43,8 @@ class Tracing:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         from llmspell import __version__
+
+        from .spans import SpanObserver  # imports OpenTelemetry: only when tracing is on
 
         found = global_sdk_provider() if self.settings.use_global else None
         if found is not None:

@@ -85,7 +85,7 @@ async def test_composed_run_with_a_tool_call_and_a_handoff(traced):
 
     # session, user and correlation ids, invocation ids that match the run events
     finished = {e.payload["agent"]: e async for e in kernel.events.read(session.id) if e.type == "agent.run.finished"}
-    for span in (run, seq, triage, billing, tool):
+    for span in (run, seq, triage, billing):  # the spans inside an agent's (model, tool) inherit them
         assert span.attributes["session.id"] == session.id
         assert span.attributes["user.id"] == "ada"
         assert span.attributes["llmspell.correlation_id"] == finished["pipeline"].correlation_id
