@@ -132,6 +132,7 @@ class Database:
             await pool.open(wait=True, timeout=config.connect_timeout)
         except Exception as exc:
             await pool.close(timeout=0)
+            exc = await _why_not(config) or exc
             raise BackendUnavailable(
                 f"cannot connect to PostgreSQL at {self.where} within {config.connect_timeout}s "
                 f"([postgres] dsn, connect_timeout): {_reason(exc)}"
@@ -222,6 +223,19 @@ class Database:
                 f"llmspell ({LATEST}); upgrade llmspell"
             ]
         return []
+
+
+async def _why_not(config: PostgresConfig) -> BaseException | None:
+    """The error of one direct connection attempt (the pool only says that it timed out)."""
+    import psycopg
+
+    try:
+        async with asyncio.timeout(config.connect_timeout):
+            conn = await psycopg.AsyncConnection.connect(config.dsn, connect_timeout=max(1, round(config.connect_timeout)))
+        await conn.close()
+    except Exception as exc:  # noqa: BLE001 - returned, reported by the caller
+        return exc
+    return None
 
 
 async def _check(pool: Any) -> None:

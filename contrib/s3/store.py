@@ -65,7 +65,7 @@ class _Writer:
         self.size += len(data)
         part_size = self.store.config.part_size
         while len(self._buffer) >= part_size:
-            part = bytes(self._buffer[:part_size])
+            part = bytes(memoryview(self._buffer)[:part_size])  # one copy, no temporary slice
             del self._buffer[:part_size]
             await self._send(part)
 
