@@ -132,10 +132,10 @@ class Database:
             await pool.open(wait=True, timeout=config.connect_timeout)
         except Exception as exc:
             await pool.close(timeout=0)
-            exc = await _why_not(config) or exc
+            cause: BaseException = await _why_not(config) or exc
             raise BackendUnavailable(
                 f"cannot connect to PostgreSQL at {self.where} within {config.connect_timeout}s "
-                f"([postgres] dsn, connect_timeout): {_reason(exc)}"
+                f"([postgres] dsn, connect_timeout): {_reason(cause)}"
             ) from None
         self._pool = pool
 

@@ -29,7 +29,15 @@ from typing import Any
 
 from llmspell import serde
 from llmspell.errors import ConflictError
-from llmspell.events import AppendResult, Event, EventCodec, Snapshot, StreamInfo, check_stream, compile_patterns
+from llmspell.events import (
+    AppendResult,
+    Event,
+    EventCodec,
+    Snapshot,
+    StreamInfo,
+    check_stream,
+    compile_patterns,
+)
 from llmspell.plugins.events._logutil import check_range, prepare
 from llmspell.plugins.state.base import prefix_upper_bound
 

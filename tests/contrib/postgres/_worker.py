@@ -37,7 +37,8 @@ def config(dsn: str, schema: str, **sections: Any) -> dict[str, Any]:
 async def main(mode: str, dsn: str, schema: str, data_dir: str, go: str, *args: str) -> None:
     os.makedirs(data_dir, exist_ok=True)
     empty = os.path.join(data_dir, "empty.toml")
-    open(empty, "w").close()
+    with open(empty, "w"):  # noqa: ASYNC230 - once, before anything runs
+        pass
     env = {"LLMSPELL_CONFIG": empty}  # nothing from the developer's environment
     if mode == "update":
         cfg = config(dsn, schema, state={"backend": "postgres"}, events={"backend": "memory"})
