@@ -57,12 +57,17 @@ def where(dsn: str) -> str:
     return f"{host}:{port}/{parts.get('dbname') or parts.get('user') or ''}"
 
 
-async def _idle_connection_alive(conn: Any) -> None:
-    """Pool check on checkout: an idle connection whose socket is readable was closed by the server."""
+def _alive(conn: Any) -> bool:
+    """Whether an idle connection is usable: its socket has nothing to read (else the server closed it)."""
     if conn.closed or conn.broken:
-        raise BackendUnavailable("connection closed")
+        return False
     readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    if readable:
+    return not readable
+
+
+async def _idle_connection_alive(conn: Any) -> None:
+    """Pool check on checkout (see :func:`_alive`); raising makes the pool replace the connection."""
+    if not _alive(conn):
         raise BackendUnavailable("the server closed this idle connection")
 
 
@@ -80,6 +85,10 @@ class Database:
         self._users = 0
         self._lock = asyncio.Lock()
         self._checking: asyncio.Task[None] | None = None
+        self._idle: list[Any] = []
+        self._waiting = 0
+        """Calls of this kernel waiting for a connection from the pool."""
+        """Connections checked out of the pool and idle: reused without the pool's bookkeeping."""
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -141,6 +150,9 @@ class Database:
 
     async def close_pool(self) -> None:
         pool, self._pool = self._pool, None
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await pool.putconn(conn)
         if self._checking is not None:
             self._checking.cancel()
             self._checking = None
@@ -173,8 +185,11 @@ class Database:
             raise BackendUnavailable(f"the PostgreSQL pool for {self.where} is not open (kernel not started?)")
         try:
             async with asyncio.timeout(self.config.command_timeout + self.config.acquire_timeout):
-                async with pool.connection() as conn:
+                conn = await self._take(pool)
+                try:
                     yield conn
+                finally:
+                    await self._give(pool, conn)
         except TimeoutError:
             self._recheck()
             raise BackendUnavailable(
@@ -194,6 +209,29 @@ class Database:
                 ) from None
             self._recheck()
             raise BackendUnavailable(f"PostgreSQL at {self.where} is unavailable: {_reason(exc)}") from None
+
+    async def _take(self, pool: Any) -> Any:
+        """A connection from this kernel's idle list (no pool round trip), else from the pool."""
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
+            if _alive(conn):
+                return conn
+            await pool.putconn(conn)  # the pool discards it
+        self._waiting += 1
+        try:
+            return await pool.getconn()
+        finally:
+            self._waiting -= 1
+
+    async def _give(self, pool: Any, conn: Any) -> None:
+        from psycopg.pq import TransactionStatus
+
+        if (self._pool is pool and not self._waiting and not conn.closed
+                and conn.info.transaction_status == TransactionStatus.IDLE):
+            self._idle.append(conn)
+        else:  # callers wait in the pool, or broken, mid-transaction, pool gone: the pool takes it
+            await pool.putconn(conn)
 
     def _recheck(self) -> None:
         """Drop the pool's dead idle connections in the background after a failure."""
