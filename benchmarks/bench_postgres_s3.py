@@ -249,7 +249,9 @@ async def bench_s3(schema: str, data_dir: str) -> str:
                 data = os.urandom(size)
                 n = iter(range(10**9))
 
-                async def raw_put() -> None:
+                refs: list[Any] = []
+
+                async def raw_put(n: Any = n, data: bytes = data) -> None:
                     await client.put_object(Bucket=BUCKET, Key=f"raw/{next(n)}", Body=data)
 
                 async def raw_get() -> None:
@@ -258,13 +260,11 @@ async def bench_s3(schema: str, data_dir: str) -> str:
                         while await body.read(1 << 20):
                             pass
 
-                async def save() -> None:  # distinct content each time: no de-duplication
+                async def save(n: Any = n, data: bytes = data, refs: list[Any] = refs) -> None:  # no de-duplication
                     unique = next(n).to_bytes(8, "big") + data[8:]
                     refs.append(await kernel.artifacts.save("bench.bin", unique))
 
-                refs: list[Any] = []
-
-                async def load() -> None:
+                async def load(refs: list[Any] = refs) -> None:
                     got = hashlib.sha256()
                     async with await kernel.artifacts.open(refs[0]) as reader:
                         async for chunk in reader:
