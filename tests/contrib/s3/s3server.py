@@ -60,7 +60,10 @@ class MotoServer:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[MotoServer]:
-    pytest.importorskip("moto", reason="moto[server] is a dev dependency: pip install -e '.[dev]'")
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        pytest.fail("moto[server] is a dev dependency: pip install -e '.[dev]'")
     server = MotoServer()
     yield server
     server.stop()

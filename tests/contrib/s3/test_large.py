@@ -88,5 +88,3 @@ def test_one_gib_artifact_round_trip_through_multipart_with_flat_memory(
     # parts in flight (max_concurrency 4 + 1 being filled, 8 MiB each) and the HTTP client's copies
     # of them: about 100 MiB whatever the size (the same at 128 MiB and 512 MiB); never the blob
     assert grown < 128 * MIB, f"peak RSS grew by {grown / MIB:.1f} MiB moving {SIZE / MIB:.0f} MiB"
-    print(f"\\nS3 1 GiB round trip: baseline {result['baseline_kib'] / 1024:.0f} MiB, "
-          f"peak {result['peak_kib'] / 1024:.0f} MiB (+{grown / MIB:.0f} MiB)")
