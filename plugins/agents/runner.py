@@ -209,6 +209,7 @@ class Runner(Commit):
         # ready <-> running moves are reported by the agent.run.* events, not agent.<status>
         agent.status = AgentStatus.RUNNING
         self._active[agent.id] = active + 1
+        tree = _tree_fields(agent, parent, request)
         run_ctx = ctx if fresh else ctx.child()
         if limits.deadline is not None:
             run_ctx = run_ctx.with_timeout(limits.deadline)
@@ -217,7 +218,6 @@ class Runner(Commit):
         events = self.settings.publish and kernel.services.find(EventService) is not None
         report = reporter.get()
         started = time.perf_counter()
-        tree = _tree_fields(agent, parent, request)
         try:
             if events and self.settings.verbose:
                 await self._emit("agent.run.started", agent, ctx, invocation_id=run_ctx.invocation_id,
