@@ -94,7 +94,7 @@ def is_plain_json(value: Any) -> bool:
     if kind is str or kind is bool or value is None:
         return True
     if kind is int:
-        return -(2**63) <= value < 2**64  # type: ignore[no-any-return]
+        return -(2**63) <= value < 2**64
     if kind is float:
         return math.isfinite(value)
     if kind is dict:

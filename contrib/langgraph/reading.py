@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple, PendingWrite, writes_sort_key
 
 from .records import ValueCodec, cp_key, cp_prefix
@@ -44,7 +45,7 @@ class RecordCache:
             del self._items[item]
 
 
-def thread_config(thread_id: Any, ns: str, checkpoint_id: str) -> dict[str, Any]:
+def thread_config(thread_id: Any, ns: str, checkpoint_id: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}}
 
 
@@ -96,7 +97,7 @@ async def _search(scope: Any, ns: str, channel: str, version: Any) -> list[Any] 
     async for item in scope.scan(cp_prefix(ns)):
         entry = item.value.get("blobs", {}).get(channel)
         if entry is not None and entry[0] == version:
-            return entry  # type: ignore[no-any-return]
+            return entry
     return None
 
 

@@ -226,8 +226,8 @@ class LlmspellSaver(BaseCheckpointSaver[str]):
         sid = await self.threads.writable(thread_id, config)
         scope = self._scope(sid)
         codec = self.codec
-        saved = dict(checkpoint)
-        values = saved.pop("channel_values", {})  # type: ignore[misc]
+        saved: dict[str, Any] = dict(checkpoint)
+        values = saved.pop("channel_values", {})
         checkpoint_id: str = saved["id"]
         meta = get_serializable_checkpoint_metadata(config, metadata)
         blobs = {ch: [ver, codec.encode(values[ch]) if ch in values else None] for ch, ver in new_versions.items()}
@@ -273,7 +273,7 @@ class LlmspellSaver(BaseCheckpointSaver[str]):
             },
             session_id=sid, source="langgraph",
         )
-        return thread_config(thread_id, ns, checkpoint_id)  # type: ignore[return-value]
+        return thread_config(thread_id, ns, checkpoint_id)
 
     def _sources(
         self,
