@@ -1,39 +1,410 @@
-"""Agents: the contract of the agent service and of model providers."""
+"""Agents: the contract between the agent service, agents, tools and model providers.
+
+The default agent service (``kernel.agents``) is provided by ``llmspell.plugins.agents``;
+this module holds only the types that cross plugin boundaries:
+
+* chat data for model providers: :class:`Message`, :class:`ToolCall`, :class:`ToolSpec`,
+  :class:`ModelRequest`, :class:`ModelResponse`, :class:`ModelChunk`;
+* what an agent is asked and answers: :class:`AgentRequest`, :class:`AgentOutput`,
+  :class:`ArtifactOutput`, :class:`Handoff`, :class:`RunEvent`;
+* the lifecycle: :class:`AgentStatus` and its :data:`TRANSITIONS`;
+* protocols: :class:`Agent`, :class:`Tool`, :class:`ModelProvider`,
+  :class:`StatefulAgent`, :class:`AgentService`.
+
+Every type here is a frozen attrs class that round-trips through :mod:`llmspell.serde`.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+import abc
+import builtins
+import enum
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-__all__ = ["AgentService", "ModelProvider", "StatefulAgent"]
+import attrs
+
+from .errors import DeadlineExceeded, LlmspellError
+from .ids import new_id
+
+if TYPE_CHECKING:
+    from .context import ExecutionContext
+
+__all__ = [
+    "AgentStatus",
+    "TRANSITIONS",
+    "ToolCall",
+    "Message",
+    "ToolSpec",
+    "ModelRequest",
+    "Usage",
+    "ModelResponse",
+    "ModelChunk",
+    "AgentRequest",
+    "ArtifactOutput",
+    "AgentOutput",
+    "Handoff",
+    "RunEvent",
+    "DELETE",
+    "Agent",
+    "Tool",
+    "ModelProvider",
+    "StatefulAgent",
+    "AgentService",
+    "ProviderError",
+    "ProviderTimeout",
+]
+
+
+class AgentStatus(enum.StrEnum):
+    """Where an agent is in its lifecycle; the service moves it, never the agent."""
+
+    CREATED = "created"
+    INITIALIZING = "initializing"
+    READY = "ready"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+_S = AgentStatus
+#: Allowed lifecycle moves. ``running`` goes back to ``ready`` when the last run ends.
+TRANSITIONS: Mapping[AgentStatus, frozenset[AgentStatus]] = {
+    _S.CREATED: frozenset({_S.INITIALIZING, _S.STOPPED}),
+    _S.INITIALIZING: frozenset({_S.READY, _S.FAILED}),
+    _S.READY: frozenset({_S.RUNNING, _S.PAUSED, _S.STOPPING}),
+    _S.RUNNING: frozenset({_S.READY, _S.FAILED, _S.STOPPING}),
+    _S.PAUSED: frozenset({_S.READY, _S.STOPPING}),
+    _S.STOPPING: frozenset({_S.STOPPED, _S.FAILED}),
+    _S.STOPPED: frozenset({_S.INITIALIZING}),
+    _S.FAILED: frozenset({_S.INITIALIZING, _S.STOPPING, _S.STOPPED}),
+}
+
+
+class ProviderError(LlmspellError):
+    """A model provider failed: an HTTP error, a malformed answer, an unreachable server."""
+
+
+class ProviderTimeout(ProviderError, DeadlineExceeded):
+    """A model provider did not answer in time (after its retries)."""
+
+
+# -- chat data -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ToolCall:
+    """A model's request to call tool ``name`` with JSON ``arguments``."""
+
+    name: str
+    arguments: dict[str, Any] = attrs.Factory(dict)
+    id: str = attrs.field(factory=lambda: f"call_{new_id()[-12:]}")
+
+
+@attrs.frozen
+class Message:
+    """One chat message. ``role`` is ``system``, ``user``, ``assistant`` or ``tool``."""
+
+    role: str
+    content: str = ""
+    name: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+    @classmethod
+    def system(cls, content: str) -> Message:
+        return cls("system", content)
+
+    @classmethod
+    def user(cls, content: str) -> Message:
+        return cls("user", content)
+
+    @classmethod
+    def assistant(cls, content: str = "", tool_calls: tuple[ToolCall, ...] = ()) -> Message:
+        return cls("assistant", content, tool_calls=tuple(tool_calls))
+
+    @classmethod
+    def tool(cls, call: ToolCall, content: str) -> Message:
+        return cls("tool", content, name=call.name, tool_call_id=call.id)
+
+
+@attrs.frozen
+class ToolSpec:
+    """What a model is told about a tool: its name, purpose and JSON-Schema parameters."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = attrs.Factory(lambda: {"type": "object", "properties": {}})
+
+
+@attrs.frozen
+class ModelRequest:
+    """One chat-completion request; hooks at ``before_model`` may replace it."""
+
+    messages: tuple[Message, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    options: dict[str, Any] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@attrs.frozen
+class ModelResponse:
+    """A provider's answer: one assistant message (text and/or tool calls)."""
+
+    message: Message
+    finish_reason: str = "stop"
+    usage: Usage = attrs.Factory(Usage)
+    model: str = ""
+
+    @property
+    def content(self) -> str:
+        return self.message.content
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return self.message.tool_calls
+
+
+@attrs.frozen
+class ModelChunk:
+    """One piece of a streamed answer; the last chunk carries the whole ``response``."""
+
+    delta: str = ""
+    response: ModelResponse | None = None
+
+
+# -- what agents are asked and answer ----------------------------------------------------
+
+
+@attrs.frozen
+class AgentRequest:
+    """The input of one agent execution.
+
+    ``input`` is the user's text or structured data; ``state`` is what a handoff passed
+    (after the handoff pipeline); ``history`` the messages a previous agent saw.
+    """
+
+    input: Any
+    state: dict[str, Any] = attrs.Factory(dict)
+    history: tuple[Message, ...] = ()
+    handoff: Handoff | None = None
+    metadata: dict[str, Any] = attrs.Factory(dict)
+
+    @property
+    def text(self) -> str:
+        """The input as text (structured input as compact JSON)."""
+        if isinstance(self.input, str):
+            return self.input
+        import orjson
+
+        return orjson.dumps(self.input, option=orjson.OPT_SORT_KEYS).decode()
+
+    @classmethod
+    def of(cls, value: Any) -> AgentRequest:
+        return value if isinstance(value, AgentRequest) else cls(input=value)
+
+
+class _Delete:
+    """Marks a key for deletion in :attr:`AgentOutput.state_delta`."""
+
+    _instance: _Delete | None = None
+
+    def __new__(cls) -> _Delete:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "DELETE"
+
+
+DELETE: Any = _Delete()
+
+
+@attrs.frozen
+class ArtifactOutput:
+    """An artifact an agent produced; the service saves it after the run."""
+
+    name: str
+    data: bytes
+    content_type: str = "application/octet-stream"
+    metadata: dict[str, Any] = attrs.Factory(dict)
+    tags: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class AgentOutput:
+    """What one agent execution produced.
+
+    ``state_delta`` maps ``"scope:key"`` (scope ``app``, ``user``, ``session``, ``agent``
+    or ``temp``; a bare key means ``session``) to a new value or :data:`DELETE`; the
+    service applies it through the state service after the run. ``artifacts`` are saved
+    through the artifact service and their references returned in ``saved``.
+    ``transfer_to`` names an agent to hand off to, with ``handoff_state`` as the state
+    it receives (after the handoff pipeline).
+    """
+
+    content: str = ""
+    data: Any = None
+    state_delta: Mapping[str, Any] = attrs.Factory(dict)
+    artifacts: tuple[ArtifactOutput, ...] = ()
+    transfer_to: str | None = None
+    handoff_state: Mapping[str, Any] = attrs.Factory(dict)
+    metadata: dict[str, Any] = attrs.Factory(dict)
+    agent: str | None = None
+    """Filled by the service: the name of the agent that produced this output."""
+    saved: tuple[Any, ...] = ()
+    """Filled by the service: references of the saved artifacts."""
+    trail: tuple[str, ...] = ()
+    """Filled by the service: every agent of the handoff chain, in order."""
+
+    def evolve(self, **changes: Any) -> AgentOutput:
+        return attrs.evolve(self, **changes)
+
+
+@attrs.frozen
+class Handoff:
+    """One agent passing work to another; the request of the ``handoff`` hook point.
+
+    Hooks change ``state`` (filter, rename, summarise) through :meth:`evolve` and
+    ``call.request = ...``, or in place: ``state`` is a plain dict.
+    """
+
+    source: str
+    target: str
+    input: Any
+    state: dict[str, Any] = attrs.Factory(dict)
+    schema_version: int = 1
+    depth: int = 1
+    reason: str = ""
+
+    def evolve(self, **changes: Any) -> Handoff:
+        return attrs.evolve(self, **changes)
+
+
+@attrs.frozen
+class RunEvent:
+    """One item of a streamed run (``kernel.agents.stream``).
+
+    ``kind``: ``started``, ``delta`` (partial text), ``tool_call``, ``tool_result``,
+    ``handoff``, ``finished`` (``data`` is the agent's output) or ``error``.
+    """
+
+    kind: str
+    agent: str
+    data: Any = None
+
+
+# -- protocols -----------------------------------------------------------------------------
 
 
 @runtime_checkable
-class StatefulAgent(Protocol):
-    """What the state plugin needs of an agent to persist it between runs and processes.
-
-    ``name`` is the stable identity its state is stored under (the ``agent`` scope).
-    """
+class Agent(Protocol):
+    """Anything the service can run: a name and an ``execute``."""
 
     name: str
 
-    def snapshot_state(self) -> dict[str, Any]:
-        """The agent's own state as JSON-safe data."""
-        ...
+    async def execute(self, request: AgentRequest, ctx: ExecutionContext) -> AgentOutput: ...
 
-    def restore_state(self, state: dict[str, Any]) -> None:
-        """Take back a snapshot made by :meth:`snapshot_state`."""
-        ...
+
+@runtime_checkable
+class Tool(Protocol):
+    """A named function with a JSON-Schema parameter spec (tools are agents too)."""
+
+    name: str
+    description: str
+
+    @property
+    def parameters(self) -> dict[str, Any]: ...
+
+    async def invoke(self, arguments: dict[str, Any], ctx: ExecutionContext) -> Any: ...
 
 
 @runtime_checkable
 class ModelProvider(Protocol):
-    """Chat completion with tool calls and streaming."""
+    """Chat completion with tool calls and streaming.
+
+    ``complete`` answers a whole request; ``stream`` yields text deltas and ends with a
+    chunk carrying the full :class:`ModelResponse`. Both are called through the
+    ``model`` hook points by the agent service, never directly by agents.
+    """
+
+    name: str
+
+    async def complete(self, request: ModelRequest, ctx: ExecutionContext) -> ModelResponse: ...
+
+    def stream(self, request: ModelRequest, ctx: ExecutionContext) -> AsyncIterator[ModelChunk]: ...
+
+
+class StatefulAgent(abc.ABC):
+    """What the state plugin needs of an agent to persist it between runs and processes.
+
+    ``name`` is the stable identity its state is stored under (the ``agent`` scope).
+    Structural, like a protocol: any class with ``snapshot_state`` and ``restore_state``
+    methods passes ``isinstance(agent, StatefulAgent)`` without inheriting from it. It is
+    an ABC rather than a ``typing.Protocol`` because the check runs after every agent
+    turn, and ABCs cache it per class (a runtime protocol check costs microseconds).
+    """
+
+    name: str
+
+    @abc.abstractmethod
+    def snapshot_state(self) -> dict[str, Any]:
+        """The agent's own state as JSON-safe data."""
+
+    @abc.abstractmethod
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Take back a snapshot made by :meth:`snapshot_state`."""
+
+    @classmethod
+    def __subclasshook__(cls, other: type) -> Any:
+        if cls is StatefulAgent and all(callable(getattr(other, m, None)) for m in ("snapshot_state", "restore_state")):
+            return True
+        return NotImplemented
 
 
 @runtime_checkable
 class AgentService(Protocol):
-    """Agent factory, registry and runner (``kernel.agents``)."""
+    """Agent factory, registry and runner (``kernel.agents``).
 
-    def create(self, type_name: str, /, **config: Any) -> Any: ...
+    The default implementation is ``llmspell.plugins.agents.AgentManager``; see
+    ``docs/agents.md``. ``kernel.run`` delegates to :meth:`run`.
+    """
 
-    async def run(self, agent: Any, input: Any, **options: Any) -> Any: ...
+    def create(self, type_name: Any, /, name: str | None = None, **config: Any) -> Any:
+        """Build a live agent of a registered type (or ``module:Class``) with validated config."""
+        ...
+
+    def builder(self, type_name: Any, name: str | None = None) -> Any:
+        """A fluent builder for an agent of ``type_name``."""
+        ...
+
+    def get(self, name: str) -> Any:
+        """A live agent by name or id."""
+        ...
+
+    def list(self) -> list[Any]:
+        """Every live agent."""
+        ...
+
+    def find(self, *, capability: str | None = None, type: str | None = None) -> builtins.list[Any]:
+        """Live agents with a capability and/or of a type."""
+        ...
+
+    async def run(self, agent: Any, input: Any, **options: Any) -> Any:
+        """Run an agent (instance or name) and follow its handoffs; returns an :class:`AgentOutput`."""
+        ...
+
+    def stream(self, agent: Any, input: Any, **options: Any) -> AsyncIterator[RunEvent]:
+        """Like :meth:`run`, yielding :class:`RunEvent` s as they happen."""
+        ...

@@ -96,6 +96,7 @@ class Kernel:
         keys = raw.kernel_keys()
         dist_name = distribution or keys.distribution
         self.distribution: Distribution | None = None
+        self._enrichers: list[Any] | None = None
         self.pm = PluginManager(on_change=self._plugins_changed)
         self._dispatcher: Dispatcher | None = None
         if self.debug:
@@ -143,6 +144,7 @@ class Kernel:
     # -- plugins and registrations --------------------------------------------------
 
     def _plugins_changed(self) -> None:
+        self._enrichers = None
         if self._dispatcher is not None:
             self._dispatcher.invalidate()
 
@@ -429,7 +431,9 @@ class Kernel:
         )
         if timeout is not None:
             ctx = ctx.with_timeout(timeout)
-        for impl in self._impls("llmspell_context_enrich"):
+        if self._enrichers is None:  # cached: this runs for every top-level invocation
+            self._enrichers = self._impls("llmspell_context_enrich")
+        for impl in self._enrichers:
             result = impl.function(**{n: {"ctx": ctx, "kernel": self}[n] for n in impl.argnames})
             if inspect.isawaitable(result):
                 result = await result

@@ -8,7 +8,6 @@ import attrs
 import pytest
 
 from llmspell import Kernel
-from llmspell.agents import AgentService
 from llmspell.errors import DuplicateNameError, NotFoundError
 from llmspell.events import Event
 from llmspell.plugins.events import LocalTransport
@@ -80,28 +79,23 @@ class Output:
     text: str
 
 
-class FakeAgents:
-    """Stands in for the agents service: ``kernel.run`` calls ``run``."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, Any, dict[str, Any]]] = []
-
-    async def run(self, agent: Any, input: Any, **options: Any) -> Output:
-        self.calls.append((agent, input, options))
-        return Output(f"triaged: {input}")
-
-
 async def test_agent_triggers_run_the_agent_and_reply(kernel: Kernel) -> None:
-    agents = FakeAgents()
-    kernel.services.register(AgentService, agents)  # type: ignore[type-abstract]
+    from llmspell.plugins.agents import OfflineProvider
+    from llmspell.sessions import SessionService
+
+    sessions = kernel.services.find(SessionService)  # type: ignore[type-abstract]
+    sid = str((await sessions.create(app="tests")).id) if sessions is not None else "s1"
+    seen: list[tuple[str, str | None]] = []
+    triage = kernel.agents.builder("chat", "triage").provider(OfflineProvider(replies={"(.+)": "triaged: {0}"})).build()
+    triage.callbacks.on("before_agent", lambda call: seen.append((call.request.text, call.ctx.session_id)))
     kernel.events.triggers.agent("ticket.opened", "triage", input=lambda e: e.payload["title"],
                                  options=lambda e: {"session": e.session_id}, reply="ticket.triaged")
-    opened = await kernel.events.publish("ticket.opened", {"title": "printer on fire"}, session_id="s1")
+    opened = await kernel.events.publish("ticket.opened", {"title": "printer on fire"}, session_id=sid)
     reply = await kernel.events.wait_for("ticket.triaged", timeout=10)
-    assert agents.calls == [("triage", "printer on fire", {"session": "s1"})]
-    assert reply.payload["output"] == {"text": "triaged: printer on fire"}
+    assert seen == [("printer on fire", sid)]
+    assert reply.payload["output"]["content"] == "triaged: printer on fire"
     assert reply.payload["agent"] == "triage"
-    assert (reply.causation_id, reply.correlation_id, reply.session_id) == (opened.id, opened.id, "s1")
+    assert (reply.causation_id, reply.correlation_id, reply.session_id) == (opened.id, opened.id, sid)
 
 
 async def test_workflow_events(kernel: Kernel) -> None:

@@ -1,0 +1,83 @@
+"""The ``agents`` plugin: the agent service, agent types, the offline model provider, CLI.
+
+Provides ``kernel.agents`` (:class:`~.service.AgentManager`), registers the templates
+(``chat``, ``research``, ``code``, ``tool``), composition (``sequential``, ``parallel``,
+``loop``, ``router``) and wrappers (``retry``, ``timeout``, ``cache``, ``guard``) as agent
+types, the ``offline`` model provider, the ``[agents]`` config section and the
+``agents``, ``run`` and ``chat`` commands. See ``docs/agents.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmspell import hookimpl
+from llmspell.agents import AgentService
+
+from .base import AgentConfig, BaseAgent, inject
+from .builder import AgentBuilder
+from .compose import Loop, Parallel, Router, Sequential
+from .handoff import drop, keep, rename, summarise
+from .lifecycle import AgentsSettings
+from .offline import OfflineProvider
+from .service import AgentInitError, AgentManager
+from .templates import ChatAgent, CodeAgent, ResearchAgent, ToolAgent
+from .wrappers import CacheAgent, GuardAgent, GuardBlocked, RetryAgent, TimeoutAgent
+
+__all__ = [
+    "AgentBuilder", "AgentConfig", "AgentInitError", "AgentManager", "AgentsSettings", "BaseAgent",
+    "CacheAgent", "ChatAgent", "CodeAgent", "GuardAgent", "GuardBlocked", "Loop", "OfflineProvider",
+    "Parallel", "ResearchAgent", "RetryAgent", "Router", "Sequential", "TimeoutAgent", "ToolAgent",
+    "drop", "inject", "keep", "rename", "summarise", "TYPES",
+]
+
+TYPES: tuple[type[BaseAgent], ...] = (
+    ChatAgent, ResearchAgent, CodeAgent, ToolAgent, Sequential, Parallel, Loop, Router,
+    RetryAgent, TimeoutAgent, CacheAgent, GuardAgent,
+)
+
+
+@hookimpl
+def llmspell_register_config(register: Any) -> None:
+    register("agents", AgentsSettings, "agent service: default model provider, limits, handoff depth, spec files")
+
+
+@hookimpl(trylast=True)
+def llmspell_register_agent_types(register: Any) -> None:
+    for cls in TYPES:
+        register(cls.type_name, cls, description=(cls.__doc__ or "").strip().split("\n")[0])
+
+
+@hookimpl(trylast=True)
+def llmspell_register_model_providers(register: Any) -> None:
+    def offline(kernel: Any) -> OfflineProvider:
+        return OfflineProvider(replies=kernel.config.section("agents").replies)
+
+    register("offline", offline, description="deterministic, offline: scripted and rule-based replies")
+
+
+@hookimpl(trylast=True)
+def llmspell_register_services(kernel: Any, register: Any) -> None:
+    register(AgentService, AgentManager(kernel, kernel.config.section("agents")))
+
+
+@hookimpl(trylast=True)
+def llmspell_startup(kernel: Any) -> None:
+    manager = kernel.services.find(AgentService)
+    if isinstance(manager, AgentManager):
+        for spec in manager.settings.specs:
+            manager.from_spec(spec)
+
+
+@hookimpl(trylast=True)
+async def llmspell_shutdown(kernel: Any) -> None:
+    manager = kernel.services.find(AgentService)
+    if isinstance(manager, AgentManager):
+        await manager.shutdown()
+
+
+@hookimpl
+def llmspell_register_commands(cli: Any, kernel: Any) -> None:
+    from .cli import register_commands
+
+    register_commands(cli)

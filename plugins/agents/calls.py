@@ -1,0 +1,129 @@
+"""Streaming runs, and the model and tool calls agents make (through their hook points).
+
+``kernel.agents.stream`` runs like ``kernel.run`` in a task and yields the
+:class:`~llmspell.agents.RunEvent` s that the run reports through a context variable, so
+agents, models and tools deep inside a run (or a parallel branch) reach the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from llmspell.agents import Message, ModelRequest, ModelResponse, RunEvent, ToolSpec
+from llmspell.context import ExecutionContext
+from llmspell.errors import LlmspellError, UnknownNameError
+from llmspell.hooks import HookCall
+
+from .lifecycle import current_run
+from .schema import validate_arguments
+
+if TYPE_CHECKING:
+    from .base import BaseAgent
+
+__all__ = ["Calls", "reporter"]
+
+log = logging.getLogger("llmspell.agents")
+
+#: Where a streaming caller receives the run's events (None when nobody streams).
+reporter: contextvars.ContextVar[Callable[[RunEvent], None] | None] = contextvars.ContextVar(
+    "llmspellreporter", default=None
+)
+
+
+class Calls:
+    """The streaming and calling half of :class:`~.service.AgentManager`."""
+
+    kernel: Any
+    settings: Any
+
+    if TYPE_CHECKING:  # provided by AgentManager
+
+        async def run(self, agent: BaseAgent | str, input: Any, **options: Any) -> Any: ...
+
+        def provider(self, name: str | None = None) -> Any: ...
+
+    async def stream(self, agent: BaseAgent | str, input: Any, **options: Any) -> AsyncIterator[RunEvent]:
+        """Like :meth:`run`, yielding :class:`RunEvent` s as they happen; the last is ``done``."""
+        queue: asyncio.Queue[RunEvent] = asyncio.Queue()
+        token = reporter.set(queue.put_nowait)
+        try:
+            task = asyncio.create_task(self.run(agent, input, **options))
+        finally:
+            reporter.reset(token)
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                while not queue.empty():
+                    yield queue.get_nowait()
+                output = task.result()
+                yield RunEvent("done", output.agent or "", output)
+                return
+        finally:
+            if not task.done():
+                task.cancel()
+
+    def report(self, kind: str, agent: str, data: Any = None) -> None:
+        fn = reporter.get()
+        if fn is not None:
+            fn(RunEvent(kind, agent, data))
+
+    # -- model and tool calls --------------------------------------------------------------------
+
+    async def call_model(self, agent: BaseAgent, messages: tuple[Message, ...], ctx: ExecutionContext,
+                         *, tools: tuple[ToolSpec, ...] | None = None, **options: Any) -> ModelResponse:
+        provider = agent.provider or self.provider(agent.config.provider)
+        request = ModelRequest(messages, agent.tool_specs() if tools is None else tools, model=agent.config.model,
+                               options=options)
+        call = HookCall("model", ctx=ctx, component=provider, request=request, args={"agent": agent})
+        streaming = reporter.get() is not None
+
+        async def complete(call: HookCall) -> ModelResponse:
+            if not streaming:
+                return await provider.complete(call.request, ctx)
+            response = None
+            async for chunk in provider.stream(call.request, ctx):
+                if chunk.delta:
+                    self.report("delta", agent.name, chunk.delta)
+                if chunk.response is not None:
+                    response = chunk.response
+            if response is None:
+                raise LlmspellError(f"model provider {provider.name!r} ended its stream without a response")
+            return response
+
+        response: ModelResponse = await self.kernel.dispatcher.around("model", call, complete, extra=agent.callbacks)
+        return response
+
+    async def call_tool(self, agent: BaseAgent, name: str, arguments: dict[str, Any], ctx: ExecutionContext) -> Any:
+        tool = agent.tools.get(name)
+        if tool is None:
+            raise UnknownNameError(f"tool of agent {agent.name!r}", name, agent.tools)
+        info = current_run.get()
+        if info is not None and info.agent is agent:
+            info.count_tool_call(name)
+        return await self.invoke_tool(tool, arguments, ctx, agent=agent)
+
+    async def invoke_tool(self, tool: Any, arguments: dict[str, Any], ctx: ExecutionContext,
+                          *, agent: BaseAgent | None = None) -> Any:
+        """Validate ``arguments`` against the tool's schema and run it through the ``tool`` points."""
+        validate_arguments(tool.name, tool.parameters, arguments)
+        who = agent.name if agent is not None else tool.name
+        self.report("tool_call", who, {"tool": tool.name, "arguments": arguments})
+        if self.settings.verbose:
+            await self.kernel.emit("agent.tool.called", {"agent": who, "tool": tool.name, "arguments": arguments},
+                                   session_id=ctx.session_id, user_id=ctx.user_id, correlation_id=ctx.trace_id,
+                                   source=f"agent:{who}")
+        call = HookCall("tool", ctx=ctx, component=tool, request=arguments, args={"agent": agent})
+        result = await self.kernel.dispatcher.around(
+            "tool", call, lambda c: tool.invoke(c.request, ctx), extra=agent.callbacks if agent else None
+        )
+        self.report("tool_result", who, {"tool": tool.name, "result": result})
+        return result

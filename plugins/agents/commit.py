@@ -1,0 +1,111 @@
+"""Committing an agent's output: its state delta through the state service, its artifacts
+through the artifact service (or, inside a parallel branch, the delta deferred for merging).
+
+State delta keys are ``"scope:key"``; :func:`locate` resolves the owner from the run's
+context: ``session`` the session id, ``user`` the user id, ``agent`` the agent's name,
+``temp`` the invocation, ``app`` the state service's app. A bare key is ``session`` when
+the run has a session, else ``agent``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from llmspell.agents import DELETE, AgentOutput
+from llmspell.artifacts import ArtifactService
+from llmspell.context import ExecutionContext
+from llmspell.errors import ServiceNotAvailable, ValidationError
+from llmspell.state import StateService
+
+if TYPE_CHECKING:
+    from .base import BaseAgent
+
+__all__ = ["Commit", "locate", "TEMP_OWNER", "DEFER"]
+
+#: ``ctx.data`` key of the invocation that owns the ``temp`` scope.
+TEMP_OWNER = "llmspell.temp_owner"
+#: ``ctx.data`` key of the list collecting a parallel branch's deltas.
+DEFER = "llmspell.deferred_deltas"
+_SCOPES = ("app", "user", "session", "agent", "temp")
+
+
+def locate(key: str, ctx: ExecutionContext, agent: BaseAgent) -> tuple[str, str | None, str]:
+    """``"scope:key"`` of a state delta -> (scope, owner, key); a bare key is session (or agent)."""
+    scope, sep, name = key.partition(":")
+    if not sep or scope not in _SCOPES:
+        scope, name = ("session" if ctx.session_id else "agent"), key
+    if scope == "session":
+        if ctx.session_id is None:
+            raise ValidationError(f"agent {agent.name!r} wrote {key!r}, but this run has no session")
+        return scope, ctx.session_id, name
+    if scope == "user":
+        if ctx.user_id is None:
+            raise ValidationError(f"agent {agent.name!r} wrote {key!r}, but this run has no user")
+        return scope, ctx.user_id, name
+    if scope == "agent":
+        return scope, agent.name, name
+    if scope == "temp":
+        return scope, ctx.data.get(TEMP_OWNER, ctx.invocation_id), name
+    return scope, None, name
+
+
+
+def _with_agent(o: AgentOutput, name: str) -> AgentOutput:
+    """``o.evolve(agent=name)``, three times faster (every field passed, no factories run)."""
+    return AgentOutput(o.content, o.data, o.state_delta, o.artifacts, o.transfer_to, o.handoff_state, o.metadata,
+                       name, o.saved, o.trail)
+
+
+class Commit:
+    """The committing part of :class:`~.service.AgentManager`."""
+
+    kernel: Any
+
+    async def _commit(self, agent: BaseAgent, result: Any, ctx: ExecutionContext) -> AgentOutput:
+        output = result if isinstance(result, AgentOutput) else AgentOutput(content="" if result is None else str(result))
+        changes: dict[str, Any] = {}
+        if output.agent is None:
+            changes["agent"] = agent.name
+        if output.state_delta:
+            deferred = ctx.data.get(DEFER)
+            if deferred is not None:  # inside a parallel branch: merged when all branches end
+                deferred.append((agent, dict(output.state_delta), ctx))
+            else:
+                await self.apply_delta(agent, output.state_delta, ctx)
+        if output.artifacts:
+            changes["saved"] = await self.save_artifacts(agent, output, ctx)
+        if not changes:
+            return output
+        if len(changes) == 1 and "agent" in changes:
+            return _with_agent(output, agent.name)
+        return output.evolve(**changes)
+
+    async def apply_delta(self, agent: BaseAgent, delta: Mapping[str, Any], ctx: ExecutionContext,
+                          handles: dict[tuple[str, str | None], Any] | None = None) -> None:
+        """Write a state delta through the state service (its scopes and conflict policies)."""
+        state = self.kernel.services.find(StateService)
+        if state is None:
+            raise ServiceNotAvailable("StateService", f"agent {agent.name!r} returned a state delta")
+        handles = {} if handles is None else handles
+        for key, value in delta.items():
+            scope, owner, name = locate(key, ctx, agent)
+            handle = handles.get((scope, owner))
+            if handle is None:
+                handle = handles[(scope, owner)] = state.scope(scope, owner)
+            if value is DELETE:
+                await handle.delete(name)
+            else:
+                await handle.set(name, value)
+
+    async def save_artifacts(self, agent: BaseAgent, output: AgentOutput, ctx: ExecutionContext) -> tuple[Any, ...]:
+        artifacts = self.kernel.services.find(ArtifactService)
+        if artifacts is None:
+            raise ServiceNotAvailable("ArtifactService", f"agent {agent.name!r} produced artifacts")
+        refs = []
+        for item in output.artifacts:
+            refs.append(await artifacts.save(
+                item.name, item.data, content_type=item.content_type, tags=item.tags,
+                metadata={"agent": agent.name, **item.metadata}, ctx=ctx,
+            ))
+        return tuple(refs)

@@ -1,0 +1,274 @@
+"""Running agents: ``kernel.run`` and its streaming variant, model and tool calls.
+
+One run: the context is built and enriched, the agent is initialized if needed, its
+limits checked, ``execute`` runs between the ``agent`` hook points (with the agent's
+callbacks), then its state delta is applied through the state service, its artifacts
+saved through the artifact service, ``transfer_to`` handoffs followed (bounded), the
+session touched and temp state dropped. ``agent.run.started`` / ``agent.run.finished``
+/ ``agent.run.failed`` and ``agent.handoff`` events record what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from llmspell.agents import (
+    AgentOutput,
+    AgentRequest,
+    AgentStatus,
+    Message,
+    RunEvent,
+)
+from llmspell.context import ExecutionContext
+from llmspell.errors import (
+    DeadlineExceeded,
+    LimitExceeded,
+    LlmspellError,
+)
+from llmspell.events import EventService
+from llmspell.hooks import HookCall
+from llmspell.sessions import SessionService
+from llmspell.state import StateService
+
+from .calls import reporter
+from .commit import TEMP_OWNER, Commit, locate
+from .lifecycle import RunInfo, check, current_run
+
+if TYPE_CHECKING:
+    from .base import BaseAgent
+
+__all__ = ["Runner", "TEMP_OWNER", "locate"]
+
+log = logging.getLogger("llmspell.agents")
+
+def _deadline_message(agent: BaseAgent, per_run: float | None, remaining: float) -> str:
+    if per_run is not None and per_run <= remaining + 1e-3:
+        return f"agent {agent.name!r} ran past its deadline ({per_run:g} s per run)"
+    return f"agent {agent.name!r} ran past the invocation's deadline ({max(remaining, 0):.3g} s were left when it started)"
+
+
+def _preview(value: Any, limit: int = 200) -> str:
+    text = value if type(value) is str else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Runner(Commit):
+    """The running half of :class:`~.service.AgentManager`."""
+
+    kernel: Any
+    settings: Any
+    handoffs: Any
+    _active: dict[str, int]
+    _limits: dict[str, Any]
+    _idle: dict[str, asyncio.Event]
+    _touched: dict[str, float]
+
+    if TYPE_CHECKING:  # provided by AgentManager
+
+        def resolve(self, agent: BaseAgent | str) -> BaseAgent: ...
+
+        def get(self, name: str) -> BaseAgent: ...
+
+        def adopt(self, agent: BaseAgent) -> Any: ...
+
+        def provider(self, name: str | None = None) -> Any: ...
+
+        async def initialize(self, agent: BaseAgent | str, ctx: ExecutionContext | None = None) -> BaseAgent: ...
+
+    # -- the entry point ------------------------------------------------------------------
+
+    async def run(
+        self,
+        agent: BaseAgent | str,
+        input: Any,
+        *,
+        session: Any = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        ctx: ExecutionContext | None = None,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> AgentOutput:
+        """Run ``agent`` (instance or name) on ``input``; follow its handoffs; return the output."""
+        target = self.resolve(agent)
+        if session is not None:
+            session_id = session if isinstance(session, str) else session.id
+            user_id = user_id or getattr(session, "user_id", None)
+        if ctx is None:
+            ctx = await self.kernel.context(session_id=session_id, user_id=user_id, timeout=timeout, **fields)
+        elif timeout is not None:
+            ctx = ctx.with_timeout(timeout)
+        top = TEMP_OWNER not in ctx.data  # not already inside a run: this call owns the invocation
+        if top:
+            ctx.data[TEMP_OWNER] = ctx.invocation_id
+        if top and ctx.session_id is not None:
+            await self._touch(ctx.session_id)
+        try:
+            return await self.chain(target, AgentRequest.of(input), ctx, fresh=top)
+        finally:
+            if top:
+                await self._finish(ctx)
+
+    async def _touch(self, session_id: str) -> None:
+        """Check that the session is open and record its activity (at most once per
+        ``[agents] session_touch_interval`` per session in this process)."""
+        sessions = self.kernel.services.find(SessionService)
+        touch = getattr(sessions, "touch", None)
+        if touch is None:
+            return
+        now = time.monotonic()
+        last = self._touched.get(session_id)
+        if last is not None and now - last < self.settings.session_touch_interval:
+            return
+        await touch(session_id)
+        if len(self._touched) >= 4096:
+            self._touched.clear()
+        self._touched[session_id] = now
+
+    async def _finish(self, ctx: ExecutionContext) -> None:
+        state = self.kernel.services.find(StateService)
+        if state is not None:
+            await state.drop_temp(ctx.invocation_id)
+
+    # -- one chain of handoffs ----------------------------------------------------------------
+
+    async def chain(self, agent: BaseAgent, request: AgentRequest, ctx: ExecutionContext, *,
+                    fresh: bool = False) -> AgentOutput:
+        """Run ``agent`` and the agents it hands off to. ``fresh``: ``ctx`` was made for this
+        call, so the first agent runs in it rather than in a child context."""
+        output = await self.run_one(agent, request, ctx, fresh=fresh)
+        if not output.transfer_to:
+            return output
+        trail = [agent.name]
+        depth = 0
+        while output.transfer_to:
+            depth += 1
+            if depth > self.settings.max_handoff_depth:
+                raise LimitExceeded(
+                    f"handoff chain {' -> '.join(trail)} -> {output.transfer_to} is longer than "
+                    f"[agents] max_handoff_depth = {self.settings.max_handoff_depth}"
+                )
+            target = self.get(output.transfer_to)
+            handoff = await self.handoffs.follow(agent, target, request, output, depth, ctx)
+            history = (*request.history, Message.user(request.text), Message.assistant(output.content))
+            request = AgentRequest(input=handoff.input, state=handoff.state, history=history, handoff=handoff)
+            agent = target
+            trail.append(agent.name)
+            output = await self.run_one(agent, request, ctx)
+        return output.evolve(trail=tuple(trail))
+
+    async def run_child(self, parent: BaseAgent, name: str, input: Any, ctx: ExecutionContext) -> AgentOutput:
+        """Run another agent from inside ``parent``'s run (agents calling agents)."""
+        target = parent.peers.get(name) or self.get(name)
+        return await self.chain(target, AgentRequest.of(input), ctx)
+
+    # -- one agent execution --------------------------------------------------------------------
+
+    async def run_one(self, agent: BaseAgent, request: AgentRequest, ctx: ExecutionContext, *,
+                      fresh: bool = False) -> AgentOutput:
+        """One execution of one agent: limits, lifecycle, hook points, commit, events."""
+        kernel = self.kernel
+        status = agent.status
+        if status is not AgentStatus.READY and status is not AgentStatus.RUNNING:
+            if status in (AgentStatus.CREATED, AgentStatus.STOPPED, AgentStatus.FAILED):
+                await self.initialize(agent, ctx)
+            check(agent, AgentStatus.RUNNING)  # paused, stopping: a clear InvalidTransition
+        limits = self._limits.get(agent.id) or self.adopt(agent)
+        active = self._active.get(agent.id, 0)
+        if active >= limits.max_concurrent_runs:
+            raise LimitExceeded(
+                f"agent {agent.name!r} already has {active} runs in progress, its limit "
+                f"(max_concurrent_runs = {limits.max_concurrent_runs}); wait or raise the limit"
+            )
+        # ready <-> running moves are reported by the agent.run.* events, not agent.<status>
+        agent.status = AgentStatus.RUNNING
+        self._active[agent.id] = active + 1
+        run_ctx = ctx if fresh else ctx.child()
+        if limits.deadline is not None:
+            run_ctx = run_ctx.with_timeout(limits.deadline)
+        token = current_run.set(RunInfo(agent, limits))
+        events = self.settings.publish and kernel.services.find(EventService) is not None
+        report = reporter.get()
+        started = time.perf_counter()
+        try:
+            if events and self.settings.verbose:
+                await self._emit("agent.run.started", agent, ctx, invocation_id=run_ctx.invocation_id,
+                                 input=_preview(request.input))
+            if report is not None:
+                report(RunEvent("started", agent.name, request.input))
+            agent.validate_input(request)
+            call = HookCall("agent", ctx=run_ctx, component=agent, request=request)
+            result = await kernel.dispatcher.around("agent", call, self._execute, extra=agent.callbacks)
+            output = await self._commit(agent, result, run_ctx)
+        except BaseException as exc:
+            if events:
+                await self._emit("agent.run.failed", agent, ctx, invocation_id=run_ctx.invocation_id,
+                                 input=_preview(request.input), error=f"{type(exc).__name__}: {exc}",
+                                 elapsed_ms=round((time.perf_counter() - started) * 1000, 3))
+            if report is not None:
+                report(RunEvent("error", agent.name, f"{type(exc).__name__}: {exc}"))
+            raise
+        finally:
+            current_run.reset(token)
+            left = self._active[agent.id] - 1
+            self._active[agent.id] = left
+            if not left:
+                if agent.status is AgentStatus.RUNNING:
+                    agent.status = AgentStatus.READY
+                idle = self._idle.pop(agent.id, None)
+                if idle is not None:
+                    idle.set()
+        if events:
+            await self._emit("agent.run.finished", agent, ctx, invocation_id=run_ctx.invocation_id,
+                             input=_preview(request.input), output=_preview(output.content),
+                             elapsed_ms=round((time.perf_counter() - started) * 1000, 3), transfer_to=output.transfer_to,
+                             state_keys=sorted(output.state_delta) if output.state_delta else [],
+                             saved=[str(r) for r in output.saved] if output.saved else [])
+        if report is not None:
+            report(RunEvent("finished", agent.name, output))
+        return output
+
+    async def _emit(self, type_: str, agent: BaseAgent, ctx: ExecutionContext, **payload: Any) -> None:
+        """Publish a run event; a failing event service is logged, never fails the run."""
+        events = self.kernel.services.find(EventService)
+        if events is None:
+            return
+        payload["agent"] = agent.name
+        try:
+            await events.publish(type_, payload, session_id=ctx.session_id, user_id=ctx.user_id,
+                                 correlation_id=ctx.trace_id, source=f"agent:{agent.name}")
+        except Exception:
+            log.exception("could not publish %s", type_)
+
+    async def _execute(self, call: HookCall) -> AgentOutput:
+        agent: BaseAgent = call.component
+        ctx: ExecutionContext = call.ctx  # type: ignore[assignment]
+        request = call.request
+        remaining = ctx.remaining()
+        try:
+            if remaining is None:
+                return await agent.execute(request, ctx)
+            try:
+                async with asyncio.timeout(remaining) as scope:
+                    return await agent.execute(request, ctx)
+            except TimeoutError:
+                if scope.expired():
+                    raise DeadlineExceeded(
+                        _deadline_message(agent, self._limits[agent.id].deadline, remaining)
+                    ) from None
+                raise
+        except LlmspellError as exc:
+            if isinstance(exc, DeadlineExceeded | LimitExceeded):
+                raise
+            recovered = await agent.handle_error(exc, request, ctx)
+            if recovered is None:
+                raise
+            return recovered
+        except Exception as exc:
+            recovered = await agent.handle_error(exc, request, ctx)
+            if recovered is None:
+                raise
+            return recovered

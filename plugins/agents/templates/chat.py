@@ -1,0 +1,156 @@
+"""The ``chat`` template: a conversation whose memory persists in the session.
+
+The history lives in the session's state under ``chat/<agent name>`` (without a session:
+in the agent's own memory, which the state plugin persists in the ``agent`` scope), so a
+conversation continues in another process. Before each model call the history is kept
+inside a budget (``max_history_tokens``, estimated at 4 characters a token, and
+``max_history_messages``); what falls out is handed to a *trimming strategy*:
+
+* ``summarise`` (default): the model condenses the dropped turns into one system note
+  that stays at the head of the history;
+* ``drop``: the oldest turns are forgotten;
+* ``module:function``: your own ``fn(agent, dropped, kept, ctx) -> list[Message]``
+  (sync or async) returns the new head of the history.
+
+Chat agents may have tools: the function-calling loop of the ``tool`` template is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+import attrs
+
+from llmspell import serde
+from llmspell.agents import AgentOutput, AgentRequest, Message
+from llmspell.context import ExecutionContext
+from llmspell.errors import ConflictError, ValidationError
+from llmspell.state import StateService
+
+from ..base import AgentConfig
+from .tool import ToolAgent, ToolConfig
+
+__all__ = ["ChatAgent", "ChatConfig", "estimate_tokens", "STRATEGIES"]
+
+SUMMARY_PROMPT = "Summarise the earlier conversation below in a few sentences, keeping names and facts."
+
+
+def estimate_tokens(messages: list[Message]) -> int:
+    return sum(len(m.content) // 4 + 4 for m in messages)
+
+
+@attrs.frozen
+class ChatConfig(ToolConfig):
+    """Settings of a chat agent."""
+
+    system: str = "You are a helpful assistant."
+    max_history_tokens: int = 2000
+    max_history_messages: int = 50
+    keep_recent: int = 4
+    """Messages always kept verbatim at the end of the history when trimming."""
+    trim_strategy: str = "summarise"
+    """``summarise``, ``drop`` or ``module:function``."""
+    history_key: str | None = None
+    """State key of the history (default ``chat/<agent name>``)."""
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        if self.trim_strategy not in STRATEGIES and ":" not in self.trim_strategy:
+            raise ValueError(f"trim_strategy {self.trim_strategy!r} is not one of {sorted(STRATEGIES)} nor 'module:function'")
+        if self.max_history_messages < 2 or self.max_history_tokens < 16:
+            raise ValueError("max_history_messages must be >= 2 and max_history_tokens >= 16")
+
+
+Strategy = Callable[..., "Awaitable[list[Message]] | list[Message]"]
+
+
+async def summarise(agent: ChatAgent, dropped: list[Message], kept: list[Message], ctx: ExecutionContext) -> list[Message]:
+    text = "\n".join(f"{m.role}: {m.content}" for m in dropped if m.content)
+    response = await agent.model([Message.system(SUMMARY_PROMPT), Message.user(text)], ctx, tools=())
+    return [Message.system(f"Summary of the earlier conversation: {response.content}")]
+
+
+def drop(agent: ChatAgent, dropped: list[Message], kept: list[Message], ctx: ExecutionContext) -> list[Message]:
+    return []
+
+
+STRATEGIES: dict[str, Strategy] = {"summarise": summarise, "drop": drop}
+
+
+def _strategy(name: str) -> Strategy:
+    if name in STRATEGIES:
+        return STRATEGIES[name]
+    module, _, attr = name.partition(":")
+    try:
+        fn: Strategy = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValidationError(f"trim strategy {name!r} cannot be loaded: {exc}") from None
+    return fn
+
+
+@attrs.define(eq=False, kw_only=True)
+class ChatAgent(ToolAgent):
+    """A conversational agent with persistent, budgeted memory."""
+
+    Config: ClassVar[type[AgentConfig]] = ChatConfig
+    type_name: ClassVar[str] = "chat"
+    default_capabilities: ClassVar[tuple[str, ...]] = ("chat", "memory")
+    config: ChatConfig = attrs.field(factory=ChatConfig)
+
+    def _key(self) -> str:
+        return self.config.history_key or f"chat/{self.name}"
+
+    async def load_history(self, ctx: ExecutionContext) -> tuple[list[Message], int | None]:
+        if ctx.session_id is None or ctx.services is None or StateService not in ctx.services:
+            raw = self.memory.get("history", [])
+            return [serde.structure(m, Message) for m in raw], None
+        item = await ctx.service(StateService).scope("session", ctx.session_id).get_versioned(self._key())  # type: ignore[type-abstract]
+        if item is None:
+            return [], 0
+        return [serde.structure(m, Message) for m in item.value], item.version
+
+    async def save_history(self, history: list[Message], version: int | None, ctx: ExecutionContext,
+                           added: list[Message]) -> None:
+        data = serde.unstructure(history, list[Message])
+        if version is None:
+            self.memory["history"] = data
+            return
+        scope = ctx.service(StateService).scope("session", ctx.session_id)  # type: ignore[type-abstract]
+        try:
+            await scope.set(self._key(), data, expected_version=version)
+        except ConflictError:  # another run of this session wrote meanwhile: append ours to theirs
+            extra = serde.unstructure(added, list[Message])
+            await scope.update(self._key(), lambda old: [*(old or []), *extra])
+
+    async def trim(self, history: list[Message], ctx: ExecutionContext) -> list[Message]:
+        cfg = self.config
+        if len(history) <= cfg.max_history_messages and estimate_tokens(history) <= cfg.max_history_tokens:
+            return history
+        head = [m for m in history[:1] if m.role == "system" and m.content.startswith("Summary of")]
+        body = history[len(head):]
+        kept = body[-cfg.keep_recent:] if cfg.keep_recent else []
+        dropped = head + body[: len(body) - len(kept)]
+        while kept and (len(kept) + 1 > cfg.max_history_messages or estimate_tokens(kept) > cfg.max_history_tokens // 2):
+            dropped.append(kept.pop(0))
+        result = _strategy(cfg.trim_strategy)(self, dropped, kept, ctx)
+        new_head = await result if inspect.isawaitable(result) else result
+        self.report("trimmed", {"dropped": len(dropped), "kept": len(kept)})
+        return [*new_head, *kept]
+
+    async def execute(self, request: AgentRequest, ctx: ExecutionContext) -> AgentOutput:
+        history, version = await self.load_history(ctx)
+        history = await self.trim(history, ctx)
+        system = [Message.system(self.config.system)] if self.config.system else []
+        user = Message.user(request.text)
+        messages = [*system, *history, *request.history, user]
+        start = len(messages)
+        output = await self.loop(messages, request, ctx)
+        added = [user, *(m for m in messages[start:] if m.role == "assistant" and m.content and not m.tool_calls)]
+        if output.transfer_to:
+            added.append(Message.assistant(output.content))
+        await self.save_history([*history, *added], version, ctx, added)
+        data: dict[str, Any] = {**(output.data or {}), "history": len(history) + len(added)}
+        return output.evolve(data=data)
