@@ -55,9 +55,24 @@ class Turn(TypedDict, total=False):
 def graph(saver: Any) -> Any:
     from langgraph.graph import END, START, StateGraph
 
+    from langchain_core.runnables import RunnableLambda
+
+    def think(s: Turn) -> dict[str, Any]:
+        return {"log": [f"thought {len(s.get('log', []))}"]}
+
+    def answer(s: Turn) -> dict[str, Any]:
+        return {"count": s.get("count", 0) + 1, "log": ["answered"]}
+
+    async def athink(s: Turn) -> dict[str, Any]:
+        return think(s)
+
+    async def aanswer(s: Turn) -> dict[str, Any]:
+        return answer(s)
+
+    # the same nodes for invoke (run inline) and ainvoke (awaited, not sent to a thread)
     builder = StateGraph(Turn)
-    builder.add_node("think", lambda s: {"log": [f"thought {len(s.get('log', []))}"]})
-    builder.add_node("answer", lambda s: {"count": s.get("count", 0) + 1, "log": ["answered"]})
+    builder.add_node("think", RunnableLambda(think, afunc=athink))
+    builder.add_node("answer", RunnableLambda(answer, afunc=aanswer))
     builder.add_edge(START, "think")
     builder.add_edge("think", "answer")
     builder.add_edge("answer", END)
