@@ -1,9 +1,10 @@
 """The peers' own embedded stores beside the llmspell-backed adapters, in one run.
 
-* LangGraph: ``SqliteSaver`` (a SQLite file) vs ``LlmspellSaver`` on the embedded
-  default (diskcache): ``put``, ``get_tuple`` (latest), ``list`` (10 of 100), and one
-  turn of a compiled two-node graph (``invoke`` on SqliteSaver, which is synchronous;
-  ``ainvoke`` on llmspell);
+* LangGraph: ``SqliteSaver`` (a SQLite file) vs ``LlmspellSaver`` on the embedded default
+  (diskcache): ``put``, ``get_tuple`` (latest), ``list`` (10 of 100), and one turn of a
+  compiled two-node graph (``invoke`` on SqliteSaver, which is synchronous; ``ainvoke`` on
+  llmspell, whose API is async). For reference, LangGraph's own async SQLite store
+  (``AsyncSqliteSaver``) runs the same async operations;
 * Google ADK: ``DatabaseSessionService`` on SQLite (aiosqlite) vs
   ``LlmspellSessionService``: ``create_session``, ``get_session`` (20 events),
   ``append_event`` (with a state delta), ``list_sessions`` of 1,000 sessions;
@@ -53,9 +54,8 @@ class Turn(TypedDict, total=False):
 
 
 def graph(saver: Any) -> Any:
-    from langgraph.graph import END, START, StateGraph
-
     from langchain_core.runnables import RunnableLambda
+    from langgraph.graph import END, START, StateGraph
 
     def think(s: Turn) -> dict[str, Any]:
         return {"log": [f"thought {len(s.get('log', []))}"]}
@@ -119,10 +119,8 @@ def bench_langgraph_sqlite(path: Path) -> dict[str, list[float]]:
     return out
 
 
-async def bench_langgraph_llmspell(kernel: Kernel) -> dict[str, list[float]]:
-    from llmspell.contrib.langgraph import LlmspellSaver
-
-    saver = LlmspellSaver(kernel)
+async def bench_langgraph_async(saver: Any) -> dict[str, list[float]]:
+    """The async API of a saver: LangGraph's AsyncSqliteSaver, or llmspell's."""
     out: dict[str, list[float]] = {}
     config: dict[str, Any] = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
     versions: dict[str, Any] | None = None
@@ -148,6 +146,13 @@ async def bench_langgraph_llmspell(kernel: Kernel) -> dict[str, list[float]]:
     turn = {"configurable": {"thread_id": "g"}}
     out["graph turn"] = await time_async(lambda: g.ainvoke({"log": ["hi"]}, turn), rounds=max(N // 4, 10))
     return out
+
+
+async def bench_langgraph_aiosqlite(path: Path) -> dict[str, list[float]]:
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+        return await bench_langgraph_async(saver)
 
 
 # -- Google ADK -----------------------------------------------------------------------------
@@ -220,6 +225,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         peer_lg = bench_langgraph_sqlite(root / "langgraph.sqlite")
+        peer_lg_async = await bench_langgraph_aiosqlite(root / "langgraph-async.sqlite")
         peer_adk_service = DatabaseSessionService(f"sqlite+aiosqlite:///{root / 'adk.sqlite'}")
         peer_adk = await bench_adk(peer_adk_service)
         await peer_adk_service.close()
@@ -229,11 +235,15 @@ async def main() -> None:
         sdk_b.close()
         config = {"sessions": {"sweep_interval": 0}}
         async with Kernel(config, data_dir=root / "llmspell", env={}) as kernel:
-            ours_lg = await bench_langgraph_llmspell(kernel)
+            from llmspell.contrib.langgraph import LlmspellSaver
+
+            ours_lg = await bench_langgraph_async(LlmspellSaver(kernel))
             ours_adk = await bench_adk(LlmspellSessionService(kernel))
             ours_oa = await bench_openai(LlmspellSession("a", kernel), LlmspellSession("b", kernel))
     for op in peer_lg:
         record("LangGraph", op, peer_lg[op], ours_lg[op], "SqliteSaver")
+    for op in peer_lg_async:
+        record("LangGraph (async API)", op, peer_lg_async[op], ours_lg[op], "AsyncSqliteSaver")
     for op in peer_adk:
         record("Google ADK", op, peer_adk[op], ours_adk[op], "DatabaseSessionService (SQLite)")
     for op in peer_oa:

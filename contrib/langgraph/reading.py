@@ -29,12 +29,28 @@ class RecordCache:
     def __init__(self, size: int = _CACHE) -> None:
         self.size = size
         self._items: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._blobs: dict[tuple[str, str], dict[str, bytes]] = {}
 
     def put(self, sid: str, key: str, record: Mapping[str, Any]) -> None:
         self._items[(sid, key)] = orjson.dumps(record)
+        self._blobs[(sid, key)] = {ch: orjson.dumps(entry) for ch, entry in record.get("blobs", {}).items()}
         self._items.move_to_end((sid, key))
         if len(self._items) > self.size:
-            self._items.popitem(last=False)
+            gone, _ = self._items.popitem(last=False)
+            self._blobs.pop(gone, None)
+
+    def blob(self, sid: str, key: str, channel: str) -> list[Any] | bool | None:
+        """The stored entry of one channel in a cached record (False: record not cached)."""
+        blobs = self._blobs.get((sid, key))
+        if blobs is None:
+            return False
+        raw = blobs.get(channel)
+        return None if raw is None else orjson.loads(raw)
+
+    def keep(self, sid: str, key: str, record: Mapping[str, Any]) -> None:
+        """Cache ``record`` unless it is cached already (records never change)."""
+        if (sid, key) not in self._items:
+            self.put(sid, key, record)
 
     def get(self, sid: str, key: str) -> dict[str, Any] | None:
         raw = self._items.get((sid, key))
@@ -43,6 +59,7 @@ class RecordCache:
     def forget(self, sid: str) -> None:
         for item in [k for k in self._items if k[0] == sid]:
             del self._items[item]
+            self._blobs.pop(item, None)
 
 
 def thread_config(thread_id: Any, ns: str, checkpoint_id: str) -> RunnableConfig:
@@ -108,13 +125,25 @@ async def channel_values(
     """The values of the channels of one checkpoint at their versions."""
     sources: dict[str, Any] = record.get("sources", {})
     own: dict[str, Any] = record.get("blobs", {})
-    others = {sources[ch] for ch in versions if sources.get(ch) not in (None, checkpoint_id)}
+    entries: dict[str, Any] = {}
+    others = set()
+    for channel in versions:
+        source = sources.get(channel)
+        if source in (None, checkpoint_id):
+            continue
+        hit = cache.blob(sid, cp_key(ns, source), channel)
+        if hit is False:
+            others.add(source)
+        else:
+            entries[channel] = hit
     records = await _sources(scope, cache, sid, ns, others) if others else {}
     values: dict[str, Any] = {}
     for channel, version in versions.items():
         source = sources.get(channel)
         if source == checkpoint_id or (source is None and channel in own):
             entry = own.get(channel)
+        elif channel in entries:
+            entry = entries[channel]
         elif source is not None and source in records:
             entry = records[source].get("blobs", {}).get(channel)
         else:

@@ -41,7 +41,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from llmspell.errors import ConflictError, NotFoundError
-from llmspell.state import ABSENT
+from llmspell.state import ABSENT, Versioned
 
 from .._interop import Bridge
 from . import maintenance
@@ -54,6 +54,7 @@ __all__ = ["LlmspellSaver", "ThreadConflict"]
 _EMPTY = ""  # what ``_seen`` records for a thread observed without checkpoints
 _SEEN = 4096
 _LIST_CHUNK = 32
+_ATTEMPTS = 20
 
 
 class ThreadConflict(ConflictError):
@@ -101,6 +102,7 @@ class LlmspellSaver(BaseCheckpointSaver[str]):
         self.threads = Threads(kernel, app=app, user_id=user_id, ttl=ttl)
         self.cache = RecordCache()
         self._seen: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._heads: dict[tuple[str, str], tuple[str, int]] = {}
 
     @property
     def codec(self) -> ValueCodec:
@@ -115,7 +117,8 @@ class LlmspellSaver(BaseCheckpointSaver[str]):
         self._seen[(sid, ns)] = checkpoint_id
         self._seen.move_to_end((sid, ns))
         if len(self._seen) > _SEEN:
-            self._seen.popitem(last=False)
+            gone, _ = self._seen.popitem(last=False)
+            self._heads.pop(gone, None)
 
     def forget(self, sid: str) -> None:
         """Drop what this saver remembers of a thread's session (after deleting it)."""
@@ -123,6 +126,8 @@ class LlmspellSaver(BaseCheckpointSaver[str]):
         self.cache.forget(sid)
         for key in [k for k in self._seen if k[0] == sid]:
             del self._seen[key]
+        for key in [k for k in self._heads if k[0] == sid]:
+            del self._heads[key]
 
     # -- reading --------------------------------------------------------------------
 
@@ -137,16 +142,22 @@ class LlmspellSaver(BaseCheckpointSaver[str]):
         hk = head_key(ns)
         checkpoint_id = get_checkpoint_id(config)
         if checkpoint_id is None:
+            # The head names the latest checkpoint, and a checkpoint the head names exists, so
+            # a record this process has cached need not be read again: one round trip.
             guess = self._seen.get((sid, ns))
-            keys = [hk, cp_key(ns, guess), writes_key(ns, guess)] if guess else [hk]
-            found = await scope.get_many(keys)
+            cached = self.cache.get(sid, cp_key(ns, guess)) if guess else None
+            keys = [hk, writes_key(ns, guess)] if guess else [hk]
+            found = await scope.get_many(keys if cached is not None or not guess else [*keys, cp_key(ns, guess)])
             head = found.get(hk)
             if head is None:
                 self._see(sid, ns, _EMPTY)
                 return None
             checkpoint_id = head["id"]
             if checkpoint_id != guess:
+                cached = None
                 found.update(await scope.get_many([cp_key(ns, checkpoint_id), writes_key(ns, checkpoint_id)]))
+            elif cached is not None:
+                found[cp_key(ns, checkpoint_id)] = cached
             self._see(sid, ns, checkpoint_id)
         else:
             found = await scope.get_many([hk, cp_key(ns, checkpoint_id), writes_key(ns, checkpoint_id)])
@@ -156,7 +167,7 @@ class LlmspellSaver(BaseCheckpointSaver[str]):
         record = found.get(cp_key(ns, checkpoint_id))
         if record is None:
             return None
-        self.cache.put(sid, cp_key(ns, checkpoint_id), record)
+        self.cache.keep(sid, cp_key(ns, checkpoint_id), record)
         return await build_tuple(
             scope, self.cache, self.codec, sid, thread_id, ns, checkpoint_id, record,
             found.get(writes_key(ns, checkpoint_id)),
@@ -191,8 +202,11 @@ class LlmspellSaver(BaseCheckpointSaver[str]):
                 if (only_id is None or cid == only_id) and (before_id is None or cid < before_id)
             ]
             ids.sort(reverse=True)
-            for start in range(0, len(ids), _LIST_CHUNK):
-                chunk = ids[start : start + _LIST_CHUNK]
+            start = 0
+            while start < len(ids):
+                size = _LIST_CHUNK if filter or left is None else min(left, _LIST_CHUNK)
+                chunk = ids[start : start + size]
+                start += size
                 found = await scope.get_many([k for _, k in chunk] + [writes_key(*ns_of(k)) for _, k in chunk])
                 for cid, key in chunk:
                     record = found.get(key)
@@ -203,7 +217,7 @@ class LlmspellSaver(BaseCheckpointSaver[str]):
                         if not all(metadata.get(k) == v for k, v in filter.items()):
                             continue
                     ns = ns_of(key)[0]
-                    self.cache.put(sid, key, record)
+                    self.cache.keep(sid, key, record)
                     yield await build_tuple(
                         scope, self.cache, self.codec, sid, thread_id, ns, cid, record,
                         found.get(writes_key(ns, cid)),
@@ -246,8 +260,12 @@ class LlmspellSaver(BaseCheckpointSaver[str]):
         deliberate = meta.get("source") in ("fork", "update")
         key = cp_key(ns, checkpoint_id)
         written = False
-        for _ in range(20):
-            head = await scope.get_versioned(head_key(ns))
+        known = self._heads.get((sid, ns))  # the head as this saver last wrote it: no read needed
+        head: Versioned | bool | None = Versioned({"id": known[0]}, known[1]) if known and known[0] == parent else False
+        for _ in range(_ATTEMPTS):
+            if head is False:
+                head = await scope.get_versioned(head_key(ns))
+            assert not isinstance(head, bool)
             current = None if head is None else head.value["id"]
             if current is not None and current != parent and current != checkpoint_id and not deliberate:
                 if parent is not None or self._seen.get((sid, ns)) == _EMPTY:
@@ -258,10 +276,16 @@ class LlmspellSaver(BaseCheckpointSaver[str]):
                 await scope.set(key, record)
                 written = True
             try:
-                await scope.set(head_key(ns), {"id": checkpoint_id}, expected_version=ABSENT if head is None else head.version)
+                version = await scope.set(
+                    head_key(ns), {"id": checkpoint_id}, expected_version=ABSENT if head is None else head.version
+                )
+                self._heads[(sid, ns)] = (checkpoint_id, version)
                 break
             except ConflictError:
-                continue  # the head moved while this checkpoint was written: look again
+                head = False  # the head moved while this checkpoint was written: look again
+        else:
+            await scope.delete(key)
+            raise ThreadConflict(thread_id, ns, parent, None)
         self.cache.put(sid, key, record)
         self._see(sid, ns, checkpoint_id)
         await self.kernel.emit(

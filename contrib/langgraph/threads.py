@@ -17,6 +17,7 @@ Session lifecycle, as the checkpointer sees it:
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -61,6 +62,7 @@ class Threads:
     # -- ids -----------------------------------------------------------------------
 
     @staticmethod
+    @functools.lru_cache(maxsize=4096)
     def sid(thread_id: Any) -> str:
         """The session id of a thread."""
         return session_id_for(str(thread_id), prefix="lg")
@@ -95,9 +97,8 @@ class Threads:
 
     async def _lookup(self, sid: str) -> _Known:
         known = self._known.get(sid)
-        now = utcnow()
         if known is not None and time.monotonic() - known.fetched < _REFRESH and (
-            known.expires_at is None or known.expires_at > now
+            known.expires_at is None or known.expires_at > utcnow()
         ):
             return known
         try:
