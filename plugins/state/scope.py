@@ -178,8 +178,9 @@ class Scope:
                     schema=schema,
                 )
                 return result.version
-            record = result.current
             await manager.backoff(attempt)
+            # what the conflict returned was current then; after a longer sleep, read again
+            record = result.current if attempt == 0 else await self._backend.get(full)
         raise await manager.conflict(self._kind, self._owner, key, expected, result)
 
     async def update(
@@ -223,8 +224,9 @@ class Scope:
                 )
                 value = new if stored_after is stored else from_json(stored_after, cls)
                 return Versioned(value, result.version, schema)
-            record = result.current
             await manager.backoff(attempt)
+            # what the conflict returned was current then; after a longer sleep, read again
+            record = result.current if attempt == 0 else await self._backend.get(full)
         assert result is not None
         raise await manager.conflict(self._kind, self._owner, key, expected, result)
 

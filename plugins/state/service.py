@@ -73,6 +73,9 @@ class StateManager:
 
     async def health(self) -> list[str]:
         """Problems found with the backend (``llmspell doctor``); empty when fine."""
+        check = getattr(self.backend, "health", None)
+        if check is not None:  # the backend knows best (connection, schema level ...)
+            return list(await check())
         try:
             await self.backend.get("app/.health/probe")
         except Exception as exc:

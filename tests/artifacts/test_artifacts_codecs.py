@@ -181,8 +181,8 @@ def test_bad_keys_and_codecs_fail_at_start(make_kernel: Any) -> None:
         asyncio.run(start({"codecs": ["aesgcm"], "key": "00" * 16}))
     with pytest.raises(ConfigError, match="unknown artifact codec 'lz4'"):
         make_kernel({"artifacts": {"codecs": ["lz4"]}})
-    with pytest.raises(ConfigError, match="unknown artifact backend 's3'"):
-        make_kernel({"artifacts": {"backend": "s3"}})
+    with pytest.raises(ConfigError, match="unknown artifact backend 'tape'"):
+        make_kernel({"artifacts": {"backend": "tape"}})
     with pytest.raises(ConfigError, match="scope_codecs"):
         make_kernel({"artifacts": {"scope_codecs": {"galaxy": []}}})
 

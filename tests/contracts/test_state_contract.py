@@ -26,4 +26,5 @@ def test_every_registered_state_backend_has_a_contract_class(make_kernel: Any) -
     kernel = make_kernel()
     own = {info.name for info in kernel.plugins if info.source == "default"}
     registered = {str(r.name) for r in kernel.registry("state backend") if r.plugin in own}
-    assert registered == {"memory", "diskcache"}
+    tested_elsewhere = {"postgres"}  # test_postgres_contracts.py (needs its server)
+    assert registered - tested_elsewhere == {"memory", "diskcache"}

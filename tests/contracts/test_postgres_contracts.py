@@ -1,0 +1,53 @@
+"""The state, session, event-log and artifact-index contracts over the PostgreSQL backends.
+
+Each test gets its own schema on the shared server (created by the migrations, dropped
+afterwards), so the suite can run twice at once against one server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from llmspell.testing.contracts.artifacts import ArtifactIndexContract
+from llmspell.testing.contracts.events import EventLogContract
+from llmspell.testing.contracts.sessions import SessionBackendContract
+from llmspell.testing.contracts.state import StateContract
+from tests.contrib.postgres.pg import pg_config, pg_schema  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.postgres
+
+
+class TestPostgresState(StateContract):
+    @pytest.fixture
+    def state_config(self, pg_schema: str) -> dict[str, Any]:  # noqa: F811
+        return {"state": {"backend": "postgres"}, **pg_config(pg_schema)}
+
+
+class TestPostgresSessions(SessionBackendContract):
+    @pytest.fixture
+    async def session_backend(self, make_kernel: Any, pg_schema: str) -> AsyncIterator[Any]:  # noqa: F811
+        kernel = make_kernel({"sessions": {"backend": "postgres"}, **pg_config(pg_schema)})
+        backend = kernel.create_backend("session backend", "postgres")
+        await backend.open()
+        yield backend
+        await backend.close()
+
+
+class TestPostgresEventLog(EventLogContract):
+    @pytest.fixture
+    async def event_log(self, make_kernel: Any, pg_schema: str) -> AsyncIterator[Any]:  # noqa: F811
+        kernel = make_kernel({"events": {"backend": "postgres"}, **pg_config(pg_schema)})
+        log = kernel.create_backend("event backend", "postgres")
+        await log.open()
+        yield log
+        await log.close()
+
+
+class TestPostgresArtifactIndex(ArtifactIndexContract):
+    @pytest.fixture
+    def artifact_index(self, make_kernel: Any, pg_schema: str) -> Iterator[Any]:  # noqa: F811
+        kernel = make_kernel({"artifacts": {"metadata": "postgres"}, **pg_config(pg_schema)})
+        yield kernel.create_backend("artifact metadata backend", "postgres")
