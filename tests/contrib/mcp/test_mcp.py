@@ -115,3 +115,42 @@ async def test_llmspell_serves_a_tool_and_an_agent_over_mcp(tmp_path: Path, llms
         assert result.content[0].text == "Hello from llmspell"
         refused = await client.call_tool("calculator", {"expression": "__import__('os')"})
         assert refused.is_error and "not allowed" in refused.content[0].text
+
+
+@pytest.mark.slow
+async def test_streamable_http_both_ways(make_kernel: Any, tmp_path: Path, llmspell_env: dict[str, str],
+                                         unused_tcp_port: int) -> None:
+    """``llmspell mcp serve --http`` in one process; an [mcp] server ``url`` in another."""
+    import subprocess
+
+    exe = shutil.which("llmspell", path=str(Path(sys.executable).parent))
+    assert exe is not None
+    server = subprocess.Popen(
+        [exe, "--data-dir", str(tmp_path / "served"), "mcp", "serve", "--tool", "calculator",
+         "--http", f"127.0.0.1:{unused_tcp_port}"],
+        env=llmspell_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{unused_tcp_port}/mcp"
+        settings = {"mcp": {"servers": {"remote": {"url": url, "connect_timeout": 2}}}}
+        deadline = time.monotonic() + 30
+        while True:
+            kernel = make_kernel(settings)
+            try:
+                await kernel.start()
+                break
+            except PluginError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "the MCP server did not come up"
+                await asyncio.sleep(0.3)
+        try:
+            kernel.agents.provider().script(ToolCall("remote_calculator", {"expression": "6 * 7"}), "42 it is")
+            agent = kernel.agents.builder("tool", "asker").tools("remote_calculator").build()
+            assert (await kernel.run(agent, "six times seven?")).content == "42 it is"
+            results = [m.content for m in kernel.agents.provider().requests[-1].messages if m.role == "tool"]
+            assert results == ["42"]
+        finally:
+            await kernel.stop()
+    finally:
+        server.terminate()
+        server.wait(10)
