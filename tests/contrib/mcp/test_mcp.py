@@ -125,7 +125,7 @@ async def test_streamable_http_both_ways(make_kernel: Any, tmp_path: Path, llmsp
 
     exe = shutil.which("llmspell", path=str(Path(sys.executable).parent))
     assert exe is not None
-    server = subprocess.Popen(
+    server = subprocess.Popen(  # noqa: ASYNC220 - started once; the test waits on the network, not on it
         [exe, "--data-dir", str(tmp_path / "served"), "mcp", "serve", "--tool", "calculator",
          "--http", f"127.0.0.1:{unused_tcp_port}"],
         env=llmspell_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
