@@ -17,14 +17,15 @@ to start one thread).
 
 The async methods run on the kernel's event loop (from any loop); the synchronous ones
 (``graph.invoke``) need the kernel to run elsewhere, for example in
-:class:`~llmspell.contrib.KernelThread`.
+:class:`~llmspell.contrib.KernelThread` (see :mod:`.api`). This module holds the work
+itself: reading, listing and writing checkpoints.
 """
 
 from __future__ import annotations
 
 import random
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -44,7 +45,7 @@ from llmspell.errors import ConflictError, NotFoundError
 from llmspell.state import ABSENT, Versioned
 
 from .._interop import Bridge
-from . import maintenance
+from .api import SaverAPI
 from .reading import RecordCache, build_tuple, merge_writes, thread_config
 from .records import ValueCodec, cp_key, cp_prefix, head_key, ns_of, writes_key
 from .threads import APP, Threads
@@ -75,7 +76,7 @@ class ThreadConflict(ConflictError):
         )
 
 
-class LlmspellSaver(BaseCheckpointSaver[str]):
+class LlmspellSaver(SaverAPI, BaseCheckpointSaver[str]):
     """A ``BaseCheckpointSaver`` that stores through a running llmspell kernel.
 
     ``app`` names the sessions created for threads (listed with ``kernel.sessions.list(
@@ -340,110 +341,6 @@ class LlmspellSaver(BaseCheckpointSaver[str]):
             await self.kernel.state.delete_owner("session", sid)
         self.forget(sid)
 
-    # -- the async API --------------------------------------------------------------
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await self.bridge.run(self._get_tuple(config))
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        listing = self._list(config, filter=filter, before=before, limit=limit)
-        if self.bridge.here():
-            async for item in listing:
-                yield item
-            return
-        for item in await self.bridge.run(_collect(listing)):
-            yield item
-
-    async def aput(
-        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return await self.bridge.run(self._put(config, checkpoint, metadata, new_versions))
-
-    async def aput_writes(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
-    ) -> None:
-        await self.bridge.run(self._put_writes(config, writes, task_id, task_path))
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await self.bridge.run(self._delete_thread(thread_id))
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await self.bridge.run(maintenance.delete_for_runs(self, run_ids))
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await self.bridge.run(maintenance.copy_thread(self, source_thread_id, target_thread_id))
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await self.bridge.run(maintenance.prune(self, thread_ids, strategy))
-
-    async def afork_thread(self, thread_id: str, **changes: Any) -> str:
-        """Fork a thread with ``kernel.sessions.fork``; returns the new thread's id.
-
-        The fork has every checkpoint of the original (and its session's other state and
-        artifacts); ``changes`` may set its title, metadata, tags, ttl or user_id.
-        """
-        fork = await self.bridge.run(self.kernel.sessions.fork(self.threads.sid(thread_id), **changes))
-        return str(fork.id)
-
-    async def athreads(self, *, user_id: str | None = None) -> list[str]:
-        """The ids of the threads of this saver's app (of one user), newest first."""
-
-        async def collect() -> list[str]:
-            filters = {} if user_id is None else {"user_id": user_id}
-            out = []
-            async for session in self.threads.sessions(**filters):
-                if not self.threads._expired(self.threads._remember(session.id, session)):
-                    out.append(self.threads.thread_of(session))
-            return out
-
-        return await self.bridge.run(collect())
-
-    # -- the synchronous API (the kernel must run on another thread) ----------------
-
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self.bridge.call(self._get_tuple(config))
-
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
-        yield from self.bridge.call(_collect(self._list(config, filter=filter, before=before, limit=limit)))
-
-    def put(
-        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        return self.bridge.call(self._put(config, checkpoint, metadata, new_versions))
-
-    def put_writes(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
-    ) -> None:
-        self.bridge.call(self._put_writes(config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        self.bridge.call(self._delete_thread(thread_id))
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self.bridge.call(maintenance.delete_for_runs(self, run_ids))
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self.bridge.call(maintenance.copy_thread(self, source_thread_id, target_thread_id))
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self.bridge.call(maintenance.prune(self, thread_ids, strategy))
-
     def get_next_version(self, current: str | None, channel: None) -> str:
         """``"<32-digit counter>.<random>"``: increasing, and distinct across branches."""
         if current is None:
@@ -454,6 +351,3 @@ class LlmspellSaver(BaseCheckpointSaver[str]):
             number = int(str(current).split(".")[0])
         return f"{number + 1:032}.{random.random():016}"
 
-
-async def _collect(items: AsyncIterator[Any]) -> list[Any]:
-    return [item async for item in items]

@@ -35,3 +35,9 @@ def test_adk_example(tmp_path, llmspell_env):
 def test_openai_agents_example(tmp_path, llmspell_env):
     out = run("interop_openai_agents.py", tmp_path / "data", llmspell_env)
     assert "agent: You are Ann." in out and "items kept: 4" in out and "['chat-1']" in out
+
+
+@pytest.mark.slow
+def test_mcp_example_uses_llmspell_served_over_mcp(tmp_path, llmspell_env):
+    out = run("interop_mcp.py", tmp_path / "data", llmspell_env)
+    assert "calling calc_calculator {'expression': '2 ** 10'}" in out and "agent: 2^10 is 1024." in out
