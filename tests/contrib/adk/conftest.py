@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+pytest.importorskip("google.adk")
+
+from . import scenario  # noqa: E402
+
+
+@pytest.fixture
+def fixed_platform() -> Iterator[None]:
+    """ADK's ids and clock made deterministic for the test, restored afterwards."""
+    scenario.deterministic()
+    yield
+    scenario.reset()
