@@ -106,7 +106,7 @@ class Checkpointer:
     if this thread falls behind.
     """
 
-    def __init__(self, database: str | os.PathLike[str], every: int = 1000) -> None:
+    def __init__(self, database: str | os.PathLike[str], every: int = 2000) -> None:
         self.database = Path(database)
         self.every = every
         self.checkpoints = 0

@@ -220,8 +220,8 @@ class GroupWriter:
         assert con is not None
         try:
             con.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:
-            return None  # another writer holds the lock: the SQL thread waits for it instead
+        except sqlite3.Error:
+            return None  # another writer holds the lock: the SQL thread waits for it (or reports the error)
         try:
             outcomes = write_group(con, self.codec, group)
             con.execute("COMMIT")

@@ -181,16 +181,17 @@ class DiskcacheEventLog:
         high = None if until is None else time_us(until)
         decode = self.codec.decode
 
+        wanted = None if limit is None or limit < 0 else int(limit)  # (SQL's LIMIT -1: no limit)
+
         def fetch() -> list[Event]:
             cursors: list[Any] = []
             try:
-                out = []
+                out: list[Event] = []
                 for _, name, seq, type_name, data in self._ordered(stream, where, params, low, high, reverse, cursors):
-                    if match is not None and not match(type_name):
-                        continue
-                    out.append(decode(data, name, seq))
-                    if limit is not None and len(out) >= limit:
+                    if wanted is not None and len(out) >= wanted:
                         break
+                    if match is None or match(type_name):
+                        out.append(decode(data, name, seq))
                 return out
             finally:
                 for cursor in cursors:

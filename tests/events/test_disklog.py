@@ -115,6 +115,7 @@ async def test_queries_agree_with_the_memory_log(log: DiskcacheEventLog) -> None
         case["reverse"] = rng.random() < 0.5
         cases.append(case)
     cases.append({"since": at_us(times[0] - 10**12), "until": at_us(times[-1] + 10**12)})
+    cases.append({"limit": 0})
     cases.append({"since": datetime(1, 1, 1, tzinfo=UTC), "until": datetime(9999, 1, 1, tzinfo=UTC)})
     for case in cases:
         expected = [(e.stream, e.seq) for e in await memory.query(**case)]
