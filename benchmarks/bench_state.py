@@ -6,7 +6,8 @@ per-operation latency (median, p99) and the throughput of
 * the state service (``kernel.state.scope(...)``) on the ``memory`` and ``diskcache``
   backends (``diskcache`` being the embedded default, durable across process crashes);
 * bare diskcache with llmspell's store settings (``open_cache``: JSONDisk, no eviction),
-  doing the same thing by hand (``transact()`` + ``get(tag=True)`` + ``set`` for a CAS);
+  doing the same thing by hand (``transact()`` + ``get(tag=True)`` + ``set`` for a CAS),
+  with SQLite's default checkpoints (every 1000 pages: it has no checkpoint thread);
 * stock diskcache (``diskcache.Cache()`` defaults: pickling, LRU eviction, culling);
 * bare SQLite in WAL mode with ``synchronous=NORMAL``: ``INSERT OR REPLACE`` + ``COMMIT``
   and a ``SELECT`` by primary key, the floor under diskcache.
@@ -147,6 +148,11 @@ def diskcache_subjects(stack: contextlib.ExitStack, name: str, cache: diskcache.
     return [Subject(name, op, fn, False, n) for op, fn in ops]
 
 
+def bare_cache(directory: Path) -> diskcache.Cache:
+    """The store settings, but SQLite's own checkpoint policy (no Checkpointer runs here)."""
+    return open_cache(directory, sqlite_wal_autocheckpoint=1000)
+
+
 def sqlite_subjects(stack: contextlib.ExitStack, path: Path, n: int) -> list[Subject]:
     con = sqlite3.connect(str(path), isolation_level=None)
     stack.callback(con.close)
@@ -173,7 +179,7 @@ async def measure(root: Path, n: int, rounds: int) -> list[Row]:
         with contextlib.ExitStack() as stack:
             subjects = await service_subjects(astack, "memory", root / "memory", n * 4)
             subjects += await service_subjects(astack, "diskcache", root / "service", n)
-            subjects += diskcache_subjects(stack, "diskcache (llmspell settings)", open_cache(root / "bare"), n)
+            subjects += diskcache_subjects(stack, "diskcache (llmspell settings)", bare_cache(root / "bare"), n)
             subjects += diskcache_subjects(stack, "diskcache (stock defaults)", diskcache.Cache(str(root / "stock")), n)
             subjects += sqlite_subjects(stack, root / "bare.sqlite", n)
             for subject in subjects:

@@ -6,9 +6,16 @@ own result or error (a conflict is detected before a batch writes anything):
 
 * *inline*, on the loop's thread, when the group is small and SQLite's write lock is
   free right now. The inline connection has no busy timeout, so it never waits for
-  another writer: a transaction costs about 0.1 ms, a hop to a thread more than that.
+  another writer: a transaction costs about 0.05 ms, a hop to a thread more than that.
 * otherwise on the log's SQL thread, which waits for the lock (other processes) as
   long as it takes; groups that form meanwhile queue behind it.
+
+While appends come one at a time (a session's events, an agent's turn) a group would
+only ever hold one of them, so :meth:`GroupWriter.write_now` writes it inline at once,
+without the group's two turns of the loop (see there for how group commit resumes as
+soon as appends overlap). A one-event batch is inserted with ``ON CONFLICT (id) DO
+NOTHING``, which finds a duplicate without a look-up first; larger batches look their
+ids up in one query.
 """
 
 from __future__ import annotations
@@ -41,9 +48,11 @@ _BUMP = (
 
 
 def pages_written(rows: int) -> int:
-    """About how many WAL pages a commit of ``rows`` events writes: a leaf of the table,
-    of each index and of the stream counters, plus the rows themselves (about 350 bytes
-    each with their index entries)."""
+    """About how many WAL pages a commit of ``rows`` events writes (for the checkpointer).
+
+    A leaf of the table, of the id index, of the stream counters and sometimes of the
+    time index, plus the rows themselves: about 350 bytes each with their index entries.
+    """
     return 4 + rows // 10
 
 
