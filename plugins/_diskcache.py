@@ -115,6 +115,7 @@ class Checkpointer:
         self._commits = 0
         self._finish = False
         self._busy = False
+        self._closed = False
         self._pid = os.getpid()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._con: sqlite3.Connection | None = None
@@ -133,7 +134,7 @@ class Checkpointer:
 
     def start(self) -> concurrent.futures.Future[None] | None:
         """Start a checkpoint on the thread now (unless one is running); returns its future."""
-        if self._busy:
+        if self._busy or self._closed:
             return None
         if self._pid != os.getpid():  # forked: the thread and connection stayed with the parent
             self._pid, self._executor, self._con = os.getpid(), None, None
@@ -162,6 +163,7 @@ class Checkpointer:
 
     def close(self) -> None:
         """Wait for a running checkpoint and release the thread and its connection."""
+        self._closed = True
         executor, self._executor = self._executor, None
         if executor is None:
             return
