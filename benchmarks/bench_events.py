@@ -1,9 +1,17 @@
 """Event benchmarks: bus delivery, log append and replay, each beside its raw primitive.
 
-Run ``python benchmarks/bench_events.py`` (``--quick`` for a smoke run). Each figure is
-the best of ``--repeat`` runs, in events per second. Targets (issue 5): in-process
-delivery >= 200,000 events/s to one subscriber; diskcache replay >= 100,000 events/s;
-batched append >= 50,000 events/s.
+Run ``python benchmarks/bench_events.py`` (``--quick`` for a smoke run). Each figure of
+the first table is the best of ``--repeat`` runs, in events per second. Targets (issue
+5): in-process delivery >= 200,000 events/s to one subscriber; diskcache replay >=
+100,000 events/s; batched append >= 50,000 events/s.
+
+The second table is the latency of one logged write on the diskcache log (median, p99
+and mean of every call, and the spread of the medians of ``--rounds`` rounds), beside
+bare SQLite doing the same writes in the same run: ``BEGIN IMMEDIATE``, read the
+stream's last sequence number, insert the row (into a table with the log's primary key
+and id index), update the stream's counter, ``COMMIT``, in WAL mode with
+``synchronous=NORMAL`` and SQLite's default checkpoints. The rounds interleave the
+subjects in a random order, so that load from elsewhere on the machine falls on all.
 """
 
 from __future__ import annotations
@@ -11,7 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import platform
+import random
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -21,7 +31,8 @@ from pathlib import Path
 import orjson
 
 from llmspell import Kernel
-from llmspell.events import Event
+from llmspell.events import Event, EventCodec
+from llmspell.ids import new_id
 from llmspell.plugins._diskcache import open_cache
 
 Row = tuple[str, float, str, float | None]
@@ -216,6 +227,112 @@ async def main(quick: bool, repeat: int) -> list[Row]:
     return rows
 
 
+# -- latency of one logged write -------------------------------------------------------------
+
+_BARE_LAYOUT = """
+CREATE TABLE events (stream TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL,
+    time INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (stream, seq)) WITHOUT ROWID;
+CREATE UNIQUE INDEX events_id ON events (id);
+CREATE TABLE streams (stream TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, last_time INTEGER) WITHOUT ROWID;
+"""
+
+
+class BareLog:
+    """Bare SQLite doing the writes of one logged append (the floor under the log)."""
+
+    def __init__(self, path: Path) -> None:
+        self.con = sqlite3.connect(path, isolation_level=None)
+        self.con.execute("PRAGMA journal_mode = wal")
+        self.con.execute("PRAGMA synchronous = 1")
+        self.con.executescript(_BARE_LAYOUT)
+        self.data = EventCodec().encode(Event("bench.logged", {"i": 12345}, session_id="bench-session"))
+
+    def append(self, stream: str) -> None:
+        execute = self.con.execute
+        when = time.time_ns() // 1000
+        execute("BEGIN IMMEDIATE")
+        row = execute("SELECT last_seq FROM streams WHERE stream = ?", (stream,)).fetchone()
+        seq = (row[0] if row else 0) + 1
+        execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", (stream, seq, new_id(), "bench.logged", when, self.data))
+        execute(
+            "INSERT INTO streams VALUES (?, ?, ?) ON CONFLICT (stream) DO UPDATE "
+            "SET last_seq = excluded.last_seq, last_time = max(coalesce(last_time, 0), excluded.last_time)",
+            (stream, seq, when),
+        )
+        execute("COMMIT")
+
+
+LatencyRow = tuple[str, float, float, float, float, float]
+
+
+async def latency(root: Path, rounds: int, n: int) -> list[LatencyRow]:
+    """Per-call latency of one logged publish and one append, and of the bare floor."""
+    bare = BareLog(root / "bare-latency.db")
+    samples: dict[str, list[float]] = {}
+    medians: dict[str, list[float]] = {}
+    async with Kernel(data_dir=root / "latency", env={}) as kernel:
+        log = kernel.events.log
+        publish = kernel.events.publish
+        perf = time.perf_counter
+
+        async def run_publish() -> list[float]:
+            out = []
+            for i in range(n):
+                start = perf()
+                await publish("bench.logged", {"i": i}, session_id="bench-session")
+                out.append(perf() - start)
+            return out
+
+        async def run_append() -> list[float]:
+            out = []
+            for i in range(n):
+                event = Event("bench.one", {"i": i}, stream="bench-append")
+                start = perf()
+                await log.append([event])
+                out.append(perf() - start)
+            return out
+
+        async def run_bare() -> list[float]:
+            out = []
+            for _ in range(n):
+                start = perf()
+                bare.append("bench-session")
+                out.append(perf() - start)
+            return out
+
+        subjects = {
+            "publish(type, payload, session_id=...): logged": run_publish,
+            "log.append([event]), one event": run_append,
+            "bare SQLite, the same writes + commit": run_bare,
+        }
+        for name in subjects:  # warm up
+            await subjects[name]()
+        for _ in range(rounds):
+            order = list(subjects)
+            random.shuffle(order)
+            for name in order:
+                got = await subjects[name]()
+                samples.setdefault(name, []).extend(got)
+                medians.setdefault(name, []).append(statistics.median(got))
+    bare.con.close()
+    rows = []
+    for name, values in samples.items():
+        values.sort()
+        p99 = values[min(len(values) - 1, int(len(values) * 0.99))]
+        rows.append((name, statistics.median(values) * 1e6, p99 * 1e6, statistics.fmean(values) * 1e6,
+                     min(medians[name]) * 1e6, max(medians[name]) * 1e6))
+    return rows
+
+
+def report_latency(rows: list[LatencyRow], rounds: int, n: int) -> None:
+    print()
+    print(f"latency of one logged write ({rounds} interleaved rounds of {n:,} calls; microseconds)")
+    print("| write | median | p99 | mean | round medians |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, median, p99, mean, low, high in rows:
+        print(f"| {name} | {median:.1f} | {p99:.1f} | {mean:.1f} | {low:.1f}-{high:.1f} |")
+
+
 def report(rows: list[Row]) -> None:
     print(f"python {platform.python_version()} on {platform.machine()}, {sys.platform}")
     print(f"| {'benchmark':<50} | {'events/s':>10} | {'raw primitive':<36} | {'raw/s':>10} |")
@@ -229,5 +346,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the work (smoke run)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is shown")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the latency table")
+    parser.add_argument("--latency-only", action="store_true", help="only the latency table")
     args = parser.parse_args()
-    report(asyncio.run(main(args.quick, args.repeat)))
+    if not args.latency_only:
+        report(asyncio.run(main(args.quick, args.repeat)))
+    calls = 300 if args.quick else 2000
+    with tempfile.TemporaryDirectory() as tmp:
+        report_latency(asyncio.run(latency(Path(tmp), args.rounds, calls)), args.rounds, calls)

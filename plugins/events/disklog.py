@@ -2,9 +2,9 @@
 
 The log lives in the diskcache database (``cache.db``, WAL mode, opened through
 :func:`~llmspell.plugins._diskcache.open_cache`, so nothing is ever pickled) in tables of
-its own::
+its own (see :mod:`._diskschema`, which also migrates older logs)::
 
-    llmspell_events(stream, seq, id UNIQUE, type, time, data)  PRIMARY KEY (stream, seq)
+    llmspell_events(stream, seq, id UNIQUE, type, time, data, by_id)  PRIMARY KEY (stream, seq)
     llmspell_event_streams(stream PRIMARY KEY, last_seq, last_time)
     llmspell_event_snapshots(stream, name, data)  PRIMARY KEY (stream, name)
 
@@ -14,6 +14,9 @@ them, and a process killed mid-append leaves the previous state (WAL rollback). 
 snapshots and large or contended appends run on the log's own SQL thread (diskcache
 keeps one connection per thread); appends are grouped per event-loop turn and a small
 group is written on the loop's thread when the lock is free (see :mod:`._sqlwrite`).
+Queries by time read the id index and a partial time index (see :mod:`._timeorder`);
+WAL checkpoints run on a thread of their own
+(:class:`~llmspell.plugins._diskcache.Checkpointer`).
 """
 
 from __future__ import annotations
@@ -21,36 +24,23 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from llmspell import serde
 from llmspell.events import AppendResult, Event, EventCodec, Snapshot, StreamInfo, check_stream
-from llmspell.plugins._diskcache import open_cache
+from llmspell.plugins._diskcache import WAL_PAGES, Checkpointer, finish_checkpoint, open_cache
 
+from ._diskschema import SCHEMA_VERSION, ensure_schema
 from ._logutil import Prepared, check_range, from_us, prepare, time_us, type_filter
-from ._sqlwrite import GroupWriter, write_group
+from ._sqlwrite import GroupWriter, pages_written, write_group
+from ._timeorder import time_ordered
 
 __all__ = ["DiskcacheEventLog", "SCHEMA_VERSION"]
 
 T = TypeVar("T")
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS llmspell_events (
-    stream TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL,
-    time INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (stream, seq)) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS llmspell_events_id ON llmspell_events (id);
-CREATE INDEX IF NOT EXISTS llmspell_events_time ON llmspell_events (time);
-CREATE TABLE IF NOT EXISTS llmspell_event_streams (
-    stream TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, last_time INTEGER) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS llmspell_event_snapshots (
-    stream TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,
-    PRIMARY KEY (stream, name)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS llmspell_event_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO llmspell_event_meta VALUES ('schema_version', 1);
-"""
 
 
 class DiskcacheEventLog:
@@ -64,6 +54,7 @@ class DiskcacheEventLog:
         self._cache: Any = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._writer: GroupWriter | None = None
+        self._checkpointer: Checkpointer | None = None
 
     # -- the SQL thread -----------------------------------------------------------------
 
@@ -76,25 +67,23 @@ class DiskcacheEventLog:
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="llmspell-events")
             await self._run(self._open)
+            self._checkpointer = Checkpointer(self.directory / "cache.db")
             inline = None
             if self.inline:
                 inline = sqlite3.connect(self.directory / "cache.db", timeout=0, isolation_level=None)
                 inline.execute("PRAGMA synchronous = 1")
+                inline.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
 
             async def threaded(group: list[Prepared]) -> list[AppendResult | BaseException]:
                 return await self._run(self._write_threaded, group)
 
-            self._writer = GroupWriter(self.codec, threaded, inline)
+            self._writer = GroupWriter(self.codec, threaded, inline, committed=self._checkpointer.wrote)
 
     def _open(self) -> None:
         self._cache = open_cache(self.directory)
         con = self._cache._con
-        with self._cache.transact(retry=True):
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    con.execute(statement)
-        (stored,) = con.execute("SELECT value FROM llmspell_event_meta WHERE key = 'schema_version'").fetchone()
-        serde.check_schema_version("event log", stored, SCHEMA_VERSION)
+        with self._cache.transact(retry=True):  # creates, or migrates, once across processes
+            ensure_schema(con)
 
     async def close(self) -> None:
         if self._executor is None:
@@ -104,6 +93,9 @@ class DiskcacheEventLog:
             await writer.drain()
             if writer.inline is not None:
                 writer.inline.close()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.close)
+            self._checkpointer = None
         await self._run(self._cache.close)
         self._executor.shutdown(wait=True)
         self._executor = None
@@ -121,13 +113,19 @@ class DiskcacheEventLog:
         prepared = prepare(self.codec, events, expected_last_seq)
         if not prepared.rows:
             return AppendResult([])
-        if self._writer is None:
+        writer = self._writer
+        if writer is None:
             raise RuntimeError(f"event log at {self.directory} is not open")
-        return await self._writer.append(prepared)
+        done = writer.write_now(prepared)
+        return done if done is not None else await writer.append(prepared)
 
     def _write_threaded(self, group: list[Prepared]) -> list[AppendResult | BaseException]:
+        con = self._cache._con
         with self._cache.transact(retry=True):  # BEGIN IMMEDIATE, waiting for other writers
-            return write_group(self._cache._con, self.codec, group)
+            outcomes = write_group(con, self.codec, group)
+        if self._checkpointer is not None and self._checkpointer.wrote(pages_written(sum(len(p.rows) for p in group))):
+            finish_checkpoint(con)
+        return outcomes
 
     # -- reading ---------------------------------------------------------------------
 
@@ -178,33 +176,55 @@ class DiskcacheEventLog:
         condition, params, match = type_filter(types)
         where = [condition] if condition else []
         if stream is not None:
-            where.append("stream = ?")
-            params.append(check_stream(stream))
-        if since is not None:
-            where.append("time >= ?")
-            params.append(time_us(since))
-        if until is not None:
-            where.append("time < ?")
-            params.append(time_us(until))
-        order = "DESC" if reverse else "ASC"
-        sql = "SELECT stream, seq, type, data FROM llmspell_events"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY time {order}, stream {order}, seq {order}"
-        if limit is not None and match is None:
-            sql += f" LIMIT {int(limit)}"
+            check_stream(stream)
+        low = None if since is None else time_us(since)
+        high = None if until is None else time_us(until)
+        decode = self.codec.decode
+
+        wanted = None if limit is None or limit < 0 else int(limit)  # (SQL's LIMIT -1: no limit)
 
         def fetch() -> list[Event]:
-            out = []
-            for name, seq, type_name, data in self._cache._con.execute(sql, params):
-                if match is not None and not match(type_name):
-                    continue
-                out.append(self.codec.decode(data, name, seq))
-                if limit is not None and len(out) >= limit:
-                    break
-            return out
+            cursors: list[Any] = []
+            try:
+                out: list[Event] = []
+                for _, name, seq, type_name, data in self._ordered(stream, where, params, low, high, reverse, cursors):
+                    if wanted is not None and len(out) >= wanted:
+                        break
+                    if match is None or match(type_name):
+                        out.append(decode(data, name, seq))
+                return out
+            finally:
+                for cursor in cursors:
+                    cursor.close()
 
         return await self._run(fetch)
+
+    def _ordered(
+        self, stream: str | None, where: list[str], params: list[Any], low: int | None, high: int | None,
+        reverse: bool, cursors: list[Any],
+    ) -> Iterator[tuple[int, str, int, str, bytes]]:
+        """(time, stream, seq, type, data) of the matching events in time order, read lazily."""
+        con = self._cache._con
+        if stream is None:
+            return time_ordered(con, where, params, low, high, reverse, cursors)
+        # One stream: its primary-key range, filtered and sorted (the plan SQLite chose for
+        # this query when there was a full time index, too).
+        where = [*where, "stream = ?"]
+        params = [*params, stream]
+        if low is not None:
+            where.append("time >= ?")
+            params.append(low)
+        if high is not None:
+            where.append("time < ?")
+            params.append(high)
+        order = "DESC" if reverse else "ASC"
+        cursor = con.execute(
+            f"SELECT time, stream, seq, type, data FROM llmspell_events WHERE {' AND '.join(where)}"
+            f" ORDER BY time {order}, seq {order}",
+            params,
+        )
+        cursors.append(cursor)
+        return iter(cursor)
 
     async def streams(self, prefix: str = "") -> list[StreamInfo]:
         def fetch() -> list[StreamInfo]:

@@ -12,7 +12,11 @@ Reads and writes use SQL on diskcache's own connection (which diskcache keeps pe
 thread and re-opens after a fork) rather than ``Cache.get/set``: one ``SELECT`` and one
 ``UPDATE`` per write instead of three statements and two context-manager layers, which
 makes a versioned write cheaper than a bare diskcache ``set`` (see
-``docs/performance.md``). The table layout is checked when the store opens.
+``docs/performance.md``). A compare-and-set on a version is a single ``UPDATE ... WHERE
+tag = expected`` and a create-if-absent a single ``INSERT ... ON CONFLICT DO NOTHING``;
+only when that writes nothing does the backend read the row to report the conflict. A
+:class:`~llmspell.plugins._diskcache.Checkpointer` checkpoints the WAL off the loop. The
+table layout is checked when the store opens.
 """
 
 from __future__ import annotations
@@ -25,10 +29,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import diskcache
-from diskcache.core import MODE_RAW
+from diskcache.core import DBNAME, MODE_RAW
 
 from llmspell.errors import BackendUnavailable, IntegrityError
-from llmspell.plugins._diskcache import open_cache
+from llmspell.plugins._diskcache import Checkpointer, finish_checkpoint, open_cache
 from llmspell.state import BatchResult, CasResult, Delete, Put, Record, WriteOp
 
 from .base import check_batch, check_expected, conflict, holds, prefix_upper_bound
@@ -48,6 +52,12 @@ _INSERT = (
     " tag, size, mode, filename, value) VALUES (?, 1, ?, NULL, ?, 0, ?, 0, ?, NULL, ?)"
 )
 _DELETE = "DELETE FROM Cache WHERE rowid = ?"
+# One-statement writes for the two common conditional cases (see _write_one).
+_UPDATE_IF = (
+    "UPDATE Cache SET store_time = ?, access_time = ?, tag = ?, size = 0, mode = ?, value = ?"
+    " WHERE key = ? AND raw = 1 AND tag = ? AND filename IS NULL"
+)
+_INSERT_IF_ABSENT = _INSERT + " ON CONFLICT (key, raw) DO NOTHING"
 _NEEDED = {"rowid", "key", "raw", "store_time", "access_time", "tag", "size", "mode", "filename", "value"}
 _IN_CHUNK = 500
 
@@ -63,6 +73,7 @@ class DiskcacheStateBackend:
         self.timeout = timeout
         self.threaded = threaded
         self._cache: diskcache.Cache | None = None
+        self._checkpointer: Checkpointer | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -76,8 +87,12 @@ class DiskcacheStateBackend:
             cache.close()
             raise IntegrityError(f"{self.directory} is not a diskcache store this version understands")
         self._cache = cache
+        self._checkpointer = Checkpointer(self.directory / DBNAME)
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.close)
+            self._checkpointer = None
         if self._cache is not None:
             self._cache.close()
             self._cache = None
@@ -187,6 +202,8 @@ class DiskcacheStateBackend:
             if con.in_transaction:
                 execute("ROLLBACK")
             raise
+        if self._checkpointer is not None and self._checkpointer.wrote(3):  # pages: table, Settings, index
+            finish_checkpoint(con)
         for filename in garbage:
             self.cache.disk.remove(filename)
         return result
@@ -218,6 +235,18 @@ class DiskcacheStateBackend:
         return CasResult(ok=True, version=version, previous_version=previous), row[4]
 
     def _write_one(self, execute: Any, op: WriteOp) -> tuple[CasResult, Sequence[str]]:
+        expected = op.expected_version
+        if expected is not None and type(op) is Put and op.version is None:
+            # A compare-and-set writes in one statement that holds only when the version
+            # matches (and the row has no side file to remove); a key expected absent is
+            # inserted unless it exists. Otherwise nothing was written: the general path
+            # below finds out why.
+            now = time.time()
+            if expected:
+                if execute(_UPDATE_IF, (now, now, expected + 1, MODE_RAW, op.data, op.key, expected)).rowcount:
+                    return CasResult(ok=True, version=expected + 1, previous_version=expected), ()
+            elif execute(_INSERT_IF_ABSENT, (op.key, now, now, 1, MODE_RAW, op.data)).rowcount:
+                return CasResult(ok=True, version=1), ()
         row, version = self._current(execute, op.key)
         if not holds(op.expected_version, version):
             return conflict(None if row is None else self._record(*row[1:])), ()

@@ -168,7 +168,10 @@ async def plant(kernel: Kernel, stream: str, seq: int, raw: bytes) -> None:
 
     def write() -> None:
         con = log._cache._con
-        con.execute("INSERT INTO llmspell_events VALUES (?, ?, ?, ?, ?, ?)", (stream, seq, "bad", "ok.x", 0, raw))
+        con.execute(
+            "INSERT INTO llmspell_events (stream, seq, id, type, time, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (stream, seq, "bad", "ok.x", 0, raw),
+        )
         con.execute("UPDATE llmspell_event_streams SET last_seq = ? WHERE stream = ?", (seq, stream))
 
     await log._run(write)
