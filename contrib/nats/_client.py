@@ -100,7 +100,7 @@ class NatsConnection:
         if self.nc is not None:
             return
         self._closing = False
-        nats = import_nats()
+        import_nats()
         import nats.errors as nerr
         import nats.js.errors as jerr
 
@@ -115,7 +115,7 @@ class NatsConnection:
             "reconnect_time_wait": 0.5,
             "allow_reconnect": True,
             "name": f"llmspell-{self.role}",
-            "pending_size": 8 * 1024 * 1024,
+            "pending_size": 0,  # nothing is queued while disconnected: such a call fails at once
             "error_cb": self._on_error,
             "disconnected_cb": self._on_disconnect,
         }
@@ -125,10 +125,19 @@ class NatsConnection:
                 options[key] = value
         if self.config.creds:
             options["user_credentials"] = self.config.creds
+        from nats.aio.client import Client
+
+        client = Client()
         try:
-            self.nc = await nats.connect(**options)
+            # nats-py keeps trying forever (it reconnects forever later); the first connect may not.
+            await asyncio.wait_for(client.connect(**options), self.config.connect_timeout + 1)
         except Exception as exc:  # noqa: BLE001 - every failure to connect means the same thing here
-            raise self.unavailable(exc) from None
+            try:
+                await client.close()
+            except Exception:  # noqa: BLE001
+                pass
+            raise self.unavailable(exc, connecting=True) from None
+        self.nc = client
         self.js = self.nc.jetstream(timeout=self.config.timeout)
         self.jsm = self.nc.jsm(timeout=self.config.timeout)
 
@@ -152,9 +161,12 @@ class NatsConnection:
                 except Exception:  # noqa: BLE001
                     log.debug("closing the %s NATS connection failed", self.role, exc_info=True)
 
-    def unavailable(self, exc: BaseException, *, write: bool = False) -> BackendUnavailable:
+    def unavailable(self, exc: BaseException, *, write: bool = False, connecting: bool = False) -> BackendUnavailable:
         name = type(exc).__name__
-        if "NoResponders" in name or "NoStreamResponse" in name or "ServiceUnavailable" in name:
+        if connecting and "Authorization" not in str(exc) and "authorization" not in str(exc):
+            hint = (f"cannot connect within {self.config.connect_timeout}s ([nats] connect_timeout): check that "
+                    "the server runs and that [nats] servers (or LLMSPELL_NATS_SERVERS) points at it")
+        elif "NoResponders" in name or "NoStreamResponse" in name or "ServiceUnavailable" in name:
             hint = "JetStream did not answer: start nats-server with JetStream enabled (-js)"
         elif "Timeout" in name:
             hint = (f"no reply within {self.config.timeout}s ([nats] timeout): the server is down, overloaded "

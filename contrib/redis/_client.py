@@ -92,6 +92,11 @@ class RedisConnection:
             )
         except ValueError as exc:
             raise BackendUnavailable(f"[redis] url is not a valid Redis URL: {exc}") from None
+        try:
+            await self.call(lambda c: c.ping())
+        except BackendUnavailable:
+            await self.close()
+            raise
         return self.client
 
     async def close(self) -> None:

@@ -1,8 +1,9 @@
 """A trigger plugin for the ``llmspell worker`` processes of the work-sharing tests.
 
-Loaded with ``[plugins] load``; records each handled job's ``n`` in the file named by
-``LLMSPELL_TEST_HANDLED`` with one ``write`` (which survives a SIGKILL of the process
-right after it), after an optional ``LLMSPELL_TEST_DELAY`` seconds of "work".
+Loaded with ``[plugins] load``; appends ``took <n>`` when a job's handler starts and
+``done <n>`` when it has finished (after an optional ``LLMSPELL_TEST_DELAY`` seconds of
+"work") to the file named by ``LLMSPELL_TEST_HANDLED``, each with one ``write``, which
+survives a SIGKILL of the process right after it.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ def llmspell_startup(kernel: Any) -> None:
     delay = float(os.environ.get("LLMSPELL_TEST_DELAY", "0"))
 
     async def handle(event: Event) -> None:
+        os.write(fd, f"took {event.payload['n']}\n".encode())
         if delay:
             await asyncio.sleep(delay)
-        os.write(fd, f"{event.payload['n']}\n".encode())
+        os.write(fd, f"done {event.payload['n']}\n".encode())
 
     kernel.events.triggers.add("job.created", handle, group="jobs", name="jobs")

@@ -151,9 +151,10 @@ def cross_process_delivery(tmp_path: Path, config: dict[str, Any], count: int = 
 # -- work sharing -----------------------------------------------------------------------
 
 
-def start_workers(tmp_path: Path, config: dict[str, Any], count: int, delay: float) -> list[Any]:
+def start_workers(tmp_path: Path, config: dict[str, Any], delays: list[float]) -> list[Any]:
+    """``llmspell worker`` processes; worker ``w`` spends ``delays[w]`` seconds on each job."""
     workers = []
-    for w in range(count):
+    for w, delay in enumerate(delays):
         cfg = {**config, "data_dir": str(tmp_path / f"worker-{w}"), "plugins": {"load": [str(HANDLERS)]}}
         path = write_config(tmp_path / f"worker-{w}.toml", cfg)
         handled = tmp_path / f"handled-{w}.txt"
@@ -166,19 +167,25 @@ def start_workers(tmp_path: Path, config: dict[str, Any], count: int, delay: flo
     return workers
 
 
-def handled(workers: list[Any]) -> list[list[int]]:
-    return [[int(x) for x in path.read_text().split()] if path.exists() else [] for _, path in workers]
+def handled(workers: list[Any], what: str = "done") -> list[list[int]]:
+    """Per worker, the jobs whose handler finished (``done``) or started (``took``)."""
+    out = []
+    for _, path in workers:
+        lines = path.read_text().splitlines() if path.exists() else []
+        out.append([int(line.split()[1]) for line in lines if line.startswith(what + " ")])
+    return out
 
 
-def work_sharing(tmp_path: Path, config: dict[str, Any], *, jobs: int = 3000, kill: bool = False,
-                 delay: float = 0.0) -> None:
+def work_sharing(tmp_path: Path, config: dict[str, Any], *, jobs: int = 3000, kill: bool = False) -> None:
     """3 ``llmspell worker`` processes share ``jobs`` triggered events through one group.
 
     Without ``kill`` every job is handled exactly once and by more than one worker. With
-    ``kill`` the first worker is SIGKILLed mid-way: nothing is lost, and the only jobs
-    handled twice are ones the killed worker had handled without acknowledging them.
+    ``kill`` the first worker (a slow one: 50 ms a job, so it always holds a batch it has
+    not finished) is SIGKILLed mid-way: nothing is lost, the jobs it had started but not
+    finished are done by the others, and the only jobs handled twice are ones it had
+    finished without acknowledging them.
     """
-    workers = start_workers(tmp_path, config, 3, delay)
+    workers = start_workers(tmp_path, config, [0.05, 0.002, 0.002] if kill else [0.0, 0.0, 0.0])
     try:
         path = write_config(tmp_path / "publisher.toml", {**config, "data_dir": str(tmp_path / "publisher")})
 
@@ -192,7 +199,7 @@ def work_sharing(tmp_path: Path, config: dict[str, Any], *, jobs: int = 3000, ki
         killed = False
         while time.monotonic() < deadline:
             seen = handled(workers)
-            if kill and not killed and len(seen[0]) >= 100:
+            if kill and not killed and len(seen[0]) >= 20:
                 workers[0][0].send_signal(signal.SIGKILL)
                 workers[0][0].wait(10)
                 killed = True
@@ -206,6 +213,9 @@ def work_sharing(tmp_path: Path, config: dict[str, Any], *, jobs: int = 3000, ki
         twice = {n for n, c in counts.items() if c > 1}
         if kill:
             assert killed
+            in_hand = set(handled(workers, "took")[0]) - set(seen[0])
+            assert in_hand, "the worker was not killed in the middle of its work"
+            assert in_hand <= set(seen[1]) | set(seen[2]), "work the killed worker held was not redelivered"
             assert twice <= set(seen[0]), "only jobs the killed worker handled may be handled again"
             assert len(twice) <= int(config.get("redis", config.get("nats", {})).get("group_batch", 64))
             assert len(seen[1]) + len(seen[2]) >= jobs - len(seen[0])

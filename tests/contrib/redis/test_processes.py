@@ -40,5 +40,4 @@ def test_three_workers_share_the_work_exactly_once(tmp_path: Path, redis_prefix:
 
 @pytest.mark.slow
 def test_a_killed_worker_loses_nothing(tmp_path: Path, redis_prefix: str) -> None:
-    sc.work_sharing(tmp_path, config(tmp_path, redis_prefix, events={"transport": "redis"}), kill=True,
-                    delay=0.002)
+    sc.work_sharing(tmp_path, config(tmp_path, redis_prefix, events={"transport": "redis"}), kill=True)
