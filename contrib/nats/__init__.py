@@ -20,10 +20,11 @@ from __future__ import annotations
 from typing import Any
 
 from llmspell import hookimpl
+from llmspell.errors import ConfigError
 from llmspell.events import EventCodec
 
 from ._client import import_nats
-from .config import NatsConfig
+from .config import NatsConfig, problems
 
 __all__ = ["NatsConfig", "selected"]
 
@@ -86,6 +87,10 @@ def llmspell_register_event_transports(register: Any) -> None:
 
 @hookimpl
 def llmspell_configure(kernel: Any) -> None:
-    """Fail at build time, with the ``pip install`` line, when NATS is selected but not installed."""
+    """Check ``[nats]``; fail at build time, with the ``pip install`` line, when NATS is
+    selected but not installed."""
+    bad = problems(_config(kernel))
+    if bad:
+        raise ConfigError(bad, source=kernel.config.source)
     if selected(kernel):
         import_nats()

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -268,8 +269,8 @@ class NatsConnection:
                 self._replies[token] = future
                 tokens.append(token)
                 futures.append(future)
-                await self.call(lambda s=subject, d=data, h=headers, t=token: self.nc.publish(
-                    s, d, reply=self._reply_prefix + t, headers=h), write=True)
+                await self.call(functools.partial(
+                    self.nc.publish, subject, data, reply=self._reply_prefix + token, headers=headers), write=True)
             done = await self.call(lambda: asyncio.wait_for(asyncio.gather(*futures), self.config.timeout), write=True)
         finally:
             for token in tokens:

@@ -34,6 +34,7 @@ for query-heavy work).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import time
@@ -118,7 +119,7 @@ class NatsEventLog:
         """Delete the log's streams (tests and administration)."""
         for name in (self.log_stream, self.ids_stream, self.snap_stream):
             try:
-                await self.conn.call(lambda n=name: self.conn.jsm.delete_stream(n), write=True)
+                await self.conn.call(functools.partial(self.conn.jsm.delete_stream, name), write=True)
             except Exception:  # noqa: BLE001 - already gone
                 pass
 

@@ -234,6 +234,7 @@ class NatsKVStateBackend:
                 raise self._refused(ops[where[j]].key, ack)
         if not lost:
             for j, ack in enumerate(acks):
+                assert not isinstance(ack, JetStreamError)
                 self._remember(writes[j][0], ack.seq, results[where[j]].version)
             return BatchResult(ok=True, results=tuple(results))
         await self._undo(ops, reads, where, acks)

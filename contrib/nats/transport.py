@@ -31,7 +31,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from llmspell.errors import BackendUnavailable
-from llmspell.events import Event, EventCodec, MalformedEventError, TopicPattern, TransportInbox, compile_patterns
+from llmspell.events import (
+    Event,
+    EventCodec,
+    MalformedEventError,
+    TopicPattern,
+    TransportInbox,
+    compile_patterns,
+)
 from llmspell.ids import new_id
 
 from .._worksharing import RecentIds, settle

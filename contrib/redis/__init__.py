@@ -22,10 +22,11 @@ from __future__ import annotations
 from typing import Any
 
 from llmspell import hookimpl
+from llmspell.errors import ConfigError
 from llmspell.events import EventCodec
 
 from ._client import import_redis
-from .config import RedisConfig
+from .config import RedisConfig, problems
 
 __all__ = ["RedisConfig", "selected"]
 
@@ -99,6 +100,10 @@ def llmspell_register_event_transports(register: Any) -> None:
 
 @hookimpl
 def llmspell_configure(kernel: Any) -> None:
-    """Fail at build time, with the ``pip install`` line, when Redis is selected but not installed."""
+    """Check ``[redis]``; fail at build time, with the ``pip install`` line, when Redis is
+    selected but not installed."""
+    bad = problems(_config(kernel))
+    if bad:
+        raise ConfigError(bad, source=kernel.config.source)
     if selected(kernel):
         import_redis()

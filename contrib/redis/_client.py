@@ -142,6 +142,10 @@ class RedisConnection:
         except self._errors as exc:
             raise self.unavailable(exc, write=write) from exc
 
+    async def run(self, method: str, *args: Any, write: bool = False, **kwargs: Any) -> Any:
+        """``client.<method>(*args, **kwargs)`` through :meth:`call` (safe to repeat once)."""
+        return await self.call(lambda c: getattr(c, method)(*args, **kwargs), write=write)
+
     async def health(self) -> list[str]:
         """Problems reaching the server (empty when it answers PING)."""
         if self.client is None:

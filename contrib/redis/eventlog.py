@@ -26,7 +26,15 @@ from datetime import datetime
 from typing import Any
 
 from llmspell import serde
-from llmspell.events import AppendResult, Event, EventCodec, Snapshot, StreamInfo, check_stream, compile_patterns
+from llmspell.events import (
+    AppendResult,
+    Event,
+    EventCodec,
+    Snapshot,
+    StreamInfo,
+    check_stream,
+    compile_patterns,
+)
 from llmspell.plugins.events._logutil import check_expected, check_range, from_us, prepare, time_us
 
 from ._client import RedisConnection, keyspace
@@ -310,9 +318,9 @@ class RedisEventLog:
     async def _query_stream(self, stream: str, match: Any, low: int | None, high: int | None) -> list[Any]:
         key = self._stream_key(stream)
         rows: list[Any] = []
-        start = "-"
+        start: bytes | str = "-"
         while True:
-            entries = await self.conn.call(lambda c, s=start: c.xrange(key, s, "+", count=1000))
+            entries = await self.conn.run("xrange", key, start, "+", count=1000)
             for entry_id, fields in entries:
                 when = int(fields[b"m"])
                 if (low is not None and when < low) or (high is not None and when >= high):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import functools
 import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -170,6 +171,9 @@ class RedisSessionBackend:
         args = [session_id.encode(), self.space.encode()]
         return bool(await self.conn.call(lambda c: self._delete(keys=keys, args=args, client=c), write=True))
 
+    async def _page_of(self, index: bytes, args: builtins.list[Any], client: Any) -> Any:
+        return await self._page(keys=[index], args=args, client=client)
+
     def _index(self, query: SessionQuery) -> bytes:
         if query.user_id is not None:
             return (self.space + "user:" + query.user_id).encode()
@@ -189,7 +193,7 @@ class RedisSessionBackend:
         offset = 0
         while len(found) <= query.limit:
             args = [top, offset, chunk, record_prefix]
-            flat = await self.conn.call(lambda c, a=args: self._page(keys=[index], args=a, client=c))
+            flat = await self.conn.call(functools.partial(self._page_of, index, args))
             for i in range(1, len(flat), 4):
                 sid, score = flat[i].decode(), int(float(flat[i + 1]))
                 if after is not None and score == after[0] and sid >= after[1]:

@@ -36,7 +36,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from llmspell.errors import BackendUnavailable
-from llmspell.events import Event, EventCodec, MalformedEventError, TopicPattern, TransportInbox, compile_patterns
+from llmspell.events import (
+    Event,
+    EventCodec,
+    MalformedEventError,
+    TopicPattern,
+    TransportInbox,
+    compile_patterns,
+)
 from llmspell.ids import new_id
 
 from .._worksharing import RecentIds, settle
@@ -115,9 +122,7 @@ class RedisTransport:
         failures = 0
         while not self._closed:
             try:
-                reply = await self.reader.call(
-                    lambda c, at=last: c.xread({self.bus: at}, count=500, block=self._block_ms)
-                )
+                reply = await self.reader.run("xread", {self.bus: last}, count=500, block=self._block_ms)
                 failures = 0
                 for _, entries in reply or ():
                     for entry_id, fields in entries:

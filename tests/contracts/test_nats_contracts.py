@@ -29,3 +29,13 @@ class TestNatsKVState(StateContract):
     @pytest.fixture
     def state_config(self, nats_prefix: str) -> dict[str, Any]:  # noqa: F811
         return {"state": {"backend": "nats"}, "nats": {"servers": NATS_URL, "prefix": nats_prefix}}
+
+
+def test_every_nats_backend_runs_its_contract(make_kernel: Any) -> None:
+    """Each backend the nats plugin registers has a contract class above (the transport is
+    covered by tests/contrib/nats/test_processes.py)."""
+    kernel = make_kernel()
+    registered = {kind: sorted(str(r.name) for r in kernel.registry(kind).by_plugin("nats"))
+                  for kind in ("state backend", "session backend", "event backend", "event transport")}
+    assert registered == {"state backend": ["nats"], "session backend": [], "event backend": ["nats"],
+                          "event transport": ["nats"]}

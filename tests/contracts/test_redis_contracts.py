@@ -41,3 +41,13 @@ class TestRedisEventLog(EventLogContract):
         await log.open()
         yield log
         await log.close()
+
+
+def test_every_redis_backend_runs_its_contract(make_kernel: Any) -> None:
+    """Each backend the redis plugin registers has a contract class above (the transport is
+    covered by tests/contrib/redis/test_processes.py)."""
+    kernel = make_kernel()
+    registered = {kind: sorted(str(r.name) for r in kernel.registry(kind).by_plugin("redis"))
+                  for kind in ("state backend", "session backend", "event backend", "event transport")}
+    assert registered == {"state backend": ["redis"], "session backend": ["redis"], "event backend": ["redis"],
+                          "event transport": ["redis"]}

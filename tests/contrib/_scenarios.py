@@ -151,14 +151,16 @@ def cross_process_delivery(tmp_path: Path, config: dict[str, Any], count: int = 
 # -- work sharing -----------------------------------------------------------------------
 
 
-def start_workers(tmp_path: Path, config: dict[str, Any], delays: list[float]) -> list[Any]:
-    """``llmspell worker`` processes; worker ``w`` spends ``delays[w]`` seconds on each job."""
+def start_workers(tmp_path: Path, config: dict[str, Any], delays: list[float], stall: list[int]) -> list[Any]:
+    """``llmspell worker`` processes; worker ``w`` spends ``delays[w]`` seconds on each job
+    and hangs in the job after its ``stall[w]``-th (0: never)."""
     workers = []
     for w, delay in enumerate(delays):
         cfg = {**config, "data_dir": str(tmp_path / f"worker-{w}"), "plugins": {"load": [str(HANDLERS)]}}
         path = write_config(tmp_path / f"worker-{w}.toml", cfg)
         handled = tmp_path / f"handled-{w}.txt"
-        env = process_env(LLMSPELL_TEST_HANDLED=str(handled), LLMSPELL_TEST_DELAY=str(delay))
+        env = process_env(LLMSPELL_TEST_HANDLED=str(handled), LLMSPELL_TEST_DELAY=str(delay),
+                          LLMSPELL_TEST_STALL_AFTER=str(stall[w]))
         proc = spawn([sys.executable, "-m", "llmspell.cli", "-c", str(path), "worker", "--json"], env)
         workers.append((proc, handled))
     for proc, _ in workers:
@@ -180,12 +182,15 @@ def work_sharing(tmp_path: Path, config: dict[str, Any], *, jobs: int = 3000, ki
     """3 ``llmspell worker`` processes share ``jobs`` triggered events through one group.
 
     Without ``kill`` every job is handled exactly once and by more than one worker. With
-    ``kill`` the first worker (a slow one: 50 ms a job, so it always holds a batch it has
-    not finished) is SIGKILLed mid-way: nothing is lost, the jobs it had started but not
-    finished are done by the others, and the only jobs handled twice are ones it had
-    finished without acknowledging them.
+    ``kill`` the first worker gets stuck in its 21st job and is SIGKILLed there, holding a
+    batch it took but did not finish: nothing is lost, the job it was in is done by the
+    others, and the only jobs handled twice are ones it had finished without
+    acknowledging them.
     """
-    workers = start_workers(tmp_path, config, [0.05, 0.002, 0.002] if kill else [0.0, 0.0, 0.0])
+    if kill:
+        workers = start_workers(tmp_path, config, [0.002] * 3, [20, 0, 0])
+    else:
+        workers = start_workers(tmp_path, config, [0.0] * 3, [0, 0, 0])
     try:
         path = write_config(tmp_path / "publisher.toml", {**config, "data_dir": str(tmp_path / "publisher")})
 
@@ -199,7 +204,7 @@ def work_sharing(tmp_path: Path, config: dict[str, Any], *, jobs: int = 3000, ki
         killed = False
         while time.monotonic() < deadline:
             seen = handled(workers)
-            if kill and not killed and len(seen[0]) >= 20:
+            if kill and not killed and len(handled(workers, "took")[0]) > 20:  # stuck in a job
                 workers[0][0].send_signal(signal.SIGKILL)
                 workers[0][0].wait(10)
                 killed = True

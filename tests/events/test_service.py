@@ -226,7 +226,7 @@ def test_bad_configuration_is_reported_with_its_path(make_kernel: Any) -> None:
         make_kernel({"events": {"backend": "nope", "transport": "carrier-pigeon", "policy": "drop_newest",
                                 "queue_size": 0, "log_unscoped": ["a.b*"]}})
     text = str(info.value)
-    for fragment in ("events.backend: unknown event backend 'nope' (registered: diskcache, memory)",
+    for fragment in ("events.backend: unknown event backend 'nope' (registered: diskcache, memory",
                      "events.transport", "events.policy", "events.queue_size", "events.log_unscoped"):
         assert fragment in text
 

@@ -147,7 +147,7 @@ def test_info(cli: Any) -> None:
     code, out, _ = cli("state", "info", "--json")
     data = json.loads(out)
     assert code == 0
-    assert data["backend"] == "diskcache" and sorted(data["backends"]) == ["diskcache", "memory"]
+    assert data["backend"] == "diskcache" and {"diskcache", "memory"} <= set(data["backends"])
     assert "counter_add" in data["reducers"]
 
 
