@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
+
+import orjson
 
 from llmspell.errors import BackendUnavailable, MissingExtraError
 
@@ -289,7 +290,7 @@ class NatsConnection:
             future.set_result(JetStreamError(503, 0, "no stream listens on this subject (it was deleted?)"))
             return
         try:
-            reply = json.loads(msg.data)
+            reply = orjson.loads(msg.data)
         except ValueError:
             future.set_result(JetStreamError(0, 0, f"unreadable reply {msg.data[:100]!r}"))
             return

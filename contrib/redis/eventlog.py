@@ -4,15 +4,14 @@ Layout (``P`` is ``{prefix:events}:``)::
 
     P x:<stream>      Redis Stream; entry id "<seq>-0"; fields i (event id), t (type),
                       m (time, microseconds since 1970), e (the JSON envelope)
-    P ids             hash  event id -> "<seq>\\n<stream>"   (idempotence, get by id)
+    P ids             hash  event id -> "<seq>\\n<token>\\n<stream>"  (idempotence, get by id)
     P time            zset  event id -> time                  (queries by time)
     P streams         zset  stream names at score 0           (listing by prefix)
     P snap:<stream>   hash  projection name -> snapshot JSON
-    P done:<token>    string, 5 minutes: an append's reply, so a retried append is not
-                      mistaken for a duplicate of itself
 
 An append is one Lua script (:data:`APPEND`): for each event it looks the id up, and
-either reports the stored copy (a duplicate) or takes the stream's next sequence number
+either reports the stored copy (a duplicate; unless the copy carries this append's own
+token: an append retried after a lost reply) or takes the stream's next sequence number
 (its length plus one: entries are never removed one by one) and adds the entry, the id
 and the time index. The script runs atomically, so sequence numbers are gapless and
 unique however many processes append, and a batch lands whole or not at all.
@@ -43,51 +42,56 @@ from .state import drop_space
 
 __all__ = ["RedisEventLog"]
 
-#: KEYS: ids, time, streams, done, stream keys 1..m.
-#: ARGV: n, expected ('' = any), P, m, stream names 1..m, then per event: stream index, id, type, time, envelope.
-#: Returns {1, entry...} (entry: seq of a new event, or {seq, stream, envelope} of the stored copy)
-#: or {0, last_seq} when expected does not hold.
+#: KEYS: ids, time, streams, stream keys 1..m.
+#: ARGV: n, expected ('' = any), P, m, token, stream names 1..m, then per event: stream index, id, type,
+#: time, envelope. Returns {1, entry...} (entry: the seq of an event stored now, or {seq, stream,
+#: envelope} of a copy stored before) or {0, last_seq} when expected does not hold.
 APPEND = """#!lua
-local done = redis.call('GET', KEYS[4])
-if done then return cjson.decode(done) end
-local n, m, P = tonumber(ARGV[1]), tonumber(ARGV[4]), ARGV[3]
-local names, lasts = {}, {}
+local n, m, P, token = tonumber(ARGV[1]), tonumber(ARGV[4]), ARGV[3], ARGV[5]
+local names, lasts, empty = {}, {}, {}
 for s = 1, m do
-  names[s] = ARGV[4 + s]
-  lasts[s] = redis.call('XLEN', KEYS[4 + s])
+  names[s] = ARGV[5 + s]
+  lasts[s] = redis.call('XLEN', KEYS[3 + s])
+  empty[s] = lasts[s] == 0
 end
 if ARGV[2] ~= '' and lasts[1] ~= tonumber(ARGV[2]) then return {0, lasts[1]} end
-local out = {1}
-local at = 4 + m
+local out, seen = {1}, {}
+local at = 5 + m
 for e = 1, n do
   local s, id = tonumber(ARGV[at + 1]), ARGV[at + 2]
   local where = redis.call('HGET', KEYS[1], id)
   if where then
-    local nl = string.find(where, '\\n', 1, true)
-    local seq, stream = string.sub(where, 1, nl - 1), string.sub(where, nl + 1)
-    local env = false
-    local entry = redis.call('XRANGE', P .. 'x:' .. stream, seq .. '-0', seq .. '-0')
-    if entry[1] then
-      local fields = entry[1][2]
-      for f = 1, #fields, 2 do
-        if fields[f] == 'e' then env = fields[f + 1] end
+    local a = string.find(where, '\\n', 1, true)
+    local b = string.find(where, '\\n', a + 1, true)
+    local seq, stream = string.sub(where, 1, a - 1), string.sub(where, b + 1)
+    if string.sub(where, a + 1, b - 1) == token and not seen[id] then
+      seen[id] = true
+      out[#out + 1] = tonumber(seq)  -- stored by this very append, before a lost reply
+    else
+      local env = false
+      local entry = redis.call('XRANGE', P .. 'x:' .. stream, seq .. '-0', seq .. '-0')
+      if entry[1] then
+        local fields = entry[1][2]
+        for f = 1, #fields, 2 do
+          if fields[f] == 'e' then env = fields[f + 1] end
+        end
       end
+      out[#out + 1] = {tonumber(seq), stream, env}
     end
-    out[#out + 1] = {tonumber(seq), stream, env}
   else
     local seq = lasts[s] + 1
     lasts[s] = seq
-    redis.call('XADD', KEYS[4 + s], seq .. '-0', 'i', id, 't', ARGV[at + 3], 'm', ARGV[at + 4], 'e', ARGV[at + 5])
-    redis.call('HSET', KEYS[1], id, seq .. '\\n' .. names[s])
+    redis.call('XADD', KEYS[3 + s], seq .. '-0', 'i', id, 't', ARGV[at + 3], 'm', ARGV[at + 4], 'e', ARGV[at + 5])
+    redis.call('HSET', KEYS[1], id, seq .. '\\n' .. token .. '\\n' .. names[s])
     redis.call('ZADD', KEYS[2], ARGV[at + 4], id)
+    seen[id] = true
     out[#out + 1] = seq
   end
   at = at + 5
 end
 for s = 1, m do
-  if lasts[s] > 0 then redis.call('ZADD', KEYS[3], 0, names[s]) end
+  if empty[s] and lasts[s] > 0 then redis.call('ZADD', KEYS[3], 0, names[s]) end
 end
-redis.call('SET', KEYS[4], cjson.encode(out), 'EX', 300)
 return out
 """
 
@@ -98,8 +102,9 @@ for a = 2, #ARGV do
   local where = redis.call('HGET', KEYS[1], ARGV[a])
   local found = false
   if where then
-    local nl = string.find(where, '\\n', 1, true)
-    local seq, stream = string.sub(where, 1, nl - 1), string.sub(where, nl + 1)
+    local a = string.find(where, '\\n', 1, true)
+    local b = string.find(where, '\\n', a + 1, true)
+    local seq, stream = string.sub(where, 1, a - 1), string.sub(where, b + 1)
     local entry = redis.call('XRANGE', ARGV[1] .. 'x:' .. stream, seq .. '-0', seq .. '-0')
     if entry[1] then
       local fields = entry[1][2]
@@ -126,8 +131,9 @@ local out = {#found / 2}
 for i = 1, #found, 2 do
   local where = redis.call('HGET', ARGV[2], found[i])
   if where then
-    local nl = string.find(where, '\\n', 1, true)
-    local seq, stream = string.sub(where, 1, nl - 1), string.sub(where, nl + 1)
+    local a = string.find(where, '\\n', 1, true)
+    local b = string.find(where, '\\n', a + 1, true)
+    local seq, stream = string.sub(where, 1, a - 1), string.sub(where, b + 1)
     local entry = redis.call('XRANGE', ARGV[1] .. 'x:' .. stream, seq .. '-0', seq .. '-0')
     if entry[1] then
       local t, e = false, false
@@ -240,11 +246,11 @@ class RedisEventLog:
         names: dict[str, int] = {}
         for row in prepared.rows:
             names.setdefault(row[0], len(names) + 1)
-        token = os.urandom(12).hex()
-        keys = [self._ids, self._time, self._streams, self._k("done:" + token)]
+        token = os.urandom(4).hex()
+        keys = [self._ids, self._time, self._streams]
         keys += [self._stream_key(name) for name in names]
         expected = "" if expected_last_seq is None else str(expected_last_seq)
-        args: list[Any] = [len(prepared.rows), expected, self.space.encode(), len(names)]
+        args: list[Any] = [len(prepared.rows), expected, self.space.encode(), len(names), token]
         args += [name.encode() for name in names]
         for stream, event_id, type_name, when, raw in prepared.rows:
             args += [names[stream], event_id.encode(), type_name.encode(), when, raw]
