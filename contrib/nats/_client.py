@@ -329,7 +329,8 @@ class NatsConnection:
                 info = await sub.consumer_info()
                 remaining = info.num_pending
                 while remaining > 0:
-                    batch = await sub.fetch(min(remaining, 1000), timeout=self.config.timeout)
+                    want = min(remaining, 1000) if limit is None else min(remaining, 1000, limit - len(out))
+                    batch = await sub.fetch(want, timeout=self.config.timeout)
                     for m in batch:
                         meta = m.metadata
                         if until is not None and meta.sequence.stream > until:

@@ -316,18 +316,17 @@ class NatsEventLog:
         if msg is None:
             return []
         out: list[Event] = []
-        messages = [msg]
+        fetched = 1
         while True:
-            for m in messages:
-                out.extend(e for e in self._decode(m, stream) if start <= e.seq <= stop)  # type: ignore[operator]
-            tail = messages[-1]
+            out.extend(e for e in self._decode(msg, stream) if start <= e.seq <= stop)  # type: ignore[operator]
+            tail = msg
             if _span(tail)[1] >= stop or tail.seq >= last.seq:
                 return out
-            if len(messages) < _SMALL_READ:
+            if fetched < _SMALL_READ and stop - _span(tail)[1] <= _SMALL_READ:  # a short read: direct gets
                 nxt = await self.conn.next(self.log_stream, subject, tail.seq + 1)
-                messages = [] if nxt is None else [nxt]
-                if not messages:
+                if nxt is None:
                     return out
+                msg, fetched = nxt, fetched + 1
             else:  # a long read: stream the rest through a consumer
                 rest = await self.conn.scan(self.log_stream, subject, start=tail.seq + 1, until=last.seq,
                                             limit=stop - _span(tail)[1])

@@ -2,8 +2,8 @@
 
 Layout (``P`` is ``{prefix:events}:``)::
 
-    P x:<stream>      Redis Stream; entry id "<seq>-0"; fields i (event id), t (type),
-                      m (time, microseconds since 1970), e (the JSON envelope)
+    P x:<stream>      Redis Stream; entry id "<seq>-0"; one field, e: the JSON envelope
+                      (one field keeps reads cheap: redis-py parses each field)
     P ids             hash  event id -> "<seq>\\n<token>\\n<stream>"  (idempotence, get by id)
     P time            zset  event id -> time                  (queries by time)
     P streams         zset  stream names at score 0           (listing by prefix)
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from llmspell import serde
@@ -34,7 +34,7 @@ from llmspell.events import (
     check_stream,
     compile_patterns,
 )
-from llmspell.plugins.events._logutil import check_expected, check_range, from_us, prepare, time_us
+from llmspell.plugins.events._logutil import check_expected, check_range, prepare, time_us
 
 from ._client import RedisConnection, keyspace
 from .config import RedisConfig
@@ -81,7 +81,7 @@ for e = 1, n do
   else
     local seq = lasts[s] + 1
     lasts[s] = seq
-    redis.call('XADD', KEYS[3 + s], seq .. '-0', 'i', id, 't', ARGV[at + 3], 'm', ARGV[at + 4], 'e', ARGV[at + 5])
+    redis.call('XADD', KEYS[3 + s], seq .. '-0', 'e', ARGV[at + 5])
     redis.call('HSET', KEYS[1], id, seq .. '\\n' .. token .. '\\n' .. names[s])
     redis.call('ZADD', KEYS[2], ARGV[at + 4], id)
     seen[id] = true
@@ -119,7 +119,7 @@ return out
 """
 
 #: KEYS: time.  ARGV: P, ids hash, min, max, offset, count, rev ('1' or '').
-#: Returns {members read, {time, seq, stream, type, envelope}...} in time order.
+#: Returns {members read, {time, seq, stream, envelope}...} in time order.
 BY_TIME = """#!lua
 local found
 if ARGV[7] == '1' then
@@ -136,19 +136,14 @@ for i = 1, #found, 2 do
     local seq, stream = string.sub(where, 1, a - 1), string.sub(where, b + 1)
     local entry = redis.call('XRANGE', ARGV[1] .. 'x:' .. stream, seq .. '-0', seq .. '-0')
     if entry[1] then
-      local t, e = false, false
-      local fields = entry[1][2]
-      for f = 1, #fields, 2 do
-        if fields[f] == 't' then t = fields[f + 1] elseif fields[f] == 'e' then e = fields[f + 1] end
-      end
-      out[#out + 1] = {found[i + 1], tonumber(seq), stream, t, e}
+      out[#out + 1] = {found[i + 1], tonumber(seq), stream, entry[1][2][2]}
     end
   end
 end
 return out
 """
 
-#: KEYS: streams.  ARGV: P, lex min, lex max.  Returns {name, last seq, last time|false, ...}.
+#: KEYS: streams.  ARGV: P, lex min, lex max.  Returns {name, last seq, last event's time|false, ...}.
 STREAMS = """#!lua
 local names = redis.call('ZRANGE', KEYS[1], ARGV[2], ARGV[3], 'BYLEX')
 local out = {}
@@ -157,11 +152,8 @@ for _, name in ipairs(names) do
   local n = redis.call('XLEN', key)
   if n > 0 then
     local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
-    local when = false
-    local fields = last[1][2]
-    for f = 1, #fields, 2 do
-      if fields[f] == 'm' then when = fields[f + 1] end
-    end
+    local ok, doc = pcall(cjson.decode, last[1][2][2])
+    local when = ok and type(doc) == 'table' and doc['time'] or false
     out[#out + 1] = name
     out[#out + 1] = n
     out[#out + 1] = when
@@ -178,12 +170,10 @@ while true do
   local entries = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', 1000)
   if #entries == 0 then break end
   for _, entry in ipairs(entries) do
-    local fields = entry[2]
-    for f = 1, #fields, 2 do
-      if fields[f] == 'i' then
-        redis.call('HDEL', KEYS[2], fields[f + 1])
-        redis.call('ZREM', KEYS[3], fields[f + 1])
-      end
+    local ok, doc = pcall(cjson.decode, entry[2][2])
+    if ok and type(doc) == 'table' and type(doc['id']) == 'string' then
+      redis.call('HDEL', KEYS[2], doc['id'])
+      redis.call('ZREM', KEYS[3], doc['id'])
     end
     from = '(' .. entry[1]
   end
@@ -319,7 +309,7 @@ class RedisEventLog:
         rows.sort(key=lambda r: (r[0], r[1], r[2]), reverse=reverse)
         if limit is not None:
             rows = rows[:limit]
-        return [self.codec.decode(raw, name, seq) for _, name, seq, raw in rows]
+        return [row[3] for row in rows]
 
     async def _query_stream(self, stream: str, match: Any, low: int | None, high: int | None) -> list[Any]:
         key = self._stream_key(stream)
@@ -327,13 +317,12 @@ class RedisEventLog:
         start: bytes | str = "-"
         while True:
             entries = await self.conn.run("xrange", key, start, "+", count=1000)
-            for entry_id, fields in entries:
-                when = int(fields[b"m"])
+            for event in self._decode_entries(stream, entries):
+                when = time_us(event.time)
                 if (low is not None and when < low) or (high is not None and when >= high):
                     continue
-                if match is not None and not match(fields[b"t"].decode()):
-                    continue
-                rows.append((when, stream, int(entry_id.split(b"-", 1)[0]), fields[b"e"]))
+                if match is None or match(event.type):
+                    rows.append((when, stream, event.seq, event))
             if len(entries) < 1000:
                 return rows
             start = b"(" + entries[-1][0]
@@ -348,9 +337,10 @@ class RedisEventLog:
             args = [self.space.encode(), self._ids, lower, upper, offset, _QUERY_CHUNK, "1" if reverse else ""]
             reply = await self._run("by_time", [self._time], args)
             read, found = int(reply[0]), reply[1:]
-            for when, seq, name, type_name, raw in found:
-                if match is None or match(type_name.decode()):
-                    rows.append((int(float(when)), name.decode(), int(seq), raw))
+            for when, seq, name, raw in found:
+                event = self.codec.decode(raw, name.decode(), int(seq))
+                if match is None or match(event.type):
+                    rows.append((int(float(when)), event.stream, event.seq, event))
             if read < _QUERY_CHUNK:
                 return rows
             offset += read
@@ -370,7 +360,8 @@ class RedisEventLog:
         out = []
         for i in range(0, len(flat), 3):
             when = flat[i + 2]
-            out.append(StreamInfo(flat[i].decode(), int(flat[i + 1]), None if not when else from_us(int(when))))
+            last = None if not when else datetime.fromisoformat(when.decode()).astimezone(UTC)
+            out.append(StreamInfo(flat[i].decode(), int(flat[i + 1]), last))
         return out
 
     async def delete_stream(self, stream: str) -> int:

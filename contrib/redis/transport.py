@@ -20,7 +20,7 @@ when it comes back from Redis. Other processes receive it from the stream in ord
 Redis consumer group ``name`` on the bus stream (starting at the events published from
 then on) and runs a consumer named after this process. It takes up to ``[redis]
 group_batch`` entries with ``XREADGROUP``, hands the matching events to the local
-members, waits until they are handled, then ``XACK``\\ s them. Entries another consumer
+members, waits until they are handled, then ``XACK`` them. Entries another consumer
 left unacknowledged for ``[redis] claim_idle`` seconds (it died, or hangs) are taken over
 with ``XAUTOCLAIM``; while a slow handler runs, the consumer renews its claim. Events of
 the bus that match none of the group's patterns are acknowledged unhandled. Every
