@@ -9,7 +9,8 @@ over the raw median. Everything is written under a fresh prefix and removed at t
 * state ``get``/``set``/``cas``/``update`` through ``kernel.state`` (the service, its
   envelope, policies and hooks included) beside redis-py ``GET``/``SET`` (a CAS is one
   ``EVALSHA`` round trip; ``update`` is a read and a CAS, beside ``GET`` + ``SET``) and
-  beside nats-py key-value ``get``/``put``/``update(last=rev)``;
+  beside nats-py key-value ``get``/``put``/``update(last=rev)``; a Redis ``set`` also beside
+  the raw client sending the compare-and-set script itself (``EVALSHA``);
 * event ``append`` of one event through the log backend beside one ``XADD`` / one
   JetStream publish with its ack; batched appends (1,000 events a call) as events per
   second beside 1,000 pipelined ``XADD`` commands / JetStream publishes; reads of 1,000 events
@@ -40,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _timing import percentile, table  # noqa: E402
 
 from llmspell import Kernel  # noqa: E402
+from llmspell.contrib.redis._scripts import CAS  # noqa: E402
 from llmspell.events import Event  # noqa: E402
 
 VALUE = {"name": "benchmark", "tags": ["a", "b", "c"], "text": "x" * 140}
@@ -109,6 +111,14 @@ async def bench_redis(url: str, n: int, batch: int, repeat: int) -> tuple[list[l
                 version[0] = await scope.set("c", VALUE, expected_version=version[0])
 
             latency.append(row("state cas / SET", *await paired(cas, lambda: raw.set(f"{prefix}:raw", RAW_VALUE), n)))
+            script = raw.register_script(CAS)
+            tokens = iter(range(10**9))
+
+            async def raw_script() -> None:  # the compare-and-set script alone, as the backend sends it
+                await script(keys=[f"{prefix}:sr", f"{prefix}:si"], args=[b"m", RAW_VALUE, "", str(next(tokens))])
+
+            latency.append(row("state set / EVALSHA of its script", *await paired(lambda: scope.set("k", VALUE),
+                                                                                   raw_script, n)))
 
             async def raw_update() -> None:
                 await raw.get(f"{prefix}:raw")
