@@ -30,6 +30,7 @@ import asyncio
 import platform
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -96,7 +97,7 @@ async def bench_redis(url: str, n: int, batch: int, repeat: int) -> tuple[list[l
     raw = aredis.Redis.from_url(url)
     latency: list[list[Any]] = []
     throughput: list[list[Any]] = []
-    data_dir = Path(f"/tmp/{prefix}")
+    data_dir = Path(tempfile.mkdtemp(prefix="llmspell-bench-"))
     try:
         async with Kernel(config, data_dir=data_dir) as kernel:
             scope = kernel.state.scope("app", "bench")
@@ -200,7 +201,7 @@ async def bench_nats(url: str, n: int, batch: int, repeat: int) -> tuple[list[li
     try:
         await js.add_stream(name=raw_stream, subjects=[f"{prefix}.raw.>"])
         kv = await js.create_key_value(KeyValueConfig(bucket=f"{prefix}_rawkv", history=1, direct=True))
-        async with Kernel(config, data_dir=Path(f"/tmp/{prefix}")) as kernel:
+        async with Kernel(config, data_dir=Path(tempfile.mkdtemp(prefix="llmspell-bench-"))) as kernel:
             scope = kernel.state.scope("app", "bench")
             await scope.set("k", VALUE)
             await kv.put("k", RAW_VALUE)

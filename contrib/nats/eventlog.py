@@ -39,10 +39,7 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
-
-import orjson
 
 from llmspell import serde
 from llmspell.errors import BackendUnavailable, ConflictError
@@ -50,33 +47,20 @@ from llmspell.events import (
     AppendResult,
     Event,
     EventCodec,
-    MalformedEventError,
     Snapshot,
-    StreamInfo,
     check_stream,
-    compile_patterns,
 )
-from llmspell.plugins.events._logutil import check_expected, check_range, prepare, time_us
+from llmspell.plugins.events._logutil import check_expected, prepare
 
 from ._claims import Claim, Claims
-from ._client import WRONG_LAST_SEQUENCE, JetStreamError, Msg, NatsConnection
+from ._client import WRONG_LAST_SEQUENCE, JetStreamError, NatsConnection
+from ._logread import COUNT, SEQ, LogReader, span
 from .config import NatsConfig
-from .naming import token, untoken
+from .naming import token
 
 __all__ = ["NatsEventLog"]
 
-_SEQ = "Llmspell-Seq"
-_COUNT = "Llmspell-Count"
-_SMALL_READ = 8
-
-
-def _span(msg: Msg) -> tuple[int, int]:
-    """The first and last sequence numbers of the events in a log message."""
-    first = int(msg.headers.get(_SEQ, "0"))
-    return first, first + int(msg.headers.get(_COUNT, "0")) - 1
-
-
-class NatsEventLog:
+class NatsEventLog(LogReader):
     """An :class:`~llmspell.events.EventLog` on JetStream, shared by any number of processes."""
 
     def __init__(self, config: NatsConfig, codec: EventCodec | None = None, *, prefix: str | None = None) -> None:
@@ -129,7 +113,7 @@ class NatsEventLog:
         if not fresh and stream in self._positions:
             return self._positions[stream]
         last = await self.conn.last(self.log_stream, self._subject(stream))
-        position = (0, 0) if last is None else (last.seq, _span(last)[1])
+        position = (0, 0) if last is None else (last.seq, span(last)[1])
         self._positions[stream] = position
         return position
 
@@ -238,7 +222,7 @@ class NatsEventLog:
                                              "over while it waited; retry the append")
                 for (_, claim, _), i, rev in zip(moved, todo, revs, strict=True):
                     claims[i], mine[i] = claim, rev  # type: ignore[assignment]
-            headers = {_SEQ: str(last + 1), _COUNT: str(len(todo)), "Nats-Expected-Last-Subject-Sequence": str(js)}
+            headers = {SEQ: str(last + 1), COUNT: str(len(todo)), "Nats-Expected-Last-Subject-Sequence": str(js)}
             (ack,) = await self.conn.publish_many([(subject, body, headers)])
             if not isinstance(ack, JetStreamError):
                 self._positions[stream] = (ack.seq, last + len(todo))
@@ -253,146 +237,15 @@ class NatsEventLog:
                                          f"{self.config.claim_timeout / 2}s: too many concurrent writers")
             await asyncio.sleep(random.uniform(0, min(0.0005 * 2**attempt, 0.02)))
 
-    # -- reading ---------------------------------------------------------------------
-
-    def _decode(self, msg: Msg, stream: str) -> list[Event]:
-        first, _ = _span(msg)
-        try:
-            items = orjson.loads(msg.data)
-            if type(items) is not list:
-                raise ValueError("not a list")
-        except ValueError as exc:
-            raise MalformedEventError(stream, first, f"log message {msg.seq} is not a JSON list: {exc}") from None
-        return [self.codec.from_data(item, stream, first + k) for k, item in enumerate(items)]
-
-    async def _locate(self, stream: str, seq: int, last: Msg | None = None) -> Msg | None:
-        """The message of ``stream`` holding event ``seq`` (binary search on stream sequences)."""
-        subject = self._subject(stream)
-        last = last or await self.conn.last(self.log_stream, subject)
-        if last is None or seq < 1:
-            return None
-        first_seq, last_seq = _span(last)
-        if seq > last_seq:
-            return None
-        if seq >= first_seq:
-            return last
-        found = await self.conn.next(self.log_stream, subject, 1)
-        hi = last.seq  # every message at or after hi starts after seq
-        while found is not None:
-            start, end = _span(found)
-            if start <= seq <= end:
-                return found
-            if start > seq or hi - found.seq <= 1:
-                return None
-            mid = (found.seq + hi + 1) // 2
-            probe = await self.conn.next(self.log_stream, subject, mid)
-            if probe is None or probe.seq >= hi or _span(probe)[0] > seq:
-                hi = mid
-            else:
-                found = probe
-        return None
-
-    async def _event_at(self, stream: str, seq: int) -> Event | None:
-        msg = await self._locate(stream, seq)
-        if msg is None:
-            return None
-        start, _ = _span(msg)
-        events = self._decode(msg, stream)
-        return events[seq - start] if 0 <= seq - start < len(events) else None
-
-    async def read(self, stream: str, from_seq: int = 1, to_seq: int | None = None, limit: int | None = None) -> list[Event]:
-        check_range(stream, from_seq, to_seq, limit)
-        subject = self._subject(stream)
-        last = await self.conn.last(self.log_stream, subject)
-        if last is None or limit == 0:
-            return []
-        start = max(from_seq, 1)
-        stop = _span(last)[1] if to_seq is None else min(to_seq, _span(last)[1])
-        if limit is not None:
-            stop = min(stop, start + limit - 1)
-        if start > stop:
-            return []
-        msg = await self._locate(stream, start, last)
-        if msg is None:
-            return []
-        out: list[Event] = []
-        fetched = 1
-        while True:
-            out.extend(e for e in self._decode(msg, stream) if start <= e.seq <= stop)  # type: ignore[operator]
-            tail = msg
-            if _span(tail)[1] >= stop or tail.seq >= last.seq:
-                return out
-            if fetched < _SMALL_READ and stop - _span(tail)[1] <= _SMALL_READ:  # a short read: direct gets
-                nxt = await self.conn.next(self.log_stream, subject, tail.seq + 1)
-                if nxt is None:
-                    return out
-                msg, fetched = nxt, fetched + 1
-            else:  # a long read: stream the rest through a consumer
-                rest = await self.conn.scan(self.log_stream, subject, start=tail.seq + 1, until=last.seq,
-                                            limit=stop - _span(tail)[1])
-                for m in rest:
-                    out.extend(e for e in self._decode(m, stream) if e.seq <= stop)  # type: ignore[operator]
-                return out
-
     async def last_seq(self, stream: str) -> int:
         check_stream(stream)
         return (await self._position(stream, fresh=True))[1]
-
-    async def get(self, event_id: str) -> Event | None:
-        claim = await self.claims.read(event_id)
-        if claim is None:
-            return None
-        event = await self._event_at(claim.stream, claim.seq)
-        return event if event is not None and event.id == event_id else None
-
-    async def query(
-        self,
-        *,
-        types: str | Sequence[str] | None = None,
-        stream: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int | None = None,
-        reverse: bool = False,
-    ) -> list[Event]:
-        match = None if types is None else compile_patterns(types).match
-        low = None if since is None else time_us(since)
-        high = None if until is None else time_us(until)
-        subject = self._subject(check_stream(stream)) if stream is not None else self._log_subject + ">"
-        hits = []
-        for msg in await self.conn.scan(self.log_stream, subject):
-            name = untoken(msg.subject[len(self._log_subject):])
-            for event in self._decode(msg, name):
-                when = time_us(event.time)
-                if (low is not None and when < low) or (high is not None and when >= high):
-                    continue
-                if match is not None and not match(event.type):
-                    continue
-                hits.append((when, name, event.seq, event))
-        hits.sort(key=lambda h: (h[0], h[1], h[2]), reverse=reverse)
-        if limit is not None:
-            hits = hits[:limit]
-        return [h[3] for h in hits]
-
-    async def streams(self, prefix: str = "") -> list[StreamInfo]:
-        info = await self.conn.call(lambda: self.conn.jsm.stream_info(self.log_stream, subjects_filter=self._log_subject + ">"))
-        names = sorted(
-            name for name in (untoken(s[len(self._log_subject):]) for s in (info.state.subjects or {}))
-            if name.startswith(prefix)
-        )
-        lasts = await asyncio.gather(*(self.conn.last(self.log_stream, self._subject(n)) for n in names))
-        out = []
-        for name, last in zip(names, lasts, strict=True):
-            if last is not None:
-                events = self._decode(last, name)
-                out.append(StreamInfo(name, _span(last)[1], events[-1].time if events else None))
-        return out
 
     async def delete_stream(self, stream: str) -> int:
         check_stream(stream)
         subject = self._subject(stream)
         last = await self.conn.last(self.log_stream, subject)
-        count = 0 if last is None else _span(last)[1]
+        count = 0 if last is None else span(last)[1]
         ids = []
         if last is not None:
             for msg in await self.conn.scan(self.log_stream, subject):

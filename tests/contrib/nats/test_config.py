@@ -33,12 +33,12 @@ def test_llmspell_config_never_prints_servers_or_credentials(tmp_path: Path) -> 
     assert "s3cr3t-token" not in str(shown)
 
 
-def test_a_missing_nats_package_fails_at_build_with_the_install_line() -> None:
-    code = "from llmspell import Kernel\nKernel({'events': {'transport': 'nats'}}, data_dir='/tmp/llmspell-x')"
+def test_a_missing_nats_package_fails_at_build_with_the_install_line(tmp_path: Path) -> None:
+    code = f"from llmspell import Kernel\nKernel({{'events': {{'transport': 'nats'}}}}, data_dir={str(tmp_path)!r})"
     done = checks.without_package("nats", code)
     assert done.returncode == 1
     assert "MissingExtraError" in done.stderr and 'pip install "llmspell[nats]"' in done.stderr
-    fine = checks.without_package("nats", "from llmspell import Kernel\nKernel(data_dir='/tmp/llmspell-x')")
+    fine = checks.without_package("nats", f"from llmspell import Kernel\nKernel(data_dir={str(tmp_path)!r})")
     assert fine.returncode == 0, fine.stderr
 
 

@@ -34,13 +34,13 @@ def test_llmspell_config_never_prints_the_url(tmp_path: Path) -> None:
     assert shown["prefix"] == "llmspell"
 
 
-def test_a_missing_redis_package_fails_at_build_with_the_install_line() -> None:
-    code = "from llmspell import Kernel\nKernel({'state': {'backend': 'redis'}}, data_dir='/tmp/llmspell-x')"
+def test_a_missing_redis_package_fails_at_build_with_the_install_line(tmp_path: Path) -> None:
+    code = f"from llmspell import Kernel\nKernel({{'state': {{'backend': 'redis'}}}}, data_dir={str(tmp_path)!r})"
     done = checks.without_package("redis", code)
     assert done.returncode == 1
     assert "MissingExtraError" in done.stderr and 'pip install "llmspell[redis]"' in done.stderr
     # Not selected: the package is never imported, the kernel builds without it.
-    fine = checks.without_package("redis", "from llmspell import Kernel\nKernel(data_dir='/tmp/llmspell-x')")
+    fine = checks.without_package("redis", f"from llmspell import Kernel\nKernel(data_dir={str(tmp_path)!r})")
     assert fine.returncode == 0, fine.stderr
 
 
