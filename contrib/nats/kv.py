@@ -44,6 +44,7 @@ _VERSION = "Llmspell-Version"
 _OP = "KV-Operation"
 _EXPECT = "Nats-Expected-Last-Subject-Sequence"
 _CACHE_SIZE = 100_000
+_MAX_RACES = 1_000
 
 
 class NatsKVStateBackend:
@@ -162,7 +163,7 @@ class NatsKVStateBackend:
         subject = self._subject(key)
         known = self._seen.get(subject)
         current: Record | None = None
-        while True:
+        for _ in range(_MAX_RACES):
             if known is None:
                 revision, current = await self._read(key)
                 known = (revision, None if current is None else current.version)
@@ -193,6 +194,8 @@ class NatsKVStateBackend:
                 return CasResult(ok=True, previous_version=version)
             self._remember(subject, ack.seq, (version or 0) + 1)
             return CasResult(ok=True, version=(version or 0) + 1, previous_version=version)
+        raise BackendUnavailable(f"state key {key!r} kept changing under this write ({_MAX_RACES} lost revision "
+                                 "races in a row); too many concurrent writers on one key")
 
     async def compare_and_set(self, key: str, data: bytes, expected_version: int | None = None) -> CasResult:
         if type(data) is not bytes:
