@@ -173,7 +173,14 @@ class TransportInbox(Protocol):
         """Hand an event to every local subscriber whose pattern matches."""
 
     async def deliver_group(self, group: str, event: Event) -> None:
-        """Hand an event to this process's member of the work-sharing ``group``."""
+        """Hand an event to this process's member of the work-sharing ``group``.
+
+        It returns once the event is queued. An inbox may also offer ``async
+        drain_group(group) -> bool``, which waits until the group's local members have
+        handled what was queued (False: a member left, its queue was dropped); a
+        transport that has it acknowledges events to its server only then, so work is
+        never acknowledged before it is done.
+        """
 
 
 @runtime_checkable

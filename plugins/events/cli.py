@@ -42,6 +42,10 @@ async def _with_bus(kernel: Any, work: Any) -> None:
 def register_commands(cli: click.Group) -> None:
     from llmspell.cli import echo_json, pass_kernel, progress, run
 
+    from .worker import register_worker
+
+    register_worker(cli)
+
     @cli.group("events")
     def events() -> None:
         """Look at the event log: tail, replay, streams, types."""

@@ -108,6 +108,20 @@ class Router:
             turns = self._turns[group] = itertools.count()
         await members[next(turns) % len(members)].put(event)
 
+    async def drain_group(self, group: str) -> bool:
+        """Wait until this process's members of ``group`` have handled every event queued to them.
+
+        Work-sharing transports acknowledge events to their server only after this returns
+        True, so an event whose member dies before handling it is redelivered to another
+        process. False: there is no member, or one left meanwhile (its queue was
+        discarded); leave those events unacknowledged.
+        """
+        members = list(self.groups.get(group, ()))
+        if not members:
+            return False
+        await asyncio.gather(*(m.drain() for m in members))
+        return all(m.active for m in members)
+
     def _settle(self, event: Event) -> None:
         keep = []
         for waiter in self.waiters:

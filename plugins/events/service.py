@@ -96,8 +96,13 @@ class EventBus(BuildingMixin, ReadingMixin):
             await self.log.close()
 
     async def health(self) -> list[str]:
-        check = getattr(self.log, "health", None)
-        return list(await check()) if check is not None else []
+        """Problems with the log backend and the transport (``llmspell doctor``); empty when fine."""
+        problems: list[str] = []
+        for part in (self.log, self.transport):
+            check = getattr(part, "health", None)
+            if check is not None:
+                problems.extend(await check())
+        return problems
 
     # -- publishing ----------------------------------------------------------------------
 

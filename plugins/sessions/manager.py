@@ -69,6 +69,11 @@ class SessionManager:
         self.leases = LeaseKeeper(self)
         self.resources = Resources(kernel)
 
+    async def health(self) -> builtins.list[str]:
+        """Problems with the session backend (``llmspell doctor``); empty when fine."""
+        check = getattr(self.backend, "health", None)
+        return builtins.list(await check()) if check is not None else []
+
     # -- reading -----------------------------------------------------------------
 
     def _bind(self, session: Session) -> Session:

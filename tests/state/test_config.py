@@ -15,9 +15,9 @@ from llmspell.plugins.state import DiskcacheStateBackend, MemoryStateBackend
 
 def test_unknown_backend_fails_listing_registered_names(make_kernel: Callable[..., Kernel]) -> None:
     with pytest.raises(ConfigError) as info:
-        make_kernel({"state": {"backend": "redis"}})
+        make_kernel({"state": {"backend": "nope"}})
     message = str(info.value)
-    assert "state.backend" in message and "'redis'" in message
+    assert "state.backend" in message and "'nope'" in message
     assert "diskcache" in message and "memory" in message
 
 

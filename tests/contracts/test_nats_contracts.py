@@ -1,0 +1,41 @@
+"""The state and event-log conformance suites over the NATS JetStream backends.
+
+Each test runs under its own subject and stream prefix (its streams are deleted
+afterwards), so the suite can run twice at once against one server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from llmspell.testing.contracts.events import EventLogContract
+from llmspell.testing.contracts.state import StateContract
+from tests.contrib._services import NATS_URL, nats_prefix  # noqa: F401 - a fixture
+
+
+class TestNatsEventLog(EventLogContract):
+    @pytest.fixture
+    async def event_log(self, make_kernel: Any, nats_prefix: str) -> Any:  # noqa: F811
+        kernel = make_kernel({"events": {"backend": "nats"}, "nats": {"servers": NATS_URL, "prefix": nats_prefix}})
+        log = kernel.create_backend("event backend", "nats")
+        await log.open()
+        yield log
+        await log.close()
+
+
+class TestNatsKVState(StateContract):
+    @pytest.fixture
+    def state_config(self, nats_prefix: str) -> dict[str, Any]:  # noqa: F811
+        return {"state": {"backend": "nats"}, "nats": {"servers": NATS_URL, "prefix": nats_prefix}}
+
+
+def test_every_nats_backend_runs_its_contract(make_kernel: Any) -> None:
+    """Each backend the nats plugin registers has a contract class above (the transport is
+    covered by tests/contrib/nats/test_processes.py)."""
+    kernel = make_kernel()
+    registered = {kind: sorted(str(r.name) for r in kernel.registry(kind).by_plugin("nats"))
+                  for kind in ("state backend", "session backend", "event backend", "event transport")}
+    assert registered == {"state backend": ["nats"], "session backend": [], "event backend": ["nats"],
+                          "event transport": ["nats"]}

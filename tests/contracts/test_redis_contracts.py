@@ -1,0 +1,53 @@
+"""The state, session and event-log conformance suites over the Redis backends.
+
+Each test runs under its own key prefix (removed afterwards), so the suite can run twice
+at once against one server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from llmspell.contrib.redis.config import RedisConfig
+from llmspell.contrib.redis.sessions import RedisSessionBackend
+from llmspell.testing.contracts.events import EventLogContract
+from llmspell.testing.contracts.sessions import SessionBackendContract
+from llmspell.testing.contracts.state import StateContract
+from tests.contrib._services import REDIS_URL, redis_prefix  # noqa: F401 - a fixture
+
+
+class TestRedisState(StateContract):
+    @pytest.fixture
+    def state_config(self, redis_prefix: str) -> dict[str, Any]:  # noqa: F811
+        return {"state": {"backend": "redis"}, "redis": {"url": REDIS_URL, "prefix": redis_prefix}}
+
+
+class TestRedisSessions(SessionBackendContract):
+    @pytest.fixture
+    async def session_backend(self, redis_prefix: str) -> Any:  # noqa: F811
+        backend = RedisSessionBackend(RedisConfig(url=REDIS_URL, prefix=redis_prefix))
+        await backend.open()
+        yield backend
+        await backend.close()
+
+
+class TestRedisEventLog(EventLogContract):
+    @pytest.fixture
+    async def event_log(self, make_kernel: Any, redis_prefix: str) -> Any:  # noqa: F811
+        kernel = make_kernel({"events": {"backend": "redis"}, "redis": {"url": REDIS_URL, "prefix": redis_prefix}})
+        log = kernel.create_backend("event backend", "redis")
+        await log.open()
+        yield log
+        await log.close()
+
+
+def test_every_redis_backend_runs_its_contract(make_kernel: Any) -> None:
+    """Each backend the redis plugin registers has a contract class above (the transport is
+    covered by tests/contrib/redis/test_processes.py)."""
+    kernel = make_kernel()
+    registered = {kind: sorted(str(r.name) for r in kernel.registry(kind).by_plugin("redis"))
+                  for kind in ("state backend", "session backend", "event backend", "event transport")}
+    assert registered == {"state backend": ["redis"], "session backend": ["redis"], "event backend": ["redis"],
+                          "event transport": ["redis"]}

@@ -1,0 +1,43 @@
+"""Many OS processes on one Redis server: counters, one event stream, the bus, work sharing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.contrib import _scenarios as sc
+from tests.contrib._services import REDIS_URL
+
+
+def config(tmp_path: Path, prefix: str, **tables: Any) -> dict[str, Any]:
+    redis = {"url": REDIS_URL, "prefix": prefix, "claim_idle": 2.0, "group_batch": 16}
+    out = sc.base_config(tmp_path, "redis", {"redis": redis})
+    for name, values in tables.items():
+        out[name] = {**out.get(name, {}), **values}
+    return out
+
+
+@pytest.mark.slow
+def test_eight_processes_update_one_counter(tmp_path: Path, redis_prefix: str) -> None:
+    sc.concurrent_updates(tmp_path, config(tmp_path, redis_prefix, state={"backend": "redis", "update_retries": 2000}))
+
+
+@pytest.mark.slow
+def test_four_processes_append_to_one_stream(tmp_path: Path, redis_prefix: str) -> None:
+    sc.concurrent_appends(tmp_path, config(tmp_path, redis_prefix, events={"backend": "redis"}))
+
+
+def test_a_subscriber_in_another_process_receives_events_in_order(tmp_path: Path, redis_prefix: str) -> None:
+    sc.cross_process_delivery(tmp_path, config(tmp_path, redis_prefix, events={"transport": "redis"}))
+
+
+@pytest.mark.slow
+def test_three_workers_share_the_work_exactly_once(tmp_path: Path, redis_prefix: str) -> None:
+    sc.work_sharing(tmp_path, config(tmp_path, redis_prefix, events={"transport": "redis"}))
+
+
+@pytest.mark.slow
+def test_a_killed_worker_loses_nothing(tmp_path: Path, redis_prefix: str) -> None:
+    sc.work_sharing(tmp_path, config(tmp_path, redis_prefix, events={"transport": "redis"}), kill=True)
