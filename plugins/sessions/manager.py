@@ -79,11 +79,6 @@ class SessionManager:
     def _bind(self, session: Session) -> Session:
         return session.replace(services=self.kernel.services)
 
-    async def health(self) -> builtins.list[str]:
-        """Problems found with the session backend (``llmspell doctor``); empty when fine."""
-        check = getattr(self.backend, "health", None)
-        return builtins.list(await check()) if check is not None else []
-
     async def find(self, session_id: str) -> Session | None:
         """The session, or None when there is none with this id."""
         found = await self.backend.get(_check_id(session_id))

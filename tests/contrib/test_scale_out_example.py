@@ -38,10 +38,36 @@ def _nats(prefix: str) -> tuple[dict[str, str], Callable[[], None]]:
     return {"LLMSPELL_NATS_SERVERS": NATS_URL, "LLMSPELL_NATS_PREFIX": prefix}, lambda: drop_nats_prefix(prefix)
 
 
+def _postgres(prefix: str) -> tuple[dict[str, str], Callable[[], None]]:
+    from tests.contrib.postgres.pg import DSN, drop_schema, require_server
+
+    require_server()
+    return {"LLMSPELL_POSTGRES_DSN": DSN, "LLMSPELL_POSTGRES_SCHEMA": prefix}, lambda: drop_schema(prefix)
+
+
+def _postgres_s3(prefix: str) -> tuple[dict[str, str], Callable[[], None]]:
+    from tests.contrib.s3.s3server import MotoServer
+
+    env, drop = _postgres(prefix)
+    server = MotoServer()  # a real S3-protocol server over HTTP, on a free loopback port
+    env.update({
+        "LLMSPELL_S3_ENDPOINT_URL": server.url, "LLMSPELL_S3_ACCESS_KEY_ID": "test",
+        "LLMSPELL_S3_SECRET_ACCESS_KEY": "test", "LLMSPELL_S3_CREATE_BUCKET": "true",
+    })
+
+    def cleanup() -> None:
+        server.stop()
+        drop()
+
+    return env, cleanup
+
+
 #: config file stem -> environment that isolates one run (its own prefix) and the cleanup.
 ISOLATION: dict[str, Callable[[str], tuple[dict[str, str], Callable[[], None]]]] = {
     "redis": _redis,
     "nats": _nats,
+    "postgres": _postgres,
+    "postgres-s3": _postgres_s3,
 }
 
 
@@ -74,7 +100,7 @@ def isolated(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
 
 
 def test_there_is_a_config_per_backend() -> None:
-    assert {"embedded", "redis", "nats"} <= {c.stem for c in CONFIGS}
+    assert {"embedded", "redis", "nats", "postgres", "postgres-s3"} <= {c.stem for c in CONFIGS}
 
 
 @pytest.mark.parametrize("isolated", CONFIGS, ids=[c.stem for c in CONFIGS], indirect=True)
