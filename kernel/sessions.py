@@ -17,7 +17,7 @@ import attrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from . import serde
-from .errors import InvalidTransition
+from .errors import IntegrityError, InvalidTransition
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -30,6 +30,7 @@ __all__ = [
     "SessionBackend",
     "SessionService",
     "check_transition",
+    "decode_record",
 ]
 
 SCHEMA_VERSION = 1
@@ -168,6 +169,27 @@ serde.converter.register_structure_hook(
         Session, serde.converter, _services=override(omit=True), _cattrs_forbid_extra_keys=True
     ),
 )
+
+
+def decode_record(raw: bytes | str, version: int, where: str) -> Session:
+    """A stored session record (JSON) at ``version``; :class:`IntegrityError` naming
+    ``where`` (the id and the store) when it is damaged, :class:`SchemaVersionError` when
+    newer code wrote it. Every session backend reads its records through this."""
+    import orjson
+
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise IntegrityError(f"session record {where} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise IntegrityError(f"session record {where} is not an object")
+    serde.check_schema_version("session", int(data.get("schema_version", 1)), SCHEMA_VERSION)
+    data["version"] = version
+    try:
+        return serde.structure(data, Session)
+    except Exception as exc:  # noqa: BLE001 - a damaged record, reported with where it is
+        lines = "; ".join(serde.describe_structure_error(exc, "session"))
+        raise IntegrityError(f"session record {where} is malformed: {lines}") from None
 
 
 @attrs.frozen

@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from llmspell import serde
-from llmspell.errors import ConflictError, IntegrityError, ValidationError
-from llmspell.sessions import SCHEMA_VERSION, Session, SessionPage, SessionQuery
+from llmspell.errors import ConflictError, ValidationError
+from llmspell.sessions import Session, SessionPage, SessionQuery, decode_record
 
 from ._db import Database
 
@@ -73,19 +73,7 @@ class PostgresSessionBackend:
         return await self.db.health()
 
     def _decode(self, raw: bytes, session_id: str, version: int) -> Session:
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise IntegrityError(f"session record {session_id!r} in {self.db.where} is not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise IntegrityError(f"session record {session_id!r} in {self.db.where} is not an object")
-        serde.check_schema_version("session", int(data.get("schema_version", 1)), SCHEMA_VERSION)
-        data["version"] = version
-        try:
-            return serde.structure(data, Session)
-        except Exception as exc:  # noqa: BLE001 - a damaged record, reported with its id
-            lines = "; ".join(serde.describe_structure_error(exc, "session"))
-            raise IntegrityError(f"session record {session_id!r} in {self.db.where} is malformed: {lines}") from None
+        return decode_record(raw, version, f"{session_id!r} in {self.db.where}")
 
     async def get(self, session_id: str) -> Session | None:
         async with self.db.connection() as conn:

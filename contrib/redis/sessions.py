@@ -26,9 +26,9 @@ from typing import Any
 import orjson
 
 from llmspell import serde
-from llmspell.errors import ConflictError, IntegrityError, ValidationError
+from llmspell.errors import ConflictError, ValidationError
 from llmspell.plugins.sessions.backends import MAX_LIMIT, encode_cursor
-from llmspell.sessions import SCHEMA_VERSION, Session, SessionPage, SessionQuery
+from llmspell.sessions import Session, SessionPage, SessionQuery, decode_record
 
 from ._client import RedisConnection, keyspace
 from .config import RedisConfig
@@ -132,19 +132,7 @@ class RedisSessionBackend:
         return await drop_space(self.conn, self.space)
 
     def _decode(self, raw: bytes, where: str, version: int) -> Session:
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise IntegrityError(f"session record {where!r} in Redis is not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise IntegrityError(f"session record {where!r} in Redis is not an object")
-        serde.check_schema_version("session", int(data.get("schema_version", 1)), SCHEMA_VERSION)
-        data["version"] = version
-        try:
-            return serde.structure(data, Session)
-        except Exception as exc:  # noqa: BLE001 - a damaged record, reported with its id
-            lines = "; ".join(serde.describe_structure_error(exc, "session"))
-            raise IntegrityError(f"session record {where!r} in Redis is malformed: {lines}") from None
+        return decode_record(raw, version, f"{where!r} in Redis")
 
     async def get(self, session_id: str) -> Session | None:
         key = self._key(session_id)

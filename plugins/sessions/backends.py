@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 
 from llmspell import serde
-from llmspell.errors import ConflictError, IntegrityError, ValidationError
-from llmspell.sessions import SCHEMA_VERSION, Session, SessionPage, SessionQuery
+from llmspell.errors import ConflictError, ValidationError
+from llmspell.sessions import Session, SessionPage, SessionQuery, decode_record
 
 __all__ = ["MemorySessionBackend", "DiskcacheSessionBackend", "page", "encode_cursor"]
 
@@ -109,19 +109,7 @@ class DiskcacheSessionBackend:
         await self._store.open()
 
     def _decode(self, raw: bytes, where: str, version: int) -> Session:
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise IntegrityError(f"session record {where} in {self.directory} is not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise IntegrityError(f"session record {where} in {self.directory} is not an object")
-        serde.check_schema_version("session", int(data.get("schema_version", 1)), SCHEMA_VERSION)
-        data["version"] = version
-        try:
-            return serde.structure(data, Session)
-        except Exception as exc:  # noqa: BLE001 - a damaged record, reported with its id
-            lines = "; ".join(serde.describe_structure_error(exc, "session"))
-            raise IntegrityError(f"session record {where} in {self.directory} is malformed: {lines}") from None
+        return decode_record(raw, version, f"{where!r} in {self.directory}")
 
     async def get(self, session_id: str) -> Session | None:
         record = await self._store.get(_PREFIX + session_id)
