@@ -33,6 +33,7 @@ from .bus import Subscription
 from .config import POLICIES, EventsConfig
 from .reading import ReadingMixin
 from .router import Router, Waiter
+from .transport import LocalTransport
 from .triggers import TriggerRegistry
 from .workflow import Workflow
 
@@ -105,6 +106,26 @@ class EventBus(BuildingMixin, ReadingMixin):
         return problems
 
     # -- publishing ----------------------------------------------------------------------
+
+    def wants(self, type_name: str, *, session_id: str | None = None, stream: str | None = None) -> bool:
+        """Whether an event of this type could reach anything if it were published now.
+
+        True when it would be logged, when a hook watches publishes, when the transport
+        carries events to other processes, or when a local subscription, waiter or
+        work-sharing group matches its type. A service that publishes on every write
+        (``state.changed``) asks first and skips building events nobody can receive:
+        an unlogged event is only ever seen live, so skipping it is not observable.
+        """
+        if stream is not None or session_id is not None or not isinstance(self.transport, LocalTransport):
+            return True
+        info = self._type_info.get(type_name) or self._describe(type_name)
+        if info[1] is not None or self._dispatcher.active("event_publish"):
+            return True
+        router = self.router
+        if router.waiters or self.transport.wants(type_name):
+            return True
+        subs = router._routes.get(type_name)
+        return bool(subs if subs is not None else router._route(type_name))
 
     async def publish(
         self,

@@ -48,6 +48,10 @@ class LocalTransport:
                 if pattern.match(event.type):
                     await inbox.deliver_group(group, event)
 
+    def wants(self, type_name: str) -> bool:
+        """Whether a work-sharing group in this process takes events of this type."""
+        return any(pattern.match(type_name) for pattern in self._groups.values())
+
     async def join(self, group: str, patterns: Sequence[str]) -> None:
         known = self._groups.get(group)
         merged = (*known.patterns, *patterns) if known else tuple(patterns)

@@ -187,7 +187,10 @@ class StateManager:
         kernel = self.kernel
         hooks = kernel.dispatcher.active("state_write")
         persisted = kind != "temp"  # temp writes reach hooks, never events or watches
-        events = persisted and kernel.services.find(EventService) is not None
+        bus = kernel.services.find(EventService) if persisted else None
+        wants = getattr(bus, "wants", None)
+        session_id = owner if kind == "session" else None
+        events = bus is not None and (wants is None or wants("state.changed", session_id=session_id))
         watched = persisted and self.watchers.active
         if not (hooks or events or watched):
             return
@@ -206,9 +209,7 @@ class StateManager:
                 "op": op,
                 "schema_version": schema,
             }
-            await kernel.emit(
-                "state.changed", payload, session_id=owner if kind == "session" else None, source="state"
-            )
+            await kernel.emit("state.changed", payload, session_id=session_id, source="state")
         if watched:
             await self.watchers.notify(change)
 
