@@ -219,7 +219,7 @@ class Runner(Commit):
         report = reporter.get()
         started = time.perf_counter()
         try:
-            if events and self.settings.verbose:
+            if events and self.settings.verbose and self._wanted("agent.run.started", ctx):
                 await self._emit("agent.run.started", agent, ctx, invocation_id=run_ctx.invocation_id,
                                  input=_preview(request.input), **tree)
             if report is not None:
@@ -229,7 +229,7 @@ class Runner(Commit):
             result = await kernel.dispatcher.around("agent", call, self._execute, extra=agent.callbacks)
             output = await self._commit(agent, result, run_ctx)
         except BaseException as exc:
-            if events:
+            if events and self._wanted("agent.run.failed", ctx):
                 await self._emit("agent.run.failed", agent, ctx, invocation_id=run_ctx.invocation_id,
                                  input=_preview(request.input), error=f"{type(exc).__name__}: {exc}",
                                  elapsed_ms=round((time.perf_counter() - started) * 1000, 3), **tree)
@@ -246,7 +246,7 @@ class Runner(Commit):
                 idle = self._idle.pop(agent.id, None)
                 if idle is not None:
                     idle.set()
-        if events:
+        if events and self._wanted("agent.run.finished", ctx):
             await self._emit("agent.run.finished", agent, ctx, invocation_id=run_ctx.invocation_id,
                              input=_preview(request.input), output=_preview(output.content),
                              elapsed_ms=round((time.perf_counter() - started) * 1000, 3), transfer_to=output.transfer_to,
@@ -255,6 +255,12 @@ class Runner(Commit):
         if report is not None:
             report(RunEvent("finished", agent.name, output))
         return output
+
+    def _wanted(self, type_: str, ctx: ExecutionContext) -> bool:
+        """Whether a run event could reach anything (see ``EventBus.wants``); building one
+        that nobody can receive (no session log, no subscriber) is skipped."""
+        wants = getattr(self.kernel.services.find(EventService), "wants", None)
+        return wants is None or bool(wants(type_, session_id=ctx.session_id))
 
     async def _emit(self, type_: str, agent: BaseAgent, ctx: ExecutionContext, **payload: Any) -> None:
         """Publish a run event; a failing event service is logged, never fails the run."""
