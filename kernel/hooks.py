@@ -368,7 +368,6 @@ class Dispatcher:
         self.callbacks = CallbackSet("callback", observe=True, on_change=self.invalidate)
         self._cache: dict[str, list[_Entry]] = {}
         self._plugin_stats: dict[tuple[str, str], HookStats] = {}
-        self._monitors: list[Callable[[str, HookCall], None]] = []
         self._observers: tuple[Observer, ...] = ()
         self._active: set[str] = set()
         self.invalidate()
@@ -384,8 +383,6 @@ class Dispatcher:
         self._active |= set(self.hooks.points()) | set(self.callbacks.points())
         for observer in self._observers:
             self._active |= observer.points
-        if self._monitors:
-            self._active = set(POINTS)
 
     def active(self, point: str, extra: CallbackSet | None = None) -> bool:
         """Whether anything at all is attached to ``point`` (cheap: no pluggy call)."""
@@ -447,17 +444,6 @@ class Dispatcher:
             seen.extend(e.stats for e in owner.all_entries())
         return seen
 
-    def add_monitor(self, fn: Callable[[str, HookCall], None]) -> Callable[[], None]:
-        """Call ``fn(point, call)`` whenever a point runs; returns a function that stops it."""
-        self._monitors.append(fn)
-        self.invalidate()
-
-        def stop() -> None:
-            self._monitors.remove(fn)
-            self.invalidate()
-
-        return stop
-
     def add_observer(self, observer: Observer) -> Callable[[], None]:
         """Let ``observer`` see the dispatcher work; returns a function that detaches it."""
         self._observers = (*self._observers, observer)
@@ -501,8 +487,6 @@ class Dispatcher:
         """
         if not self.active(point, extra):
             return None
-        for monitor in self._monitors:
-            monitor(point, call)
         call.point = point
         entries = self.entries(point, extra)
         if self._observers:

@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from llmspell.hooks import POINTS
+from llmspell.observe import Observer
+
 if TYPE_CHECKING:
     from llmspell.hooks import HookCall
     from llmspell.kernel import Kernel
@@ -44,10 +47,7 @@ class HookRecorder:
 
         self._undo.append(self.kernel.pm.add_hookcall_monitoring(before, after))
 
-        def point(name: str, call: HookCall) -> None:
-            self.recorded.append(RecordedCall(f"llmspell_{name}", {"call": call, **call.args}))
-
-        self._undo.append(self.kernel.dispatcher.add_monitor(point))
+        self._undo.append(self.kernel.dispatcher.add_observer(_PointRecorder(self.recorded)))
 
     def stop(self) -> None:
         while self._undo:
@@ -69,3 +69,16 @@ class HookRecorder:
 
     def clear(self) -> None:
         self.recorded.clear()
+
+
+class _PointRecorder(Observer):
+    """Sees every hook point run, attached or not, and records it like a pluggy call."""
+
+    points = frozenset(POINTS)
+
+    def __init__(self, recorded: list[RecordedCall]) -> None:
+        self.recorded = recorded
+
+    def point(self, point: str, call: HookCall, functions: int) -> None:
+        self.recorded.append(RecordedCall(f"llmspell_{point}", {"call": call, **call.args}))
+        return None
