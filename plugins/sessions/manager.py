@@ -50,6 +50,19 @@ def _check_id(session_id: Any) -> str:
     return session_id
 
 
+def _check_fields(**fields: Any) -> None:
+    """Type checks on the record's text fields, before anything is written."""
+    for name in ("title", "user_id", "app"):
+        value = fields.get(name)
+        if name in fields and value is not None and not isinstance(value, str):
+            raise ValidationError(f"session {name} must be a string, got {type(value).__name__} {value!r}")
+    if "title" in fields and fields["title"] is None:
+        raise ValidationError("session title must be a string, got None")
+    tags = fields.get("tags", ())
+    if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
+        raise ValidationError(f"session tags must be a list of strings, got {tags!r}")
+
+
 def _check_ttl(ttl: Any) -> float | None:
     if ttl is None:
         return None
@@ -124,6 +137,7 @@ class SessionManager:
     ) -> Session:
         """A new active session, held by this process until it ends or is suspended."""
         ttl = _check_ttl(ttl if ttl is not None else self.config.default_ttl)
+        _check_fields(title=title, user_id=user_id, app=app, tags=tags)
         now = self.now()
         metadata = dict(metadata or {})
         serde.check_json(metadata, "$.metadata")
@@ -142,14 +156,14 @@ class SessionManager:
             expires_at=None if ttl is None else now + timedelta(seconds=ttl),
             parent_id=parent_id,
             lease=self.leases.lease(now),
+            services=self.kernel.services,
         )
         try:
-            stored = await self.backend.put(session, expected_version=0)
+            stored = await self.backend.put(session, expected_version=0)  # keeps the binding
         except ConflictError:
             raise ValidationError(f"a session with id {session.id!r} already exists") from None
         self.leases.hold(stored.id)
-        stored = self._bind(stored)
-        await self.kernel.dispatch("session_created", HookCall("session_created"), session=stored)
+        await self.kernel.dispatch("session_created", session=stored)
         await self._emit("session.created", stored, {"parent_id": parent_id, "title": title})
         return stored
 
@@ -165,7 +179,7 @@ class SessionManager:
                 return current
             changed = changed.replace(updated_at=self.now())
             try:
-                return self._bind(await self.backend.put(changed, expected_version=current.version))
+                return await self.backend.put(changed, expected_version=current.version)  # bound
             except ConflictError:
                 continue
         raise ConflictError(
@@ -183,6 +197,7 @@ class SessionManager:
             )
         if "ttl" in changes:
             changes["ttl"] = _check_ttl(changes["ttl"])
+        _check_fields(**{k: v for k, v in changes.items() if k in ("title", "user_id", "app", "tags")})
         if "metadata" in changes:
             serde.check_json(changes["metadata"], "$.metadata")
         if "tags" in changes:
@@ -264,7 +279,7 @@ class SessionManager:
         if target in (S.SUSPENDED, S.COMPLETED, S.FAILED):
             await self.resources.snapshot(updated)
         if target is S.EXPIRED:
-            await self.kernel.dispatch("session_expired", HookCall("session_expired"), session=updated)
+            await self.kernel.dispatch("session_expired", session=updated)
             await self.cleanup(updated, "expired")
         elif target is S.ARCHIVED:
             await self.cleanup(updated, "archived")
@@ -310,7 +325,7 @@ class SessionManager:
             return False
         if claimed:
             await self.kernel.dispatch(
-                "session_cleanup", HookCall("session_cleanup"), session=session, reason=reason
+                "session_cleanup", session=session, reason=reason
             )
         return claimed
 
@@ -345,7 +360,7 @@ class SessionManager:
         The ``session_before_delete`` hook may veto; cleanup hooks run first.
         """
         session = await self.get(session_id)
-        await self.kernel.dispatch("session_before_delete", HookCall("session_before_delete"), session=session)
+        await self.kernel.dispatch("session_before_delete", session=session)
         await self.cleanup(session, "deleted")
         await self.resources.delete(session)
         await self.backend.delete(session_id)

@@ -142,6 +142,11 @@ async def test_bad_input(kernel_factory):
             await sessions.update(taken.id, status="completed")
         with pytest.raises(ValidationError, match="session filters are"):
             await sessions.list(owner="u1")
+        for bad in ({"title": 3}, {"user_id": ["u"]}, {"app": 1.5}, {"tags": "abc"}, {"tags": [1]}):
+            with pytest.raises(ValidationError, match="session (title|user_id|app|tags) must be"):
+                await sessions.create(**bad)
+        with pytest.raises(ValidationError, match="session title must be a string"):
+            await sessions.update(taken.id, title=None)
         from llmspell.errors import SerializationError
 
         with pytest.raises(SerializationError, match=r"\$.metadata.f"):
