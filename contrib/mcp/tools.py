@@ -5,10 +5,10 @@ with the server's description and input schema; a call is validated against that
 schema and runs between the ``before_tool``/``after_tool``/``tool_error`` hook points,
 is counted against the agent's ``max_tool_calls``, and is published like any tool call.
 
-Schemas are taken as the server gives them. Local references (``$ref`` into ``$defs``)
-are inlined and annotations that do not constrain a value (``format``, ``readOnly`` ...)
-are dropped; a tool whose schema needs anything else llmspell does not validate is
-skipped with a warning, never registered with a looser schema.
+Schemas are taken as the server gives them and compiled once, when the tool is
+registered, by the full JSON Schema validator (:mod:`llmspell.plugins.agents.schema`):
+drafts 7, 2019-09 and 2020-12, local and recursive ``$ref`` s. A tool whose schema is
+invalid, or needs a remote ``$ref``, is skipped with a warning that gives the reason.
 """
 
 from __future__ import annotations
@@ -21,19 +21,13 @@ import attrs
 
 from llmspell.context import ExecutionContext
 from llmspell.errors import ValidationError
-from llmspell.plugins.agents.schema import check_schema
 from llmspell.plugins.tools.base import BaseTool
 
 from .client import McpConnection
 
-__all__ = ["McpTool", "McpToolError", "normalize_schema", "tool_name"]
+__all__ = ["McpTool", "McpToolError", "tool_name"]
 
 log = logging.getLogger("llmspell.mcp")
-
-#: Annotations of JSON Schema 2020-12 that never make a value invalid.
-_ANNOTATIONS = frozenset({"format", "readOnly", "writeOnly", "deprecated", "contentMediaType",
-                          "contentEncoding", "$comment", "$id", "$anchor"})
-_MAX_DEPTH = 32
 
 
 class McpToolError(ValidationError):
@@ -43,40 +37,6 @@ class McpToolError(ValidationError):
 def tool_name(prefix: str, name: str) -> str:
     """``prefix + name`` with characters model APIs refuse in tool names replaced by ``_``."""
     return re.sub(r"[^A-Za-z0-9_-]", "_", prefix + name)[:64]
-
-
-def normalize_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """Inline local ``$ref``s and drop pure annotations (see the module docstring)."""
-    defs = {**schema.get("definitions", {}), **schema.get("$defs", {})}
-
-    def walk(node: Any, depth: int) -> Any:
-        if depth > _MAX_DEPTH:
-            raise ValidationError("the schema nests too deep (a recursive $ref?)")
-        if isinstance(node, list):
-            return [walk(item, depth + 1) for item in node]
-        if not isinstance(node, dict):
-            return node
-        if "$ref" in node:
-            ref = node["$ref"]
-            name = ref.rpartition("/")[2]
-            if not ref.startswith(("#/$defs/", "#/definitions/")) or name not in defs:
-                raise ValidationError(f"unsupported $ref {ref!r}")
-            merged = {**defs[name], **{k: v for k, v in node.items() if k != "$ref"}}
-            return walk(merged, depth + 1)
-        out = {}
-        for key, value in node.items():
-            if key in _ANNOTATIONS or key in ("$defs", "definitions"):
-                continue
-            if key in ("properties",):
-                out[key] = {name: walk(sub, depth + 1) for name, sub in value.items()}
-            else:
-                out[key] = walk(value, depth + 1)
-        return out
-
-    normalized: dict[str, Any] = walk(dict(schema), 0)
-    normalized.setdefault("type", "object")
-    check_schema(normalized)
-    return normalized
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -121,15 +81,15 @@ def make_tools(connection: McpConnection, manager: Any) -> list[McpTool]:
     for remote in connection.tools:
         if wanted and remote.name not in wanted:
             continue
+        spec = dict(remote.input_schema or {})
+        spec.setdefault("type", "object")
         try:
-            spec = normalize_schema(dict(remote.input_schema or {}))
+            out.append(McpTool(
+                name=tool_name(prefix, remote.name), remote=remote.name, spec=spec,
+                text=(remote.description or "").strip(), connection=connection, manager=manager,
+            ))
         except ValidationError as exc:
             log.warning("MCP server %s: tool %r is not registered: %s", connection.name, remote.name, exc)
-            continue
-        out.append(McpTool(
-            name=tool_name(prefix, remote.name), remote=remote.name, spec=spec,
-            text=(remote.description or "").strip(), connection=connection, manager=manager,
-        ))
     missing = wanted - {t.name for t in connection.tools}
     if missing:
         log.warning("MCP server %s has no tool(s) %s", connection.name, ", ".join(sorted(missing)))

@@ -19,7 +19,7 @@ from llmspell.errors import LlmspellError, UnknownNameError
 from llmspell.hooks import HookCall
 
 from .lifecycle import current_run
-from .schema import validate_arguments
+from .schema import compile_schema, validate_arguments
 
 if TYPE_CHECKING:
     from .base import BaseAgent
@@ -114,7 +114,8 @@ class Calls:
     async def invoke_tool(self, tool: Any, arguments: dict[str, Any], ctx: ExecutionContext,
                           *, agent: BaseAgent | None = None) -> Any:
         """Validate ``arguments`` against the tool's schema and run it through the ``tool`` points."""
-        validate_arguments(tool.name, tool.parameters, arguments)
+        compiled = getattr(tool, "compiled", None) or compile_schema(tool.parameters, what=f"tool {tool.name!r}")
+        validate_arguments(tool.name, compiled, arguments)
         who = agent.name if agent is not None else tool.name
         self.report("tool_call", who, {"tool": tool.name, "arguments": arguments})
         if self.settings.verbose:

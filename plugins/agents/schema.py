@@ -1,12 +1,19 @@
-"""JSON Schema: validating tool arguments, and describing agent config classes.
+"""JSON Schema: validating tool arguments and structured answers; describing config classes.
 
-The validator covers the subset of JSON Schema (draft 2020-12) that tool parameter
-specs use: ``type`` (one or a list: object, array, string, integer, number, boolean,
-null), ``properties``, ``required``, ``additionalProperties`` (boolean or schema),
-``items``, ``enum``, ``const``, ``minimum``/``maximum``, ``exclusiveMinimum``/
-``exclusiveMaximum``, ``minLength``/``maxLength``, ``pattern``, ``minItems``/``maxItems``,
-``anyOf`` and ``oneOf``. A keyword outside this subset is refused when a tool is
-declared, so a spec never silently means less than it says.
+Validation is done by `jsonschema-rs <https://pypi.org/project/jsonschema-rs/>`_, a
+maintained implementation of drafts 4, 6, 7, 2019-09 and 2020-12 (the draft is read from
+``$schema``; without one, 2020-12). A schema is compiled once, when the tool (or the
+agent's ``output_schema``) is declared, by :func:`compile_schema`:
+
+* a schema that is itself invalid is refused with the validator's reason and its path;
+* local and recursive ``$ref`` s resolve; a ``$ref`` to anything outside the document
+  (``https://...``, a file) is refused with :class:`SchemaReferenceError`: nothing is
+  fetched;
+* the common ``format`` s (``date-time``, ``email``, ``uri``, ``uuid`` ...) are checked,
+  unknown formats are annotations.
+
+:meth:`CompiledSchema.problems` lists every way a value breaks the schema, one
+``path: problem`` line each (``$.items[2].name: 3 is not of type "string"``).
 """
 
 from __future__ import annotations
@@ -14,108 +21,122 @@ from __future__ import annotations
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+import jsonschema_rs
 
 from llmspell.errors import ValidationError
 
-__all__ = ["validate_arguments", "check_schema", "errors", "config_schema", "SUPPORTED"]
+__all__ = [
+    "CompiledSchema",
+    "SchemaReferenceError",
+    "compile_schema",
+    "config_schema",
+    "json_path",
+    "validate_arguments",
+]
 
-SUPPORTED = frozenset({
-    "type", "properties", "required", "additionalProperties", "items", "enum", "const",
-    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
-    "pattern", "minItems", "maxItems", "anyOf", "oneOf", "description", "title", "default",
-    "examples", "$schema",
-})
-_TYPES: dict[str, Any] = {
-    "object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
-}
-
-
-def _is(value: Any, kind: str) -> bool:
-    if kind == "integer":
-        return type(value) is int or (type(value) is float and value.is_integer())
-    if kind == "number":
-        return type(value) in (int, float)
-    expected = _TYPES.get(kind)
-    return expected is not None and type(value) is expected
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
+_REMOTE = re.compile(r"Resource '(.*?)' is not present in a registry")
 
 
-def check_schema(schema: Mapping[str, Any], path: str = "$") -> None:
-    """Refuse a schema using keywords outside the supported subset."""
-    unknown = set(schema) - SUPPORTED
-    if unknown:
-        raise ValidationError(f"tool schema at {path} uses unsupported keyword(s) {sorted(unknown)}; supported: {sorted(SUPPORTED)}")
-    for name, sub in (schema.get("properties") or {}).items():
-        check_schema(sub, f"{path}.properties.{name}")
-    for key in ("items", "additionalProperties"):
-        if isinstance(schema.get(key), Mapping):
-            check_schema(schema[key], f"{path}.{key}")
-    for key in ("anyOf", "oneOf"):
-        for i, sub in enumerate(schema.get(key) or ()):
-            check_schema(sub, f"{path}.{key}[{i}]")
+class SchemaReferenceError(ValidationError):
+    """A schema ``$ref`` points outside the schema document (remote references are never fetched)."""
 
 
-def errors(schema: Mapping[str, Any], value: Any, path: str = "$") -> list[str]:
-    """Every way ``value`` breaks ``schema``, as ``path: problem`` lines."""
-    out: list[str] = []
-    kinds = schema.get("type")
-    if kinds is not None:
-        kinds = [kinds] if isinstance(kinds, str) else list(kinds)
-        if not any(_is(value, k) for k in kinds):
-            return [f"{path}: expected {' or '.join(kinds)}, got {type(value).__name__} {value!r}"]
-    if "enum" in schema and value not in schema["enum"]:
-        out.append(f"{path}: {value!r} is not one of {schema['enum']!r}")
-    if "const" in schema and value != schema["const"]:
-        out.append(f"{path}: must be {schema['const']!r}")
-    if type(value) in (int, float):
-        for key, ok in (("minimum", lambda b: value >= b), ("maximum", lambda b: value <= b),
-                        ("exclusiveMinimum", lambda b: value > b), ("exclusiveMaximum", lambda b: value < b)):
-            if key in schema and not ok(schema[key]):
-                out.append(f"{path}: {value} breaks {key} {schema[key]}")
-    if isinstance(value, str):
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            out.append(f"{path}: shorter than {schema['minLength']} characters")
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            out.append(f"{path}: longer than {schema['maxLength']} characters")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            out.append(f"{path}: does not match pattern {schema['pattern']!r}")
-    if isinstance(value, list):
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            out.append(f"{path}: fewer than {schema['minItems']} items")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            out.append(f"{path}: more than {schema['maxItems']} items")
-        if isinstance(schema.get("items"), Mapping):
-            for i, item in enumerate(value):
-                out += errors(schema["items"], item, f"{path}[{i}]")
-    if isinstance(value, dict):
-        props = schema.get("properties") or {}
-        for name in schema.get("required") or ():
-            if name not in value:
-                out.append(f"{path}.{name}: required but missing")
-        extra = schema.get("additionalProperties", True)
-        for name, item in value.items():
-            if name in props:
-                out += errors(props[name], item, f"{path}.{name}")
-            elif extra is False:
-                out.append(f"{path}.{name}: unknown argument (allowed: {', '.join(sorted(props)) or 'none'})")
-            elif isinstance(extra, Mapping):
-                out += errors(extra, item, f"{path}.{name}")
-    for key in ("anyOf", "oneOf"):
-        if key in schema:
-            matches = sum(not errors(sub, value, path) for sub in schema[key])
-            if matches == 0 or (key == "oneOf" and matches > 1):
-                out.append(f"{path}: matches {matches} of the {key} alternatives")
-    return out
+def _refuse_remote(uri: str) -> Any:
+    raise SchemaReferenceError(f"remote $ref {uri!r} is not followed")
 
 
-def validate_arguments(tool: str, schema: Mapping[str, Any], arguments: Any) -> None:
+def json_path(parts: Sequence[str | int]) -> str:
+    """``["items", 2, "name"]`` -> ``$.items[2].name`` (odd keys quoted: ``$["a b"]``)."""
+    out = ["$"]
+    for part in parts:
+        if isinstance(part, int):
+            out.append(f"[{part}]")
+        elif _IDENTIFIER.match(part):
+            out.append(f".{part}")
+        else:
+            out.append(f"[{part!r}]")
+    return "".join(out)
+
+
+def _at(schema: Any, pointer: Sequence[str | int]) -> Any:
+    node = schema
+    for part in pointer:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+@attrs.frozen
+class CompiledSchema:
+    """A schema compiled once; :meth:`problems` checks a value against it."""
+
+    schema: Mapping[str, Any]
+    validator: Any = attrs.field(repr=False, eq=False)
+
+    def is_valid(self, value: Any) -> bool:
+        return bool(self.validator.is_valid(value))
+
+    def problems(self, value: Any) -> list[str]:
+        """Every way ``value`` breaks the schema, as ``path: problem`` lines (empty: valid)."""
+        if self.validator.is_valid(value):
+            return []
+        return [self._describe(error) for error in self.validator.iter_errors(value)]
+
+    def _describe(self, error: Any) -> str:
+        path = list(error.instance_path)
+        kind = error.kind
+        if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
+            return f"{json_path([*path, kind.property])}: required but missing"
+        if isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
+            owner = _at(self.schema, list(error.schema_path)[:-1])
+            allowed = sorted((owner or {}).get("properties") or {}) if isinstance(owner, Mapping) else []
+            listing = ", ".join(allowed) or "none"
+            return "; ".join(
+                f"{json_path([*path, name])}: unknown property (allowed: {listing})" for name in kind.unexpected
+            )
+        return f"{json_path(path)}: {error.message}"
+
+
+def compile_schema(schema: Mapping[str, Any], *, what: str = "schema") -> CompiledSchema:
+    """Check ``schema`` against its draft's meta-schema and compile it (see the module docstring).
+
+    Raises :class:`ValidationError` naming ``what``, the place in the schema and the reason.
+    """
+    if not isinstance(schema, Mapping):
+        raise ValidationError(f"{what} must be a JSON Schema object, got {type(schema).__name__}")
+    document = dict(schema)
+    try:
+        jsonschema_rs.meta.validate(document)
+    except jsonschema_rs.ValidationError as exc:
+        raise ValidationError(f"{what} is not a valid JSON Schema: {json_path(list(exc.instance_path))}: {exc.message}")
+    except jsonschema_rs.ReferencingError as exc:
+        raise ValidationError(f"{what} is not a valid JSON Schema: {exc}")
+    try:
+        validator = jsonschema_rs.validator_for(document, validate_formats=True, retriever=_refuse_remote)
+    except jsonschema_rs.ValidationError as exc:
+        remote = _REMOTE.search(exc.message)
+        if remote is not None:
+            raise SchemaReferenceError(
+                f"{what}: remote $ref {remote.group(1)!r} is not followed (only references inside the schema resolve)"
+            )
+        raise ValidationError(f"{what} cannot be compiled: {exc.message}")
+    except (jsonschema_rs.ReferencingError, ValueError) as exc:
+        raise ValidationError(f"{what} cannot be compiled: {exc}")
+    return CompiledSchema(schema=document, validator=validator)
+
+
+def validate_arguments(tool: str, compiled: CompiledSchema, arguments: Any) -> None:
     """Raise :class:`ValidationError` listing every problem of a tool's arguments."""
     if not isinstance(arguments, dict):
         raise ValidationError(f"tool {tool!r} takes an object of arguments, got {type(arguments).__name__}")
-    problems = errors(schema, arguments)
+    problems = compiled.problems(arguments)
     if problems:
         raise ValidationError(f"invalid arguments for tool {tool!r}: " + "; ".join(problems))
 

@@ -7,8 +7,8 @@
 
 A tool runs like any agent (``kernel.run(tool, {"expression": "2+2"})``) and, called by
 an agent, through ``kernel.agents.invoke_tool``: arguments validated against the schema
-(see :mod:`llmspell.plugins.agents.schema` for the subset supported), then the ``tool``
-hook points, then ``invoke``.
+(compiled once when the tool is declared, see :mod:`llmspell.plugins.agents.schema`),
+then the ``tool`` hook points, then ``invoke``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from llmspell.agents import AgentOutput, AgentRequest
 from llmspell.context import ExecutionContext
 from llmspell.errors import ValidationError
 from llmspell.plugins.agents.base import AgentConfig, BaseAgent
-from llmspell.plugins.agents.schema import check_schema, validate_arguments
+from llmspell.plugins.agents.schema import CompiledSchema, compile_schema, validate_arguments
 
 __all__ = ["BaseTool", "FunctionTool", "AgentTool", "tool", "as_text", "signature_schema"]
 
@@ -45,9 +45,11 @@ class BaseTool(BaseAgent):
     default_capabilities: ClassVar[tuple[str, ...]] = ("tool",)
     schema: ClassVar[dict[str, Any]] = {"type": "object", "properties": {}}
     summary: ClassVar[str] = ""
+    compiled: CompiledSchema = attrs.field(init=False, repr=False)
+    """The parameter schema, compiled when the tool is declared."""
 
     def __attrs_post_init__(self) -> None:
-        check_schema(self.parameters)
+        self.compiled = compile_schema(self.parameters, what=f"parameter schema of tool {self.name!r}")
 
     @property
     def description(self) -> str:
@@ -63,7 +65,7 @@ class BaseTool(BaseAgent):
     def validate_input(self, request: AgentRequest) -> None:
         if not isinstance(request.input, dict):
             raise ValidationError(f"tool {self.name!r} takes an object of arguments, got {type(request.input).__name__}")
-        validate_arguments(self.name, self.parameters, request.input)
+        validate_arguments(self.name, self.compiled, request.input)
 
     async def execute(self, request: AgentRequest, ctx: ExecutionContext) -> AgentOutput:
         if self.manager is not None:

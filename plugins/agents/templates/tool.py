@@ -24,7 +24,7 @@ from llmspell.context import ExecutionContext
 from llmspell.errors import LimitExceeded, UnknownNameError, ValidationError
 
 from ..base import AgentConfig, BaseAgent
-from ..schema import check_schema, errors
+from ..schema import CompiledSchema, compile_schema
 
 __all__ = ["ToolAgent", "ToolConfig"]
 
@@ -50,7 +50,7 @@ class ToolConfig(AgentConfig):
         if self.max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
         if self.output_schema is not None:
-            check_schema(self.output_schema)
+            compile_schema(self.output_schema, what="output_schema")
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -61,6 +61,13 @@ class ToolAgent(BaseAgent):
     type_name: ClassVar[str] = "tool"
     default_capabilities: ClassVar[tuple[str, ...]] = ("tools",)
     config: ToolConfig = attrs.field(factory=ToolConfig)
+    _output: CompiledSchema | None = attrs.field(init=False, default=None, repr=False)
+
+    def output_validator(self) -> CompiledSchema:
+        """The ``output_schema``, compiled on first use (the config checked it when it was made)."""
+        if self._output is None or self._output.schema != self.config.output_schema:
+            self._output = compile_schema(self.config.output_schema or {}, what="output_schema")
+        return self._output
 
     def handoff_specs(self) -> tuple[ToolSpec, ...]:
         return tuple(
@@ -102,7 +109,7 @@ class ToolAgent(BaseAgent):
             data = json.loads(fenced.group(1) if fenced else text)
         except json.JSONDecodeError as exc:
             return None, f"not valid JSON ({exc})"
-        problems = errors(self.config.output_schema or {}, data)
+        problems = self.output_validator().problems(data)
         return (data, None) if not problems else (None, "; ".join(problems))
 
     async def run_tool(self, name: str, arguments: dict[str, Any], ctx: ExecutionContext) -> str:
