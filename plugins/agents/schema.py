@@ -18,6 +18,7 @@ agent's ``output_schema``) is declared, by :func:`compile_schema`:
 
 from __future__ import annotations
 
+import enum
 import re
 import types
 import typing
@@ -35,6 +36,7 @@ __all__ = [
     "compile_schema",
     "config_schema",
     "json_path",
+    "type_schema",
     "validate_arguments",
 ]
 
@@ -141,14 +143,17 @@ def validate_arguments(tool: str, compiled: CompiledSchema, arguments: Any) -> N
         raise ValidationError(f"invalid arguments for tool {tool!r}: " + "; ".join(problems))
 
 
-# -- attrs config class -> JSON Schema ----------------------------------------------------------
+# -- Python types and attrs config classes -> JSON Schema ----------------------------------------
 
 
-def _type_schema(tp: Any) -> dict[str, Any]:
+def type_schema(tp: Any) -> dict[str, Any]:
+    """The JSON Schema of a type hint (``{}``, anything, where a hint has no JSON form)."""
     origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return type_schema(typing.get_args(tp)[0])
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        subs = [_type_schema(a) for a in args]
+        subs = [type_schema(a) for a in args]
         return subs[0] if len(subs) == 1 else {"anyOf": subs}
     if tp is type(None):
         return {"type": "null"}
@@ -160,12 +165,21 @@ def _type_schema(tp: Any) -> dict[str, Any]:
         return {"type": "number"}
     if tp is str:
         return {"type": "string"}
-    if origin in (list, tuple, set, frozenset) or tp in (list, tuple):
-        return {"type": "array", "items": _type_schema(args[0])} if args else {"type": "array"}
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        return {"type": "array", "prefixItems": [type_schema(a) for a in args], "items": False}
+    if origin in (list, tuple, set, frozenset) or tp in (list, tuple, set, frozenset):
+        out: dict[str, Any] = {"type": "array"}
+        if args:
+            out["items"] = type_schema(args[0])
+        if origin in (set, frozenset) or tp in (set, frozenset):
+            out["uniqueItems"] = True
+        return out
     if origin in (dict, Mapping) or tp is dict:
-        return {"type": "object", "additionalProperties": _type_schema(args[1])} if args else {"type": "object"}
-    if typing.get_origin(tp) is typing.Literal:
+        return {"type": "object", "additionalProperties": type_schema(args[1])} if args else {"type": "object"}
+    if origin is typing.Literal:
         return {"enum": list(args)}
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return {"enum": [member.value for member in tp]}
     if attrs.has(tp):
         return config_schema(tp)
     return {}
@@ -179,7 +193,7 @@ def config_schema(cls: type) -> dict[str, Any]:
     for field in attrs.fields(cls):
         if not field.init:
             continue
-        schema = _type_schema(hints.get(field.name, Any))
+        schema = type_schema(hints.get(field.name, Any))
         default: Any = field.default
         if isinstance(default, attrs.Factory):  # type: ignore[arg-type,unused-ignore]
             default = None if default.takes_self else default.factory()

@@ -25,7 +25,7 @@ from llmspell.agents import AgentOutput, AgentRequest
 from llmspell.context import ExecutionContext
 from llmspell.errors import ValidationError
 from llmspell.plugins.agents.base import AgentConfig, BaseAgent
-from llmspell.plugins.agents.schema import CompiledSchema, compile_schema, validate_arguments
+from llmspell.plugins.agents.schema import CompiledSchema, compile_schema, type_schema, validate_arguments
 
 __all__ = ["BaseTool", "FunctionTool", "AgentTool", "tool", "as_text", "signature_schema"]
 
@@ -75,21 +75,20 @@ class BaseTool(BaseAgent):
         return AgentOutput(content=as_text(result), data=result)
 
 
-_JSON_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean",
-                               list: "array", dict: "object"}
-
-
 def signature_schema(fn: Callable[..., Any]) -> dict[str, Any]:
-    """A parameter schema from ``fn``'s signature (``ctx`` is skipped, defaults optional)."""
+    """A parameter schema from ``fn``'s signature (``ctx`` is skipped, defaults optional).
+
+    Hints become schemas as in :func:`~llmspell.plugins.agents.schema.type_schema`:
+    ``int | None``, ``list[str]``, ``dict[str, int]``, ``Literal[...]``, enums and attrs
+    classes; a parameter without a hint takes any value.
+    """
     hints = typing.get_type_hints(fn)
     props: dict[str, Any] = {}
     required = []
     for name, param in inspect.signature(fn).parameters.items():
         if name == "ctx" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
-        hint = hints.get(name, Any)
-        origin = typing.get_origin(hint) or hint
-        props[name] = {"type": _JSON_TYPES[origin]} if origin in _JSON_TYPES else {}
+        props[name] = type_schema(hints.get(name, Any))
         if param.default is inspect.Parameter.empty:
             required.append(name)
     return {"type": "object", "properties": props, "required": required, "additionalProperties": False}

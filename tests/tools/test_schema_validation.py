@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import enum
+from typing import Any, Literal
 
 import pytest
 
@@ -173,3 +174,29 @@ async def test_output_schema_uses_the_same_validator(make_kernel: Any) -> None:
             kernel.agents.create("tool", name="bad", output_schema={"type": 3})
         with pytest.raises(ConfigError, match="remote \\$ref"):
             kernel.agents.create("tool", name="bad2", output_schema={"$ref": "https://example.com/s.json"})
+
+
+class Mode(enum.Enum):
+    fast = "fast"
+    safe = "safe"
+
+
+def test_function_signatures_become_full_schemas() -> None:
+    @tool
+    def plan(steps: list[str], limits: dict[str, int], pair: tuple[int, str], tags: set[str],
+             mode: Mode = Mode.safe, level: Literal[1, 2] = 1, note: str | None = None, anything=None) -> str:
+        return "ok"
+
+    props = plan.parameters["properties"]
+    assert props["steps"] == {"type": "array", "items": {"type": "string"}}
+    assert props["limits"] == {"type": "object", "additionalProperties": {"type": "integer"}}
+    assert props["pair"] == {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}], "items": False}
+    assert props["tags"] == {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+    assert props["mode"] == {"enum": ["fast", "safe"]}
+    assert props["level"] == {"enum": [1, 2]}
+    assert props["note"] == {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    assert props["anything"] == {}
+    assert plan.parameters["required"] == ["steps", "limits", "pair", "tags"]
+    good = {"steps": ["a"], "limits": {"x": 1}, "pair": [1, "b"], "tags": ["t"], "note": None}
+    assert plan.compiled.problems(good) == []
+    assert plan.compiled.problems({**good, "pair": [1, 2], "mode": "slow", "tags": ["t", "t"]})
