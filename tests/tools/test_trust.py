@@ -157,3 +157,21 @@ async def test_denials_survive_a_restart_and_other_processes_see_them(make_kerne
     assert [(e["type"], e["payload"]["principal"]) for e in events] == [
         ("artifact.denied", "user:mallory"), ("artifact.denied", "user:eve")]
     assert all(e["stream"] == "audit" for e in events)
+
+
+def test_the_cli_refuses_system_strings_and_audits_its_denials(tmp_path: Path, llmspell_env: dict[str, str]) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([_llmspell(), "--data-dir", str(tmp_path / "data"), *args], env=llmspell_env,
+                              capture_output=True, text=True, timeout=120)
+
+    (tmp_path / "secret.txt").write_bytes(SECRET)
+    assert cli("artifacts", "put", str(tmp_path / "secret.txt"), "--user", "alice").returncode == 0
+    for who in ("system:x", "system:system"):
+        done = cli("artifacts", "get", "secret.txt", "--user", "alice", "--as", who)
+        assert done.returncode == 1 and "the system principal cannot be named by a string" in done.stderr
+        assert "alice's secret" not in done.stdout
+    done = cli("artifacts", "get", "secret.txt", "--user", "alice", "--as", "anonymous")
+    assert done.returncode == 1 and "anonymous:anonymous may not read" in done.stderr
+    shown = cli("events", "replay", "audit", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert [json.loads(line)["payload"]["principal"] for line in shown.stdout.splitlines()] == ["anonymous:anonymous"]
