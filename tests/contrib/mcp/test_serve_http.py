@@ -197,3 +197,17 @@ def test_the_served_principal_is_never_the_system_in_config(tmp_path: Path, llms
         in done.stderr
     with pytest.raises(ConfigError, match="system principal cannot be named"):
         Kernel({"mcp": {"serve": {"principal": "system:root"}}})
+
+
+def test_a_remote_bind_asked_for_with_a_token_is_allowed_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    from llmspell.contrib.mcp.serve import check_bind
+    from llmspell.errors import LlmspellError
+
+    with caplog.at_level("WARNING", logger="llmspell.mcp"):
+        check_bind("0.0.0.0", allow_remote=True, token="k" * 32)
+    assert "listening on 0.0.0.0" in caplog.text
+    for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
+        check_bind(host, allow_remote=False, token=None)
+    for host in ("0.0.0.0", "::", "192.168.1.10", "127.evil.example"):
+        with pytest.raises(LlmspellError, match="refusing to listen"):
+            check_bind(host, allow_remote=False, token="k" * 32)
