@@ -100,15 +100,18 @@ def allowed(principal: Principal, acl: ArtifactAcl, permission: str) -> bool:
 
 async def record_denial(
     kernel: Any, principal: Principal | str, resource: str, permission: str, reason: str, *, kind: str = "artifact",
+    ctx: ExecutionContext | None = None,
 ) -> dict[str, str]:
     """Append a denial to the audit stream of the event log; returns the record.
 
     The event is ``<kind>.denied`` (``artifact.denied``, ``state.denied``) with the
-    payload ``principal``, ``<kind>`` (the resource), ``permission`` and ``reason``.
+    payload ``principal``, ``<kind>`` (the resource), ``permission`` and ``reason``, and,
+    given the ``ctx`` of the refused call, its session and user ids in the envelope.
     Never raises: a denial stands whether or not it could be recorded.
     """
     who = principal_key(principal) if isinstance(principal, Principal) else str(principal)
     record = {"principal": who, kind: resource, "permission": permission, "reason": reason}
     log.info("denied: %s may not %s %s (%s)", who, permission, resource, reason)
-    await kernel.emit(f"{kind}.denied", record, source=f"{kind}s", stream=AUDIT_STREAM)
+    where = {} if ctx is None else {"session_id": ctx.session_id, "user_id": ctx.user_id}
+    await kernel.emit(f"{kind}.denied", record, source=f"{kind}s", stream=AUDIT_STREAM, **where)
     return record

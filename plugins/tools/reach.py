@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from llmspell.artifacts import ArtifactRef
-from llmspell.context import ExecutionContext, Principal
+from llmspell.context import ExecutionContext
 from llmspell.errors import PermissionDenied, ValidationError
 from llmspell.plugins.artifacts.acl import principal_key, record_denial
 
@@ -44,9 +44,11 @@ class Place:
         return {"scope": self.scope, "owner": self.owner, "ctx": ctx}
 
 
-async def _refuse(kernel: Any, who: Principal, resource: str, permission: str, kind: str, reason: str) -> PermissionDenied:
+async def _refuse(kernel: Any, ctx: ExecutionContext, resource: str, permission: str, kind: str,
+                  reason: str) -> PermissionDenied:
+    who = ctx.acting
     if kernel is not None:
-        await record_denial(kernel, who, resource, permission, reason, kind=kind)
+        await record_denial(kernel, who, resource, permission, reason, kind=kind, ctx=ctx)
     return PermissionDenied(principal_key(who), resource, permission)
 
 
@@ -62,7 +64,7 @@ async def artifact_place(kernel: Any, ctx: ExecutionContext, name: str, permissi
         ref = ArtifactRef.parse(name)
         mine = (ref.scope == "session" and ref.owner == ctx.session_id) or (ref.scope == "user" and ref.owner == user)
         if not mine:
-            raise await _refuse(kernel, ctx.acting, str(ref), permission, "artifact", OUTSIDE)
+            raise await _refuse(kernel, ctx, str(ref), permission, "artifact", OUTSIDE)
         return Place(ref.scope, ref.owner, ref.name, ref.version)
     if ctx.session_id is not None:
         return Place("session", ctx.session_id, name)
@@ -93,5 +95,5 @@ async def state_owner(
         return scope, user
     who = ctx.acting
     if who.is_anonymous:
-        raise await _refuse(kernel, who, f"app/{key}", permission, "state", "the anonymous principal owns nothing")
+        raise await _refuse(kernel, ctx, f"app/{key}", permission, "state", "the anonymous principal owns nothing")
     return "app", None

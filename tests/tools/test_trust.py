@@ -54,6 +54,9 @@ async def test_a_foreign_ref_is_refused_and_audited(make_kernel: Any, run: dict[
         records = await _audit(kernel)
         assert [(r["principal"], r["artifact"], r["permission"]) for r in records] == [(who, ref, "read")]
         assert records[0]["reason"] == "outside the run's session and user"
+        session = run.get("session")
+        assert [(e.session_id, e.user_id) async for e in kernel.events.read("audit")] == [
+            (session.id if session else None, run.get("user_id"))]
 
 
 async def test_a_foreign_ref_cannot_be_written_either(kernel: Kernel) -> None:
