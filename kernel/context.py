@@ -9,6 +9,7 @@ unless overridden. Plugins add to a fresh context through the context-enrichment
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,11 +24,17 @@ if TYPE_CHECKING:
 __all__ = ["Principal", "ExecutionContext"]
 
 S = TypeVar("S")
+_PRINCIPAL = re.compile(r"(?P<kind>user|app|agent|system|anonymous):(?P<id>[A-Za-z0-9._@+=-]{1,128})")
 
 
 @attrs.frozen
 class Principal:
-    """Who acts: a user, an agent, the application itself, or the system."""
+    """Who acts: a user, an agent, the application itself, the system, or nobody known.
+
+    Only :meth:`system` makes the kernel's own principal; a ``Principal`` built from
+    strings (``"system:x"``) is refused. :meth:`anonymous` is the principal of a call
+    that names nobody: it owns nothing and passes no check it was not granted.
+    """
 
     id: str
     kind: str = "user"
@@ -46,9 +53,41 @@ class Principal:
         """The kernel itself; passes every access check."""
         return cls(id="system", kind="system", roles=frozenset({"admin"}))
 
+    @classmethod
+    def parse(cls, text: str) -> Principal:
+        """``user:alice``, ``app:demo``, ``agent:bot`` or ``anonymous`` as a principal.
+
+        A string never names the system: ``system:...`` is refused, so that nothing read
+        from a request, a file, a setting or a command line gains the kernel's authority.
+        """
+        from .errors import ValidationError
+
+        if text in ("anonymous", "anonymous:anonymous"):
+            return cls.anonymous()
+        match = _PRINCIPAL.fullmatch(text) if isinstance(text, str) else None
+        if match is None or match["kind"] == "anonymous":
+            raise ValidationError(
+                f"invalid principal {text!r}: expected user:<id>, app:<name>, agent:<name> or anonymous"
+            )
+        if match["kind"] == "system":
+            raise ValidationError(
+                f"principal {text!r}: the system principal cannot be named by a string "
+                "(use user:<id>, app:<name>, agent:<name> or anonymous)"
+            )
+        return cls(id=match["id"], kind=match["kind"])
+
+    @classmethod
+    def anonymous(cls) -> Principal:
+        """Nobody known (a run without a user, an unnamed remote client): owns nothing."""
+        return cls(id="anonymous", kind="anonymous")
+
     @property
     def is_admin(self) -> bool:
-        return self.kind == "system" or "admin" in self.roles
+        return self.kind == "system" or ("admin" in self.roles and self.kind != "anonymous")
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.kind == "anonymous"
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.id}"
@@ -115,12 +154,16 @@ class ExecutionContext:
 
     @property
     def acting(self) -> Principal:
-        """The principal, defaulting to the user if there is one, else the system."""
+        """The principal, defaulting to the user if there is one, else :meth:`Principal.anonymous`.
+
+        A context never stands for the system by default: code that needs the kernel's
+        authority says so (``principal=Principal.system()``) or calls a service without one.
+        """
         if self.principal is not None:
             return self.principal
         if self.user_id is not None:
             return Principal.user(self.user_id)
-        return Principal.system()
+        return Principal.anonymous()
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (may be negative), or None without one."""

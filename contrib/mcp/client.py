@@ -18,7 +18,7 @@ from typing import Any
 
 from llmspell.errors import BackendUnavailable
 
-from .config import McpServerConfig
+from .config import McpServerConfig, token_from
 
 __all__ = ["McpConnection", "McpServerError"]
 
@@ -42,12 +42,20 @@ class McpConnection:
         self._lock = asyncio.Lock()
         self.failure: BaseException | None = None
 
-    def _target(self) -> Any:
+    def _target(self, stack: contextlib.AsyncExitStack) -> Any:
         from mcp import StdioServerParameters
 
         cfg = self.config
         if cfg.url is not None:
-            return cfg.url
+            token = token_from(cfg.token, cfg.token_env, f"mcp.servers.{self.name}", required=True)
+            if token is None:
+                return cfg.url
+            from mcp.client.streamable_http import streamable_http_client
+            from mcp.shared._httpx_utils import create_mcp_http_client  # the client the mcp transport makes
+
+            http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
+            stack.push_async_callback(http.aclose)
+            return streamable_http_client(cfg.url, http_client=http)
         return StdioServerParameters(command=cfg.command or "", args=list(cfg.args), env=dict(cfg.env) or None, cwd=cfg.cwd)
 
     def _where(self) -> str:
@@ -58,7 +66,8 @@ class McpConnection:
         from mcp import Client
 
         try:
-            async with Client(self._target(), read_timeout_seconds=self.config.timeout) as client:
+            async with contextlib.AsyncExitStack() as stack, \
+                    Client(self._target(stack), read_timeout_seconds=self.config.timeout) as client:
                 tools: list[Any] = []
                 cursor = None
                 while True:

@@ -4,15 +4,29 @@ Each exposed tool keeps its name and JSON schema; each exposed agent becomes a t
 named after it, taking ``input`` (what to ask) and answering with the agent's output.
 Calls run through ``kernel.run``, so hooks, limits, events and agent state apply as for
 any other caller; an error comes back to the MCP client as a tool error naming it.
+
+Every call runs as one configured principal (``[mcp.serve] principal``, default
+:meth:`~llmspell.Principal.anonymous`), never as the system: an MCP client reaches only
+what that principal may. Over HTTP every request needs the bearer token (see
+:mod:`.guard`); a bind beyond loopback needs ``allow_remote`` and a configured token.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
+import socket
+from collections.abc import Callable
 from typing import Any
 
-from llmspell.errors import UnknownNameError
+from llmspell.context import Principal
+from llmspell.errors import ConfigError, LlmspellError, UnknownNameError
 
-__all__ = ["build_server", "AGENT_SCHEMA"]
+from .guard import TokenGuard, is_loopback
+
+__all__ = ["build_server", "serve_stdio", "serve_http", "check_bind", "AGENT_SCHEMA"]
+
+log = logging.getLogger("llmspell.mcp")
 
 AGENT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -37,8 +51,13 @@ def exposed(kernel: Any, agents: list[str], tools: list[str]) -> dict[str, tuple
     return offered
 
 
-def build_server(kernel: Any, agents: list[str], tools: list[str]) -> Any:
-    """An MCP ``Server`` offering ``agents`` and ``tools`` of a started kernel."""
+def build_server(kernel: Any, agents: list[str], tools: list[str], principal: Principal | None = None) -> Any:
+    """An MCP ``Server`` offering ``agents`` and ``tools`` of a started kernel.
+
+    Calls act as ``principal`` (default: anonymous); the system principal is refused.
+    """
+    who = _served_principal(principal)
+    user = {"user_id": who.id} if who.kind == "user" else {}
     import mcp_types as types
     from mcp.server.lowlevel import Server
 
@@ -58,7 +77,7 @@ def build_server(kernel: Any, agents: list[str], tools: list[str]) -> Any:
         arguments = dict(params.arguments or {})
         request = arguments.get("input", "") if schema is AGENT_SCHEMA else arguments
         try:
-            output = await kernel.run(target, request)
+            output = await kernel.run(target, request, principal=who, **user)
         except Exception as exc:  # noqa: BLE001 - reported to the client as a tool error
             return _error(f"{type(exc).__name__}: {exc}")
         data = getattr(output, "data", None)
@@ -74,18 +93,88 @@ def build_server(kernel: Any, agents: list[str], tools: list[str]) -> Any:
     return Server("llmspell", on_list_tools=list_tools, on_call_tool=call_tool)
 
 
-async def serve_stdio(kernel: Any, agents: list[str], tools: list[str]) -> None:
+def _served_principal(principal: Principal | None) -> Principal:
+    who = principal or Principal.anonymous()
+    if who.kind == "system" or who.is_admin:
+        raise ConfigError(["mcp.serve.principal: MCP clients cannot act as the system or an admin"])
+    return who
+
+
+async def serve_stdio(kernel: Any, agents: list[str], tools: list[str], principal: Principal | None = None) -> None:
     """Serve on this process's stdin and stdout until the client disconnects."""
     from mcp.server.stdio import stdio_server
 
-    server = build_server(kernel, agents, tools)
+    server = build_server(kernel, agents, tools, principal)
     async with stdio_server() as (read, write):
         await server.run(read, write, server.create_initialization_options())
 
 
-async def serve_http(kernel: Any, agents: list[str], tools: list[str], host: str, port: int) -> None:
-    """Serve streamable HTTP at ``http://host:port/mcp``."""
+def check_bind(host: str, *, allow_remote: bool, token: str | None) -> None:
+    """Refuse to listen beyond loopback unless asked explicitly and given a token."""
+    if is_loopback(host):
+        return
+    if not allow_remote:
+        raise LlmspellError(
+            f"mcp serve: refusing to listen on {host!r}, which other machines can reach; "
+            "pass --allow-remote (and a token: --token, [mcp.serve] token or LLMSPELL_MCP_SERVE__TOKEN) to do it anyway"
+        )
+    if not token:
+        raise LlmspellError(
+            f"mcp serve: listening on {host!r} needs a token set in advance "
+            "(--token, [mcp.serve] token or LLMSPELL_MCP_SERVE__TOKEN), not one made up at start"
+        )
+    log.warning("mcp serve: listening on %s; every client that has the token can call the served tools", host)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                              flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise LlmspellError(f"mcp serve: cannot resolve the host {host!r}: {exc}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise LlmspellError(f"mcp serve: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve_http(
+    kernel: Any,
+    agents: list[str],
+    tools: list[str],
+    host: str,
+    port: int,
+    *,
+    token: str | None = None,
+    principal: Principal | None = None,
+    allow_remote: bool = False,
+    on_ready: Callable[[str, str], Any] | None = None,
+) -> None:
+    """Serve streamable HTTP at ``http://host:port/mcp`` until interrupted.
+
+    ``token``: the bearer token every request must carry (None: a new random one).
+    ``on_ready(url, token)`` is called once the socket listens (port 0: any free port).
+    """
     import uvicorn
 
-    app = build_server(kernel, agents, tools).streamable_http_app(host=host)
-    await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).serve()
+    check_bind(host, allow_remote=allow_remote, token=token)
+    secret = token or secrets.token_urlsafe(32)
+    loopback = is_loopback(host)
+    app = build_server(kernel, agents, tools, principal).streamable_http_app(host=host if loopback else "0.0.0.0")
+    guarded = TokenGuard(app, token=secret, loopback_only=loopback)
+    sock = _bind(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    if on_ready is not None:
+        on_ready(f"http://{shown}:{sock.getsockname()[1]}/mcp", secret)
+    config = uvicorn.Config(guarded, lifespan="on", log_level="warning", access_log=False, server_header=False,
+                            timeout_graceful_shutdown=1)
+    try:
+        await uvicorn.Server(config).serve(sockets=[sock])
+    finally:
+        sock.close()

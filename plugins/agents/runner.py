@@ -28,6 +28,7 @@ from llmspell.errors import (
     DeadlineExceeded,
     LimitExceeded,
     LlmspellError,
+    NotFoundError,
 )
 from llmspell.events import EventService
 from llmspell.hooks import HookCall
@@ -77,6 +78,7 @@ class Runner(Commit):
     _limits: dict[str, Any]
     _idle: dict[str, asyncio.Event]
     _touched: dict[str, float]
+    _session_users: dict[str, str | None]
 
     if TYPE_CHECKING:  # provided by AgentManager
 
@@ -110,6 +112,8 @@ class Runner(Commit):
             session_id = session if isinstance(session, str) else session.id
             user_id = user_id or getattr(session, "user_id", None)
         if ctx is None:
+            if session_id is not None and user_id is None and fields.get("principal") is None:
+                user_id = await self._session_user(session_id)  # the run acts for the session's user
             ctx = await self.kernel.context(session_id=session_id, user_id=user_id, timeout=timeout, **fields)
         elif timeout is not None:
             ctx = ctx.with_timeout(timeout)
@@ -129,6 +133,22 @@ class Runner(Commit):
                 return await self.chain(target, request, ctx, fresh=True)
             finally:
                 await self._finish(ctx)
+
+    async def _session_user(self, session_id: str) -> str | None:
+        """The user a session was created for (None: none, or no such session yet)."""
+        if session_id in self._session_users:
+            return self._session_users[session_id]
+        sessions = self.kernel.services.find(SessionService)
+        if sessions is None:
+            return None
+        try:
+            user: str | None = (await sessions.get(session_id)).user_id
+        except NotFoundError:
+            return None
+        if len(self._session_users) >= 4096:
+            self._session_users.clear()
+        self._session_users[session_id] = user
+        return user
 
     async def _touch(self, session_id: str) -> None:
         """Check that the session is open and record its activity (at most once per

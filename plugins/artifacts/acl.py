@@ -1,9 +1,11 @@
 """Who acts, who owns, and what they may do.
 
 **The acting principal** of a call is ``principal=`` when given, else ``ctx.acting``
-when ``ctx=`` is given (the context's principal, or its user), else the system: code
-that calls the service directly runs with the kernel's authority, and agents, tools
-and servers pass the context of the request they serve.
+when ``ctx=`` is given (the context's principal, or its user, else the anonymous
+principal), else the system: code that calls the service directly runs with the
+kernel's authority, and agents, tools and servers pass the context of the request
+they serve. A string never names the system (``principal="system:x"`` is refused):
+only the object ``Principal.system()`` does.
 
 **The owner** of a new artifact is its scope's natural owner: ``user:<id>`` in a user
 scope, ``app:<name>`` in the app scope, and in a session scope the session's user when
@@ -14,22 +16,36 @@ context bound to that session), else the principal that saves the first version.
 (grant and revoke). The owner holds all four; an admin principal (the system, or a
 principal with the ``admin`` role) passes every check; anyone else needs a grant on
 the artifact, to its principal (``user:u2``, ``app:demo``) or to every principal of
-its kind (``user:*``). Creating a new name in a scope needs to be its owner.
+its kind (``user:*``). Creating a new name in a scope needs to be its owner. The
+anonymous principal owns nothing: it passes only checks granted to ``anonymous:*``
+and creates nothing.
+
+**Every denial is audited**: :func:`record_denial` appends it to the event log's
+``audit`` stream (:data:`AUDIT_STREAM`), where ``llmspell events replay audit`` and
+other processes see it, also after a restart.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from llmspell.artifacts import PERMISSIONS, ArtifactAcl
 from llmspell.context import ExecutionContext, Principal
 from llmspell.errors import ValidationError
 
-__all__ = ["acting", "principal_key", "grantee_key", "allowed", "check_permissions"]
+__all__ = ["acting", "principal_key", "grantee_key", "allowed", "check_permissions",
+           "record_denial", "AUDIT_STREAM"]
 
-_KINDS = ("user", "app", "agent", "system")
-_GRANTEE = re.compile(r"(user|app|agent|system):([A-Za-z0-9._@+=-]{1,128}|\*)")
+log = logging.getLogger("llmspell.audit")
+
+AUDIT_STREAM = "audit"
+"""The event-log stream that holds every permission denial."""
+
+_KINDS = ("user", "app", "agent", "system", "anonymous")
+_GRANTEE = re.compile(r"(user|app|agent|system|anonymous):([A-Za-z0-9._@+=-]{1,128}|\*)")
 
 
 def acting(ctx: ExecutionContext | None, principal: Principal | str | None) -> Principal:
@@ -37,10 +53,9 @@ def acting(ctx: ExecutionContext | None, principal: Principal | str | None) -> P
     if principal is not None:
         if isinstance(principal, Principal):
             return principal
-        kind, _, ident = grantee_key(principal).partition(":")
-        if ident == "*":
-            raise ValidationError("the acting principal cannot be a wildcard")
-        return Principal.system() if kind == "system" else Principal(id=ident, kind=kind)
+        if not isinstance(principal, str):
+            raise ValidationError(f"principal must be a Principal or a 'kind:id' string, got {type(principal).__name__}")
+        return Principal.parse(principal)
     if ctx is not None:
         return ctx.acting
     return Principal.system()
@@ -78,6 +93,25 @@ def allowed(principal: Principal, acl: ArtifactAcl, permission: str) -> bool:
     if principal.is_admin:
         return True
     key = principal_key(principal)
-    if acl.owned_by == key:
+    if acl.owned_by == key and not principal.is_anonymous:
         return True
     return permission in acl.grants.get(key, ()) or permission in acl.grants.get(f"{principal.kind}:*", ())
+
+
+async def record_denial(
+    kernel: Any, principal: Principal | str, resource: str, permission: str, reason: str, *, kind: str = "artifact",
+    ctx: ExecutionContext | None = None,
+) -> dict[str, str]:
+    """Append a denial to the audit stream of the event log; returns the record.
+
+    The event is ``<kind>.denied`` (``artifact.denied``, ``state.denied``) with the
+    payload ``principal``, ``<kind>`` (the resource), ``permission`` and ``reason``, and,
+    given the ``ctx`` of the refused call, its session and user ids in the envelope.
+    Never raises: a denial stands whether or not it could be recorded.
+    """
+    who = principal_key(principal) if isinstance(principal, Principal) else str(principal)
+    record = {"principal": who, kind: resource, "permission": permission, "reason": reason}
+    log.info("denied: %s may not %s %s (%s)", who, permission, resource, reason)
+    where = {} if ctx is None else {"session_id": ctx.session_id, "user_id": ctx.user_id}
+    await kernel.emit(f"{kind}.denied", record, source=f"{kind}s", stream=AUDIT_STREAM, **where)
+    return record

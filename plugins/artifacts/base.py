@@ -25,7 +25,7 @@ from llmspell.context import ExecutionContext, Principal
 from llmspell.errors import NotFoundError, PermissionDenied, ValidationError
 from llmspell.sessions import SessionService
 
-from .acl import acting, allowed, principal_key
+from .acl import acting, allowed, principal_key, record_denial
 from .codecs import EncodeChain
 from .config import ArtifactsConfig
 from .names import check_name, check_owner, check_scope
@@ -233,12 +233,10 @@ class ServiceBase:
             await self._deny(who, permission, target)
 
     async def _require_create(self, who: Principal, owned_by: str, target: ArtifactId) -> None:
-        if not (who.is_admin or principal_key(who) == owned_by):
+        if not (who.is_admin or (principal_key(who) == owned_by and not who.is_anonymous)):
             await self._deny(who, "write", target)
 
     async def _deny(self, who: Principal, permission: str, target: ArtifactId | ArtifactRef) -> None:
-        record = {"principal": principal_key(who), "artifact": str(target), "permission": permission}
-        self.denials.append(record)
-        log.info("artifact access denied: %s may not %s %s", record["principal"], permission, target)
-        await self.kernel.emit("artifact.denied", record, source="artifacts")
+        reason = "the anonymous principal owns nothing" if who.is_anonymous else "not the owner and no grant"
+        self.denials.append(await record_denial(self.kernel, who, str(target), permission, reason))
         raise PermissionDenied(principal_key(who), str(target), permission)

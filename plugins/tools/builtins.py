@@ -6,6 +6,9 @@ write llmspell's own services through the run's execution context.
   no names, no attributes, no calls to anything else; exponents and results are bounded).
 * ``state_get`` / ``state_set``: a key of the run's session scope (or ``user``/``app``).
 * ``artifact_read`` / ``artifact_write``: an artifact of the run's session (or user).
+
+The state and artifact tools act as the run's principal, never as the system, and
+reach only the run's own session and user (see :mod:`.reach`).
 * ``notes``: search notes kept in the app state under ``notes/`` (a local knowledge base).
 * ``clock``: the current UTC time; ``text_stats``: counts of characters, words and lines.
 """
@@ -28,6 +31,7 @@ from llmspell.errors import ValidationError
 from llmspell.state import StateService
 
 from .base import BaseTool
+from .reach import artifact_place, state_owner
 
 __all__ = ["Calculator", "StateGet", "StateSet", "ArtifactRead", "ArtifactWrite", "Notes", "Clock", "TextStats",
            "evaluate", "BUILTINS"]
@@ -101,13 +105,14 @@ class Calculator(BaseTool):
 _SCOPE_ARG = {"type": "string", "enum": ["session", "user", "app"], "description": "default: session"}
 
 
-def _scope(ctx: ExecutionContext, scope: str | None) -> Any:
-    state = ctx.service(StateService)  # type: ignore[type-abstract]
-    scope = scope or ("session" if ctx.session_id else "user" if ctx.user_id else "app")
-    owner = {"session": ctx.session_id, "user": ctx.user_id, "app": None}[scope]
-    if scope != "app" and owner is None:
-        raise ValidationError(f"this run has no {scope}, so the {scope} scope cannot be used")
-    return state.scope(scope, owner)
+async def _scope(tool: BaseTool, ctx: ExecutionContext, scope: str | None, key: str, permission: str) -> Any:
+    kind, owner = await state_owner(_kernel(tool), ctx, scope, key, permission)
+    return ctx.service(StateService).scope(kind, owner)  # type: ignore[type-abstract]
+
+
+def _kernel(tool: BaseTool) -> Any:
+    """The kernel that receives audit records (None for a tool not bound to one)."""
+    return getattr(tool.manager, "kernel", None)
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -120,7 +125,7 @@ class StateGet(BaseTool):
     }
 
     async def invoke(self, arguments: dict[str, Any], ctx: ExecutionContext) -> Any:
-        return await _scope(ctx, arguments.get("scope")).get(arguments["key"])
+        return await (await _scope(self, ctx, arguments.get("scope"), arguments["key"], "read")).get(arguments["key"])
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -133,7 +138,8 @@ class StateSet(BaseTool):
     }
 
     async def invoke(self, arguments: dict[str, Any], ctx: ExecutionContext) -> Any:
-        version = await _scope(ctx, arguments.get("scope")).set(arguments["key"], arguments["value"])
+        scope = await _scope(self, ctx, arguments.get("scope"), arguments["key"], "write")
+        version = await scope.set(arguments["key"], arguments["value"])
         return {"key": arguments["key"], "version": version}
 
 
@@ -148,7 +154,9 @@ class ArtifactRead(BaseTool):
     }
 
     async def invoke(self, arguments: dict[str, Any], ctx: ExecutionContext) -> Any:
-        data = await ctx.service(ArtifactService).load(arguments["name"], version=arguments.get("version"), ctx=ctx)  # type: ignore[type-abstract]
+        place = await artifact_place(_kernel(self), ctx, arguments["name"], "read")
+        version = arguments.get("version") or place.version
+        data = await ctx.service(ArtifactService).load(place.name, version=version, **place.where(ctx))  # type: ignore[type-abstract]
         return data.decode("utf-8", errors="replace")
 
 
@@ -164,9 +172,10 @@ class ArtifactWrite(BaseTool):
     }
 
     async def invoke(self, arguments: dict[str, Any], ctx: ExecutionContext) -> Any:
+        place = await artifact_place(_kernel(self), ctx, arguments["name"], "write")
         ref = await ctx.service(ArtifactService).save(  # type: ignore[type-abstract]
-            arguments["name"], arguments["content"].encode(), content_type=arguments.get("content_type", "text/plain"),
-            ctx=ctx,
+            place.name, arguments["content"].encode(), content_type=arguments.get("content_type", "text/plain"),
+            **place.where(ctx),
         )
         return str(ref)
 

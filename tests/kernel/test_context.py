@@ -30,7 +30,8 @@ def test_deadline_only_shrinks():
 
 def test_acting_principal():
     assert ExecutionContext(user_id="u1").acting == Principal.user("u1")
-    assert ExecutionContext().acting.is_admin
+    assert ExecutionContext().acting == Principal.anonymous()
+    assert not ExecutionContext().acting.is_admin
     assert str(Principal.user("u2", "admin")) == "user:u2"
 
 

@@ -127,12 +127,12 @@ async def test_streamable_http_both_ways(make_kernel: Any, tmp_path: Path, llmsp
     assert exe is not None
     server = subprocess.Popen(  # noqa: ASYNC220 - started once; the test waits on the network, not on it
         [exe, "--data-dir", str(tmp_path / "served"), "mcp", "serve", "--tool", "calculator",
-         "--http", f"127.0.0.1:{unused_tcp_port}"],
+         "--http", f"127.0.0.1:{unused_tcp_port}", "--token", "a-token-both-sides-know"],
         env=llmspell_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
         url = f"http://127.0.0.1:{unused_tcp_port}/mcp"
-        settings = {"mcp": {"servers": {"remote": {"url": url, "connect_timeout": 2}}}}
+        settings = {"mcp": {"servers": {"remote": {"url": url, "connect_timeout": 2, "token": "a-token-both-sides-know"}}}}
         deadline = time.monotonic() + 30
         while True:
             kernel = make_kernel(settings)
