@@ -31,7 +31,7 @@ import orjson
 from agents.memory.session import _CompactionSnapshot
 from agents.memory.session_settings import SessionSettings, coerce_session_settings, resolve_session_limit
 
-from llmspell.errors import NotFoundError, ValidationError
+from llmspell.errors import LlmspellError, NotFoundError, ValidationError
 from llmspell.events import Event
 from llmspell.ids import new_id
 from llmspell.serde import check_json, utcnow
@@ -39,7 +39,7 @@ from llmspell.sessions import SessionStatus
 
 from .._interop import Bridge, session_id_for
 
-__all__ = ["LlmspellSession", "InvalidSessionSettings", "ITEM", "POPPED", "REPLACED", "APP"]
+__all__ = ["LlmspellSession", "InvalidSessionSettings", "SessionClosed", "ITEM", "POPPED", "REPLACED", "APP"]
 
 ITEM = "openai.item"
 POPPED = "openai.item.popped"
@@ -52,6 +52,10 @@ T = TypeVar("T")
 
 #: An item's place in the log: (event seq, index in that event).
 Key = tuple[int, int]
+
+
+class SessionClosed(LlmspellError, RuntimeError):
+    """The session object was closed (``close()``); a ``RuntimeError``, as the SDK's stores raise."""
 
 
 class InvalidSessionSettings(ValidationError, TypeError):
@@ -106,6 +110,11 @@ class LlmspellSession:
         self._changed = 0  # the seq of the last event that changed the items
         self._outcomes: OrderedDict[str, bool] = OrderedDict()  # removal event id -> applied
         self._created = False
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SessionClosed(f"{type(self).__name__} is closed (session {self.session_id!r}): make a new one")
 
     # -- the stream ---------------------------------------------------------------
 
@@ -211,6 +220,7 @@ class LlmspellSession:
         As in the SDK's ``SQLiteSession``: ``limit=None`` falls back to
         ``session_settings.limit``, ``0`` returns nothing, a negative limit everything.
         """
+        self._check_open()
         return await self.bridge.run(self._get_items(resolve_session_limit(limit, self.session_settings)))
 
     async def _get_items(self, limit: int | None) -> list[Any]:
@@ -221,6 +231,7 @@ class LlmspellSession:
 
     async def add_items(self, items: list[Any]) -> None:
         """Append items (JSON data, as the SDK makes them) in one atomic write."""
+        self._check_open()
         if not items:
             return
         for i, item in enumerate(items):
@@ -236,6 +247,7 @@ class LlmspellSession:
 
     async def pop_item(self) -> Any | None:
         """Remove and return the newest item; None when the conversation is empty."""
+        self._check_open()
         return await self.bridge.run(self._pop_item())
 
     async def _pop_item(self) -> Any | None:
@@ -256,6 +268,7 @@ class LlmspellSession:
 
     async def clear_session(self) -> None:
         """Delete the conversation: its llmspell session, events and state."""
+        self._check_open()
         await self.bridge.run(self._clear())
 
     async def _clear(self) -> None:
@@ -267,12 +280,15 @@ class LlmspellSession:
         self._created = False
 
     def close(self) -> None:
-        """Nothing to release: the kernel owns the connections (the SDK's stores have ``close``)."""
+        """Close this session object (the conversation stays); using it afterwards raises
+        :class:`SessionClosed`. The kernel owns the connections, so nothing else is released."""
+        self._closed = True
 
     # -- the SDK's native compaction hooks ----------------------------------------
 
     async def _read_compaction_items(self, limit: int | None, *, wrapper: Any = None) -> tuple[list[Any], bool]:
         """The last ``limit`` items (all with None), and whether they are the whole conversation."""
+        self._check_open()
         return await self.bridge.run(self._read_items(limit))
 
     async def _read_items(self, limit: int | None) -> tuple[list[Any], bool]:
@@ -285,6 +301,7 @@ class LlmspellSession:
 
     async def _atomic_replace_items(self, items: list[Any]) -> bool:
         """Replace the whole conversation with ``items`` in one append."""
+        self._check_open()
         for i, item in enumerate(items):
             check_json(item, f"$[{i}]")
         await self.bridge.run(self._replace({"all": True, "items": list(items)}))
@@ -306,6 +323,7 @@ class LlmspellSession:
         with ``output`` if they are still the newest items (else it returns False and
         changes nothing), first dropping the run of oldest items ``prune_prefix`` accepts.
         """
+        self._check_open()
         return await self.bridge.run(self._snapshot(limit, prune_prefix))
 
     async def _snapshot(self, limit: int, prune_prefix: Callable[[Any], bool] | None) -> _CompactionSnapshot:
@@ -320,6 +338,7 @@ class LlmspellSession:
 
         async def replace_suffix(start: int, output: list[Any]) -> bool:
             expected = keys[start:]
+            self._check_open()
             if not expected:
                 return False
             for i, item in enumerate(output):

@@ -17,7 +17,7 @@ from agents.testing import ScriptedModel  # noqa: E402
 from openai.types.responses import ResponseOutputMessage, ResponseOutputText  # noqa: E402
 
 from llmspell import Kernel  # noqa: E402
-from llmspell.contrib.openai_agents import InvalidSessionSettings, LlmspellSession  # noqa: E402
+from llmspell.contrib.openai_agents import InvalidSessionSettings, LlmspellSession, SessionClosed  # noqa: E402
 from llmspell.errors import ValidationError  # noqa: E402
 
 
@@ -124,3 +124,15 @@ async def test_whole_history_replacement_is_one_append(kernel: Kernel) -> None:
     assert await session._read_compaction_items(2) == (items(2), False)
     assert await session.pop_item() == items(1, start=1)[0]
     assert await LlmspellSession("w", kernel).get_items() == [{"type": "compaction"}, *items(1)]
+
+
+async def test_a_closed_session_refuses_every_call_as_the_sdks_stores_do(kernel: Kernel) -> None:
+    session = LlmspellSession("closed", kernel)
+    await session.add_items(items(2))
+    session.close()
+    for call in (session.add_items([]), session.add_items(items(1)), session.get_items(), session.pop_item(),
+                 session.clear_session()):
+        with pytest.raises(SessionClosed, match="LlmspellSession is closed") as caught:
+            await call
+        assert isinstance(caught.value, RuntimeError)
+    assert await LlmspellSession("closed", kernel).get_items() == items(2)  # the conversation stays
