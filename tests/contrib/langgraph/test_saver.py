@@ -213,3 +213,13 @@ async def test_metadata_keeps_writes_and_nested_filters_match_like_langgraphs_sa
     in_memory = await metadata_queries(InMemorySaver())
     assert in_memory[0] == expected[0]
     assert await metadata_queries(LlmspellSaver(kernel)) == expected
+
+
+async def test_the_saver_is_a_context_manager_as_in_memory_saver_is(kernel: Kernel) -> None:
+    saver = LlmspellSaver(kernel)
+    async with saver as entered:
+        assert entered is saver
+    with saver as entered_sync:
+        assert entered_sync is saver
+    await put(saver, "cm", None, n=1)  # still usable: the kernel owns the connections
+    assert (await saver.aget_tuple(cfg("cm"))) is not None
