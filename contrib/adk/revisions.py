@@ -20,7 +20,14 @@ from llmspell.sessions import Session
 if TYPE_CHECKING:
     from .sessions import LlmspellSessionService
 
-__all__ = ["Revisions", "StaleSessionError"]
+__all__ = ["STALE_MESSAGE", "Revisions", "StaleSessionError"]
+
+#: What ADK's database session service says to a stale writer, word for word (callers and
+#: ADK's own tests match the text); said on every path that refuses one.
+STALE_MESSAGE = (
+    "The session has been modified in storage since it was loaded. "
+    "Please reload the session before appending more events."
+)
 
 
 def _meta(session: Session) -> dict[str, Any]:

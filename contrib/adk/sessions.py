@@ -41,7 +41,7 @@ from llmspell.sessions import Session, SessionQuery, SessionStatus
 
 from .._interop import Bridge
 from .names import session_id, user_key, user_key_prefix
-from .revisions import Revisions, StaleSessionError
+from .revisions import STALE_MESSAGE, Revisions, StaleSessionError
 
 __all__ = ["LlmspellSessionService", "EVENT_TYPE"]
 
@@ -258,20 +258,14 @@ class LlmspellSessionService(BaseSessionService):
             session._storage_update_marker = str(revision)
             return False
         if marker is not None and marker != str(revision):
-            raise StaleSessionError(
-                "The session has been modified in storage since it was loaded. "
-                "Please reload the session before appending more events."
-            )
+            raise StaleSessionError(STALE_MESSAGE)
         logged = await self.kernel.events.publish(Event(
             EVENT_TYPE, payload, id=self.event_id(record, revision + 1),
             time=datetime.fromtimestamp(event.timestamp, UTC), source="adk",
             session_id=record.id, user_id=session.user_id, stream=record.id,
         ))
         if logged.payload != payload:
-            raise StaleSessionError(
-                "Another writer appended to this session since it was loaded. "
-                "Please reload the session before appending more events."
-            )
+            raise StaleSessionError(STALE_MESSAGE)
         await self.apply_delta(session.app_name, session.user_id, record.id, delta)
         await self.revisions.advance(record.id, revision + 1, event.timestamp)
         session._storage_update_marker = str(revision + 1)

@@ -37,6 +37,20 @@ class SaverAPI:
     def _saver(self) -> LlmspellSaver:
         return cast("LlmspellSaver", self)
 
+    # -- a context manager, as InMemorySaver is (the kernel owns what there is to close) --
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
     # -- the async API --------------------------------------------------------------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:

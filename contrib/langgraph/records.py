@@ -43,6 +43,7 @@ __all__ = [
     "writes_key",
     "ns_of",
     "ValueCodec",
+    "matches",
 ]
 
 PREFIX = "langgraph/"
@@ -86,6 +87,28 @@ def ns_of(key: str) -> tuple[str, str]:
     body = key[len(CP) :]
     ns, _, checkpoint_id = body.rpartition("/")
     return unescape(ns), checkpoint_id
+
+
+def _lookup(metadata: Any, key: str) -> Any:
+    """The value of a metadata filter key: the key itself, else a dotted path into nested dicts."""
+    if key in metadata or "." not in key:
+        return metadata.get(key)
+    value = metadata
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def matches(metadata: dict[str, Any], filter: dict[str, Any]) -> bool:
+    """Whether checkpoint metadata matches a ``list(filter=...)`` query.
+
+    Each key is a metadata key (as in ``InMemorySaver``) or, when no such key exists, a
+    dotted path into nested metadata (``{"user.access-level": "nested"}``, as in
+    ``SqliteSaver``). A ``None`` value matches a missing key, as in both.
+    """
+    return all(_lookup(metadata, key) == value for key, value in filter.items())
 
 
 class ValueCodec:

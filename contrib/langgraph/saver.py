@@ -37,7 +37,7 @@ from langgraph.checkpoint.base import (
     CheckpointMetadata,
     CheckpointTuple,
     get_checkpoint_id,
-    get_serializable_checkpoint_metadata,
+    get_checkpoint_metadata,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
@@ -47,7 +47,7 @@ from llmspell.state import ABSENT, Versioned
 from .._interop import Bridge
 from .api import SaverAPI
 from .reading import RecordCache, build_tuple, merge_writes, thread_config
-from .records import ValueCodec, cp_key, cp_prefix, head_key, ns_of, writes_key
+from .records import ValueCodec, cp_key, cp_prefix, head_key, matches, ns_of, writes_key
 from .threads import APP, Threads
 
 __all__ = ["LlmspellSaver", "ThreadConflict"]
@@ -215,7 +215,7 @@ class LlmspellSaver(SaverAPI, BaseCheckpointSaver[str]):
                         continue
                     if filter:
                         metadata = self.codec.decode(record["metadata"])
-                        if not all(metadata.get(k) == v for k, v in filter.items()):
+                        if not matches(metadata, filter):
                             continue
                     ns = ns_of(key)[0]
                     self.cache.keep(sid, key, record)
@@ -244,7 +244,7 @@ class LlmspellSaver(SaverAPI, BaseCheckpointSaver[str]):
         saved: dict[str, Any] = dict(checkpoint)
         values = saved.pop("channel_values", {})
         checkpoint_id: str = saved["id"]
-        meta = get_serializable_checkpoint_metadata(config, metadata)
+        meta = get_checkpoint_metadata(config, metadata)  # with ``writes``, as InMemorySaver and SqliteSaver keep it
         blobs = {ch: [ver, codec.encode(values[ch]) if ch in values else None] for ch, ver in new_versions.items()}
         parent_record = None
         if parent:

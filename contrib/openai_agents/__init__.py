@@ -17,6 +17,6 @@ from llmspell.contrib._interop import require
 
 require("openai-agents", "agents.memory", "the OpenAI Agents SDK session (llmspell.contrib.openai_agents)")
 
-from .session import LlmspellSession  # noqa: E402
+from .session import InvalidSessionSettings, LlmspellSession, SessionClosed  # noqa: E402
 
-__all__ = ["LlmspellSession"]
+__all__ = ["InvalidSessionSettings", "LlmspellSession", "SessionClosed"]

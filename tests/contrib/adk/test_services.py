@@ -59,6 +59,35 @@ async def test_two_processes_racing_for_one_revision(make_kernel: Any) -> None:
         assert len(final.events) == 1 and final.state["who"] == final.events[0].actions.state_delta["who"]
 
 
+async def test_a_stale_writer_gets_adks_wording_on_every_path(make_kernel: Any) -> None:
+    """Loaded before the other write (checked on append) or racing it (the log stores one): ADK's text."""
+    pytest.importorskip("sqlalchemy")
+    from google.adk.sessions.database_session_service import _STALE_SESSION_ERROR_MESSAGE as adk_words
+
+    async with make_kernel() as one, make_kernel() as two:
+        left, right = LlmspellSessionService(one), LlmspellSessionService(two)
+        await left.create_session(app_name="a", user_id="u", session_id="s")
+        a = await left.get_session(app_name="a", user_id="u", session_id="s")
+        b = await right.get_session(app_name="a", user_id="u", session_id="s")
+        c = await right.get_session(app_name="a", user_id="u", session_id="s")
+        read = right.revisions.current
+
+        async def read_then_lose_the_race(record: Any) -> Any:
+            seen = await read(record)  # the revision as it was before the other process wrote
+            await left.append_event(a, note("from one", who="one"))
+            return seen
+
+        right.revisions.current = read_then_lose_the_race  # type: ignore[method-assign]
+        with pytest.raises(StaleSessionError) as racing:
+            await right.append_event(b, note("from two", who="two"))
+        right.revisions.current = read  # type: ignore[method-assign]
+        with pytest.raises(StaleSessionError) as stale:
+            await right.append_event(c, note("late", who="late"))
+        assert str(racing.value) == str(stale.value) == adk_words
+        final = await right.get_session(app_name="a", user_id="u", session_id="s")
+        assert [e.author for e in final.events] == ["user"] and final.state["who"] == "one"
+
+
 async def test_an_event_delivered_twice_is_stored_once(kernel: Kernel) -> None:
     async def run(service: Any) -> Any:
         session = await service.create_session(app_name="a", user_id="u", session_id="s")

@@ -181,3 +181,45 @@ def test_synchronous_graph_on_a_kernel_thread(tmp_path: Path, llmspell_env: dict
 async def test_synchronous_call_on_the_kernels_loop_is_refused(kernel: Kernel) -> None:
     with pytest.raises(LlmspellError, match="use the async method"):
         LlmspellSaver(kernel).get_tuple(cfg("x"))
+
+
+async def metadata_queries(saver: Any) -> list[Any]:
+    """Metadata written and searched as LangGraph's own savers' tests do (async API)."""
+    metadata = {
+        "source": "loop", "step": 1, "writes": {"foo": "bar"}, "score": None,
+        "access-level": "public", "user": {"access-level": "nested", "123abc": "ok2"}, "123abc": "ok",
+    }
+    checkpoint = empty_checkpoint()
+    await saver.aput({"configurable": {"thread_id": "meta", "checkpoint_ns": ""}, "metadata": {"run_id": "r1"}},
+                     checkpoint, metadata, {})
+    stored = await saver.aget_tuple(cfg("meta"))
+    queries: list[dict[str, Any]] = [
+        {"writes": {"foo": "bar"}}, {"step": 1, "writes": {"foo": "bar"}}, {"access-level": "public"},
+        {"user.access-level": "nested"}, {"123abc": "ok"}, {"user.123abc": "ok2"}, {"score": None},
+        {"user.access-level": "public"}, {"user.missing": "x"}, {"writes": {}},
+    ]
+    return [stored.metadata, *[len([t async for t in saver.alist(None, filter=q)]) for q in queries]]
+
+
+async def test_metadata_keeps_writes_and_nested_filters_match_like_langgraphs_savers(
+    kernel: Kernel, tmp_path: Path
+) -> None:
+    aiosqlite = pytest.importorskip("langgraph.checkpoint.sqlite.aio")
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    async with aiosqlite.AsyncSqliteSaver.from_conn_string(str(tmp_path / "lg.db")) as sqlite:
+        expected = await metadata_queries(sqlite)
+    assert expected[0]["writes"] == {"foo": "bar"} and expected[1:] == [1, 1, 1, 1, 1, 1, 1, 0, 0, 0]
+    in_memory = await metadata_queries(InMemorySaver())
+    assert in_memory[0] == expected[0]
+    assert await metadata_queries(LlmspellSaver(kernel)) == expected
+
+
+async def test_the_saver_is_a_context_manager_as_in_memory_saver_is(kernel: Kernel) -> None:
+    saver = LlmspellSaver(kernel)
+    async with saver as entered:
+        assert entered is saver
+    with saver as entered_sync:
+        assert entered_sync is saver
+    await put(saver, "cm", None, n=1)  # still usable: the kernel owns the connections
+    assert (await saver.aget_tuple(cfg("cm"))) is not None
