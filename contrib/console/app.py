@@ -97,6 +97,7 @@ def create_app(kernel: Any, settings: ConsoleSettings | None = None, *, token: s
         Route("/sessions/{sid}/download/{name:path}", files.download),
         Route("/sessions/{sid}/{action}", pages.confirm, methods=["GET"]),
         Route("/sessions/{sid}/{action}", pages.act, methods=["POST"]),
+        Route("/audit", pages.audit),
         Route("/plugins", pages.plugins),
         Route("/static/{name}", _static),
     ]

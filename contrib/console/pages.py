@@ -1,4 +1,4 @@
-"""The console's HTML pages: sessions, one session, state history, run tree, plugins and hooks."""
+"""The console's HTML pages: sessions, one session, state history, run tree, audit, plugins and hooks."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from llmspell.state import check_key
 
 from .reading import (
     artifact_rows,
+    audit_fields,
     check_session_id,
     event_page,
     list_sessions,
@@ -24,7 +25,7 @@ from .reading import (
 from .runtree import RUN_TYPES, build_traces
 from .web import MAX_FORM, Problem, int_param, query_url, render, text_param
 
-__all__ = ["home", "sessions", "session", "state_key", "runs", "plugins", "confirm", "act", "ACTIONS"]
+__all__ = ["home", "sessions", "session", "state_key", "runs", "audit", "plugins", "confirm", "act", "ACTIONS"]
 
 #: What a session page may do, and what each does, for the confirmation page.
 ACTIONS = {
@@ -101,6 +102,18 @@ async def runs(request: Request) -> Response:
     shown = int_param(request, "traces", minimum=1) or 20
     return render(request, "runs.html", s=session_row(found), sid_url=quote(found.id, safe=""),
                   traces=traces[:shown], total=len(traces), more=len(traces) > shown, shown=shown)
+
+
+#: The event-log stream of permission denials (see docs/security.md).
+AUDIT_STREAM = "audit"
+
+
+async def audit(request: Request) -> Response:
+    """The audit stream, newest first: who was refused what, and why."""
+    before = int_param(request, "before", minimum=1)
+    events = await event_page(_kernel(request), AUDIT_STREAM, before, request.app.state.settings.events_per_page,
+                              extra=audit_fields)
+    return render(request, "audit.html", events=events)
 
 
 async def plugins(request: Request) -> Response:

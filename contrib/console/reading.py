@@ -7,6 +7,7 @@ services decide where it comes from (the embedded data directory, Redis, Postgre
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -112,14 +113,24 @@ async def state_items(kernel: Any, session_id: str) -> list[dict[str, Any]]:
     ]
 
 
-async def event_page(kernel: Any, session_id: str, before: int | None, size: int) -> dict[str, Any]:
-    """One page of the session's stream, newest first: the last ``size`` events before ``before``."""
+def audit_fields(event: Event) -> dict[str, Any]:
+    """The columns of an audit row: who was refused what, and why."""
+    payload = event.payload
+    resource = next((payload[k] for k in ("artifact", "state", "resource") if isinstance(payload.get(k), str)), "")
+    return {"fields": {"principal": str(payload.get("principal", "")), "resource": resource,
+                       "permission": str(payload.get("permission", "")), "reason": str(payload.get("reason", ""))}}
+
+
+async def event_page(kernel: Any, session_id: str, before: int | None, size: int,
+                     extra: Callable[[Event], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One page of a stream (a session's, or ``audit``), newest first: the last ``size`` events before ``before``."""
     last = await kernel.events.last_seq(session_id)
     upto = last if before is None else min(before - 1, last)
     start = max(upto - size + 1, 1)
     rows = []
     if upto >= 1:
-        rows = [event_row(e) async for e in kernel.events.read(session_id, start, upto, malformed="skip")]
+        rows = [event_row(e) | (extra(e) if extra else {})
+                async for e in kernel.events.read(session_id, start, upto, malformed="skip")]
     rows.reverse()
     return {"rows": rows, "last_seq": last, "older": start if start > 1 else None,
             "newer": upto + size + 1 if upto < last else None, "first": start, "upto": upto}

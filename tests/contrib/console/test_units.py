@@ -15,7 +15,7 @@ from llmspell.contrib.console.reading import check_artifact_name, event_page
 from llmspell.contrib.console.runtree import build_traces
 from llmspell.events import Event
 
-from .conftest import cli_env, start_console, stop_console
+from .conftest import cli_env, kernel, start_console, stop_console
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -137,3 +137,28 @@ def test_no_token_serves_openly_and_warns(tmp_path: Path):
         err = stop_console(process)
     assert process.returncode == 0
     assert "warning: no access token" in err
+
+
+async def test_the_audit_page_lists_denials_recorded_before_a_restart(tmp_path: Path):
+    """Denials recorded by one kernel are on the Audit page of the next (escaped, newest first)."""
+    import pytest
+
+    from llmspell.context import Principal
+    from llmspell.errors import PermissionDenied
+
+    data = tmp_path / "data"
+    async with kernel(data) as writer:
+        ref = await writer.artifacts.save("secret.txt", b"alice only", user_id="alice", principal=Principal.user("alice"))
+        for who in ("mallory", "<script>eve</script>"):
+            with pytest.raises(PermissionDenied):
+                await writer.artifacts.load(ref, principal=Principal.user(who))
+    async with kernel(data) as reader:
+        transport = httpx.ASGITransport(app=create_app(reader, token="t0ken"))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1",
+                                     headers={"Authorization": "Bearer t0ken"}) as client:
+            page = await client.get("/audit")
+        assert page.status_code == 200
+        rows = page.text.split('<tr data-seq="')[1:]
+        assert len(rows) == 2
+        assert "user:&lt;script&gt;eve&lt;/script&gt;" in rows[0] and "<script>eve" not in page.text
+        assert "user:mallory" in rows[1] and "artifact.denied" in rows[1] and "secret.txt" in rows[1]
