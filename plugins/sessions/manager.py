@@ -435,10 +435,6 @@ class SessionManager:
         marked = await self.mutate(session_id, mark)
         self.leases.release(session_id)
         await self.pending.remove(marked)
-        await self.kernel.emit(
-            "session.deleted", {"session_id": session_id, "user_id": session.user_id, "app": session.app},
-            user_id=session.user_id,
-        )
 
     async def _emit(self, type_: str, session: Session, extra: Mapping[str, Any]) -> None:
         payload = {"status": session.status.value, "app": session.app, **extra}

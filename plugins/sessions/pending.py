@@ -108,13 +108,22 @@ class PendingWork:
             raise ConflictError(f"session:{session_id}", expected=None, current_version=None) from None
 
     async def remove(self, session: Session) -> None:
-        """Delete a pending record's data, then the record (a delete runs its cleanup hooks once)."""
+        """Delete a pending record's data, then the record.
+
+        Finishing a delete runs its cleanup hooks (unless an earlier attempt claimed
+        them) and publishes ``session.deleted``; a fork or import simply never existed.
+        """
         manager = self.manager
         if session.status is S.DELETING:
             await manager.cleanup(session, "deleted")
         await manager.resources.delete(session)
         await manager.backend.delete(session.id)
         manager.leases.release(session.id)
+        if session.status is S.DELETING:
+            await manager.kernel.emit(
+                "session.deleted", {"session_id": session.id, "user_id": session.user_id, "app": session.app},
+                user_id=session.user_id,
+            )
 
     async def recover(self) -> list[str]:
         """Remove every pending record whose process is gone, with its partial data.

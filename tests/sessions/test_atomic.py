@@ -124,6 +124,9 @@ async def test_a_dead_process_pending_records_are_removed_at_startup(make_kernel
             assert await kernel.sessions.backend.get(sid) is None
             assert await leftovers(kernel, sid) == (0, 0, 0)
         assert hooks.calls == [(victim.id, "deleted")]  # the delete is finished, its cleanup ran
+        await kernel.events.flush()
+        deleted = [e.payload["session_id"] for e in await kernel.events.query("session.deleted")]
+        assert deleted == [victim.id]
         # the other process's lease has not run out: its import is left alone (and hidden)
         assert (await kernel.sessions.backend.get(live.id)).status is S.IMPORTING
         with pytest.raises(NotFoundError):
