@@ -132,7 +132,10 @@ async def import_session(kernel: Any, lines: Iterable[bytes | str]) -> Session:
                     f"artifact {meta.ref.name!r} would get version {stored.ref.version} here, "
                     f"not its exported {meta.ref.version}: versions of that name were used here before"
                 )
-        final = await manager.pending.finish(sid, lambda current: session.replace(lease=None, version=current.version))
+        # no lease (no process here holds it) and no cleanup history (no hook ran for it here)
+        final = await manager.pending.finish(
+            sid, lambda current: session.replace(lease=None, cleaned=(), version=current.version)
+        )
     return manager._bind(final)
 
 
