@@ -58,10 +58,12 @@ class PendingWork:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
-            with contextlib.suppress(NotFoundError):
+            try:
                 current = await self.manager.backend.get(stored.id)
                 if current is not None and current.status in PENDING and self._mine(current):
                     await self.remove(current)
+            except Exception:  # noqa: BLE001 - the first error matters; recovery removes the rest
+                log.exception("removing the unfinished session %s failed; recovery will", stored.id)
             raise
         finally:
             keeper.cancel()
@@ -140,7 +142,8 @@ class PendingWork:
                 if session.id in self.working:
                     continue
                 lease = session.lease
-                if lease is None or manager.leases.is_dead(lease, now) is not None:
+                # this process's own pending record that it no longer works on was abandoned
+                if lease is None or self._mine(session) or manager.leases.is_dead(lease, now) is not None:
                     dead.append(session)
             if page.next_cursor is None:
                 break

@@ -10,7 +10,7 @@ import pytest
 
 from llmspell import hookimpl
 from llmspell.errors import NotFoundError, ValidationError
-from llmspell.sessions import Lease, SessionStatus
+from llmspell.sessions import Lease, SessionQuery, SessionStatus
 
 S = SessionStatus
 
@@ -221,3 +221,28 @@ async def test_list_never_shows_pending_records(make_kernel, config):
                 await kernel.sessions.fork(sid)
         with pytest.raises(ValidationError):
             await kernel.sessions.create(session_id=hidden[0])
+
+
+async def test_a_pending_record_this_process_abandoned_is_recovered(make_kernel, config):
+    async with make_kernel(config) as kernel:
+        sessions = kernel.sessions
+        parent = await filled(kernel)
+        broken = sessions.resources.delete
+
+        async def failing(session):
+            raise RuntimeError("store went away")
+
+        real_copy = sessions.resources.copy
+
+        async def copy_then_fail(source, fork):
+            await real_copy(source, fork)
+            raise RuntimeError("copy failed")
+
+        sessions.resources.copy, sessions.resources.delete = copy_then_fail, failing
+        with pytest.raises(RuntimeError, match="copy failed"):  # the first error, not the cleanup's
+            await sessions.fork(parent.id)
+        sessions.resources.copy, sessions.resources.delete = real_copy, broken
+        raw = (await sessions.backend.list(SessionQuery(status=(S.FORKING,)))).items
+        assert len(raw) == 1 and raw[0].lease.owner == sessions.leases.owner
+        assert await sessions.pending.recover() == [raw[0].id]
+        assert await leftovers(kernel, raw[0].id) == (0, 0, 0)

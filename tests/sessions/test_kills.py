@@ -28,7 +28,7 @@ from llmspell.plugins.sessions.transfer import export_session
 from llmspell.sessions import PENDING, SessionQuery, SessionStatus
 from tests.contrib._services import REDIS_URL, drop_redis_prefix, new_prefix, require
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 WORKER = Path(__file__).with_name("_kill_worker.py")
 KILLS = int(os.environ.get("LLMSPELL_TEST_KILLS", "20"))
@@ -36,7 +36,7 @@ KEYS = 600  # two state pages
 ARTIFACTS = 12
 
 
-@pytest.fixture(params=["diskcache", "redis", "postgres"])
+@pytest.fixture(params=["diskcache", "redis", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend_config(request: pytest.FixtureRequest) -> Any:
     """Sessions (and state) on each backend; events and artifacts embedded."""
     base: dict[str, Any] = {"sessions": {"sweep_interval": 0}}
