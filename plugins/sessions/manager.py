@@ -432,9 +432,13 @@ class SessionManager:
         def mark(current: Session) -> Session:
             return current.replace(status=S.DELETING, status_reason="deleting", lease=self.leases.lease(now))
 
-        marked = await self.mutate(session_id, mark)
-        self.leases.release(session_id)
-        await self.pending.remove(marked)
+        self.pending.deleting.add(session_id)
+        try:
+            marked = await self.mutate(session_id, mark)
+            self.leases.release(session_id)
+            await self.pending.remove(marked)
+        finally:
+            self.pending.deleting.discard(session_id)
 
     async def _emit(self, type_: str, session: Session, extra: Mapping[str, Any]) -> None:
         payload = {"status": session.status.value, "app": session.app, **extra}

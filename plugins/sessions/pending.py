@@ -35,7 +35,9 @@ class PendingWork:
     def __init__(self, manager: SessionManager) -> None:
         self.manager = manager
         self.working: set[str] = set()
-        """Ids of the pending records this process is writing now."""
+        """Ids of the pending records this process is writing now (visible to it)."""
+        self.deleting: set[str] = set()
+        """Ids of the sessions this process is deleting now (invisible, but not abandoned)."""
 
     @contextlib.asynccontextmanager
     async def work(self, record: Session) -> AsyncIterator[Session]:
@@ -139,7 +141,7 @@ class PendingWork:
         while True:
             page = await manager.backend.list(SessionQuery(status=tuple(PENDING), limit=1000, cursor=cursor))
             for session in page.items:
-                if session.id in self.working:
+                if session.id in self.working or session.id in self.deleting:
                     continue
                 lease = session.lease
                 # this process's own pending record that it no longer works on was abandoned

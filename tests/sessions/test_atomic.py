@@ -246,3 +246,22 @@ async def test_a_pending_record_this_process_abandoned_is_recovered(make_kernel,
         assert len(raw) == 1 and raw[0].lease.owner == sessions.leases.owner
         assert await sessions.pending.recover() == [raw[0].id]
         assert await leftovers(kernel, raw[0].id) == (0, 0, 0)
+
+
+async def test_a_sweep_during_a_delete_leaves_it_to_its_deleter(make_kernel, config):
+    async with make_kernel(config) as kernel:
+        sessions = kernel.sessions
+        session = await filled(kernel)
+        remove = sessions.resources.delete
+        swept = []
+
+        async def sweeping_meanwhile(s):
+            swept.append(await sessions.pending.recover())
+            await remove(s)
+
+        sessions.resources.delete = sweeping_meanwhile
+        await sessions.delete(session.id)
+        assert swept == [[]]
+        await kernel.events.flush()
+        deleted = [e.payload["session_id"] for e in await kernel.events.query("session.deleted")]
+        assert deleted == [session.id]
