@@ -13,7 +13,8 @@ frameworks that call llmspell's services. Three things come up in each of them:
   :class:`Bridge` runs the adapter's coroutines on the kernel's loop in every case, and
   :class:`KernelThread` starts a kernel on a loop of its own for synchronous programs.
 * **Ids.** Frameworks allow any string as a thread or session id; an llmspell session id
-  has at most 128 printable characters and no slashes. :func:`session_id_for` keeps a
+  follows :func:`llmspell.identifiers.check_session_id` (1 to 128 characters of
+  ``A-Z a-z 0-9 . _ @ + = -``). :func:`session_id_for` keeps a
   valid id as it is and maps anything else to a stable hashed id.
 """
 
@@ -29,6 +30,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from llmspell.errors import LlmspellError, MissingExtraError
+from llmspell.identifiers import is_session_id
 from llmspell.services import StashKey
 
 __all__ = [
@@ -46,9 +48,6 @@ T = TypeVar("T")
 #: The event loop a kernel runs on, recorded by :class:`KernelThread` and :class:`Bridge`.
 LOOP: StashKey[asyncio.AbstractEventLoop] = StashKey("interop.loop")
 
-MAX_SESSION_ID = 128
-
-
 def require(extra: str, module: str, what: str) -> None:
     """Raise :class:`MissingExtraError` unless ``module`` can be imported."""
     try:
@@ -61,12 +60,7 @@ def require(extra: str, module: str, what: str) -> None:
 
 def valid_session_id(text: str) -> bool:
     """Whether ``text`` can be an llmspell session id as it is."""
-    return (
-        0 < len(text) <= MAX_SESSION_ID
-        and text.isprintable()
-        and not any(c in text for c in "/\\\x00")
-        and text == text.strip()
-    )
+    return is_session_id(text)
 
 
 def session_id_for(name: str, *, prefix: str, parts: tuple[str, ...] = ()) -> str:

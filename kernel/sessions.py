@@ -23,6 +23,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "SessionStatus",
     "TRANSITIONS",
+    "PENDING",
+    "VISIBLE",
     "Lease",
     "Session",
     "SessionQuery",
@@ -48,6 +50,14 @@ class SessionStatus(enum.Enum):
     ARCHIVED = "archived"
     INTERRUPTED = "interrupted"
     """Found active after the process that held it died."""
+    FORKING = "forking"
+    """Being filled from its parent by ``fork``: invisible until it turns active, and
+    deleted with its partial copy when the forking process dies first."""
+    IMPORTING = "importing"
+    """Being written by an import: invisible until it gets its exported status, and
+    deleted with its partial data when the importing process dies first."""
+    DELETING = "deleting"
+    """Being deleted: invisible, and a delete that was cut short is finished at startup."""
 
     def __str__(self) -> str:
         return self.value
@@ -64,7 +74,18 @@ TRANSITIONS: Mapping[SessionStatus, frozenset[SessionStatus]] = {
     S.FAILED: frozenset({S.ARCHIVED}),
     S.EXPIRED: frozenset({S.ARCHIVED}),
     S.ARCHIVED: frozenset(),
+    # Pending states: no transition; their operation alone finishes or removes them.
+    S.FORKING: frozenset(),
+    S.IMPORTING: frozenset(),
+    S.DELETING: frozenset(),
 }
+
+#: The states of a record that a multi-step operation is still writing (or removing):
+#: ``get``, ``list`` and ``resume`` never show them, and startup recovery deletes them
+#: (with their partial data) once the process doing the work is gone.
+PENDING: frozenset[SessionStatus] = frozenset({S.FORKING, S.IMPORTING, S.DELETING})
+#: Every other state: what a listing without a status filter shows.
+VISIBLE: tuple[SessionStatus, ...] = tuple(s for s in SessionStatus if s not in PENDING)
 
 
 def check_transition(session_id: str, current: SessionStatus, target: SessionStatus) -> None:

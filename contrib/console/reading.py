@@ -13,6 +13,7 @@ from typing import Any
 
 from llmspell.errors import ValidationError
 from llmspell.events import Event
+from llmspell.identifiers import is_session_id
 from llmspell.sessions import Session, SessionStatus
 
 __all__ = [
@@ -29,8 +30,7 @@ IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 def check_session_id(value: str) -> str:
     """A session id as the session service allows it, or ValidationError (a 400)."""
-    if not value or len(value) > 128 or value in (".", "..") or not value.isprintable() \
-            or any(c in value for c in "/\\"):
+    if not is_session_id(value):
         raise ValidationError("invalid session id")
     return value
 

@@ -17,6 +17,8 @@ Session lifecycle, as the checkpointer sees it:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import time
 from collections import OrderedDict
@@ -26,7 +28,7 @@ from typing import Any
 
 import attrs
 
-from llmspell.errors import NotFoundError, ValidationError
+from llmspell.errors import ConflictError, NotFoundError, ValidationError
 from llmspell.serde import utcnow
 from llmspell.sessions import Session, SessionQuery, SessionStatus
 
@@ -129,7 +131,8 @@ class Threads:
         known = await self._lookup(sid)
         sessions = self.kernel.sessions
         if known.exists and self._expired(known):
-            await sessions.delete(sid)
+            with contextlib.suppress(NotFoundError):  # another writer is deleting it
+                await sessions.delete(sid)
             self.forget(sid)
             known = _Known(False, None, None, None, time.monotonic())
         if not known.exists:
@@ -147,17 +150,28 @@ class Threads:
     async def _create(self, sid: str, thread_id: str, config: Any) -> str:
         configurable = (config or {}).get("configurable", {})
         user = configurable.get("user_id") or self.user_id
-        try:
-            session = await self.kernel.sessions.create(
-                session_id=sid,
-                app=self.app,
-                user_id=str(user) if user is not None else None,
-                title=f"LangGraph thread {thread_id}"[:200],
-                metadata={"langgraph": {"thread_id": thread_id}},
-                ttl=self.ttl,
-            )
-        except ValidationError:  # created by another writer meanwhile
-            session = await self.kernel.sessions.get(sid)
+        sessions = self.kernel.sessions
+        for _ in range(500):
+            try:
+                session = await sessions.create(
+                    session_id=sid,
+                    app=self.app,
+                    user_id=str(user) if user is not None else None,
+                    title=f"LangGraph thread {thread_id}"[:200],
+                    metadata={"langgraph": {"thread_id": thread_id}},
+                    ttl=self.ttl,
+                )
+                break
+            except ValidationError:  # created by another writer meanwhile, or still being deleted by one
+                found = await sessions.find(sid)
+                if found is not None:
+                    session = found
+                    break
+                if await sessions.backend.get(sid) is None:
+                    raise
+                await asyncio.sleep(0.01)
+        else:
+            raise ConflictError(f"session:{sid}", expected=None, current_version=None)
         self._remember(sid, session)
         return sid
 

@@ -47,6 +47,7 @@ async def llmspell_startup(kernel: Any) -> None:
     if not isinstance(manager, SessionManager):
         return
     await manager.backend.open()
+    await manager.pending.recover()
     await recover(manager)
     manager.leases.start_heartbeat()
     sweeper = Sweeper(manager)

@@ -18,8 +18,11 @@ import attrs
 from llmspell import serde
 from llmspell.errors import ConflictError, NotFoundError, ValidationError
 from llmspell.hooks import HookCall
+from llmspell.identifiers import MAX_SESSION_ID, check_session_id, check_user_id
 from llmspell.ids import new_id
 from llmspell.sessions import (
+    PENDING,
+    VISIBLE,
     Session,
     SessionPage,
     SessionQuery,
@@ -29,25 +32,19 @@ from llmspell.sessions import (
 
 from .config import SessionsConfig
 from .leases import LeaseKeeper
+from .pending import PendingWork
 from .resources import Resources
 
 __all__ = ["SessionManager"]
 
 log = logging.getLogger("llmspell.sessions")
 S = SessionStatus
-MAX_ID = 128
+MAX_ID = MAX_SESSION_ID
 _EDITABLE = frozenset({"title", "metadata", "tags", "ttl", "app", "user_id"})
 
 
 def _check_id(session_id: Any) -> str:
-    if not isinstance(session_id, str) or not session_id:
-        raise ValidationError(f"a session id must be a non-empty string, got {session_id!r}")
-    if len(session_id) > MAX_ID or any(c in session_id for c in "\x00/\\") or not session_id.isprintable():
-        raise ValidationError(
-            f"session id {session_id[:40]!r} is not allowed: at most {MAX_ID} printable "
-            "characters, no slashes or NUL"
-        )
-    return session_id
+    return check_session_id(session_id)
 
 
 def _check_fields(**fields: Any) -> None:
@@ -56,6 +53,10 @@ def _check_fields(**fields: Any) -> None:
         value = fields.get(name)
         if name in fields and value is not None and not isinstance(value, str):
             raise ValidationError(f"session {name} must be a string, got {type(value).__name__} {value!r}")
+    if fields.get("user_id") is not None:
+        check_user_id(fields["user_id"], "session user id")
+    if fields.get("app"):
+        check_user_id(fields["app"], "session app name")
     if "title" in fields and fields["title"] is None:
         raise ValidationError("session title must be a string, got None")
     tags = fields.get("tags", ())
@@ -80,6 +81,7 @@ class SessionManager:
         self.config = config
         self.now: Callable[[], datetime] = serde.utcnow
         self.leases = LeaseKeeper(self)
+        self.pending = PendingWork(self)
         self.resources = Resources(kernel)
 
     async def health(self) -> builtins.list[str]:
@@ -93,9 +95,16 @@ class SessionManager:
         return session.replace(services=self.kernel.services)
 
     async def find(self, session_id: str) -> Session | None:
-        """The session, or None when there is none with this id."""
+        """The session, or None when there is none with this id.
+
+        A record that a fork, an import or a delete is still writing (or removing) is
+        not there yet (or any more), except inside the process doing that work, so that
+        the services it calls can see whose the new session is.
+        """
         found = await self.backend.get(_check_id(session_id))
-        return None if found is None else self._bind(found)
+        if found is None or (found.status in PENDING and found.id not in self.pending.working):
+            return None
+        return self._bind(found)
 
     async def get(self, session_id: str) -> Session:
         """The session; :class:`NotFoundError` naming the id when it does not exist."""
@@ -118,6 +127,13 @@ class SessionManager:
             except TypeError as exc:
                 fields = ", ".join(a.name for a in attrs.fields(SessionQuery))
                 raise ValidationError(f"{exc}; session filters are: {fields}") from None
+        if not query.status:
+            query = attrs.evolve(query, status=VISIBLE)
+        elif any(status in PENDING for status in query.status):
+            shown = tuple(status for status in query.status if status not in PENDING)
+            if not shown:
+                return SessionPage(())
+            query = attrs.evolve(query, status=shown)
         result: SessionPage = await self.backend.list(query)
         return SessionPage(tuple(self._bind(s) for s in result.items), result.next_cursor)
 
@@ -136,16 +152,46 @@ class SessionManager:
         parent_id: str | None = None,
     ) -> Session:
         """A new active session, held by this process until it ends or is suspended."""
+        session = self._new(
+            user_id=user_id, app=app, title=title, metadata=metadata, tags=tags, ttl=ttl,
+            session_id=session_id, parent_id=parent_id,
+        )
+        try:
+            stored = await self.backend.put(session, expected_version=0)  # keeps the binding
+        except ConflictError:
+            raise ValidationError(f"a session with id {session.id!r} already exists") from None
+        self.leases.hold(stored.id)
+        await self._created(stored)
+        return stored
+
+    async def _created(self, stored: Session) -> None:
+        await self.kernel.dispatch("session_created", session=stored)
+        await self._emit("session.created", stored, {"parent_id": stored.parent_id, "title": stored.title})
+
+    def _new(
+        self,
+        *,
+        user_id: str | None,
+        app: str | None,
+        title: str,
+        metadata: Mapping[str, Any] | None,
+        tags: tuple[str, ...] | builtins.list[str],
+        ttl: float | None,
+        session_id: str | None,
+        parent_id: str | None,
+        status: SessionStatus = S.ACTIVE,
+    ) -> Session:
+        """A checked, not yet stored record of a new session held by this process."""
         ttl = _check_ttl(ttl if ttl is not None else self.config.default_ttl)
         _check_fields(title=title, user_id=user_id, app=app, tags=tags)
         now = self.now()
         metadata = dict(metadata or {})
         serde.check_json(metadata, "$.metadata")
-        session = Session(
+        return Session(
             id=new_id() if session_id is None else _check_id(session_id),
             app=app or self.config.app,
             user_id=user_id,
-            status=S.ACTIVE,
+            status=status,
             created_at=now,
             updated_at=now,
             last_active_at=now,
@@ -158,22 +204,24 @@ class SessionManager:
             lease=self.leases.lease(now),
             services=self.kernel.services,
         )
-        try:
-            stored = await self.backend.put(session, expected_version=0)  # keeps the binding
-        except ConflictError:
-            raise ValidationError(f"a session with id {session.id!r} already exists") from None
-        self.leases.hold(stored.id)
-        await self.kernel.dispatch("session_created", session=stored)
-        await self._emit("session.created", stored, {"parent_id": parent_id, "title": title})
-        return stored
 
-    async def mutate(self, session_id: str, fn: Callable[[Session], Session | None]) -> Session:
+    async def mutate(
+        self, session_id: str, fn: Callable[[Session], Session | None], *, pending: bool = False
+    ) -> Session:
         """Apply ``fn`` to the stored session with compare-and-set, retrying on conflict.
 
         ``fn`` may raise to abort, or return None (or the same session) for no change.
+        A record in a pending state (forking, importing, deleting) is changed only with
+        ``pending=True`` (by the operation that owns it); otherwise it is not found.
         """
         for _ in range(self.config.max_retries):
-            current = await self.get(session_id)
+            if pending:
+                found = await self.backend.get(_check_id(session_id))
+                if found is None:
+                    raise NotFoundError(f"session {session_id!r} does not exist (never created, or deleted)")
+                current = self._bind(found)
+            else:
+                current = await self.get(session_id)
             changed = fn(current)
             if changed is None or changed == current:
                 return current
@@ -320,7 +368,7 @@ class SessionManager:
             return current.replace(cleaned=(*current.cleaned, reason))
 
         try:
-            session = await self.mutate(session.id, claim)
+            session = await self.mutate(session.id, claim, pending=True)
         except NotFoundError:
             return False
         if claimed:
@@ -336,39 +384,61 @@ class SessionManager:
 
         The fork records its parent; the parent is unchanged. ``changes`` may set
         title, metadata, tags, ttl, user_id or app of the fork.
+
+        All or nothing: the fork's record is stored first as ``forking`` (invisible), its
+        copy of the state and artifacts is written, and only the last write makes it
+        ``active``. If the process dies before that, startup recovery deletes the record
+        and whatever was copied; if the copy fails, it is removed at once.
         """
         parent = await self.get(session_id)
         unknown = set(changes) - _EDITABLE
         if unknown:
             raise ValidationError(f"cannot set {', '.join(sorted(unknown))} on a fork; allowed: {', '.join(sorted(_EDITABLE))}")
-        fork = await self.create(
+        record = self._new(
             user_id=changes.get("user_id", parent.user_id),
             app=changes.get("app", parent.app),
             title=changes.get("title", f"{parent.title} (fork)" if parent.title else "fork"),
             metadata=changes.get("metadata", parent.metadata),
             tags=changes.get("tags", parent.tags),
             ttl=changes.get("ttl", parent.ttl),
+            session_id=None,
             parent_id=parent.id,
+            status=S.FORKING,
         )
-        await self.resources.copy(parent, fork)
+        async with self.pending.work(record) as stored:
+            await self.resources.copy(parent, stored)
+            now = self.now()
+            fork = await self.pending.finish(
+                stored.id, lambda s: s.replace(status=S.ACTIVE, lease=self.leases.lease(now), last_active_at=now,
+                                               expires_at=self._expiry(s, now)),
+            )
+        self.leases.hold(fork.id)
+        await self._created(fork)
         await self._emit("session.forked", parent, {"fork_id": fork.id})
         return fork
 
     async def delete(self, session_id: str) -> None:
         """Delete a session with its state, event stream and session artifacts.
 
-        The ``session_before_delete`` hook may veto; cleanup hooks run first.
+        The ``session_before_delete`` hook may veto; cleanup hooks run first. The record
+        is marked ``deleting`` (invisible) before anything is removed, so a delete cut
+        short by a crash is finished by startup recovery and never leaves a half that
+        could be resumed.
         """
         session = await self.get(session_id)
         await self.kernel.dispatch("session_before_delete", session=session)
-        await self.cleanup(session, "deleted")
-        await self.resources.delete(session)
-        await self.backend.delete(session_id)
-        self.leases.release(session_id)
-        await self.kernel.emit(
-            "session.deleted", {"session_id": session_id, "user_id": session.user_id, "app": session.app},
-            user_id=session.user_id,
-        )
+        now = self.now()
+
+        def mark(current: Session) -> Session:
+            return current.replace(status=S.DELETING, status_reason="deleting", lease=self.leases.lease(now))
+
+        self.pending.deleting.add(session_id)
+        try:
+            marked = await self.mutate(session_id, mark)
+            self.leases.release(session_id)
+            await self.pending.remove(marked)
+        finally:
+            self.pending.deleting.discard(session_id)
 
     async def _emit(self, type_: str, session: Session, extra: Mapping[str, Any]) -> None:
         payload = {"status": session.status.value, "app": session.app, **extra}

@@ -19,14 +19,26 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+import attrs
 import orjson
 
 from llmspell import serde
-from llmspell.artifacts import ArtifactAcl, ArtifactMeta, ArtifactService, BlobRecord
+from llmspell.artifacts import (
+    ArtifactAcl,
+    ArtifactId,
+    ArtifactMeta,
+    ArtifactScope,
+    ArtifactService,
+    BlobRecord,
+)
 from llmspell.errors import ValidationError
 from llmspell.events import Event, EventService
-from llmspell.sessions import SCHEMA_VERSION, Session
-from llmspell.state import StateItem, StateService
+from llmspell.identifiers import check_session_id, check_user_id
+from llmspell.plugins.artifacts.names import check_blob_key, check_name
+from llmspell.sessions import PENDING, SCHEMA_VERSION, Session, SessionStatus
+from llmspell.state import StateItem, StateService, check_key
+
+S = SessionStatus
 
 __all__ = ["FORMAT", "export_session", "import_session", "describe"]
 
@@ -74,7 +86,60 @@ def _line(data: dict[str, Any]) -> bytes:
 
 
 async def import_session(kernel: Any, lines: Iterable[bytes | str]) -> Session:
-    """Recreate an exported session; fails if a session with its id already exists."""
+    """Recreate an exported session; fails if a session with its id already exists.
+
+    The whole file is read and checked before anything is written: every line's shape,
+    the session id, state keys and versions, event sequence numbers (1, 2, 3 ...) and
+    ids, artifact names, version numbers (1, 2, 3 ... per name, kept as exported), blob
+    keys, sizes and hashes, and that every referenced blob is in this kernel's blob
+    store. Everything lands in the imported session only: each event's stream and
+    session, and each artifact's scope, are the session's own, whatever the file says.
+    The write is all or nothing: the record is stored as ``importing`` (invisible)
+    first and gets its exported status with the last write; a failure removes what was
+    written, and a crash leaves a record that startup recovery removes.
+    """
+    header, items, events, artifacts = _parse(kernel, lines)
+    try:
+        session = serde.structure(header["session"], Session)
+    except Exception as exc:  # noqa: BLE001 - a malformed record, reported as the header's
+        lines_ = "; ".join(serde.describe_structure_error(exc, "session"))
+        raise ValidationError(f"session export header: {lines_}") from None
+    manager = kernel.sessions
+    sid = check_session_id(session.id, "exported session id")
+    if session.user_id is not None:
+        check_user_id(session.user_id, "exported session user id")
+    check_user_id(session.app, "exported session app name")
+    if session.status in PENDING:
+        raise ValidationError(f"the exported session is {session.status.value}; only a finished export can be imported")
+    items = _check_items(items)
+    events = _check_events(sid, session.user_id, events)
+    artifacts = await _check_artifacts(kernel, session, artifacts)
+    await _check_empty(kernel, sid)
+
+    record = session.replace(status=S.IMPORTING, lease=manager.leases.lease(manager.now()), version=0)
+    async with manager.pending.work(record):
+        if events:  # appended as they were: same ids, same sequence numbers
+            result = await kernel.events.log.append(events, expected_last_seq=0)
+            if result.duplicates:
+                taken = ", ".join(sorted(result.duplicates)[:3])
+                raise ValidationError(f"event id(s) {taken} of the export are already in this event log")
+        if items:  # quietly: the events above already tell the state's history
+            await kernel.state.import_owner("session", sid, items, quiet=True)
+        for meta, acl, blob in artifacts:
+            stored = await kernel.artifacts.index.commit(meta, acl=acl, blob=blob)
+            if stored.ref.version != meta.ref.version:
+                raise ValidationError(
+                    f"artifact {meta.ref.name!r} would get version {stored.ref.version} here, "
+                    f"not its exported {meta.ref.version}: versions of that name were used here before"
+                )
+        # no lease (no process here holds it) and no cleanup history (no hook ran for it here)
+        final = await manager.pending.finish(
+            sid, lambda current: session.replace(lease=None, cleaned=(), version=current.version)
+        )
+    return manager._bind(final)
+
+
+def _parse(kernel: Any, lines: Iterable[bytes | str]) -> tuple[dict[str, Any], list[StateItem], list[Event], list[Any]]:
     header: dict[str, Any] | None = None
     items: list[StateItem] = []
     events: list[Event] = []
@@ -86,6 +151,8 @@ async def import_session(kernel: Any, lines: Iterable[bytes | str]) -> Session:
             data = orjson.loads(raw)
             kind = data.pop("kind")
             if kind == "header":
+                if header is not None:
+                    raise ValueError("a second header line")
                 if data.get("format") != FORMAT:
                     raise ValueError(f"not a session export (format {data.get('format')!r})")
                 serde.check_schema_version("session export", int(data["schema_version"]), SCHEMA_VERSION)
@@ -106,20 +173,99 @@ async def import_session(kernel: Any, lines: Iterable[bytes | str]) -> Session:
             raise ValidationError(f"session export line {number}: {exc}") from None
     if header is None:
         raise ValidationError("session export has no header line")
-    session = serde.structure(header["session"], Session)
-    if await kernel.sessions.find(session.id) is not None:
-        raise ValidationError(f"session {session.id!r} already exists here; delete it first")
-    stored = await kernel.sessions.backend.put(session.replace(lease=None, version=0), expected_version=0)
-    if events:  # appended as they were: same ids, same sequence numbers
-        await kernel.events.log.append(sorted(events, key=lambda e: e.seq or 0))
-    if items:  # quietly: the events above already tell the state's history
-        await kernel.state.import_owner("session", session.id, items, quiet=True)
-    index = getattr(kernel.services.find(ArtifactService), "index", None)
-    for meta, acl, blob in artifacts:
-        if index is None:
-            raise ValidationError("the export holds artifacts but this kernel has no artifact service")
-        await index.commit(meta, acl=acl, blob=blob)
-    return kernel.sessions._bind(stored)
+    return header, items, events, artifacts
+
+
+def _check_items(items: list[StateItem]) -> list[StateItem]:
+    seen: set[str] = set()
+    for item in items:
+        check_key(item.key)
+        if item.key in seen:
+            raise ValidationError(f"session export: state key {item.key!r} appears twice")
+        seen.add(item.key)
+        if isinstance(item.version, bool) or not isinstance(item.version, int) or item.version < 1:
+            raise ValidationError(f"session export: state key {item.key!r} has version {item.version!r}")
+        serde.check_json(item.value, f"$.state[{item.key!r}]")
+    return items
+
+
+def _check_events(sid: str, user_id: str | None, events: list[Event]) -> list[Event]:
+    """The events in order, each moved into the imported session's stream."""
+    ordered = sorted(events, key=lambda e: e.seq or 0)
+    ids: set[str] = set()
+    out = []
+    for number, event in enumerate(ordered, 1):
+        if event.seq != number:
+            raise ValidationError(
+                f"session export: event sequence numbers must run 1, 2, 3 ... without gaps; "
+                f"found {event.seq!r} where {number} belongs"
+            )
+        if event.id in ids:
+            raise ValidationError(f"session export: event id {event.id!r} appears twice")
+        ids.add(event.id)
+        event.check()
+        out.append(attrs.evolve(event, stream=sid, session_id=sid))
+    return out
+
+
+async def _check_artifacts(kernel: Any, session: Session, artifacts: list[Any]) -> list[Any]:
+    """Artifact versions moved into the session's scope, checked against the blob store."""
+    if not artifacts:
+        return []
+    service = kernel.services.find(ArtifactService)
+    index, store = getattr(service, "index", None), getattr(service, "store", None)
+    if index is None or store is None:
+        raise ValidationError("the export holds artifacts but this kernel has no artifact service")
+    scope = ArtifactScope.session(session.id)
+    owner = f"user:{session.user_id}" if session.user_id else None
+    out = []
+    versions: dict[str, list[int]] = {}
+    for meta, acl, blob in sorted(artifacts, key=lambda a: (a[0].ref.name, a[0].ref.version)):
+        name = check_name(meta.ref.name)
+        where = f"session export: artifact {name!r} version {meta.ref.version}"
+        versions.setdefault(name, []).append(meta.ref.version)
+        check_blob_key(meta.blob)
+        if blob.key != meta.blob:
+            raise ValidationError(f"{where}: its blob record is for {blob.key!r}, not its blob {meta.blob!r}")
+        if (blob.sha256, blob.size, blob.codecs) != (meta.sha256, meta.size, meta.codecs):
+            raise ValidationError(f"{where}: its hash, size or codecs differ from its blob record's")
+        if isinstance(meta.size, bool) or meta.size < 0 or blob.stored_size < 0:
+            raise ValidationError(f"{where}: negative size")
+        info = await store.stat(blob.key)
+        if info is None:
+            raise ValidationError(f"{where}: its blob {blob.key} is not in this kernel's blob store")
+        if info.size != blob.stored_size:
+            raise ValidationError(f"{where}: its blob holds {info.size} bytes, the export says {blob.stored_size}")
+        known = await index.get_blob(blob.key)
+        if known is not None and (known.sha256, known.size, known.stored_size, known.codecs, known.key_id) != (
+            blob.sha256, blob.size, blob.stored_size, blob.codecs, blob.key_id
+        ):
+            raise ValidationError(f"{where}: its blob record differs from the one this kernel holds for {blob.key}")
+        id_ = ArtifactId(scope.kind, scope.id, name)
+        acl = attrs.evolve(acl, id=id_, owned_by=owner or acl.owned_by)
+        out.append((attrs.evolve(meta, ref=id_.at(meta.ref.version)), acl, blob))
+    for name, numbers in versions.items():
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise ValidationError(
+                f"session export: artifact {name!r} has versions {numbers}; an import keeps version "
+                "numbers, so they must run 1, 2, 3 ..."
+            )
+    return out
+
+
+async def _check_empty(kernel: Any, sid: str) -> None:
+    """Refuse when the id is taken, or something is left under it (state, events, artifacts)."""
+    if await kernel.sessions.backend.get(sid) is not None:
+        raise ValidationError(f"session {sid!r} already exists here; delete it first")
+    state = kernel.services.find(StateService)
+    if state is not None and await state.export_owner("session", sid):
+        raise ValidationError(f"session {sid!r} has state here although it does not exist; refusing to mix")
+    events = kernel.services.find(EventService)
+    if events is not None and await events.last_seq(sid):
+        raise ValidationError(f"session {sid!r} has events here although it does not exist; refusing to mix")
+    artifacts = kernel.services.find(ArtifactService)
+    if artifacts is not None and (await artifacts.list(session_id=sid, all_versions=True, limit=1)).items:
+        raise ValidationError(f"session {sid!r} has artifacts here although it does not exist; refusing to mix")
 
 
 def _event(kernel: Any, data: dict[str, Any]) -> Event:

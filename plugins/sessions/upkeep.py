@@ -67,6 +67,7 @@ async def recover(manager: SessionManager) -> list[str]:
 async def sweep(manager: SessionManager, now: datetime | None = None) -> SweepReport:
     """One pass: recover, expire idle sessions, then apply the retention policy."""
     now = now or manager.now()
+    await manager.pending.recover()  # forks, imports and deletes whose process died
     interrupted = await recover(manager)
     expired = []
     async for session in _all(manager, status=(S.ACTIVE, S.SUSPENDED, S.INTERRUPTED), expires_before=now):

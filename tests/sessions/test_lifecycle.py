@@ -10,7 +10,7 @@ import pytest
 
 from llmspell import Cancel, CancelledByHook, hookimpl
 from llmspell.errors import ConfigError, InvalidTransition, NotFoundError, ValidationError
-from llmspell.sessions import TRANSITIONS, SessionStatus
+from llmspell.sessions import PENDING, TRANSITIONS, VISIBLE, SessionStatus
 
 S = SessionStatus
 
@@ -44,7 +44,7 @@ async def put_in_status(kernel, status):
     return await backend.put(attrs.evolve(stored, status=status), expected_version=stored.version)
 
 
-@pytest.mark.parametrize(("current", "target"), list(itertools.product(S, S)))
+@pytest.mark.parametrize(("current", "target"), list(itertools.product(VISIBLE, S)))
 async def test_every_transition(kernel_factory, current, target):
     async with kernel_factory() as kernel:
         session = await put_in_status(kernel, current)
@@ -64,6 +64,16 @@ async def test_every_transition(kernel_factory, current, target):
             allowed = sorted(t.value for t in TRANSITIONS[current]) or ["none"]
             assert message.endswith(", ".join(allowed))
             assert (await kernel.sessions.get(session.id)).status is current
+
+
+@pytest.mark.parametrize("pending", sorted(PENDING, key=str))
+async def test_a_pending_record_is_not_there_for_transitions(kernel_factory, pending):
+    async with kernel_factory() as kernel:
+        session = await put_in_status(kernel, pending)
+        for target in S:
+            with pytest.raises(NotFoundError):
+                await kernel.sessions.transition(session.id, target)
+        assert (await kernel.sessions.backend.get(session.id)).status is pending
 
 
 async def test_named_operations(kernel_factory):

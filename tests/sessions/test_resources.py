@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from llmspell.errors import NotFoundError, ValidationError
@@ -79,6 +82,9 @@ async def test_export_then_import_into_a_fresh_data_directory(make_kernel, tmp_p
         events = [(e.id, e.type, e.seq, e.payload) async for e in one.events.read(session.id)]
         arts = [(m.ref, m.sha256, m.size, m.content_type) for m in await one.artifacts.versions("notes.md", session_id=session.id)]
         record = await one.sessions.get(session.id)
+    # an export references blobs; the receiving kernel holds the same ones (shipped alongside)
+    blobs = Path("artifacts", "store", "blobs")
+    shutil.copytree(tmp_path / "one" / blobs, tmp_path / "two" / blobs)
     async with make_kernel(data_dir=tmp_path / "two") as two:
         imported = await import_session(two, lines)
         assert imported.id == session.id

@@ -137,3 +137,31 @@ class SessionBackendContract:
         for sid in ("a:b", "ünï-cödé", "x" * 128, "with space"):
             stored = await session_backend.put(make_session(1, id=sid), expected_version=0)
             assert await session_backend.get(sid) == stored
+
+    async def test_every_shape_of_valid_session_id(self, session_backend: Any) -> None:
+        ids = ["a.b", "user@example.com", "A_b+c=d", "-x", "x" * 128, "01939c2e-8f4a-7b6e-9d3c-2a1b0c9d8e7f"]
+        for n, sid in enumerate(ids, 1):
+            await session_backend.put(make_session(n, id=sid), expected_version=0)
+        listed = [s.id for s in (await session_backend.list(SessionQuery(limit=100))).items]
+        assert listed == ids[::-1]
+        for sid in ids:
+            current = await session_backend.get(sid)
+            assert current is not None and await session_backend.delete(sid)
+
+    async def test_pending_states_are_stored_and_filtered_like_any_other(self, session_backend: Any) -> None:
+        """Forks, imports and deletes in progress: a backend stores and filters their states."""
+        pending = (SessionStatus.FORKING, SessionStatus.IMPORTING, SessionStatus.DELETING)
+        for n, status in enumerate((SessionStatus.ACTIVE, *pending), 1):
+            await session_backend.put(make_session(n, status=status), expected_version=0)
+
+        async def ids(**filters: Any) -> list[str]:
+            return [s.id for s in (await session_backend.list(SessionQuery(**filters))).items]
+
+        assert await ids(status=pending) == ["s0004", "s0003", "s0002"]
+        assert await ids(status=(SessionStatus.ACTIVE,)) == ["s0001"]
+        assert await ids() == ["s0004", "s0003", "s0002", "s0001"]
+        stored = await session_backend.get("s0002")
+        assert stored.status is SessionStatus.FORKING
+        done = await session_backend.put(attrs.evolve(stored, status=SessionStatus.ACTIVE), expected_version=1)
+        assert (await session_backend.get("s0002")) == done
+        assert await ids(status=pending) == ["s0004", "s0003"]

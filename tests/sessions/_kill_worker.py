@@ -1,0 +1,42 @@
+"""A process that runs one multi-step session operation, to be killed in the middle of it.
+
+argv: data_dir, config (JSON), operation (fork, delete, import), argument (a session id,
+or the path of an export file). Prints ``go`` once its kernel is up and ``done`` when the
+operation returned, then waits to be killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+
+
+async def main(data_dir: str, config: str, op: str, arg: str, lines: list[bytes]) -> None:
+    from llmspell import Kernel
+
+    kernel = Kernel(json.loads(config), data_dir=data_dir)
+    await kernel.start()
+    print("go", flush=True)
+    started = time.monotonic()
+    if op == "fork":
+        await kernel.sessions.fork(arg)
+    elif op == "delete":
+        await kernel.sessions.delete(arg)
+    elif op == "import":
+        from llmspell.plugins.sessions.transfer import import_session
+
+        await import_session(kernel, lines)
+    else:
+        raise SystemExit(f"unknown operation {op!r}")
+    print(f"done {time.monotonic() - started:.4f}", flush=True)
+    await asyncio.sleep(3600)
+
+
+if __name__ == "__main__":
+    data_dir, config, op, arg = sys.argv[1:5]
+    with open(arg, "rb") if op == "import" else open(os.devnull, "rb") as fh:
+        lines = fh.read().splitlines()
+    asyncio.run(main(data_dir, config, op, arg, lines))
