@@ -32,7 +32,7 @@ from llmspell.hooks import HookCall
 
 from .acl import acting, principal_key
 from .lifecycle import LifecycleMixin
-from .names import check_name, check_tag
+from .names import check_content_type, check_name, check_tag
 from .streams import decode_blob
 from .writes import BlobWriting
 
@@ -108,10 +108,9 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
             content_type=self._content_type(name, content_type),
             principal=principal_key(who),
             tags=tuple(check_tag(t) for t in ([tags] if isinstance(tags, str) else tags)),
-            metadata=dict(metadata or {}),
+            metadata=serde.check_mapping(metadata, "metadata"),
             codecs=tuple(self.config.chain_for(where.kind) if codecs is None else codecs),
         )
-        serde.check_json(request.metadata, "$.metadata")
         if self.kernel.dispatcher.active("artifact_before_save"):
             call = await self.kernel.dispatch("artifact_before_save", HookCall("artifact_before_save", ctx=ctx, request=request))
             if not isinstance(call.request, SaveRequest):
@@ -144,9 +143,7 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
 
     def _content_type(self, name: str, given: str | None) -> str:
         if given is not None:
-            if not isinstance(given, str) or "/" not in given or len(given) > 255:
-                raise ValidationError(f"invalid content type {given!r}: expected type/subtype")
-            return given
+            return check_content_type(given)
         return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
 
     async def _after_save(self, ref: ArtifactRef, ctx: ExecutionContext | None) -> None:
@@ -204,8 +201,16 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
         every scope), a name ``prefix``, a ``tag``, a ``content_type`` (``"image/*"`` for a
         family). Pass the page's ``next_cursor`` as ``cursor`` for the next page.
         """
-        if not 1 <= limit <= 1000:
-            raise ValidationError(f"limit must be between 1 and 1000, got {limit}")
+        if type(limit) is not int or not 1 <= limit <= 1000:
+            raise ValidationError(f"limit must be an integer from 1 to 1000, got {limit!r:.60}")
+        if not isinstance(prefix, str):
+            raise ValidationError(f"prefix must be a string, got {type(prefix).__name__}")
+        if tag is not None:
+            check_tag(tag)
+        if content_type is not None:
+            check_content_type(content_type, pattern=True)
+        if cursor is not None and not isinstance(cursor, str):
+            raise ValidationError(f"cursor must be a string from a page's next_cursor, got {type(cursor).__name__}")
         who = self._who(where)
         scope_kind, owner = self._filter_scope(where)
         acls: dict[ArtifactId, ArtifactAcl | None] = {}

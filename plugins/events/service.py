@@ -26,7 +26,7 @@ from typing import Any
 from llmspell.errors import DeadlineExceeded, ValidationError
 from llmspell.events import Event, EventCodec, EventLog, EventTransport, Handler, compile_patterns
 from llmspell.ids import new_id
-from llmspell.serde import check_json, is_json
+from llmspell.serde import MAPPING_DEPTH, check_json, is_json
 
 from .building import BuildingMixin, _as_dict
 from .bus import Subscription
@@ -155,8 +155,8 @@ class EventBus(BuildingMixin, ReadingMixin):
                 payload = {}
             elif type(payload) is not dict:
                 payload = _as_dict(payload)
-            if not is_json(payload):
-                check_json(payload, "$.payload")
+            if not is_json(payload, MAPPING_DEPTH):
+                check_json(payload, "$.payload", max_depth=MAPPING_DEPTH)
             if stream is None:
                 stream = session_id if session_id is not None else unscoped
             built = cls(event, payload, new_id(), _now(UTC), source, session_id, user_id, correlation_id,
