@@ -346,7 +346,7 @@ def check_mapping(value: Any, name: str) -> dict[str, Any]:
             f"{name} must be a mapping of string keys to JSON values, got {type(value).__name__} {value!r:.80}"
         )
     data = dict(value)
-    check_json(data, f"$.{name}", max_depth=MAPPING_DEPTH)
+    check_json(value if type(value) is dict else data, f"$.{name}", max_depth=MAPPING_DEPTH)
     return data
 
 
