@@ -42,6 +42,8 @@ def acting(ctx: ExecutionContext | None, principal: Principal | str | None) -> P
             raise ValidationError("the acting principal cannot be a wildcard")
         return Principal.system() if kind == "system" else Principal(id=ident, kind=kind)
     if ctx is not None:
+        if not isinstance(ctx, ExecutionContext):
+            raise ValidationError(f"ctx must be an ExecutionContext, got {type(ctx).__name__}")
         return ctx.acting
     return Principal.system()
 

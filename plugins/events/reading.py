@@ -217,6 +217,8 @@ class ReadingMixin:
         return await self.log.last_seq(stream)
 
     async def streams(self, prefix: str = "") -> list[StreamInfo]:
+        if type(prefix) is not str:
+            raise ValidationError(f"prefix must be a string, got {type(prefix).__name__} {prefix!r:.60}")
         return await self.log.streams(prefix)
 
     async def delete_stream(self, stream: str) -> int:
@@ -230,6 +232,14 @@ class ReadingMixin:
         """Fold ``stream`` into ``projection``'s state (from its snapshot when there is one)."""
         from .projections import fold
 
+        check_stream(stream)
+        if to_seq is not None:
+            check_seq("to_seq", to_seq)
+        if snapshot_every is not None:
+            check_seq("snapshot_every", snapshot_every)
+        _check_flag("snapshot", snapshot)
+        if not isinstance(projection, Projection):
+            raise ValidationError(f"projection must be a Projection, got {projection!r:.60}")
         every = self.config.snapshot_every if snapshot_every is None else snapshot_every
         return await fold(self, stream, projection, to_seq=to_seq, snapshot=snapshot, snapshot_every=every)
 

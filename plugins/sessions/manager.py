@@ -65,6 +65,18 @@ def _check_fields(**fields: Any) -> None:
         raise ValidationError(f"session tags must be a list of strings, got {tags!r}")
 
 
+def _check_query(query: Any) -> None:
+    """Every filter of the right type (through the one converter), the page size in range."""
+    if not isinstance(query, SessionQuery):
+        raise ValidationError(f"query must be a SessionQuery, got {type(query).__name__}")
+    try:
+        serde.structure(serde.unstructure(query), SessionQuery)
+    except Exception as exc:
+        raise ValidationError("bad session filter: " + "; ".join(serde.describe_structure_error(exc, ""))) from None
+    if not 1 <= query.limit <= 1000:
+        raise ValidationError(f"limit must be between 1 and 1000, got {query.limit}")
+
+
 def _check_ttl(ttl: Any) -> float | None:
     if ttl is None:
         return None
@@ -132,12 +144,16 @@ class SessionManager:
                     raise ValidationError(f"status must be a session status or a list of them, got {status!r:.60}")
                 filters["status"] = tuple(_check_status(s) for s in statuses)
             if "tags" in filters:
-                filters["tags"] = tuple(filters["tags"])
+                tags = filters["tags"]
+                if not isinstance(tags, str | list | tuple):
+                    raise ValidationError(f"tags must be a tag or a list of tags, got {tags!r:.60}")
+                filters["tags"] = (tags,) if isinstance(tags, str) else tuple(tags)
             try:
                 query = SessionQuery(**filters)
             except TypeError as exc:
                 fields = ", ".join(a.name for a in attrs.fields(SessionQuery))
                 raise ValidationError(f"{exc}; session filters are: {fields}") from None
+        _check_query(query)
         result: SessionPage = await self.backend.list(query)
         return SessionPage(tuple(self._bind(s) for s in result.items), result.next_cursor)
 

@@ -95,6 +95,8 @@ class Scope:
 
     async def get_many(self, keys: Sequence[str], *, cls: Any = None) -> dict[str, Any]:
         """``{key: value}`` for those of ``keys`` that exist (one backend round trip)."""
+        if isinstance(keys, str) or not isinstance(keys, Sequence | set | frozenset):
+            raise ValidationError(f"keys must be a list of state keys, got {type(keys).__name__} {keys!r:.60}")
         full = {self._prefix + check_key(k): k for k in keys}
         records = await self._backend.get_many(list(full))
         out = {}
@@ -203,6 +205,8 @@ class Scope:
         """
         manager = self._manager
         full = self._prefix + check_key(key)
+        if not callable(fn):
+            raise ValidationError(f"update needs a function of the current value, got {fn!r:.60}")
         limit = manager.config.update_retries if retries is None else check_int(retries, "retries")
         record = await self._backend.get(full)
         expected: int | None = None

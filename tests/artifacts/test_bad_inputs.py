@@ -124,3 +124,24 @@ async def test_list_gives_no_cursor_when_nothing_is_left(akernel: Kernel, count:
         assert first.next_cursor is not None
         rest = await arts.list(limit=count - 1, cursor=first.next_cursor)
         assert len(rest.items) == 1 and rest.next_cursor is None
+
+
+async def test_other_arguments(akernel: Kernel) -> None:
+    arts = akernel.artifacts
+    await arts.save("a.txt", b"x")
+    for chunk_size in (0, -1, "x", 2**40):
+        with pytest.raises(ValidationError, match="^chunk_size"):
+            await arts.open("a.txt", chunk_size=chunk_size)
+    with pytest.raises(ValidationError, match="^tags"):
+        await arts.save("b.txt", b"x", tags=5)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="^codecs"):
+        await arts.save("b.txt", b"x", codecs=5)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="^to must be an ArtifactScope"):
+        await arts.copy("a.txt", "c.txt", to="user")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="^tags"):
+        await arts.copy("a.txt", "c.txt", tags=5)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="^ctx must be an ExecutionContext"):
+        await arts.save("b.txt", b"x", ctx=5)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="^all_versions"):
+        await arts.list(all_versions="yes")  # type: ignore[arg-type]
+    assert [m.ref.name for m in (await arts.list()).items] == ["a.txt"]

@@ -115,3 +115,34 @@ async def test_one_size_limit_for_payloads_and_state_values(kernel: Kernel) -> N
     await kernel.state.scope("session", "s-big").set("k", largest)
     [changed] = [e async for e in kernel.events.read("s-big") if e.type == "state.changed"]
     assert len(changed.payload["value"]) == len(largest)
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [("source", 5), ("session_id", 5), ("user_id", ["u"]), ("correlation_id", 1.5), ("causation_id", b"x")],
+)
+async def test_publish_metadata_types(kernel: Kernel, argument: str, value: Any) -> None:
+    """A wrong type is refused before it is logged (it would make the stored record unreadable)."""
+    meta = {"session_id": "s-meta", argument: value}
+    with pytest.raises(ValidationError, match=f"^{argument} must be a string"):
+        await kernel.events.publish("note.added", {}, **meta)
+    assert await kernel.events.last_seq("s-meta") == 0
+
+
+async def test_other_entry_points(kernel: Kernel) -> None:
+    events = kernel.events
+    with pytest.raises(ValidationError, match="^timeout"):
+        await events.wait_for("a.b", timeout="1")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="^predicate"):
+        await events.wait_for("a.b", 5, timeout=1)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="^prefix"):
+        await events.streams(5)  # type: ignore[arg-type]
+    for bad in (5, "a.b", {"a.b": {}}):
+        with pytest.raises(ValidationError, match="^publish_many takes"):
+            await events.publish_many(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="pairs"):
+        await events.publish_many([("a.b", {}, "extra")])  # type: ignore[list-item]
+    with pytest.raises(ValidationError, match="^projection must be a Projection"):
+        await events.project("s1", None)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="^to_seq"):
+        await events.project("s1", None, to_seq="x")  # type: ignore[arg-type]

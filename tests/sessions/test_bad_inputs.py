@@ -90,3 +90,12 @@ async def test_an_unknown_parent_is_refused(kernel: Kernel) -> None:
     parent = await kernel.sessions.create()
     child = await kernel.sessions.create(parent_id=parent.id)
     assert child.parent_id == parent.id
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [("limit", "5"), ("limit", 0), ("limit", 5000), ("tags", 5), ("user_id", 5), ("cursor", 5), ("app", ["a"])],
+)
+async def test_list_filters(kernel: Kernel, argument: str, value: Any) -> None:
+    with pytest.raises(ValidationError, match=argument):
+        await kernel.sessions.list(**{argument: value})

@@ -116,3 +116,14 @@ async def test_value_size_limit_is_the_shared_default(make_kernel: Callable[...,
 
     async with make_kernel() as kernel:
         assert kernel.state.config.max_value_bytes == MAX_VALUE_BYTES
+
+
+async def test_get_many_and_update_arguments(kernel: Kernel) -> None:
+    s = kernel.state.scope("user", "u1")
+    for keys in (5, "abc", None):
+        with pytest.raises(ValidationError, match="^keys must be a list"):
+            await s.get_many(keys)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="state key"):
+        await s.get_many(["a", 5])  # type: ignore[list-item]
+    with pytest.raises(ValidationError, match="^update needs a function"):
+        await s.update("k", 5)  # type: ignore[arg-type]
