@@ -229,19 +229,27 @@ def is_json(value: Any, max_depth: int = MAX_DEPTH) -> bool:
         return JSON_INT_MIN <= value <= JSON_INT_MAX  # type: ignore[no-any-return]
     if kind is float:
         return bool(value - value == 0.0)  # false for inf and nan
+    if kind is dict:
+        items = value.values()
+        for k in value:
+            if type(k) is not str:
+                return False
+    elif kind is list or kind is tuple:
+        items = value
+    else:
+        return False
     if max_depth < 1:
         return False  # too deep (or cyclic): check_json says which
-    if kind is dict:
-        for k, v in value.items():
-            if type(k) is not str or not is_json(v, max_depth - 1):
-                return False
-        return True
-    if kind is list or kind is tuple:
-        for v in value:
-            if not is_json(v, max_depth - 1):
-                return False
-        return True
-    return False
+    inner = max_depth - 1
+    for v in items:
+        kind = type(v)
+        if kind is str or kind is bool or v is None:  # leaves inline: most values are text
+            continue
+        if kind is int and JSON_INT_MIN <= v <= JSON_INT_MAX:
+            continue
+        if not is_json(v, inner):
+            return False
+    return True
 
 
 def check_json(value: Any, path: str = "$", *, max_depth: int = MAX_DEPTH) -> None:
