@@ -9,6 +9,13 @@ nothing is ever pickled.
 
 Persisted records carry a ``schema_version`` field; :func:`check_schema_version` turns a
 record written by newer code into a clear :class:`~llmspell.errors.SchemaVersionError`.
+
+*Limits* shared by every value llmspell stores (state values, session and artifact
+metadata, event payloads): integers fit in 64 bits, containers nest at most
+:data:`MAX_DEPTH` levels (a cycle is refused with the path where it closes), and a
+stored record is at most :data:`MAX_VALUE_BYTES` of JSON. Integer arguments that name a
+version, a sequence number or a count are checked by :func:`check_int` against
+:data:`MAX_INT64`, the largest integer every backend can store.
 """
 
 from __future__ import annotations
@@ -22,14 +29,23 @@ from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import Any, TypeVar
 
+import attrs
 import cattrs
 import cattrs.strategies
 import orjson
 from cattrs.errors import BaseValidationError, ForbiddenExtraKeysError
 
-from .errors import SchemaVersionError, SerializationError
+from .errors import SchemaVersionError, SerializationError, ValidationError
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_VALUE_BYTES",
+    "MAX_INT64",
+    "JSON_INT_MIN",
+    "JSON_INT_MAX",
+    "MAPPING_DEPTH",
+    "check_int",
+    "check_mapping",
     "converter",
     "unstructure",
     "structure",
@@ -46,6 +62,20 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+MAX_DEPTH = 100
+"""How many levels of lists and mappings a stored value may nest (a payload's values each)."""
+MAX_VALUE_BYTES = 16 * 1024 * 1024
+"""The largest stored value as JSON: state records (``[state] max_value_bytes``) and events."""
+JSON_INT_MIN = -(2**63)
+"""The smallest integer in stored data (signed 64 bits)."""
+JSON_INT_MAX = 2**64 - 1
+"""The largest integer in stored data (unsigned 64 bits, what JSON encoders write exactly)."""
+MAX_INT64 = 2**63 - 1
+"""The largest version, sequence number or count an argument may give (signed 64 bits)."""
+MAPPING_DEPTH = MAX_DEPTH + 1
+"""The depth of a mapping of values (metadata, an event payload): each value nests MAX_DEPTH."""
+_RECORD_DEPTH = MAX_DEPTH + 8  # a record wraps its values a few levels down (envelope, payload)
 
 converter = cattrs.Converter(forbid_extra_keys=True)
 """The one cattrs converter used for persistence and configuration."""
@@ -190,68 +220,157 @@ def register_tagged_union(
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def is_json(value: Any) -> bool:
+def is_json(value: Any, max_depth: int = MAX_DEPTH) -> bool:
     """Whether ``value`` is JSON data as :func:`check_json` defines it (fast, no paths)."""
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return True
     if kind is int:
-        return -(2**63) <= value < 2**64  # type: ignore[no-any-return]
+        return JSON_INT_MIN <= value <= JSON_INT_MAX  # type: ignore[no-any-return]
     if kind is float:
-        return math.isfinite(value)
+        return bool(value - value == 0.0)  # false for inf and nan
     if kind is dict:
-        for k, v in value.items():
-            if type(k) is not str or not is_json(v):
+        items = value.values()
+        for k in value:
+            if type(k) is not str:
                 return False
-        return True
-    if kind is list or kind is tuple:
-        for v in value:
-            if not is_json(v):
-                return False
-        return True
-    return False
+    elif kind is list or kind is tuple:
+        items = value
+    else:
+        return False
+    if max_depth < 1:
+        return False  # too deep (or cyclic): check_json says which
+    inner = max_depth - 1
+    for v in items:
+        kind = type(v)
+        if kind is str or kind is bool or v is None:  # leaves inline: most values are text
+            continue
+        if kind is int and JSON_INT_MIN <= v <= JSON_INT_MAX:
+            continue
+        if not is_json(v, inner):
+            return False
+    return True
 
 
-def check_json(value: Any, path: str = "$") -> None:
+def check_json(value: Any, path: str = "$", *, max_depth: int = MAX_DEPTH) -> None:
     """Raise :class:`SerializationError` naming the first part of ``value`` that is not JSON.
 
     JSON here means: None, bool, int (64-bit), finite float, str, list/tuple of JSON,
-    dict with string keys and JSON values.
+    dict with string keys and JSON values, nested at most ``max_depth`` levels
+    (:data:`MAX_DEPTH`); a value that contains itself is refused as cyclic. Never
+    raises ``RecursionError``, however deep the value.
     """
-    if is_json(value):
+    if is_json(value, max_depth):
         return
-    _check_json(value, path)
+    _check_json(value, path, max_depth, {})
 
 
-def _check_json(value: Any, path: str) -> None:
+def _check_json(value: Any, path: str, depth: int, open_: dict[int, str]) -> None:
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return
     if kind is int:
-        if not -(2**63) <= value < 2**64:
-            raise SerializationError(f"integer {value} does not fit in 64 bits", path=path)
+        if not JSON_INT_MIN <= value <= JSON_INT_MAX:
+            raise SerializationError(
+                f"integer {value} does not fit in 64 bits ({JSON_INT_MIN} to {JSON_INT_MAX})", path=path
+            )
         return
     if kind is float:
         if not math.isfinite(value):
             raise SerializationError(f"{value} is not a finite number", path=path)
         return
-    if kind is dict:
-        for k, v in value.items():
-            if type(k) is not str:
-                raise SerializationError(
-                    f"mapping key {k!r} is {type(k).__name__}, keys must be strings", path=path
-                )
-            _check_json(v, f"{path}.{k}")
-        return
-    if kind is list or kind is tuple:
-        for i, v in enumerate(value):
-            _check_json(v, f"{path}[{i}]")
+    if kind is dict or kind is list or kind is tuple:
+        _check_nesting(value, path, depth, open_)
+        open_[id(value)] = path
+        try:
+            if kind is dict:
+                for k, v in value.items():
+                    if type(k) is not str:
+                        raise SerializationError(
+                            f"mapping key {k!r} is {type(k).__name__}, keys must be strings", path=path
+                        )
+                    _check_json(v, f"{path}.{k}", depth - 1, open_)
+            else:
+                for i, v in enumerate(value):
+                    _check_json(v, f"{path}[{i}]", depth - 1, open_)
+        finally:
+            del open_[id(value)]
         return
     raise SerializationError(
         f"{kind.__module__}.{kind.__qualname__} is not JSON data "
         "(use dicts, lists, strings, numbers, booleans, None, or an attrs class)",
         path=path,
     )
+
+
+def _check_nesting(value: Any, path: str, depth: int, open_: dict[int, str]) -> None:
+    """Refuse a container that is its own ancestor (a cycle) or that nests too deeply."""
+    if id(value) in open_:
+        raise SerializationError(
+            f"the value is cyclic: it contains itself (first seen at {open_[id(value)]})", path=path
+        )
+    if depth < 1:
+        raise SerializationError(
+            f"the value nests lists and mappings too deeply (at most {MAX_DEPTH} levels)", path=path
+        )
+
+
+def _locate_recursion(obj: Any, path: str = "$") -> SerializationError:
+    """The error for an object the converter could not walk: where it loops or gets too deep.
+
+    Walks attrs instances (by field name), mappings and sequences without recursion.
+    """
+    stack: list[tuple[Any, str, int, tuple[int, ...]]] = [(obj, path, 0, ())]
+    while stack:
+        value, where, depth, ancestors = stack.pop()
+        if attrs.has(type(value)):
+            children = [(getattr(value, a.name), f"{where}.{a.name}") for a in attrs.fields(type(value))]
+        elif isinstance(value, Mapping):
+            children = [(v, f"{where}.{k}") for k, v in value.items()]
+        elif isinstance(value, list | tuple | set | frozenset):
+            children = [(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        else:
+            continue
+        if id(value) in ancestors:
+            return SerializationError("the value is cyclic: it contains itself", path=where)
+        if depth >= MAX_DEPTH:
+            return SerializationError(f"the value nests too deeply (at most {MAX_DEPTH} levels)", path=where)
+        inner = (*ancestors, id(value))
+        stack.extend((v, p, depth + 1, inner) for v, p in reversed(children))
+    return SerializationError(f"the value nests too deeply (at most {MAX_DEPTH} levels)", path=path)
+
+
+def check_mapping(value: Any, name: str) -> dict[str, Any]:
+    """``value`` (None: empty) as a new dict of JSON values: metadata, an event payload.
+
+    A value that is not a mapping raises :class:`~llmspell.errors.ValidationError`
+    naming ``name``; a value that is not JSON data raises :class:`SerializationError`
+    with its path (``$.metadata.a[2]``). Each value may nest :data:`MAX_DEPTH` levels.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValidationError(
+            f"{name} must be a mapping of string keys to JSON values, got {type(value).__name__} {value!r:.80}"
+        )
+    data = dict(value)
+    check_json(value if type(value) is dict else data, f"$.{name}", max_depth=MAPPING_DEPTH)
+    return data
+
+
+def check_int(value: Any, name: str, *, minimum: int = 0, maximum: int = MAX_INT64) -> int:
+    """``value`` if it is an integer (not a bool) from ``minimum`` to ``maximum``.
+
+    Raises :class:`~llmspell.errors.ValidationError` naming the argument ``name``
+    otherwise: the one check for versions, sequence numbers, limits and counts.
+    """
+    if type(value) is not int or not minimum <= value <= maximum:
+        if isinstance(value, bool) or not isinstance(value, int):
+            got = f"{type(value).__name__} {value!r}"
+        else:
+            got = repr(value) if abs(value) < 10**30 else f"an integer of {value.bit_length()} bits"
+        raise ValidationError(f"{name} must be an integer from {minimum} to {maximum}, got {got}")
+    return value
 
 
 def unstructure(obj: Any, as_type: Any = None) -> Any:
@@ -263,9 +382,11 @@ def unstructure(obj: Any, as_type: Any = None) -> Any:
         data = converter.unstructure(obj, unstructure_as=as_type)
     except SerializationError:
         raise
+    except RecursionError:
+        raise _locate_recursion(obj) from None
     except Exception as exc:  # cattrs raises whatever a hook raises
         raise SerializationError(f"cannot convert {type(obj).__name__}: {exc}") from exc
-    check_json(data)
+    check_json(data, max_depth=_RECORD_DEPTH)
     return data
 
 
@@ -280,8 +401,12 @@ def dumps(obj: Any, as_type: Any = None) -> bytes:
 
 
 def dumps_data(data: Any) -> bytes:
-    """Serialize already JSON-safe data (checked) to JSON bytes."""
-    check_json(data)
+    """Serialize already JSON-safe data (checked) to JSON bytes.
+
+    ``data`` is a record: its values may sit a few levels below the top (an event's
+    payload values, a state record's value), each nesting up to :data:`MAX_DEPTH` levels.
+    """
+    check_json(data, max_depth=_RECORD_DEPTH)
     return orjson.dumps(data)
 
 

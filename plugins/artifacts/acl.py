@@ -57,6 +57,8 @@ def acting(ctx: ExecutionContext | None, principal: Principal | str | None) -> P
             raise ValidationError(f"principal must be a Principal or a 'kind:id' string, got {type(principal).__name__}")
         return Principal.parse(principal)
     if ctx is not None:
+        if not isinstance(ctx, ExecutionContext):
+            raise ValidationError(f"ctx must be an ExecutionContext, got {type(ctx).__name__}")
         return ctx.acting
     return Principal.system()
 

@@ -28,7 +28,7 @@ from llmspell.sessions import SessionService
 from .acl import acting, allowed, principal_key, record_denial
 from .codecs import EncodeChain
 from .config import ArtifactsConfig
-from .names import check_name, check_owner, check_scope
+from .names import check_name, check_owner, check_scope, check_version
 
 __all__ = ["ServiceBase"]
 
@@ -187,6 +187,8 @@ class ServiceBase:
             version = target.version
         elif version is None and isinstance(target, str) and target.startswith("artifact:"):
             version = ArtifactRef.parse(target).version
+        if version is not None:
+            check_version(version)
         acl = await self.index.get_acl(id_)
         if acl is None:
             raise NotFoundError(f"no artifact {id_}")

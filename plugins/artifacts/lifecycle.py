@@ -15,6 +15,7 @@ from llmspell.hooks import HookCall
 
 from .acl import check_permissions, grantee_key
 from .maintenance import GcReport, Maintenance, RotationReport
+from .names import check_version
 
 __all__ = ["LifecycleMixin", "GcReport", "RetentionReport", "RotationReport"]
 
@@ -48,7 +49,7 @@ class LifecycleMixin(Maintenance):
                 version = ref.version
             elif ref.startswith("artifact:"):
                 version = ArtifactRef.parse(ref).version
-        chosen = None if all_versions or version is None else [version]
+        chosen = None if all_versions or version is None else [check_version(version)]
         if chosen is not None and await self.index.get(id_, version) is None:
             raise NotFoundError(f"no version {version} of {id_}")
         return await self._remove(id_, chosen, where.get("ctx"))

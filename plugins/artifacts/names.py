@@ -26,7 +26,10 @@ import unicodedata
 from llmspell.artifacts import SCOPES
 from llmspell.errors import ValidationError
 
-__all__ = ["check_name", "check_scope", "check_owner", "check_blob_key", "check_tag", "BLOB_KEY"]
+__all__ = [
+    "check_name", "check_scope", "check_owner", "check_blob_key", "check_tag", "check_content_type",
+    "check_version", "BLOB_KEY",
+]
 
 MAX_CHARS = 256
 MAX_BYTES = 1024
@@ -35,6 +38,12 @@ _ID = re.compile(r"[A-Za-z0-9._@+=-]{1,128}")
 BLOB_KEY = re.compile(r"[0-9a-f]{64}(-[0-9a-f]{8})?")
 _TAG = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
 _SCRIPTS = ("LATIN", "GREEK", "CYRILLIC")
+_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_CONTENT_TYPE = re.compile(
+    rf"{_TOKEN}/{_TOKEN}(?: ?; ?{_TOKEN}=(?:{_TOKEN}|\"[\x20\x21\x23-\x5b\x5d-\x7e]{{0,128}}\"))*"
+)
+_CONTENT_FAMILY = re.compile(rf"{_TOKEN}/(?:{_TOKEN}|\*)")
+MAX_VERSION = 2**63 - 1
 
 
 def _bad(name: str, why: str) -> ValidationError:
@@ -111,3 +120,25 @@ def check_tag(tag: object) -> str:
     if not isinstance(tag, str) or not _TAG.fullmatch(tag):
         raise ValidationError(f"invalid tag {tag!r}: 1 to 128 printable characters")
     return tag
+
+
+def check_content_type(content_type: object, *, pattern: bool = False) -> str:
+    """A media type ``type/subtype`` with optional ``; name=value`` parameters (RFC 6838 tokens).
+
+    No control characters (a CR or LF could split a header where the type is served),
+    at most 255 characters. With ``pattern`` (a list filter) ``type/*`` is allowed too,
+    without parameters.
+    """
+    rule = _CONTENT_FAMILY if pattern else _CONTENT_TYPE
+    if not isinstance(content_type, str) or len(content_type) > 255 or not rule.fullmatch(content_type):
+        form = "type/subtype or type/*" if pattern else "type/subtype, optionally with ; name=value parameters"
+        raise ValidationError(f"invalid content type {content_type!r:.80} (content_type): expected {form}, printable ASCII")
+    return content_type
+
+
+def check_version(version: object, name: str = "version") -> int:
+    """An artifact version: an integer from 1 to 2**63 - 1."""
+    if type(version) is not int or not 1 <= version <= MAX_VERSION:
+        shown = repr(version) if type(version) is not int or abs(version) < 2**80 else "a larger integer"
+        raise ValidationError(f"{name} must be an integer from 1 to {MAX_VERSION}, got {shown:.60}")
+    return version

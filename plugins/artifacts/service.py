@@ -32,13 +32,28 @@ from llmspell.hooks import HookCall
 
 from .acl import acting, principal_key
 from .lifecycle import LifecycleMixin
-from .names import check_name, check_tag
+from .names import check_content_type, check_name, check_tag
 from .streams import decode_blob
 from .writes import BlobWriting
 
 __all__ = ["ArtifactStore", "ArtifactReader"]
 
 log = logging.getLogger("llmspell.artifacts")
+
+
+def _tags(tags: object) -> tuple[str, ...]:
+    """One tag or a list of them, each checked."""
+    if isinstance(tags, str):
+        return (check_tag(tags),)
+    if not isinstance(tags, Iterable) or isinstance(tags, bytes | Mapping):
+        raise ValidationError(f"tags must be a tag or a list of tags, got {type(tags).__name__} {tags!r:.60}")
+    return tuple(check_tag(t) for t in tags)
+
+
+def _names(argument: str, names: object) -> tuple[str, ...]:
+    if isinstance(names, str) or not isinstance(names, Iterable) or not all(isinstance(n, str) for n in names):
+        raise ValidationError(f"{argument} must be a list of names, got {names!r:.60}")
+    return tuple(names)
 
 
 class ArtifactReader:
@@ -107,11 +122,10 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
             scope=where,
             content_type=self._content_type(name, content_type),
             principal=principal_key(who),
-            tags=tuple(check_tag(t) for t in ([tags] if isinstance(tags, str) else tags)),
-            metadata=dict(metadata or {}),
-            codecs=tuple(self.config.chain_for(where.kind) if codecs is None else codecs),
+            tags=_tags(tags),
+            metadata=serde.check_mapping(metadata, "metadata"),
+            codecs=tuple(self.config.chain_for(where.kind) if codecs is None else _names("codecs", codecs)),
         )
-        serde.check_json(request.metadata, "$.metadata")
         if self.kernel.dispatcher.active("artifact_before_save"):
             call = await self.kernel.dispatch("artifact_before_save", HookCall("artifact_before_save", ctx=ctx, request=request))
             if not isinstance(call.request, SaveRequest):
@@ -144,9 +158,7 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
 
     def _content_type(self, name: str, given: str | None) -> str:
         if given is not None:
-            if not isinstance(given, str) or "/" not in given or len(given) > 255:
-                raise ValidationError(f"invalid content type {given!r}: expected type/subtype")
-            return given
+            return check_content_type(given)
         return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
 
     async def _after_save(self, ref: ArtifactRef, ctx: ExecutionContext | None) -> None:
@@ -162,6 +174,8 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
     async def open(self, ref: ArtifactRef | str, *, version: int | None = None, chunk_size: int | None = None, **where: Any) -> ArtifactReader:
         """Open one version for streaming (the latest unless ``version`` or a ref names one)."""
         ctx = where.get("ctx")
+        if chunk_size is not None:
+            serde.check_int(chunk_size, "chunk_size", minimum=1, maximum=1 << 30)
         meta = await self._resolve(ref, version, "read", where)
         if self.kernel.dispatcher.active("artifact_loaded"):
             await self.kernel.dispatch("artifact_loaded", HookCall("artifact_loaded", ctx=ctx), ref=meta.ref)
@@ -204,8 +218,18 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
         every scope), a name ``prefix``, a ``tag``, a ``content_type`` (``"image/*"`` for a
         family). Pass the page's ``next_cursor`` as ``cursor`` for the next page.
         """
-        if not 1 <= limit <= 1000:
-            raise ValidationError(f"limit must be between 1 and 1000, got {limit}")
+        if type(limit) is not int or not 1 <= limit <= 1000:
+            raise ValidationError(f"limit must be an integer from 1 to 1000, got {limit!r:.60}")
+        if not isinstance(prefix, str):
+            raise ValidationError(f"prefix must be a string, got {type(prefix).__name__}")
+        if tag is not None:
+            check_tag(tag)
+        if content_type is not None:
+            check_content_type(content_type, pattern=True)
+        if type(all_versions) is not bool:
+            raise ValidationError(f"all_versions must be True or False, got {all_versions!r:.60}")
+        if cursor is not None and not isinstance(cursor, str):
+            raise ValidationError(f"cursor must be a string from a page's next_cursor, got {type(cursor).__name__}")
         who = self._who(where)
         scope_kind, owner = self._filter_scope(where)
         acls: dict[ArtifactId, ArtifactAcl | None] = {}
@@ -247,6 +271,9 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
         """
         ctx = where.get("ctx")
         who = self._who(where)
+        if to is not None and not isinstance(to, ArtifactScope):
+            raise ValidationError(f"to must be an ArtifactScope (ArtifactScope.user('u1') ...), got {to!r:.60}")
+        new_tags = None if tags is None else _tags(tags)
         source = await self._resolve(ref, version, "read", where)
         scope = to or ArtifactScope(source.ref.scope, source.ref.owner)
         self._scope_id(scope)
@@ -264,7 +291,7 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
             raise NotFoundError(f"{source.ref}: its blob {source.blob} is missing")
         meta = attrs.evolve(
             source, ref=id_.at(0), creator=principal_key(who), created=serde.utcnow(),
-            tags=source.tags if tags is None else tuple(check_tag(t) for t in tags),
+            tags=source.tags if new_tags is None else new_tags,
         )
         try:
             meta = await self.index.commit(meta, acl=acl, blob=blob, lease=token)

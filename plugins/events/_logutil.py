@@ -8,8 +8,15 @@ from typing import Any
 
 from llmspell.errors import ConflictError, ValidationError
 from llmspell.events import Event, EventCodec, check_stream, compile_patterns
+from llmspell.serde import MAX_INT64, MAX_VALUE_BYTES
 
-__all__ = ["EPOCH", "time_us", "from_us", "Prepared", "prepare", "check_expected", "check_range", "type_filter"]
+__all__ = [
+    "EPOCH", "MAX_EVENT_BYTES", "time_us", "from_us", "Prepared", "prepare", "check_expected", "check_range",
+    "check_seq", "check_time", "type_filter",
+]
+
+MAX_EVENT_BYTES = MAX_VALUE_BYTES + 64 * 1024
+"""The largest stored event: a payload as large as the largest state value, plus its fields."""
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -51,14 +58,19 @@ def prepare(codec: EventCodec, events: Sequence[Event], expected_last_seq: int |
         if stream is None:
             raise ValidationError(f"event {event.id} ({event.type}) has no stream; set Event.stream before appending")
         check_stream(stream)
-        rows.append((stream, event.id, event.type, time_us(event.time), codec.encode(event)))
+        raw = codec.encode(event)
+        if len(raw) > MAX_EVENT_BYTES:
+            raise ValidationError(
+                f"event {event.id} ({event.type}) is {len(raw)} bytes as JSON; the limit is {MAX_EVENT_BYTES} "
+                f"(a payload of at most {MAX_VALUE_BYTES} bytes, as for state values)"
+            )
+        rows.append((stream, event.id, event.type, time_us(event.time), raw))
     only = None
     if expected_last_seq is not None:
         streams = {row[0] for row in rows}
         if len(streams) > 1:
             raise ValidationError("expected_last_seq needs every event of the batch in one stream")
-        if isinstance(expected_last_seq, bool) or not isinstance(expected_last_seq, int) or expected_last_seq < 0:
-            raise ValidationError(f"expected_last_seq must be an integer >= 0, got {expected_last_seq!r}")
+        check_seq("expected_last_seq", expected_last_seq)
         only = streams.pop() if streams else None
     return Prepared(events, rows, expected_last_seq, only)
 
@@ -70,11 +82,26 @@ def check_expected(prepared: Prepared, last_seq: int) -> None:
         )
 
 
+def check_seq(name: str, value: Any, minimum: int = 0) -> int:
+    """A sequence number, count or limit: an integer from ``minimum`` to 2**63 - 1."""
+    if type(value) is not int or not minimum <= value <= MAX_INT64:
+        shown = repr(value) if type(value) is not int or abs(value) < 2**80 else "a larger integer"
+        raise ValidationError(f"{name} must be an integer from {minimum} to {MAX_INT64}, got {shown}")
+    return value
+
+
+def check_time(name: str, value: Any) -> datetime | None:
+    """None or a timezone-aware datetime (a query bound)."""
+    if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+        raise ValidationError(f"{name} must be a timezone-aware datetime or None, got {value!r:.80}")
+    return value
+
+
 def check_range(stream: str, from_seq: int, to_seq: int | None, limit: int | None) -> None:
     check_stream(stream)
     for name, value in (("from_seq", from_seq), ("to_seq", to_seq), ("limit", limit)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ValidationError(f"{name} must be an integer >= 0, got {value!r}")
+        if value is not None:
+            check_seq(name, value)
 
 
 def type_filter(types: str | Sequence[str] | None) -> tuple[str, list[Any], Any]:

@@ -9,7 +9,7 @@ from llmspell.errors import ValidationError
 from llmspell.events import Event, check_type
 from llmspell.hooks import HookCall
 from llmspell.ids import new_id
-from llmspell.serde import check_json, is_json, utcnow
+from llmspell.serde import MAPPING_DEPTH, check_json, is_json, utcnow
 
 if TYPE_CHECKING:
     from llmspell.events import TopicPattern
@@ -70,8 +70,8 @@ class BuildingMixin:
                 payload = {}
             elif type(payload) is not dict:
                 payload = _as_dict(payload)
-            if not is_json(payload):
-                check_json(payload, "$.payload")
+            if not is_json(payload, MAPPING_DEPTH):
+                check_json(payload, "$.payload", max_depth=MAPPING_DEPTH)
             cls = self._cls_for(event)
             session_id = meta.get("session_id")
             built = cls(
@@ -83,8 +83,8 @@ class BuildingMixin:
             if payload is not None:
                 raise ValidationError("publish got an Event and a payload; put the payload in the Event")
             built = self._adopt(event, meta)
-            if type(built.payload) is not dict or not is_json(built.payload):
-                check_json(built.payload, "$.payload")
+            if type(built.payload) is not dict or not is_json(built.payload, MAPPING_DEPTH):
+                check_json(built.payload, "$.payload", max_depth=MAPPING_DEPTH)
                 raise ValidationError(f"event payload must be a dict, got {type(built.payload).__name__}")
         else:
             raise ValidationError(f"publish takes an Event or a type name, got {type(event).__name__}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,6 +22,7 @@ from llmspell.events import (
     compile_patterns,
 )
 
+from ._logutil import check_seq, check_time
 from .bus import Subscription
 
 if TYPE_CHECKING:
@@ -34,6 +36,24 @@ __all__ = ["ReadingMixin"]
 log = logging.getLogger("llmspell.events")
 S = TypeVar("S")
 _MALFORMED = ("raise", "skip")
+
+
+def _check_malformed(malformed: object) -> None:
+    if malformed not in _MALFORMED:
+        raise ValidationError(f"malformed must be 'raise' or 'skip', got {malformed!r:.60}")
+
+
+def _check_types(types: object) -> None:
+    """None, a type pattern, or a list of them."""
+    if types is None or isinstance(types, str):
+        return
+    if not isinstance(types, Sequence) or not all(isinstance(t, str) for t in types):
+        raise ValidationError(f"types must be a type pattern or a list of them, got {types!r:.60}")
+
+
+def _check_flag(name: str, value: object) -> None:
+    if type(value) is not bool:
+        raise ValidationError(f"{name} must be True or False, got {value!r:.60}")
 
 
 class ReadingMixin:
@@ -53,11 +73,12 @@ class ReadingMixin:
         (naming its stream and seq) once the events before it are yielded; with
         ``malformed="skip"`` it is logged, recorded in ``stats()["malformed"]`` and skipped.
         """
-        if malformed not in _MALFORMED:
-            raise ValidationError(f"malformed must be 'raise' or 'skip', got {malformed!r}")
+        _check_malformed(malformed)
         check_stream(stream)
-        seq = max(from_seq, 1)
-        remaining = limit
+        seq = check_seq("from_seq", from_seq, 1)
+        if to_seq is not None:
+            check_seq("to_seq", to_seq)
+        remaining = None if limit is None else check_seq("limit", limit)
         page_size = self.config.read_batch
         while remaining is None or remaining > 0:
             size = page_size if remaining is None else min(page_size, remaining)
@@ -98,6 +119,8 @@ class ReadingMixin:
         ``handler`` is a function (sync or async; an exception stops the replay and
         propagates) or a :class:`Subscription` (events are queued under its policy).
         """
+        if not (isinstance(handler, Subscription) or callable(handler)):
+            raise ValidationError(f"replay needs a function or a Subscription, got {handler!r:.60}")
         match = None if types is None else compile_patterns(types).match
         count = 0
         put = handler.put if isinstance(handler, Subscription) else None
@@ -119,6 +142,16 @@ class ReadingMixin:
     ) -> AsyncIterator[Event]:
         """The last ``last`` logged events (of one stream, or of all by time), then, with
         ``follow``, every event appended afterwards by any process (the log is polled)."""
+        _check_types(types)
+        check_seq("last", last)
+        _check_flag("follow", follow)
+        if poll_interval is not None and (
+            isinstance(poll_interval, bool) or not isinstance(poll_interval, int | float)
+            or not 0 < poll_interval < math.inf
+        ):
+            raise ValidationError(f"poll_interval must be a number of seconds above 0, got {poll_interval!r:.60}")
+        if stream is not None:
+            check_stream(stream)
         match = None if types is None else compile_patterns(types).match
         interval = poll_interval or self.config.poll_interval
         positions = {stream: await self.log.last_seq(stream)} if stream else {
@@ -167,6 +200,14 @@ class ReadingMixin:
         reverse: bool = False,
     ) -> list[Event]:
         """Logged events by type pattern and time range ``[since, until)``, by time."""
+        _check_types(types)
+        if stream is not None:
+            check_stream(stream)
+        check_time("since", since)
+        check_time("until", until)
+        if limit is not None:
+            check_seq("limit", limit)
+        _check_flag("reverse", reverse)
         return await self.log.query(types=types, stream=stream, since=since, until=until, limit=limit, reverse=reverse)
 
     async def get(self, event_id: str) -> Event | None:
@@ -176,6 +217,8 @@ class ReadingMixin:
         return await self.log.last_seq(stream)
 
     async def streams(self, prefix: str = "") -> list[StreamInfo]:
+        if type(prefix) is not str:
+            raise ValidationError(f"prefix must be a string, got {type(prefix).__name__} {prefix!r:.60}")
         return await self.log.streams(prefix)
 
     async def delete_stream(self, stream: str) -> int:
@@ -189,6 +232,14 @@ class ReadingMixin:
         """Fold ``stream`` into ``projection``'s state (from its snapshot when there is one)."""
         from .projections import fold
 
+        check_stream(stream)
+        if to_seq is not None:
+            check_seq("to_seq", to_seq)
+        if snapshot_every is not None:
+            check_seq("snapshot_every", snapshot_every)
+        _check_flag("snapshot", snapshot)
+        if not isinstance(projection, Projection):
+            raise ValidationError(f"projection must be a Projection, got {projection!r:.60}")
         every = self.config.snapshot_every if snapshot_every is None else snapshot_every
         return await fold(self, stream, projection, to_seq=to_seq, snapshot=snapshot, snapshot_every=every)
 

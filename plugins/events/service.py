@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from llmspell.errors import DeadlineExceeded, ValidationError
 from llmspell.events import Event, EventCodec, EventLog, EventTransport, Handler, compile_patterns
 from llmspell.ids import new_id
-from llmspell.serde import check_json, is_json
+from llmspell.serde import MAPPING_DEPTH, check_json, is_json
 
 from .building import BuildingMixin, _as_dict
 from .bus import Subscription
@@ -43,6 +43,15 @@ log = logging.getLogger("llmspell.events")
 
 
 _now = datetime.now
+
+
+def _check_meta(**fields: Any) -> None:
+    """The metadata arguments of ``publish``: ``source`` a string, the ids strings or None."""
+    for name, value in fields.items():
+        if name == "source" and type(value) is not str:
+            raise ValidationError(f"source must be a string, got {type(value).__name__} {value!r:.60}")
+        if name != "source" and value is not None and type(value) is not str:
+            raise ValidationError(f"{name} must be a string or None, got {type(value).__name__} {value!r:.60}")
 
 
 class EventBus(BuildingMixin, ReadingMixin):
@@ -146,6 +155,13 @@ class EventBus(BuildingMixin, ReadingMixin):
         fills the causation id (``cause.id``), the correlation id (the cause's, or its
         id) and the session and user ids from an event this one is a reaction to.
         """
+        if type(source) is not str or not (
+            (session_id is None or type(session_id) is str) and (user_id is None or type(user_id) is str)
+            and (correlation_id is None or type(correlation_id) is str)
+            and (causation_id is None or type(causation_id) is str)
+        ):
+            _check_meta(source=source, session_id=session_id, user_id=user_id, correlation_id=correlation_id,
+                        causation_id=causation_id)
         if type(event) is str and cause is None:  # the hot path: build it here
             info = self._type_info.get(event)
             if info is None or self._type_count != len(self._type_registry):
@@ -155,8 +171,8 @@ class EventBus(BuildingMixin, ReadingMixin):
                 payload = {}
             elif type(payload) is not dict:
                 payload = _as_dict(payload)
-            if not is_json(payload):
-                check_json(payload, "$.payload")
+            if not is_json(payload, MAPPING_DEPTH):
+                check_json(payload, "$.payload", max_depth=MAPPING_DEPTH)
             if stream is None:
                 stream = session_id if session_id is not None else unscoped
             built = cls(event, payload, new_id(), _now(UTC), source, session_id, user_id, correlation_id,
@@ -186,9 +202,13 @@ class EventBus(BuildingMixin, ReadingMixin):
         Items are Events or ``(type, payload)`` pairs. Returns them in order, as logged;
         already-logged ids are returned as stored and not delivered again.
         """
+        if isinstance(events, str | bytes | Mapping) or not isinstance(events, Sequence | Iterable):
+            raise ValidationError(f"publish_many takes a list of events or (type, payload) pairs, got {events!r:.60}")
         built = []
         for item in events:
             if isinstance(item, tuple):
+                if len(item) != 2:
+                    raise ValidationError(f"publish_many takes (type, payload) pairs, got a tuple of {len(item)}")
                 type_name, payload = item
                 event = self._build(type_name, payload, {})
             else:
@@ -265,6 +285,12 @@ class EventBus(BuildingMixin, ReadingMixin):
         avoid a race, call it (``asyncio.ensure_future``) before causing the event, or
         look in the log.
         """
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0
+        ):
+            raise ValidationError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r:.60}")
+        if predicate is not None and not callable(predicate):
+            raise ValidationError(f"predicate must be callable, got {predicate!r:.60}")
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self.router.waiters.append(Waiter(compile_patterns(pattern), predicate, future, stream))
         try:

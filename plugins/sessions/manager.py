@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from llmspell import serde
-from llmspell.errors import ConflictError, NotFoundError, ValidationError
+from llmspell.errors import ConflictError, NotFoundError, UnknownNameError, ValidationError
 from llmspell.hooks import HookCall
 from llmspell.identifiers import MAX_SESSION_ID, check_session_id, check_user_id
 from llmspell.ids import new_id
@@ -40,6 +40,8 @@ __all__ = ["SessionManager"]
 log = logging.getLogger("llmspell.sessions")
 S = SessionStatus
 MAX_ID = MAX_SESSION_ID
+MAX_TTL = 100 * 365.25 * 24 * 3600.0
+"""The longest ttl a session may have, in seconds (100 years)."""
 _EDITABLE = frozenset({"title", "metadata", "tags", "ttl", "app", "user_id"})
 
 
@@ -64,12 +66,37 @@ def _check_fields(**fields: Any) -> None:
         raise ValidationError(f"session tags must be a list of strings, got {tags!r}")
 
 
+def _check_query(query: Any) -> None:
+    """Every filter of the right type (through the one converter), the page size in range."""
+    if not isinstance(query, SessionQuery):
+        raise ValidationError(f"query must be a SessionQuery, got {type(query).__name__}")
+    try:
+        serde.structure(serde.unstructure(query), SessionQuery)
+    except Exception as exc:
+        raise ValidationError("bad session filter: " + "; ".join(serde.describe_structure_error(exc, ""))) from None
+    if not 1 <= query.limit <= 1000:
+        raise ValidationError(f"limit must be between 1 and 1000, got {query.limit}")
+
+
 def _check_ttl(ttl: Any) -> float | None:
     if ttl is None:
         return None
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0 or ttl != ttl:
-        raise ValidationError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl <= MAX_TTL:
+        shown = repr(ttl) if not isinstance(ttl, int) or ttl < 2**80 else "a larger integer"
+        raise ValidationError(
+            f"ttl must be a positive number of seconds (at most {MAX_TTL:.0f}, 100 years) or None, got {shown:.60}"
+        )
     return float(ttl)
+
+
+def _check_status(status: Any) -> SessionStatus:
+    """A :class:`SessionStatus` or its name (``"suspended"``); anything else is an unknown name."""
+    if isinstance(status, SessionStatus):
+        return status
+    try:
+        return SessionStatus(status)
+    except (ValueError, TypeError):
+        raise UnknownNameError("session status", str(status)[:60], [s.value for s in SessionStatus]) from None
 
 
 class SessionManager:
@@ -118,15 +145,24 @@ class SessionManager:
         if query is None:
             if "status" in filters:
                 status = filters["status"]
-                statuses = (status,) if isinstance(status, str | SessionStatus) else tuple(status)
-                filters["status"] = tuple(SessionStatus(s) for s in statuses)
+                if isinstance(status, str | SessionStatus):
+                    statuses: tuple[Any, ...] = (status,)
+                elif isinstance(status, list | tuple | set | frozenset):
+                    statuses = tuple(status)
+                else:
+                    raise ValidationError(f"status must be a session status or a list of them, got {status!r:.60}")
+                filters["status"] = tuple(_check_status(s) for s in statuses)
             if "tags" in filters:
-                filters["tags"] = tuple(filters["tags"])
+                tags = filters["tags"]
+                if not isinstance(tags, str | list | tuple):
+                    raise ValidationError(f"tags must be a tag or a list of tags, got {tags!r:.60}")
+                filters["tags"] = (tags,) if isinstance(tags, str) else tuple(tags)
             try:
                 query = SessionQuery(**filters)
             except TypeError as exc:
                 fields = ", ".join(a.name for a in attrs.fields(SessionQuery))
                 raise ValidationError(f"{exc}; session filters are: {fields}") from None
+        _check_query(query)
         if not query.status:
             query = attrs.evolve(query, status=VISIBLE)
         elif any(status in PENDING for status in query.status):
@@ -152,6 +188,8 @@ class SessionManager:
         parent_id: str | None = None,
     ) -> Session:
         """A new active session, held by this process until it ends or is suspended."""
+        if parent_id is not None:
+            await self.get(_check_id(parent_id))  # NotFoundError naming an unknown parent
         session = self._new(
             user_id=user_id, app=app, title=title, metadata=metadata, tags=tags, ttl=ttl,
             session_id=session_id, parent_id=parent_id,
@@ -184,9 +222,8 @@ class SessionManager:
         """A checked, not yet stored record of a new session held by this process."""
         ttl = _check_ttl(ttl if ttl is not None else self.config.default_ttl)
         _check_fields(title=title, user_id=user_id, app=app, tags=tags)
+        metadata = serde.check_mapping(metadata, "metadata")
         now = self.now()
-        metadata = dict(metadata or {})
-        serde.check_json(metadata, "$.metadata")
         return Session(
             id=new_id() if session_id is None else _check_id(session_id),
             app=app or self.config.app,
@@ -247,7 +284,7 @@ class SessionManager:
             changes["ttl"] = _check_ttl(changes["ttl"])
         _check_fields(**{k: v for k, v in changes.items() if k in ("title", "user_id", "app", "tags")})
         if "metadata" in changes:
-            serde.check_json(changes["metadata"], "$.metadata")
+            changes["metadata"] = serde.check_mapping(changes["metadata"], "metadata")
         if "tags" in changes:
             changes["tags"] = tuple(dict.fromkeys(changes["tags"]))
 
@@ -292,6 +329,9 @@ class SessionManager:
         ``guard`` is checked on the freshly read record inside the compare-and-set; when
         it fails nothing changes and the current record is returned.
         """
+        target = _check_status(target)
+        if reason is not None and not isinstance(reason, str):
+            raise ValidationError(f"a transition reason must be a string or None, got {type(reason).__name__}")
         current = await self.get(session_id)
         if guard is not None and not guard(current):
             return current

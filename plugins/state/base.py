@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from llmspell.errors import ValidationError
+from llmspell.serde import MAX_INT64
 from llmspell.state import ABSENT, CasResult, Delete, Put, Record, WriteOp
 
 __all__ = ["holds", "conflict", "check_batch", "check_expected", "prefix_upper_bound"]
@@ -45,10 +46,15 @@ def check_batch(ops: Sequence[WriteOp]) -> None:
 
 
 def check_expected(expected: int | None) -> None:
-    """Refuse a negative or non-integer ``expected_version``."""
-    if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int) or expected < 0):
+    """Refuse an ``expected_version`` that is not None or an integer from 0 to 2**63 - 2.
+
+    Versions are signed 64-bit integers in every backend, and the version after the
+    expected one must fit too.
+    """
+    if expected is not None and (type(expected) is not int or not 0 <= expected < MAX_INT64):
+        shown = f"{expected!r}" if type(expected) is not int or expected < 2**80 else "a larger integer"
         raise ValidationError(
-            f"expected_version must be None, 0 (absent) or a version >= 1, got {expected!r}"
+            f"expected_version must be None, 0 (absent) or a version from 1 to {MAX_INT64 - 1}, got {shown}"
         )
 
 

@@ -57,41 +57,20 @@ def split_key(full: str) -> tuple[str, str, str]:
     return scope, _unescape(owner), key
 
 
-def _is_json(value: Any) -> bool:
-    """The rules of :func:`llmspell.serde.check_json`, without building paths (fast)."""
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return bool(-(2**63) <= value < 2**64)
-    if kind is float:
-        return bool(value - value == 0.0)  # false for inf and nan
-    if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str or not _is_json(item):
-                return False
-        return True
-    if kind is list or kind is tuple:
-        for item in value:
-            if not _is_json(item):
-                return False
-        return True
-    return False
-
-
 def to_json(value: Any) -> Any:
     """``value`` as JSON data: attrs instances through the converter, data checked as is.
 
     Anything else raises :class:`~llmspell.errors.SerializationError` naming the path of
-    the first offending part (``$.a.b[1]``).
+    the first offending part (``$.a.b[1]``), also for a cyclic value or one nested more
+    than :data:`llmspell.serde.MAX_DEPTH` levels.
     """
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return value
     if attrs.has(kind):
         return serde.unstructure(value)
-    if not _is_json(value):
-        serde.check_json(value)  # raises, naming the path
+    if not serde.is_json(value):
+        serde.check_json(value)  # raises, naming the path (a cycle, too deep, not JSON)
         raise SerializationError(f"{kind.__name__} value is not JSON data")
     return value
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import attrs
 
+from llmspell.serde import MAX_VALUE_BYTES
+
 __all__ = ["StateConfig", "DiskcacheOptions", "parse_policy"]
 
 
@@ -61,7 +63,7 @@ class StateConfig:
     retry_backoff: float = attrs.field(default=0.0005, validator=_not_negative)
     """First retry delay in seconds (randomised, doubling per attempt)."""
     retry_backoff_max: float = attrs.field(default=0.05, validator=_not_negative)
-    max_value_bytes: int = attrs.field(default=16 * 1024 * 1024, validator=_positive)
+    max_value_bytes: int = attrs.field(default=MAX_VALUE_BYTES, validator=_positive)
     """Largest stored record (the value's JSON plus a small envelope), in bytes."""
     migrate_on_read: bool = True
     """Migrate an old record when it is read and write it back (compare-and-set)."""

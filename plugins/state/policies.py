@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from llmspell.errors import UnknownNameError
+from llmspell.errors import UnknownNameError, ValidationError
 from llmspell.registry import Registry
 from llmspell.state import SCOPES
 
@@ -71,6 +71,8 @@ class PolicyTable:
 
     def make(self, spec: str) -> Policy:
         """Build a policy from ``"reject"`` / ``"merge:counter_add"``; unknown names raise."""
+        if not isinstance(spec, str):
+            raise ValidationError(f"a conflict policy must be a string such as 'reject', got {spec!r:.60}")
         try:
             name, reducer = parse_policy(spec)
         except ValueError as exc:
@@ -84,7 +86,7 @@ class PolicyTable:
     def set(self, pattern: str, spec: str, *, scope: str | None = None, source: str = "plugin") -> Policy:
         """Give keys matching ``pattern`` (in ``scope``, or any) the policy ``spec``."""
         if not isinstance(pattern, str) or not pattern:
-            raise ValueError("a policy pattern must be a non-empty string")
+            raise ValidationError(f"a policy pattern must be a non-empty string, got {pattern!r:.60}")
         if scope is not None and scope not in SCOPES:
             raise UnknownNameError("state scope", scope, SCOPES)
         policy = self.make(spec)

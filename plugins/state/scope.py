@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from llmspell.errors import ValidationError
+from llmspell.serde import check_int
 from llmspell.state import ABSENT, StateChange, StateItem, Versioned, check_key
 
 from .base import check_expected
@@ -24,6 +26,12 @@ if TYPE_CHECKING:
     from .watch import StateWatch
 
 __all__ = ["Scope"]
+
+
+def _check_prefix(prefix: object) -> str:
+    if type(prefix) is not str:
+        raise ValidationError(f"prefix must be a string, got {type(prefix).__name__} {prefix!r:.60}")
+    return prefix
 
 
 class Scope:
@@ -87,6 +95,8 @@ class Scope:
 
     async def get_many(self, keys: Sequence[str], *, cls: Any = None) -> dict[str, Any]:
         """``{key: value}`` for those of ``keys`` that exist (one backend round trip)."""
+        if isinstance(keys, str) or not isinstance(keys, Sequence | set | frozenset):
+            raise ValidationError(f"keys must be a list of state keys, got {type(keys).__name__} {keys!r:.60}")
         full = {self._prefix + check_key(k): k for k in keys}
         records = await self._backend.get_many(list(full))
         out = {}
@@ -101,12 +111,14 @@ class Scope:
         """Keys starting with ``prefix``, in order."""
         return [
             key
-            async for key, _, _ in self._manager.items(self._kind, self._owner, prefix, decode_values=False)
+            async for key, _, _ in self._manager.items(
+                self._kind, self._owner, _check_prefix(prefix), decode_values=False
+            )
         ]
 
     async def scan(self, prefix: str = "", *, cls: Any = None) -> AsyncIterator[StateItem]:
         """Every key starting with ``prefix`` with its value and version, in key order."""
-        async for _, _, item in self._manager.items(self._kind, self._owner, prefix):
+        async for _, _, item in self._manager.items(self._kind, self._owner, _check_prefix(prefix)):
             assert item is not None
             yield (
                 item
@@ -193,7 +205,9 @@ class Scope:
         """
         manager = self._manager
         full = self._prefix + check_key(key)
-        limit = manager.config.update_retries if retries is None else retries
+        if not callable(fn):
+            raise ValidationError(f"update needs a function of the current value, got {fn!r:.60}")
+        limit = manager.config.update_retries if retries is None else check_int(retries, "retries")
         record = await self._backend.get(full)
         expected: int | None = None
         result = None
@@ -254,4 +268,4 @@ class Scope:
 
     def watch(self, prefix: str, handler: Callable[[StateChange], Any]) -> StateWatch:
         """Call ``handler(change)`` after every write to a key of this scope starting with ``prefix``."""
-        return self._manager.watch(self._kind, self._owner, prefix, handler)
+        return self._manager.watch(self._kind, self._owner, _check_prefix(prefix), handler)

@@ -131,7 +131,8 @@ def test_fast_json_check_agrees_with_the_converter() -> None:
 
     from llmspell import serde
     from llmspell.errors import SerializationError
-    from llmspell.plugins.state.codec import _is_json
+
+    _is_json = serde.is_json  # the one fast check, shared by state, events and metadata
 
     class Colour(enum.IntEnum):
         RED = 1
