@@ -124,7 +124,7 @@ class Maintenance(ServiceBase):
         return RotationReport(keys.current, tuple(rotated), total)
 
     async def _reseal(self, record: BlobRecord) -> int:
-        decoder = DecodeChain(self.codecs, self.options)
+        decoder = DecodeChain(self.codecs, self.options, identity=record.key)
         encoder = self._encoder([self._codec(n) for n in record.codecs])
         hasher = hashlib.sha256()
         writer = await self.store.writer()
@@ -139,6 +139,7 @@ class Maintenance(ServiceBase):
                 hasher.update(piece)
                 for out in encoder.update(piece):
                     await writer.write(out)
+            encoder.bind(record.sha256)
             for out in encoder.finish():
                 await writer.write(out)
             if hasher.hexdigest() != record.sha256:

@@ -85,6 +85,7 @@ class BlobWriting(ServiceBase):
                 await pending
                 pending = None
             if encoder is not None:
+                encoder.bind(hasher.hexdigest())  # the final frame vouches for the blob key
                 await put(await self.run(lambda: list(encoder.finish())))
         finally:
             if pending is not None:
