@@ -9,11 +9,18 @@ Every path is derived from a validated hash (or a random upload id), never from 
 so nothing a caller passes can reach outside the root. An upload is written to
 ``uploads/``, flushed and fsynced, then renamed into place (``os.replace`` is atomic), and
 the shard directory is fsynced: a visible blob is always complete and durable.
+
+A writer holds an exclusive ``flock`` on its upload file from creation until the file
+has been renamed into place (or removed). :meth:`FilesystemBlobStore.abort_upload`
+removes an upload only after taking that lock itself, so gc, whatever its grace period,
+never removes an upload whose writer is alive (in this process or another); a writer
+that dies releases the lock with its process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import uuid
@@ -24,6 +31,11 @@ from typing import Any, BinaryIO, TypeVar
 
 from llmspell.artifacts import BlobInfo
 from llmspell.errors import NotFoundError, ValidationError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: uploads are protected by gc's grace period only
+    fcntl = None  # type: ignore[assignment]
 
 from .names import check_blob_key
 
@@ -40,6 +52,25 @@ def _open_binary(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
+def _lock(fd: int, wait: bool) -> bool:
+    """Take the exclusive lock on an upload file; False when its writer holds it."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        here, there = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
@@ -51,9 +82,14 @@ def _fsync_dir(path: Path) -> None:
 class _Writer:
     def __init__(self, store: FilesystemBlobStore) -> None:
         self._store = store
-        self.id = uuid.uuid4().hex
-        self.path = store.root / "uploads" / f"{self.id}.part"
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        while True:
+            self.id = uuid.uuid4().hex
+            self.path = store.root / "uploads" / f"{self.id}.part"
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+            _lock(fd, wait=True)
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # gc removed it between creation and lock: start another
         self._file: BinaryIO | None = os.fdopen(fd, "wb")
         self.size = 0
 
@@ -72,11 +108,17 @@ class _Writer:
         self._file.flush()
         if self._store.fsync:
             os.fsync(self._file.fileno())
-        self._file.close()
-        self._file = None
         created = not target.parent.is_dir()
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.path, target)
+        try:
+            os.replace(self.path, target)  # still locked: gc cannot take it meanwhile
+        except FileNotFoundError:
+            raise NotFoundError(
+                f"upload {self.id} vanished before it was committed as blob {key} "
+                "(removed by something other than llmspell's gc)"
+            ) from None
+        self._file.close()  # releases the lock: the upload is a blob now
+        self._file = None
         if self._store.fsync:
             _fsync_dir(target.parent)
             if created:
@@ -92,9 +134,9 @@ class _Writer:
 
     async def abort(self) -> None:
         if self._file is not None:
+            self.path.unlink(missing_ok=True)  # while locked: never someone else's file
             self._file.close()
             self._file = None
-        self.path.unlink(missing_ok=True)
 
 
 class FilesystemBlobStore:
@@ -216,11 +258,18 @@ class FilesystemBlobStore:
             raise ValidationError(f"invalid upload id {upload_id!r}")
         path = self.root / "uploads" / f"{upload_id}.part"
         try:
-            size = path.stat().st_size
-            path.unlink()
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
             return 0
-        return size
+        try:
+            if not _lock(fd, wait=False) or not _same_file(fd, path):
+                return 0  # its writer is alive (or committed it meanwhile)
+            size = os.fstat(fd).st_size
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            return size
+        finally:
+            os.close(fd)
 
     async def health(self) -> list[str]:
         probe = self.root / "uploads" / ".probe"

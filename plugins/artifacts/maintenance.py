@@ -52,7 +52,9 @@ class Maintenance(ServiceBase):
         """Remove blobs no version refers to and uploads left by crashes (an admin operation).
 
         Only what is older than ``grace`` seconds (default ``gc_grace_seconds``) is
-        touched, so saves in flight are safe. Returns what was (or would be) removed.
+        touched, so saves in flight are safe; an upload whose writer is still alive is
+        never removed, whatever ``grace`` is (the filesystem store locks it). Returns
+        what was (or would be) removed.
         ``on_progress(checked, total)`` is called as the candidate blobs are checked.
         """
         who = self._who(where)
@@ -85,6 +87,9 @@ class Maintenance(ServiceBase):
             if upload.modified <= cutoff:
                 uploads.append(upload.key)
                 freed += upload.size if dry_run else await self.store.abort_upload(upload.key)
+        if uploads and not dry_run:  # a store leaves an upload whose writer is alive alone
+            left = {upload.key async for upload in self.store.uploads()}
+            uploads = [key for key in uploads if key not in left]
         report = GcReport(dry_run, tuple(blobs), tuple(uploads), freed)
         if not dry_run:
             await self.kernel.emit("artifact.gc", {"blobs": len(blobs), "uploads": len(uploads), "bytes_freed": freed}, source="artifacts")

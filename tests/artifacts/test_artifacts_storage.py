@@ -7,8 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 import attrs
+import pytest
 
 from llmspell import HookCall, Kernel, serde
+from llmspell.errors import ValidationError
 
 from .artifact_helpers import blob_files
 
@@ -160,5 +162,37 @@ async def test_session_end_days_zero_deletes_at_once(start_kernel: Any) -> None:
         await kernel.artifacts.save("a.txt", b"1", session_id="s1")
         await kernel.dispatch("session_cleanup", HookCall("session_cleanup"), session=FakeSession("s1"), reason="expired")
         assert (await kernel.artifacts.list()).items == ()
+    finally:
+        await kernel.stop()
+
+
+async def test_a_save_deduplicated_onto_a_lost_blob_file_heals(fskernel: Kernel) -> None:
+    arts = fskernel.artifacts
+    content = os.urandom(300_000)
+    first = await arts.save("a.bin", content)
+    for again in (content, iter([content[:100_000], content[100_000:]])):  # known up front, and streamed
+        (path,) = blob_files(fskernel)
+        path.unlink()  # the store lost the file; the index still knows the blob
+        ref = await arts.save("b.bin", again)
+        assert await arts.load(ref) == content
+        assert await arts.load(first) == content  # healed for every version that shares it
+        assert len(blob_files(fskernel)) == 1
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_max_size_is_inclusive(start_kernel: Any, streamed: bool) -> None:
+    kernel = await start_kernel(max_size=100_000, chunk_size=4096)
+    try:
+        arts = kernel.artifacts
+        for size in (100_000, 100_001):
+            data = os.urandom(size)
+            source = iter([data[:50_000], data[50_000:]]) if streamed else data
+            if size == 100_000:
+                assert await arts.load(await arts.save("fits.bin", source)) == data
+            else:
+                with pytest.raises(ValidationError, match="max_size"):
+                    await arts.save("too-big.bin", source)
+        assert [m.ref.name for m in (await arts.list()).items] == ["fits.bin"]
+        assert not any((kernel.data_dir / "artifacts" / "store" / "uploads").iterdir())
     finally:
         await kernel.stop()
