@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from llmspell import serde
-from llmspell.errors import ConflictError, NotFoundError, ValidationError
+from llmspell.errors import ConflictError, IntegrityError, NotFoundError, SchemaVersionError, ValidationError
 from llmspell.hooks import HookCall
 from llmspell.ids import new_id
 from llmspell.sessions import (
@@ -30,6 +30,7 @@ from llmspell.sessions import (
 from .config import SessionsConfig
 from .leases import LeaseKeeper
 from .resources import Resources
+from .upkeep import delete_undecodable, report_skipped
 
 __all__ = ["SessionManager"]
 
@@ -119,7 +120,9 @@ class SessionManager:
                 fields = ", ".join(a.name for a in attrs.fields(SessionQuery))
                 raise ValidationError(f"{exc}; session filters are: {fields}") from None
         result: SessionPage = await self.backend.list(query)
-        return SessionPage(tuple(self._bind(s) for s in result.items), result.next_cursor)
+        if result.skipped:
+            await report_skipped(self, result)
+        return SessionPage(tuple(self._bind(s) for s in result.items), result.next_cursor, result.skipped)
 
     # -- writing -----------------------------------------------------------------
 
@@ -359,7 +362,11 @@ class SessionManager:
 
         The ``session_before_delete`` hook may veto; cleanup hooks run first.
         """
-        session = await self.get(session_id)
+        try:
+            session = await self.get(session_id)
+        except (IntegrityError, SchemaVersionError) as exc:  # undecodable: deleted by id
+            await delete_undecodable(self, session_id, str(exc))
+            return
         await self.kernel.dispatch("session_before_delete", session=session)
         await self.cleanup(session, "deleted")
         await self.resources.delete(session)

@@ -171,7 +171,9 @@ class DiskcacheStateBackend:
     async def get_many(self, keys: Sequence[str]) -> dict[str, Record]:
         return await self._run(self._get_many, keys)
 
-    def _scan(self, prefix: str, after: str | None, limit: int) -> list[Record]:
+    def _scan(
+        self, prefix: str, after: str | None, limit: int, bad: list[tuple[str, str]] | None = None
+    ) -> list[Record]:
         lower = prefix if after is None or after < prefix else after
         op = ">" if after is not None and after >= prefix else ">="
         query = f"SELECT {_COLUMNS} FROM Cache WHERE raw = 1 AND typeof(key) = 'text' AND key {op} ?"
@@ -182,10 +184,29 @@ class DiskcacheStateBackend:
             params.append(upper)
         query += " ORDER BY key LIMIT ?"
         params.append(limit)
-        return [self._record(*row) for row in self.cache._sql(query, params).fetchall()]
+        rows = self.cache._sql(query, params).fetchall()
+        if bad is None:
+            return [self._record(*row) for row in rows]
+        out = []
+        for row in rows:
+            try:
+                out.append(self._record(*row))
+            except IntegrityError as exc:
+                bad.append((row[0], str(exc)))
+        return out
 
     async def scan(self, prefix: str, *, after: str | None = None, limit: int = 500) -> list[Record]:
         return await self._run(self._scan, prefix, after, limit)
+
+    async def scan_skipping(
+        self, prefix: str, *, after: str | None = None, limit: int = 500
+    ) -> tuple[list[Record], list[tuple[str, str]]]:
+        """Like :meth:`scan`, but rows not written by llmspell come back as ``(key, reason)``
+        instead of failing the page. A page may then hold fewer than ``limit`` records;
+        the last key seen is the last record's or the last bad row's, whichever is later."""
+        bad: list[tuple[str, str]] = []
+        records = await self._run(self._scan, prefix, after, limit, bad)
+        return records, bad
 
     # -- writes ----------------------------------------------------------------------
 

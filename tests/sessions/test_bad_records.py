@@ -1,0 +1,99 @@
+"""One bad session record never bricks the store: it is skipped, reported and deletable by id."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from diskcache.core import MODE_BINARY, MODE_PICKLE, MODE_RAW
+
+from llmspell import Kernel
+from llmspell.errors import CorruptRecordWarning, IntegrityError
+from llmspell.plugins.sessions import sweep
+
+
+def _plant(data_dir: Path, session_id: str, mode: int, value: Any, filename: str | None = None) -> None:
+    """A row in the session store's SQLite file, written by something other than llmspell."""
+    con = sqlite3.connect(data_dir / "sessions" / "cache.db")
+    with con:
+        con.execute(
+            "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, access_count,"
+            " tag, size, mode, filename, value) VALUES (?, 1, 0, NULL, 0, 0, 1, 0, ?, ?, ?)",
+            (f"session:{session_id}", mode, filename, value),
+        )
+    con.close()
+
+
+def _plant_all(data_dir: Path, outside: Path) -> list[str]:
+    _plant(data_dir, "bad-json", MODE_RAW, b"\x00 not json")
+    _plant(data_dir, "bad-newer", MODE_RAW, json.dumps({"schema_version": 99, "id": "bad-newer"}).encode())
+    _plant(data_dir, "bad-shape", MODE_RAW, b'{"schema_version": 1, "id": 7}')
+    _plant(data_dir, "bad-pickle", MODE_PICKLE, b"\x80\x04K\x01.")
+    _plant(data_dir, "bad-file", MODE_BINARY, None, str(outside))
+    return ["bad-file", "bad-json", "bad-newer", "bad-pickle", "bad-shape"]
+
+
+async def test_start_recovery_listing_and_delete_survive_bad_records(
+    make_kernel: Callable[..., Kernel], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    outside = tmp_path / "outside.json"
+    outside.write_text("{}")
+    async with make_kernel(data_dir=data) as kernel:
+        good = await kernel.sessions.create(user_id="u1", app="demo")
+        await good.state.set("k", 1)
+    bad = _plant_all(data, outside)
+    with pytest.warns(CorruptRecordWarning) as caught:
+        async with make_kernel(data_dir=data) as kernel:  # start runs the recovery sweep over every record
+            page = await kernel.sessions.list()
+            assert [s.id for s in page.items] == [good.id]
+            assert sorted(sid for sid, _ in page.skipped) == bad
+            assert [s.id for s in (await kernel.sessions.list(user_id="u1")).items] == [good.id]
+            await sweep(kernel.sessions)
+            await kernel.events.flush()
+            skipped = await kernel.events.query("session.record_skipped")
+            assert sorted(e.payload["session_id"] for e in skipped) == bad
+            with pytest.raises(IntegrityError):
+                await kernel.sessions.get("bad-json")
+            for session_id in bad:
+                await kernel.sessions.delete(session_id)
+            after = await kernel.sessions.list()
+            assert ([s.id for s in after.items], after.skipped) == ([good.id], ())
+            assert await (await kernel.sessions.get(good.id)).state.get("k") == 1
+            await kernel.events.flush()
+            deleted = await kernel.events.query("session.deleted")
+            assert sorted(e.payload["session_id"] for e in deleted if e.payload.get("undecodable")) == bad
+    reported = sorted({w.message.key for w in caught.list if isinstance(w.message, CorruptRecordWarning)})
+    assert reported == bad
+    assert outside.read_text() == "{}"  # the file a planted row names is neither read nor removed
+
+
+def _llmspell(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["llmspell", *args], env=env, capture_output=True, text=True, check=False)
+
+
+async def test_cli_lists_and_deletes_past_bad_records(
+    make_kernel: Callable[..., Kernel], tmp_path: Path, llmspell_env: dict[str, str]
+) -> None:
+    data = tmp_path / "data"
+    outside = tmp_path / "outside.json"
+    outside.write_text("{}")
+    async with make_kernel(data_dir=data) as kernel:
+        good = await kernel.sessions.create(user_id="u1", app="demo")
+    bad = _plant_all(data, outside)
+    listed = await asyncio.to_thread(_llmspell, "--data-dir", str(data), "sessions", "list", "--json", env=llmspell_env)
+    assert listed.returncode == 0, listed.stderr
+    assert [s["id"] for s in json.loads(listed.stdout)["sessions"]] == [good.id]
+    for session_id in bad:
+        done = await asyncio.to_thread(_llmspell, "--data-dir", str(data), "sessions", "delete", session_id, env=llmspell_env)
+        assert done.returncode == 0, done.stderr
+    async with make_kernel(data_dir=data) as kernel:
+        page = await kernel.sessions.list()
+        assert ([s.id for s in page.items], page.skipped) == ([good.id], ())
+    assert outside.read_text() == "{}"
