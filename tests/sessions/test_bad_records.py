@@ -16,6 +16,8 @@ from diskcache.core import MODE_BINARY, MODE_PICKLE, MODE_RAW
 from llmspell import Kernel
 from llmspell.errors import CorruptRecordWarning, IntegrityError
 from llmspell.plugins.sessions import sweep
+from tests.contrib._services import redis_prefix  # noqa: F401 - a fixture
+from tests.contrib.postgres.pg import pg_schema  # noqa: F401 - a fixture
 
 
 def _plant(data_dir: Path, session_id: str, mode: int, value: Any, filename: str | None = None) -> None:
@@ -97,3 +99,60 @@ async def test_cli_lists_and_deletes_past_bad_records(
         page = await kernel.sessions.list()
         assert ([s.id for s in page.items], page.skipped) == ([good.id], ())
     assert outside.read_text() == "{}"
+
+
+@pytest.fixture(params=["postgres", "redis"])
+def shared_store(request: pytest.FixtureRequest) -> tuple[dict[str, Any], Callable[[Kernel, str], None]]:
+    """Config of a shared session backend, and how to damage one record in it directly."""
+    if request.param == "postgres":
+        from tests.contrib.postgres.pg import DSN, pg_config
+
+        schema = request.getfixturevalue("pg_schema")
+
+        def damage_pg(kernel: Kernel, session_id: str) -> None:
+            import psycopg
+
+            with psycopg.connect(DSN, autocommit=True) as conn:
+                conn.execute(f'UPDATE "{schema}".sessions SET record = %s WHERE id = %s', (b"\x00 not json", session_id))
+
+        return {"sessions": {"backend": "postgres"}, **pg_config(schema)}, damage_pg
+    from tests.contrib._services import REDIS_URL
+
+    prefix = request.getfixturevalue("redis_prefix")
+
+    def damage_redis(kernel: Kernel, session_id: str) -> None:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            client.hset(kernel.sessions.backend._key(session_id), "d", b"\x00 not json")
+        finally:
+            client.close()
+
+    return {"sessions": {"backend": "redis"}, "redis": {"url": REDIS_URL, "prefix": prefix}}, damage_redis
+
+
+async def test_shared_backends_skip_a_damaged_record_and_delete_it_by_id(
+    make_kernel: Callable[..., Kernel], shared_store: tuple[dict[str, Any], Callable[[Kernel, str], None]]
+) -> None:
+    config, damage = shared_store
+    async with make_kernel(config) as kernel:
+        good = await kernel.sessions.create(user_id="u1", app="demo")
+        bad = await kernel.sessions.create(user_id="u1", app="demo")
+        newest = await kernel.sessions.create(user_id="u1", app="demo")
+        damage(kernel, bad.id)
+    with pytest.warns(CorruptRecordWarning, match=bad.id):
+        async with make_kernel(config) as kernel:  # the recovery sweep at start lists every active session
+            page = await kernel.sessions.list(user_id="u1")
+            assert [s.id for s in page.items] == [newest.id, good.id]
+            assert [sid for sid, _ in page.skipped] == [bad.id]
+            paged, cursor = [], None
+            while True:  # pages of two: one of them ends on (or skips) the bad record
+                part = await kernel.sessions.list(user_id="u1", limit=2, cursor=cursor)
+                paged += [s.id for s in part.items]
+                cursor = part.next_cursor
+                if cursor is None:
+                    break
+            assert paged == [newest.id, good.id]
+            await kernel.sessions.delete(bad.id)
+            assert (await kernel.sessions.list(user_id="u1")).skipped == ()
