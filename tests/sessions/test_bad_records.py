@@ -32,6 +32,17 @@ def _plant(data_dir: Path, session_id: str, mode: int, value: Any, filename: str
     con.close()
 
 
+def _plant_state(data_dir: Path, key: str, outside: Path) -> None:
+    con = sqlite3.connect(data_dir / "state" / "cache.db")
+    with con:
+        con.execute(
+            "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, access_count,"
+            " tag, size, mode, filename, value) VALUES (?, 1, 0, NULL, 0, 0, 1, 0, ?, ?, NULL)",
+            (key, MODE_BINARY, str(outside)),
+        )
+    con.close()
+
+
 def _plant_all(data_dir: Path, outside: Path) -> list[str]:
     _plant(data_dir, "bad-json", MODE_RAW, b"\x00 not json")
     _plant(data_dir, "bad-newer", MODE_RAW, json.dumps({"schema_version": 99, "id": "bad-newer"}).encode())
@@ -50,9 +61,14 @@ async def test_start_recovery_listing_and_delete_survive_bad_records(
     async with make_kernel(data_dir=data) as kernel:
         good = await kernel.sessions.create(user_id="u1", app="demo")
         await good.state.set("k", 1)
+        doomed = await kernel.sessions.create(user_id="u1", app="demo")
+        await doomed.state.set("k", 2)
     bad = _plant_all(data, outside)
+    _plant_state(data, f"session/{doomed.id}/planted", outside)  # a bad row in a session's own state
     with pytest.warns(CorruptRecordWarning) as caught:
         async with make_kernel(data_dir=data) as kernel:  # start runs the recovery sweep over every record
+            await kernel.sessions.delete(doomed.id)  # its state holds a row that cannot be read
+            assert await kernel.sessions.find(doomed.id) is None
             page = await kernel.sessions.list()
             assert [s.id for s in page.items] == [good.id]
             assert sorted(sid for sid, _ in page.skipped) == bad
