@@ -10,17 +10,17 @@ so nothing a caller passes can reach outside the root. An upload is written to
 ``uploads/``, flushed and fsynced, then renamed into place (``os.replace`` is atomic), and
 the shard directory is fsynced: a visible blob is always complete and durable.
 
-A writer holds an exclusive ``flock`` on its upload file from creation until the file
-has been renamed into place (or removed). :meth:`FilesystemBlobStore.abort_upload`
-removes an upload only after taking that lock itself, so gc, whatever its grace period,
-never removes an upload whose writer is alive (in this process or another); a writer
-that dies releases the lock with its process.
+A writer holds an exclusive ``flock`` on its upload file for as long as it is listed
+under ``uploads/`` (it creates and locks ``<id>.new``, then renames it to ``<id>.part``)
+until the file has been renamed into place or removed. gc asks
+:meth:`FilesystemBlobStore.upload_in_use` and leaves a locked upload alone, whatever its
+grace period, in this process or another; a writer that dies releases the lock with its
+process, and gc then removes the upload at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import uuid
@@ -63,13 +63,6 @@ def _lock(fd: int, wait: bool) -> bool:
     return True
 
 
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        here, there = os.fstat(fd), os.stat(path)
-    except FileNotFoundError:
-        return False
-    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
-
 
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -82,14 +75,17 @@ def _fsync_dir(path: Path) -> None:
 class _Writer:
     def __init__(self, store: FilesystemBlobStore) -> None:
         self._store = store
-        while True:
-            self.id = uuid.uuid4().hex
-            self.path = store.root / "uploads" / f"{self.id}.part"
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        self.id = uuid.uuid4().hex
+        self.path = store.root / "uploads" / f"{self.id}.part"
+        fresh = self.path.with_suffix(".new")  # not listed as an upload until it is locked
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
             _lock(fd, wait=True)
-            if _same_file(fd, self.path):
-                break
-            os.close(fd)  # gc removed it between creation and lock: start another
+            os.rename(fresh, self.path)
+        except BaseException:
+            os.close(fd)
+            fresh.unlink(missing_ok=True)
+            raise
         self._file: BinaryIO | None = os.fdopen(fd, "wb")
         self.size = 0
 
@@ -141,6 +137,7 @@ class _Writer:
 
 class FilesystemBlobStore:
     """Blobs as files, sharded by hash, written atomically."""
+
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
         self.root = Path(root).resolve()
@@ -258,18 +255,24 @@ class FilesystemBlobStore:
             raise ValidationError(f"invalid upload id {upload_id!r}")
         path = self.root / "uploads" / f"{upload_id}.part"
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            size = path.stat().st_size
+            path.unlink()
         except FileNotFoundError:
             return 0
+        return size
+
+    async def upload_in_use(self, upload_id: str) -> bool:
+        """Whether a live writer (of any process) holds ``upload_id``; gc skips those."""
+        if not isinstance(upload_id, str) or not _UPLOAD.fullmatch(upload_id):
+            raise ValidationError(f"invalid upload id {upload_id!r}")
         try:
-            if not _lock(fd, wait=False) or not _same_file(fd, path):
-                return 0  # its writer is alive (or committed it meanwhile)
-            size = os.fstat(fd).st_size
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            return size
+            fd = os.open(self.root / "uploads" / f"{upload_id}.part", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            return False
+        try:
+            return not _lock(fd, wait=False)
         finally:
-            os.close(fd)
+            os.close(fd)  # releases the lock if it was taken
 
     async def health(self) -> list[str]:
         probe = self.root / "uploads" / ".probe"

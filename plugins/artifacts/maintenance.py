@@ -19,6 +19,7 @@ from llmspell.errors import IntegrityError
 
 from .base import ServiceBase
 from .codecs import DecodeChain
+from .writes import UploadLease, upload_lease_key
 
 __all__ = ["Maintenance", "GcReport", "RotationReport"]
 
@@ -53,7 +54,8 @@ class Maintenance(ServiceBase):
 
         Only what is older than ``grace`` seconds (default ``gc_grace_seconds``) is
         touched, so saves in flight are safe; an upload whose writer is still alive is
-        never removed, whatever ``grace`` is (the filesystem store locks it). Returns
+        never removed, whatever ``grace`` is (a save leases its upload in the index, or
+        the store tells, as the filesystem store does with a lock). Returns
         what was (or would be) removed.
         ``on_progress(checked, total)`` is called as the candidate blobs are checked.
         """
@@ -83,13 +85,14 @@ class Maintenance(ServiceBase):
             if on_progress is not None:
                 on_progress(start + len(batch), len(keys))
         uploads: list[str] = []
-        async for upload in self.store.uploads():
-            if upload.modified <= cutoff:
-                uploads.append(upload.key)
-                freed += upload.size if dry_run else await self.store.abort_upload(upload.key)
-        if uploads and not dry_run:  # a store leaves an upload whose writer is alive alone
-            left = {upload.key async for upload in self.store.uploads()}
-            uploads = [key for key in uploads if key not in left]
+        candidates = [upload async for upload in self.store.uploads() if upload.modified <= cutoff]
+        leased = await self.index.referenced([upload_lease_key(u.key) for u in candidates]) if candidates else set()
+        in_use = getattr(self.store, "upload_in_use", None)
+        for upload in candidates:
+            if upload_lease_key(upload.key) in leased or (in_use is not None and await in_use(upload.key)):
+                continue  # a save is still writing it
+            uploads.append(upload.key)
+            freed += upload.size if dry_run else await self.store.abort_upload(upload.key)
         report = GcReport(dry_run, tuple(blobs), tuple(uploads), freed)
         if not dry_run:
             await self.kernel.emit("artifact.gc", {"blobs": len(blobs), "uploads": len(uploads), "bytes_freed": freed}, source="artifacts")
@@ -133,9 +136,12 @@ class Maintenance(ServiceBase):
         encoder = self._encoder([self._codec(n) for n in record.codecs])
         hasher = hashlib.sha256()
         writer = await self.store.writer()
+        upload = UploadLease(self.index, self.store, writer, self.config.lease_seconds)
         try:
+            await upload.take()
             await writer.write(encoder.header)
             async for stored in self.store.read(record.key, chunk_size=self.config.chunk_size):
+                await upload.renew()
                 for piece in decoder.update(stored):
                     hasher.update(piece)
                     for out in encoder.update(piece):
@@ -153,3 +159,5 @@ class Maintenance(ServiceBase):
         except BaseException:
             await writer.abort()
             raise
+        finally:
+            await upload.release()

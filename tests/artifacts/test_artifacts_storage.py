@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import timedelta
 from typing import Any
@@ -9,8 +10,9 @@ from typing import Any
 import attrs
 import pytest
 
-from llmspell import HookCall, Kernel, serde
+from llmspell import HookCall, Kernel, Principal, serde
 from llmspell.errors import ValidationError
+from tests.contrib.s3.s3server import s3_server  # noqa: F401 - a fixture
 
 from .artifact_helpers import blob_files
 
@@ -194,5 +196,43 @@ async def test_max_size_is_inclusive(start_kernel: Any, streamed: bool) -> None:
                     await arts.save("too-big.bin", source)
         assert [m.ref.name for m in (await arts.list()).items] == ["fits.bin"]
         assert not any((kernel.data_dir / "artifacts" / "store" / "uploads").iterdir())
+    finally:
+        await kernel.stop()
+
+
+@pytest.mark.parametrize("store", ["filesystem", "s3"])
+async def test_gc_with_no_grace_leaves_a_save_in_progress_alone(
+    make_kernel: Any, request: pytest.FixtureRequest, store: str
+) -> None:
+    config: dict[str, Any] = {"artifacts": {"gc_grace_seconds": 0}}
+    if store == "s3":
+        from tests.contrib.s3.s3server import s3_config
+
+        config = {"artifacts": {"backend": "s3", "gc_grace_seconds": 0}, **s3_config(request.getfixturevalue("s3_server"), part_size=5 << 20)}
+    kernel = await make_kernel(config).start()
+    try:
+        arts = kernel.artifacts
+        started, go = asyncio.Event(), asyncio.Event()
+        blocks = [bytes([i]) * (5 << 20) for i in range(3)]
+
+        async def chunks() -> Any:
+            for i, block in enumerate(blocks):
+                yield block
+                if i == 1:
+                    started.set()
+                    await go.wait()
+
+        saving = asyncio.create_task(arts.save("slow.bin", chunks(), user_id="u1"))
+        await started.wait()
+        for _ in range(100):  # the upload becomes visible once its first part is on its way
+            if [u async for u in arts.store.uploads()]:
+                break
+            await asyncio.sleep(0.05)
+        assert [u async for u in arts.store.uploads()]
+        report = await arts.gc(grace=0, principal=Principal.system())
+        assert (report.uploads, report.bytes_freed) == ((), 0)
+        go.set()
+        ref = await saving
+        assert await arts.load(ref, user_id="u1") == b"".join(blocks)
     finally:
         await kernel.stop()
