@@ -16,6 +16,7 @@ from llmspell.artifacts import WrongKeyError
 from llmspell.errors import ConfigError, IntegrityError, MissingExtraError, PluginError
 from llmspell.plugins.artifacts.codecs import EncodeChain
 from llmspell.plugins.artifacts.zstd import ZstdCodec
+from tests.contrib.s3.s3server import s3_server  # noqa: F401 - a fixture
 
 from .artifact_helpers import KEY_A, KEY_B, blob_files
 
@@ -281,5 +282,30 @@ async def test_format_1_blobs_still_decrypt_and_a_swapped_one_gives_nothing(star
         assert await _received_before_failure(kernel, b.ref) == b""  # held back until verified
         await arts.rotate_keys()  # no-op for the current key; format 1 stays readable
         assert await arts.load(a.ref) == first
+    finally:
+        await kernel.stop()
+
+
+@pytest.mark.s3
+async def test_an_encrypted_object_copied_over_another_in_the_bucket_fails_before_any_byte(
+    make_kernel: Any, s3_server: Any  # noqa: F811 - the fixture
+) -> None:
+    from tests.contrib.s3.s3server import s3_config
+
+    settings = {"backend": "s3", "codecs": ["zstd", "aesgcm"], "key": KEY_A, "key_id": "k1",
+                "chunk_size": 16384, "frame_size": 16384}
+    kernel = await make_kernel({"artifacts": settings, **s3_config(s3_server)}).start()
+    try:
+        arts = kernel.artifacts
+        for size in (150_000, 1_500_000):
+            first, second = TEXT[:size], TEXT[77 : 77 + size]
+            a = await arts.stat(await arts.save(f"a{size}.txt", first))
+            b = await arts.stat(await arts.save(f"b{size}.txt", second))
+            body = b"".join([piece async for piece in arts.store.read(b.blob)])
+            await arts.store.call("put_object", Key=arts.store.blob_key(a.blob), Body=body)  # no key needed
+            with pytest.raises(IntegrityError, match="final encrypted frame"):
+                await arts.load(a.ref)
+            assert await _received_before_failure(kernel, a.ref) == b""
+            assert await arts.load(b.ref) == second
     finally:
         await kernel.stop()
