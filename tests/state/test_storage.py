@@ -13,7 +13,7 @@ import pytest
 from diskcache.core import MODE_BINARY, MODE_TEXT
 
 from llmspell import Kernel
-from llmspell.errors import IntegrityError
+from llmspell.errors import CorruptRecordWarning, IntegrityError
 from llmspell.plugins._diskcache import open_cache
 from llmspell.plugins.state.base import prefix_upper_bound
 from llmspell.plugins.state.codec import owner_prefix, split_key
@@ -71,8 +71,10 @@ async def test_pickled_row_is_refused_never_unpickled(
         with pytest.raises(IntegrityError) as info:
             await app.get("evil")
         assert "unpickle" in str(info.value)
-        with pytest.raises(IntegrityError):
-            await app.list()
+        with pytest.warns(CorruptRecordWarning, match="evil"):
+            assert await app.list() == ["fine"]  # a listing skips what it cannot read
+        await app.delete("evil")  # and it can be deleted by key, unread
+        assert await app.list() == ["fine"]
         assert await app.get("fine") == 1
     assert not marker.exists()
 
@@ -98,6 +100,15 @@ async def test_damaged_or_foreign_rows_are_integrity_errors(
                 await app.get(key)
             assert needle in str(info.value)
         assert await app.get("fine") == 1
+        reported: list[str] = []
+        kernel.events.subscribe("state.record_skipped", lambda event: reported.append(event.payload["key"]))
+        with pytest.warns(CorruptRecordWarning) as caught:
+            assert [item.key async for item in app.scan()] == ["fine"]  # a listing skips what it cannot read
+        skipped = {w.message.key for w in caught.list if isinstance(w.message, CorruptRecordWarning)}
+        bad = {"app/default/garbage", "app/default/untagged", "app/default/badschema"}
+        assert skipped == bad
+        await kernel.events.flush()
+        assert set(reported) == bad
         assert [r.key for r in await kernel.state.backend.scan("app/default/f")] == ["app/default/fine"]
         assert await kernel.state.backend.scan("1") == []  # the integer key is not ours
         with pytest.raises(IntegrityError):
