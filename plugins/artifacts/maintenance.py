@@ -78,6 +78,8 @@ class Maintenance(ServiceBase):
                 current = await self.store.stat(key)
                 if current is None or current.modified > cutoff:
                     continue  # touched by a save since we looked
+                if not dry_run and await self.index.referenced([key]):
+                    continue  # a save leased it since the batch was checked
                 blobs.append(key)
                 freed += current.size if dry_run else await self.store.delete(key)
             if not dry_run:

@@ -236,3 +236,26 @@ async def test_gc_with_no_grace_leaves_a_save_in_progress_alone(
         assert await arts.load(ref, user_id="u1") == b"".join(blocks)
     finally:
         await kernel.stop()
+
+
+async def test_gc_checks_a_blob_lease_again_just_before_deleting(start_kernel: Any) -> None:
+    kernel = await start_kernel()
+    try:
+        arts = kernel.artifacts
+        ref = await arts.save("x.bin", b"content a save is about to reuse")
+        key = (await arts.stat(ref)).blob
+        await arts.delete(ref)
+        real_stat = arts.store.stat
+
+        async def stat_while_a_save_leases(blob: str) -> Any:
+            await arts.index.lease(blob, "a-save", 60)  # a save de-duplicating onto it, right now
+            return await real_stat(blob)
+
+        arts.store.stat = stat_while_a_save_leases
+        report = await arts.gc(grace=0)
+        arts.store.stat = real_stat
+        assert report.blobs == () and await arts.store.stat(key) is not None
+        await arts.index.release("a-save")
+        assert (await arts.gc(grace=0)).blobs == (key,)
+    finally:
+        await kernel.stop()
