@@ -11,7 +11,7 @@ import attrs
 import pytest
 
 from llmspell import HookCall, Kernel, Principal, serde
-from llmspell.errors import ValidationError
+from llmspell.errors import NotFoundError, ValidationError
 from tests.contrib.s3.s3server import s3_server  # noqa: F401 - a fixture
 
 from .artifact_helpers import blob_files
@@ -257,5 +257,24 @@ async def test_gc_checks_a_blob_lease_again_just_before_deleting(start_kernel: A
         assert report.blobs == () and await arts.store.stat(key) is not None
         await arts.index.release("a-save")
         assert (await arts.gc(grace=0)).blobs == (key,)
+    finally:
+        await kernel.stop()
+
+
+async def test_a_save_whose_upload_is_removed_under_it_gets_a_named_error(start_kernel: Any) -> None:
+    kernel = await start_kernel()
+    try:
+        arts = kernel.artifacts
+
+        async def chunks() -> Any:
+            for i in range(3):
+                yield bytes([i]) * (1 << 20)
+            for upload in [u async for u in arts.store.uploads()]:  # removed by something other than gc
+                await arts.store.abort_upload(upload.key)
+
+        with pytest.raises(NotFoundError, match="vanished"):
+            await arts.save("lost.bin", chunks(), user_id="u1")
+        assert [u async for u in arts.store.uploads()] == []
+        assert (await arts.list(user_id="u1")).items == ()
     finally:
         await kernel.stop()
