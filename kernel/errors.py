@@ -33,6 +33,7 @@ __all__ = [
     "BackendUnavailable",
     "LimitExceeded",
     "DeadlineExceeded",
+    "CorruptRecordWarning",
 ]
 
 
@@ -230,3 +231,17 @@ class LimitExceeded(LlmspellError):
 
 class DeadlineExceeded(LlmspellError, TimeoutError):
     """A call ran past its deadline."""
+
+
+class CorruptRecordWarning(UserWarning):
+    """A stored record could not be decoded and was skipped (a listing, a sweep, a start).
+
+    ``store`` names where it sits, ``key`` the record (delete it by that key) and
+    ``reason`` what is wrong with it.
+    """
+
+    def __init__(self, store: str, key: str, reason: str) -> None:
+        self.store = store
+        self.key = key
+        self.reason = reason
+        super().__init__(f"skipped undecodable record {key!r} in {store}: {reason}")

@@ -17,7 +17,7 @@ import attrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from . import serde
-from .errors import IntegrityError, InvalidTransition
+from .errors import IntegrityError, InvalidTransition, SchemaVersionError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -33,6 +33,7 @@ __all__ = [
     "SessionService",
     "check_transition",
     "decode_record",
+    "decode_listed",
 ]
 
 SCHEMA_VERSION = 1
@@ -204,13 +205,30 @@ def decode_record(raw: bytes | str, version: int, where: str) -> Session:
         raise IntegrityError(f"session record {where} is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise IntegrityError(f"session record {where} is not an object")
-    serde.check_schema_version("session", int(data.get("schema_version", 1)), SCHEMA_VERSION)
+    schema = data.get("schema_version", 1)
+    if type(schema) is not int:
+        raise IntegrityError(f"session record {where} has no valid schema version: {schema!r}")
+    serde.check_schema_version("session", schema, SCHEMA_VERSION)
     data["version"] = version
     try:
         return serde.structure(data, Session)
     except Exception as exc:  # noqa: BLE001 - a damaged record, reported with where it is
         lines = "; ".join(serde.describe_structure_error(exc, "session"))
         raise IntegrityError(f"session record {where} is malformed: {lines}") from None
+
+
+def decode_listed(
+    raw: bytes | str, version: int, where: str, session_id: str, skipped: list[tuple[str, str]]
+) -> Session | None:
+    """:func:`decode_record` for listings: a record that cannot be decoded (damaged,
+    planted, written by newer code) is appended to ``skipped`` as ``(id, reason)`` and
+    None is returned, so one bad record never stops a listing. Backends put ``skipped``
+    into :attr:`SessionPage.skipped`; the manager reports it."""
+    try:
+        return decode_record(raw, version, where)
+    except (IntegrityError, SchemaVersionError) as exc:
+        skipped.append((session_id, str(exc)))
+        return None
 
 
 @attrs.frozen
@@ -257,6 +275,8 @@ class SessionPage:
 
     items: tuple[Session, ...]
     next_cursor: str | None = None
+    skipped: tuple[tuple[str, str], ...] = ()
+    """``(id, reason)`` of records on this page that could not be decoded (not in ``items``)."""
 
 
 @runtime_checkable

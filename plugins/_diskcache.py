@@ -1,8 +1,11 @@
 """diskcache without pickle, tuned for a store rather than a cache.
 
 :class:`JSONDisk` accepts only ``bytes``, ``str``, ``int`` and ``float`` keys and values
-(the plugins store JSON bytes made by the one converter) and refuses to read anything
-stored in pickle mode, so a row planted by someone else is never unpickled.
+(the plugins store JSON bytes made by the one converter) and writes every value inline in
+SQLite. It reads nothing else: a row stored in pickle mode, or one that points at a side
+file (diskcache's binary and text modes), is an :class:`~llmspell.errors.IntegrityError`,
+so a row planted by someone else is never unpickled, and its ``filename`` is never opened
+and never removed.
 :func:`open_cache` turns off what a store does not want: eviction, culling, statistics
 and the tag index. :class:`Checkpointer` moves SQLite's WAL checkpoints off the writers'
 path.
@@ -17,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import diskcache
-from diskcache.core import MODE_PICKLE, UNKNOWN
+from diskcache.core import MODE_PICKLE, MODE_RAW, UNKNOWN
 
 from llmspell.errors import IntegrityError
 
-__all__ = ["JSONDisk", "open_cache", "STORE_SETTINGS", "WAL_PAGES", "Checkpointer", "finish_checkpoint"]
+__all__ = ["JSONDisk", "foreign_row", "open_cache", "STORE_SETTINGS", "WAL_PAGES", "Checkpointer", "finish_checkpoint"]
 
 _ALLOWED = (bytes, str, int, float)
 
@@ -40,7 +43,19 @@ STORE_SETTINGS: dict[str, Any] = {
     "sqlite_synchronous": 1,  # NORMAL: durable in WAL mode across process crashes
     "sqlite_journal_mode": "wal",
     "sqlite_wal_autocheckpoint": WAL_PAGES,  # diskcache applies it to every connection it opens
+    "disk_min_file_size": 2**62,  # every value inline: llmspell never writes side files
 }
+
+
+def foreign_row(mode: Any, filename: Any, value: Any) -> str | None:
+    """Why a ``Cache`` row was not written by llmspell (None: an inline value it wrote)."""
+    if mode == MODE_PICKLE:
+        return "it holds a pickle (refusing to unpickle it)"
+    if mode != MODE_RAW or filename is not None:
+        return f"it points at a file ({filename!r}) instead of holding its value inline"
+    if type(value) not in _ALLOWED or type(value) is bool:
+        return f"it holds a {type(value).__name__}"
+    return None
 
 
 class JSONDisk(diskcache.Disk):
@@ -57,18 +72,22 @@ class JSONDisk(diskcache.Disk):
         return super().get(key, raw)
 
     def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple[Any, ...]:
-        if not read and (type(value) not in _ALLOWED or type(value) is bool):
+        if read or type(value) not in _ALLOWED or type(value) is bool:
             raise TypeError(
                 f"store values must be bytes (JSON from the converter), not {type(value).__name__}"
             )
-        return super().store(value, read, key=key)
+        if type(value) is bytes:
+            return 0, MODE_RAW, None, sqlite3.Binary(value)
+        return 0, MODE_RAW, None, value  # str, int, float: inline, whatever the size
 
     def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
-        if mode == MODE_PICKLE:
-            raise IntegrityError(
-                "refusing to unpickle a value found in the store: it was not written by llmspell"
-            )
+        why = foreign_row(mode, filename, bytes(value) if type(value) is sqlite3.Binary else value)
+        if why is not None:
+            raise IntegrityError(f"refusing a value found in the store: {why}; it was not written by llmspell")
         return super().fetch(mode, filename, value, read)
+
+    def remove(self, file_path: str) -> None:
+        """Never remove a file: llmspell writes no side files, so any name is planted."""
 
 
 def open_cache(directory: str | os.PathLike[str], *, timeout: float = 60, **settings: Any) -> diskcache.Cache:

@@ -19,7 +19,7 @@ import orjson
 
 from llmspell import serde
 from llmspell.errors import ConflictError, ValidationError
-from llmspell.sessions import Session, SessionPage, SessionQuery, decode_record
+from llmspell.sessions import Session, SessionPage, SessionQuery, decode_listed, decode_record
 
 from ._db import Database
 
@@ -29,9 +29,9 @@ MAX_LIMIT = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _cursor(session: Session) -> str:
-    micros = (session.created_at - _EPOCH) // timedelta(microseconds=1)
-    return base64.urlsafe_b64encode(orjson.dumps([micros, session.id])).decode("ascii")
+def _cursor_at(created_at: datetime, session_id: str) -> str:
+    micros = (created_at - _EPOCH) // timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(orjson.dumps([micros, session_id])).decode("ascii")
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
@@ -139,7 +139,7 @@ class PostgresSessionBackend:
         ):
             if value is not None:
                 add(f"{column} {op} %s", value)
-        sql = f"SELECT id, record, version FROM {self.db.s}.sessions"
+        sql = f"SELECT id, record, version, created_at FROM {self.db.s}.sessions"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, id DESC LIMIT %s"
@@ -147,6 +147,10 @@ class PostgresSessionBackend:
         async with self.db.connection() as conn:
             cur = await conn.execute(sql, params, binary=True)
             rows = await cur.fetchall()
-        items = tuple(self._decode(raw, sid, version) for sid, raw, version in rows[: query.limit])
+        skipped: builtins.list[tuple[str, str]] = []
+        store = self.db.where
+        decoded = (decode_listed(raw, version, f"{sid!r} in {store}", sid, skipped) for sid, raw, version, _ in rows[: query.limit])
+        items = tuple(session for session in decoded if session is not None)
         more = len(rows) > query.limit
-        return SessionPage(items, _cursor(items[-1]) if more and items else None)
+        last = rows[query.limit - 1] if more else None  # a skipped record still moves the cursor on
+        return SessionPage(items, _cursor_at(last[3], last[0]) if last is not None else None, tuple(skipped))

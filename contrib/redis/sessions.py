@@ -28,7 +28,7 @@ import orjson
 from llmspell import serde
 from llmspell.errors import ConflictError, ValidationError
 from llmspell.plugins.sessions.backends import MAX_LIMIT, encode_cursor
-from llmspell.sessions import Session, SessionPage, SessionQuery, decode_record
+from llmspell.sessions import Session, SessionPage, SessionQuery, decode_listed, decode_record
 
 from ._client import RedisConnection, keyspace
 from .config import RedisConfig
@@ -178,6 +178,7 @@ class RedisSessionBackend:
         record_prefix = (self.space + "r:").encode()
         chunk = max(query.limit + 1, 100)
         found: builtins.list[Session] = []
+        skipped: builtins.list[tuple[str, str]] = []
         offset = 0
         while len(found) <= query.limit:
             args = [top, offset, chunk, record_prefix]
@@ -186,8 +187,8 @@ class RedisSessionBackend:
                 sid, score = flat[i].decode(), int(float(flat[i + 1]))
                 if after is not None and score == after[0] and sid >= after[1]:
                     continue
-                session = self._decode(flat[i + 3], sid, int(flat[i + 2]))
-                if query.matches(session):
+                session = decode_listed(flat[i + 3], int(flat[i + 2]), f"{sid!r} in Redis", sid, skipped)
+                if session is not None and query.matches(session):
                     found.append(session)
                     if len(found) > query.limit:
                         break
@@ -196,4 +197,4 @@ class RedisSessionBackend:
             offset += chunk
         items = tuple(found[: query.limit])
         more = len(found) > query.limit
-        return SessionPage(items, encode_cursor(items[-1]) if more and items else None)
+        return SessionPage(items, encode_cursor(items[-1]) if more and items else None, tuple(skipped))

@@ -8,6 +8,16 @@ without :class:`~llmspell.errors.IntegrityError`. The header stores the key id a
 key check value, so a blob opened with the wrong key fails with
 :class:`~llmspell.artifacts.WrongKeyError` before any frame is tried.
 
+Format 2 (``"v": 2`` in the header) binds a blob to its identity: the final frame also
+authenticates the blob key (the content's sha-256 and the chain tag), which the writer
+knows once the content is hashed (:meth:`_Encoder.bind`). A reader that knows which blob
+it asked for authenticates the final frame first (:meth:`_Decoder.tail`,
+:meth:`_Decoder.check_tail`): a blob copied over another one, by someone who can write
+to the store but has no key, fails before a single plaintext byte is returned, since
+the prefix the final frame vouches for is the one every other frame must use. Blobs of
+format 1 (no ``v``) still decrypt; their readers hold the content back until its
+sha-256 is checked.
+
 Keys come from ``[artifacts] key`` / ``key_id`` / ``old_keys`` (``LLMSPELL_ARTIFACTS_KEY``
 in the environment), or from a ``key_provider`` (``module:function`` returning a
 :class:`~llmspell.artifacts.KeyProvider`). Needs the extra ``crypto``.
@@ -35,6 +45,8 @@ __all__ = ["AesGcmCodec", "StaticKeys", "parse_key"]
 
 FINAL = 1
 TAG = 16
+HEAD = 5  # a frame's flags and length
+FORMAT = 2
 
 
 def _aesgcm() -> Any:
@@ -79,8 +91,14 @@ class StaticKeys:
         return self.keys.get(key_id)
 
 
-def _aad(key_id: str, prefix: bytes, index: int, final: bool) -> bytes:
-    return b"llmspell-aesgcm-v1|" + key_id.encode() + b"|" + prefix + struct.pack(">QB", index, final)
+def _aad(key_id: str, prefix: bytes, index: int, final: bool, identity: str | None = None, format: int = FORMAT) -> bytes:
+    """The associated data of frame ``index``; format 2 ties the final frame to ``identity``."""
+    if format == 1:
+        return b"llmspell-aesgcm-v1|" + key_id.encode() + b"|" + prefix + struct.pack(">QB", index, final)
+    if final and identity is None:
+        raise IntegrityError("the final aesgcm frame needs the blob key it belongs to")
+    bound = identity.encode() if final and identity is not None else b""
+    return b"llmspell-aesgcm-v2|" + key_id.encode() + b"|" + prefix + struct.pack(">QB", index, final) + bound
 
 
 class _Encoder:
@@ -94,13 +112,19 @@ class _Encoder:
         self._size = frame_size
         self._index = 0
         self._buf = bytearray()
+        self._identity: str | None = None
         self.params: Mapping[str, Any] = {
             "key_id": keys.current, "nonce": self._prefix.hex(), "frame": frame_size, "check": key_check(key),
+            "v": FORMAT,
         }
+
+    def bind(self, identity: str) -> None:
+        """The blob key the output is stored under, sealed into the final frame."""
+        self._identity = identity
 
     def _seal(self, chunk: bytes, final: bool) -> bytes:
         nonce = self._prefix + struct.pack(">I", self._index)
-        sealed = self._aead.encrypt(nonce, chunk, _aad(self._key_id, self._prefix, self._index, final))
+        sealed = self._aead.encrypt(nonce, chunk, _aad(self._key_id, self._prefix, self._index, final, self._identity))
         self._index += 1
         return frame(FINAL if final else 0, sealed)
 
@@ -132,12 +156,58 @@ class _Decoder:
             raise WrongKeyError(
                 f"the configured key {key_id!r} is not the key this blob was encrypted with (wrong key)"
             )
+        try:
+            self._format = int(params.get("v", 1))
+            self._prefix = bytes.fromhex(str(params["nonce"]))
+            self._frame = int(params["frame"])
+        except (KeyError, TypeError, ValueError):
+            raise IntegrityError("corrupt blob: unreadable aesgcm parameters in the header") from None
+        if self._format not in (1, FORMAT) or len(self._prefix) != 8 or self._frame <= 0:
+            raise IntegrityError(f"corrupt blob: unknown aesgcm format {params.get('v')!r}")
         self._aead = _aesgcm()(key)
         self._key_id = key_id
-        self._prefix = bytes.fromhex(str(params["nonce"]))
-        self._frames = FrameReader(int(params["frame"]) + TAG)
+        self._frames = FrameReader(self._frame + TAG)
         self._index = 0
         self._done = False
+        self._identity: str | None = None
+
+    def bind(self, identity: str) -> None:
+        """The blob key the reader asked for; the final frame must vouch for it."""
+        self._identity = identity
+
+    @property
+    def bound(self) -> bool:
+        """Whether this blob's frames are tied to its identity (format 2)."""
+        return self._format >= 2
+
+    def _aad(self, index: int, final: bool) -> bytes:
+        return _aad(self._key_id, self._prefix, index, final, self._identity, self._format)
+
+    def tail(self, body_size: int) -> int | None:
+        """Where the final frame starts in a body of ``body_size`` bytes (None: format 1)."""
+        if self._format == 1:
+            return None
+        if body_size < HEAD + TAG:
+            raise IntegrityError("corrupt blob: encrypted stream is truncated (no final frame)")
+        return (body_size - HEAD - TAG) // (HEAD + self._frame + TAG) * (HEAD + self._frame + TAG)
+
+    def check_tail(self, offset: int, data: bytes) -> None:
+        """Authenticate the final frame found at ``offset`` (from :meth:`tail`); returns nothing."""
+        from cryptography.exceptions import InvalidTag
+
+        index = offset // (HEAD + self._frame + TAG)
+        frames = FrameReader(self._frame + TAG)
+        found = list(frames.feed(data))
+        frames.finish()
+        if len(found) != 1 or not found[0][0] & FINAL or index >= 2**32:
+            raise IntegrityError("corrupt blob: the encrypted stream does not end with its final frame")
+        try:
+            self._aead.decrypt(self._prefix + struct.pack(">I", index), found[0][1], self._aad(index, True))
+        except InvalidTag:
+            raise IntegrityError(
+                "the final encrypted frame failed authentication: this blob is not the one asked for "
+                "(copied over it, cut or altered)"
+            ) from None
 
     def update(self, data: bytes) -> Iterator[bytes]:
         from cryptography.exceptions import InvalidTag
@@ -148,7 +218,7 @@ class _Decoder:
             final = bool(flags & FINAL)
             nonce = self._prefix + struct.pack(">I", self._index)
             try:
-                plain = self._aead.decrypt(nonce, payload, _aad(self._key_id, self._prefix, self._index, final))
+                plain = self._aead.decrypt(nonce, payload, self._aad(self._index, final))
             except InvalidTag:
                 raise IntegrityError(
                     f"encrypted frame {self._index} failed authentication: the blob was tampered with"

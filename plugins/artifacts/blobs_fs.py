@@ -9,6 +9,13 @@ Every path is derived from a validated hash (or a random upload id), never from 
 so nothing a caller passes can reach outside the root. An upload is written to
 ``uploads/``, flushed and fsynced, then renamed into place (``os.replace`` is atomic), and
 the shard directory is fsynced: a visible blob is always complete and durable.
+
+A writer holds an exclusive ``flock`` on its upload file for as long as it is listed
+under ``uploads/`` (it creates and locks ``<id>.new``, then renames it to ``<id>.part``)
+until the file has been renamed into place or removed. gc asks
+:meth:`FilesystemBlobStore.upload_in_use` and leaves a locked upload alone, whatever its
+grace period, in this process or another; a writer that dies releases the lock with its
+process, and gc then removes the upload at once.
 """
 
 from __future__ import annotations
@@ -25,6 +32,11 @@ from typing import Any, BinaryIO, TypeVar
 from llmspell.artifacts import BlobInfo
 from llmspell.errors import NotFoundError, ValidationError
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: uploads are protected by gc's grace period only
+    fcntl = None  # type: ignore[assignment]
+
 from .names import check_blob_key
 
 __all__ = ["FilesystemBlobStore"]
@@ -40,6 +52,18 @@ def _open_binary(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
+def _lock(fd: int, wait: bool) -> bool:
+    """Take the exclusive lock on an upload file; False when its writer holds it."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
@@ -53,7 +77,15 @@ class _Writer:
         self._store = store
         self.id = uuid.uuid4().hex
         self.path = store.root / "uploads" / f"{self.id}.part"
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        fresh = self.path.with_suffix(".new")  # not listed as an upload until it is locked
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            _lock(fd, wait=True)
+            os.rename(fresh, self.path)
+        except BaseException:
+            os.close(fd)
+            fresh.unlink(missing_ok=True)
+            raise
         self._file: BinaryIO | None = os.fdopen(fd, "wb")
         self.size = 0
 
@@ -72,11 +104,17 @@ class _Writer:
         self._file.flush()
         if self._store.fsync:
             os.fsync(self._file.fileno())
-        self._file.close()
-        self._file = None
         created = not target.parent.is_dir()
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.path, target)
+        try:
+            os.replace(self.path, target)  # still locked: gc cannot take it meanwhile
+        except FileNotFoundError:
+            raise NotFoundError(
+                f"upload {self.id} vanished before it was committed as blob {key} "
+                "(removed by something other than llmspell's gc)"
+            ) from None
+        self._file.close()  # releases the lock: the upload is a blob now
+        self._file = None
         if self._store.fsync:
             _fsync_dir(target.parent)
             if created:
@@ -92,13 +130,14 @@ class _Writer:
 
     async def abort(self) -> None:
         if self._file is not None:
+            self.path.unlink(missing_ok=True)  # while locked: never someone else's file
             self._file.close()
             self._file = None
-        self.path.unlink(missing_ok=True)
 
 
 class FilesystemBlobStore:
     """Blobs as files, sharded by hash, written atomically."""
+
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
         self.root = Path(root).resolve()
@@ -221,6 +260,19 @@ class FilesystemBlobStore:
         except FileNotFoundError:
             return 0
         return size
+
+    async def upload_in_use(self, upload_id: str) -> bool:
+        """Whether a live writer (of any process) holds ``upload_id``; gc skips those."""
+        if not isinstance(upload_id, str) or not _UPLOAD.fullmatch(upload_id):
+            raise ValidationError(f"invalid upload id {upload_id!r}")
+        try:
+            fd = os.open(self.root / "uploads" / f"{upload_id}.part", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            return False
+        try:
+            return not _lock(fd, wait=False)
+        finally:
+            os.close(fd)  # releases the lock if it was taken
 
     async def health(self) -> list[str]:
         probe = self.root / "uploads" / ".probe"

@@ -8,6 +8,15 @@ followed by the body, the output of the chain. Both default codecs cut their out
 *frames* ``flags (1 byte) | length (4 bytes, big-endian) | payload`` so that a decoder
 never holds more than one frame, whatever the compression ratio. A blob stored with no
 codec is the raw content and has no header.
+
+A codec may tie its output to the blob's identity, its key in the store (the content's
+sha-256 and the chain tag). Its encoder then has ``bind(identity)``, called with the key
+before ``finish``; its decoder has ``bind(identity)``, called with the key the reader
+asked for, a ``bound`` flag (this blob is tied to its key), and, when it can check that
+tie without reading the whole blob, ``tail(body_size)`` (where its authenticating end
+starts in the body, or None) and ``check_tail(offset, data)``. The reader uses them to
+refuse a blob copied over another before any content is returned (see
+:func:`~llmspell.plugins.artifacts.streams.decode_blob`).
 """
 
 from __future__ import annotations
@@ -98,6 +107,18 @@ class EncodeChain:
         self.header = MAGIC + struct.pack(">I", len(body)) + body if codecs else b""
         self.key_id: str | None = next((str(s.params["key_id"]) for s in self.stages if "key_id" in s.params), None)
 
+    def blob_key(self, sha256: str) -> str:
+        """The key a blob of content ``sha256`` written through this chain is stored under."""
+        return f"{sha256}-{chain_tag(self.names)}" if self.names else sha256
+
+    def bind(self, sha256: str) -> None:
+        """Tie the output to its blob key (call before :meth:`finish`, once the content is hashed)."""
+        identity = self.blob_key(sha256)
+        for stage in self.stages:
+            bind = getattr(stage, "bind", None)
+            if bind is not None:
+                bind(identity)
+
     def update(self, data: bytes) -> Iterator[bytes]:
         return _through(self.stages, (data,))
 
@@ -131,12 +152,26 @@ def parse_header(data: bytes | bytearray) -> tuple[list[dict[str, Any]], int] | 
 class DecodeChain:
     """Reads the header, then undoes the chain it names (in reverse order)."""
 
-    def __init__(self, registry: Mapping[str, Codec], options: CodecOptions) -> None:
+    def __init__(self, registry: Mapping[str, Codec], options: CodecOptions, identity: str | None = None) -> None:
         self._registry = registry
         self._options = options
+        self._identity = identity
         self._head = bytearray()
         self.stages: list[Decoder] | None = None
         self.names: tuple[str, ...] = ()
+
+    def start(self, header: bytes | bytearray) -> int | None:
+        """Read the header from the start of a blob; its length, or None if ``header`` is short."""
+        parsed = parse_header(header)
+        if parsed is None:
+            return None
+        self._start(parsed[0])
+        return parsed[1]
+
+    @property
+    def bound(self) -> bool:
+        """Whether some stage ties the blob to its identity."""
+        return any(getattr(stage, "bound", False) for stage in self.stages or ())
 
     def _start(self, codecs: list[dict[str, Any]]) -> None:
         stages = []
@@ -144,7 +179,11 @@ class DecodeChain:
             codec = self._registry.get(item["name"])
             if codec is None:
                 raise IntegrityError(f"blob was written with codec {item['name']!r}, which is not registered")
-            stages.append(codec.decoder(item["params"], self._options))
+            stage = codec.decoder(item["params"], self._options)
+            bind = getattr(stage, "bind", None)
+            if bind is not None and self._identity is not None:
+                bind(self._identity)
+            stages.append(stage)
         self.names = tuple(item["name"] for item in codecs)
         self.stages = stages
 

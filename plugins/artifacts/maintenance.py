@@ -19,6 +19,7 @@ from llmspell.errors import IntegrityError
 
 from .base import ServiceBase
 from .codecs import DecodeChain
+from .writes import UploadLease, upload_lease_key
 
 __all__ = ["Maintenance", "GcReport", "RotationReport"]
 
@@ -52,7 +53,10 @@ class Maintenance(ServiceBase):
         """Remove blobs no version refers to and uploads left by crashes (an admin operation).
 
         Only what is older than ``grace`` seconds (default ``gc_grace_seconds``) is
-        touched, so saves in flight are safe. Returns what was (or would be) removed.
+        touched, so saves in flight are safe; an upload whose writer is still alive is
+        never removed, whatever ``grace`` is (a save leases its upload in the index, or
+        the store tells, as the filesystem store does with a lock). Returns
+        what was (or would be) removed.
         ``on_progress(checked, total)`` is called as the candidate blobs are checked.
         """
         who = self._who(where)
@@ -74,6 +78,8 @@ class Maintenance(ServiceBase):
                 current = await self.store.stat(key)
                 if current is None or current.modified > cutoff:
                     continue  # touched by a save since we looked
+                if not dry_run and await self.index.referenced([key]):
+                    continue  # a save leased it since the batch was checked
                 blobs.append(key)
                 freed += current.size if dry_run else await self.store.delete(key)
             if not dry_run:
@@ -81,10 +87,14 @@ class Maintenance(ServiceBase):
             if on_progress is not None:
                 on_progress(start + len(batch), len(keys))
         uploads: list[str] = []
-        async for upload in self.store.uploads():
-            if upload.modified <= cutoff:
-                uploads.append(upload.key)
-                freed += upload.size if dry_run else await self.store.abort_upload(upload.key)
+        candidates = [upload async for upload in self.store.uploads() if upload.modified <= cutoff]
+        leased = await self.index.referenced([upload_lease_key(u.key) for u in candidates]) if candidates else set()
+        in_use = getattr(self.store, "upload_in_use", None)
+        for upload in candidates:
+            if upload_lease_key(upload.key) in leased or (in_use is not None and await in_use(upload.key)):
+                continue  # a save is still writing it
+            uploads.append(upload.key)
+            freed += upload.size if dry_run else await self.store.abort_upload(upload.key)
         report = GcReport(dry_run, tuple(blobs), tuple(uploads), freed)
         if not dry_run:
             await self.kernel.emit("artifact.gc", {"blobs": len(blobs), "uploads": len(uploads), "bytes_freed": freed}, source="artifacts")
@@ -124,13 +134,16 @@ class Maintenance(ServiceBase):
         return RotationReport(keys.current, tuple(rotated), total)
 
     async def _reseal(self, record: BlobRecord) -> int:
-        decoder = DecodeChain(self.codecs, self.options)
+        decoder = DecodeChain(self.codecs, self.options, identity=record.key)
         encoder = self._encoder([self._codec(n) for n in record.codecs])
         hasher = hashlib.sha256()
         writer = await self.store.writer()
+        upload = UploadLease(self.index, self.store, writer, self.config.lease_seconds)
         try:
+            await upload.take()
             await writer.write(encoder.header)
             async for stored in self.store.read(record.key, chunk_size=self.config.chunk_size):
+                await upload.renew()
                 for piece in decoder.update(stored):
                     hasher.update(piece)
                     for out in encoder.update(piece):
@@ -139,6 +152,7 @@ class Maintenance(ServiceBase):
                 hasher.update(piece)
                 for out in encoder.update(piece):
                     await writer.write(out)
+            encoder.bind(record.sha256)
             for out in encoder.finish():
                 await writer.write(out)
             if hasher.hexdigest() != record.sha256:
@@ -147,3 +161,5 @@ class Maintenance(ServiceBase):
         except BaseException:
             await writer.abort()
             raise
+        finally:
+            await upload.release()

@@ -4,18 +4,26 @@ A save accepts bytes, an async or sync iterable of bytes, or a file-like object 
 ``read(n)`` method (sync or async). A load streams the blob through the codec chain one
 frame at a time, hashing as it goes; the last piece is held back until the sha-256 and
 the size match the metadata, so a caller never receives the end of a corrupt artifact.
+
+An encrypted blob is first checked against the key it was asked for: the header is read,
+then the codec's authenticating end (the final frame, which vouches for the blob key and
+for the nonce every frame uses), and only then is the content streamed. A blob copied
+over another one therefore fails before a single plaintext byte is returned. A blob
+whose codecs cannot be checked that way up front (format 1 of ``aesgcm``) is held back
+whole until its sha-256 matches.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from llmspell.artifacts import ArtifactMeta, BlobStore, Codec, CodecOptions
-from llmspell.errors import IntegrityError, ValidationError
+from llmspell.errors import IntegrityError, NotFoundError, ValidationError
 
 from .codecs import DecodeChain
 
@@ -103,6 +111,57 @@ async def _pump(pieces: Iterator[bytes], hasher: Any, limit: int, run: Run) -> A
             yield piece
 
 
+async def _read_all(store: BlobStore, key: str, offset: int, chunk_size: int) -> bytes:
+    return b"".join([piece async for piece in store.read(key, offset=offset, chunk_size=chunk_size)])
+
+
+async def _open_chain(
+    store: BlobStore, meta: ArtifactMeta, chain: DecodeChain, chunk_size: int
+) -> tuple[int, bytes | None, bool]:
+    """Read the header and authenticate the blob's end before any content is decoded.
+
+    Returns where the body starts, the whole blob when one read already returned it, and
+    whether the chain could vouch for the blob's identity up front.
+    """
+    head = bytearray()
+    end: int | None = None
+    whole = True
+    small = meta.stored_size <= INLINE  # read whole in one go (bounded, whatever the file holds now)
+    limit = INLINE if small else 0
+    reading: Any = store.read(meta.blob, chunk_size=chunk_size if small else 64 * 1024)
+    async with contextlib.aclosing(reading):
+        async for data in reading:
+            head += data
+            if end is None:
+                end = chain.start(head)
+            if end is not None and len(head) > limit:
+                whole = False
+                break
+    if end is None:
+        raise IntegrityError(f"{meta.ref}: corrupt blob: truncated header")
+    assert chain.stages is not None
+    outer = chain.stages[0]
+    tail, check = getattr(outer, "tail", None), getattr(outer, "check_tail", None)
+    if tail is None or check is None:
+        return end, bytes(head) if whole else None, False
+    if whole:
+        size = len(head)
+    else:
+        info = await store.stat(meta.blob)
+        if info is None:
+            raise NotFoundError(f"blob {meta.blob} is missing from the store")
+        size = info.size
+    offset = tail(size - end)
+    if offset is None:
+        return end, bytes(head) if whole else None, False
+    if whole:
+        ending = bytes(head[end + offset :])
+    else:
+        ending = await _read_all(store, meta.blob, end + offset, chunk_size)
+    check(offset, ending)
+    return end, bytes(head) if whole else None, True
+
+
 async def decode_blob(
     store: BlobStore,
     meta: ArtifactMeta,
@@ -117,7 +176,19 @@ async def decode_blob(
     size = 0
     held: bytes | None = None
     encoded = "-" in meta.blob
-    chain = DecodeChain(codecs, options) if encoded else None
+    chain = DecodeChain(codecs, options, identity=meta.blob) if encoded else None
+    kept: list[bytes] | None = None  # everything, until verified (when the end could not vouch up front)
+    source: AsyncIterator[bytes]
+    if chain is None:
+        source = store.read(meta.blob, chunk_size=chunk_size)
+    else:
+        start, whole, vouched = await _open_chain(store, meta, chain, chunk_size)
+        if not vouched and any(hasattr(stage, "bind") for stage in chain.stages or ()):
+            kept = []
+        if whole is not None:
+            source = _pieces_of(memoryview(whole)[start:], chunk_size)
+        else:
+            source = store.read(meta.blob, offset=start, chunk_size=chunk_size)
 
     async def pieces(stored: bytes) -> AsyncIterator[bytes]:
         if chain is None:
@@ -130,24 +201,37 @@ async def decode_blob(
         async for piece in _pump(iter(chain.update(stored)), hasher, chunk_size, run):
             yield piece
 
-    async for stored in store.read(meta.blob, chunk_size=chunk_size):
+    async for stored in source:
         async for piece in pieces(stored):
             size += len(piece)
             if size > meta.size:
                 raise IntegrityError(f"{meta.ref}: stored content is longer than the recorded {meta.size} bytes")
             if held is not None:
-                yield held
+                if kept is None:
+                    yield held
+                else:
+                    kept.append(held)
             held = piece
     if chain is not None:
         async for piece in _pump(iter(chain.finish()), hasher, chunk_size, run):
             size += len(piece)
             if held is not None:
-                yield held
+                if kept is None:
+                    yield held
+                else:
+                    kept.append(held)
             held = piece
     if size != meta.size or hasher.hexdigest() != meta.sha256:
         raise IntegrityError(
             f"{meta.ref}: content does not match its sha-256 (expected {meta.sha256[:16]}..., "
             f"{meta.size} bytes; read {hasher.hexdigest()[:16]}..., {size} bytes): the blob was altered"
         )
+    for piece in kept or ():
+        yield piece
     if held is not None:
         yield held
+
+
+async def _pieces_of(data: memoryview, chunk_size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), chunk_size):
+        yield bytes(data[start : start + chunk_size])

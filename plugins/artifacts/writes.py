@@ -1,9 +1,18 @@
-"""Writing blobs: hash while streaming, encode, de-duplicate, commit atomically."""
+"""Writing blobs: hash while streaming, encode, de-duplicate, commit atomically.
+
+While a save streams into an upload, the upload is leased in the index like a blob
+(:class:`UploadLease`, renewed as the data flows), so gc leaves it alone whatever its
+grace period, on every host that shares the index. A store that can tell whether an
+upload's writer is alive (``upload_in_use``: the filesystem store locks its uploads)
+needs no lease: there gc also sees at once that a writer died.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,7 +25,39 @@ from .base import ServiceBase
 from .codecs import chain_tag
 from .streams import BYTES, INLINE, chunks_of
 
-__all__ = ["BlobWriting"]
+__all__ = ["BlobWriting", "UploadLease", "upload_lease_key"]
+
+
+def upload_lease_key(upload_id: str) -> str:
+    """What the index leases for an upload in progress (gc checks it as it checks blobs)."""
+    return f"upload:{upload_id}"
+
+
+class UploadLease:
+    """A lease on an upload in progress, renewed while it is written, released at the end."""
+
+    def __init__(self, index: Any, store: Any, writer: Any, ttl: float) -> None:
+        # a store that knows whether an upload's writer is alive (the filesystem one) needs no lease
+        upload_id = None if hasattr(store, "upload_in_use") else getattr(writer, "id", None)
+        self._index = index
+        self._key = None if upload_id is None else upload_lease_key(str(upload_id))
+        self._token = uuid.uuid4().hex
+        self._ttl = ttl
+        self._renewed = 0.0
+
+    async def take(self) -> None:
+        if self._key is not None:
+            await self._index.lease(self._key, self._token, self._ttl)
+            self._renewed = time.monotonic()
+
+    async def renew(self) -> None:
+        """Extend the lease when a third of it has passed (cheap to call per chunk)."""
+        if self._key is not None and time.monotonic() - self._renewed > self._ttl / 3:
+            await self.take()
+
+    async def release(self) -> None:
+        if self._key is not None:
+            await self._index.release(self._token)
 
 
 class BlobWriting(ServiceBase):
@@ -33,8 +74,10 @@ class BlobWriting(ServiceBase):
             if known is not None:
                 return known, len(data), sha
         writer = await self.store.writer()
+        upload = UploadLease(self.index, self.store, writer, self.config.lease_seconds)
         try:
-            written = await self._write(writer, chunks_of(data, self.config.chunk_size), chain)
+            await upload.take()
+            written = await self._write(writer, chunks_of(data, self.config.chunk_size), chain, upload)
             key = written.sha + suffix
             known = await self._existing(key, token)
             if known is not None:
@@ -44,6 +87,8 @@ class BlobWriting(ServiceBase):
         except BaseException:
             await writer.abort()
             raise
+        finally:
+            await upload.release()
         record = BlobRecord(key, written.sha, written.size, stored, written.codecs, written.key_id)
         return record, written.size, written.sha
 
@@ -55,7 +100,7 @@ class BlobWriting(ServiceBase):
             return None
         return record
 
-    async def _write(self, writer: Any, source: AsyncIterator[bytes], chain: list[Any]) -> _Written:
+    async def _write(self, writer: Any, source: AsyncIterator[bytes], chain: list[Any], upload: UploadLease) -> _Written:
         encoder = self._encoder(chain) if chain else None
         hasher = hashlib.sha256()
         size = 0
@@ -74,6 +119,7 @@ class BlobWriting(ServiceBase):
             if encoder is not None:
                 await writer.write(encoder.header)
             async for chunk in source:
+                await upload.renew()
                 size += len(chunk)
                 if limit is not None and size > limit:
                     raise ValidationError(f"artifact exceeds max_size {limit} bytes")
@@ -85,6 +131,7 @@ class BlobWriting(ServiceBase):
                 await pending
                 pending = None
             if encoder is not None:
+                encoder.bind(hasher.hexdigest())  # the final frame vouches for the blob key
                 await put(await self.run(lambda: list(encoder.finish())))
         finally:
             if pending is not None:

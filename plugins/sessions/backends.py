@@ -8,11 +8,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import orjson
 
 from llmspell import serde
 from llmspell.errors import ConflictError, ValidationError
-from llmspell.sessions import Session, SessionPage, SessionQuery, decode_record
+from llmspell.sessions import Session, SessionPage, SessionQuery, decode_listed, decode_record
 
 __all__ = ["MemorySessionBackend", "DiskcacheSessionBackend", "page", "encode_cursor"]
 
@@ -130,18 +131,26 @@ class DiskcacheSessionBackend:
         result = await self._store.delete(_PREFIX + session_id)
         return result.previous_version is not None
 
-    async def _all(self) -> builtins.list[Session]:
+    async def _all(self, skipped: builtins.list[tuple[str, str]]) -> builtins.list[Session]:
         out: builtins.list[Session] = []
         after = None
+        where = f"in {self.directory}"
         while True:
-            page = await self._store.scan(_PREFIX, after=after, limit=1000)
-            out.extend(self._decode(r.data, r.key, r.version) for r in page)
-            if len(page) < 1000:
+            records, bad = await self._store.scan_skipping(_PREFIX, after=after, limit=1000)
+            skipped.extend((key.removeprefix(_PREFIX), reason) for key, reason in bad)
+            for r in records:
+                sid = r.key.removeprefix(_PREFIX)
+                session = decode_listed(r.data, r.version, f"{sid!r} {where}", sid, skipped)
+                if session is not None:
+                    out.append(session)
+            if len(records) + len(bad) < 1000:
                 return out
-            after = page[-1].key
+            after = max([r.key for r in records] + [key for key, _ in bad])
 
     async def list(self, query: SessionQuery) -> SessionPage:
-        return page(await self._all(), query)
+        skipped: builtins.list[tuple[str, str]] = []
+        found = page(await self._all(skipped), query)
+        return attrs.evolve(found, skipped=tuple(skipped))
 
     async def close(self) -> None:
         await self._store.close()

@@ -16,7 +16,14 @@ from typing import Any
 import attrs
 
 from llmspell import serde
-from llmspell.errors import ConflictError, NotFoundError, UnknownNameError, ValidationError
+from llmspell.errors import (
+    ConflictError,
+    IntegrityError,
+    NotFoundError,
+    SchemaVersionError,
+    UnknownNameError,
+    ValidationError,
+)
 from llmspell.hooks import HookCall
 from llmspell.identifiers import MAX_SESSION_ID, check_session_id, check_user_id
 from llmspell.ids import new_id
@@ -34,6 +41,7 @@ from .config import SessionsConfig
 from .leases import LeaseKeeper
 from .pending import PendingWork
 from .resources import Resources
+from .upkeep import delete_undecodable, report_skipped
 
 __all__ = ["SessionManager"]
 
@@ -171,7 +179,9 @@ class SessionManager:
                 return SessionPage(())
             query = attrs.evolve(query, status=shown)
         result: SessionPage = await self.backend.list(query)
-        return SessionPage(tuple(self._bind(s) for s in result.items), result.next_cursor)
+        if result.skipped:
+            await report_skipped(self, result)
+        return SessionPage(tuple(self._bind(s) for s in result.items), result.next_cursor, result.skipped)
 
     # -- writing -----------------------------------------------------------------
 
@@ -465,7 +475,11 @@ class SessionManager:
         short by a crash is finished by startup recovery and never leaves a half that
         could be resumed.
         """
-        session = await self.get(session_id)
+        try:
+            session = await self.get(session_id)
+        except (IntegrityError, SchemaVersionError) as exc:  # undecodable: deleted by id
+            await delete_undecodable(self, session_id, str(exc))
+            return
         await self.kernel.dispatch("session_before_delete", session=session)
         now = self.now()
 

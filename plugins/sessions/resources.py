@@ -49,16 +49,20 @@ class Resources:
 
     async def delete(self, session: Session) -> None:
         """Remove a session's state and event stream (its artifacts go in the cleanup hook)."""
+        await self.delete_by_id(session.id)
+
+    async def delete_by_id(self, session_id: str) -> None:
+        """:meth:`delete` for a session whose record cannot be read (only its id is known)."""
         state = self._find(StateService)
         if state is not None:
-            await state.delete_owner("session", session.id)
+            await state.delete_owner("session", session_id)
         events = self._find(EventService)
         if events is not None:
             await events.flush()
-            await events.delete_stream(session.id)
+            await events.delete_stream(session_id)
         artifacts = self._find(ArtifactService)
         if artifacts is not None and hasattr(artifacts, "delete_session"):
-            await artifacts.delete_session(session.id)
+            await artifacts.delete_session(session_id)
 
     async def snapshot(self, session: Session) -> None:
         """Fold the session's state events and save a snapshot, to bound later rebuilds."""

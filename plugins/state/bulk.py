@@ -102,10 +102,19 @@ async def delete_owner(self: StateManager, scope: str, owner: str) -> int:
     backend = self.backend_for(scope)
     base = owner_prefix(scope, check_owner(scope, owner))
     count = 0
+    scan_skipping = getattr(backend, "scan_skipping", None)
     while True:
-        page = await backend.scan(base, limit=PAGE)
-        if not page:
+        bad: list[tuple[str, str]] = []
+        if scan_skipping is not None:  # rows it cannot read are deleted too, unread
+            page, bad = await scan_skipping(base, limit=PAGE)
+        else:
+            page = await backend.scan(base, limit=PAGE)
+        if not page and not bad:
             return count
+        if bad:
+            await backend.batch([DeleteOp(key) for key, _ in bad])
+        if not page:
+            continue
         outcome = await backend.batch([DeleteOp(r.key) for r in page])
         for record, result in zip(page, outcome.results, strict=True):
             if result.previous_version is not None:

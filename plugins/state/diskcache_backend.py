@@ -17,6 +17,12 @@ tag = expected`` and a create-if-absent a single ``INSERT ... ON CONFLICT DO NOT
 only when that writes nothing does the backend read the row to report the conflict. A
 :class:`~llmspell.plugins._diskcache.Checkpointer` checkpoints the WAL off the loop. The
 table layout is checked when the store opens.
+
+Every value this backend writes is inline bytes with an integer version. A row that is
+anything else (a pickle, a diskcache side file named in ``filename``, a foreign version)
+was planted by another program or a restored backup: reading or overwriting it is an
+:class:`~llmspell.errors.IntegrityError`; an unconditional delete removes the row (never
+the file it names), so a bad record can always be deleted by key.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import diskcache
 from diskcache.core import DBNAME, MODE_RAW
 
 from llmspell.errors import BackendUnavailable, IntegrityError
-from llmspell.plugins._diskcache import Checkpointer, finish_checkpoint, open_cache
+from llmspell.plugins._diskcache import Checkpointer, finish_checkpoint, foreign_row, open_cache
 from llmspell.state import BatchResult, CasResult, Delete, Put, Record, WriteOp
 
 from .base import check_batch, check_expected, conflict, holds, prefix_upper_bound
@@ -55,7 +61,7 @@ _DELETE = "DELETE FROM Cache WHERE rowid = ?"
 # One-statement writes for the two common conditional cases (see _write_one).
 _UPDATE_IF = (
     "UPDATE Cache SET store_time = ?, access_time = ?, tag = ?, size = 0, mode = ?, value = ?"
-    " WHERE key = ? AND raw = 1 AND tag = ? AND filename IS NULL"
+    " WHERE key = ? AND raw = 1 AND tag = ? AND mode = 1 AND filename IS NULL"
 )
 _INSERT_IF_ABSENT = _INSERT + " ON CONFLICT (key, raw) DO NOTHING"
 _NEEDED = {"rowid", "key", "raw", "store_time", "access_time", "tag", "size", "mode", "filename", "value"}
@@ -119,15 +125,14 @@ class DiskcacheStateBackend:
             raise IntegrityError(f"the state store at {self.directory} is damaged: {exc}") from exc
 
     def _record(self, key: str, tag: Any, mode: int, filename: str | None, value: Any) -> Record:
-        if mode == MODE_RAW and type(value) is bytes:
-            data = value
-        else:  # not written by this backend: let JSONDisk decide (it refuses pickles)
-            data = self.cache.disk.fetch(mode, filename, value, False)
-            if type(data) is not bytes:
-                raise IntegrityError(f"state record {key!r} does not hold JSON bytes")
+        why = foreign_row(mode, filename, value)  # never opens, never unpickles
+        if why is not None:
+            raise IntegrityError(f"state record {key!r} was not written by llmspell: {why}")
+        if type(value) is not bytes:
+            raise IntegrityError(f"state record {key!r} does not hold JSON bytes")
         if type(tag) is not int:
             raise IntegrityError(f"state record {key!r} has no version: it was not written by llmspell")
-        return Record(key, data, tag)
+        return Record(key, value, tag)
 
     # -- reads -----------------------------------------------------------------------
 
@@ -166,7 +171,9 @@ class DiskcacheStateBackend:
     async def get_many(self, keys: Sequence[str]) -> dict[str, Record]:
         return await self._run(self._get_many, keys)
 
-    def _scan(self, prefix: str, after: str | None, limit: int) -> list[Record]:
+    def _scan(
+        self, prefix: str, after: str | None, limit: int, bad: list[tuple[str, str]] | None = None
+    ) -> list[Record]:
         lower = prefix if after is None or after < prefix else after
         op = ">" if after is not None and after >= prefix else ">="
         query = f"SELECT {_COLUMNS} FROM Cache WHERE raw = 1 AND typeof(key) = 'text' AND key {op} ?"
@@ -177,26 +184,46 @@ class DiskcacheStateBackend:
             params.append(upper)
         query += " ORDER BY key LIMIT ?"
         params.append(limit)
-        return [self._record(*row) for row in self.cache._sql(query, params).fetchall()]
+        rows = self.cache._sql(query, params).fetchall()
+        if bad is None:
+            return [self._record(*row) for row in rows]
+        out = []
+        for row in rows:
+            try:
+                out.append(self._record(*row))
+            except IntegrityError as exc:
+                bad.append((row[0], str(exc)))
+        return out
 
     async def scan(self, prefix: str, *, after: str | None = None, limit: int = 500) -> list[Record]:
         return await self._run(self._scan, prefix, after, limit)
 
+    async def scan_skipping(
+        self, prefix: str, *, after: str | None = None, limit: int = 500
+    ) -> tuple[list[Record], list[tuple[str, str]]]:
+        """Like :meth:`scan`, but rows not written by llmspell come back as ``(key, reason)``
+        instead of failing the page. A page may then hold fewer than ``limit`` records;
+        the last key seen is the last record's or the last bad row's, whichever is later."""
+        bad: list[tuple[str, str]] = []
+        records = await self._run(self._scan, prefix, after, limit, bad)
+        return records, bad
+
     # -- writes ----------------------------------------------------------------------
 
-    def _transaction(self, fn: Callable[..., tuple[T, Sequence[str]]], *args: Any) -> T:
+    def _transaction(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(execute, *args)`` inside ``BEGIN IMMEDIATE`` ... ``COMMIT``.
 
         ``BEGIN IMMEDIATE`` takes SQLite's write lock, shared by every process on the
         directory (it is what ``Cache.transact()`` does, without its two context-manager
-        layers); it waits up to ``timeout`` seconds for another writer. ``fn`` returns its
-        result and the side files of replaced rows, removed after the commit.
+        layers); it waits up to ``timeout`` seconds for another writer. No side file is ever
+        removed: this backend writes none, and any other row is refused or deleted as a
+        row only.
         """
         con = self.cache._con
         execute = con.execute
         execute("BEGIN IMMEDIATE")
         try:
-            result, garbage = fn(execute, *args)
+            result = fn(execute, *args)
             execute("COMMIT")
         except BaseException:
             if con.in_transaction:
@@ -204,37 +231,37 @@ class DiskcacheStateBackend:
             raise
         if self._checkpointer is not None and self._checkpointer.wrote(3):  # pages: table, Settings, index
             finish_checkpoint(con)
-        for filename in garbage:
-            self.cache.disk.remove(filename)
         return result
 
-    def _current(self, execute: Any, key: str) -> tuple[Any, int | None]:
+    def _current(self, execute: Any, key: str, op: WriteOp | None = None) -> tuple[Any, int | None]:
         found = execute(_SELECT, (key,)).fetchall()
         if not found:
             return None, None
         row = found[0]
-        if type(row[2]) is not int:
+        if type(row[2]) is not int or foreign_row(*row[3:]) is not None:
+            if isinstance(op, Delete) and op.expected_version is None:
+                return row, None  # a bad record is deleted as a row, without reading it
             self._record(*row[1:])  # raises the IntegrityError that explains it
         return row, row[2]
 
     def _apply(
         self, execute: Any, key: str, row: Any, op: WriteOp, now: float
-    ) -> tuple[CasResult, str | None]:
-        """Write ``op`` for ``key`` whose current row is ``row``; returns (result, file to remove)."""
-        previous = None if row is None else row[2]
+    ) -> CasResult:
+        """Write ``op`` for ``key`` whose current row is ``row``."""
+        previous = None if row is None or type(row[2]) is not int else row[2]
         if isinstance(op, Delete):
             if row is None:
-                return CasResult(ok=True), None
+                return CasResult(ok=True)
             execute(_DELETE, (row[0],))
-            return CasResult(ok=True, previous_version=previous), row[4]
+            return CasResult(ok=True, previous_version=previous)
         version = op.version if op.version is not None else (1 if previous is None else previous + 1)
         if row is None:
             execute(_INSERT, (key, now, now, version, MODE_RAW, op.data))
-            return CasResult(ok=True, version=version), None
+            return CasResult(ok=True, version=version)
         execute(_UPDATE, (now, now, version, MODE_RAW, op.data, row[0]))
-        return CasResult(ok=True, version=version, previous_version=previous), row[4]
+        return CasResult(ok=True, version=version, previous_version=previous)
 
-    def _write_one(self, execute: Any, op: WriteOp) -> tuple[CasResult, Sequence[str]]:
+    def _write_one(self, execute: Any, op: WriteOp) -> CasResult:
         expected = op.expected_version
         if expected is not None and type(op) is Put and op.version is None:
             # A compare-and-set writes in one statement that holds only when the version
@@ -244,31 +271,25 @@ class DiskcacheStateBackend:
             now = time.time()
             if expected:
                 if execute(_UPDATE_IF, (now, now, expected + 1, MODE_RAW, op.data, op.key, expected)).rowcount:
-                    return CasResult(ok=True, version=expected + 1, previous_version=expected), ()
+                    return CasResult(ok=True, version=expected + 1, previous_version=expected)
             elif execute(_INSERT_IF_ABSENT, (op.key, now, now, 1, MODE_RAW, op.data)).rowcount:
-                return CasResult(ok=True, version=1), ()
-        row, version = self._current(execute, op.key)
+                return CasResult(ok=True, version=1)
+        row, version = self._current(execute, op.key, op)
         if not holds(op.expected_version, version):
-            return conflict(None if row is None else self._record(*row[1:])), ()
-        result, filename = self._apply(execute, op.key, row, op, time.time())
-        return result, (filename,) if filename else ()
+            return conflict(None if row is None else self._record(*row[1:]))
+        return self._apply(execute, op.key, row, op, time.time())
 
-    def _write_many(self, execute: Any, ops: Sequence[WriteOp]) -> tuple[BatchResult, Sequence[str]]:
+    def _write_many(self, execute: Any, ops: Sequence[WriteOp]) -> BatchResult:
         rows = []
         for i, op in enumerate(ops):
-            row, version = self._current(execute, op.key)
+            row, version = self._current(execute, op.key, op)
             if not holds(op.expected_version, version):
                 current = None if row is None else self._record(*row[1:])
-                return BatchResult(ok=False, failed=i, conflict=conflict(current)), ()
+                return BatchResult(ok=False, failed=i, conflict=conflict(current))
             rows.append(row)
         now = time.time()
-        results, garbage = [], []
-        for op, row in zip(ops, rows, strict=True):
-            result, filename = self._apply(execute, op.key, row, op, now)
-            results.append(result)
-            if filename:
-                garbage.append(filename)
-        return BatchResult(ok=True, results=tuple(results)), garbage
+        results = tuple(self._apply(execute, op.key, row, op, now) for op, row in zip(ops, rows, strict=True))
+        return BatchResult(ok=True, results=results)
 
     async def compare_and_set(self, key: str, data: bytes, expected_version: int | None = None) -> CasResult:
         check_expected(expected_version)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import warnings
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from llmspell.errors import ConflictError
+from llmspell.errors import ConflictError, CorruptRecordWarning, IntegrityError, SchemaVersionError
 from llmspell.events import EventService
 from llmspell.hooks import HookCall
 from llmspell.state import (
@@ -245,18 +246,37 @@ class StateManager:
         base = owner_prefix(kind, owner)
         full = base + prefix
         after: str | None = None
+        scan_skipping = getattr(backend, "scan_skipping", None)
         while True:
-            page = await backend.scan(full, after=after, limit=500)
+            bad: list[tuple[str, str]] = []
+            if scan_skipping is not None:
+                page, bad = await scan_skipping(full, after=after, limit=500)
+            else:
+                page = await backend.scan(full, after=after, limit=500)
+            for full_key, reason in bad:
+                await self.skipped(full_key, reason)
             for record in page:
                 key = record.key[len(base) :]
                 item = None
                 if decode_values:
-                    v = await self.load(kind, owner, key, record)
+                    try:
+                        v = await self.load(kind, owner, key, record)
+                    except (IntegrityError, SchemaVersionError) as exc:
+                        await self.skipped(record.key, str(exc))
+                        continue
                     item = StateItem(key, v.value, v.version, v.schema_version)
                 yield key, record, item
-            if len(page) < 500:
+            if len(page) + len(bad) < 500:
                 return
-            after = page[-1].key
+            after = max([r.key for r in page] + [k for k, _ in bad])
+
+    async def skipped(self, key: str, reason: str) -> None:
+        """Report a record a listing skipped because it cannot be read (delete it by key):
+        a :class:`~llmspell.errors.CorruptRecordWarning`, a log line and a
+        ``state.record_skipped`` event."""
+        warnings.warn(CorruptRecordWarning(f"the {self.backend.name} state store", key, reason), stacklevel=2)
+        log.warning("skipped undecodable state record %r: %s", key, reason)
+        await self.kernel.emit("state.record_skipped", {"key": key, "reason": reason}, source="state")
 
     @staticmethod
     def scopes() -> Sequence[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import builtins
 import os
+import shutil
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from llmspell.artifacts import WrongKeyError
 from llmspell.errors import ConfigError, IntegrityError, MissingExtraError, PluginError
 from llmspell.plugins.artifacts.codecs import EncodeChain
 from llmspell.plugins.artifacts.zstd import ZstdCodec
+from tests.contrib.s3.s3server import s3_server  # noqa: F401 - a fixture
 
 from .artifact_helpers import KEY_A, KEY_B, blob_files
 
@@ -203,3 +206,106 @@ async def test_missing_extra_is_named(make_kernel: Any, monkeypatch: pytest.Monk
     cause = failed.value.__cause__
     assert isinstance(cause, MissingExtraError) and cause.extra == extra
     assert f'pip install "llmspell[{extra}]"' in str(failed.value)
+
+
+async def _stream(data: bytes, size: int = 10_000) -> Any:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def _received_before_failure(kernel: Kernel, ref: Any) -> bytes:
+    received = b""
+    with pytest.raises(IntegrityError):
+        async for chunk in await kernel.artifacts.open(ref, chunk_size=16384):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize("codecs", [["aesgcm"], ["zstd", "aesgcm"]])
+@pytest.mark.parametrize("size", [150_000, 1_500_000])  # one read, and the streamed path
+async def test_an_encrypted_blob_copied_over_another_fails_before_any_byte(
+    start_kernel: Any, codecs: list[str], size: int
+) -> None:
+    kernel = await start_kernel(codecs=codecs, key=KEY_A, key_id="k1", chunk_size=16384, frame_size=16384)
+    try:
+        arts = kernel.artifacts
+        first = TEXT[:size]
+        second = TEXT[1000 : 1000 + size]
+        a = await arts.stat(await arts.save("a.txt", first))
+        b = await arts.stat(await arts.save("b.txt", _stream(second)))  # a streamed save seals the same way
+        assert await arts.load(b.ref) == second
+        shutil.copyfile(_blob_path(kernel, b.blob), _blob_path(kernel, a.blob))  # no key needed for this
+        with pytest.raises(IntegrityError, match="final encrypted frame"):
+            await arts.load(a.ref)
+        assert await _received_before_failure(kernel, a.ref) == b""
+        assert await arts.load(b.ref) == second
+    finally:
+        await kernel.stop()
+
+
+def _format_1_blob(content: bytes, frame_size: int) -> bytes:
+    """A blob as the first aesgcm format wrote it (no tie to the blob key)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from llmspell import serde
+    from llmspell.plugins.artifacts.aesgcm import key_check
+    from llmspell.plugins.artifacts.codecs import MAGIC, frame
+
+    key, prefix = bytes.fromhex(KEY_A), os.urandom(8)
+    params = {"key_id": "k1", "nonce": prefix.hex(), "frame": frame_size, "check": key_check(key)}
+    head = serde.dumps_data({"schema_version": 1, "codecs": [{"name": "aesgcm", "params": params}]})
+    out = [MAGIC + struct.pack(">I", len(head)) + head]
+    pieces = [content[i : i + frame_size] for i in range(0, len(content), frame_size)]
+    if not pieces or len(pieces[-1]) == frame_size:
+        pieces.append(b"")
+    for i, piece in enumerate(pieces):
+        final = i == len(pieces) - 1
+        aad = b"llmspell-aesgcm-v1|k1|" + prefix + struct.pack(">QB", i, final)
+        out.append(frame(int(final), AESGCM(key).encrypt(prefix + struct.pack(">I", i), piece, aad)))
+    return b"".join(out)
+
+
+async def test_format_1_blobs_still_decrypt_and_a_swapped_one_gives_nothing(start_kernel: Any) -> None:
+    kernel = await start_kernel(codecs=["aesgcm"], key=KEY_A, key_id="k1", chunk_size=16384, frame_size=16384)
+    try:
+        arts = kernel.artifacts
+        first, second = TEXT[:600_000], TEXT[5:600_005]
+        a = await arts.stat(await arts.save("a.txt", first))
+        b = await arts.stat(await arts.save("b.txt", second))
+        _blob_path(kernel, a.blob).write_bytes(_format_1_blob(first, 16384))
+        assert await arts.load(a.ref) == first
+        chunks = [c async for c in await arts.open(a.ref, chunk_size=16384)]
+        assert b"".join(chunks) == first and len(chunks) > 1
+        _blob_path(kernel, b.blob).write_bytes(_format_1_blob(first, 16384))  # a's content under b's key
+        with pytest.raises(IntegrityError, match="sha-256"):
+            await arts.load(b.ref)
+        assert await _received_before_failure(kernel, b.ref) == b""  # held back until verified
+        await arts.rotate_keys()  # no-op for the current key; format 1 stays readable
+        assert await arts.load(a.ref) == first
+    finally:
+        await kernel.stop()
+
+
+@pytest.mark.s3
+async def test_an_encrypted_object_copied_over_another_in_the_bucket_fails_before_any_byte(
+    make_kernel: Any, s3_server: Any  # noqa: F811 - the fixture
+) -> None:
+    from tests.contrib.s3.s3server import s3_config
+
+    settings = {"backend": "s3", "codecs": ["zstd", "aesgcm"], "key": KEY_A, "key_id": "k1",
+                "chunk_size": 16384, "frame_size": 16384}
+    kernel = await make_kernel({"artifacts": settings, **s3_config(s3_server)}).start()
+    try:
+        arts = kernel.artifacts
+        for size in (150_000, 1_500_000):
+            first, second = TEXT[:size], TEXT[77 : 77 + size]
+            a = await arts.stat(await arts.save(f"a{size}.txt", first))
+            b = await arts.stat(await arts.save(f"b{size}.txt", second))
+            body = b"".join([piece async for piece in arts.store.read(b.blob)])
+            await arts.store.call("put_object", Key=arts.store.blob_key(a.blob), Body=body)  # no key needed
+            with pytest.raises(IntegrityError, match="final encrypted frame"):
+                await arts.load(a.ref)
+            assert await _received_before_failure(kernel, a.ref) == b""
+            assert await arts.load(b.ref) == second
+    finally:
+        await kernel.stop()

@@ -144,3 +144,66 @@ async def test_processes_share_one_store(tmp_path: Path, llmspell_env: dict[str,
         assert [m.ref.version for m in versions] == list(range(1, 41))
         contents = {await kernel.artifacts.load(m.ref) for m in versions}
         assert contents == {b"%s-%d" % (n, i) for n in (b"a", b"b") for i in range(20)}
+
+
+SLOW_SAVER = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from pathlib import Path
+    from llmspell import Kernel
+
+    data_dir, config, go = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+
+    async def main():
+        async with Kernel({"artifacts": {"codecs": []}}, data_dir=data_dir, env={"LLMSPELL_CONFIG": config}) as kernel:
+            async def chunks():
+                for i in range(8):
+                    yield bytes([i]) * (256 * 1024)
+                    if i == 3:
+                        print("streaming", flush=True)
+                        while not go.exists():
+                            await asyncio.sleep(0.05)
+            ref = await kernel.artifacts.save("slow.bin", chunks(), user_id="u1")
+            print("saved", ref, flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+def _start(script: Path, data: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(script), str(data), env["LLMSPELL_CONFIG"], *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+    )
+
+
+@pytest.mark.slow
+async def test_gc_with_no_grace_leaves_an_upload_in_progress_alone(
+    tmp_path: Path, llmspell_env: dict[str, str], make_kernel: Any
+) -> None:
+    script, go = tmp_path / "slow_saver.py", tmp_path / "go"
+    script.write_text(SLOW_SAVER)
+    uploads = tmp_path / "data" / "artifacts" / "store" / "uploads"
+    async with make_kernel(data_dir=tmp_path / "data") as kernel:  # the store exists before the saver starts
+        proc = _start(script, tmp_path / "data", llmspell_env, str(go))
+        try:
+            assert proc.stdout is not None
+            line = await asyncio.to_thread(proc.stdout.readline)
+            assert line.strip() == "streaming", proc.stderr.read() if proc.stderr else ""
+            assert [p for p in uploads.iterdir() if p.suffix == ".part"]  # the upload is being written
+            for _ in range(3):
+                report = await kernel.artifacts.gc(grace=0, principal=Principal.system())
+                assert (report.uploads, report.bytes_freed) == ((), 0)
+            assert [p for p in uploads.iterdir() if p.suffix == ".part"]
+            go.touch()
+            out, err = await asyncio.to_thread(proc.communicate, timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, err
+        assert out.startswith("saved ")
+        expected = b"".join(bytes([i]) * (256 * 1024) for i in range(8))
+        assert await kernel.artifacts.load("slow.bin", user_id="u1") == expected
+        assert not [p for p in uploads.iterdir() if p.suffix == ".part"]

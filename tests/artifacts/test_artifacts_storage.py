@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import timedelta
 from typing import Any
 
 import attrs
+import pytest
 
-from llmspell import HookCall, Kernel, serde
+from llmspell import HookCall, Kernel, Principal, serde
+from llmspell.errors import NotFoundError, ValidationError
+from tests.contrib.s3.s3server import s3_server  # noqa: F401 - a fixture
 
 from .artifact_helpers import blob_files
 
@@ -160,5 +164,117 @@ async def test_session_end_days_zero_deletes_at_once(start_kernel: Any) -> None:
         await kernel.artifacts.save("a.txt", b"1", session_id="s1")
         await kernel.dispatch("session_cleanup", HookCall("session_cleanup"), session=FakeSession("s1"), reason="expired")
         assert (await kernel.artifacts.list()).items == ()
+    finally:
+        await kernel.stop()
+
+
+async def test_a_save_deduplicated_onto_a_lost_blob_file_heals(fskernel: Kernel) -> None:
+    arts = fskernel.artifacts
+    content = os.urandom(300_000)
+    first = await arts.save("a.bin", content)
+    for again in (content, iter([content[:100_000], content[100_000:]])):  # known up front, and streamed
+        (path,) = blob_files(fskernel)
+        path.unlink()  # the store lost the file; the index still knows the blob
+        ref = await arts.save("b.bin", again)
+        assert await arts.load(ref) == content
+        assert await arts.load(first) == content  # healed for every version that shares it
+        assert len(blob_files(fskernel)) == 1
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_max_size_is_inclusive(start_kernel: Any, streamed: bool) -> None:
+    kernel = await start_kernel(max_size=100_000, chunk_size=4096)
+    try:
+        arts = kernel.artifacts
+        for size in (100_000, 100_001):
+            data = os.urandom(size)
+            source = iter([data[:50_000], data[50_000:]]) if streamed else data
+            if size == 100_000:
+                assert await arts.load(await arts.save("fits.bin", source)) == data
+            else:
+                with pytest.raises(ValidationError, match="max_size"):
+                    await arts.save("too-big.bin", source)
+        assert [m.ref.name for m in (await arts.list()).items] == ["fits.bin"]
+        assert not any((kernel.data_dir / "artifacts" / "store" / "uploads").iterdir())
+    finally:
+        await kernel.stop()
+
+
+@pytest.mark.parametrize("store", ["filesystem", "s3"])
+async def test_gc_with_no_grace_leaves_a_save_in_progress_alone(
+    make_kernel: Any, request: pytest.FixtureRequest, store: str
+) -> None:
+    config: dict[str, Any] = {"artifacts": {"gc_grace_seconds": 0}}
+    if store == "s3":
+        from tests.contrib.s3.s3server import s3_config
+
+        config = {"artifacts": {"backend": "s3", "gc_grace_seconds": 0}, **s3_config(request.getfixturevalue("s3_server"), part_size=5 << 20)}
+    kernel = await make_kernel(config).start()
+    try:
+        arts = kernel.artifacts
+        started, go = asyncio.Event(), asyncio.Event()
+        blocks = [bytes([i]) * (5 << 20) for i in range(3)]
+
+        async def chunks() -> Any:
+            for i, block in enumerate(blocks):
+                yield block
+                if i == 1:
+                    started.set()
+                    await go.wait()
+
+        saving = asyncio.create_task(arts.save("slow.bin", chunks(), user_id="u1"))
+        await started.wait()
+        for _ in range(100):  # the upload becomes visible once its first part is on its way
+            if [u async for u in arts.store.uploads()]:
+                break
+            await asyncio.sleep(0.05)
+        assert [u async for u in arts.store.uploads()]
+        report = await arts.gc(grace=0, principal=Principal.system())
+        assert (report.uploads, report.bytes_freed) == ((), 0)
+        go.set()
+        ref = await saving
+        assert await arts.load(ref, user_id="u1") == b"".join(blocks)
+    finally:
+        await kernel.stop()
+
+
+async def test_gc_checks_a_blob_lease_again_just_before_deleting(start_kernel: Any) -> None:
+    kernel = await start_kernel()
+    try:
+        arts = kernel.artifacts
+        ref = await arts.save("x.bin", b"content a save is about to reuse")
+        key = (await arts.stat(ref)).blob
+        await arts.delete(ref)
+        real_stat = arts.store.stat
+
+        async def stat_while_a_save_leases(blob: str) -> Any:
+            await arts.index.lease(blob, "a-save", 60)  # a save de-duplicating onto it, right now
+            return await real_stat(blob)
+
+        arts.store.stat = stat_while_a_save_leases
+        report = await arts.gc(grace=0)
+        arts.store.stat = real_stat
+        assert report.blobs == () and await arts.store.stat(key) is not None
+        await arts.index.release("a-save")
+        assert (await arts.gc(grace=0)).blobs == (key,)
+    finally:
+        await kernel.stop()
+
+
+async def test_a_save_whose_upload_is_removed_under_it_gets_a_named_error(start_kernel: Any) -> None:
+    kernel = await start_kernel()
+    try:
+        arts = kernel.artifacts
+
+        async def chunks() -> Any:
+            for i in range(3):
+                yield bytes([i]) * (1 << 20)
+            for upload in [u async for u in arts.store.uploads()]:  # removed by something other than gc
+                await arts.store.abort_upload(upload.key)
+
+        with pytest.raises(NotFoundError, match="vanished"):
+            await arts.save("lost.bin", chunks(), user_id="u1")
+        assert [u async for u in arts.store.uploads()] == []
+        assert (await arts.list(user_id="u1")).items == ()
     finally:
         await kernel.stop()

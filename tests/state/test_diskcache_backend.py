@@ -40,7 +40,7 @@ async def test_conditional_writes_in_one_statement_and_their_conflicts(backend: 
     assert (plain.ok, plain.version, plain.previous_version) == (True, 3, 2)
 
 
-async def test_a_row_with_a_side_file_takes_the_general_path(tmp_path: Path) -> None:
+async def test_a_row_with_a_side_file_is_refused_and_its_file_left_alone(tmp_path: Path) -> None:
     directory = tmp_path / "state"
     with diskcache.Cache(str(directory), disk_min_file_size=1) as cache:  # another program's big value
         cache.set("big", b"x" * 1000, tag=1)
@@ -49,10 +49,13 @@ async def test_a_row_with_a_side_file_takes_the_general_path(tmp_path: Path) -> 
     backend = DiskcacheStateBackend(directory)
     await backend.open()
     try:
-        result = await backend.compare_and_set("big", b"small", 1)
-        assert (result.ok, result.version, result.previous_version) == (True, 2, 1)
-        assert await backend.get("big") == Record("big", b"small", 2)
-        assert not files[0].exists()  # the replaced value's file is removed
+        with pytest.raises(IntegrityError, match="points at a file"):
+            await backend.compare_and_set("big", b"small", 1)
+        with pytest.raises(IntegrityError, match="points at a file"):
+            await backend.get("big")
+        assert (await backend.delete("big")).ok  # the row goes, by key, unread
+        assert await backend.get("big") is None
+        assert files[0].exists()  # a file named by a row is never removed
     finally:
         await backend.close()
 

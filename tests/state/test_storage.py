@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,11 @@ from typing import Any
 import diskcache
 import orjson
 import pytest
+from diskcache.core import MODE_BINARY, MODE_TEXT
 
 from llmspell import Kernel
-from llmspell.errors import IntegrityError
+from llmspell.errors import CorruptRecordWarning, IntegrityError
+from llmspell.plugins._diskcache import open_cache
 from llmspell.plugins.state.base import prefix_upper_bound
 from llmspell.plugins.state.codec import owner_prefix, split_key
 
@@ -68,8 +71,10 @@ async def test_pickled_row_is_refused_never_unpickled(
         with pytest.raises(IntegrityError) as info:
             await app.get("evil")
         assert "unpickle" in str(info.value)
-        with pytest.raises(IntegrityError):
-            await app.list()
+        with pytest.warns(CorruptRecordWarning, match="evil"):
+            assert await app.list() == ["fine"]  # a listing skips what it cannot read
+        await app.delete("evil")  # and it can be deleted by key, unread
+        assert await app.list() == ["fine"]
         assert await app.get("fine") == 1
     assert not marker.exists()
 
@@ -95,6 +100,15 @@ async def test_damaged_or_foreign_rows_are_integrity_errors(
                 await app.get(key)
             assert needle in str(info.value)
         assert await app.get("fine") == 1
+        reported: list[str] = []
+        kernel.events.subscribe("state.record_skipped", lambda event: reported.append(event.payload["key"]))
+        with pytest.warns(CorruptRecordWarning) as caught:
+            assert [item.key async for item in app.scan()] == ["fine"]  # a listing skips what it cannot read
+        skipped = {w.message.key for w in caught.list if isinstance(w.message, CorruptRecordWarning)}
+        bad = {"app/default/garbage", "app/default/untagged", "app/default/badschema"}
+        assert skipped == bad
+        await kernel.events.flush()
+        assert set(reported) == bad
         assert [r.key for r in await kernel.state.backend.scan("app/default/f")] == ["app/default/fine"]
         assert await kernel.state.backend.scan("1") == []  # the integer key is not ours
         with pytest.raises(IntegrityError):
@@ -169,3 +183,54 @@ def test_fast_json_check_agrees_with_the_converter() -> None:
         except SerializationError:
             expected = False
         assert _is_json(value) is expected, value
+
+
+def _plant_file_row(database: Path, key: str, target: Path, mode: int) -> None:
+    """A ``Cache`` row in diskcache's file mode whose ``filename`` points outside the store."""
+    con = sqlite3.connect(database)
+    with con:
+        con.execute(
+            "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, access_count,"
+            " tag, size, mode, filename, value) VALUES (?, 1, 0, NULL, 0, 0, 1, ?, ?, ?, NULL)",
+            (key, target.stat().st_size, mode, str(target)),
+        )
+    con.close()
+
+
+@pytest.mark.parametrize("mode", [MODE_BINARY, MODE_TEXT])
+async def test_a_planted_file_row_is_never_read_nor_removed(
+    make_kernel: Callable[..., Kernel], tmp_path: Path, mode: int
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secrets = [outside / f"secret-{i}.json" for i in range(3)]
+    for secret in secrets:  # valid records: reading them would return their content
+        secret.write_bytes(b'{"schema_version":1,"value":"the secret"}')
+    async with make_kernel(data_dir=tmp_path / "d") as kernel:
+        await kernel.state.scope("app").set("fine", 1)
+    database = tmp_path / "d" / "state" / "cache.db"
+    for name, secret in zip(("read", "overwrite", "remove"), secrets, strict=True):
+        _plant_file_row(database, f"app/default/{name}", secret, mode)
+    async with make_kernel(data_dir=tmp_path / "d") as kernel:
+        app = kernel.state.scope("app")
+        with pytest.raises(IntegrityError, match="points at a file"):
+            await app.get("read")
+        with pytest.raises(IntegrityError, match="points at a file"):
+            await app.set("overwrite", 2)
+        await app.delete("remove")  # the row goes by key, unread; the file stays
+        assert await app.get("remove") is None
+        assert await app.get("fine") == 1
+    with open_cache(tmp_path / "d" / "state", disk_min_file_size=2**30) as cache:  # diskcache's own API
+        with pytest.raises(IntegrityError, match="points at a file"):
+            cache.get("app/default/read")
+        assert cache.delete("app/default/read")
+        cache.set("app/default/overwrite", b"{}")
+    assert all(secret.read_bytes() == b'{"schema_version":1,"value":"the secret"}' for secret in secrets)
+
+
+def test_the_store_writes_every_value_inline(tmp_path: Path) -> None:
+    with open_cache(tmp_path / "c") as cache:
+        cache.set("big", b"x" * (1 << 20))
+        cache.set("text", "y" * (1 << 20))
+        assert cache.get("big") == b"x" * (1 << 20)
+    assert not [p for p in (tmp_path / "c").rglob("*") if p.suffix in {".val", ".txt"}]
