@@ -103,7 +103,8 @@ async def test_copy_onto_a_name_owned_by_another_user_is_denied_and_recorded(ake
     with pytest.raises(PermissionDenied, match="'write'"):
         await arts.copy(source, "report.md", to=ArtifactScope.user("alice"), principal=bob)
     assert list(arts.denials)[before:] == [
-        {"principal": "user:bob", "artifact": str(target.id), "permission": "write"}
+        {"principal": "user:bob", "artifact": str(target.id), "permission": "write",
+         "reason": "not the owner and no grant"}
     ]
     assert [e.payload for e in events.of("artifact.denied")][-1]["artifact"] == str(target.id)
     assert [m.ref.version for m in await arts.versions(target)] == [1]
