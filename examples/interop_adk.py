@@ -27,8 +27,8 @@ try:  # Google ADK comes with the extra; without it, say what to install
     from google.adk.runners import Runner
     from google.adk.tools.tool_context import ToolContext
     from google.genai import types
-except ModuleNotFoundError as exc:
-    sys.exit(str(MissingExtraError("this example", "adk", exc.name or "adk")))
+except ModuleNotFoundError:
+    sys.exit(str(MissingExtraError("this example", "adk", "google-adk")))
 
 from llmspell import Kernel
 from llmspell.contrib.adk import LlmspellArtifactService, LlmspellSessionService

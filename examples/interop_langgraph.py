@@ -21,8 +21,8 @@ from llmspell.errors import MissingExtraError
 try:  # LangGraph comes with the extra; without it, say what to install
     from langgraph.graph import END, START, StateGraph
     from langgraph.types import Command, interrupt
-except ModuleNotFoundError as exc:
-    sys.exit(str(MissingExtraError("this example", "langgraph", exc.name or "langgraph")))
+except ModuleNotFoundError:
+    sys.exit(str(MissingExtraError("this example", "langgraph", "langgraph")))
 
 from llmspell import Kernel
 from llmspell.contrib.langgraph import LlmspellSaver

@@ -22,8 +22,8 @@ try:  # The OpenAI Agents SDK comes with the extra; without it, say what to inst
     from agents import Agent, ModelResponse, Runner, Usage, set_tracing_disabled
     from agents.models.interface import Model
     from openai.types.responses import ResponseOutputMessage, ResponseOutputText
-except ModuleNotFoundError as exc:
-    sys.exit(str(MissingExtraError("this example", "openai-agents", exc.name or "openai-agents")))
+except ModuleNotFoundError:
+    sys.exit(str(MissingExtraError("this example", "openai-agents", "openai-agents")))
 
 from llmspell import Kernel
 from llmspell.contrib.openai_agents import LlmspellSession

@@ -19,8 +19,8 @@ from llmspell.errors import MissingExtraError
 
 try:  # The OpenTelemetry SDK comes with the extra; without it, say what to install
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-except ModuleNotFoundError as exc:
-    sys.exit(str(MissingExtraError("this example", "otel", exc.name or "otel")))
+except ModuleNotFoundError:
+    sys.exit(str(MissingExtraError("this example", "otel", "opentelemetry-sdk")))
 
 from llmspell import Kernel
 from llmspell.agents import ToolCall
