@@ -8,7 +8,8 @@ Rules:
 * Each document runs in a fresh temporary directory, which is also the current
   directory (so ``./llmspell.toml`` and the default ``./.llmspell`` data directory are
   the document's own), with no ``LLMSPELL_*`` variable from the outside. The test sets
-  ``LLMSPELL_CONSOLE_PORT=0`` (a console never takes a fixed port) and points the Redis,
+  ``LLMSPELL_CONSOLE_PORT=0`` (a console never takes a fixed port), ``BROWSER=true``
+  (``--open`` opens nothing) and points the Redis,
   NATS and PostgreSQL backends at the shared test servers under a key prefix and a
   schema of the document's own, removed afterwards for the backend guides.
 * ```` ```python ```` blocks run as module code; top-level ``await`` and
@@ -21,9 +22,10 @@ Rules:
   ``NAME`` (set in an earlier, usually invisible, Python block), else by the environment.
   Commands run in-process through ``llmspell.cli.main`` with an empty standard input,
   so ``llmspell chat`` ends at end-of-input.
-* The servers (``console``, ``worker``, ``mcp serve``) run in a subprocess: each must
-  start (print its first line, or end by itself with exit 0 when its standard input, an
-  MCP stdio stream, closes) without an error, and is then stopped with Ctrl-C.
+* The servers (``console``, ``worker``, ``mcp serve``) run in a subprocess, started
+  when the block reaches them: each must come up (print its first line; with
+  ``--http HOST:PORT``, accept connections there) or end by itself with exit 0 (an MCP
+  stdio server when its standard input closes), and then stop on Ctrl-C.
 * Blocks in other languages (toml, text, ...) are not run; a document uses them by
   writing the file in a Python block where it matters.
 """
@@ -37,11 +39,14 @@ import inspect
 import io
 import os
 import re
+import selectors
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,7 +67,7 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
 
 #: Commands that serve until stopped (matched on the words after global options).
 SERVERS = (("console",), ("worker",), ("mcp", "serve"))
-#: How long a server may take to print its first line before the test gives up on it.
+#: How long a server may take to print its first line, or to stop, before the test gives up on it.
 START_WAIT = 60.0
 
 
@@ -117,13 +122,41 @@ def start_server(args: list[str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", "from llmspell.cli import main; main()", *args],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},  # its first line arrives when printed
     )
 
 
-def stop_server(proc: subprocess.Popen[str]) -> tuple[int, str]:
-    """Wait for the first line (the server is up, or it ended), then Ctrl-C it."""
+def listening(proc: subprocess.Popen[str], address: str) -> bool:
+    """Wait until the server accepts connections at ``HOST:PORT`` (True) or ends (False)."""
+    host, _, port = address.rpartition(":")
+    deadline = time.monotonic() + START_WAIT
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def stop_server(proc: subprocess.Popen[str], args: list[str]) -> tuple[int, str]:
+    """Wait until the server is up (its first line, or its ``--http`` port answers) or ended; Ctrl-C it."""
     assert proc.stdout is not None
-    first = proc.stdout.readline()
+    ended = False
+    if "--http" in args:  # serves without printing anything
+        up = listening(proc, args[args.index("--http") + 1])
+        first = "(listening)\n" if up else ""
+        ended = not up and proc.poll() is not None
+    else:
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            ready = bool(selector.select(START_WAIT))
+        first = proc.stdout.readline() if ready else ""
+        ended = ready and not first  # end of output: the process is ending
+    if not first and not ended:  # neither up nor ended: do not hang the suite
+        proc.kill()
+        rest, _ = proc.communicate()
+        return -9, rest + f"\n(not up in {START_WAIT:.0f} s)"
     if proc.poll() is None and first:
         proc.send_signal(signal.SIGINT)
         try:
@@ -132,7 +165,8 @@ def stop_server(proc: subprocess.Popen[str]) -> tuple[int, str]:
             proc.kill()
             rest, _ = proc.communicate()
             return -9, first + rest + "\n(did not stop on Ctrl-C)"
-        return 0, first + rest
+        # stopped by Ctrl-C (exit 0, 130, or the signal), not failed before it arrived
+        return (0 if proc.returncode in (0, 130, -signal.SIGINT) else proc.returncode), first + rest
     rest, _ = proc.communicate(timeout=START_WAIT)
     return proc.returncode, first + rest
 
@@ -140,7 +174,7 @@ def stop_server(proc: subprocess.Popen[str]) -> tuple[int, str]:
 def run_shell(example: Example) -> None:
     """Run the block's llmspell lines in order; its servers start at once and are checked at the end."""
     __tracebackhide__ = True
-    servers: list[tuple[str, str, subprocess.Popen[str]]] = []
+    servers: list[tuple[str, str, list[str], subprocess.Popen[str]]] = []
     try:
         for offset, raw in enumerate(example.parsed.splitlines()):
             line = raw.strip().removeprefix("$ ")
@@ -149,12 +183,18 @@ def run_shell(example: Example) -> None:
             args = [expand(word, example.namespace) for word in shlex.split(line, comments=True)[1:]]
             where = f"{example.path}:{example.line + offset + 1}"
             if any(tuple(command_words(args)[: len(s)]) == s for s in SERVERS):
-                servers.append((where, line, start_server(args)))
+                servers.append((where, line, args, start_server(args)))
                 continue
             code, output = run_in_process(args)
             assert code == 0, f"{where}: `{line}` exited {code}:\n{textwrap.indent(output, '    ')}"
     finally:
-        results = [(where, line, *stop_server(proc)) for where, line, proc in servers]
+        try:
+            results = [(where, line, *stop_server(proc, args)) for where, line, args, proc in servers]
+        finally:
+            for _, _, _, proc in servers:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
     for where, line, code, output in results:
         assert code == 0, f"{where}: `{line}` exited {code}:\n{textwrap.indent(output, '    ')}"
 
@@ -174,6 +214,7 @@ def document_dir(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: py
         if name.startswith("LLMSPELL_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("LLMSPELL_CONSOLE_PORT", "0")
+    monkeypatch.setenv("BROWSER", "true")  # `console --open` opens nothing
     # The shared servers, under names of this test's own (dropped afterwards).
     prefix, schema = new_prefix(), new_schema()
     monkeypatch.setenv("LLMSPELL_REDIS_URL", REDIS_URL)
@@ -188,6 +229,17 @@ def document_dir(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: py
         drop_redis_prefix(prefix)
         drop_nats_prefix(prefix)
         drop_schema(schema)
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=[str(p.relative_to(ROOT)) for p in DOCUMENTS])
+def test_every_block_is_collected(path: Path) -> None:
+    """No block escapes the runner (an indented fence, a language spelt differently ...)."""
+    text = path.read_text()
+    fences = re.findall(r"^\s*```\s*(python3?|py|pycon|bash|console|sh|shell|shell-session|zsh)\b", text, re.M | re.I)
+    collected = [e for e in SYBIL.parse(path).examples() if not e.parsed.startswith("<!--")]
+    invisible = len(re.findall(r"^<!-- invisible-code-block: python", text, re.M))
+    skips = [e for e in collected if e.region.evaluator is not run_python and e.region.evaluator is not run_shell]
+    assert len(collected) - len(skips) == len(fences) + invisible
 
 
 @pytest.mark.parametrize("path", DOCUMENTS, ids=[str(p.relative_to(ROOT)) for p in DOCUMENTS])
