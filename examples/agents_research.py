@@ -40,4 +40,9 @@ async def main(data_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="llmspell-research-")))
+    if len(sys.argv) > 1:
+        asyncio.run(main(sys.argv[1]))
+    else:  # a temporary data directory, removed at the end
+        with tempfile.TemporaryDirectory(prefix="llmspell-research-") as tmp:
+            asyncio.run(main(tmp))
+        print("(the data directory was temporary and is removed: pass one to keep the data)")

@@ -1,11 +1,13 @@
-"""The web console inside a running application: live hook counters, live events.
+"""The web console inside a running application; needs pip install "llmspell[web]".
+
+Live hook counters, live events.
 
 ``llmspell console`` starts a kernel of its own over the data directory; an application
 can also serve the console from its own kernel, so that the plugins-and-hooks page shows
 the application's runtime hooks with their live call counts and breaker states, and the
 timeline follows its runs as they happen. This script runs a chat agent every second in
-one session and serves the console beside it until Ctrl-C. Needs ``pip install
-"llmspell[web]"``. Run: ``python examples/console_embedded.py [DATA_DIR] [--port N]``.
+one session and serves the console beside it until Ctrl-C.
+Run: ``python examples/console_embedded.py [DATA_DIR] [--port N]``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import tempfile
 
 from llmspell import Kernel
 from llmspell.contrib.console import serve
+from llmspell.contrib.console.server import require_web
+from llmspell.errors import MissingExtraError
 
 
 async def main(data_dir: str, port: int) -> None:
@@ -47,6 +51,14 @@ if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--port")]
     port = next((int(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--port=")), 8765)
     try:
-        asyncio.run(main(args[0] if args else tempfile.mkdtemp(prefix="llmspell-console-"), port))
+        require_web()  # the web server and templates come with the extra
+    except MissingExtraError as exc:
+        sys.exit(str(exc))
+    try:
+        if args:
+            asyncio.run(main(args[0], port))
+        else:  # a temporary data directory, removed at the end
+            with tempfile.TemporaryDirectory(prefix="llmspell-console-") as tmp:
+                asyncio.run(main(tmp, port))
     except KeyboardInterrupt:
         pass

@@ -108,7 +108,12 @@ async def main(data_dir: str) -> None:
 
 
 def run(data_dir: Any = None) -> None:
-    asyncio.run(main(data_dir or tempfile.mkdtemp(prefix="llmspell-demo-")))
+    if data_dir:
+        asyncio.run(main(data_dir))
+        return
+    with tempfile.TemporaryDirectory(prefix="llmspell-demo-") as tmp:  # removed at the end
+        asyncio.run(main(tmp))
+    print("\n(the data directory was temporary and is removed: pass one to keep the data for these commands)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""Google ADK on llmspell: a Runner whose sessions, state, events and artifacts are llmspell's.
+"""Google ADK on llmspell; needs pip install "llmspell[adk]".
+
+A Runner whose sessions, state, events and artifacts are llmspell's.
 
 A scripted model stands in for Gemini (no network): it calls a tool that keeps a note in
 state and saves it as an artifact, then answers.
@@ -15,13 +17,18 @@ import tempfile
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from google.adk.agents import LlmAgent
-from google.adk.models.base_llm import BaseLlm
-from google.adk.models.llm_request import LlmRequest
-from google.adk.models.llm_response import LlmResponse
-from google.adk.runners import Runner
-from google.adk.tools.tool_context import ToolContext
-from google.genai import types
+from llmspell.errors import MissingExtraError
+
+try:  # Google ADK comes with the extra; without it, say what to install
+    from google.adk.agents import LlmAgent
+    from google.adk.models.base_llm import BaseLlm
+    from google.adk.models.llm_request import LlmRequest
+    from google.adk.models.llm_response import LlmResponse
+    from google.adk.runners import Runner
+    from google.adk.tools.tool_context import ToolContext
+    from google.genai import types
+except ModuleNotFoundError:
+    sys.exit(str(MissingExtraError("this example", "adk", "google-adk")))
 
 from llmspell import Kernel
 from llmspell.contrib.adk import LlmspellArtifactService, LlmspellSessionService
@@ -64,4 +71,8 @@ async def main(data_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp()))
+    if len(sys.argv) > 1:
+        asyncio.run(main(sys.argv[1]))
+    else:  # a temporary data directory, removed at the end
+        with tempfile.TemporaryDirectory(prefix="llmspell-adk-") as tmp:
+            asyncio.run(main(tmp))

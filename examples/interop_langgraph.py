@@ -1,4 +1,6 @@
-"""LangGraph on llmspell: a graph that asks for approval, resumed by a later run.
+"""LangGraph on llmspell; needs pip install "llmspell[langgraph]".
+
+A graph that asks for approval, resumed by a later run.
 
 Run it twice with the same data directory: the first run stops at the approval, the
 second approves and finishes, from the checkpoint the first one stored.
@@ -14,8 +16,13 @@ import sys
 import tempfile
 from typing import Annotated, Any, TypedDict
 
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command, interrupt
+from llmspell.errors import MissingExtraError
+
+try:  # LangGraph comes with the extra; without it, say what to install
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import Command, interrupt
+except ModuleNotFoundError:
+    sys.exit(str(MissingExtraError("this example", "langgraph", "langgraph")))
 
 from llmspell import Kernel
 from llmspell.contrib.langgraph import LlmspellSaver
@@ -61,4 +68,8 @@ async def main(data_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp()))
+    if len(sys.argv) > 1:
+        asyncio.run(main(sys.argv[1]))
+    else:  # a temporary data directory, removed at the end
+        with tempfile.TemporaryDirectory(prefix="llmspell-langgraph-") as tmp:
+            asyncio.run(main(tmp))

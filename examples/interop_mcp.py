@@ -1,4 +1,6 @@
-"""MCP on llmspell: an agent uses the tools of an MCP server, here llmspell itself.
+"""MCP on llmspell; needs pip install "llmspell[mcp]".
+
+An agent uses the tools of an MCP server, here llmspell itself.
 
 The configuration names one MCP server: ``llmspell mcp serve --tool calculator`` (any
 MCP server works the same way). Its tools become llmspell tools; the agent below calls
@@ -10,6 +12,7 @@ one through the usual tool hooks. The offline model is scripted to call it.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import shutil
 import sys
 import tempfile
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from llmspell import Kernel
 from llmspell.agents import ToolCall
+from llmspell.errors import MissingExtraError
 
 
 async def main(data_dir: str) -> None:
@@ -33,4 +37,10 @@ async def main(data_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp()))
+    if importlib.util.find_spec("mcp") is None:  # the MCP client comes with the extra
+        sys.exit(str(MissingExtraError("this example", "mcp", "mcp")))
+    if len(sys.argv) > 1:
+        asyncio.run(main(sys.argv[1]))
+    else:  # a temporary data directory, removed at the end
+        with tempfile.TemporaryDirectory(prefix="llmspell-mcp-") as tmp:
+            asyncio.run(main(tmp))

@@ -1,4 +1,6 @@
-"""The OpenAI Agents SDK on llmspell: a conversation kept in an llmspell session.
+"""The OpenAI Agents SDK on llmspell; needs pip install "llmspell[openai-agents]".
+
+A conversation kept in an llmspell session.
 
 A fake model stands in for OpenAI (no network, no key); it remembers a name told in an
 earlier turn only because the session gives it the conversation.
@@ -14,9 +16,14 @@ import sys
 import tempfile
 from typing import Any
 
-from agents import Agent, ModelResponse, Runner, Usage, set_tracing_disabled
-from agents.models.interface import Model
-from openai.types.responses import ResponseOutputMessage, ResponseOutputText
+from llmspell.errors import MissingExtraError
+
+try:  # The OpenAI Agents SDK comes with the extra; without it, say what to install
+    from agents import Agent, ModelResponse, Runner, Usage, set_tracing_disabled
+    from agents.models.interface import Model
+    from openai.types.responses import ResponseOutputMessage, ResponseOutputText
+except ModuleNotFoundError:
+    sys.exit(str(MissingExtraError("this example", "openai-agents", "openai-agents")))
 
 from llmspell import Kernel
 from llmspell.contrib.openai_agents import LlmspellSession
@@ -48,4 +55,8 @@ async def main(data_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp()))
+    if len(sys.argv) > 1:
+        asyncio.run(main(sys.argv[1]))
+    else:  # a temporary data directory, removed at the end
+        with tempfile.TemporaryDirectory(prefix="llmspell-openai-agents-") as tmp:
+            asyncio.run(main(tmp))

@@ -1,10 +1,11 @@
-"""Tracing a composed run with OpenTelemetry, printed as a tree (offline, no collector needed).
+"""Tracing a composed run with OpenTelemetry; needs pip install "llmspell[otel]".
+
+Printed as a tree (offline, no collector needed).
 
 A sequential pipeline runs a tool-using ``triage`` agent, which calls the calculator and
 hands off to ``billing``. The spans go to the SDK's in-memory exporter and are printed with
 their attributes; point ``OTEL_EXPORTER_OTLP_ENDPOINT`` at a collector and drop
-``exporter = "none"`` to send them there instead. Needs ``pip install "llmspell[otel]"``.
-Run: ``python examples/tracing.py [DATA_DIR]``.
+``exporter = "none"`` to send them there instead. Run: ``python examples/tracing.py [DATA_DIR]``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ import sys
 import tempfile
 from typing import Any
 
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from llmspell.errors import MissingExtraError
+
+try:  # The OpenTelemetry SDK comes with the extra; without it, say what to install
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+except ModuleNotFoundError:
+    sys.exit(str(MissingExtraError("this example", "otel", "opentelemetry-sdk")))
 
 from llmspell import Kernel
 from llmspell.agents import ToolCall
@@ -65,4 +71,8 @@ async def main(data_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="llmspell-tracing-")))
+    if len(sys.argv) > 1:
+        asyncio.run(main(sys.argv[1]))
+    else:  # a temporary data directory, removed at the end
+        with tempfile.TemporaryDirectory(prefix="llmspell-tracing-") as tmp:
+            asyncio.run(main(tmp))

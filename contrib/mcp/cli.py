@@ -73,7 +73,10 @@ def register(cli: click.Group) -> None:
                 else:
                     await serve_stdio(kernel, list(agents), list(tools), who)
 
-        run(go())
+        try:
+            run(go())
+        except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: a clean exit, as `llmspell console`
+            pass
 
     @mcp.command("tools")
     @click.option("--json", "as_json", is_flag=True)

@@ -24,6 +24,15 @@ def test_chat_with_memory(tmp_path, llmspell_env):
     assert "[kernel 2] helper: Your name is Ada." in out
     assert "holds 8 messages" in out
 
+    # The command it prints resumes the conversation from the command line.
+    command = out.strip().splitlines()[-1].removeprefix("continue it with: ")
+    assert command.startswith("llmspell ")
+    args = [sys.executable, "-c", "from llmspell.cli import main; main()", *shlex.split(command)[1:]]
+    shown = subprocess.run(args, input="/quit\n", env=llmspell_env, capture_output=True, text=True, timeout=120,
+                           cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "resuming: 8 earlier messages" in shown.stdout and "Your name is Ada." in shown.stdout
+
 
 def test_research_with_artifacts(tmp_path, llmspell_env):
     out = run("agents_research.py", tmp_path / "d", llmspell_env)
