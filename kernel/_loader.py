@@ -154,26 +154,42 @@ class PluginLoader:
         self,
         *,
         default_order: Iterable[str],
-        disable: Iterable[str],
+        disable: Mapping[str, str] | Iterable[str],
         distribution: Distribution | None,
         autoload: bool,
         extra_modules: Iterable[str],
         objects: Iterable[Any],
     ) -> None:
-        """Register every plugin in the documented order, skipping blocked names."""
-        blocked = set(disable)
+        """Register every plugin in the documented order, skipping blocked names.
+
+        ``disable`` maps each name to block to who asked for it (for the error when the
+        name matches no plugin: a misspelt name must not leave a plugin on silently).
+        """
+        extra_modules = list(extra_modules)
+        objects = list(objects)
+        own: list[importlib_metadata.EntryPoint] = []
+        others: list[importlib_metadata.EntryPoint] = []
+        for ep in _entry_points(ENTRY_POINT_GROUP):
+            package, _ = _dist_of(ep)
+            (own if package == OWN_DISTRIBUTION else others).append(ep)
+        known = {ep.name for ep in [*own, *others]}
+        known |= {Path(t).stem if t.endswith(".py") else t for t in extra_modules}
+        known |= {getattr(o, "__name__", None) or "" for o in objects if not isinstance(o, str)}
+        known |= {o for o in objects if isinstance(o, str)}
+        if distribution is not None:
+            known |= set(distribution.plugins)
+        asked = dict(disable) if isinstance(disable, Mapping) else dict.fromkeys(disable, "argument")
+        unknown = [f"plugins.disable: no plugin is named {name!r} (blocked by {who}; known plugins: "
+                   f"{', '.join(sorted(known - {''}))})" for name, who in asked.items() if name not in known]
+        if unknown:
+            raise ConfigError(unknown)
+        blocked = set(asked)
         if distribution is not None:
             blocked |= set(distribution.block)
             autoload = autoload and distribution.autoload
         for name in sorted(blocked):
             self.pm.set_blocked(name)
         self.blocked = sorted(blocked)
-
-        own: list[importlib_metadata.EntryPoint] = []
-        others: list[importlib_metadata.EntryPoint] = []
-        for ep in _entry_points(ENTRY_POINT_GROUP):
-            package, _ = _dist_of(ep)
-            (own if package == OWN_DISTRIBUTION else others).append(ep)
         order = {name: i for i, name in enumerate(default_order)}
         own.sort(key=lambda ep: (order.get(ep.name, len(order)), ep.name))
         for ep in own:

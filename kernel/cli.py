@@ -111,7 +111,22 @@ def pass_kernel(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-@click.group()
+class _Cli(click.Group):
+    """The root group: when the kernel could not be built, plugins added no commands,
+    so an unknown command reports why the kernel failed (a bad config, with its path)
+    instead of ``No such command``."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError:
+            error = (ctx.obj or {}).get("error")
+            if error is not None:
+                raise error from None
+            raise
+
+
+@click.group(cls=_Cli)
 @click.option("-c", "--config", "config_path", metavar="FILE", help="Config file (default: ./llmspell.toml or $LLMSPELL_CONFIG).")
 @click.option("--data-dir", metavar="DIR", help="Data directory (default: ./.llmspell).")
 @click.option("--distribution", metavar="NAME", help="Start a named distribution.")

@@ -107,17 +107,20 @@ class Kernel:
         self._loader = PluginLoader(self.pm, debug=self.debug)
         if dist_name:
             self.distribution = self._loader.find_distribution(dist_name)
-            raw = raw.with_defaults(self.distribution.config)
+            raw = raw.with_defaults(self.distribution.config, f"distribution {self.distribution.name!r}")
             keys = raw.kernel_keys()
         from llmspell.plugins import DEFAULT_ORDER
 
+        blocking: dict[str, str] = {}  # plugin name -> who blocked it
+        for name in keys.plugins.disable:
+            blocking.setdefault(name, raw.origin("plugins.disable") or "the configuration")
+        for name in _split(env.get("LLMSPELL_DISABLE_PLUGINS", "")):
+            blocking.setdefault(name, "environment LLMSPELL_DISABLE_PLUGINS")
+        for name in [disable] if isinstance(disable, str) else disable:
+            blocking.setdefault(name, "argument")
         self._loader.load(
             default_order=DEFAULT_ORDER,
-            disable=[
-                *keys.plugins.disable,
-                *_split(env.get("LLMSPELL_DISABLE_PLUGINS", "")),
-                *disable,
-            ],
+            disable=blocking,
             distribution=self.distribution,
             autoload=keys.plugins.autoload
             and env.get("LLMSPELL_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0", "false"),
@@ -132,7 +135,9 @@ class Kernel:
             "hook_policy": SectionSpec("hook_policy", HookPolicy, "kernel", "hook isolation"),
         }
         self._collect_sections(self.section_specs)
-        self.config: Config = Config.build(raw, self.section_specs, env=env, data_dir=data_dir)
+        self.config: Config = Config.build(
+            raw, self.section_specs, env=env, data_dir=data_dir, blocked=self._loader.blocked
+        )
         self._collect_registrations()
         self._dispatcher = Dispatcher(
             self.pm, policy=self.config.section("hook_policy"), on_breaker=self._breaker_changed
