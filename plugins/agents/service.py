@@ -64,6 +64,7 @@ class AgentManager(Lifecycle, Runner, Calls):
         self._idle: dict[str, asyncio.Event] = {}
         self._pending: dict[str, asyncio.Task[None]] = {}
         self._touched: dict[str, float] = {}
+        self._recorded: set[tuple[str, str]] = set()
 
     # -- types -------------------------------------------------------------------------
 
