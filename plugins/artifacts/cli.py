@@ -71,8 +71,15 @@ def register_commands(cli: click.Group) -> None:
 
         async def go() -> Any:
             async with kernel:
-                return await kernel.artifacts.list(prefix=prefix, tag=tag, content_type=content_type,
+                page = await kernel.artifacts.list(prefix=prefix, tag=tag, content_type=content_type,
                                                    all_versions=all_versions, limit=limit, cursor=cursor, **where)
+                if session_id and not page.items:
+                    from llmspell.sessions import SessionService
+
+                    sessions = kernel.services.find(SessionService)
+                    if sessions is not None:
+                        await sessions.get(session_id)  # NotFoundError: the session does not exist
+                return page
 
         page = run(go())
         if as_json:
@@ -81,10 +88,13 @@ def register_commands(cli: click.Group) -> None:
         from rich.table import Table
 
         table = Table(title="artifacts")
-        for column in ("ref", "size", "type", "created", "tags"):
-            table.add_column(column)
+        table.add_column("ref", overflow="fold", min_width=26)  # folded, never cut: users copy it
+        table.add_column("size", justify="right", no_wrap=True)
+        table.add_column("type", overflow="fold", max_width=10)
+        table.add_column("created", no_wrap=True)
+        table.add_column("tags", overflow="fold", max_width=10)
         for m in page.items:
-            table.add_row(str(m.ref), str(m.size), m.content_type, m.created.strftime("%Y-%m-%d %H:%M:%S"), ", ".join(m.tags))
+            table.add_row(str(m.ref), str(m.size), m.content_type, m.created.strftime("%m-%d %H:%M"), ", ".join(m.tags))
         console.print(table)
         if page.next_cursor:
             console.print(f"more: --cursor {page.next_cursor}")
@@ -211,8 +221,10 @@ def register_commands(cli: click.Group) -> None:
         if as_json:
             echo_json({"versions": [meta_json(m) for m in metas]})
             return
+        console.print(f"{'version':>7}  {'size':>12}  {'created':<19}  {'sha256':<16}  creator", highlight=False)
         for m in metas:
-            console.print(f"{m.ref.version:>5}  {m.size:>12}  {m.created:%Y-%m-%d %H:%M:%S}  {m.creator}  {m.sha256[:16]}", highlight=False)
+            console.print(f"{m.ref.version:>7}  {m.size:>12}  {m.created:%Y-%m-%d %H:%M:%S}  {m.sha256[:16]}  {m.creator}",
+                          highlight=False, markup=False)
 
     @artifacts.command("rm")
     @click.argument("target")

@@ -83,7 +83,12 @@ def register_commands(cli: click.Group) -> None:
         """Print the events of STREAM in order (malformed records are reported on stderr and skipped)."""
 
         async def work(bus: Any) -> None:
-            last = to_seq if to_seq is not None else await bus.last_seq(stream)
+            head = await bus.last_seq(stream)
+            if not head:
+                from llmspell.errors import NotFoundError
+
+                raise NotFoundError(f"stream {stream!r} does not exist (no event was ever appended to it)")
+            last = to_seq if to_seq is not None else head
             with progress(json_mode=as_json, stdout_data=True, unit="items") as bar:
                 task = bar.add_task(f"replaying {stream}", total=max(last - from_seq + 1, 0))
 

@@ -63,10 +63,15 @@ def register_commands(cli: click.Group) -> None:
         from rich.table import Table
 
         table = Table(title="sessions")
-        for column in ("id", "status", "user", "app", "title", "last active"):
-            table.add_column(column)
+        width = max((len(s.id) for s in page.items), default=2)
+        table.add_column("id", no_wrap=True, min_width=width)  # whole: users copy it
+        table.add_column("status", no_wrap=True)
+        for column in ("user", "app", "title"):
+            table.add_column(column, overflow="fold")
+        table.add_column("active", no_wrap=True)
         for s in page.items:
-            table.add_row(s.id, s.status.value, s.user_id or "", s.app, s.title, s.last_active_at.isoformat(timespec="seconds"))
+            table.add_row(s.id, s.status.value, s.user_id or "", s.app, s.title,
+                          s.last_active_at.strftime("%m-%d %H:%M"))
         console.print(table)
         if page.next_cursor:
             console.print(f"more: --cursor {page.next_cursor}")

@@ -1,0 +1,91 @@
+"""What a user notices at once on an 80-column terminal: nothing to copy is cut, unknown
+names fail like ``sessions show``, headers and messages say what they mean."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmspell import Kernel
+
+
+def llmspell(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, "-c", "from llmspell.cli import main; main()", *args],
+                          env={**env, "COLUMNS": "80"}, capture_output=True, text=True, timeout=120)
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], str, str]:
+    """A data directory with a long-titled session and an artifact in it."""
+    import os
+
+    tmp = tmp_path_factory.mktemp("cli80")
+    empty = tmp / "empty.toml"
+    empty.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMSPELL_")}
+    env.update({"LLMSPELL_CONFIG": str(empty), "LLMSPELL_DATA_DIR": str(tmp / "data")})
+
+    async def make() -> tuple[str, str]:
+        async with Kernel(env=env) as kernel:
+            session = await kernel.sessions.create(user_id="a-user-with-a-long-name", app="an-application",
+                                                   title="a title long enough to need folding at eighty columns")
+            ref = await kernel.artifacts.save("a-report-with-a-long-name.md", b"# hi", session_id=session.id,
+                                              content_type="text/markdown", tags=["research", "report"])
+            await kernel.artifacts.save("a-report-with-a-long-name.md", b"# hi again", session_id=session.id)
+            return session.id, str(ref)
+
+    session_id, ref = asyncio.run(make())
+    return env, session_id, ref
+
+
+def first_column(table: str) -> str:
+    """The text of a rich table's first column, its folded lines joined."""
+    cells = [line.split("│")[1].strip() for line in table.splitlines() if line.startswith("│")]
+    return "".join(cells)
+
+
+def test_tables_fit_80_columns_and_never_cut_what_a_user_copies(made: Any) -> None:
+    env, session_id, ref = made
+    sessions = llmspell(env, "sessions", "list").stdout
+    assert session_id in sessions  # whole, on one line
+    artifacts = llmspell(env, "artifacts", "ls", "--session", session_id).stdout
+    assert first_column(artifacts).replace("@2", "@1") == ref
+    for out in (sessions, artifacts):
+        assert "…" not in out
+        assert max(len(line) for line in out.splitlines()) <= 80
+    assert json.loads(llmspell(env, "sessions", "list", "--json").stdout)["sessions"][0]["id"] == session_id
+
+
+def test_unknown_stream_and_unknown_session_do_not_exist(made: Any) -> None:
+    env, _, _ = made
+    shown = llmspell(env, "sessions", "show", "no-such-session", check=False)
+    replay = llmspell(env, "events", "replay", "no-such-session", check=False)
+    listed = llmspell(env, "artifacts", "ls", "--session", "no-such-session", check=False)
+    assert shown.returncode == replay.returncode == listed.returncode == 1
+    assert shown.stderr == listed.stderr == "error: session 'no-such-session' does not exist (never created, or deleted)\n"
+    assert replay.stderr == "error: stream 'no-such-session' does not exist (no event was ever appended to it)\n"
+
+
+def test_artifact_versions_have_a_header(made: Any) -> None:
+    env, session_id, _ = made
+    lines = llmspell(env, "artifacts", "versions", "a-report-with-a-long-name.md", "--session", session_id).stdout.splitlines()
+    assert lines[0].split() == ["version", "size", "created", "sha256", "creator"]
+    assert sorted(line.split()[0] for line in lines[1:]) == ["1", "2"]
+
+
+def test_a_worker_without_triggers_says_how_to_register_one(made: Any) -> None:
+    env, _, _ = made
+    done = llmspell(env, "worker", check=False)
+    assert done.returncode == 1
+    assert "invalid configuration" not in done.stderr
+    assert "no triggers are registered" in done.stderr and "kernel.events.triggers.add" in done.stderr
+    assert "--setup module:function" in done.stderr
