@@ -22,7 +22,7 @@ from rich.table import Table
 from .errors import LlmspellError
 from .kernel import Kernel
 
-__all__ = ["main", "run", "pass_kernel", "echo_json", "console", "progress"]
+__all__ = ["main", "run", "pass_kernel", "pass_reader", "echo_json", "console", "progress"]
 
 T = TypeVar("T")
 console = Console()
@@ -126,6 +126,19 @@ class _Cli(click.Group):
             raise
 
 
+def pass_reader(fn: Callable[..., T]) -> Callable[..., T]:
+    """:func:`pass_kernel` for a read-only command: its kernel publishes no system events,
+    so looking at the data appends nothing to the event log."""
+
+    def quiet(kernel: Kernel, *args: Any, **kwargs: Any) -> T:
+        kernel.quiet = True
+        return fn(kernel, *args, **kwargs)
+
+    quiet.__name__ = fn.__name__
+    quiet.__doc__ = fn.__doc__
+    return pass_kernel(quiet)
+
+
 @click.group(cls=_Cli)
 @click.option("-c", "--config", "config_path", metavar="FILE", help="Config file (default: ./llmspell.toml or $LLMSPELL_CONFIG).")
 @click.option("--data-dir", metavar="DIR", help="Data directory (default: ./.llmspell).")
@@ -139,7 +152,7 @@ def cli(**_: Any) -> None:
 
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@pass_kernel
+@pass_reader
 def plugins_cmd(kernel: Kernel, as_json: bool) -> None:
     """List loaded plugins: source, version, hooks and registrations."""
     rows: list[dict[str, Any]] = []
@@ -179,7 +192,7 @@ def plugins_cmd(kernel: Kernel, as_json: bool) -> None:
 @cli.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--show-secrets", is_flag=True, help="Print secret values instead of ***.")
-@pass_kernel
+@pass_reader
 def config_cmd(kernel: Kernel, as_json: bool, show_secrets: bool) -> None:
     """Print the effective configuration (file + environment + defaults)."""
     data = kernel.config.to_dict(show_secrets=show_secrets)
@@ -193,7 +206,7 @@ def config_cmd(kernel: Kernel, as_json: bool, show_secrets: bool) -> None:
 
 @cli.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@pass_kernel
+@pass_reader
 def doctor_cmd(kernel: Kernel, as_json: bool) -> None:
     """Check the data directory, the selected backends and their connections."""
     checks: list[dict[str, Any]] = []
@@ -227,7 +240,8 @@ def doctor_cmd(kernel: Kernel, as_json: bool) -> None:
                     problems = await health()
                 except Exception as exc:
                     problems = [f"{type(exc).__name__}: {exc}"]
-                add(f"{kind.__name__} ({plugin})", not problems, "; ".join(problems) or "ok")
+                where = _backend_of(kernel, kind.__name__)
+                add(f"{kind.__name__} ({plugin}{where})", not problems, "; ".join(problems) or "ok")
         finally:
             await kernel.stop()
 
@@ -236,11 +250,43 @@ def doctor_cmd(kernel: Kernel, as_json: bool) -> None:
     if as_json:
         echo_json({"ok": ok, "checks": checks})
     else:
-        for c in checks:
-            mark = "[green]ok[/green]" if c["ok"] else "[red]FAIL[/red]"
-            console.print(f"{mark}  {c['check']}: {c['detail']}")
+        from rich.text import Text
+
+        for c in checks:  # exception texts are printed as they are: no markup ("[redis]")
+            mark = ("ok", "green") if c["ok"] else ("FAIL", "red")
+            console.print(Text.assemble(mark, f"  {c['check']}: {c['detail']}"), highlight=False)
     if not ok:
         sys.exit(1)
+
+
+_SERVICE_SECTIONS = {"StateService": "state", "SessionService": "sessions", "EventService": "events",
+                     "ArtifactService": "artifacts"}
+
+
+def _backend_of(kernel: Kernel, service: str) -> str:
+    """``: backend redis at redis://host:6379/0`` for ``llmspell doctor`` (no credentials)."""
+    from urllib.parse import urlsplit
+
+    section = kernel.config.sections.get(_SERVICE_SECTIONS.get(service, ""))
+    backend = getattr(section, "backend", None)
+    if not isinstance(backend, str):
+        return ""
+    server = ""
+    settings = kernel.config.sections.get(backend)
+    for field in ("url", "dsn", "endpoint_url", "endpoint", "servers"):
+        value = getattr(settings, field, None)
+        value = value[0] if isinstance(value, list | tuple) and value else value
+        if isinstance(value, str) and "://" in value:
+            try:
+                parts = urlsplit(value)
+                host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname or ""
+            except ValueError:
+                break
+            server = f" at {parts.scheme}://{host}{parts.path}"
+            break
+    if backend == "diskcache":
+        server = f" in {kernel.data_dir}"
+    return f": backend {backend}{server}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -147,6 +147,9 @@ class Kernel:
         self.services = Services(SERVICE_HINTS)
         self.stash = Stash()
         self.started = False
+        self.quiet = False
+        """True: the kernel's own system events (``kernel.started`` ...) are not published,
+        so that looking at a data directory (``llmspell sessions list``) adds nothing to it."""
         self._started_plugins: list[tuple[str, Callable[..., Any] | None]] = []
         self._call_each("llmspell_configure", kernel=self)
 
@@ -464,9 +467,12 @@ class Kernel:
         return ctx
 
     async def emit(self, type: str, payload: Mapping[str, Any], **meta: Any) -> Event | None:
-        """Publish a system event if an event service is running; never raises."""
+        """Publish a system event if an event service is running; never raises.
+
+        Nothing is published while :attr:`quiet` is set (read-only commands).
+        """
         events = self.services.find(EventService)  # type: ignore[type-abstract]
-        if events is None:
+        if events is None or self.quiet:
             return None
         try:
             return await events.publish(type, dict(payload), source=meta.pop("source", "kernel"), **meta)

@@ -90,7 +90,7 @@ def _output_dict(output: Any) -> dict[str, Any]:
 
 
 def register_commands(cli: click.Group) -> None:
-    from llmspell.cli import console, echo_json, pass_kernel, run
+    from llmspell.cli import console, echo_json, pass_kernel, pass_reader, run
 
     @cli.group("agents")
     def agents_group() -> None:
@@ -98,7 +98,7 @@ def register_commands(cli: click.Group) -> None:
 
     @agents_group.command("types")
     @click.option("--json", "as_json", is_flag=True)
-    @pass_kernel
+    @pass_reader
     def types_cmd(kernel: Any, as_json: bool) -> None:
         """Registered agent types and the plugin that registered each."""
         rows = [{"type": str(r.name), "plugin": r.plugin, "description": r.description}
@@ -113,7 +113,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--capability", help="Only agents with this capability.")
     @click.option("--type", "type_name", help="Only agents of this type.")
     @click.option("--json", "as_json", is_flag=True)
-    @pass_kernel
+    @pass_reader
     def list_cmd(kernel: Any, capability: str | None, type_name: str | None, as_json: bool) -> None:
         """Agents defined by the spec files of [agents] specs."""
 
@@ -132,7 +132,7 @@ def register_commands(cli: click.Group) -> None:
 
     @agents_group.command("describe")
     @click.argument("type_name")
-    @pass_kernel
+    @pass_reader
     def describe_cmd(kernel: Any, type_name: str) -> None:
         """An agent type's description and config schema (JSON Schema)."""
 

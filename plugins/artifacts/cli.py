@@ -48,7 +48,7 @@ def _where(session_id: str | None, user_id: str | None, app: str | None, as_prin
 
 
 def register_commands(cli: click.Group) -> None:
-    from llmspell.cli import console, echo_json, pass_kernel, progress, run
+    from llmspell.cli import console, echo_json, pass_kernel, pass_reader, progress, run
 
     @cli.group("artifacts")
     def artifacts() -> None:
@@ -63,7 +63,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--limit", default=100, show_default=True, help="Page size.")
     @click.option("--cursor", default=None, help="Continue after a previous page.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    @pass_kernel
+    @pass_reader
     def ls_cmd(kernel: Any, session_id: Any, user_id: Any, app: Any, as_principal: Any, prefix: str, tag: Any,
                content_type: Any, all_versions: bool, limit: int, cursor: Any, as_json: bool) -> None:
         """List artifacts (all scopes unless one is given)."""
@@ -149,7 +149,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--version", type=int, default=None, help="A version (default: the latest).")
     @_scope_options
     @click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON (with -o).")
-    @pass_kernel
+    @pass_reader
     def get_cmd(kernel: Any, target: str, output: Any, version: Any, session_id: Any, user_id: Any, app: Any,
                 as_principal: Any, as_json: bool) -> None:
         """Write an artifact's content to a file or stdout, streamed and verified."""
@@ -188,7 +188,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--version", type=int, default=None, help="A version (default: the latest).")
     @_scope_options
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    @pass_kernel
+    @pass_reader
     def stat_cmd(kernel: Any, target: str, version: Any, session_id: Any, user_id: Any, app: Any, as_principal: Any, as_json: bool) -> None:
         """Show one version's metadata."""
         where = _where(session_id, user_id, app, as_principal)
@@ -208,7 +208,7 @@ def register_commands(cli: click.Group) -> None:
     @click.argument("target")
     @_scope_options
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    @pass_kernel
+    @pass_reader
     def versions_cmd(kernel: Any, target: str, session_id: Any, user_id: Any, app: Any, as_principal: Any, as_json: bool) -> None:
         """List the versions of an artifact."""
         where = _where(session_id, user_id, app, as_principal)

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from llmspell import serde
-from llmspell.cli import console, echo_json, pass_kernel, progress, run
+from llmspell.cli import console, echo_json, pass_kernel, pass_reader, progress, run
 
 
 def _size(stream: Any) -> int | None:
@@ -40,7 +40,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--limit", default=50, show_default=True)
     @click.option("--cursor", help="The next_cursor of a previous page.")
     @click.option("--json", "as_json", is_flag=True)
-    @pass_kernel
+    @pass_reader
     def list_cmd(kernel: Any, user_id: str | None, app: str | None, status: tuple[str, ...],
                  tags: tuple[str, ...], limit: int, cursor: str | None, as_json: bool) -> None:
         """List sessions, newest first."""
@@ -80,7 +80,7 @@ def register_commands(cli: click.Group) -> None:
     @click.argument("session_id")
     @click.option("--events", "last", default=10, show_default=True, help="How many recent events to show.")
     @click.option("--json", "as_json", is_flag=True)
-    @pass_kernel
+    @pass_reader
     def show_cmd(kernel: Any, session_id: str, last: int, as_json: bool) -> None:
         """Show a session's metadata, state and last events."""
         from .transfer import describe
@@ -137,7 +137,7 @@ def register_commands(cli: click.Group) -> None:
     @click.argument("session_id")
     @click.option("-o", "--output", type=click.Path(dir_okay=False), help="File to write (default: stdout).")
     @click.option("--json", "as_json", is_flag=True, help="Print a summary as JSON.")
-    @pass_kernel
+    @pass_reader
     def export_cmd(kernel: Any, session_id: str, output: str | None, as_json: bool) -> None:
         """Export a session (record, state, events, artifact references) as JSON lines."""
         from .transfer import export_session

@@ -88,3 +88,32 @@ def test_a_worker_without_triggers_says_how_to_register_one(made: Any) -> None:
     assert "invalid configuration" not in done.stderr
     assert "no triggers are registered" in done.stderr and "kernel.events.triggers.add" in done.stderr
     assert "--setup module:function" in done.stderr
+
+
+def test_read_only_commands_append_nothing_to_the_event_log(made: Any) -> None:
+    env, session_id, _ = made
+
+    def streams() -> Any:
+        return json.loads(llmspell(env, "events", "streams", "--json").stdout)["streams"]
+
+    before = streams()
+    for command in (["sessions", "list"], ["sessions", "show", session_id], ["state", "list", "app:default"],
+                    ["state", "get", "app:default", "nothing"], ["state", "info"], ["doctor"], ["agents", "list"],
+                    ["agents", "types"], ["artifacts", "ls"], ["events", "tail"], ["plugins"], ["config"]):
+        done = llmspell(env, *command, check=False)
+        assert done.returncode in (0, 1), (command, done.stderr)  # state get of a missing key exits 1
+    assert streams() == before
+
+
+def test_doctor_names_each_backend_and_prints_errors_literally(made: Any, tmp_path: Any) -> None:
+    env, _, _ = made
+    lines = llmspell(env, "doctor").stdout.splitlines()
+    assert any(line.startswith("ok  SessionService (sessions: backend diskcache in ") for line in lines), lines
+    config = tmp_path / "redis.toml"
+    config.write_text(f'data_dir = "{tmp_path / "d"}"\n[sessions]\nbackend = "redis"\n'
+                      '[redis]\nurl = "redis://:secret@127.0.0.1:1/0"\n')
+    done = llmspell({**env, "COLUMNS": "400"}, "-c", str(config), "doctor", check=False)
+    assert done.returncode == 1
+    assert "FAIL  start: " in done.stdout
+    assert "[redis] url (or LLMSPELL_REDIS_URL)" in done.stdout  # not eaten as markup
+    assert "secret" not in done.stdout
