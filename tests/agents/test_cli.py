@@ -108,6 +108,8 @@ def printed_commands(script, data, env):
     done = subprocess.run([sys.executable, str(EXAMPLES / script), str(data)], env=env, cwd=EXAMPLES,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    if script == "demo.py":  # a user must not take the canned replies for a real model's
+        assert done.stdout.splitlines()[0].startswith("(the answers come from the offline model: canned")
     found = re.findall(r"(llmspell --data-dir \S+ .+)$", done.stdout, flags=re.MULTILINE)
     assert found, done.stdout
     return [shlex.split(command) for command in found]
@@ -162,3 +164,13 @@ asyncio.run(main(sys.argv[1]))
     unknown = cli("run", "helpr", "hi", "--session", session, check=False)
     assert unknown.returncode == 1
     assert "unknown agent or agent type 'helpr'; registered: cache, chat, code, guard, helper," in unknown.stderr
+
+
+@pytest.mark.slow
+def test_agents_describe_has_a_description_for_every_field(cli):
+    types = json.loads(cli("agents", "types", "--json").stdout)["types"]
+    assert len(types) >= 12
+    for row in types:
+        schema = json.loads(cli("agents", "describe", row["type"]).stdout)["config_schema"]
+        missing = [name for name, field in schema["properties"].items() if not field.get("description")]
+        assert not missing, (row["type"], missing)
