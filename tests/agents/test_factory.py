@@ -208,8 +208,10 @@ def test_config_schema_is_json_schema(kernel):
         "type": "integer", "default": 2000,
         "description": "Budget of the history sent to the model (4 characters a token, estimated).",
     }
-    assert schema["properties"]["provider"] == {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}
-    assert schema["properties"]["tools"] == {"type": "array", "items": {"type": "string"}, "default": []}
+    assert schema["properties"]["provider"] == {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None,
+                                                "description": "Model provider name; None takes ``[agents] provider``."}
+    assert schema["properties"]["tools"] == {"type": "array", "items": {"type": "string"}, "default": [],
+                                             "description": "Tools (or agents, as tools) this agent may call, by name."}
 
 
 def test_agents_cli_types_and_describe(llmspell_env, tmp_path):
