@@ -117,6 +117,36 @@ def import_plugin(target: str) -> ModuleType:
     return importlib.import_module(target)
 
 
+#: Plugins of this package whose extra has another name.
+_EXTRA_OF = {"console": "web"}
+
+
+def missing_extra(plugin: str, installed: Callable[[str], bool] | None = None) -> str | None:
+    """The ``llmspell[extra]`` that a plugin of this package needs and that is not installed."""
+    import importlib.metadata as metadata
+    import re
+
+    def present(name: str) -> bool:
+        try:
+            metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return False
+        return True
+
+    extra = _EXTRA_OF.get(plugin, plugin)
+    check = installed or present
+    try:
+        requires = metadata.distribution(OWN_DISTRIBUTION).requires or []
+    except metadata.PackageNotFoundError:
+        return None
+    for line in requires:
+        wanted = re.search(r'extra\s*==\s*"([^"]+)"', line)
+        name = re.match(r"[A-Za-z0-9._-]+", line)
+        if wanted and name and wanted.group(1) == extra and name.group(0) != OWN_DISTRIBUTION and not check(name.group(0)):
+            return extra
+    return None
+
+
 class PluginLoader:
     """Registers the plugins of one kernel with its manager, recording their origin."""
 
@@ -124,6 +154,9 @@ class PluginLoader:
         self.pm = pm
         self.infos: dict[str, PluginInfo] = {}
         self.blocked: list[str] = []
+        self.unavailable: dict[str, tuple[str, str | None, str]] = {}
+        """Plugins of this package left out because their extra is not installed:
+        name -> (module, version, extra)."""
         self.debug = debug
 
     def _say(self, message: str) -> None:
@@ -193,6 +226,11 @@ class PluginLoader:
         order = {name: i for i, name in enumerate(default_order)}
         own.sort(key=lambda ep: (order.get(ep.name, len(order)), ep.name))
         for ep in own:
+            extra = missing_extra(ep.name)
+            if extra is not None and not self.pm.is_blocked(ep.name):
+                self.unavailable[ep.name] = (ep.value, _dist_of(ep)[1], extra)
+                self._say(f"plugin {ep.name} is not loaded: needs llmspell[{extra}]")
+                continue
             self._load_entry_point(ep, "default")
         if distribution is not None:
             for name, module in distribution.plugins.items():

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from .errors import LlmspellError
 from .kernel import Kernel
@@ -152,9 +151,10 @@ def cli(**_: Any) -> None:
 
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("-v", "--verbose", is_flag=True, help="Also the hooks and registrations of each plugin.")
 @pass_reader
-def plugins_cmd(kernel: Kernel, as_json: bool) -> None:
-    """List loaded plugins: source, version, hooks and registrations."""
+def plugins_cmd(kernel: Kernel, as_json: bool, verbose: bool) -> None:
+    """List plugins: one line each (name, version, source, status); hooks with -v."""
     rows: list[dict[str, Any]] = []
     for info in kernel.plugins:
         registered = {
@@ -169,24 +169,32 @@ def plugins_cmd(kernel: Kernel, as_json: bool) -> None:
                 "module": info.module,
                 "distribution": info.distribution,
                 "version": info.version,
+                "status": "loaded",
                 "hooks": list(info.hooks),
                 "registers": registered,
             }
         )
+    for name, (module, version, extra) in kernel.unavailable.items():
+        rows.append({"name": name, "source": "default", "module": module, "distribution": "llmspell",
+                     "version": version, "status": f"not loaded: needs llmspell[{extra}]", "hooks": [], "registers": {}})
     if as_json:
         echo_json({"plugins": rows, "blocked": kernel.blocked, "distribution": kernel.distribution.name if kernel.distribution else None})
         return
-    table = Table(title="llmspell plugins")
-    for column in ("name", "source", "package", "hooks", "registers"):
-        table.add_column(column)
-    for row in rows:
-        package = f"{row['distribution'] or ''} {row['version'] or ''}".strip()
-        hooks = ", ".join(h.removeprefix("llmspell_") for h in row["hooks"])
-        regs = "; ".join(f"{k}: {', '.join(v)}" for k, v in row["registers"].items())
-        table.add_row(row["name"], row["source"], package, hooks, regs)
-    console.print(table)
+    from rich.text import Text
+
+    width = max((len(r["name"]) for r in rows), default=4)
+    for group in ([r for r in rows if r["status"] == "loaded"], [r for r in rows if r["status"] != "loaded"]):
+        for row in group:
+            package = f"{row['distribution'] or ''} {row['version'] or ''}".strip() or "-"
+            line = f"{row['name']:<{width}}  {package:<22} {row['source']:<12} {row['status']}"
+            console.print(Text(line), highlight=False, soft_wrap=True)
+            if verbose:
+                hooks = ", ".join(h.removeprefix("llmspell_") for h in row["hooks"])
+                console.print(Text(f"{'':<{width}}  hooks: {hooks}"), highlight=False)
+                for kind, names in row["registers"].items():
+                    console.print(Text(f"{'':<{width}}  {kind}: {', '.join(names)}"), highlight=False)
     if kernel.blocked:
-        console.print(f"blocked: {', '.join(kernel.blocked)}")
+        console.print(Text(f"blocked: {', '.join(kernel.blocked)}"), highlight=False)
 
 
 @cli.command("config")

@@ -309,6 +309,7 @@ class Config:
         env: Mapping[str, str] | None = None,
         data_dir: str | os.PathLike[str] | None = None,
         blocked: Iterable[str] = (),
+        unavailable: Mapping[str, str] | None = None,
     ) -> Config:
         """Validate ``raw`` against the registered sections; all problems in one error.
 
@@ -327,6 +328,10 @@ class Config:
             data = {k: v for k, v in data.items() if k not in ignored}
         for key in data:
             if key in KERNEL_KEYS or key in specs:
+                continue
+            if unavailable and key in unavailable:
+                extra = unavailable[key]
+                problems.append(f"{key}: the {key} plugin needs llmspell[{extra}]: pip install 'llmspell[{extra}]'")
                 continue
             known = sorted([*KERNEL_KEYS, *specs])
             close = difflib.get_close_matches(key, known, n=1)

@@ -136,7 +136,8 @@ class Kernel:
         }
         self._collect_sections(self.section_specs)
         self.config: Config = Config.build(
-            raw, self.section_specs, env=env, data_dir=data_dir, blocked=self._loader.blocked
+            raw, self.section_specs, env=env, data_dir=data_dir, blocked=self._loader.blocked,
+            unavailable={name: extra for name, (_, _, extra) in self._loader.unavailable.items()},
         )
         self._collect_registrations()
         self._dispatcher = Dispatcher(
@@ -253,6 +254,9 @@ class Kernel:
         ``ConfigError``) listing the registered names.
         """
         registry = self.registry(kind)
+        if name not in registry and name in self._loader.unavailable:
+            extra = self._loader.unavailable[name][2]
+            raise ConfigError([f"{kind} {name!r} needs llmspell[{extra}]: pip install 'llmspell[{extra}]'"])
         if name not in registry:
             raise UnknownBackendError(kind, name, (str(n) for n in registry.names()))
         registration = registry.registration(name)
@@ -285,6 +289,12 @@ class Kernel:
             hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or ()))
             infos.append(PluginInfo(info.name, info.source, info.module, info.distribution, info.version, hooks))
         return infos
+
+    @property
+    def unavailable(self) -> dict[str, tuple[str, str | None, str]]:
+        """Plugins of this package not loaded because their extra is missing:
+        name -> (module, version, extra)."""
+        return dict(self._loader.unavailable)
 
     @property
     def blocked(self) -> list[str]:

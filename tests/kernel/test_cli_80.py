@@ -117,3 +117,14 @@ def test_doctor_names_each_backend_and_prints_errors_literally(made: Any, tmp_pa
     assert "FAIL  start: " in done.stdout
     assert "[redis] url (or LLMSPELL_REDIS_URL)" in done.stdout  # not eaten as markup
     assert "secret" not in done.stdout
+
+
+def test_plugins_fit_a_screen_one_line_each_hooks_with_v(made: Any) -> None:
+    env, _, _ = made
+    lines = llmspell(env, "plugins").stdout.splitlines()
+    data = json.loads(llmspell(env, "plugins", "--json").stdout)
+    assert len(lines) == len(data["plugins"]) and all(len(line) <= 80 for line in lines)
+    assert all(line.split()[-1] == "loaded" for line in lines)
+    assert lines[0].split()[:4] == ["events", "llmspell", data["plugins"][0]["version"], "default"]
+    verbose = llmspell(env, "plugins", "-v").stdout
+    assert "hooks: " in verbose and "state backend: diskcache, memory" in verbose

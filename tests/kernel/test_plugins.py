@@ -293,3 +293,39 @@ def test_disable_as_one_string_blocks_each_name(make_kernel, llmspell_env):
     assert kernel.blocked == ["tools"]
     kernel = make_kernel(config={"plugins": {"disable": "tools, hooks"}})
     assert kernel.blocked == ["hooks", "tools"]
+
+
+# -- plugins of this package whose extra is not installed ----------------------------------------
+
+
+def test_a_default_plugin_whose_extra_is_missing_is_not_loaded_and_says_what_it_needs(make_kernel, monkeypatch):
+    from llmspell import _loader
+
+    real = _loader.missing_extra
+    monkeypatch.setattr(_loader, "missing_extra", lambda name: "redis" if name == "redis" else real(name))
+    kernel = make_kernel()
+    assert "redis" not in names(kernel)
+    assert kernel.unavailable["redis"][2] == "redis"
+    with pytest.raises(ConfigError) as excinfo:
+        make_kernel({"redis": {"url": "redis://127.0.0.1:6379/0"}, "sessions": {"backend": "redis"}})
+    text = "\n".join(excinfo.value.problems)
+    assert "redis: the redis plugin needs llmspell[redis]: pip install 'llmspell[redis]'" in text
+
+
+def test_missing_extra_reads_the_package_metadata():
+    from llmspell._loader import missing_extra
+
+    assert missing_extra("redis", installed=lambda name: name != "redis") == "redis"
+    assert missing_extra("console", installed=lambda name: name != "jinja2") == "web"
+    assert missing_extra("redis", installed=lambda name: True) is None
+    assert missing_extra("state", installed=lambda name: False) is None  # no extra: always there
+
+
+async def test_selecting_a_backend_whose_extra_is_missing_names_the_extra(make_kernel, monkeypatch):
+    from llmspell import _loader
+
+    real = _loader.missing_extra
+    monkeypatch.setattr(_loader, "missing_extra", lambda name: "redis" if name == "redis" else real(name))
+    kernel = make_kernel({"sessions": {"backend": "redis"}})
+    with pytest.raises(ConfigError, match=r"session backend 'redis' needs llmspell\[redis\]: pip install"):
+        await kernel.start()
