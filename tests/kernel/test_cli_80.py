@@ -128,3 +128,21 @@ def test_plugins_fit_a_screen_one_line_each_hooks_with_v(made: Any) -> None:
     assert lines[0].split()[:4] == ["events", "llmspell", data["plugins"][0]["version"], "default"]
     verbose = llmspell(env, "plugins", "-v").stdout
     assert "hooks: " in verbose and "state backend: diskcache, memory" in verbose
+
+
+def test_events_tail_shows_the_application_events_first(made: Any) -> None:
+    env, session_id, _ = made
+    done = llmspell(env, "events", "tail", "-n", "1")  # newer system events exist: kernel.stopping
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1 and f" {session_id}#1 session.created" in lines[0], lines
+    both = llmspell(env, "events", "tail", "-n", "2").stdout.splitlines()  # the log has one such event
+    assert f" {session_id}#1 " in both[0] and " system#" in both[1]
+    assert "llmspell events tail --stream system" in done.stderr
+    system = llmspell(env, "events", "tail", "--stream", "system", "-n", "1").stdout
+    assert " system#" in system and "kernel." in system
+
+
+def test_hooks_fit_80_columns_without_cutting_names(made: Any) -> None:
+    env, _, _ = made
+    out = llmspell(env, "hooks").stdout
+    assert "…" not in out and max(len(line) for line in out.splitlines()) <= 80
