@@ -110,7 +110,7 @@ def printed_commands(script, data, env):
     assert done.returncode == 0, done.stderr
     if script == "demo.py":  # a user must not take the canned replies for a real model's
         assert done.stdout.splitlines()[0].startswith("(the answers come from the offline model: canned")
-    found = re.findall(r"(llmspell --data-dir \S+ .+)$", done.stdout, flags=re.MULTILINE)
+    found = re.findall(r"(llmspell (?:--data-dir|-c) \S+ .+)$", done.stdout, flags=re.MULTILINE)
     assert found, done.stdout
     return [shlex.split(command) for command in found]
 
@@ -119,6 +119,8 @@ def printed_commands(script, data, env):
 @pytest.mark.parametrize(("script", "agent", "earlier"), [
     ("agents_chat_memory.py", "helper", "My name is Ada"),
     ("demo.py", "billing", "invoice 1042 charged me twice"),
+    ("agents_research.py", None, None),
+    ("hooks_and_callbacks.py", None, None),
 ])
 def test_every_command_an_example_prints_works(tmp_path, llmspell_env, script, agent, earlier):
     commands = printed_commands(script, tmp_path / "data", llmspell_env)
@@ -128,12 +130,14 @@ def test_every_command_an_example_prints_works(tmp_path, llmspell_env, script, a
         done = subprocess.run(command, env=env, cwd=tmp_path, input="what did I say?\n/quit\n" if chat else None,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, (command, done.stderr)
+        assert done.stdout.strip(), command
         if chat:
             # the agent made in code is rebuilt from the session: same name, same conversation
             assert f"llmspell chat with {agent} (chat)" in done.stdout
             answer = done.stdout.split("you> assistant> ")[1]
             assert answer.startswith("Earlier you said: ") and earlier in answer
             assert f"resume with: llmspell chat {agent} --session" in done.stdout
+    assert any("chat" in command for command in commands) == (agent is not None)
 
 
 def test_chat_and_run_in_a_session_resume_the_agent_that_ran_there(cli, tmp_path, llmspell_env):
