@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import logging
@@ -123,28 +124,41 @@ _EXTRA_OF = {"console": "web"}
 
 def missing_extra(plugin: str, installed: Callable[[str], bool] | None = None) -> str | None:
     """The ``llmspell[extra]`` that a plugin of this package needs and that is not installed."""
+    extra = _EXTRA_OF.get(plugin, plugin)
+    check = installed or _installed
+    if any(not check(name) for name in _extras().get(extra, ())):
+        return extra
+    return None
+
+
+@functools.cache
+def _extras() -> dict[str, tuple[str, ...]]:
+    """This package's extras and the distributions each needs (read once per process)."""
     import importlib.metadata as metadata
     import re
 
-    def present(name: str) -> bool:
-        try:
-            metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return False
-        return True
-
-    extra = _EXTRA_OF.get(plugin, plugin)
-    check = installed or present
     try:
         requires = metadata.distribution(OWN_DISTRIBUTION).requires or []
     except metadata.PackageNotFoundError:
-        return None
+        return {}
+    out: dict[str, list[str]] = {}
     for line in requires:
         wanted = re.search(r'extra\s*==\s*"([^"]+)"', line)
         name = re.match(r"[A-Za-z0-9._-]+", line)
-        if wanted and name and wanted.group(1) == extra and name.group(0) != OWN_DISTRIBUTION and not check(name.group(0)):
-            return extra
-    return None
+        if wanted and name and name.group(0) != OWN_DISTRIBUTION:
+            out.setdefault(wanted.group(1), []).append(name.group(0))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@functools.cache
+def _installed(name: str) -> bool:
+    import importlib.metadata as metadata
+
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 class PluginLoader:
