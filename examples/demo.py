@@ -40,6 +40,7 @@ async def open_session(kernel: Kernel) -> str:
 
 async def main(data_dir: str) -> None:
     async with Kernel(CONFIG, data_dir=data_dir) as kernel:
+        print("(the answers come from the offline model: canned, deterministic replies; no network, no keys)")
         print(f"llmspell kernel on {kernel.data_dir}")
         print("plugins: " + ", ".join(p.name for p in kernel.plugins))
         events = kernel.services.find(EventService)  # type: ignore[type-abstract]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import logging
@@ -117,6 +118,49 @@ def import_plugin(target: str) -> ModuleType:
     return importlib.import_module(target)
 
 
+#: Plugins of this package whose extra has another name.
+_EXTRA_OF = {"console": "web"}
+
+
+def missing_extra(plugin: str, installed: Callable[[str], bool] | None = None) -> str | None:
+    """The ``llmspell[extra]`` that a plugin of this package needs and that is not installed."""
+    extra = _EXTRA_OF.get(plugin, plugin)
+    check = installed or _installed
+    if any(not check(name) for name in _extras().get(extra, ())):
+        return extra
+    return None
+
+
+@functools.cache
+def _extras() -> dict[str, tuple[str, ...]]:
+    """This package's extras and the distributions each needs (read once per process)."""
+    import importlib.metadata as metadata
+    import re
+
+    try:
+        requires = metadata.distribution(OWN_DISTRIBUTION).requires or []
+    except metadata.PackageNotFoundError:
+        return {}
+    out: dict[str, list[str]] = {}
+    for line in requires:
+        wanted = re.search(r'extra\s*==\s*"([^"]+)"', line)
+        name = re.match(r"[A-Za-z0-9._-]+", line)
+        if wanted and name and name.group(0) != OWN_DISTRIBUTION:
+            out.setdefault(wanted.group(1), []).append(name.group(0))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@functools.cache
+def _installed(name: str) -> bool:
+    import importlib.metadata as metadata
+
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 class PluginLoader:
     """Registers the plugins of one kernel with its manager, recording their origin."""
 
@@ -124,6 +168,9 @@ class PluginLoader:
         self.pm = pm
         self.infos: dict[str, PluginInfo] = {}
         self.blocked: list[str] = []
+        self.unavailable: dict[str, tuple[str, str | None, str]] = {}
+        """Plugins of this package left out because their extra is not installed:
+        name -> (module, version, extra)."""
         self.debug = debug
 
     def _say(self, message: str) -> None:
@@ -154,29 +201,50 @@ class PluginLoader:
         self,
         *,
         default_order: Iterable[str],
-        disable: Iterable[str],
+        disable: Mapping[str, str] | Iterable[str],
         distribution: Distribution | None,
         autoload: bool,
         extra_modules: Iterable[str],
         objects: Iterable[Any],
     ) -> None:
-        """Register every plugin in the documented order, skipping blocked names."""
-        blocked = set(disable)
+        """Register every plugin in the documented order, skipping blocked names.
+
+        ``disable`` maps each name to block to who asked for it (for the error when the
+        name matches no plugin: a misspelt name must not leave a plugin on silently).
+        """
+        extra_modules = list(extra_modules)
+        objects = list(objects)
+        own: list[importlib_metadata.EntryPoint] = []
+        others: list[importlib_metadata.EntryPoint] = []
+        for ep in _entry_points(ENTRY_POINT_GROUP):
+            package, _ = _dist_of(ep)
+            (own if package == OWN_DISTRIBUTION else others).append(ep)
+        known = {ep.name for ep in [*own, *others]}
+        known |= {Path(t).stem if t.endswith(".py") else t for t in extra_modules}
+        known |= {getattr(o, "__name__", None) or "" for o in objects if not isinstance(o, str)}
+        known |= {o for o in objects if isinstance(o, str)}
+        if distribution is not None:
+            known |= set(distribution.plugins)
+        asked = dict(disable) if isinstance(disable, Mapping) else dict.fromkeys(disable, "argument")
+        unknown = [f"plugins.disable: no plugin is named {name!r} (blocked by {who}; known plugins: "
+                   f"{', '.join(sorted(known - {''}))})" for name, who in asked.items() if name not in known]
+        if unknown:
+            raise ConfigError(unknown)
+        blocked = set(asked)
         if distribution is not None:
             blocked |= set(distribution.block)
             autoload = autoload and distribution.autoload
         for name in sorted(blocked):
             self.pm.set_blocked(name)
         self.blocked = sorted(blocked)
-
-        own: list[importlib_metadata.EntryPoint] = []
-        others: list[importlib_metadata.EntryPoint] = []
-        for ep in _entry_points(ENTRY_POINT_GROUP):
-            package, _ = _dist_of(ep)
-            (own if package == OWN_DISTRIBUTION else others).append(ep)
         order = {name: i for i, name in enumerate(default_order)}
         own.sort(key=lambda ep: (order.get(ep.name, len(order)), ep.name))
         for ep in own:
+            extra = missing_extra(ep.name)
+            if extra is not None and not self.pm.is_blocked(ep.name):
+                self.unavailable[ep.name] = (ep.value, _dist_of(ep)[1], extra)
+                self._say(f"plugin {ep.name} is not loaded: needs llmspell[{extra}]")
+                continue
             self._load_entry_point(ep, "default")
         if distribution is not None:
             for name, module in distribution.plugins.items():

@@ -17,12 +17,11 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from .errors import LlmspellError
 from .kernel import Kernel
 
-__all__ = ["main", "run", "pass_kernel", "echo_json", "console", "progress"]
+__all__ = ["main", "run", "pass_kernel", "pass_reader", "echo_json", "console", "progress"]
 
 T = TypeVar("T")
 console = Console()
@@ -111,7 +110,35 @@ def pass_kernel(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-@click.group()
+class _Cli(click.Group):
+    """The root group: when the kernel could not be built, plugins added no commands,
+    so an unknown command reports why the kernel failed (a bad config, with its path)
+    instead of ``No such command``."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError:
+            error = (ctx.obj or {}).get("error")
+            if error is not None:
+                raise error from None
+            raise
+
+
+def pass_reader(fn: Callable[..., T]) -> Callable[..., T]:
+    """:func:`pass_kernel` for a read-only command: its kernel publishes no system events,
+    so looking at the data appends nothing to the event log."""
+
+    def quiet(kernel: Kernel, *args: Any, **kwargs: Any) -> T:
+        kernel.quiet = True
+        return fn(kernel, *args, **kwargs)
+
+    quiet.__name__ = fn.__name__
+    quiet.__doc__ = fn.__doc__
+    return pass_kernel(quiet)
+
+
+@click.group(cls=_Cli)
 @click.option("-c", "--config", "config_path", metavar="FILE", help="Config file (default: ./llmspell.toml or $LLMSPELL_CONFIG).")
 @click.option("--data-dir", metavar="DIR", help="Data directory (default: ./.llmspell).")
 @click.option("--distribution", metavar="NAME", help="Start a named distribution.")
@@ -124,9 +151,10 @@ def cli(**_: Any) -> None:
 
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@pass_kernel
-def plugins_cmd(kernel: Kernel, as_json: bool) -> None:
-    """List loaded plugins: source, version, hooks and registrations."""
+@click.option("-v", "--verbose", is_flag=True, help="Also the hooks and registrations of each plugin.")
+@pass_reader
+def plugins_cmd(kernel: Kernel, as_json: bool, verbose: bool) -> None:
+    """List plugins: one line each (name, version, source, status); hooks with -v."""
     rows: list[dict[str, Any]] = []
     for info in kernel.plugins:
         registered = {
@@ -141,30 +169,38 @@ def plugins_cmd(kernel: Kernel, as_json: bool) -> None:
                 "module": info.module,
                 "distribution": info.distribution,
                 "version": info.version,
+                "status": "loaded",
                 "hooks": list(info.hooks),
                 "registers": registered,
             }
         )
+    for name, (module, version, extra) in kernel.unavailable.items():
+        rows.append({"name": name, "source": "default", "module": module, "distribution": "llmspell",
+                     "version": version, "status": f"not loaded: needs llmspell[{extra}]", "hooks": [], "registers": {}})
     if as_json:
         echo_json({"plugins": rows, "blocked": kernel.blocked, "distribution": kernel.distribution.name if kernel.distribution else None})
         return
-    table = Table(title="llmspell plugins")
-    for column in ("name", "source", "package", "hooks", "registers"):
-        table.add_column(column)
-    for row in rows:
-        package = f"{row['distribution'] or ''} {row['version'] or ''}".strip()
-        hooks = ", ".join(h.removeprefix("llmspell_") for h in row["hooks"])
-        regs = "; ".join(f"{k}: {', '.join(v)}" for k, v in row["registers"].items())
-        table.add_row(row["name"], row["source"], package, hooks, regs)
-    console.print(table)
+    from rich.text import Text
+
+    width = max((len(r["name"]) for r in rows), default=4)
+    for group in ([r for r in rows if r["status"] == "loaded"], [r for r in rows if r["status"] != "loaded"]):
+        for row in group:
+            package = f"{row['distribution'] or ''} {row['version'] or ''}".strip() or "-"
+            line = f"{row['name']:<{width}}  {package:<22} {row['source']:<12} {row['status']}"
+            console.print(Text(line), highlight=False, soft_wrap=True)
+            if verbose:
+                hooks = ", ".join(h.removeprefix("llmspell_") for h in row["hooks"])
+                console.print(Text(f"{'':<{width}}  hooks: {hooks}"), highlight=False)
+                for kind, names in row["registers"].items():
+                    console.print(Text(f"{'':<{width}}  {kind}: {', '.join(names)}"), highlight=False)
     if kernel.blocked:
-        console.print(f"blocked: {', '.join(kernel.blocked)}")
+        console.print(Text(f"blocked: {', '.join(kernel.blocked)}"), highlight=False)
 
 
 @cli.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--show-secrets", is_flag=True, help="Print secret values instead of ***.")
-@pass_kernel
+@pass_reader
 def config_cmd(kernel: Kernel, as_json: bool, show_secrets: bool) -> None:
     """Print the effective configuration (file + environment + defaults)."""
     data = kernel.config.to_dict(show_secrets=show_secrets)
@@ -178,7 +214,7 @@ def config_cmd(kernel: Kernel, as_json: bool, show_secrets: bool) -> None:
 
 @cli.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@pass_kernel
+@pass_reader
 def doctor_cmd(kernel: Kernel, as_json: bool) -> None:
     """Check the data directory, the selected backends and their connections."""
     checks: list[dict[str, Any]] = []
@@ -212,7 +248,8 @@ def doctor_cmd(kernel: Kernel, as_json: bool) -> None:
                     problems = await health()
                 except Exception as exc:
                     problems = [f"{type(exc).__name__}: {exc}"]
-                add(f"{kind.__name__} ({plugin})", not problems, "; ".join(problems) or "ok")
+                where = _backend_of(kernel, kind.__name__)
+                add(f"{kind.__name__} ({plugin}{where})", not problems, "; ".join(problems) or "ok")
         finally:
             await kernel.stop()
 
@@ -221,11 +258,43 @@ def doctor_cmd(kernel: Kernel, as_json: bool) -> None:
     if as_json:
         echo_json({"ok": ok, "checks": checks})
     else:
-        for c in checks:
-            mark = "[green]ok[/green]" if c["ok"] else "[red]FAIL[/red]"
-            console.print(f"{mark}  {c['check']}: {c['detail']}")
+        from rich.text import Text
+
+        for c in checks:  # exception texts are printed as they are: no markup ("[redis]")
+            mark = ("ok", "green") if c["ok"] else ("FAIL", "red")
+            console.print(Text.assemble(mark, f"  {c['check']}: {c['detail']}"), highlight=False)
     if not ok:
         sys.exit(1)
+
+
+_SERVICE_SECTIONS = {"StateService": "state", "SessionService": "sessions", "EventService": "events",
+                     "ArtifactService": "artifacts"}
+
+
+def _backend_of(kernel: Kernel, service: str) -> str:
+    """``: backend redis at redis://host:6379/0`` for ``llmspell doctor`` (no credentials)."""
+    from urllib.parse import urlsplit
+
+    section = kernel.config.sections.get(_SERVICE_SECTIONS.get(service, ""))
+    backend = getattr(section, "backend", None)
+    if not isinstance(backend, str):
+        return ""
+    server = ""
+    settings = kernel.config.sections.get(backend)
+    for field in ("url", "dsn", "endpoint_url", "endpoint", "servers"):
+        value = getattr(settings, field, None)
+        value = value[0] if isinstance(value, list | tuple) and value else value
+        if isinstance(value, str) and "://" in value:
+            try:
+                parts = urlsplit(value)
+                host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname or ""
+            except ValueError:
+                break
+            server = f" at {parts.scheme}://{host}{parts.path}"
+            break
+    if backend == "diskcache":
+        server = f" in {kernel.data_dir}"
+    return f": backend {backend}{server}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

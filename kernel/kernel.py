@@ -107,17 +107,20 @@ class Kernel:
         self._loader = PluginLoader(self.pm, debug=self.debug)
         if dist_name:
             self.distribution = self._loader.find_distribution(dist_name)
-            raw = raw.with_defaults(self.distribution.config)
+            raw = raw.with_defaults(self.distribution.config, f"distribution {self.distribution.name!r}")
             keys = raw.kernel_keys()
         from llmspell.plugins import DEFAULT_ORDER
 
+        blocking: dict[str, str] = {}  # plugin name -> who blocked it
+        for name in keys.plugins.disable:
+            blocking.setdefault(name, raw.origin("plugins.disable") or "the configuration")
+        for name in _split(env.get("LLMSPELL_DISABLE_PLUGINS", "")):
+            blocking.setdefault(name, "environment LLMSPELL_DISABLE_PLUGINS")
+        for name in [disable] if isinstance(disable, str) else disable:
+            blocking.setdefault(name, "argument")
         self._loader.load(
             default_order=DEFAULT_ORDER,
-            disable=[
-                *keys.plugins.disable,
-                *_split(env.get("LLMSPELL_DISABLE_PLUGINS", "")),
-                *disable,
-            ],
+            disable=blocking,
             distribution=self.distribution,
             autoload=keys.plugins.autoload
             and env.get("LLMSPELL_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0", "false"),
@@ -132,7 +135,10 @@ class Kernel:
             "hook_policy": SectionSpec("hook_policy", HookPolicy, "kernel", "hook isolation"),
         }
         self._collect_sections(self.section_specs)
-        self.config: Config = Config.build(raw, self.section_specs, env=env, data_dir=data_dir)
+        self.config: Config = Config.build(
+            raw, self.section_specs, env=env, data_dir=data_dir, blocked=self._loader.blocked,
+            unavailable={name: extra for name, (_, _, extra) in self._loader.unavailable.items()},
+        )
         self._collect_registrations()
         self._dispatcher = Dispatcher(
             self.pm, policy=self.config.section("hook_policy"), on_breaker=self._breaker_changed
@@ -142,6 +148,9 @@ class Kernel:
         self.services = Services(SERVICE_HINTS)
         self.stash = Stash()
         self.started = False
+        self.quiet = False
+        """True: the kernel's own system events (``kernel.started`` ...) are not published,
+        so that looking at a data directory (``llmspell sessions list``) adds nothing to it."""
         self._started_plugins: list[tuple[str, Callable[..., Any] | None]] = []
         self._call_each("llmspell_configure", kernel=self)
 
@@ -245,6 +254,9 @@ class Kernel:
         ``ConfigError``) listing the registered names.
         """
         registry = self.registry(kind)
+        if name not in registry and name in self._loader.unavailable:
+            extra = self._loader.unavailable[name][2]
+            raise ConfigError([f"{kind} {name!r} needs llmspell[{extra}]: pip install 'llmspell[{extra}]'"])
         if name not in registry:
             raise UnknownBackendError(kind, name, (str(n) for n in registry.names()))
         registration = registry.registration(name)
@@ -277,6 +289,12 @@ class Kernel:
             hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or ()))
             infos.append(PluginInfo(info.name, info.source, info.module, info.distribution, info.version, hooks))
         return infos
+
+    @property
+    def unavailable(self) -> dict[str, tuple[str, str | None, str]]:
+        """Plugins of this package not loaded because their extra is missing:
+        name -> (module, version, extra)."""
+        return dict(self._loader.unavailable)
 
     @property
     def blocked(self) -> list[str]:
@@ -459,9 +477,12 @@ class Kernel:
         return ctx
 
     async def emit(self, type: str, payload: Mapping[str, Any], **meta: Any) -> Event | None:
-        """Publish a system event if an event service is running; never raises."""
+        """Publish a system event if an event service is running; never raises.
+
+        Nothing is published while :attr:`quiet` is set (read-only commands).
+        """
         events = self.services.find(EventService)  # type: ignore[type-abstract]
-        if events is None:
+        if events is None or self.quiet:
             return None
         try:
             return await events.publish(type, dict(payload), source=meta.pop("source", "kernel"), **meta)

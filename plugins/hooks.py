@@ -157,8 +157,10 @@ def llmspell_register_commands(cli: click.Group, kernel: Any) -> None:
         from rich.table import Table
 
         table = Table(title="llmspell hooks")
-        for column in ("point", "name", "origin", "priority", "calls", "errors", "avg ms", "breaker"):
-            table.add_column(column)
+        table.add_column("point", overflow="fold")
+        table.add_column("name", overflow="fold")  # folded, never cut: users name it in config
+        for column in ("origin", "prio", "calls", "errors", "avg ms", "breaker"):
+            table.add_column(column, overflow="fold")
         for row in rows:
             avg = row["total_time"] / row["calls"] * 1000 if row["calls"] else 0.0
             table.add_row(

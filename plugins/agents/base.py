@@ -53,10 +53,13 @@ class AgentConfig:
     """Settings every agent type accepts; a type's own ``Config`` subclasses this."""
 
     description: str = ""
+    """What the agent does, shown by ``llmspell agents list`` and used for discovery."""
     capabilities: list[str] = attrs.Factory(list)
+    """Capabilities to find the agent by, besides its type's and its tools'."""
     provider: str | None = None
     """Model provider name; None takes ``[agents] provider``."""
     model: str | None = None
+    """Model name passed to the provider; None: the provider's default."""
     system: str = ""
     """System prompt sent before the conversation."""
     tools: list[str] = attrs.Factory(list)

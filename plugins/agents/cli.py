@@ -14,14 +14,35 @@ from .schema import config_schema
 __all__ = ["register_commands", "resolve_agent", "open_session"]
 
 
-def resolve_agent(kernel: Any, name: str, config: dict[str, Any] | None = None) -> Any:
-    """A live agent (from ``[agents] specs``), or a new agent of the type ``name``."""
+async def resolve_agent(
+    kernel: Any, name: str | None, config: dict[str, Any] | None = None, session_id: str | None = None
+) -> Any:
+    """The agent ``name``: one defined in ``[agents] specs``, one that ran in the session
+    (rebuilt from its recorded type and config), or a new agent of the type ``name``.
+
+    Without a name, the agent that last ran in the session, else a ``chat`` agent.
+    """
+    from llmspell.errors import UnknownNameError
+
+    from .ran import ran_in
+
     agents = kernel.agents
-    if name in {a.name for a in agents.list()}:
+    recorded = await ran_in(kernel, session_id) if session_id else {}
+    if name is None:
+        name = next(iter(recorded), "chat")
+    defined = sorted(a.name for a in agents.list())
+    if name in defined or name in recorded:
         if config:
             raise click.UsageError(f"{name!r} is a defined agent; --tool/--set apply to agent types only")
-        return agents.get(name)
-    return agents.create(name, name=name.rpartition(":")[2].lower() if ":" in name else name, **(config or {}))
+        if name in defined:
+            return agents.get(name)
+        entry = recorded[name]
+        return agents.create(entry["type"], name=name, **entry.get("config", {}))
+    types = sorted(str(r.name) for r in kernel.registry("agent type"))
+    if name in types or ":" in name:
+        return agents.create(name, name=name.rpartition(":")[2].lower() if ":" in name else name, **(config or {}))
+    # the known names: agent types, agents of [agents] specs, agents that ran in the session
+    raise UnknownNameError("agent or agent type", name, {*types, *defined, *recorded})
 
 
 def parse_settings(tools: tuple[str, ...], settings: tuple[str, ...]) -> dict[str, Any]:
@@ -69,7 +90,7 @@ def _output_dict(output: Any) -> dict[str, Any]:
 
 
 def register_commands(cli: click.Group) -> None:
-    from llmspell.cli import console, echo_json, pass_kernel, run
+    from llmspell.cli import console, echo_json, pass_kernel, pass_reader, run
 
     @cli.group("agents")
     def agents_group() -> None:
@@ -77,7 +98,7 @@ def register_commands(cli: click.Group) -> None:
 
     @agents_group.command("types")
     @click.option("--json", "as_json", is_flag=True)
-    @pass_kernel
+    @pass_reader
     def types_cmd(kernel: Any, as_json: bool) -> None:
         """Registered agent types and the plugin that registered each."""
         rows = [{"type": str(r.name), "plugin": r.plugin, "description": r.description}
@@ -92,7 +113,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--capability", help="Only agents with this capability.")
     @click.option("--type", "type_name", help="Only agents of this type.")
     @click.option("--json", "as_json", is_flag=True)
-    @pass_kernel
+    @pass_reader
     def list_cmd(kernel: Any, capability: str | None, type_name: str | None, as_json: bool) -> None:
         """Agents defined by the spec files of [agents] specs."""
 
@@ -111,7 +132,7 @@ def register_commands(cli: click.Group) -> None:
 
     @agents_group.command("describe")
     @click.argument("type_name")
-    @pass_kernel
+    @pass_reader
     def describe_cmd(kernel: Any, type_name: str) -> None:
         """An agent type's description and config schema (JSON Schema)."""
 
@@ -137,13 +158,13 @@ def register_commands(cli: click.Group) -> None:
     @pass_kernel
     def run_cmd(kernel: Any, agent: str, text: str, session_id: str | None, new_session: bool, user: str | None,
                 tools: tuple[str, ...], settings: tuple[str, ...], stream: bool, as_json: bool) -> None:
-        """Run AGENT (a defined agent or an agent type) on TEXT."""
+        """Run AGENT (an agent type, a defined agent, or one that ran in --session) on TEXT."""
         config = parse_settings(tools, settings)
 
         async def go() -> Any:
             async with kernel:
-                target = resolve_agent(kernel, agent, config)
                 sid = await open_session(kernel, session_id, user, create=new_session)
+                target = await resolve_agent(kernel, agent, config, session_id)
                 if new_session and sid is None:
                     from llmspell.ids import new_id
 
@@ -171,12 +192,16 @@ def register_commands(cli: click.Group) -> None:
                 click.echo(f"saved artifact: {ref}")
 
     @cli.command("chat")
-    @click.argument("agent", default="chat")
-    @click.option("--session", "session_id", help="Resume this session.")
+    @click.argument("agent", required=False)
+    @click.option("--session", "session_id", help="Resume this session (with the agent that last ran in it).")
     @click.option("--user", help="User id for the conversation.")
     @pass_kernel
-    def chat_cmd(kernel: Any, agent: str, session_id: str | None, user: str | None) -> None:
-        """Talk to AGENT (default: a chat agent) in a REPL; the conversation persists in a session.
+    def chat_cmd(kernel: Any, agent: str | None, session_id: str | None, user: str | None) -> None:
+        """Talk to AGENT in a REPL; the conversation persists in a session.
+
+        AGENT is an agent type, an agent of [agents] specs, or an agent that ran in the
+        session (also one made in code); without it, the agent that last ran in the
+        session, else a new chat agent.
 
         Commands: /session, /state, /events, /history, /help, /quit.
         """

@@ -125,6 +125,7 @@ class LoopConfig(AgentConfig):
     """Settings of a loop agent."""
 
     max_iterations: int = 5
+    """Runs of the body at most."""
     until: str | None = None
     """Stop when the output content matches this regular expression."""
     until_state: str | None = None
@@ -132,6 +133,7 @@ class LoopConfig(AgentConfig):
     condition: str | None = None
     """Stop when ``module:function(output, iteration)`` returns true."""
     feed_output: bool = True
+    """Give each iteration the previous output as its input (else the original input)."""
     fail_at_limit: bool = False
     """Raise LimitExceeded when ``max_iterations`` pass without the condition holding."""
 
@@ -189,6 +191,7 @@ class RouterConfig(AgentConfig):
     chooser: str | None = None
     """An agent asked to name the route; its answer must contain one of ``agents``."""
     default: str | None = None
+    """The agent used when no rule matches and the chooser names none."""
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()

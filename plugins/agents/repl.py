@@ -39,7 +39,7 @@ def _setup_readline(path: Path) -> Any:
 
 
 class Repl:
-    def __init__(self, kernel: Any, agent: str, session_id: str | None, user: str | None) -> None:
+    def __init__(self, kernel: Any, agent: str | None, session_id: str | None, user: str | None) -> None:
         self.kernel = kernel
         self.agent_name = agent
         self.session_id = session_id
@@ -103,9 +103,10 @@ class Repl:
     async def main(self) -> None:
         readline = _setup_readline(self.kernel.data_dir / "chat" / "history")
         async with self.kernel:
-            self.agent = resolve_agent(self.kernel, self.agent_name)
             resuming = self.session_id is not None
             self.session_id = await open_session(self.kernel, self.session_id, self.user, create=True)
+            self.agent = await resolve_agent(self.kernel, self.agent_name, None, self.session_id if resuming else None)
+            self.agent_name = self.agent.name
             if self.session_id is None:
                 from llmspell.ids import new_id
 

@@ -38,6 +38,7 @@ from llmspell.state import StateService
 from .calls import reporter
 from .commit import TEMP_OWNER, Commit, locate
 from .lifecycle import RunInfo, check, current_run
+from .ran import record
 
 if TYPE_CHECKING:
     from .base import BaseAgent
@@ -79,6 +80,7 @@ class Runner(Commit):
     _idle: dict[str, asyncio.Event]
     _touched: dict[str, float]
     _session_users: dict[str, str | None]
+    _recorded: set[tuple[str, str]]
 
     if TYPE_CHECKING:  # provided by AgentManager
 
@@ -234,6 +236,11 @@ class Runner(Commit):
         if limits.deadline is not None:
             run_ctx = run_ctx.with_timeout(limits.deadline)
         run_ctx.data[RUN_PARENT] = run_ctx.invocation_id  # what agents started inside this one see
+        if ctx.session_id is not None and (ctx.session_id, agent.name) not in self._recorded:
+            if len(self._recorded) >= 4096:
+                self._recorded.clear()
+            self._recorded.add((ctx.session_id, agent.name))
+            await record(kernel, agent, ctx.session_id)  # so that a later process can resume it
         token = current_run.set(RunInfo(agent, limits))
         events = self.settings.publish and kernel.services.find(EventService) is not None
         report = reporter.get()

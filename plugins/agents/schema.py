@@ -185,15 +185,40 @@ def type_schema(tp: Any) -> dict[str, Any]:
     return {}
 
 
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of ``cls`` and its bases (``x: int = 1`` then ``\"\"\"...\"\"\"``)."""
+    import ast
+    import inspect
+    import itertools
+    import textwrap
+
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for node, after in itertools.pairwise(body):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                    and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+                    and isinstance(after.value.value, str)):
+                docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
 def config_schema(cls: type) -> dict[str, Any]:
     """The JSON Schema of an attrs config class (field docs become descriptions)."""
     hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
     props: dict[str, Any] = {}
     required = []
     for field in attrs.fields(cls):
         if not field.init:
             continue
         schema = type_schema(hints.get(field.name, Any))
+        if field.name in docs:
+            schema["description"] = docs[field.name]
         default: Any = field.default
         if isinstance(default, attrs.Factory):  # type: ignore[arg-type,unused-ignore]
             default = None if default.takes_self else default.factory()

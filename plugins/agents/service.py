@@ -65,6 +65,7 @@ class AgentManager(Lifecycle, Runner, Calls):
         self._pending: dict[str, asyncio.Task[None]] = {}
         self._touched: dict[str, float] = {}
         self._session_users: dict[str, str | None] = {}
+        self._recorded: set[tuple[str, str]] = set()
 
     # -- types -------------------------------------------------------------------------
 

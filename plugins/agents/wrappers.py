@@ -62,8 +62,11 @@ class Wrapper(BaseAgent):
 @attrs.frozen
 class RetryConfig(AgentConfig):
     attempts: int = 3
+    """Runs of the inner agent before the last error is raised."""
     backoff: float = 0.1
+    """Seconds to wait after the first failure; doubled after each further one."""
     max_backoff: float = 5.0
+    """The longest wait between two attempts, in seconds."""
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -98,6 +101,7 @@ class RetryAgent(Wrapper):
 @attrs.frozen
 class TimeoutConfig(AgentConfig):
     seconds: float = 30.0
+    """Seconds the inner agent may take before DeadlineExceeded."""
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -126,8 +130,11 @@ class TimeoutAgent(Wrapper):
 @attrs.frozen
 class CacheConfig(AgentConfig):
     ttl: float = 3600.0
+    """Seconds a cached answer stays valid."""
     max_entries: int = 1024
+    """Answers kept in memory; the least recently used goes first."""
     persist: bool = False
+    """Also keep answers in the wrapper's ``agent`` state scope, across processes."""
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -171,10 +178,15 @@ class CacheAgent(Wrapper):
 @attrs.frozen
 class GuardConfig(AgentConfig):
     deny: list[str] = attrs.Factory(list)
+    """Regular expressions (case-insensitive): an input matching one is refused."""
     deny_output: list[str] = attrs.Factory(list)
+    """Regular expressions: an output matching one is replaced by ``message``."""
     check: str | None = None
+    """``module:function``, called as ``fn(text)``; a returned reason blocks the text."""
     message: str = "I can't help with that."
+    """The answer given instead of a blocked input or output."""
     raise_on_block: bool = False
+    """Raise an error instead of answering with ``message``."""
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()

@@ -48,7 +48,7 @@ def _where(session_id: str | None, user_id: str | None, app: str | None, as_prin
 
 
 def register_commands(cli: click.Group) -> None:
-    from llmspell.cli import console, echo_json, pass_kernel, progress, run
+    from llmspell.cli import console, echo_json, pass_kernel, pass_reader, progress, run
 
     @cli.group("artifacts")
     def artifacts() -> None:
@@ -63,7 +63,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--limit", default=100, show_default=True, help="Page size.")
     @click.option("--cursor", default=None, help="Continue after a previous page.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    @pass_kernel
+    @pass_reader
     def ls_cmd(kernel: Any, session_id: Any, user_id: Any, app: Any, as_principal: Any, prefix: str, tag: Any,
                content_type: Any, all_versions: bool, limit: int, cursor: Any, as_json: bool) -> None:
         """List artifacts (all scopes unless one is given)."""
@@ -71,8 +71,15 @@ def register_commands(cli: click.Group) -> None:
 
         async def go() -> Any:
             async with kernel:
-                return await kernel.artifacts.list(prefix=prefix, tag=tag, content_type=content_type,
+                page = await kernel.artifacts.list(prefix=prefix, tag=tag, content_type=content_type,
                                                    all_versions=all_versions, limit=limit, cursor=cursor, **where)
+                if session_id and not page.items:
+                    from llmspell.sessions import SessionService
+
+                    sessions = kernel.services.find(SessionService)
+                    if sessions is not None:
+                        await sessions.get(session_id)  # NotFoundError: the session does not exist
+                return page
 
         page = run(go())
         if as_json:
@@ -81,10 +88,13 @@ def register_commands(cli: click.Group) -> None:
         from rich.table import Table
 
         table = Table(title="artifacts")
-        for column in ("ref", "size", "type", "created", "tags"):
-            table.add_column(column)
+        table.add_column("ref", overflow="fold", min_width=26)  # folded, never cut: users copy it
+        table.add_column("size", justify="right", no_wrap=True)
+        table.add_column("type", overflow="fold", max_width=10)
+        table.add_column("created", no_wrap=True)
+        table.add_column("tags", overflow="fold", max_width=10)
         for m in page.items:
-            table.add_row(str(m.ref), str(m.size), m.content_type, m.created.strftime("%Y-%m-%d %H:%M:%S"), ", ".join(m.tags))
+            table.add_row(str(m.ref), str(m.size), m.content_type, m.created.strftime("%m-%d %H:%M"), ", ".join(m.tags))
         console.print(table)
         if page.next_cursor:
             console.print(f"more: --cursor {page.next_cursor}")
@@ -139,7 +149,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--version", type=int, default=None, help="A version (default: the latest).")
     @_scope_options
     @click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON (with -o).")
-    @pass_kernel
+    @pass_reader
     def get_cmd(kernel: Any, target: str, output: Any, version: Any, session_id: Any, user_id: Any, app: Any,
                 as_principal: Any, as_json: bool) -> None:
         """Write an artifact's content to a file or stdout, streamed and verified."""
@@ -178,7 +188,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--version", type=int, default=None, help="A version (default: the latest).")
     @_scope_options
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    @pass_kernel
+    @pass_reader
     def stat_cmd(kernel: Any, target: str, version: Any, session_id: Any, user_id: Any, app: Any, as_principal: Any, as_json: bool) -> None:
         """Show one version's metadata."""
         where = _where(session_id, user_id, app, as_principal)
@@ -198,7 +208,7 @@ def register_commands(cli: click.Group) -> None:
     @click.argument("target")
     @_scope_options
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    @pass_kernel
+    @pass_reader
     def versions_cmd(kernel: Any, target: str, session_id: Any, user_id: Any, app: Any, as_principal: Any, as_json: bool) -> None:
         """List the versions of an artifact."""
         where = _where(session_id, user_id, app, as_principal)
@@ -211,8 +221,10 @@ def register_commands(cli: click.Group) -> None:
         if as_json:
             echo_json({"versions": [meta_json(m) for m in metas]})
             return
+        console.print(f"{'version':>7}  {'size':>12}  {'created':<19}  {'sha256':<16}  creator", highlight=False)
         for m in metas:
-            console.print(f"{m.ref.version:>5}  {m.size:>12}  {m.created:%Y-%m-%d %H:%M:%S}  {m.creator}  {m.sha256[:16]}", highlight=False)
+            console.print(f"{m.ref.version:>7}  {m.size:>12}  {m.created:%Y-%m-%d %H:%M:%S}  {m.sha256[:16]}  {m.creator}",
+                          highlight=False, markup=False)
 
     @artifacts.command("rm")
     @click.argument("target")

@@ -14,6 +14,8 @@ import click
 
 from llmspell.events import Event
 
+SYSTEM_STREAM = "system"
+
 __all__ = ["register_commands"]
 
 
@@ -63,8 +65,22 @@ def register_commands(cli: click.Group) -> None:
         """Print the latest events of the log (all streams, or one), optionally following it."""
 
         async def work(bus: Any) -> None:
-            async for event in bus.tail(stream or session, types=list(types) or None, last=lines, follow=follow):
+            if stream or session or types or follow or lines <= 0:
+                async for event in bus.tail(stream or session, types=list(types) or None, last=lines, follow=follow):
+                    click.echo(_line(event, as_json))
+                return
+            # all streams: the application's events first; the kernel's own (system) ones after
+            infos = [i for i in await bus.log.streams() if i.name != SYSTEM_STREAM and i.last_seq]
+            infos.sort(key=lambda i: (i.last_time is not None, i.last_time), reverse=True)
+            own = [e for i in infos[:lines] async for e in bus.tail(i.name, last=lines)]
+            own = sorted(own, key=lambda e: (e.time, e.stream or "", e.seq or 0))[-lines:]
+            system = [e async for e in bus.tail(SYSTEM_STREAM, last=lines - len(own))] if len(own) < lines else []
+            for event in own:
                 click.echo(_line(event, as_json))
+            for event in system:
+                click.echo(_line(event, as_json))
+            if not as_json and len(own) >= lines:
+                click.echo(f"-- the kernel's own events: llmspell events tail --stream {SYSTEM_STREAM}", err=True)
 
         try:
             run(_with_bus(kernel, work))
@@ -83,7 +99,12 @@ def register_commands(cli: click.Group) -> None:
         """Print the events of STREAM in order (malformed records are reported on stderr and skipped)."""
 
         async def work(bus: Any) -> None:
-            last = to_seq if to_seq is not None else await bus.last_seq(stream)
+            head = await bus.last_seq(stream)
+            if not head:
+                from llmspell.errors import NotFoundError
+
+                raise NotFoundError(f"stream {stream!r} does not exist (no event was ever appended to it)")
+            last = to_seq if to_seq is not None else head
             with progress(json_mode=as_json, stdout_data=True, unit="items") as bar:
                 task = bar.add_task(f"replaying {stream}", total=max(last - from_seq + 1, 0))
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import click
 
-from llmspell.errors import ConfigError
+from llmspell.errors import ConfigError, ValidationError
 from llmspell.plugins.hooks import resolve
 
 __all__ = ["register_worker", "run_worker"]
@@ -60,10 +60,11 @@ async def run_worker(kernel: Any, setups: tuple[str, ...] = (), *, as_json: bool
         await events.triggers.join_all()
         triggers = list(events.triggers)
         if not triggers:
-            raise ConfigError([
-                "worker: no triggers are registered; add them in a plugin's llmspell_startup "
-                "([plugins] load) or with --setup module:function"
-            ])
+            raise ValidationError(
+                "the worker has nothing to do: no triggers are registered. Register one with "
+                "kernel.events.triggers.add(...) in a function and pass it as --setup module:function, "
+                "or in a plugin's llmspell_startup ([plugins] load = [\"module\"])"
+            )
         groups = sorted({t.group for t in triggers if t.group})
         transport = kernel.config.section("events").transport
         handlers = [signal.SIGTERM, signal.SIGINT]

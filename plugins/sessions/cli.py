@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from llmspell import serde
-from llmspell.cli import console, echo_json, pass_kernel, progress, run
+from llmspell.cli import console, echo_json, pass_kernel, pass_reader, progress, run
 
 
 def _size(stream: Any) -> int | None:
@@ -40,7 +40,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--limit", default=50, show_default=True)
     @click.option("--cursor", help="The next_cursor of a previous page.")
     @click.option("--json", "as_json", is_flag=True)
-    @pass_kernel
+    @pass_reader
     def list_cmd(kernel: Any, user_id: str | None, app: str | None, status: tuple[str, ...],
                  tags: tuple[str, ...], limit: int, cursor: str | None, as_json: bool) -> None:
         """List sessions, newest first."""
@@ -63,10 +63,15 @@ def register_commands(cli: click.Group) -> None:
         from rich.table import Table
 
         table = Table(title="sessions")
-        for column in ("id", "status", "user", "app", "title", "last active"):
-            table.add_column(column)
+        width = max((len(s.id) for s in page.items), default=2)
+        table.add_column("id", no_wrap=True, min_width=width)  # whole: users copy it
+        table.add_column("status", no_wrap=True)
+        for column in ("user", "app", "title"):
+            table.add_column(column, overflow="fold")
+        table.add_column("active", no_wrap=True)
         for s in page.items:
-            table.add_row(s.id, s.status.value, s.user_id or "", s.app, s.title, s.last_active_at.isoformat(timespec="seconds"))
+            table.add_row(s.id, s.status.value, s.user_id or "", s.app, s.title,
+                          s.last_active_at.strftime("%m-%d %H:%M"))
         console.print(table)
         if page.next_cursor:
             console.print(f"more: --cursor {page.next_cursor}")
@@ -75,7 +80,7 @@ def register_commands(cli: click.Group) -> None:
     @click.argument("session_id")
     @click.option("--events", "last", default=10, show_default=True, help="How many recent events to show.")
     @click.option("--json", "as_json", is_flag=True)
-    @pass_kernel
+    @pass_reader
     def show_cmd(kernel: Any, session_id: str, last: int, as_json: bool) -> None:
         """Show a session's metadata, state and last events."""
         from .transfer import describe
@@ -132,7 +137,7 @@ def register_commands(cli: click.Group) -> None:
     @click.argument("session_id")
     @click.option("-o", "--output", type=click.Path(dir_okay=False), help="File to write (default: stdout).")
     @click.option("--json", "as_json", is_flag=True, help="Print a summary as JSON.")
-    @pass_kernel
+    @pass_reader
     def export_cmd(kernel: Any, session_id: str, output: str | None, as_json: bool) -> None:
         """Export a session (record, state, events, artifact references) as JSON lines."""
         from .transfer import export_session

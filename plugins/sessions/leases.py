@@ -69,6 +69,18 @@ class LeaseKeeper:
     def release(self, session_id: str) -> None:
         self.held.discard(session_id)
 
+    def track(self, session: Session) -> None:
+        """Hold ``session`` exactly while its stored lease is this instance's.
+
+        Called on every write of a session record, so that whatever wrote the lease
+        (create, touch, resume, a plugin's ``mutate``) the heartbeat renews it and a
+        clean shutdown releases it.
+        """
+        if session.lease is not None and session.lease.owner == self.owner:
+            self.held.add(session.id)
+        else:
+            self.held.discard(session.id)
+
     def is_dead(self, lease: Lease, now: datetime) -> str | None:
         """Why the holder of ``lease`` is gone, or None while it may be alive."""
         if lease.owner == self.owner:

@@ -274,9 +274,11 @@ class SessionManager:
                 return current
             changed = changed.replace(updated_at=self.now())
             try:
-                return await self.backend.put(changed, expected_version=current.version)  # bound
+                stored = await self.backend.put(changed, expected_version=current.version)  # bound
             except ConflictError:
                 continue
+            self.leases.track(stored)
+            return stored
         raise ConflictError(
             f"session:{session_id}", expected=None, current_version=None,
         )

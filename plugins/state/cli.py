@@ -38,7 +38,7 @@ def _item_dict(kind: str, owner: str, key: str, item: Any) -> dict[str, Any]:
 
 def register(cli: click.Group) -> None:
     """Add the ``state`` group to the root command."""
-    from llmspell.cli import console, echo_json, pass_kernel, progress, run
+    from llmspell.cli import console, echo_json, pass_kernel, pass_reader, progress, run
 
     @cli.group("state")
     def state_group() -> None:
@@ -48,7 +48,7 @@ def register(cli: click.Group) -> None:
     @click.argument("scope")
     @click.argument("key")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    @pass_kernel
+    @pass_reader
     def get_cmd(kernel: Any, scope: str, key: str, as_json: bool) -> None:
         """Print the value and version of KEY in SCOPE (e.g. user:u1)."""
         kind, owner = _parse_scope(scope)
@@ -121,7 +121,7 @@ def register(cli: click.Group) -> None:
     @click.option("--prefix", default="", help="Only keys starting with this.")
     @click.option("--values", is_flag=True, help="Also print values.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    @pass_kernel
+    @pass_reader
     def list_cmd(kernel: Any, scope: str, prefix: str, values: bool, as_json: bool) -> None:
         """List the keys of SCOPE with their versions."""
         kind, owner = _parse_scope(scope)
@@ -212,7 +212,7 @@ def register(cli: click.Group) -> None:
 
     @state_group.command("info")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    @pass_kernel
+    @pass_reader
     def info_cmd(kernel: Any, as_json: bool) -> None:
         """Show the backend, conflict-policy rules, reducers and schema namespaces."""
         config = kernel.config.section("state")

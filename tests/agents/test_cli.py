@@ -35,7 +35,7 @@ def test_run_json_and_stream(cli):
 def test_run_errors_are_one_clear_line(cli):
     done = cli("run", "nosuchtype", "hi", check=False)
     assert done.returncode == 1
-    assert "unknown agent type 'nosuchtype'; registered:" in done.stderr
+    assert "unknown agent or agent type 'nosuchtype'; registered: cache, chat," in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -93,3 +93,88 @@ def test_chat_repl_two_turns_quit_and_resume(tmp_path, llmspell_env):
     again.expect(pexpect.EOF)
     again.close()
     assert again.exitstatus == 0
+
+
+# -- the commands the examples print ----------------------------------------------------------
+
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples"
+
+
+def printed_commands(script, data, env):
+    """Run an example and return the ``llmspell ...`` commands it tells the user to try."""
+    import shlex
+    import sys
+
+    done = subprocess.run([sys.executable, str(EXAMPLES / script), str(data)], env=env, cwd=EXAMPLES,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    if script == "demo.py":  # a user must not take the canned replies for a real model's
+        assert done.stdout.splitlines()[0].startswith("(the answers come from the offline model: canned")
+    found = re.findall(r"(llmspell (?:--data-dir|-c) \S+ .+)$", done.stdout, flags=re.MULTILINE)
+    assert found, done.stdout
+    return [shlex.split(command) for command in found]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("script", "agent", "earlier"), [
+    ("agents_chat_memory.py", "helper", "My name is Ada"),
+    ("demo.py", "billing", "invoice 1042 charged me twice"),
+    ("agents_research.py", None, None),
+    ("hooks_and_callbacks.py", None, None),
+])
+def test_every_command_an_example_prints_works(tmp_path, llmspell_env, script, agent, earlier):
+    commands = printed_commands(script, tmp_path / "data", llmspell_env)
+    env = {**llmspell_env, "COLUMNS": "250"}
+    for command in commands:
+        chat = "chat" in command
+        done = subprocess.run(command, env=env, cwd=tmp_path, input="what did I say?\n/quit\n" if chat else None,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, (command, done.stderr)
+        assert done.stdout.strip(), command
+        if chat:
+            # the agent made in code is rebuilt from the session: same name, same conversation
+            assert f"llmspell chat with {agent} (chat)" in done.stdout
+            answer = done.stdout.split("you> assistant> ")[1]
+            assert answer.startswith("Earlier you said: ") and earlier in answer
+            assert f"resume with: llmspell chat {agent} --session" in done.stdout
+    assert any("chat" in command for command in commands) == (agent is not None)
+
+
+def test_chat_and_run_in_a_session_resume_the_agent_that_ran_there(cli, tmp_path, llmspell_env):
+    script = """
+import asyncio, sys
+from llmspell import Kernel
+
+async def main(data_dir):
+    async with Kernel(data_dir=data_dir) as kernel:
+        session = await kernel.sessions.create()
+        helper = kernel.agents.create("chat", name="helper", system="You are terse.")
+        await kernel.run(helper, "My name is Ada.", session=session.id)
+        print(session.id)
+asyncio.run(main(sys.argv[1]))
+"""
+    import sys
+
+    made = subprocess.run([sys.executable, "-c", script, str(tmp_path / "data")], env=llmspell_env,
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    session = made.stdout.strip()
+    data = json.loads(cli("run", "helper", "What is my name?", "--session", session, "--json").stdout)
+    assert data["agent"] == "helper" and data["content"] == "Your name is Ada."
+    chat = subprocess.run(["llmspell", "--data-dir", str(tmp_path / "data"), "chat", "--session", session],
+                          env=llmspell_env, input="/quit\n", capture_output=True, text=True, timeout=120)
+    assert chat.returncode == 0, chat.stderr
+    assert "llmspell chat with helper (chat)" in chat.stdout
+    unknown = cli("run", "helpr", "hi", "--session", session, check=False)
+    assert unknown.returncode == 1
+    assert "unknown agent or agent type 'helpr'; registered: cache, chat, code, guard, helper," in unknown.stderr
+
+
+@pytest.mark.slow
+def test_agents_describe_has_a_description_for_every_field(cli):
+    types = json.loads(cli("agents", "types", "--json").stdout)["types"]
+    assert len(types) >= 12
+    for row in types:
+        schema = json.loads(cli("agents", "describe", row["type"]).stdout)["config_schema"]
+        missing = [name for name, field in schema["properties"].items() if not field.get("description")]
+        assert not missing, (row["type"], missing)

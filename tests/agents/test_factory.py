@@ -204,9 +204,14 @@ async def test_specs_loaded_at_startup_from_config(make_kernel, tmp_path):
 def test_config_schema_is_json_schema(kernel):
     schema = config_schema(kernel.agents.agent_class("chat").Config)
     assert schema["type"] == "object" and schema["additionalProperties"] is False
-    assert schema["properties"]["max_history_tokens"] == {"type": "integer", "default": 2000}
-    assert schema["properties"]["provider"] == {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}
-    assert schema["properties"]["tools"] == {"type": "array", "items": {"type": "string"}, "default": []}
+    assert schema["properties"]["max_history_tokens"] == {
+        "type": "integer", "default": 2000,
+        "description": "Budget of the history sent to the model (4 characters a token, estimated).",
+    }
+    assert schema["properties"]["provider"] == {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None,
+                                                "description": "Model provider name; None takes ``[agents] provider``."}
+    assert schema["properties"]["tools"] == {"type": "array", "items": {"type": "string"}, "default": [],
+                                             "description": "Tools (or agents, as tools) this agent may call, by name."}
 
 
 def test_agents_cli_types_and_describe(llmspell_env, tmp_path):

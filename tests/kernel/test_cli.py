@@ -75,3 +75,39 @@ def test_doctor_reports_ok_and_failures(env, tmp_path):
 def test_plugin_adds_a_subcommand(env, tmp_path):
     out = llmspell("--help", env=env, cwd=tmp_path).stdout
     assert "hooks" in out and "plugins" in out and "doctor" in out
+
+
+@pytest.mark.parametrize("command", [["mcp", "serve"], ["hooks"], ["state", "info"], ["sessions", "list"]])
+def test_an_invalid_config_is_shown_for_every_command(env, tmp_path, command):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[acme]\ngreeting = 5\n')
+    result = llmspell("-c", str(bad), *command, env=env, cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert "No such command" not in result.stderr
+    assert f"invalid configuration in {bad}" in result.stderr
+    assert f"acme.greeting: expected a string, got int 5 (set by file {bad})" in result.stderr
+
+
+def test_an_unknown_command_with_a_valid_config_is_still_a_usage_error(env, tmp_path):
+    result = llmspell("nosuch", env=env, cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "No such command 'nosuch'" in result.stderr
+
+
+@pytest.mark.parametrize("how", [["-p", "no:acme"], ["LLMSPELL_PLUGINS_DISABLE"], ["[plugins]"]])
+def test_a_plugin_with_a_section_can_be_blocked_from_the_command_line(env, tmp_path, how):
+    config = tmp_path / "user.toml"
+    config.write_text(('[plugins]\ndisable = "acme"\n' if how == ["[plugins]"] else "") + '[acme]\ngreeting = "x"\n')
+    if how == ["LLMSPELL_PLUGINS_DISABLE"]:
+        env = {**env, "LLMSPELL_PLUGINS_DISABLE": "acme"}
+    args = how if how[0] == "-p" else []
+    result = llmspell("-c", str(config), *args, "plugins", "--json", env=env, cwd=tmp_path, check=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["blocked"] == ["acme"]
+    assert result.stderr.count("ignoring the settings of blocked plugins: [acme]") == 1
+
+
+def test_blocking_a_plugin_of_the_distribution_that_presets_its_section(env, tmp_path):
+    result = llmspell("--distribution", "acme", "-p", "no:acme", "plugins", "--json", env=env, cwd=tmp_path, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "[acme] set by distribution 'acme'" in result.stderr
+    assert "acme" not in {p["name"] for p in json.loads(result.stdout)["plugins"]}

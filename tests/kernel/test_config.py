@@ -172,3 +172,35 @@ def test_section_registered_twice_is_an_error(make_kernel):
 def test_data_dir_argument_wins(make_kernel, tmp_path: Path):
     kernel = build(make_kernel, {"data_dir": str(tmp_path / "cfg")}, data_dir=tmp_path / "arg")
     assert kernel.data_dir == tmp_path / "arg"
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"demo": [1, 2]}, "demo: expected a table, got list [1, 2]"),
+        ({"demo": "fast"}, "demo: expected a table, got str 'fast'"),
+        ({"plugins": ["state"]}, "plugins: expected a table, got list ['state']"),
+        ({"plugins": {"disable": 5}}, "plugins.disable"),
+    ],
+)
+def test_a_section_of_the_wrong_type_is_a_config_error(make_kernel, config, expected):
+    with pytest.raises(ConfigError) as excinfo:
+        build(make_kernel, config)
+    assert problems(excinfo).startswith(expected)
+
+
+def test_every_error_names_the_layer_that_set_the_key(make_kernel, llmspell_env, tmp_path):
+    path = tmp_path / "user.toml"
+    path.write_text("[demo]\nmode = 3\n")
+    env = {**llmspell_env, "LLMSPELL_DEMO_LIMITS__MAX_RUNS": "many"}
+    with pytest.raises(ConfigError) as excinfo:
+        build(make_kernel, path, env=env)
+    lines = sorted(excinfo.value.problems)
+    assert lines[0].startswith("demo.limits.max_runs: expected an integer")
+    assert lines[0].endswith("(set by environment LLMSPELL_DEMO_LIMITS__MAX_RUNS)")
+    assert lines[1].startswith("demo.mode: expected a string")
+    assert lines[1].endswith(f"(set by file {path})")
+    with pytest.raises(ConfigError) as excinfo:
+        build(make_kernel, {"demo": {"enabled": "sure"}})
+    assert excinfo.value.problems[0].endswith("(set by argument)")
+    assert "in " not in str(excinfo.value).splitlines()[0]  # no file is blamed

@@ -59,17 +59,21 @@ def test_third_party_plugin_blocked_by_name(with_acme, make_kernel, llmspell_env
     elif how == "config":
         kernel = make_kernel(config={"plugins": {"disable": ["acme"]}})
     else:
-        kernel = make_kernel(env={**llmspell_env, "LLMSPELL_DISABLE_PLUGINS": "other, acme"})
+        kernel = make_kernel(env={**llmspell_env, "LLMSPELL_DISABLE_PLUGINS": "tools, acme"})
     assert "acme" not in names(kernel)
     assert "acme" in kernel.blocked
     assert "acme" not in kernel.registry("state backend")
 
 
-def test_default_plugin_blocked_by_name(make_kernel):
+def test_default_plugin_blocked_by_name(make_kernel, caplog):
     kernel = make_kernel(disable=["hooks"])
     assert "hooks" not in names(kernel)
-    with pytest.raises(ConfigError, match="hooks: unknown section"):
-        make_kernel(config={"hooks": [], "plugins": {"disable": ["hooks"]}})
+    with caplog.at_level("WARNING", logger="llmspell.config"):
+        blocked = make_kernel(config={"hooks": [], "plugins": {"disable": ["hooks"]}})
+    assert "hooks" in blocked.blocked and "hooks" not in blocked.config.sections
+    assert [r.getMessage() for r in caplog.records] == [
+        "ignoring the settings of blocked plugins: [hooks] set by argument"
+    ]
 
 
 def test_autoload_switch_keeps_defaults_only(with_acme, make_kernel, llmspell_env):
@@ -233,3 +237,95 @@ async def test_third_party_backend_replaces_the_default_by_name(with_acme, make_
         assert kernel.state.backend.acme is True
     assert "compare_and_set" in backend.CALLS or "batch" in backend.CALLS
     assert "get" in backend.CALLS or "get_many" in backend.CALLS
+
+
+# -- blocking a plugin that has a config section ------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["argument", "config", "config string", "env", "env list"])
+def test_a_plugin_with_a_section_in_the_file_can_be_blocked(with_acme, make_kernel, llmspell_env, tmp_path, caplog, how):
+    path = tmp_path / "user.toml"
+    plugins = {"config": '[plugins]\ndisable = ["acme"]\n', "config string": '[plugins]\ndisable = "acme"\n'}
+    path.write_text(plugins.get(how, "") + '[acme]\ngreeting = "from the file"\n')
+    env = dict(llmspell_env)
+    if how == "env":
+        env["LLMSPELL_PLUGINS_DISABLE"] = "acme"
+    elif how == "env list":
+        env["LLMSPELL_DISABLE_PLUGINS"] = "acme"
+    with caplog.at_level("WARNING", logger="llmspell.config"):
+        kernel = make_kernel(path, env=env, disable=["acme"] if how == "argument" else ())
+    assert "acme" in kernel.blocked and "acme" not in names(kernel)
+    assert "acme" not in kernel.config.sections
+    assert [r.getMessage() for r in caplog.records] == [
+        f"ignoring the settings of blocked plugins: [acme] set by file {path}"
+    ]
+
+
+def test_a_plugin_whose_section_a_distribution_presets_can_be_blocked(with_acme, make_kernel, caplog):
+    with caplog.at_level("WARNING", logger="llmspell.config"):
+        kernel = make_kernel(distribution="acme", disable=["acme"])
+    assert "acme" not in names(kernel) and "acme-extra" in names(kernel)
+    assert [r.getMessage() for r in caplog.records] == [
+        "ignoring the settings of blocked plugins: [acme] set by distribution 'acme'"
+    ]
+
+
+@pytest.mark.parametrize("how", ["argument", "config", "env"])
+def test_blocking_a_name_that_matches_no_plugin_is_an_error(with_acme, make_kernel, llmspell_env, how):
+    if how == "argument":
+        build = lambda: make_kernel(disable=["acmee"])  # noqa: E731
+        who = "argument"
+    elif how == "config":
+        build = lambda: make_kernel(config={"plugins": {"disable": "acmee"}})  # noqa: E731
+        who = "argument"  # a mapping passed to Kernel() is the argument layer
+    else:
+        build = lambda: make_kernel(env={**llmspell_env, "LLMSPELL_PLUGINS_DISABLE": "state,acmee"})  # noqa: E731
+        who = "environment LLMSPELL_PLUGINS_DISABLE"
+    with pytest.raises(ConfigError) as excinfo:
+        build()
+    (problem,) = excinfo.value.problems
+    assert problem.startswith(f"plugins.disable: no plugin is named 'acmee' (blocked by {who}; known plugins: ")
+    assert "acme, agents, artifacts" in problem
+
+
+def test_disable_as_one_string_blocks_each_name(make_kernel, llmspell_env):
+    kernel = make_kernel(env={**llmspell_env, "LLMSPELL_PLUGINS_DISABLE": "tools"})
+    assert kernel.blocked == ["tools"]
+    kernel = make_kernel(config={"plugins": {"disable": "tools, hooks"}})
+    assert kernel.blocked == ["hooks", "tools"]
+
+
+# -- plugins of this package whose extra is not installed ----------------------------------------
+
+
+def test_a_default_plugin_whose_extra_is_missing_is_not_loaded_and_says_what_it_needs(make_kernel, monkeypatch):
+    from llmspell import _loader
+
+    real = _loader.missing_extra
+    monkeypatch.setattr(_loader, "missing_extra", lambda name: "redis" if name == "redis" else real(name))
+    kernel = make_kernel()
+    assert "redis" not in names(kernel)
+    assert kernel.unavailable["redis"][2] == "redis"
+    with pytest.raises(ConfigError) as excinfo:
+        make_kernel({"redis": {"url": "redis://127.0.0.1:6379/0"}, "sessions": {"backend": "redis"}})
+    text = "\n".join(excinfo.value.problems)
+    assert "redis: the redis plugin needs llmspell[redis]: pip install 'llmspell[redis]'" in text
+
+
+def test_missing_extra_reads_the_package_metadata():
+    from llmspell._loader import missing_extra
+
+    assert missing_extra("redis", installed=lambda name: name != "redis") == "redis"
+    assert missing_extra("console", installed=lambda name: name != "jinja2") == "web"
+    assert missing_extra("redis", installed=lambda name: True) is None
+    assert missing_extra("state", installed=lambda name: False) is None  # no extra: always there
+
+
+async def test_selecting_a_backend_whose_extra_is_missing_names_the_extra(make_kernel, monkeypatch):
+    from llmspell import _loader
+
+    real = _loader.missing_extra
+    monkeypatch.setattr(_loader, "missing_extra", lambda name: "redis" if name == "redis" else real(name))
+    kernel = make_kernel({"sessions": {"backend": "redis"}})
+    with pytest.raises(ConfigError, match=r"session backend 'redis' needs llmspell\[redis\]: pip install"):
+        await kernel.start()

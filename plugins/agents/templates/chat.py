@@ -48,7 +48,9 @@ class ChatConfig(ToolConfig):
 
     system: str = "You are a helpful assistant."
     max_history_tokens: int = 2000
+    """Budget of the history sent to the model (4 characters a token, estimated)."""
     max_history_messages: int = 50
+    """At most this many earlier messages are sent to the model."""
     keep_recent: int = 4
     """Messages always kept verbatim at the end of the history when trimming."""
     trim_strategy: str = "summarise"

@@ -92,10 +92,13 @@ class CodeConfig(AgentConfig):
     """Settings of a code agent."""
 
     filename: str = "solution.py"
+    """File name the code is written to and checked as."""
     max_attempts: int = 3
+    """Rounds of writing and checking before the agent gives up."""
     check_commands: list[str] = attrs.Factory(list)
     """Extra checks, each a command line; ``{python}`` and ``{path}`` are filled in."""
     timeout: float = 60.0
+    """Seconds each check command may run."""
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()

@@ -35,7 +35,9 @@ class ResearchConfig(ToolConfig):
 
     tools: list[str] = attrs.Factory(lambda: ["notes"])
     max_questions: int = 3
+    """Sub-questions researched for one topic."""
     report_name: str = "report.md"
+    """Name of the artifact the report is saved as."""
     max_steps: int = 4
 
     def __attrs_post_init__(self) -> None:
