@@ -11,9 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-pytest.importorskip("langgraph.checkpoint.conformance")
-
 from langgraph.checkpoint.conformance import checkpointer_test, validate  # noqa: E402
 from langgraph.checkpoint.conformance.capabilities import ALL_CAPABILITIES  # noqa: E402
 
