@@ -175,7 +175,7 @@ def _resolve(name: str, title: str, env: str, default: str, answers: Callable[[s
         return default
     try:
         started = start()
-    except (OSError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to start is reported, with its reason
         MISSING[name] = f"{title}: none configured or running, and starting one failed ({exc}); {how}"
         return None
     if started is None:
@@ -189,8 +189,8 @@ BROWSER_SH = Path(__file__).resolve().parents[2] / "scripts" / "browser.sh"
 
 
 def find_chromium() -> str | None:
-    """``LLMSPELL_CHROMIUM`` if it exists, else Debian's ``chromium``."""
-    for candidate in (os.environ.get(CHROMIUM_ENV), "chromium", "/usr/bin/chromium"):
+    """``LLMSPELL_CHROMIUM`` if it exists, else Debian's ``chromium`` on ``PATH``."""
+    for candidate in (os.environ.get(CHROMIUM_ENV), "chromium"):
         if candidate:
             found = shutil.which(candidate) or (candidate if os.path.exists(candidate) else None)
             if found:

@@ -48,13 +48,13 @@ def finish(procs: list[subprocess.Popen[str]], timeout: float = 240) -> list[str
 
 async def test_eight_processes_update_one_counter(tmp_path: Path, pg_schema: str) -> None:  # noqa: F811
     go = tmp_path / "go"
-    procs = [start("update", pg_schema, tmp_path / f"d{i}", go, 500) for i in range(8)]
+    procs = [start("update", pg_schema, tmp_path / f"d{i}", go, 250) for i in range(8)]  # 8 contend throughout
     go.touch()
     assert finish(procs) == ["done"] * 8
     config = {"state": {"backend": "postgres"}, **pg_config(pg_schema)}
     async with Kernel(config, data_dir=tmp_path / "check", env=empty_env(tmp_path)) as kernel:
         item = await kernel.state.scope("app", "mp").get_versioned("counter")
-    assert item is not None and item.value == 4000 and item.version == 4000
+    assert item is not None and item.value == 2000 and item.version == 2000
 
 
 async def test_four_processes_append_to_one_stream_without_gaps(tmp_path: Path, pg_schema: str) -> None:  # noqa: F811
