@@ -1,4 +1,8 @@
-"""Shared fixtures: third-party plugin packages installed the way users install them."""
+"""Shared fixtures: third-party plugin packages installed the way users install them.
+
+Also the run's backing servers (Redis, NATS, PostgreSQL): found or started once, before any
+test module is imported, and listed at the top of the run (``tests/contrib/_services.py``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,24 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from tests.contrib import _services
+
+    _services.provide()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    from tests.contrib import _services
+
+    return _services.header()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from tests.contrib import _services
+
+    _services.stop()
 
 
 def pip_install_target(package: Path, target: Path) -> Path:

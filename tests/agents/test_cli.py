@@ -6,9 +6,8 @@ import json
 import re
 import subprocess
 
+import pexpect  # in the dev extra: a missing one is an error, not a silent skip
 import pytest
-
-pexpect = pytest.importorskip("pexpect")
 
 
 @pytest.fixture

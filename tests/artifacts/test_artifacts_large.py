@@ -1,4 +1,8 @@
-"""A 1 GiB artifact streams in and out of a subprocess with peak RSS under 64 MiB."""
+"""A 1 GiB artifact streams in and out of a subprocess whose peak RSS grows by under 24 MiB.
+
+Growth, not an absolute cap: what the interpreter, the kernel and any coverage
+instrumentation take before the first byte moves is not the artifact store's.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,6 @@ from pathlib import Path
 import pytest
 
 GIB = 1 << 30
-LIMIT = 64 << 20
 
 SCRIPT = textwrap.dedent(
     """
@@ -75,5 +78,5 @@ def test_streamed_round_trip_keeps_memory_flat(tmp_path: Path, llmspell_env: dic
         shutil.rmtree(data_dir, ignore_errors=True)  # never leave a GiB behind
     assert result["size"] == size
     assert result["sent"] == result["got"] == result["meta"]
-    assert result["peak_kib"] * 1024 < LIMIT, f"peak RSS {result['peak_kib'] / 1024:.1f} MiB"
-    assert (result["peak_kib"] - result["baseline_kib"]) * 1024 < 24 << 20
+    grown = (result["peak_kib"] - result["baseline_kib"]) * 1024
+    assert grown < 24 << 20, f"peak RSS grew by {grown / (1 << 20):.1f} MiB moving {size >> 20} MiB"

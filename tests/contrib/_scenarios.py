@@ -98,7 +98,7 @@ def base_config(tmp_path: Path, name: str, backend_tables: dict[str, Any]) -> di
 # -- many processes, one store ---------------------------------------------------------
 
 
-def concurrent_updates(tmp_path: Path, config: dict[str, Any], processes: int = 8, times: int = 500) -> None:
+def concurrent_updates(tmp_path: Path, config: dict[str, Any], processes: int = 8, times: int = 250) -> None:
     path = write_config(tmp_path / "update.toml", config)
     procs = [helper("update", path, "visits", times) for _ in range(processes)]
     finals = [result(p, timeout=300) for p in procs]
@@ -111,7 +111,7 @@ def concurrent_updates(tmp_path: Path, config: dict[str, Any], processes: int = 
     assert asyncio.run(read()) == processes * times
 
 
-def concurrent_appends(tmp_path: Path, config: dict[str, Any], processes: int = 4, times: int = 2000) -> None:
+def concurrent_appends(tmp_path: Path, config: dict[str, Any], processes: int = 4, times: int = 1000) -> None:
     path = write_config(tmp_path / "append.toml", config)
     stream = "shared-stream"
     procs = [helper("append", path, stream, times, w) for w in range(processes)]

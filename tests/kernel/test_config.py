@@ -7,7 +7,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from llmspell import ConfigError, Kernel, hookimpl
+from llmspell import ConfigError, Kernel, PluginError, hookimpl
 from llmspell.config import secret
 
 
@@ -165,7 +165,7 @@ def test_section_registered_twice_is_an_error(make_kernel):
         def llmspell_register_config(self, register):
             register("demo", DemoConfig)
 
-    with pytest.raises(Exception, match="config section 'demo' is already registered by demo"):
+    with pytest.raises(PluginError, match="config section 'demo' is already registered by demo"):
         make_kernel(plugins=[Demo(), Again()])
 
 

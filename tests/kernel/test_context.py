@@ -7,6 +7,7 @@ import time
 import pytest
 
 from llmspell import ExecutionContext, Principal, ServiceNotAvailable, StashKey, hookimpl
+from llmspell.errors import DuplicateNameError
 from llmspell.ids import id_time_ms, new_id
 from llmspell.state import StateService
 
@@ -71,7 +72,7 @@ async def test_services_registered_by_a_plugin(make_kernel):
         assert kernel.services.owner(dict) == "provider"
         ctx = await kernel.context()
         assert ctx.service(dict)["hello"] == "world"
-    with pytest.raises(Exception, match="service 'dict' is registered twice: by provider and by again"):
+    with pytest.raises(DuplicateNameError, match="service 'dict' is registered twice: by provider and by again"):
         async with make_kernel(plugins=[Provider(), Again()]):
             pass
 

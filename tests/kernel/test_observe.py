@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -48,7 +49,12 @@ async def test_an_observer_sees_units_of_work_points_and_hook_outcomes(make_kern
         stop = kernel.dispatcher.add_observer(recorder)
         assert kernel.dispatcher.active("handoff")  # named by the observer: seen even with nothing attached
         kernel.hooks.register("before_agent", lambda call: None, name="look")
-        kernel.callbacks.on("after_agent", lambda call: Replace("ignored: callbacks only observe"), name="watch")
+
+        def watch(call):
+            time.sleep(0.01)  # a measurable 10 ms
+            return Replace("ignored: callbacks only observe")
+
+        kernel.callbacks.on("after_agent", watch, name="watch")
         agent = kernel.agents.create("chat", name="helper")
         await kernel.run(agent, "hello")
         kinds = [entry[:2] for entry in recorder.log if entry[0] in ("start", "end")]
@@ -59,7 +65,7 @@ async def test_an_observer_sees_units_of_work_points_and_hook_outcomes(make_kern
         assert seen[("before_agent", "look")].outcome == "continue"
         assert seen[("before_agent", "look")].origin == "runtime"
         assert seen[("after_agent", "watch")].outcome == "continue"
-        assert seen[("after_agent", "watch")].elapsed >= 0
+        assert seen[("after_agent", "watch")].elapsed >= 0.01
 
         recorder.runs.clear()
         kernel.hooks.register("before_agent", lambda call: Cancel("closed"), name="gate", priority=-1)

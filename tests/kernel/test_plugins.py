@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmspell import Distribution, Kernel, PluginError, hookimpl
-from llmspell.errors import ConfigError, UnknownNameError
+from llmspell.errors import ConfigError, DuplicateNameError, UnknownNameError
 from llmspell.hooks import HookCall
 
 
@@ -198,7 +198,7 @@ def test_duplicate_registration_names_both_plugins(make_kernel):
         def llmspell_register_tools(self, register):
             register("search", object())
 
-    with pytest.raises(Exception, match="tool 'search' is registered twice: by one and by two"):
+    with pytest.raises(DuplicateNameError, match="tool 'search' is registered twice: by one and by two"):
         make_kernel(plugins=[One(), Two()])
 
 

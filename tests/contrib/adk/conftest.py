@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import google.adk  # noqa: F401 - in the dev extra: a missing one is an error, not a silent skip
 import pytest
-
-pytest.importorskip("google.adk")
 
 from . import scenario  # noqa: E402
 

@@ -6,9 +6,6 @@ import logging
 from typing import Any
 
 import pytest
-
-pytest.importorskip("google.adk")
-
 from google.adk.artifacts import InMemoryArtifactService  # noqa: E402
 from google.adk.sessions import InMemorySessionService  # noqa: E402
 

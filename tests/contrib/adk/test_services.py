@@ -7,9 +7,6 @@ import logging
 from typing import Any
 
 import pytest
-
-pytest.importorskip("google.adk")
-
 from google.adk.artifacts import InMemoryArtifactService  # noqa: E402
 from google.adk.errors.already_exists_error import AlreadyExistsError  # noqa: E402
 from google.adk.events import Event, EventActions  # noqa: E402

@@ -2,8 +2,8 @@
 
 A table of llmspell configurations: the embedded default (diskcache), the in-process
 ``memory`` backends, PostgreSQL (state, sessions and the event log on the shared test
-server), and Redis once its backends are installed (a row whose backend no loaded plugin
-registers is skipped, naming it). Every row must pass every capability of the suite.
+server), and Redis (under a fresh key prefix on the run's server). Every row must pass
+every capability of the suite.
 """
 
 from __future__ import annotations
@@ -11,13 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-pytest.importorskip("langgraph.checkpoint.conformance")
-
 from langgraph.checkpoint.conformance import checkpointer_test, validate  # noqa: E402
 from langgraph.checkpoint.conformance.capabilities import ALL_CAPABILITIES  # noqa: E402
 
 from llmspell.contrib.langgraph import LlmspellSaver  # noqa: E402
+from tests.contrib._services import REDIS_URL, redis_prefix  # noqa: F401 - a fixture
 from tests.contrib.postgres.pg import pg_config, pg_schema  # noqa: E402, F401 - a fixture
 
 #: name -> (llmspell config, needs the PostgreSQL test server)
@@ -48,9 +46,10 @@ async def run_suite(kernel: Any, name: str) -> None:
 async def test_conformance(name: str, make_kernel: Any, request: pytest.FixtureRequest) -> None:
     config, postgres = CONFIGS[name]
     backend = config.get("state", {}).get("backend", "diskcache")
-    if backend not in make_kernel().registry("state backend"):
-        pytest.skip(f"no loaded plugin registers the {backend!r} state backend here")
+    assert backend in make_kernel().registry("state backend"), f"no loaded plugin registers {backend!r}"
     if postgres:
         config = {**config, **pg_config(request.getfixturevalue("pg_schema"))}
+    if backend == "redis":
+        config = {**config, "redis": {"url": REDIS_URL, "prefix": request.getfixturevalue("redis_prefix")}}
     async with make_kernel(config) as kernel:
         await run_suite(kernel, name)

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import langgraph  # noqa: F401 - in the dev extra: a missing one is an error, not a silent skip
 import pytest
-
-pytest.importorskip("langgraph")
 
 from llmspell import Kernel  # noqa: E402
 

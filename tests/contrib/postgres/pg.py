@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-#: The shared test server (CI and developers run it on 127.0.0.1:5432, trust auth).
+#: The run's server: the configured or local one (127.0.0.1:5432, trust auth, database
+#: ``test``), else a private one started for the run (``tests/contrib/_services.py``).
 DSN = os.environ.get("LLMSPELL_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -27,10 +28,13 @@ def _server_up() -> str | None:
 
 
 def require_server() -> None:
-    """Fail (not skip) when the server is missing: the backend tests must run in CI."""
+    """Skip when the run has no PostgreSQL (fail under ``LLMSPELL_REQUIRE_SERVICES=1``); fail when it went away."""
+    from tests.contrib._services import require_service
+
+    require_service("postgres")
     problem = _server_up()
     if problem:
-        pytest.fail(f"{problem}; start it with scripts/services.sh")
+        pytest.fail(problem)
 
 
 def new_schema() -> str:
