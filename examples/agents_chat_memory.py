@@ -26,20 +26,20 @@ async def open_session(kernel: Kernel) -> str:
 async def main(data_dir: str) -> None:
     async with Kernel(data_dir=data_dir) as kernel:
         session = await open_session(kernel)
-        helper = kernel.agents.create("chat", name="chat", max_history_tokens=400)
+        helper = kernel.agents.create("chat", name="helper", max_history_tokens=400)
         for text in ("Hi! My name is Ada.", "I like mathematics."):
             out = await kernel.run(helper, text, session=session)
             print(f"[kernel 1] you: {text}\n[kernel 1] helper: {out.content}")
 
     # A new kernel on the same data directory: a restart, or another process.
     async with Kernel(data_dir=data_dir) as kernel:
-        helper = kernel.agents.create("chat", name="chat")
+        helper = kernel.agents.create("chat", name="helper")
         for text in ("What is my name?", "What did we talk about?"):
             out = await kernel.run(helper, text, session=session)
             print(f"[kernel 2] you: {text}\n[kernel 2] helper: {out.content}")
-        history = await kernel.state.scope("session", session).get("chat/chat")
+        history = await kernel.state.scope("session", session).get("chat/helper")
         print(f"session {session} holds {len(history)} messages")
-        print(f"continue it with: llmspell --data-dir {data_dir} chat --session {session}")
+        print(f"continue it with: llmspell --data-dir {data_dir} chat helper --session {session}")
 
 
 if __name__ == "__main__":

@@ -479,10 +479,12 @@ class Kernel:
     async def emit(self, type: str, payload: Mapping[str, Any], **meta: Any) -> Event | None:
         """Publish a system event if an event service is running; never raises.
 
-        Nothing is published while :attr:`quiet` is set (read-only commands).
+        Nothing is published while :attr:`quiet` is set (read-only commands), except
+        audit records (``audit=True``): a denial is recorded whoever was refused.
         """
+        audit = bool(meta.pop("audit", False))
         events = self.services.find(EventService)  # type: ignore[type-abstract]
-        if events is None or self.quiet:
+        if events is None or (self.quiet and not audit):
             return None
         try:
             return await events.publish(type, dict(payload), source=meta.pop("source", "kernel"), **meta)

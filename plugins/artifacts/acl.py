@@ -115,5 +115,5 @@ async def record_denial(
     record = {"principal": who, kind: resource, "permission": permission, "reason": reason}
     log.info("denied: %s may not %s %s (%s)", who, permission, resource, reason)
     where = {} if ctx is None else {"session_id": ctx.session_id, "user_id": ctx.user_id}
-    await kernel.emit(f"{kind}.denied", record, source=f"{kind}s", stream=AUDIT_STREAM, **where)
+    await kernel.emit(f"{kind}.denied", record, source=f"{kind}s", stream=AUDIT_STREAM, audit=True, **where)
     return record

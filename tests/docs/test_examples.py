@@ -41,7 +41,7 @@ MODULES = {
     "crypto": ("cryptography",),
 }
 #: Extras that are not optional features: the test tools, and the codec now in the base install.
-NOT_FEATURES = {"testing", "dev", "zstd"}
+NOT_FEATURES = {"testing", "dev", "zstd", "bench"}
 
 RUN = """
 import os, runpy, sys
