@@ -209,7 +209,7 @@ class _Decoder:
                 "the final encrypted frame failed authentication: this blob is not the one asked for "
                 "(copied over it, cut or altered)"
             ) from None
-        self._checked = (index, found[0][1], plain)
+        self._checked = (index, bytes(found[0][1]), plain)
 
     def update(self, data: bytes) -> Iterator[bytes]:
         from cryptography.exceptions import InvalidTag
