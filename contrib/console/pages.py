@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from llmspell.plugins.artifacts.acl import AUDIT_STREAM
 from llmspell.state import check_key
 
 from .reading import (
@@ -102,10 +103,6 @@ async def runs(request: Request) -> Response:
     shown = int_param(request, "traces", minimum=1) or 20
     return render(request, "runs.html", s=session_row(found), sid_url=quote(found.id, safe=""),
                   traces=traces[:shown], total=len(traces), more=len(traces) > shown, shown=shown)
-
-
-#: The event-log stream of permission denials (see docs/security.md).
-AUDIT_STREAM = "audit"
 
 
 async def audit(request: Request) -> Response:

@@ -24,12 +24,13 @@ def require_web() -> None:
             raise MissingExtraError("the web console", "web", package) from None
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` (port 0: any free port)."""
+def bind(host: str, port: int, *, what: str = "console",
+         hint: str = " (choose another with --port, or --port 0 for any free one)") -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: any free port); errors start with ``what``."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise LlmspellError(f"console: cannot resolve the host {host!r}: {exc}") from None
+        raise LlmspellError(f"{what}: cannot resolve the host {host!r}: {exc}") from None
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -37,8 +38,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        raise LlmspellError(f"console: cannot listen on {host}:{port}: {exc.strerror or exc} "
-                            "(choose another with --port, or --port 0 for any free one)") from None
+        raise LlmspellError(f"{what}: cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
     sock.listen(128)
     sock.setblocking(False)
     return sock

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-import socket
 from collections.abc import Callable
 from typing import Any
 
 from llmspell.context import Principal
+from llmspell.contrib.console.server import bind
 from llmspell.errors import ConfigError, LlmspellError, UnknownNameError
 
 from .guard import TokenGuard, is_loopback
@@ -126,24 +126,6 @@ def check_bind(host: str, *, allow_remote: bool, token: str | None) -> None:
     log.warning("mcp serve: listening on %s; every client that has the token can call the served tools", host)
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                              flags=socket.AI_PASSIVE)[0]
-    except socket.gaierror as exc:
-        raise LlmspellError(f"mcp serve: cannot resolve the host {host!r}: {exc}") from None
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        raise LlmspellError(f"mcp serve: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
-
-
 async def serve_http(
     kernel: Any,
     agents: list[str],
@@ -168,7 +150,7 @@ async def serve_http(
     loopback = is_loopback(host)
     app = build_server(kernel, agents, tools, principal).streamable_http_app(host=host if loopback else "0.0.0.0")
     guarded = TokenGuard(app, token=secret, loopback_only=loopback)
-    sock = _bind(host, port)
+    sock = bind(host, port, what="mcp serve", hint="")
     shown = f"[{host}]" if ":" in host else host
     if on_ready is not None:
         on_ready(f"http://{shown}:{sock.getsockname()[1]}/mcp", secret)

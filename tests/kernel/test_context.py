@@ -78,10 +78,12 @@ async def test_services_registered_by_a_plugin(make_kernel):
 
 
 def test_ids_are_time_ordered_and_unique():
+    before = int(time.time() * 1000)
     ids = [new_id() for _ in range(10_000)]
+    after = int(time.time() * 1000)
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
-    assert abs(id_time_ms(ids[0]) - time.time() * 1000) < 5_000
+    assert before <= id_time_ms(ids[0]) <= after  # the id carries the clock reading of its making
     assert ids[0][14] == "7"  # UUID version 7
 
 
