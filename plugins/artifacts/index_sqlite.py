@@ -63,6 +63,25 @@ def _us(at: datetime) -> int:
     return int(at.timestamp() * 1_000_000)
 
 
+
+def _use_wal(db: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL; processes opening a new index at once may find it briefly locked.
+
+    SQLite can answer the switch with "database is locked" without waiting on its busy
+    timeout (another connection is switching at the same moment), so retry until
+    ``timeout``; once one process has switched, the mode is persistent and read back.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
 class SqliteArtifactIndex:
     """Artifact metadata in SQLite (WAL mode, ``synchronous=NORMAL``)."""
 
@@ -76,7 +95,7 @@ class SqliteArtifactIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
+            _use_wal(db, self._timeout)
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_DDL)
             row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
