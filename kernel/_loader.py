@@ -18,6 +18,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import ConfigError, PluginError, UnknownNameError
+from .hooks import POINTS, TRYFIRST, TRYLAST, HookStats, defer, guard
 
 __all__ = ["Distribution", "PluginInfo", "PluginManager", "PluginLoader", "ENTRY_POINT_GROUP"]
 
@@ -69,13 +70,41 @@ class PluginManager(pluggy.PluginManager):
     def __init__(self, on_change: Callable[[], None] | None = None) -> None:
         super().__init__("llmspell")
         self.on_change = on_change
+        self.hook_stats: dict[tuple[str, str], HookStats] = {}
+        """Counters of every plugin hook function at every point, kept across re-registration."""
         self.add_hookspecs(hookspecs)
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         result = super().register(plugin, name)
+        if result is not None:
+            self._guard(plugin)
         if self.on_change is not None:
             self.on_change()
         return result
+
+    def _guard(self, plugin: object) -> None:
+        """Make pluggy hand back each implementation's pending run instead of running it.
+
+        Hook points get a :class:`~llmspell.hooks.Step` (run by the dispatcher with
+        isolation and breakers), every other llmspell hook a
+        :class:`~llmspell.hooks.Deferred` (run by the kernel in plugin order).
+        """
+        for caller in self.get_hookcallers(plugin) or ():
+            if caller.spec is None:
+                continue
+            point = caller.name.removeprefix("llmspell_")
+            for impl in caller.get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                if point in POINTS:
+                    key = (point, impl.plugin_name)
+                    stats = self.hook_stats.get(key)
+                    if stats is None:
+                        priority = TRYFIRST if impl.tryfirst else TRYLAST if impl.trylast else 0
+                        stats = self.hook_stats[key] = HookStats(impl.plugin_name, point, "plugin", priority)
+                    impl.function = guard(point, impl, stats)  # type: ignore[misc]
+                else:
+                    impl.function = defer(caller.name, impl)  # type: ignore[misc]
 
     def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
         result = super().unregister(plugin, name)

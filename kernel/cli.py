@@ -310,10 +310,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             disable=opts["disable"], plugins=opts["plugins"],
         )
         obj["kernel"] = kernel
-        impls = kernel._impls("llmspell_register_commands")
-        kernel._trace_hook("llmspell_register_commands", impls)
-        for impl in impls:
-            kernel._call_impl(impl, "llmspell_register_commands", cli=cli, kernel=kernel)
+        kernel.call_each("llmspell_register_commands", cli=cli, kernel=kernel)
     except LlmspellError as exc:
         obj["error"] = exc
     try:

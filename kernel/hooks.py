@@ -45,7 +45,7 @@ import inspect
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -79,36 +79,25 @@ log = logging.getLogger("llmspell.hooks")
 TRYFIRST = 1000
 TRYLAST = -1000
 
+def _points() -> dict[str, tuple[str, ...]]:
+    """Every hook point and its named arguments besides ``call``, read from the specs.
+
+    A hook point is a specification that takes ``call``; the list is declared once, in
+    :mod:`llmspell.hookspecs`.
+    """
+    from . import hookspecs
+
+    out: dict[str, tuple[str, ...]] = {}
+    for name, spec in vars(hookspecs).items():
+        if name.startswith("llmspell_") and callable(spec):
+            params = tuple(inspect.signature(spec).parameters)
+            if "call" in params:
+                out[name.removeprefix("llmspell_")] = tuple(p for p in params if p != "call")
+    return out
+
+
 #: Every hook point and the named arguments its plugin hooks may take besides ``call``.
-POINTS: dict[str, tuple[str, ...]] = {
-    "before_agent": (),
-    "after_agent": (),
-    "agent_error": (),
-    "before_tool": (),
-    "after_tool": (),
-    "tool_error": (),
-    "before_model": (),
-    "after_model": (),
-    "model_error": (),
-    "handoff": (),
-    "agent_created": ("agent",),
-    "agent_initialize": ("agent", "ctx"),
-    "agent_shutdown": ("agent", "ctx"),
-    "agent_state_snapshot": ("agent", "ctx"),
-    "agent_state_restore": ("agent", "state", "ctx"),
-    "session_created": ("session",),
-    "session_transition": ("session", "old", "new"),
-    "session_before_delete": ("session",),
-    "session_expired": ("session",),
-    "session_cleanup": ("session", "reason"),
-    "state_before_write": (),
-    "state_write": ("change",),
-    "artifact_before_save": (),
-    "artifact_saved": ("ref",),
-    "artifact_loaded": ("ref",),
-    "artifact_deleted": ("ref",),
-    "event_publish": ("event",),
-}
+POINTS: dict[str, tuple[str, ...]] = _points()
 
 #: Points whose plugin hooks may return a dict that is merged into ``call.result``.
 _MERGING = frozenset({"agent_state_snapshot"})
@@ -179,6 +168,8 @@ class HookCall:
     args: dict[str, Any] = attrs.Factory(dict)
     """The point's named arguments (``agent``, ``session``, ``change`` ...)."""
     replaced: bool = False
+    kernel: Any = None
+    """The kernel running the call (its ``config``, services, plugins)."""
 
 
 # -- policy, stats, breaker ----------------------------------------------------------
@@ -233,12 +224,129 @@ class _Entry:
     origin: str  # "plugin", "runtime", "callback", "agent"
     seq: int
     stats: HookStats
-    argnames: tuple[str, ...] = ("call",)
     observe: bool = False
     wrapper: bool = False
     handle: HookHandle | None = None
-    simple: bool = True
-    """Called as ``fn(call)``; otherwise with the keyword arguments it names."""
+    step: Step = attrs.field(init=False)
+    """This function's run with only ``call`` (runtime hooks and callbacks)."""
+
+    def __attrs_post_init__(self) -> None:
+        self.step = Step(self)
+
+
+class Step:
+    """One function's pending run at a hook point, as pluggy hands it back.
+
+    A guarded plugin implementation returns a Step holding the arguments pluggy chose for
+    it; the dispatcher runs the steps in order with isolation, statistics and breakers.
+    """
+
+    __slots__ = ("entry", "args", "kwargs")
+
+    def __init__(self, entry: _Entry, args: tuple[Any, ...] | None = None, kwargs: dict[str, Any] | None = None) -> None:
+        self.entry = entry
+        self.args = args
+        """Positional arguments (None: the function takes only the ``call``)."""
+        self.kwargs = kwargs or {}
+
+    def __repr__(self) -> str:
+        return f"<step {self.entry.name} at {self.entry.stats.point}>"
+
+
+class Wrap:
+    """A plugin ``wrapper=True`` hook pending around what pluggy put inside it."""
+
+    __slots__ = ("entry", "args", "kwargs", "inner")
+
+    def __init__(self, entry: _Entry, args: tuple[Any, ...], kwargs: dict[str, Any], inner: list[Step] | Wrap) -> None:
+        self.entry = entry
+        self.args = args
+        self.kwargs = kwargs
+        self.inner = inner
+
+    def __repr__(self) -> str:
+        return f"<wrapper {self.entry.name} at {self.entry.stats.point}>"
+
+
+def guard(point: str, impl: Any, stats: HookStats) -> Callable[..., Any]:
+    """What pluggy calls instead of a plugin's hook point function: it returns a Step.
+
+    The function runs later, when the dispatcher reaches its step (or, for a wrapper,
+    its :class:`Wrap`).
+    """
+    priority = TRYFIRST if impl.tryfirst else TRYLAST if impl.trylast else 0
+    wrapper = bool(impl.wrapper or impl.hookwrapper)
+    entry = _Entry(impl.plugin_name, impl.function, priority, "plugin", -1, stats, wrapper=wrapper)
+    if wrapper:
+
+        def pending_wrapper(*args: Any, **kwargs: Any) -> Generator[None, Any, Wrap]:
+            inner = yield
+            return Wrap(entry, args, kwargs, inner)
+
+        function: Callable[..., Any] = pending_wrapper
+        if impl.hookwrapper:  # old-style: the result comes in a pluggy Result
+
+            def pending_old_wrapper(*args: Any, **kwargs: Any) -> Generator[None, Any, None]:
+                result = yield
+                result.force_result(Wrap(entry, args, kwargs, result.get_result()))
+
+            function = pending_old_wrapper
+    else:
+        simple = tuple(impl.argnames) == ("call",) and not impl.kwargnames
+
+        def pending(*args: Any, **kwargs: Any) -> Step:
+            return entry.step if simple else Step(entry, args, kwargs)
+
+        function = pending
+    function.entry = entry  # type: ignore[attr-defined]
+    function.__wrapped__ = impl.function  # type: ignore[attr-defined]
+    return function
+
+
+class Deferred:
+    """A plugin's pending run of a lifecycle, registration or context hook.
+
+    pluggy hands these back in its own order; the kernel runs them in plugin load order
+    (``tryfirst``/``trylast`` first and last), so that defaults come first and shutdown
+    can run in reverse.
+    """
+
+    __slots__ = ("plugin", "hook", "fn", "args", "kwargs", "band")
+
+    def __init__(self, impl: Any, hook: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.plugin: str = impl.plugin_name
+        self.hook = hook
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.band = 0 if impl.tryfirst else 2 if impl.trylast else 1
+
+    def run(self) -> Any:
+        return self.fn(*self.args, **self.kwargs)
+
+    def __repr__(self) -> str:
+        return f"<{self.hook} of {self.plugin}>"
+
+
+def defer(hook: str, impl: Any) -> Callable[..., Deferred]:
+    """What pluggy calls instead of a plugin's lifecycle hook: it returns a :class:`Deferred`."""
+    fn = impl.function
+
+    def pending(*args: Any, **kwargs: Any) -> Deferred:
+        return Deferred(impl, hook, fn, args, kwargs)
+
+    pending.__wrapped__ = fn  # type: ignore[attr-defined]
+    return pending
+
+
+def _merge(plugin: list[Step], runtime: list[Step], extra: CallbackSet | None, point: str) -> list[Step]:
+    """Plugin steps (in pluggy's order) and runtime ones, by priority (plugin first on ties)."""
+    agent = [e.step for e in extra.entries(point)] if extra is not None else ()
+    if not runtime and not agent:
+        return plugin
+    if not plugin and not agent:
+        return runtime
+    return sorted([*plugin, *runtime, *agent], key=lambda s: _sort_key(s.entry))
 
 
 _seq = itertools.count()
@@ -350,7 +458,15 @@ class CallbackSet:
 
 
 class Dispatcher:
-    """Runs hook points: ordering, results, retries, isolation and circuit breakers."""
+    """Runs hook points: ordering, results, retries, isolation and circuit breakers.
+
+    Every run goes through pluggy: ``pm.hook.llmspell_<point>(call=..., ...)`` is called,
+    so pluggy's ordering, wrappers, tracing and hook-call monitoring see it. The plugin
+    manager (:class:`llmspell._loader.PluginManager`) guards each implementation so that
+    pluggy hands back one pending :class:`Step` per implementation instead of running
+    it; the dispatcher then runs the steps, merged with runtime hooks and callbacks by
+    priority, with isolation, statistics and circuit breakers.
+    """
 
     def __init__(
         self,
@@ -359,15 +475,17 @@ class Dispatcher:
         policy: HookPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_breaker: Callable[[HookStats, str], Any] | None = None,
+        kernel: Any = None,
     ) -> None:
         self._pm = pm
+        self.kernel = kernel
         self.policy = policy or HookPolicy()
         self.clock = clock
         self.on_breaker = on_breaker
         self.hooks = CallbackSet("runtime", observe=False, on_change=self.invalidate)
         self.callbacks = CallbackSet("callback", observe=True, on_change=self.invalidate)
-        self._cache: dict[str, list[_Entry]] = {}
-        self._plugin_stats: dict[tuple[str, str], HookStats] = {}
+        self._callers = {point: getattr(pm.hook, f"llmspell_{point}") for point in POINTS}
+        self._cache: dict[str, list[Step]] = {}
         self._observers: tuple[Observer, ...] = ()
         self._active: set[str] = set()
         self.invalidate()
@@ -377,9 +495,7 @@ class Dispatcher:
     def invalidate(self) -> None:
         """Forget the cached order (plugins or runtime hooks changed)."""
         self._cache.clear()
-        self._active = {
-            p for p in POINTS if getattr(self._pm.hook, f"llmspell_{p}").get_hookimpls()
-        }
+        self._active = {p for p, caller in self._callers.items() if caller.get_hookimpls()}
         self._active |= set(self.hooks.points()) | set(self.callbacks.points())
         for observer in self._observers:
             self._active |= observer.points
@@ -388,58 +504,27 @@ class Dispatcher:
         """Whether anything at all is attached to ``point`` (cheap: no pluggy call)."""
         return point in self._active or (extra is not None and bool(extra.entries(point)))
 
-    def _plugin_entries(self, point: str) -> list[_Entry]:
-        caller = getattr(self._pm.hook, f"llmspell_{point}", None)
-        if caller is None:
-            return []
-        out = []
-        # pluggy calls impls from the end of this list; enumerate in call order.
-        for impl in reversed(caller.get_hookimpls()):
-            key = (point, impl.plugin_name)
-            stats = self._plugin_stats.get(key)
-            priority = TRYFIRST if impl.tryfirst else TRYLAST if impl.trylast else 0
-            if stats is None:
-                stats = HookStats(impl.plugin_name, point, "plugin", priority)
-                self._plugin_stats[key] = stats
-            out.append(
-                _Entry(
-                    name=impl.plugin_name,
-                    fn=impl.function,
-                    priority=priority,
-                    origin="plugin",
-                    seq=-1,
-                    stats=stats,
-                    argnames=tuple(impl.argnames),
-                    wrapper=bool(impl.wrapper or impl.hookwrapper),
-                    simple=tuple(impl.argnames) == ("call",),
-                )
-            )
-        return out
+    def _runtime(self, point: str) -> list[Step]:
+        """The kernel's runtime hooks and callbacks of ``point``, in priority order."""
+        cached = self._cache.get(point)
+        if cached is None:
+            cached = [e.step for e in sorted(self.hooks.entries(point) + self.callbacks.entries(point), key=_sort_key)]
+            self._cache[point] = cached
+        return cached
 
     def entries(self, point: str, extra: CallbackSet | None = None) -> list[_Entry]:
         """Every function attached to ``point`` in call order (wrappers first)."""
-        cached = self._cache.get(point)
-        if cached is None:
-            plugin = self._plugin_entries(point)
-            wrappers = [e for e in plugin if e.wrapper]
-            wrappers.sort(key=lambda e: -e.priority)  # stable: pluggy order within a band
-            rest = [e for e in plugin if not e.wrapper]
-            for i, e in enumerate(rest):
-                e.seq = i - len(rest) - 1  # plugin ties: pluggy order, before runtime ones
-            rest += self.hooks.entries(point) + self.callbacks.entries(point)
-            rest.sort(key=_sort_key)
-            cached = wrappers + rest
-            self._cache[point] = cached
-        if extra is not None and extra.entries(point):
-            wrappers = [e for e in cached if e.wrapper]
-            rest = [e for e in cached if not e.wrapper] + extra.entries(point)
-            rest.sort(key=_sort_key)
-            return wrappers + rest
-        return cached
+        plugin = [
+            impl.function.entry for impl in reversed(self._callers[point].get_hookimpls())
+            if isinstance(getattr(impl.function, "entry", None), _Entry)
+        ]
+        wrappers = [e for e in plugin if e.wrapper]
+        steps = _merge([e.step for e in plugin if not e.wrapper], self._runtime(point), extra, point)
+        return wrappers + [s.entry for s in steps]
 
     def stats(self) -> list[HookStats]:
         """Counters and breaker state of every hook function seen so far."""
-        seen = list(self._plugin_stats.values())
+        seen = list(getattr(self._pm, "hook_stats", {}).values())
         for owner in (self.hooks, self.callbacks):
             seen.extend(e.stats for e in owner.all_entries())
         return seen
@@ -488,40 +573,49 @@ class Dispatcher:
         if not self.active(point, extra):
             return None
         call.point = point
-        entries = self.entries(point, extra)
+        if call.kernel is None:
+            call.kernel = self.kernel
+        args = call.args
+        kwargs = {name: call.ctx if name == "ctx" else args.get(name) for name in POINTS[point]}
+        pending: list[Step] | Wrap = self._callers[point](call=call, **kwargs)
+        runtime = self._runtime(point)
         if self._observers:
-            with self._enter_all([o.point(point, call, len(entries)) for o in self._observers]):
-                return await self._run_point(point, call, entries)
-        return await self._run_point(point, call, entries)
+            count = len(pending) + len(runtime) if isinstance(pending, list) else -1
+            with self._enter_all([o.point(point, call, count) for o in self._observers]):
+                return await self._settle(point, call, pending, runtime, extra)
+        return await self._settle(point, call, pending, runtime, extra)
 
-    async def _run_point(self, point: str, call: HookCall, entries: list[_Entry]) -> HookResult | None:
-        if entries and entries[0].wrapper:
-            wrappers = [e for e in entries if e.wrapper]
-            return await self._run_wrapped(point, call, wrappers, entries[len(wrappers) :])
-        return await self._run_entries(point, call, entries)
-
-    async def _run_entries(
-        self, point: str, call: HookCall, entries: list[_Entry]
+    async def _settle(
+        self, point: str, call: HookCall, pending: list[Step] | Wrap, runtime: list[Step],
+        extra: CallbackSet | None,
     ) -> HookResult | None:
-        # The hot loop: one clock read per hook, no coroutine per hook, no kwargs
-        # dict for hooks that take only ``call``.
+        if isinstance(pending, list):
+            return await self._run_steps(point, call, _merge(pending, runtime, extra, point))
+        outcome = await self._run_wrapped(point, call, pending, runtime, extra)
+        if isinstance(outcome, Cancel):
+            raise CancelledByHook(pending.entry.name, point, outcome.reason)
+        if isinstance(outcome, Replace):
+            call.result = outcome.value
+            call.replaced = True
+        return outcome if isinstance(outcome, HookResult) else None
+
+    async def _run_steps(self, point: str, call: HookCall, steps: list[Step]) -> HookResult | None:
+        # The hot loop: one clock read per hook, no coroutine per hook.
         retry: Retry | None = None
         replaced: Replace | None = None
         clock = time.perf_counter
         budget = self.policy.budget
         observers = self._observers
         last = clock()
-        for entry in entries:
+        for step in steps:
+            entry = step.entry
             stats = entry.stats
             if stats.breaker != "closed" and not self._admit(stats):
                 if observers:
                     self._report(point, call, entry, 0.0, "skipped")
                 continue
             try:
-                if entry.simple:
-                    outcome = entry.fn(call)
-                else:
-                    outcome = entry.fn(**self._kwargs(entry, call))
+                outcome = entry.fn(call) if step.args is None else entry.fn(*step.args, **step.kwargs)
                 if outcome is not None and hasattr(outcome, "__await__"):
                     outcome = await outcome
             except (CancelledByHook, asyncio.CancelledError):
@@ -562,44 +656,34 @@ class Dispatcher:
         return retry or replaced
 
     async def _run_wrapped(
-        self, point: str, call: HookCall, wrappers: list[_Entry], inner: list[_Entry]
-    ) -> HookResult | None:
-        started = []
-        for entry in wrappers:
-            gen = entry.fn(**self._kwargs(entry, call))
-            try:
-                next(gen)
-            except StopIteration:
-                raise HookError(f"wrapper {entry.name!r} for {point!r} did not yield") from None
-            started.append((entry, gen))
+        self, point: str, call: HookCall, wrap: Wrap, runtime: list[Step], extra: CallbackSet | None
+    ) -> Any:
+        """Run one plugin wrapper around what pluggy put inside it (steps or another wrapper)."""
+        entry = wrap.entry
+        gen = entry.fn(*wrap.args, **wrap.kwargs)
+        try:
+            next(gen)
+        except StopIteration:
+            raise HookError(f"wrapper {entry.name!r} for {point!r} did not yield") from None
         error: BaseException | None = None
         outcome: Any = None
         try:
-            outcome = await self._run_entries(point, call, inner)
+            if isinstance(wrap.inner, Wrap):
+                outcome = await self._run_wrapped(point, call, wrap.inner, runtime, extra)
+            else:
+                outcome = await self._run_steps(point, call, _merge(wrap.inner, runtime, extra, point))
         except Exception as exc:
             error = exc
-        for entry, gen in reversed(started):
-            try:
-                if error is not None:
-                    gen.throw(error)
-                else:
-                    gen.send(outcome)
-            except StopIteration as stop:
-                error = None
-                if stop.value is not None:
-                    outcome = stop.value
-            except Exception as exc:
-                error = exc
+        try:
+            if error is not None:
+                gen.throw(error)
             else:
-                raise HookError(f"wrapper {entry.name!r} for {point!r} yielded more than once")
-        if error is not None:
-            raise error
-        if isinstance(outcome, Cancel):
-            raise CancelledByHook(started[0][0].name, point, outcome.reason)
-        if isinstance(outcome, Replace):
-            call.result = outcome.value
-            call.replaced = True
-        return outcome if isinstance(outcome, HookResult) else None
+                gen.send(outcome)
+        except StopIteration as stop:
+            if stop.value is not None:
+                outcome = stop.value
+            return outcome
+        raise HookError(f"wrapper {entry.name!r} for {point!r} yielded more than once")
 
     def _report(
         self, point: str, call: HookCall, entry: _Entry, elapsed: float, outcome: str, error: str | None = None
@@ -607,17 +691,6 @@ class Dispatcher:
         run = HookRun(point, entry.name, entry.origin, entry.priority, elapsed, outcome, error)
         for observer in self._observers:
             observer.hook(run, call)
-
-    def _kwargs(self, entry: _Entry, call: HookCall) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name in entry.argnames:
-            if name == "call":
-                out[name] = call
-            elif name == "ctx":
-                out[name] = call.ctx
-            else:
-                out[name] = call.args.get(name)
-        return out
 
     def _admit(self, stats: HookStats) -> bool:
         """Whether a hook whose breaker is not closed may run now."""

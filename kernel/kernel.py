@@ -19,7 +19,7 @@ from .config import Config, RawConfig, SectionSpec
 from .context import ExecutionContext, Principal
 from .errors import ConfigError, LlmspellError, PluginError, UnknownBackendError
 from .events import Event, EventService
-from .hooks import CallbackSet, Dispatcher, HookCall, HookPolicy, HookStats
+from .hooks import CallbackSet, Deferred, Dispatcher, HookCall, HookPolicy, HookStats
 from .observe import DebugObserver
 from .registry import Registry
 from .services import Services, Stash
@@ -58,19 +58,37 @@ SERVICE_HINTS: dict[type, str] = {
 }
 
 
-class _MigrationRegister:
+class _Register:
+    """The ``register`` callable of a registration hook; knows which plugin is calling."""
+
+    def __init__(self, add: Callable[..., None], target: Any) -> None:
+        self._add = add
+        self._target = target
+        self.plugin = ""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        self._add(self._target, self.plugin, *args, **kwargs)
+
+
+def _add_registration(
+    registry: Registry[Any], plugin: str, name: Any, value: Any, description: str = "", **options: Any
+) -> None:
+    registry.add(name, value, plugin=plugin, description=description, **options)
+
+
+class _MigrationRegister(_Register):
     """The ``register`` of ``llmspell_register_state_migrations``."""
 
-    def __init__(self, migrations: Registry[Any], schemas: Registry[int], plugin: str) -> None:
-        self._migrations = migrations
+    def __init__(self, migrations: Registry[Any], schemas: Registry[int]) -> None:
+        super().__init__(self._migration, migrations)
         self._schemas = schemas
-        self._plugin = plugin
 
-    def __call__(self, namespace: str, from_version: int, fn: Callable[[Any], Any]) -> None:
-        self._migrations.add((namespace, from_version), fn, plugin=self._plugin)
+    @staticmethod
+    def _migration(migrations: Registry[Any], plugin: str, namespace: str, from_version: int, fn: Callable[[Any], Any]) -> None:
+        migrations.add((namespace, from_version), fn, plugin=plugin)
 
     def schema(self, namespace: str, version: int) -> None:
-        self._schemas.add(namespace, version, plugin=self._plugin)
+        self._schemas.add(namespace, version, plugin=self.plugin)
 
 
 class Kernel:
@@ -98,7 +116,6 @@ class Kernel:
         keys = raw.kernel_keys()
         dist_name = distribution or keys.distribution
         self.distribution: Distribution | None = None
-        self._enrichers: list[Any] | None = None
         self.pm = PluginManager(on_change=self._plugins_changed)
         self._dispatcher: Dispatcher | None = None
         if self.debug:
@@ -141,7 +158,7 @@ class Kernel:
         )
         self._collect_registrations()
         self._dispatcher = Dispatcher(
-            self.pm, policy=self.config.section("hook_policy"), on_breaker=self._breaker_changed
+            self.pm, policy=self.config.section("hook_policy"), on_breaker=self._breaker_changed, kernel=self
         )
         if self.debug:  # hook points run through the dispatcher, not pluggy: show them too
             self._dispatcher.add_observer(DebugObserver(write=_debug_write))
@@ -151,94 +168,82 @@ class Kernel:
         self.quiet = False
         """True: the kernel's own system events (``kernel.started`` ...) are not published,
         so that looking at a data directory (``llmspell sessions list``) adds nothing to it."""
-        self._started_plugins: list[tuple[str, Callable[..., Any] | None]] = []
-        self._call_each("llmspell_configure", kernel=self)
+        self._started_plugins: list[tuple[str, Deferred | None]] = []
+        self.call_each("llmspell_configure", kernel=self)
 
     # -- plugins and registrations --------------------------------------------------
 
     def _plugins_changed(self) -> None:
-        self._enrichers = None
         if self._dispatcher is not None:
             self._dispatcher.invalidate()
 
-    def _impls(self, hook: str, plugin: str | None = None) -> list[Any]:
-        """Implementations of ``hook`` in plugin load order; tryfirst/trylast move them.
+    def _steps(self, hook: str, plugin: str | None = None, **kwargs: Any) -> list[Deferred]:
+        """Call ``hook`` through pluggy; its implementations' runs, in plugin load order.
 
-        The kernel calls its own hooks (config, registration, services, startup, context)
-        in this order, so that defaults come first and shutdown can run in reverse.
+        pluggy hands back one pending run per implementation (see
+        :meth:`PluginManager._guard`); the kernel runs them in load order, ``tryfirst``
+        and ``trylast`` moving them, so that defaults come first and shutdown can run in
+        reverse.
         """
+        steps: list[Deferred] = getattr(self.pm.hook, hook)(**kwargs)
         loaded = {name: i for i, name in enumerate(self._loader.infos)}
-        impls = [
-            i for i in getattr(self.pm.hook, hook).get_hookimpls()
-            if plugin is None or i.plugin_name == plugin
-        ]
-        impls.sort(key=lambda i: (0 if i.tryfirst else 2 if i.trylast else 1, loaded.get(i.plugin_name, len(loaded))))
-        return impls
+        steps = [s for s in steps if plugin is None or s.plugin == plugin]
+        steps.sort(key=lambda s: (s.band, loaded.get(s.plugin, len(loaded))))
+        if self.debug and steps:
+            self._say(f"call {hook}: {', '.join(s.plugin for s in steps)}")
+        return steps
 
     def _say(self, text: str) -> None:
         """One line of ``LLMSPELL_DEBUG`` output on stderr."""
         if self.debug:
             _debug_write(f"[llmspell] {text}\n")
 
-    def _trace_hook(self, hook: str, impls: list[Any]) -> None:
-        if self.debug and impls:
-            self._say(f"call {hook}: {', '.join(i.plugin_name for i in impls)}")
-
     def _distribution_of(self, plugin: str) -> str | None:
         info = self._loader.infos.get(plugin)
         return info.distribution if info else None
 
-    def _call_each(self, hook: str, *, plugin: str | None = None, **kwargs: Any) -> None:
-        impls = self._impls(hook, plugin)
-        self._trace_hook(hook, impls)
-        for impl in impls:
-            self._call_impl(impl, hook, **kwargs)
-
-    def _collect_sections(self, specs: dict[str, SectionSpec], plugin: str | None = None) -> None:
-        impls = self._impls("llmspell_register_config", plugin)
-        self._trace_hook("llmspell_register_config", impls)
-        for impl in impls:
-            owner = impl.plugin_name
-
-            def register(name: str, cls: Any, description: str = "", _owner: str = owner) -> None:
-                if name in specs or name in ("data_dir", "distribution", "plugins"):
-                    first = specs[name].plugin if name in specs else "the kernel"
-                    raise PluginError(_owner, f"config section {name!r} is already registered by {first}")
-                specs[name] = SectionSpec(name, cls, _owner, description)
-
-            self._call_impl(impl, "llmspell_register_config", register=register)
-
-    def _call_impl(self, impl: Any, hook: str, **kwargs: Any) -> Any:
+    def _run(self, step: Deferred) -> Any:
+        """Run one plugin's hook; an error names the plugin and its package."""
         try:
-            return impl.function(**{name: kwargs[name] for name in impl.argnames})
+            return step.run()
         except LlmspellError:
             raise
         except Exception as exc:
             raise PluginError(
-                impl.plugin_name,
-                f"{hook} raised {type(exc).__name__}: {exc}",
-                distribution=self._distribution_of(impl.plugin_name),
+                step.plugin,
+                f"{step.hook} raised {type(exc).__name__}: {exc}",
+                distribution=self._distribution_of(step.plugin),
             ) from exc
+
+    def call_each(self, hook: str, *, plugin: str | None = None, **kwargs: Any) -> None:
+        """Call a synchronous lifecycle hook of every plugin (or of ``plugin``), in order."""
+        for step in self._steps(hook, plugin, **kwargs):
+            self._run(step)
+
+    def _collect_sections(self, specs: dict[str, SectionSpec], plugin: str | None = None) -> None:
+        register = _Register(self._add_section, specs)
+        for step in self._steps("llmspell_register_config", plugin, register=register):
+            register.plugin = step.plugin
+            self._run(step)
+
+    @staticmethod
+    def _add_section(specs: dict[str, SectionSpec], plugin: str, name: str, cls: Any, description: str = "") -> None:
+        if name in specs or name in ("data_dir", "distribution", "plugins"):
+            first = specs[name].plugin if name in specs else "the kernel"
+            raise PluginError(plugin, f"config section {name!r} is already registered by {first}")
+        specs[name] = SectionSpec(name, cls, plugin, description)
 
     def _collect_registrations(self, plugin: str | None = None) -> None:
         for hook, kind in REGISTRATION_HOOKS.items():
             registry = self.registries[kind]
-            impls = self._impls(hook, plugin)
-            self._trace_hook(hook, impls)
-            for impl in impls:
-                owner = impl.plugin_name
-                register: Any
-                if kind == "state migration":
-                    register = _MigrationRegister(registry, self.registries["state schema"], owner)
-                else:
-
-                    def register(
-                        name: Any, value: Any, description: str = "", _o: str = owner,
-                        _r: Registry[Any] = registry, **options: Any,
-                    ) -> None:
-                        _r.add(name, value, plugin=_o, description=description, **options)
-
-                self._call_impl(impl, hook, register=register)
+            register: _Register
+            if kind == "state migration":
+                register = _MigrationRegister(registry, self.registries["state schema"])
+            else:
+                register = _Register(_add_registration, registry)
+            for step in self._steps(hook, plugin, register=register):
+                register.plugin = step.plugin
+                self._run(step)
 
     def registry(self, kind: str) -> Registry[Any]:
         """The registry of one kind (``"state backend"``, ``"agent type"`` ...)."""
@@ -277,6 +282,10 @@ class Kernel:
         self._loader.register(plugin, label, "runtime", getattr(plugin, "__module__", None), None, None)
         self._collect_registrations(plugin=label)
         return label
+
+    @staticmethod
+    def _add_service(services: Services, plugin: str, kind: type, instance: Any) -> None:
+        services.register(kind, instance, plugin=plugin)
 
     @property
     def plugins(self) -> list[PluginInfo]:
@@ -347,27 +356,21 @@ class Kernel:
         except OSError as exc:
             raise ConfigError([f"data_dir: cannot create {self.config.data_dir}: {exc}"]) from None
         self.services.clear()
-        impls = self._impls("llmspell_register_services")
-        self._trace_hook("llmspell_register_services", impls)
-        for impl in impls:
-            owner = impl.plugin_name
-
-            def register(kind: type, instance: Any, _o: str = owner) -> None:
-                self.services.register(kind, instance, plugin=_o)
-
-            self._call_impl(impl, "llmspell_register_services", kernel=self, register=register)
-        startups = {i.plugin_name: i for i in self._impls("llmspell_startup")}
-        shutdowns = {i.plugin_name: i for i in self._impls("llmspell_shutdown")}
-        order = [i.plugin_name for i in self._impls("llmspell_startup")]
-        order += [name for name in self._loader.infos if name in shutdowns and name not in startups]
+        register = _Register(self._add_service, self.services)
+        for step in self._steps("llmspell_register_services", kernel=self, register=register):
+            register.plugin = step.plugin
+            self._run(step)
+        startups = {s.plugin: s for s in self._steps("llmspell_startup", kernel=self)}
+        shutdowns = {s.plugin: s for s in self._steps("llmspell_shutdown", kernel=self)}
+        order = [*startups, *(name for name in self._loader.infos if name in shutdowns and name not in startups)]
         self._started_plugins = []
         try:
             for name in order:
-                impl = startups.get(name)
-                if impl is not None:
+                step = startups.get(name)
+                if step is not None:
                     began = time.perf_counter()
                     try:
-                        result = impl.function(**{a: self for a in impl.argnames})
+                        result = step.run()
                         if inspect.isawaitable(result):
                             await result
                     except Exception as exc:
@@ -378,8 +381,7 @@ class Kernel:
                             distribution=self._distribution_of(name),
                         ) from exc
                     self._say(f"llmspell_startup: {name} ({(time.perf_counter() - began) * 1000:.2f} ms)")
-                shutdown = shutdowns.get(name)
-                self._started_plugins.append((name, shutdown.function if shutdown else None))
+                self._started_plugins.append((name, shutdowns.get(name)))
         except BaseException:
             await self._shutdown_plugins()
             raise
@@ -397,12 +399,12 @@ class Kernel:
 
     async def _shutdown_plugins(self) -> None:
         while self._started_plugins:
-            name, fn = self._started_plugins.pop()
-            if fn is None:
+            name, step = self._started_plugins.pop()
+            if step is None:
                 continue
             began = time.perf_counter()
             try:
-                result = fn(**{a: self for a in inspect.signature(fn).parameters})
+                result = step.run()
                 if inspect.isawaitable(result):
                     await result
             except Exception:
@@ -466,10 +468,8 @@ class Kernel:
         )
         if timeout is not None:
             ctx = ctx.with_timeout(timeout)
-        if self._enrichers is None:  # cached: this runs for every top-level invocation
-            self._enrichers = self._impls("llmspell_context_enrich")
-        for impl in self._enrichers:
-            result = impl.function(**{n: {"ctx": ctx, "kernel": self}[n] for n in impl.argnames})
+        for step in self._steps("llmspell_context_enrich", ctx=ctx, kernel=self):
+            result = step.run()
             if inspect.isawaitable(result):
                 result = await result
             if result:

@@ -11,7 +11,6 @@ from llmspell.hooks import POINTS
 from llmspell.observe import Observer
 
 if TYPE_CHECKING:
-    from llmspell.hooks import HookCall
     from llmspell.kernel import Kernel
 
 __all__ = ["HookRecorder", "RecordedCall"]
@@ -26,7 +25,10 @@ class RecordedCall:
 
 
 class HookRecorder:
-    """Records pluggy hook calls and hook-point dispatches of one kernel.
+    """Records every hook call of one kernel, through pluggy's hook-call monitoring.
+
+    Lifecycle, registration, context and hook-point calls all go through pluggy, so all
+    are seen; while recording, every hook point runs even with nothing attached.
 
     Use as a context manager, or call :meth:`stop`. ``recorder.names()`` lists the hook
     names in call order; ``recorder.calls("llmspell_before_agent")`` the calls of one.
@@ -47,7 +49,7 @@ class HookRecorder:
 
         self._undo.append(self.kernel.pm.add_hookcall_monitoring(before, after))
 
-        self._undo.append(self.kernel.dispatcher.add_observer(_PointRecorder(self.recorded)))
+        self._undo.append(self.kernel.dispatcher.add_observer(_EveryPoint()))
 
     def stop(self) -> None:
         while self._undo:
@@ -71,14 +73,7 @@ class HookRecorder:
         self.recorded.clear()
 
 
-class _PointRecorder(Observer):
-    """Sees every hook point run, attached or not, and records it like a pluggy call."""
+class _EveryPoint(Observer):
+    """Makes every hook point run through pluggy, attached or not, so that it is recorded."""
 
     points = frozenset(POINTS)
-
-    def __init__(self, recorded: list[RecordedCall]) -> None:
-        self.recorded = recorded
-
-    def point(self, point: str, call: HookCall, functions: int) -> None:
-        self.recorded.append(RecordedCall(f"llmspell_{point}", {"call": call, **call.args}))
-        return None
