@@ -28,7 +28,7 @@ def make_plugins(n: int) -> list[object]:
             __name__ = f"p{i}"
 
             @hookimpl
-            def llmspell_before_agent(self, call):
+            def llmspell_agent_before(self, call):
                 return None
 
         plugins.append(P())
@@ -46,17 +46,17 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in (0, 1, 5, 20):
             kernel = kernel_with(n, tmp)
-            call = HookCall("before_agent")
-            caller = kernel.pm.hook.llmspell_before_agent
+            call = HookCall("agent_before")
+            caller = kernel.pm.hook.llmspell_agent_before
             bare = summarize(time_sync(lambda c=caller, k=call: c(call=k), rounds=ROUNDS, inner=INNER))
             ours = summarize(
-                await time_async(lambda k=kernel, c=call: k.dispatcher.run("before_agent", c), rounds=ROUNDS, inner=INNER)
+                await time_async(lambda k=kernel, c=call: k.dispatcher.run("agent_before", c), rounds=ROUNDS, inner=INNER)
             )
             runtime = Kernel({}, data_dir=tmp, disable=["hooks"], env={})
             for _ in range(n):
-                runtime.hooks.register("before_agent", lambda c: None)
+                runtime.hooks.register("agent_before", lambda c: None)
             rt = summarize(
-                await time_async(lambda k=runtime, c=call: k.dispatcher.run("before_agent", c), rounds=ROUNDS, inner=INNER)
+                await time_async(lambda k=runtime, c=call: k.dispatcher.run("agent_before", c), rounds=ROUNDS, inner=INNER)
             )
             ratio = ours["median_us"] / bare["median_us"] if n else float("nan")
             rows.append([n, bare["median_us"], ours["median_us"], rt["median_us"], ours["p99_us"], f"{ratio:.2f}x" if n else "-"])

@@ -28,7 +28,7 @@ A plugin implements a hook by defining a function with the hook's name, decorate
 from llmspell import hookimpl, Replace
 
 @hookimpl
-def llmspell_before_model(call):
+def llmspell_model_before(call):
     if call.request.messages[-1].content == "ping":
         return Replace(canned_pong())
 ```

@@ -59,8 +59,8 @@ def build_workflow(kernel: Kernel) -> dict[str, BaseAgent]:
     kernel.agents.create(Reviewer, name="tone-reviewer", focus="tone")
     kernel.agents.create(Reviewer, name="facts-reviewer", focus="facts")
     reviews = kernel.agents.create("parallel", name="reviews", agents=["tone-reviewer", "facts-reviewer"])
-    kernel.hooks.register("handoff", drop(["card_number"]), priority=20, name="drop-card")
-    kernel.hooks.register("handoff", rename({"customer": "client"}), priority=10, name="rename-customer")
+    kernel.hooks.register("agent_handoff", drop(["card_number"]), priority=20, name="drop-card")
+    kernel.hooks.register("agent_handoff", rename({"customer": "client"}), priority=10, name="rename-customer")
     return {"front": front, "triage": triage, "reviews": reviews}
 
 

@@ -25,7 +25,7 @@ from llmspell.errors import MissingExtraError
 async def main(data_dir: str, port: int) -> None:
     async with Kernel(data_dir=data_dir) as kernel:
         seen: list[str] = []
-        kernel.hooks.register("before_agent", lambda call: seen.append(call.component.name), name="count-runs")
+        kernel.hooks.register("agent_before", lambda call: seen.append(call.component.name), name="count-runs")
         helper = kernel.agents.create("chat", name="helper")
         session = await kernel.sessions.create(user_id="ada", app="embedded", title="a live session")
 

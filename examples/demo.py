@@ -48,7 +48,7 @@ async def main(data_dir: str) -> None:
         if events is not None:
             events.subscribe("agent.**", lambda event: seen.update([event.type]))
         handoffs: list[str] = []
-        kernel.callbacks.on("handoff", lambda call: handoffs.append(
+        kernel.callbacks.on("agent_handoff", lambda call: handoffs.append(
             f"{call.request.source} -> {call.request.target} (state passed: {sorted(call.request.state)})"))
 
         agents = build_workflow(kernel)

@@ -34,7 +34,7 @@ class Audit:
         self.lines: list[str] = []
 
     @hookimpl
-    def llmspell_after_tool(self, call: HookCall) -> None:
+    def llmspell_tool_after(self, call: HookCall) -> None:
         self.lines.append(f"audit: tool {call.component.name} -> {call.result!r}")
 
 
@@ -53,7 +53,7 @@ def write_project(root: Path) -> Path:
             cooldown = 60.0      # ... for a minute, then tried once more
 
             [[hooks]]
-            point = "before_agent"
+            point = "agent_before"
             call = "rules.py:redact"
             priority = 100
             """
@@ -71,7 +71,7 @@ async def main(data_dir: str) -> None:
 
         # 1. The configured hook rewrites the request before the agent sees it.
         seen: list[str] = []
-        kernel.callbacks.on("before_agent", lambda call: seen.append(call.request.input))
+        kernel.callbacks.on("agent_before", lambda call: seen.append(call.request.input))
         await kernel.run(helper, "my password is hunter2")
         print(f"the agent saw: {seen[-1]!r}")
 
@@ -81,7 +81,7 @@ async def main(data_dir: str) -> None:
                 return Cancel("destructive request")
             return None
 
-        kernel.hooks.register("before_agent", guard, priority=50, name="guardrail")
+        kernel.hooks.register("agent_before", guard, priority=50, name="guardrail")
         try:
             await kernel.run(helper, "please delete everything")
         except CancelledByHook as exc:
@@ -96,13 +96,13 @@ async def main(data_dir: str) -> None:
                 return Replace(ModelResponse(message=Message(role="assistant", content="9 to 5, Monday to Friday.")))
             return None
 
-        kernel.hooks.register("before_model", canned, name="faq-cache")
+        kernel.hooks.register("model_before", canned, name="faq-cache")
         out = await kernel.run(helper, "What are your opening hours?")
         print(f"answered from the cache: {out.content!r}")
 
         # 4. A per-agent callback, and a plugin hook, both see the tool call.
         tool_calls: list[str] = []
-        calc.callbacks.on("before_tool", lambda call: tool_calls.append(str(call.request)))
+        calc.callbacks.on("tool_before", lambda call: tool_calls.append(str(call.request)))
         out = await kernel.run(calc, "what is 12*12?")
         print(f"calc: {out.content}; its tool calls: {tool_calls}; {audit.lines[-1]}")
 
@@ -113,16 +113,16 @@ async def main(data_dir: str) -> None:
             attempts["n"] += 1
             return Retry("transient") if call.attempt < 2 else None
 
-        handle = kernel.hooks.register("after_agent", flaky_once, name="retry-once")
+        handle = kernel.hooks.register("agent_after", flaky_once, name="retry-once")
         await kernel.run(helper, "hello again")
         handle.remove()
-        print(f"after_agent ran {attempts['n']} times: the first answer was retried once")
+        print(f"agent_after ran {attempts['n']} times: the first answer was retried once")
 
         # 6. A hook that keeps failing is isolated, then switched off by its breaker.
         def broken(call: HookCall) -> None:
             raise RuntimeError("bug in a hook")
 
-        kernel.hooks.register("before_agent", broken, name="broken")
+        kernel.hooks.register("agent_before", broken, name="broken")
         for _ in range(5):
             await kernel.run(helper, "still working?")  # every run still succeeds
         stats = {s.name: s for s in kernel.hook_stats()}["broken"]

@@ -29,7 +29,7 @@ async def main(data_dir: str) -> None:
         "command": served, "args": ["--data-dir", f"{data_dir}/served", "mcp", "serve", "--tool", "calculator"],
     }}}}
     async with Kernel(config, data_dir=data_dir) as kernel:
-        kernel.hooks.register("before_tool", lambda call: print(f"calling {call.component.name} {call.request}"))
+        kernel.hooks.register("tool_before", lambda call: print(f"calling {call.component.name} {call.request}"))
         kernel.agents.provider().script(ToolCall("calc_calculator", {"expression": "2 ** 10"}), "2^10 is 1024.")
         agent = kernel.agents.builder("tool", "math").tools("calc_calculator").build()
         output = await kernel.run(agent, "what is 2 to the 10th?")

@@ -51,12 +51,12 @@ async def main(data_dir: str) -> None:
         item = await kernel.state.scope("user", "u1").get_versioned("profile")
         print(f"read as schema {item.schema_version}: {item.value}")
 
-        # What the agents runtime does around a run: initialize, execute, after_agent.
+        # What the agents runtime does around a run: initialize, execute, agent_after.
         ctx = await kernel.context(user_id="u1")
         agent = Helper("helper")
         await kernel.dispatch("agent_initialize", agent=agent, ctx=ctx)
         agent.turns += 1
-        await kernel.dispatch("after_agent", HookCall("after_agent", ctx=ctx, component=agent))
+        await kernel.dispatch("agent_after", HookCall("agent_after", ctx=ctx, component=agent))
         print(f"the agent has run {agent.turns} time(s) in total")
 
 

@@ -58,7 +58,7 @@ async def main(data_dir: str) -> None:
         kernel.agents.create("chat", name="billing", description="answers billing questions")
         kernel.agents.create("tool", name="triage", agents=["billing"], tools=["calculator"])
         pipeline = kernel.agents.create("sequential", name="pipeline", agents=["triage"])
-        kernel.hooks.register("before_tool", lambda call: None, name="audit-tool-calls")
+        kernel.hooks.register("tool_before", lambda call: None, name="audit-tool-calls")
         kernel.agents.provider("offline").script(
             ToolCall("calculator", {"expression": "2 * 21.50"}, id="c1"),
             ToolCall("transfer_to_billing", {"reason": "a refund"}, id="c2"),

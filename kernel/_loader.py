@@ -18,7 +18,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import ConfigError, PluginError, UnknownNameError
-from .hooks import POINTS, TRYFIRST, TRYLAST, HookStats, defer, guard
+from .hooks import POINTS, RENAMED, TRYFIRST, TRYLAST, HookStats, current_point, defer, guard
 
 __all__ = ["Distribution", "PluginInfo", "PluginManager", "PluginLoader", "ENTRY_POINT_GROUP"]
 
@@ -81,6 +81,15 @@ class PluginManager(pluggy.PluginManager):
         if self.on_change is not None:
             self.on_change()
         return result
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
+        """pluggy's reading of a hook implementation; an old hook point name is mapped to its new one."""
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is not None and opts.get("specname") is None and name.startswith("llmspell_"):
+            old = name.removeprefix("llmspell_")
+            if old in RENAMED:
+                opts = {**opts, "specname": f"llmspell_{current_point(old, stacklevel=4)}"}
+        return opts
 
     def _guard(self, plugin: object) -> None:
         """Make pluggy hand back each implementation's pending run instead of running it.

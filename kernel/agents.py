@@ -141,7 +141,7 @@ class ToolSpec:
 
 @attrs.frozen
 class ModelRequest:
-    """One chat-completion request; hooks at ``before_model`` may replace it."""
+    """One chat-completion request; hooks at ``model_before`` may replace it."""
 
     messages: tuple[Message, ...]
     tools: tuple[ToolSpec, ...] = ()

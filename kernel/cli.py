@@ -310,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             disable=opts["disable"], plugins=opts["plugins"],
         )
         obj["kernel"] = kernel
-        kernel.call_each("llmspell_register_commands", cli=cli, kernel=kernel)
+        kernel.call_each(kernel.hook.register_commands(cli=cli, kernel=kernel))
     except LlmspellError as exc:
         obj["error"] = exc
     try:

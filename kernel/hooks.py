@@ -1,7 +1,7 @@
 """Hook points, the hook context, hook results and the dispatcher that runs them.
 
-A *hook point* is a named place in the code (``before_agent``, ``after_tool``,
-``state_write`` ...). Three kinds of functions attach to a point:
+A *hook point* is a named place in the code (``agent_before``, ``tool_after``,
+``state_written`` ...). Three kinds of functions attach to a point:
 
 * **plugin hooks**: ``@hookimpl`` functions named ``llmspell_<point>`` in a plugin;
 * **runtime hooks**: ``kernel.hooks.register(point, fn, priority=...)`` or ``[[hooks]]``
@@ -45,6 +45,7 @@ import inspect
 import itertools
 import logging
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Generator, Iterable
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,12 @@ __all__ = [
     "CallbackSet",
     "TRYFIRST",
     "TRYLAST",
+    "RENAMED",
+    "Hooks",
+    "Point",
+    "Caller",
+    "Step",
+    "Deferred",
 ]
 
 log = logging.getLogger("llmspell.hooks")
@@ -99,14 +106,43 @@ def _points() -> dict[str, tuple[str, ...]]:
 #: Every hook point and the named arguments its plugin hooks may take besides ``call``.
 POINTS: dict[str, tuple[str, ...]] = _points()
 
+#: Hook points renamed to the ``<area>_<when>`` scheme, old name -> new name. The old
+#: names (as runtime hook points and as ``llmspell_<old>`` plugin hooks) still work for
+#: one release, with a DeprecationWarning.
+RENAMED: dict[str, str] = {
+    "before_agent": "agent_before",
+    "after_agent": "agent_after",
+    "before_tool": "tool_before",
+    "after_tool": "tool_after",
+    "before_model": "model_before",
+    "after_model": "model_after",
+    "handoff": "agent_handoff",
+    "state_write": "state_written",
+    "event_publish": "event_before_publish",
+}
+
+
+def current_point(point: str, *, stacklevel: int = 3) -> str:
+    """The current name of hook point ``point`` (warning when it is an old one)."""
+    new = RENAMED.get(point)
+    if new is None:
+        return point
+    warnings.warn(
+        f"hook point {point!r} is now called {new!r}; the old name will be removed in the next release",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+    return new
+
+
 #: Points whose plugin hooks may return a dict that is merged into ``call.result``.
 _MERGING = frozenset({"agent_state_snapshot"})
 
 #: Points around a call: (before, after, error) for each kind of component.
 AROUND: dict[str, tuple[str, str, str]] = {
-    "agent": ("before_agent", "after_agent", "agent_error"),
-    "tool": ("before_tool", "after_tool", "tool_error"),
-    "model": ("before_model", "after_model", "model_error"),
+    "agent": ("agent_before", "agent_after", "agent_error"),
+    "tool": ("tool_before", "tool_after", "tool_error"),
+    "model": ("model_before", "model_after", "model_error"),
 }
 
 
@@ -409,6 +445,7 @@ class CallbackSet:
         self, point: str, fn: Callable[..., Any], *, priority: int = 0, name: str | None = None
     ) -> HookHandle:
         """Attach ``fn(call)`` (sync or async) to ``point``; returns a removable handle."""
+        point = current_point(point)
         _check_point(point)
         if not callable(fn):
             raise HookError(f"hook for {point!r} is not callable: {fn!r}")
@@ -797,6 +834,158 @@ class Dispatcher:
         call.attempt += 1
         if delay > 0:
             await asyncio.sleep(delay)
+
+
+# -- the facade: kernel.hook ------------------------------------------------------------
+
+
+class Point:
+    """``kernel.hook.<point>``: runs one hook point. True when anything is attached.
+
+    ``call = await kernel.hook.state_before_write(request=write, ctx=ctx)`` builds the
+    :class:`HookCall` (or takes one: ``await kernel.hook.agent_created(call)``), runs the
+    point and returns the call, changed by the hooks. Named arguments other than ``ctx``,
+    ``component`` and ``request`` are the point's arguments (``session=``, ``ref=``).
+    With nothing attached it returns at once.
+    """
+
+    __slots__ = ("_dispatcher", "name")
+
+    def __init__(self, dispatcher: Dispatcher, name: str) -> None:
+        self._dispatcher = dispatcher
+        self.name = name
+
+    def __bool__(self) -> bool:
+        return self.name in self._dispatcher._active
+
+    def active(self, extra: CallbackSet | None = None) -> bool:
+        """Whether anything is attached, counting an agent's own callbacks ``extra``."""
+        return self._dispatcher.active(self.name, extra)
+
+    async def __call__(
+        self,
+        call: HookCall | None = None,
+        /,
+        *,
+        extra: CallbackSet | None = None,
+        ctx: ExecutionContext | None = None,
+        component: Any = None,
+        request: Any = None,
+        **args: Any,
+    ) -> HookCall:
+        if call is None:
+            call = HookCall(self.name, ctx=ctx, component=component, request=request, args=args)
+        else:
+            if args:
+                call.args.update(args)
+            if ctx is not None:
+                call.ctx = ctx
+        if self.name in self._dispatcher._active or extra is not None:
+            await self._dispatcher.run(self.name, call, extra)
+        return call
+
+    def __repr__(self) -> str:
+        return f"<hook point {self.name}>"
+
+
+class Caller:
+    """``kernel.hook.<lifecycle hook>``: each plugin's pending run, in plugin order.
+
+    ``for step in kernel.hook.startup(kernel=kernel): await step.run()``; the kernel runs
+    its own lifecycle, registration and context hooks this way. ``plugin=`` keeps one
+    plugin's run only.
+    """
+
+    __slots__ = ("_steps", "name")
+
+    def __init__(self, steps: Callable[..., list[Deferred]], name: str) -> None:
+        self._steps = steps
+        self.name = name
+
+    def __call__(self, *, plugin: str | None = None, **kwargs: Any) -> list[Deferred]:
+        return self._steps(f"llmspell_{self.name}", plugin, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<hook {self.name}>"
+
+
+class Hooks:
+    """``kernel.hook``: every hook of :mod:`llmspell.hookspecs`, by its name without ``llmspell_``.
+
+    Hook points are :class:`Point` objects, every other hook a :class:`Caller`. All of
+    them call pluggy (``pm.hook.llmspell_<name>``), so pluggy's ordering, wrappers,
+    tracing and hook-call monitoring see every call. The attribute list below is checked
+    against the specifications by a test.
+    """
+
+    if TYPE_CHECKING:
+        register_config: Caller
+        configure: Caller
+        register_services: Caller
+        startup: Caller
+        shutdown: Caller
+        register_commands: Caller
+        register_state_backends: Caller
+        register_session_backends: Caller
+        register_event_backends: Caller
+        register_event_transports: Caller
+        register_artifact_backends: Caller
+        register_artifact_metadata_backends: Caller
+        register_artifact_codecs: Caller
+        register_state_reducers: Caller
+        register_state_migrations: Caller
+        register_event_types: Caller
+        register_agent_types: Caller
+        register_model_providers: Caller
+        register_tools: Caller
+        context_enrich: Caller
+        agent_before: Point
+        agent_after: Point
+        agent_error: Point
+        tool_before: Point
+        tool_after: Point
+        tool_error: Point
+        model_before: Point
+        model_after: Point
+        model_error: Point
+        agent_handoff: Point
+        agent_created: Point
+        agent_initialize: Point
+        agent_shutdown: Point
+        agent_state_snapshot: Point
+        agent_state_restore: Point
+        session_created: Point
+        session_transition: Point
+        session_before_delete: Point
+        session_expired: Point
+        session_cleanup: Point
+        state_before_write: Point
+        state_written: Point
+        artifact_before_save: Point
+        artifact_saved: Point
+        artifact_loaded: Point
+        artifact_deleted: Point
+        event_before_publish: Point
+
+    def __init__(self, dispatcher: Dispatcher, steps: Callable[..., list[Deferred]]) -> None:
+        from . import hookspecs
+
+        self._dispatcher = dispatcher
+        for name in vars(hookspecs):
+            if name.startswith("llmspell_"):
+                short = name.removeprefix("llmspell_")
+                setattr(self, short, Point(dispatcher, short) if short in POINTS else Caller(steps, short))
+
+    def __getattr__(self, name: str) -> Any:  # only reached for names not set in __init__
+        if name in RENAMED:
+            return getattr(self, current_point(name))
+        raise AttributeError(f"no hook {name!r}; hooks: {', '.join(sorted(vars(self)))}")
+
+    async def around(
+        self, kind: str, call: HookCall, fn: Callable[[HookCall], Awaitable[Any]], extra: CallbackSet | None = None
+    ) -> Any:
+        """Run ``fn(call)`` between the ``<kind>_before`` and ``<kind>_after``/``<kind>_error`` points."""
+        return await self._dispatcher.around(kind, call, fn, extra)
 
 
 _NOTHING: AbstractContextManager[Any] = nullcontext()

@@ -271,7 +271,7 @@ def llmspell_context_enrich(ctx: ExecutionContext, kernel: Kernel) -> Mapping[st
 
 
 @hookspec
-def llmspell_before_agent(call: HookCall) -> HookResult | None:
+def llmspell_agent_before(call: HookCall) -> HookResult | None:
     """An agent is about to execute ``call.request`` for ``call.component``.
 
     Change ``call.request`` to change what runs; return ``Replace(output)`` to skip the
@@ -280,7 +280,7 @@ def llmspell_before_agent(call: HookCall) -> HookResult | None:
 
 
 @hookspec
-def llmspell_after_agent(call: HookCall) -> HookResult | None:
+def llmspell_agent_after(call: HookCall) -> HookResult | None:
     """An agent returned ``call.result`` (an ``AgentOutput``) after ``call.elapsed`` s.
 
     Change or ``Replace`` the result, ``Retry()`` to run it again, ``Cancel`` to
@@ -298,16 +298,16 @@ def llmspell_agent_error(call: HookCall) -> HookResult | None:
 
 
 @hookspec
-def llmspell_before_tool(call: HookCall) -> HookResult | None:
+def llmspell_tool_before(call: HookCall) -> HookResult | None:
     """A tool is about to run with arguments ``call.request`` (validated, a dict).
 
-    Same results as ``llmspell_before_agent``. May be async.
+    Same results as ``llmspell_agent_before``. May be async.
     """
 
 
 @hookspec
-def llmspell_after_tool(call: HookCall) -> HookResult | None:
-    """A tool returned ``call.result``. Same results as ``llmspell_after_agent``."""
+def llmspell_tool_after(call: HookCall) -> HookResult | None:
+    """A tool returned ``call.result``. Same results as ``llmspell_agent_after``."""
 
 
 @hookspec
@@ -316,7 +316,7 @@ def llmspell_tool_error(call: HookCall) -> HookResult | None:
 
 
 @hookspec
-def llmspell_before_model(call: HookCall) -> HookResult | None:
+def llmspell_model_before(call: HookCall) -> HookResult | None:
     """A model provider is about to be asked ``call.request`` (a ``ModelRequest``).
 
     ``Replace(response)`` skips the provider (a cache hit, a canned answer). May be async.
@@ -324,8 +324,8 @@ def llmspell_before_model(call: HookCall) -> HookResult | None:
 
 
 @hookspec
-def llmspell_after_model(call: HookCall) -> HookResult | None:
-    """A model provider answered ``call.result``. Same results as ``llmspell_after_agent``."""
+def llmspell_model_after(call: HookCall) -> HookResult | None:
+    """A model provider answered ``call.result``. Same results as ``llmspell_agent_after``."""
 
 
 @hookspec
@@ -334,7 +334,7 @@ def llmspell_model_error(call: HookCall) -> HookResult | None:
 
 
 @hookspec
-def llmspell_handoff(call: HookCall) -> HookResult | None:
+def llmspell_agent_handoff(call: HookCall) -> HookResult | None:
     """One agent hands off to another.
 
     ``call.request`` is a ``Handoff`` (source, target, the state passed and its schema
@@ -436,7 +436,7 @@ def llmspell_state_before_write(call: HookCall) -> HookResult | None:
 
 
 @hookspec
-def llmspell_state_write(change: Any, call: HookCall) -> None:
+def llmspell_state_written(change: Any, call: HookCall) -> None:
     """A state write succeeded; ``change`` is a ``StateChange`` (key, versions). May be async."""
 
 
@@ -464,7 +464,7 @@ def llmspell_artifact_deleted(ref: Any, call: HookCall) -> None:
 
 
 @hookspec
-def llmspell_event_publish(event: Any, call: HookCall) -> HookResult | None:
+def llmspell_event_before_publish(event: Any, call: HookCall) -> HookResult | None:
     """An event is about to be published (before it is logged and delivered).
 
     ``Cancel`` drops it with an error to the publisher. Keep this cheap: it runs for

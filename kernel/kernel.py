@@ -19,7 +19,7 @@ from .config import Config, RawConfig, SectionSpec
 from .context import ExecutionContext, Principal
 from .errors import ConfigError, LlmspellError, PluginError, UnknownBackendError
 from .events import Event, EventService
-from .hooks import CallbackSet, Deferred, Dispatcher, HookCall, HookPolicy, HookStats
+from .hooks import CallbackSet, Deferred, Dispatcher, HookCall, HookPolicy, Hooks, HookStats, current_point
 from .observe import DebugObserver
 from .registry import Registry
 from .services import Services, Stash
@@ -144,6 +144,9 @@ class Kernel:
             extra_modules=[*keys.plugins.load, *_split(env.get("LLMSPELL_PLUGINS", ""))],
             objects=plugins,
         )
+        self._dispatcher = Dispatcher(self.pm, on_breaker=self._breaker_changed, kernel=self)
+        self.hook = Hooks(self._dispatcher, self._steps)
+        """Every hook by name: ``await kernel.hook.state_before_write(request=...)``."""
         self.registries: dict[str, Registry[Any]] = {
             kind: Registry(kind) for kind in REGISTRATION_HOOKS.values()
         }
@@ -157,10 +160,8 @@ class Kernel:
             unavailable={name: extra for name, (_, _, extra) in self._loader.unavailable.items()},
         )
         self._collect_registrations()
-        self._dispatcher = Dispatcher(
-            self.pm, policy=self.config.section("hook_policy"), on_breaker=self._breaker_changed, kernel=self
-        )
-        if self.debug:  # hook points run through the dispatcher, not pluggy: show them too
+        self.dispatcher.policy = self.config.section("hook_policy")
+        if self.debug:  # each hook function's outcome, beside pluggy's trace of the calls
             self._dispatcher.add_observer(DebugObserver(write=_debug_write))
         self.services = Services(SERVICE_HINTS)
         self.stash = Stash()
@@ -169,7 +170,7 @@ class Kernel:
         """True: the kernel's own system events (``kernel.started`` ...) are not published,
         so that looking at a data directory (``llmspell sessions list``) adds nothing to it."""
         self._started_plugins: list[tuple[str, Deferred | None]] = []
-        self.call_each("llmspell_configure", kernel=self)
+        self.call_each(self.hook.configure(kernel=self))
 
     # -- plugins and registrations --------------------------------------------------
 
@@ -215,14 +216,14 @@ class Kernel:
                 distribution=self._distribution_of(step.plugin),
             ) from exc
 
-    def call_each(self, hook: str, *, plugin: str | None = None, **kwargs: Any) -> None:
-        """Call a synchronous lifecycle hook of every plugin (or of ``plugin``), in order."""
-        for step in self._steps(hook, plugin, **kwargs):
+    def call_each(self, steps: list[Deferred]) -> None:
+        """Run synchronous lifecycle hooks in order: ``kernel.call_each(kernel.hook.configure(kernel=kernel))``."""
+        for step in steps:
             self._run(step)
 
     def _collect_sections(self, specs: dict[str, SectionSpec], plugin: str | None = None) -> None:
         register = _Register(self._add_section, specs)
-        for step in self._steps("llmspell_register_config", plugin, register=register):
+        for step in self.hook.register_config(plugin=plugin, register=register):
             register.plugin = step.plugin
             self._run(step)
 
@@ -241,7 +242,7 @@ class Kernel:
                 register = _MigrationRegister(registry, self.registries["state schema"])
             else:
                 register = _Register(_add_registration, registry)
-            for step in self._steps(hook, plugin, register=register):
+            for step in getattr(self.hook, hook.removeprefix("llmspell_"))(plugin=plugin, register=register):
                 register.plugin = step.plugin
                 self._run(step)
 
@@ -319,12 +320,12 @@ class Kernel:
 
     @property
     def hooks(self) -> CallbackSet:
-        """Runtime hooks: ``kernel.hooks.register("before_agent", fn, priority=10)``."""
+        """Runtime hooks: ``kernel.hooks.register("agent_before", fn, priority=10)``."""
         return self.dispatcher.hooks
 
     @property
     def callbacks(self) -> CallbackSet:
-        """Observation callbacks: ``kernel.callbacks.on("after_tool", fn)``."""
+        """Observation callbacks: ``kernel.callbacks.on("tool_after", fn)``."""
         return self.dispatcher.callbacks
 
     def hook_stats(self) -> list[HookStats]:
@@ -332,6 +333,7 @@ class Kernel:
 
     async def dispatch(self, point: str, call: HookCall | None = None, **args: Any) -> HookCall:
         """Run hook point ``point`` with named ``args``; returns the (changed) call."""
+        point = current_point(point)
         call = call or HookCall(point)
         if args:
             call.args.update(args)
@@ -357,11 +359,11 @@ class Kernel:
             raise ConfigError([f"data_dir: cannot create {self.config.data_dir}: {exc}"]) from None
         self.services.clear()
         register = _Register(self._add_service, self.services)
-        for step in self._steps("llmspell_register_services", kernel=self, register=register):
+        for step in self.hook.register_services(kernel=self, register=register):
             register.plugin = step.plugin
             self._run(step)
-        startups = {s.plugin: s for s in self._steps("llmspell_startup", kernel=self)}
-        shutdowns = {s.plugin: s for s in self._steps("llmspell_shutdown", kernel=self)}
+        startups = {s.plugin: s for s in self.hook.startup(kernel=self)}
+        shutdowns = {s.plugin: s for s in self.hook.shutdown(kernel=self)}
         order = [*startups, *(name for name in self._loader.infos if name in shutdowns and name not in startups)]
         self._started_plugins = []
         try:
@@ -468,7 +470,7 @@ class Kernel:
         )
         if timeout is not None:
             ctx = ctx.with_timeout(timeout)
-        for step in self._steps("llmspell_context_enrich", ctx=ctx, kernel=self):
+        for step in self.hook.context_enrich(ctx=ctx, kernel=self):
             result = step.run()
             if inspect.isawaitable(result):
                 result = await result

@@ -10,8 +10,8 @@ An :class:`Observer` attached with ``kernel.dispatcher.add_observer(observer)`` 
   exception if it failed, in the task that does the work;
 * every **hook point run** (:meth:`Observer.point`, also a context manager or None), for
   the points that have functions attached and for the points the observer names in
-  :attr:`Observer.points` even when nothing is attached (tracing wants ``handoff`` and
-  ``event_publish`` always);
+  :attr:`Observer.points` even when nothing is attached (tracing wants ``agent_handoff`` and
+  ``event_before_publish`` always);
 * every **hook function** that ran at a point, with its time and outcome
   (:meth:`Observer.hook` with a :class:`HookRun`).
 

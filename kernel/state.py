@@ -218,7 +218,7 @@ class StateWrite:
 
 @attrs.frozen
 class StateChange:
-    """A successful write: the ``state_write`` hook's ``change`` and the payload of the
+    """A successful write: the ``state_written`` hook's ``change`` and the payload of the
     ``state.changed`` event (``serde.unstructure(change)``).
 
     ``value`` is the stored JSON value (``None`` when ``deleted``), so replaying a

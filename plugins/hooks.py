@@ -3,7 +3,7 @@
 ``[[hooks]]`` tables attach functions to hook points without writing a package::
 
     [[hooks]]
-    point = "before_agent"
+    point = "agent_before"
     call = "my_rules:redact"        # module:function, or "rules.py:redact" (a file)
     priority = 10
 

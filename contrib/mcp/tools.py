@@ -2,7 +2,7 @@
 
 Each tool of a configured server becomes a :class:`McpTool` named ``<prefix><tool>``
 with the server's description and input schema; a call is validated against that
-schema and runs between the ``before_tool``/``after_tool``/``tool_error`` hook points,
+schema and runs between the ``tool_before``/``tool_after``/``tool_error`` hook points,
 is counted against the agent's ``max_tool_calls``, and is published like any tool call.
 
 Schemas are taken as the server gives them and compiled once, when the tool is

@@ -99,7 +99,7 @@ class _Work:
 class SpanObserver(Observer):
     """Spans for runs, agents, models, tools, handoffs and hooks; events as span events."""
 
-    points = frozenset({"handoff", "event_publish"})
+    points = frozenset({"agent_handoff", "event_before_publish"})
 
     def __init__(self, tracer: Any, settings: OtelSettings) -> None:
         from opentelemetry import trace
@@ -211,9 +211,9 @@ class SpanObserver(Observer):
     # -- hook points ------------------------------------------------------------------
 
     def point(self, point: str, call: HookCall, functions: int) -> AbstractContextManager[Any] | None:
-        if point == "handoff":
+        if point == "agent_handoff":
             return self._handoff(call)
-        if point == "event_publish" and self.settings.events:
+        if point == "event_before_publish" and self.settings.events:
             self._event(call)
         return None
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from llmspell.hooks import POINTS
+from llmspell.hooks import POINTS, current_point
 from llmspell.observe import Observer
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class HookRecorder:
     are seen; while recording, every hook point runs even with nothing attached.
 
     Use as a context manager, or call :meth:`stop`. ``recorder.names()`` lists the hook
-    names in call order; ``recorder.calls("llmspell_before_agent")`` the calls of one.
+    names in call order; ``recorder.calls("llmspell_agent_before")`` the calls of one.
     """
 
     def __init__(self, kernel: Kernel) -> None:
@@ -66,7 +66,7 @@ class HookRecorder:
 
     def calls(self, name: str) -> list[RecordedCall]:
         if not name.startswith("llmspell_"):
-            name = f"llmspell_{name}"
+            name = f"llmspell_{current_point(name)}"
         return [c for c in self.recorded if c.name == name]
 
     def clear(self) -> None:

@@ -4,7 +4,7 @@ Builder::
 
     agent = (kernel.agents.builder("chat", "helper")
              .system("You are helpful.").tools("calculator", my_tool)
-             .limits(max_tool_calls=5, deadline=30).on("after_model", log).build())
+             .limits(max_tool_calls=5, deadline=30).on("model_after", log).build())
 
 Spec file (TOML; YAML with the same shape when PyYAML is installed)::
 

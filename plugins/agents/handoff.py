@@ -3,7 +3,7 @@
 When an agent's output names ``transfer_to``, the service builds a
 :class:`~llmspell.agents.Handoff` (source, target, input, the ``handoff_state`` the source
 passed and the source's ``state_schema`` version) and runs the ``handoff`` hook point:
-plugin hooks, runtime hooks (``kernel.hooks.register("handoff", fn)``) and the source
+plugin hooks, runtime hooks (``kernel.hooks.register("agent_handoff", fn)``) and the source
 agent's callbacks, in the usual order, each seeing the previous one's changes.
 :func:`keep`, :func:`drop`, :func:`rename` and :func:`summarise` build such hooks.
 
@@ -57,10 +57,10 @@ class Handoffs:
             state=dict(output.handoff_state), schema_version=source.config.state_schema,
             depth=depth, reason=str(output.metadata.get("handoff_reason", "")),
         )
-        if kernel.dispatcher.active("handoff", source.callbacks):
-            call = HookCall("handoff", ctx=ctx, component=target, request=handoff,
+        if kernel.dispatcher.active("agent_handoff", source.callbacks):
+            call = HookCall("agent_handoff", ctx=ctx, component=target, request=handoff,
                             args={"source": source, "target": target})
-            await kernel.dispatcher.run("handoff", call, source.callbacks)
+            await kernel.dispatcher.run("agent_handoff", call, source.callbacks)
             handoff = call.request
         handoff = self.check_version(handoff, target)
         if self.manager.settings.publish:

@@ -115,13 +115,13 @@ class BuildingMixin:
         return cls(**fields)
 
     async def _hook(self, event: Event) -> Event:
-        call = HookCall("event_publish", request=event)
+        call = HookCall("event_before_publish", request=event)
         call.args["event"] = event
-        await self._dispatcher.run("event_publish", call)
+        await self._dispatcher.run("event_before_publish", call)
         result: Any = call.result if call.replaced else call.request
         if id(result) == id(event):  # (not `is`: that would make mypy see `event` as Any)
             return event
         if not isinstance(result, Event):
-            raise ValidationError(f"an event_publish hook replaced the event with {type(result).__name__}")
+            raise ValidationError(f"an event_before_publish hook replaced the event with {type(result).__name__}")
         return self._adopt(result, {})
 

@@ -3,7 +3,7 @@
 Publishing an event:
 
 1. builds it (the registered class of its type; ``REQUIRED`` payload keys checked);
-2. runs the ``event_publish`` hook point, only when something is attached to it
+2. runs the ``event_before_publish`` hook point, only when something is attached to it
    (``Replace(event)`` swaps the event, ``Cancel`` raises to the publisher);
 3. picks its stream: ``stream=``, else the event's ``stream``, else its ``session_id``,
    else, for a type matching ``[events] log_unscoped``, ``[events] system_stream``;
@@ -128,7 +128,7 @@ class EventBus(BuildingMixin, ReadingMixin):
         if stream is not None or session_id is not None or not isinstance(self.transport, LocalTransport):
             return True
         info = self._type_info.get(type_name) or self._describe(type_name)
-        if info[1] is not None or self._dispatcher.active("event_publish"):
+        if info[1] is not None or self._dispatcher.active("event_before_publish"):
             return True
         router = self.router
         if router.waiters or self.transport.wants(type_name):
@@ -184,7 +184,7 @@ class EventBus(BuildingMixin, ReadingMixin):
                 "source": source, "session_id": session_id, "user_id": user_id, "correlation_id": correlation_id,
                 "causation_id": causation_id, "stream": stream, "cause": cause,
             })
-        if self._dispatcher.active("event_publish"):
+        if self._dispatcher.active("event_before_publish"):
             built = await self._hook(built)
         self.published += 1
         if built.stream is not None:
@@ -213,7 +213,7 @@ class EventBus(BuildingMixin, ReadingMixin):
                 event = self._build(type_name, payload, {})
             else:
                 event = self._build(item, None, {})
-            if self._dispatcher.active("event_publish"):
+            if self._dispatcher.active("event_before_publish"):
                 event = await self._hook(event)
             built.append(event)
         logged: dict[str, Event] = {}  # each id once, at its first place

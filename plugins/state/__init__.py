@@ -123,7 +123,7 @@ async def llmspell_agent_initialize(agent: Any, ctx: Any) -> None:
 
 
 @hookimpl(trylast=True)
-async def llmspell_after_agent(call: HookCall) -> None:
+async def llmspell_agent_after(call: HookCall) -> None:
     """Save the agent's state after each execution (after other hooks changed it)."""
     manager = agents.manager_for(call.ctx)
     if manager is not None and call.component is not None:

@@ -2,7 +2,7 @@
 
 These are methods of :class:`~llmspell.plugins.state.service.StateManager`, kept here to
 keep that module small. They work page by page (:data:`PAGE` keys); each page is one
-atomic backend batch. They dispatch ``state_write`` and publish ``state.changed`` for
+atomic backend batch. They dispatch ``state_written`` and publish ``state.changed`` for
 every key they write (unless ``quiet``), so a session's event stream records forks and
 imports and can rebuild its state; they do not run ``state_before_write``.
 """

@@ -4,7 +4,7 @@
 per-owner API lives on :class:`~llmspell.plugins.state.scope.Scope` and the whole-owner
 operations (copy, delete, export, import, rebuild, batch migration) in
 :mod:`~llmspell.plugins.state.bulk`. Every successful write ends in :meth:`changed`,
-which dispatches the ``state_write`` hook point and publishes ``state.changed`` (both
+which dispatches the ``state_written`` hook point and publishes ``state.changed`` (both
 cost nothing when nobody listens).
 """
 
@@ -184,9 +184,9 @@ class StateManager:
         schema: int = 1,
         deleted: bool = False,
     ) -> None:
-        """A write succeeded: dispatch ``state_write`` and publish ``state.changed``."""
+        """A write succeeded: dispatch ``state_written`` and publish ``state.changed``."""
         kernel = self.kernel
-        hooks = kernel.dispatcher.active("state_write")
+        hooks = kernel.dispatcher.active("state_written")
         persisted = kind != "temp"  # temp writes reach hooks, never events or watches
         bus = kernel.services.find(EventService) if persisted else None
         wants = getattr(bus, "wants", None)
@@ -197,7 +197,7 @@ class StateManager:
             return
         change = StateChange(kind, owner, key, old, new, None if deleted else value, deleted, op, schema)
         if hooks:
-            await kernel.dispatch("state_write", HookCall("state_write"), change=change)
+            await kernel.dispatch("state_written", HookCall("state_written"), change=change)
         if events:
             payload = {
                 "scope": kind,

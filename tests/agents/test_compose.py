@@ -23,8 +23,8 @@ async def test_parallel_runs_children_concurrently(kernel):
     kernel.agents.create("echo", name="slow2", delay=0.5)
     par = kernel.agents.create("parallel", name="par", agents=["slow1", "slow2"])
     order: list[tuple[str, str]] = []
-    kernel.callbacks.on("before_agent", lambda call: order.append(("start", call.component.name)))
-    kernel.callbacks.on("after_agent", lambda call: order.append(("end", call.component.name)))
+    kernel.callbacks.on("agent_before", lambda call: order.append(("start", call.component.name)))
+    kernel.callbacks.on("agent_after", lambda call: order.append(("end", call.component.name)))
     out = await kernel.run(par, "x")
     children = [kind for kind, name in order if name != "par"]
     assert children == ["start", "start", "end", "end"]  # one after the other: start, end, start, end

@@ -130,7 +130,7 @@ async def test_builder(kernel):
         kernel.agents.builder("tool", "built")
         .description("built fluently").capabilities("demo").system("Use tools.")
         .tools("calculator", shout).agents("peer").limits(max_tool_calls=3, deadline=10)
-        .on("after_model", lambda call: seen.append(call.result.finish_reason)).build()
+        .on("model_after", lambda call: seen.append(call.result.finish_reason)).build()
     )
     assert agent.config.tools == ["calculator", "shout"] and agent.config.agents == ["peer"]
     assert agent.config.max_tool_calls == 3 and agent.config.deadline == 10.0

@@ -21,10 +21,10 @@ def chain(kernel, c_schema=1):
 async def test_chain_with_transforming_hooks(kernel):
     a, b, c = chain(kernel)
     seen = []
-    kernel.hooks.register("handoff", drop(["password"]), priority=30)
-    kernel.hooks.register("handoff", rename({"customer": "client"}), priority=20)
-    kernel.hooks.register("handoff", summarise(max_chars=20), priority=10)
-    kernel.callbacks.on("handoff", lambda call: seen.append((call.request.source, call.request.target, call.request.depth)))
+    kernel.hooks.register("agent_handoff", drop(["password"]), priority=30)
+    kernel.hooks.register("agent_handoff", rename({"customer": "client"}), priority=20)
+    kernel.hooks.register("agent_handoff", summarise(max_chars=20), priority=10)
+    kernel.callbacks.on("agent_handoff", lambda call: seen.append((call.request.source, call.request.target, call.request.depth)))
     out = await kernel.run(a, "start")
     assert out.trail == ("a", "b", "c") and out.agent == "c"
     assert b.received == [{"client": "Ada"}]
@@ -34,8 +34,8 @@ async def test_chain_with_transforming_hooks(kernel):
 
 async def test_keep_and_per_agent_callbacks(kernel):
     a, _b, c = chain(kernel)
-    a.callbacks.on("handoff", lambda call: None)
-    kernel.hooks.register("handoff", keep(["customer"]))
+    a.callbacks.on("agent_handoff", lambda call: None)
+    kernel.hooks.register("agent_handoff", keep(["customer"]))
     await kernel.run(a, "start")
     assert c.received == [{"customer": "Ada"}]
 
@@ -60,9 +60,9 @@ async def test_registered_migration_upgrades_the_state(kernel):
 
 async def test_cancelled_handoff(kernel):
     a, _, _ = chain(kernel)
-    kernel.hooks.register("handoff", lambda call: Cancel("c is closed") if call.request.target == "c" else None,
+    kernel.hooks.register("agent_handoff", lambda call: Cancel("c is closed") if call.request.target == "c" else None,
                           name="gate")
-    with pytest.raises(CancelledByHook, match="hook 'gate' cancelled handoff: c is closed"):
+    with pytest.raises(CancelledByHook, match="hook 'gate' cancelled agent_handoff: c is closed"):
         await kernel.run(a, "start")
 
 

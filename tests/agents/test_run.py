@@ -13,20 +13,20 @@ async def test_run_by_name_and_hook_points_in_order(kernel, hook_recorder):
     kernel.agents.create("tool", name="calc", tools=["calculator"])
     out = await kernel.run("calc", "what is 2^10?")
     assert out.content == "calculator returned 1024."
-    points = [n.removeprefix("llmspell_") for n in hook_recorder.names() if n.startswith("llmspell_") and
-              any(n.endswith(s) for s in ("_agent", "_model", "_tool"))]
-    assert points == ["before_agent", "before_model", "after_model", "before_tool", "after_tool",
-                      "before_model", "after_model", "after_agent"]
+    points = [n.removeprefix("llmspell_") for n in hook_recorder.names()
+              if n.startswith(("llmspell_agent_", "llmspell_model_", "llmspell_tool_")) and n.endswith(("_before", "_after"))]
+    assert points == ["agent_before", "model_before", "model_after", "tool_before", "tool_after",
+                      "model_before", "model_after", "agent_after"]
 
 
 async def test_before_agent_replace_and_cancel(kernel):
     agent = kernel.agents.create("echo", name="e")
-    handle = kernel.hooks.register("before_agent", lambda call: Replace(AgentOutput(content="cached")))
+    handle = kernel.hooks.register("agent_before", lambda call: Replace(AgentOutput(content="cached")))
     out = await kernel.run(agent, "x")
     assert out.content == "cached" and out.agent == "e" and agent.runs == 0
     handle.remove()
-    kernel.hooks.register("before_agent", lambda call: Cancel("not today"), name="policy")
-    with pytest.raises(CancelledByHook, match="hook 'policy' cancelled before_agent: not today"):
+    kernel.hooks.register("agent_before", lambda call: Cancel("not today"), name="policy")
+    with pytest.raises(CancelledByHook, match="hook 'policy' cancelled agent_before: not today"):
         await kernel.run(agent, "x")
 
 
@@ -39,15 +39,15 @@ async def test_hook_changes_request_and_result(kernel):
     def sign(call):
         call.result = call.result.evolve(content=call.result.content + " (checked)")
 
-    kernel.hooks.register("before_agent", redact)
-    kernel.hooks.register("after_agent", sign)
+    kernel.hooks.register("agent_before", redact)
+    kernel.hooks.register("agent_after", sign)
     assert (await kernel.run(agent, "my secret")).content == "echo: my [redacted] (checked)"
 
 
 async def test_agent_callbacks_only_see_their_agent(kernel):
     mine, other = kernel.agents.create("echo", name="mine"), kernel.agents.create("echo", name="other")
     seen = []
-    mine.callbacks.on("after_agent", lambda call: seen.append(call.component.name))
+    mine.callbacks.on("agent_after", lambda call: seen.append(call.component.name))
     await kernel.run(mine, "a")
     await kernel.run(other, "b")
     assert seen == ["mine"]
@@ -55,7 +55,7 @@ async def test_agent_callbacks_only_see_their_agent(kernel):
 
 async def test_model_hook_replaces_the_provider_answer(kernel, offline):
     agent = kernel.agents.create("chat", name="c")
-    kernel.hooks.register("before_model", lambda call: Replace(ModelResponse(Message.assistant("from the cache"))))
+    kernel.hooks.register("model_before", lambda call: Replace(ModelResponse(Message.assistant("from the cache"))))
     assert (await kernel.run(agent, "hello")).content == "from the cache"
     assert offline.requests == []
 
@@ -63,8 +63,8 @@ async def test_model_hook_replaces_the_provider_answer(kernel, offline):
 async def test_tool_hooks_see_validated_arguments_and_can_cancel(kernel, offline):
     agent = kernel.agents.create("tool", name="t", tools=["calculator"])
     seen = []
-    kernel.callbacks.on("before_tool", lambda call: seen.append((call.component.name, dict(call.request))))
-    kernel.hooks.register("before_tool", lambda call: Cancel("no maths") if "9" in call.request["expression"] else None)
+    kernel.callbacks.on("tool_before", lambda call: seen.append((call.component.name, dict(call.request))))
+    kernel.hooks.register("tool_before", lambda call: Cancel("no maths") if "9" in call.request["expression"] else None)
     assert (await kernel.run(agent, "what is 1+2")).content == "calculator returned 3."
     assert seen == [("calculator", {"expression": "1+2"})]
     with pytest.raises(CancelledByHook, match="no maths"):
@@ -172,7 +172,7 @@ async def test_after_agent_retry_runs_the_agent_again(make_kernel):
 
     async with make_kernel({"hook_policy": {"backoff": 0}}, plugins=[EchoPlugin()]) as kernel:
         agent = kernel.agents.create("echo", name="e")
-        kernel.hooks.register("after_agent", lambda call: Retry("again") if call.attempt == 1 else None)
+        kernel.hooks.register("agent_after", lambda call: Retry("again") if call.attempt == 1 else None)
         out = await kernel.run(agent, "x")
         assert out.data == {"runs": 2} and agent.runs == 2
 

@@ -224,7 +224,7 @@ async def test_event_publish_hook_point(kernel: Kernel, monkeypatch: Any) -> Non
 
     got: list[Event] = []
     kernel.events.subscribe("**", got.append)
-    handle = kernel.hooks.register("event_publish", guard)
+    handle = kernel.hooks.register("event_before_publish", guard)
     with pytest.raises(CancelledByHook, match="no secrets"):
         await kernel.events.publish("secret.leaked", {"key": "x"})
     replaced = await kernel.events.publish("greeting.said", {"text": "hi"})
@@ -232,7 +232,7 @@ async def test_event_publish_hook_point(kernel: Kernel, monkeypatch: Any) -> Non
     assert replaced.payload == {"text": "HI"} and replaced.stream == "s9" and replaced.seq == 1
     assert [e.type for e in got] == ["greeting.said"]
     handle.remove()
-    assert not kernel.dispatcher.active("event_publish")
+    assert not kernel.dispatcher.active("event_before_publish")
 
 
 async def test_a_plugin_hook_at_event_publish(make_kernel: Any) -> None:
@@ -240,7 +240,7 @@ async def test_a_plugin_hook_at_event_publish(make_kernel: Any) -> None:
 
     class Redactor:
         @hookimpl
-        def llmspell_event_publish(self, event: Event, call: HookCall) -> Any:
+        def llmspell_event_before_publish(self, event: Event, call: HookCall) -> Any:
             if "password" in event.payload:
                 return Replace(Event(event.type, {**event.payload, "password": "***"}, session_id=event.session_id))
             if event.type == "forbidden.thing":

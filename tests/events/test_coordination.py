@@ -87,7 +87,7 @@ async def test_agent_triggers_run_the_agent_and_reply(kernel: Kernel) -> None:
     sid = str((await sessions.create(app="tests")).id) if sessions is not None else "s1"
     seen: list[tuple[str, str | None]] = []
     triage = kernel.agents.builder("chat", "triage").provider(OfflineProvider(replies={"(.+)": "triaged: {0}"})).build()
-    triage.callbacks.on("before_agent", lambda call: seen.append((call.request.text, call.ctx.session_id)))
+    triage.callbacks.on("agent_before", lambda call: seen.append((call.request.text, call.ctx.session_id)))
     kernel.events.triggers.agent("ticket.opened", "triage", input=lambda e: e.payload["title"],
                                  options=lambda e: {"session": e.session_id}, reply="ticket.triaged")
     opened = await kernel.events.publish("ticket.opened", {"title": "printer on fire"}, session_id=sid)

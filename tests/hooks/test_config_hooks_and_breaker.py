@@ -52,17 +52,17 @@ async def test_hooks_from_a_py_file_next_to_the_config(project, llmspell_env):
         project,
         """
         [[hooks]]
-        point = "before_agent"
+        point = "agent_before"
         call = "rules.py:redact"
         priority = 10
 
         [[hooks]]
-        point = "before_agent"
+        point = "agent_before"
         call = "rules.py:canned"
         """,
     )
     kernel = Kernel(path, env=llmspell_env, data_dir=project / "data")
-    names = [e.name for e in kernel.dispatcher.entries("before_agent")]
+    names = [e.name for e in kernel.dispatcher.entries("agent_before")]
     assert names == ["rules.py:redact", "rules.py:canned"]
     run = kernel.dispatcher.around
     assert await run("agent", HookCall("agent", request="my secret"), echo) == "echo my [redacted]"
@@ -74,14 +74,14 @@ async def test_hooks_from_a_py_file_next_to_the_config(project, llmspell_env):
     [
         ("missing.py:redact", "hooks[0].call: no such file"),
         ("rules.py:nothing", "hooks[0].call: 'rules.py' has no attribute 'nothing'"),
-        ("rules.py:two_args", "hooks[0].call: hook rules.py:two_args for 'before_agent' must accept one argument"),
+        ("rules.py:two_args", "hooks[0].call: hook rules.py:two_args for 'agent_before' must accept one argument"),
         ("rules.py:not_a_function", "hooks[0].call: 'rules.py:not_a_function' is not callable"),
         ("no_such_module_abc:fn", "hooks[0].call: cannot import 'no_such_module_abc': ModuleNotFoundError"),
         ("just-a-name", "hooks[0].call: 'just-a-name' is not 'module:function'"),
     ],
 )
 def test_bad_hook_targets_fail_with_their_path(project, llmspell_env, call, message):
-    path = write_config(project, f'[[hooks]]\npoint = "before_agent"\ncall = "{call}"\n')
+    path = write_config(project, f'[[hooks]]\npoint = "agent_before"\ncall = "{call}"\n')
     with pytest.raises(ConfigError) as info:
         Kernel(path, env=llmspell_env, data_dir=project / "data")
     assert message in "\n".join(info.value.problems)
@@ -89,12 +89,12 @@ def test_bad_hook_targets_fail_with_their_path(project, llmspell_env, call, mess
 
 def test_unknown_point_lists_the_points(project, llmspell_env):
     path = write_config(project, '[[hooks]]\npoint = "before_agnet"\ncall = "rules.py:redact"\n')
-    with pytest.raises(ConfigError, match=r"hooks\[0\].point: unknown hook point 'before_agnet' \(allowed: .*before_agent"):
+    with pytest.raises(ConfigError, match=r"hooks\[0\].point: unknown hook point 'before_agnet' \(allowed: .*agent_before"):
         Kernel(path, env=llmspell_env, data_dir=project / "data")
 
 
 def test_hook_entry_fields_are_validated(project, llmspell_env):
-    path = write_config(project, '[[hooks]]\npoint = "before_agent"\ncall = "rules.py:redact"\npriority = "high"\n')
+    path = write_config(project, '[[hooks]]\npoint = "agent_before"\ncall = "rules.py:redact"\npriority = "high"\n')
     with pytest.raises(ConfigError, match=r"hooks\[0\]\.priority: expected an integer, got str 'high'"):
         Kernel(path, env=llmspell_env, data_dir=project / "data")
 
@@ -125,7 +125,7 @@ async def test_breaker_opens_after_threshold_and_closes_after_cooldown(make_kern
         if not healthy["ok"]:
             raise RuntimeError("flaky dependency")
 
-    kernel.hooks.register("before_agent", sometimes, name="flaky")
+    kernel.hooks.register("agent_before", sometimes, name="flaky")
     stats = next(s for s in kernel.hook_stats() if s.name == "flaky")
     for _ in range(5):  # every call still succeeds
         assert await kernel.dispatcher.around("agent", HookCall("agent", request="x"), echo) == "echo x"
@@ -150,7 +150,7 @@ async def test_breaker_opens_after_threshold_and_closes_after_cooldown(make_kern
 
 async def test_slow_hook_counts_against_its_budget(make_kernel):
     kernel = make_kernel({"hook_policy": {"threshold": 2, "budget": 0.0}})
-    kernel.hooks.register("after_tool", lambda call: None, name="slowpoke")
+    kernel.hooks.register("tool_after", lambda call: None, name="slowpoke")
     for _ in range(3):
         await kernel.dispatcher.around("tool", HookCall("tool", request={}), echo)
     stats = next(s for s in kernel.hook_stats() if s.name == "slowpoke")
@@ -158,7 +158,7 @@ async def test_slow_hook_counts_against_its_budget(make_kernel):
 
 
 def test_llmspell_hooks_command_lists_hooks_and_last_stats(project, llmspell_env):
-    path = write_config(project, '[[hooks]]\npoint = "before_agent"\ncall = "rules.py:redact"\n')
+    path = write_config(project, '[[hooks]]\npoint = "agent_before"\ncall = "rules.py:redact"\n')
     script = textwrap.dedent(
         f"""
         import asyncio
@@ -183,7 +183,7 @@ def test_llmspell_hooks_command_lists_hooks_and_last_stats(project, llmspell_env
     rows = [row for row in json.loads(out)["hooks"] if row["origin"] != "plugin"]
     assert rows == [
         {
-            "point": "before_agent", "name": "rules.py:redact", "origin": "runtime", "priority": 0,
+            "point": "agent_before", "name": "rules.py:redact", "origin": "runtime", "priority": 0,
             "wrapper": False, "calls": 3, "errors": 0, "slow": 0, "skipped": 0,
             "total_time": rows[0]["total_time"], "breaker": "closed", "last_error": None,
         }

@@ -15,8 +15,8 @@ def test_example(tmp_path, llmspell_env):
         [sys.executable, str(EXAMPLE), str(tmp_path / "demo")], env=env, capture_output=True, text=True, check=True
     ).stdout
     assert "the agent saw: 'my password is [redacted]'" in out
-    assert "cancelled: hook 'guardrail' cancelled before_agent: destructive request" in out
+    assert "cancelled: hook 'guardrail' cancelled agent_before: destructive request" in out
     assert "answered from the cache: '9 to 5, Monday to Friday.'" in out
     assert "audit: tool calculator -> 144" in out
-    assert "after_agent ran 2 times" in out
+    assert "agent_after ran 2 times" in out
     assert "broken hook: 3 calls, 3 errors, breaker open, 2 calls skipped while open" in out

@@ -16,7 +16,7 @@ def plugin(name: str, trace: list[str], **opts) -> object:
         __name__ = name
 
         @hookimpl(**opts)
-        def llmspell_before_agent(self, call):
+        def llmspell_agent_before(self, call):
             trace.append(name)
 
     return Plugin()
@@ -27,7 +27,7 @@ def wrapper_plugin(name: str, trace: list[str], **opts) -> object:
         __name__ = name
 
         @hookimpl(wrapper=True, **opts)
-        def llmspell_before_agent(self, call):
+        def llmspell_agent_before(self, call):
             trace.append(f"{name}>")
             result = yield
             trace.append(f"<{name}")
@@ -84,16 +84,16 @@ async def test_total_order_table(make_kernel):
 
     for what, name, option in TABLE:
         if what == "runtime":
-            kernel.hooks.register("before_agent", recorder(name), priority=option)
+            kernel.hooks.register("agent_before", recorder(name), priority=option)
         elif what == "callback":
-            kernel.callbacks.on("before_agent", recorder(name), priority=option)
+            kernel.callbacks.on("agent_before", recorder(name), priority=option)
         elif what == "agent":
-            agent_callbacks.on("before_agent", recorder(name), priority=option)
-    await kernel.dispatcher.run("before_agent", HookCall("before_agent"), agent_callbacks)
+            agent_callbacks.on("agent_before", recorder(name), priority=option)
+    await kernel.dispatcher.run("agent_before", HookCall("agent_before"), agent_callbacks)
     assert trace == EXPECTED
     # The order is stable: a second run gives the same sequence.
     trace.clear()
-    await kernel.dispatcher.run("before_agent", HookCall("before_agent"), agent_callbacks)
+    await kernel.dispatcher.run("agent_before", HookCall("agent_before"), agent_callbacks)
     assert trace == EXPECTED
 
 
@@ -102,7 +102,7 @@ async def test_sync_and_async_hooks_mixed_keep_order(make_kernel):
 
     class AsyncPlugin:
         @hookimpl
-        async def llmspell_before_tool(self, call):
+        async def llmspell_tool_before(self, call):
             await asyncio.sleep(0.01)
             trace.append("plugin-async")
             call.request["seen"].append("plugin-async")
@@ -121,9 +121,9 @@ async def test_sync_and_async_hooks_mixed_keep_order(make_kernel):
     def last(call):
         trace.append("sync--1")
 
-    kernel.hooks.register("before_tool", slow, priority=10)
-    kernel.hooks.register("before_tool", fast, priority=5)
-    kernel.callbacks.on("before_tool", last, priority=-1)
+    kernel.hooks.register("tool_before", slow, priority=10)
+    kernel.hooks.register("tool_before", fast, priority=5)
+    kernel.callbacks.on("tool_before", last, priority=-1)
 
     async def tool(call):
         return list(call.request["seen"])
@@ -136,24 +136,24 @@ async def test_sync_and_async_hooks_mixed_keep_order(make_kernel):
 async def test_handles_remove_hooks_and_callbacks(make_kernel):
     kernel = make_kernel()
     trace: list[str] = []
-    handle = kernel.hooks.register("after_model", lambda call: trace.append("hook"))
-    cb = kernel.callbacks.on("after_model", lambda call: trace.append("cb"))
-    await kernel.dispatcher.run("after_model", HookCall("after_model"))
+    handle = kernel.hooks.register("model_after", lambda call: trace.append("hook"))
+    cb = kernel.callbacks.on("model_after", lambda call: trace.append("cb"))
+    await kernel.dispatcher.run("model_after", HookCall("model_after"))
     handle.remove()
     cb.remove()
     handle.remove()  # removing twice is harmless
-    await kernel.dispatcher.run("after_model", HookCall("after_model"))
+    await kernel.dispatcher.run("model_after", HookCall("model_after"))
     assert trace == ["hook", "cb"]
-    assert not kernel.dispatcher.active("after_model")
+    assert not kernel.dispatcher.active("model_after")
 
 
 @pytest.mark.parametrize(
     ("point", "fn", "priority", "message"),
     [
         ("before_agnet", lambda call: None, 0, "unknown hook point 'before_agnet'"),
-        ("before_agent", "not callable", 0, "is not callable"),
-        ("before_agent", lambda a, b: None, 0, "must accept one argument"),
-        ("before_agent", lambda call: None, "high", "priority must be an integer"),
+        ("agent_before", "not callable", 0, "is not callable"),
+        ("agent_before", lambda a, b: None, 0, "must accept one argument"),
+        ("agent_before", lambda call: None, "high", "priority must be an integer"),
     ],
 )
 def test_runtime_registration_is_validated(make_kernel, point, fn, priority, message):
@@ -164,7 +164,7 @@ def test_runtime_registration_is_validated(make_kernel, point, fn, priority, mes
 
 async def test_nothing_registered_means_no_call(make_kernel):
     kernel = make_kernel(disable=["hooks"])
-    assert not kernel.dispatcher.active("before_agent")
+    assert not kernel.dispatcher.active("agent_before")
     calls = []
 
     async def agent(call):

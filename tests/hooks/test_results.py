@@ -35,12 +35,12 @@ async def around(kernel, component, request="q"):
 
 
 async def test_continue_and_modify_request(kernel):
-    kernel.hooks.register("before_agent", lambda call: None)
+    kernel.hooks.register("agent_before", lambda call: None)
 
     def rewrite(call):
         call.request = call.request.upper()
 
-    kernel.hooks.register("before_agent", rewrite)
+    kernel.hooks.register("agent_before", rewrite)
     result, _ = await around(kernel, Flaky())
     assert result == "answer to Q"
 
@@ -49,7 +49,7 @@ async def test_modify_result(kernel):
     def polish(call):
         call.result = call.result + "!"
 
-    kernel.hooks.register("after_agent", polish)
+    kernel.hooks.register("agent_after", polish)
     result, _ = await around(kernel, Flaky())
     assert result == "answer to q!"
 
@@ -57,8 +57,8 @@ async def test_modify_result(kernel):
 async def test_replace_before_skips_the_call_and_after_hooks_see_it(kernel):
     component = Flaky()
     seen = []
-    kernel.hooks.register("before_agent", lambda call: Replace("cached"))
-    kernel.callbacks.on("after_agent", lambda call: seen.append(call.result))
+    kernel.hooks.register("agent_before", lambda call: Replace("cached"))
+    kernel.callbacks.on("agent_after", lambda call: seen.append(call.result))
     result, call = await around(kernel, component)
     assert result == "cached"
     assert component.calls == 0
@@ -68,13 +68,13 @@ async def test_replace_before_skips_the_call_and_after_hooks_see_it(kernel):
 
 async def test_replace_after_changes_result_for_later_hooks(kernel):
     seen = []
-    kernel.hooks.register("after_agent", lambda call: Replace("guarded"), priority=10)
-    kernel.hooks.register("after_agent", lambda call: seen.append(call.result))
+    kernel.hooks.register("agent_after", lambda call: Replace("guarded"), priority=10)
+    kernel.hooks.register("agent_after", lambda call: seen.append(call.result))
     result, _ = await around(kernel, Flaky())
     assert (result, seen) == ("guarded", ["guarded"])
 
 
-@pytest.mark.parametrize("point", ["before_agent", "after_agent"])
+@pytest.mark.parametrize("point", ["agent_before", "agent_after"])
 async def test_cancel_raises_naming_the_hook(kernel, point):
     component = Flaky()
     kernel.hooks.register(point, lambda call: Cancel("not allowed here"), name="guardrail")
@@ -82,13 +82,13 @@ async def test_cancel_raises_naming_the_hook(kernel, point):
         await around(kernel, component)
     assert info.value.hook == "guardrail"
     assert str(info.value) == f"hook 'guardrail' cancelled {point}: not allowed here"
-    assert component.calls == (0 if point == "before_agent" else 1)
+    assert component.calls == (0 if point == "agent_before" else 1)
 
 
 async def test_cancel_stops_later_hooks(kernel):
     later = []
-    kernel.hooks.register("before_agent", lambda call: Cancel("stop"), priority=5)
-    kernel.hooks.register("before_agent", lambda call: later.append(1))
+    kernel.hooks.register("agent_before", lambda call: Cancel("stop"), priority=5)
+    kernel.hooks.register("agent_before", lambda call: later.append(1))
     with pytest.raises(CancelledByHook):
         await around(kernel, Flaky())
     assert later == []
@@ -121,7 +121,7 @@ async def test_retry_is_bounded(make_kernel):
 async def test_retry_after_a_result_is_bounded_and_keeps_the_last(make_kernel):
     kernel = make_kernel({"hook_policy": {"backoff": 0.0, "max_retries": 1}})
     component = Flaky()
-    kernel.hooks.register("after_agent", lambda call: Retry("not good enough"))
+    kernel.hooks.register("agent_after", lambda call: Retry("not good enough"))
     result, _ = await around(kernel, component)
     assert component.calls == 2
     assert result == "answer to q"
@@ -178,7 +178,7 @@ async def test_combination_rules_in_after(make_kernel, answers, expected):
     kernel = make_kernel({"hook_policy": {"backoff": 0.0, "max_retries": 1}})
     component = Flaky()
     for i, answer in enumerate(answers):
-        kernel.hooks.register("after_agent", lambda call, a=answer: a, priority=-i)
+        kernel.hooks.register("agent_after", lambda call, a=answer: a, priority=-i)
     if expected == "cancel":
         with pytest.raises(CancelledByHook):
             await around(kernel, component)
@@ -192,8 +192,8 @@ async def test_combination_rules_in_after(make_kernel, answers, expected):
 
 async def test_callbacks_only_observe(kernel):
     component = Flaky()
-    kernel.callbacks.on("before_agent", lambda call: Cancel("ignored"))
-    kernel.callbacks.on("before_agent", lambda call: Replace("ignored"))
+    kernel.callbacks.on("agent_before", lambda call: Cancel("ignored"))
+    kernel.callbacks.on("agent_before", lambda call: Replace("ignored"))
     result, _ = await around(kernel, component)
     assert result == "answer to q"
 
@@ -202,7 +202,7 @@ async def test_raising_hook_is_isolated_and_counted(kernel):
     def broken(call):
         raise ValueError("bug in hook")
 
-    kernel.hooks.register("before_agent", broken, name="broken")
+    kernel.hooks.register("agent_before", broken, name="broken")
     result, _ = await around(kernel, Flaky())
     assert result == "answer to q"
     stats = {s.name: s for s in kernel.hook_stats()}["broken"]
@@ -211,15 +211,15 @@ async def test_raising_hook_is_isolated_and_counted(kernel):
 
 async def test_strict_policy_makes_hook_errors_fatal(make_kernel):
     kernel = make_kernel({"hook_policy": {"strict": True}})
-    kernel.hooks.register("before_agent", lambda call: 1 / 0, name="divider")
-    with pytest.raises(HookError, match="hook 'divider' at 'before_agent' raised ZeroDivisionError"):
+    kernel.hooks.register("agent_before", lambda call: 1 / 0, name="divider")
+    with pytest.raises(HookError, match="hook 'divider' at 'agent_before' raised ZeroDivisionError"):
         await around(kernel, Flaky())
 
 
 async def test_plugin_wrapper_can_swallow_an_error_and_replace(make_kernel):
     class Wrapper:
         @hookimpl(wrapper=True)
-        def llmspell_before_agent(self, call):
+        def llmspell_agent_before(self, call):
             try:
                 yield
             except HookError:
@@ -228,7 +228,7 @@ async def test_plugin_wrapper_can_swallow_an_error_and_replace(make_kernel):
 
     class Raising:
         @hookimpl
-        def llmspell_before_agent(self, call):
+        def llmspell_agent_before(self, call):
             raise ValueError("boom")
 
     # strict: the raising hook becomes a HookError; the wrapper around it turns that into
@@ -240,7 +240,7 @@ async def test_plugin_wrapper_can_swallow_an_error_and_replace(make_kernel):
 
     class RaisesCancel:
         @hookimpl
-        def llmspell_before_agent(self, call):
+        def llmspell_agent_before(self, call):
             return Cancel("inner says no")
 
     kernel = make_kernel(plugins=[RaisesCancel(), Wrapper()])

@@ -17,7 +17,7 @@ from llmspell.observe import DebugObserver, HookRun, Observer
 
 
 class Recorder(Observer):
-    points = frozenset({"handoff"})
+    points = frozenset({"agent_handoff"})
 
     def __init__(self) -> None:
         self.log: list[tuple[str, ...]] = []
@@ -47,36 +47,36 @@ async def test_an_observer_sees_units_of_work_points_and_hook_outcomes(make_kern
     async with make_kernel() as kernel:
         recorder = Recorder()
         stop = kernel.dispatcher.add_observer(recorder)
-        assert kernel.dispatcher.active("handoff")  # named by the observer: seen even with nothing attached
-        kernel.hooks.register("before_agent", lambda call: None, name="look")
+        assert kernel.dispatcher.active("agent_handoff")  # named by the observer: seen even with nothing attached
+        kernel.hooks.register("agent_before", lambda call: None, name="look")
 
         def watch(call):
             time.sleep(0.01)  # a measurable 10 ms
             return Replace("ignored: callbacks only observe")
 
-        kernel.callbacks.on("after_agent", watch, name="watch")
+        kernel.callbacks.on("agent_after", watch, name="watch")
         agent = kernel.agents.create("chat", name="helper")
         await kernel.run(agent, "hello")
         kinds = [entry[:2] for entry in recorder.log if entry[0] in ("start", "end")]
         assert kinds == [("start", "run"), ("start", "agent"), ("start", "model"), ("end", "model"),
                          ("end", "agent"), ("end", "run")]
-        assert ("point", "before_agent", "1") in recorder.log
+        assert ("point", "agent_before", "1") in recorder.log
         seen = {(r.point, r.name): r for r in recorder.runs}
-        assert seen[("before_agent", "look")].outcome == "continue"
-        assert seen[("before_agent", "look")].origin == "runtime"
-        assert seen[("after_agent", "watch")].outcome == "continue"
-        assert seen[("after_agent", "watch")].elapsed >= 0.01
+        assert seen[("agent_before", "look")].outcome == "continue"
+        assert seen[("agent_before", "look")].origin == "runtime"
+        assert seen[("agent_after", "watch")].outcome == "continue"
+        assert seen[("agent_after", "watch")].elapsed >= 0.01
 
         recorder.runs.clear()
-        kernel.hooks.register("before_agent", lambda call: Cancel("closed"), name="gate", priority=-1)
+        kernel.hooks.register("agent_before", lambda call: Cancel("closed"), name="gate", priority=-1)
         with pytest.raises(CancelledByHook):
             await kernel.run(agent, "hello")
-        assert [r.outcome for r in recorder.runs if r.point == "before_agent"] == ["continue", "cancel"]
+        assert [r.outcome for r in recorder.runs if r.point == "agent_before"] == ["continue", "cancel"]
         assert recorder.log[-1] == ("failed", "run", "CancelledByHook")
 
         stop()
         assert kernel.dispatcher.observers == ()
-        assert not kernel.dispatcher.active("handoff")
+        assert not kernel.dispatcher.active("agent_handoff")
 
 
 async def test_without_observers_observe_is_a_shared_no_op(make_kernel):
@@ -91,13 +91,13 @@ async def test_debug_observer_indents_nested_work(make_kernel):
     lines: list[str] = []
     async with make_kernel() as kernel:
         kernel.dispatcher.add_observer(DebugObserver(write=lines.append))
-        kernel.hooks.register("before_model", lambda call: None, name="peek")
+        kernel.hooks.register("model_before", lambda call: None, name="peek")
         await kernel.run(kernel.agents.create("chat", name="helper"), "hello")
     text = "".join(lines)
     assert "[llmspell] > run helper\n" in text
     assert "[llmspell]   > agent helper\n" in text
     assert "[llmspell]     > model offline\n" in text
-    assert "[llmspell]       point before_model: 1 function(s)\n" in text
+    assert "[llmspell]       point model_before: 1 function(s)\n" in text
     assert "peek (runtime, priority 0): continue in" in text
     assert "[llmspell] < run helper ok (" in text
 
@@ -118,7 +118,7 @@ def test_llmspell_debug_prints_plugin_loading_lifecycle_hooks_and_dispatch(tmp_p
     assert "[llmspell] llmspell_startup: events (" in err
     assert "[llmspell] > run chat" in err
     assert "[llmspell]   > agent chat" in err
-    assert "point after_agent: 1 function(s)" in err
+    assert "point agent_after: 1 function(s)" in err
     assert "state (plugin, priority -1000): continue in" in err
     assert "[llmspell] llmspell_shutdown: events (" in err
     # without the variable, none of it

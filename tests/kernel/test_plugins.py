@@ -29,7 +29,7 @@ def test_third_party_package_is_discovered(with_acme, make_kernel):
     acme = {p.name: p for p in kernel.plugins}["acme"]
     assert acme.source == "entry point"
     assert (acme.distribution, acme.version) == ("acme-llmspell", "1.2.3")
-    assert "llmspell_before_agent" in acme.hooks
+    assert "llmspell_agent_before" in acme.hooks
     # its config section is validated with the defaults of its attrs class
     assert kernel.config.section("acme").greeting == "hello from acme"
     # and its backend is registered under its name, owned by it

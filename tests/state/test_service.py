@@ -50,12 +50,12 @@ class _Notes:
 async def test_agent_state_from_hooks_only_and_nameless_agents(make_kernel: Callable[..., Kernel]) -> None:
     async with make_kernel(plugins=[_Notes()]) as kernel:
         ctx = await kernel.context()
-        await kernel.dispatch("after_agent", HookCall("after_agent", ctx=ctx, component=_Plain("plain")))
+        await kernel.dispatch("agent_after", HookCall("agent_after", ctx=ctx, component=_Plain("plain")))
         assert await kernel.state.scope("agent", "plain").get("snapshot") == {"notes": ["remember me"]}
         await kernel.dispatch("agent_shutdown", agent=_Plain(None), ctx=ctx)
         await kernel.dispatch("agent_initialize", agent=_Plain(None), ctx=ctx)
         assert await kernel.state.scope("agent", "plain").list() == ["snapshot"]
-        await kernel.dispatch("after_agent", HookCall("after_agent", ctx=None, component=_Plain("no-ctx")))
+        await kernel.dispatch("agent_after", HookCall("agent_after", ctx=None, component=_Plain("no-ctx")))
         assert await kernel.state.scope("agent", "no-ctx").list() == []
 
 

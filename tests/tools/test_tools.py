@@ -55,7 +55,7 @@ async def test_function_tool_schema_from_signature_and_as_agent(kernel):
 
 async def test_tools_run_through_tool_hooks_when_run_as_agents(kernel):
     seen = []
-    kernel.callbacks.on("after_tool", lambda call: seen.append(call.result))
+    kernel.callbacks.on("tool_after", lambda call: seen.append(call.result))
     calc = kernel.agents.tool("calculator")
     assert (await kernel.run(calc, {"expression": "6*7"})).data == 42
     assert seen == [42]

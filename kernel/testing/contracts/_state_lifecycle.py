@@ -128,7 +128,7 @@ class LifecycleTests:
             return None
 
         kernel.hooks.register("state_before_write", redact)
-        kernel.callbacks.on("state_write", lambda call: seen.append(call.args["change"]))
+        kernel.callbacks.on("state_written", lambda call: seen.append(call.args["change"]))
         s = kernel.state.scope("user", owner)
         await s.set("secret", "hunter2")
         assert await s.get("secret") == "***"
@@ -253,7 +253,7 @@ class LifecycleTests:
             await kernel.dispatch("agent_initialize", agent=agent, ctx=ctx)
             assert agent.turns == 0 and hooks.restored == []
             agent.turns = 2
-            await kernel.dispatch("after_agent", HookCall("after_agent", ctx=ctx, component=agent))
+            await kernel.dispatch("agent_after", HookCall("agent_after", ctx=ctx, component=agent))
             agent.turns = 3
             await kernel.dispatch("agent_shutdown", agent=agent, ctx=ctx)
             saved = await kernel.state.scope("agent", owner).get_versioned("snapshot")

@@ -27,7 +27,7 @@ def test_tracing_example_prints_the_span_tree(tmp_path: Path) -> None:
     assert lines[0] == "answer: I have refunded the duplicate charge of 21.50."
     assert any(re.match(r"^run pipeline +\(", line) for line in lines)
     assert any(re.match(r"^      execute_tool calculator +\(.*gen_ai.tool.name=calculator", line) for line in lines)
-    assert any(re.match(r"^        hook before_tool .*llmspell.hook.name=audit-tool-calls", line) for line in lines)
+    assert any(re.match(r"^        hook tool_before .*llmspell.hook.name=audit-tool-calls", line) for line in lines)
     assert any(re.match(r"^    invoke_agent billing .*link:handoff_from link:handoff", line) for line in lines)
 
 

@@ -89,7 +89,7 @@ async def test_event_pages_walk_the_stream(make_kernel):
 async def test_embedded_in_a_running_kernel_it_leaves_the_kernel_alone(make_kernel):
     async with make_kernel() as kernel:
         session = await kernel.sessions.create(user_id="ada", app="embedded")
-        kernel.hooks.register("before_agent", lambda call: None, name="app-hook")
+        kernel.hooks.register("agent_before", lambda call: None, name="app-hook")
         await kernel.run(kernel.agents.create("chat", name="helper"), "hi", session=session)
         app = create_app(kernel, token="t0ken")
         transport = httpx.ASGITransport(app=app)

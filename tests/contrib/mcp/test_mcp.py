@@ -35,8 +35,8 @@ async def test_an_agent_calls_an_mcp_tool_through_the_tool_hooks(make_kernel: An
         assert tools["arith_add"].description == "Add two integers."
 
         seen: list[tuple[str, Any]] = []
-        kernel.hooks.register("before_tool", lambda call: seen.append(("before", call.component.name, call.request)))
-        kernel.hooks.register("after_tool", lambda call: seen.append(("after", call.component.name, call.result)))
+        kernel.hooks.register("tool_before", lambda call: seen.append(("before", call.component.name, call.request)))
+        kernel.hooks.register("tool_after", lambda call: seen.append(("after", call.component.name, call.result)))
         kernel.agents.provider().script(ToolCall("arith_add", {"a": 2, "b": 40}), "The sum is 42.")
         agent = kernel.agents.builder("tool", "calc").tools("arith_add").build()
         output = await kernel.run(agent, "what is 2 + 40?")

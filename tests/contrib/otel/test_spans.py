@@ -53,7 +53,7 @@ async def test_composed_run_with_a_tool_call_and_a_handoff(traced):
     kernel.agents.create("chat", name="billing")
     kernel.agents.create("tool", name="triage", agents=["billing"], tools=["calculator"])
     pipeline = kernel.agents.create("sequential", name="pipeline", agents=["triage"])
-    kernel.hooks.register("before_tool", lambda call: None, name="audit-tool")
+    kernel.hooks.register("tool_before", lambda call: None, name="audit-tool")
     kernel.agents.provider("offline").script(
         ToolCall("calculator", {"expression": "6*7"}, id="c1"),
         ToolCall("transfer_to_billing", {"reason": "a refund"}, id="c2"),
@@ -71,14 +71,14 @@ async def test_composed_run_with_a_tool_call_and_a_handoff(traced):
     seq = tree.one("invoke_agent pipeline")
     assert tree.children(seq) == [
         "hook agent_initialize", "invoke_agent triage", "handoff triage -> billing",
-        "hook agent_initialize", "invoke_agent billing", "hook after_agent",
+        "hook agent_initialize", "invoke_agent billing", "hook agent_after",
     ]
     triage = tree.one("invoke_agent triage")
-    assert tree.children(triage) == ["chat offline", "execute_tool calculator", "chat offline", "hook after_agent"]
+    assert tree.children(triage) == ["chat offline", "execute_tool calculator", "chat offline", "hook agent_after"]
     tool = tree.one("execute_tool calculator")
-    assert tree.children(tool) == ["hook before_tool"]
+    assert tree.children(tool) == ["hook tool_before"]
     billing = tree.one("invoke_agent billing")
-    assert tree.children(billing) == ["chat offline", "hook after_agent"]
+    assert tree.children(billing) == ["chat offline", "hook agent_after"]
 
     # every span is in the one trace
     assert {s.context.trace_id for s in tree.spans} == {run.context.trace_id}
@@ -122,7 +122,7 @@ async def test_composed_run_with_a_tool_call_and_a_handoff(traced):
         (triage.context.span_id, "handoff_from"), (handoff.context.span_id, "handoff")]
 
     # hooks with their time and outcome
-    hook = tree.one("hook before_tool")
+    hook = tree.one("hook tool_before")
     assert hook.attributes["llmspell.hook.name"] == "audit-tool"
     assert hook.attributes["llmspell.hook.origin"] == "runtime"
     assert hook.attributes["llmspell.hook.outcome"] == "continue"
@@ -153,14 +153,14 @@ async def test_failures_cancels_and_retries_show_in_the_spans(traced):
     assert tree.one("run flaky").status.status_code is StatusCode.ERROR
 
     exporter.clear()
-    handle = kernel.hooks.register("after_agent", lambda call: Retry(delay=0) if call.attempt == 1 else None,
+    handle = kernel.hooks.register("agent_after", lambda call: Retry(delay=0) if call.attempt == 1 else None,
                                    name="again")
     out = await kernel.run(flaky, "hi")
     assert out.content == "echo: hi"
     tree = Tree(exporter.get_finished_spans())
     span = tree.one("invoke_agent flaky")
     assert span.attributes["llmspell.attempts"] == 2
-    assert [h.attributes["llmspell.hook.outcome"] for h in tree.named("hook after_agent")
+    assert [h.attributes["llmspell.hook.outcome"] for h in tree.named("hook agent_after")
             if h.attributes["llmspell.hook.name"] == "again"] == ["retry", "continue"]
     handle.remove()
 
@@ -169,16 +169,16 @@ async def test_failures_cancels_and_retries_show_in_the_spans(traced):
     def broken(call):
         raise RuntimeError("hook bug")
 
-    kernel.hooks.register("before_agent", broken, name="broken")
-    kernel.hooks.register("before_agent", lambda call: Cancel("not today"), name="gate", priority=-5)
+    kernel.hooks.register("agent_before", broken, name="broken")
+    kernel.hooks.register("agent_before", lambda call: Cancel("not today"), name="gate", priority=-5)
     with pytest.raises(CancelledByHook):
         await kernel.run(flaky, "hi")
     tree = Tree(exporter.get_finished_spans())
     span = tree.one("invoke_agent flaky")
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["llmspell.cancelled_by"] == "gate"
-    assert span.attributes["llmspell.cancelled_at"] == "before_agent"
-    outcomes = {h.attributes["llmspell.hook.name"]: h for h in tree.named("hook before_agent")}
+    assert span.attributes["llmspell.cancelled_at"] == "agent_before"
+    outcomes = {h.attributes["llmspell.hook.name"]: h for h in tree.named("hook agent_before")}
     assert outcomes["broken"].attributes["llmspell.hook.outcome"] == "error"
     assert outcomes["broken"].status.status_code is StatusCode.ERROR
     assert outcomes["broken"].status.description == "RuntimeError: hook bug"
