@@ -52,7 +52,7 @@ class _Plan:
 
 
 def _check(manager: StateManager, writes: Sequence[KeyWrite]) -> list[_Plan]:
-    if isinstance(writes, KeyWrite) or not isinstance(writes, Sequence):
+    if isinstance(writes, KeyWrite | str | bytes) or not isinstance(writes, Sequence):
         raise ValidationError(f"write_many needs a list of KeyWrite, got {type(writes).__name__}")
     plans: list[_Plan] = []
     seen: set[tuple[str, str, str]] = set()

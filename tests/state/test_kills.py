@@ -40,7 +40,9 @@ async def test_agent_delta_killed_anywhere_is_written_whole_or_not_at_all(
             found = await generations(kernel, "agent", "writer")
             assert found in ({"old": KEYS}, {"new": KEYS}), f"a killed delta left {found}"
             seen.add(next(iter(found)))
-        assert seen == {"old", "new"}, "the kills missed one side of the delta; the kill points do not cover it"
+        assert seen == {"old", "new"}, (
+            "the kills missed one side of the delta; the kill points do not cover it"
+        )
 
 
 async def test_copy_owner_killed_anywhere_copies_whole_or_nothing(
@@ -49,7 +51,9 @@ async def test_copy_owner_killed_anywhere_copies_whole_or_nothing(
     data = tmp_path / "data"
     async with make_kernel(backend_config, data_dir=data) as kernel:
         await kernel.state.import_owner(
-            "user", "source", [{"key": f"k{i:05d}", "value": {"i": i, "gen": "src"}, "version": 1} for i in range(KEYS)]
+            "user",
+            "source",
+            [{"key": f"k{i:05d}", "value": {"i": i, "gen": "src"}, "version": 1} for i in range(KEYS)],
         )
         duration = run(data, backend_config, llmspell_env, "copy", "user/source/target-0", None)
         assert duration is not None
