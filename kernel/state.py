@@ -49,6 +49,7 @@ __all__ = [
     "StateItem",
     "StateWrite",
     "StateChange",
+    "KeyWrite",
     "StateBackend",
     "StateScope",
     "StateService",
@@ -236,6 +237,22 @@ class StateChange:
     schema_version: int = 1
 
 
+@attrs.frozen
+class KeyWrite:
+    """One key of an all-or-nothing multi-key write (:meth:`StateService.write_many`).
+
+    ``scope`` is a handle from :meth:`StateService.scope` (its conflict-policy memory is
+    used and updated as by a single write); ``delete`` removes the key instead of setting
+    ``value``; ``expected_version`` makes this key a strict compare-and-set.
+    """
+
+    scope: StateScope
+    key: str
+    value: Any = None
+    delete: bool = False
+    expected_version: int | None = None
+
+
 # -- protocols ------------------------------------------------------------------------
 
 
@@ -327,6 +344,10 @@ class StateService(Protocol):
     async def drop_temp(self, invocation_id: str) -> int: ...
 
     def set_policy(self, pattern: str, policy: str, *, scope: str | None = None) -> None: ...
+
+    async def write_many(self, writes: Sequence[KeyWrite]) -> tuple[int | None, ...]:
+        """Write every key or none (one backend batch); the new versions (None: deleted)."""
+        ...
 
     async def copy_owner(self, scope: str, source: str, target: str, *, overwrite: bool = False) -> int: ...
 

@@ -38,6 +38,7 @@ from google.adk.sessions.state import State
 from llmspell.errors import NotFoundError, ValidationError
 from llmspell.events import Event
 from llmspell.sessions import Session, SessionQuery, SessionStatus
+from llmspell.state import KeyWrite
 
 from .._interop import Bridge
 from .names import session_id, user_key, user_key_prefix
@@ -98,18 +99,18 @@ class LlmspellSessionService(BaseSessionService):
             return
         parts = _session_util.extract_json_safe_state_delta(delta)
         state = self.kernel.state
+        writes = []  # one all-or-nothing write over the three scopes
         if parts["app"]:
             scope = state.scope("app", app_name)
-            for key, value in parts["app"].items():
-                await scope.set(key, value)
+            writes += [KeyWrite(scope, key, value) for key, value in parts["app"].items()]
         if parts["user"]:
             scope = state.scope("user", user_id)
-            for key, value in parts["user"].items():
-                await scope.set(user_key(app_name, key), value)
+            writes += [KeyWrite(scope, user_key(app_name, key), value) for key, value in parts["user"].items()]
         if parts["session"]:
             scope = state.scope("session", sid)
-            for key, value in parts["session"].items():
-                await scope.set(key, value)
+            writes += [KeyWrite(scope, key, value) for key, value in parts["session"].items()]
+        if writes:
+            await state.write_many(writes)
 
     def event_id(self, record: Session, revision: int) -> str:
         """The llmspell id of the event that makes ``revision`` of a session."""

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmspell.errors import ValidationError
+from llmspell.state import KeyWrite
 
 from .records import PREFIX, cp_key, cp_prefix, head_key, ns_of, writes_key
 
@@ -75,23 +76,26 @@ async def _drop(
     doomed = set(doomed)
     if not doomed:
         return
-    scope = saver.kernel.state.scope("session", sid)
+    state = saver.kernel.state
+    scope = state.scope("session", sid)
+    writes = []  # one all-or-nothing write: no kept checkpoint can lose a value it points at
     for checkpoint_id, record in records.items():
         if checkpoint_id in doomed:
             continue
         if any(record.get("sources", {}).get(ch) in doomed for ch in record.get("sources", {})):
             _inline(saver, checkpoint_id, record, records)
-            await scope.set(cp_key(ns, checkpoint_id), record)
+            writes.append(KeyWrite(scope, cp_key(ns, checkpoint_id), record))
     for checkpoint_id in doomed:
-        await scope.delete(cp_key(ns, checkpoint_id))
-        await scope.delete(writes_key(ns, checkpoint_id))
-    saver.cache.forget(sid)
+        writes.append(KeyWrite(scope, cp_key(ns, checkpoint_id), delete=True))
+        writes.append(KeyWrite(scope, writes_key(ns, checkpoint_id), delete=True))
     kept = sorted(set(records) - doomed)
     head = await scope.get(head_key(ns))
     if not kept:
-        await scope.delete(head_key(ns))
+        writes.append(KeyWrite(scope, head_key(ns), delete=True))
     elif head is None or head["id"] in doomed:
-        await scope.set(head_key(ns), {"id": kept[-1]})
+        writes.append(KeyWrite(scope, head_key(ns), {"id": kept[-1]}))
+    await state.write_many(writes)
+    saver.cache.forget(sid)
 
 
 def _ancestry(saver: LlmspellSaver, latest: str, records: dict[str, dict[str, Any]]) -> set[str]:
@@ -124,8 +128,9 @@ async def prune(saver: LlmspellSaver, thread_ids: Sequence[str], strategy: str) 
             continue
         scope = saver.kernel.state.scope("session", sid)
         if strategy == "delete":
-            for key in await scope.list(PREFIX):
-                await scope.delete(key)
+            await saver.kernel.state.write_many(
+                [KeyWrite(scope, key, delete=True) for key in await scope.list(PREFIX)]
+            )
             saver.forget(sid)
             continue
         for ns, records in (await _records(scope)).items():

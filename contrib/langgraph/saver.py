@@ -42,7 +42,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from llmspell.errors import ConflictError, NotFoundError
-from llmspell.state import ABSENT, Versioned
+from llmspell.state import ABSENT, KeyWrite, Versioned
 
 from .._interop import Bridge
 from .api import SaverAPI
@@ -260,7 +260,6 @@ class LlmspellSaver(SaverAPI, BaseCheckpointSaver[str]):
         }
         deliberate = meta.get("source") in ("fork", "update")
         key = cp_key(ns, checkpoint_id)
-        written = False
         known = self._heads.get((sid, ns))  # the head as this saver last wrote it: no read needed
         head: Versioned | bool | None = Versioned({"id": known[0]}, known[1]) if known and known[0] == parent else False
         for _ in range(_ATTEMPTS):
@@ -270,22 +269,21 @@ class LlmspellSaver(SaverAPI, BaseCheckpointSaver[str]):
             current = None if head is None else head.value["id"]
             if current is not None and current != parent and current != checkpoint_id and not deliberate:
                 if parent is not None or self._seen.get((sid, ns)) == _EMPTY:
-                    if written:
-                        await scope.delete(key)
                     raise ThreadConflict(thread_id, ns, parent, current)
-            if not written:
-                await scope.set(key, record)
-                written = True
-            try:
-                version = await scope.set(
-                    head_key(ns), {"id": checkpoint_id}, expected_version=ABSENT if head is None else head.version
-                )
+            try:  # the record and the head move together: a killed process leaves neither
+                _, version = await self.kernel.state.write_many([
+                    KeyWrite(scope, key, record),
+                    KeyWrite(scope, head_key(ns), {"id": checkpoint_id},
+                             expected_version=ABSENT if head is None else head.version),
+                ])
+                assert version is not None
                 self._heads[(sid, ns)] = (checkpoint_id, version)
                 break
-            except ConflictError:
+            except ConflictError as exc:
+                if exc.key != head_key(ns):
+                    raise
                 head = False  # the head moved while this checkpoint was written: look again
         else:
-            await scope.delete(key)
             raise ThreadConflict(thread_id, ns, parent, None)
         self.cache.put(sid, key, record)
         self._see(sid, ns, checkpoint_id)

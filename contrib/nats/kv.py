@@ -21,7 +21,10 @@ between, the writes that did land are undone by compensating writes (the old val
 under a new version) and the batch reports the conflict. So: all-or-nothing against
 other llmspell writers, but not isolated (a reader may see part of a batch for the
 moment it takes), and a process that dies in the middle of a batch leaves the part it
-wrote. Use the Redis or PostgreSQL backend where multi-key atomicity matters.
+wrote. This includes every ``kernel.state.write_many`` (agents' state deltas) and
+``copy_owner``, which are one batch each and so all-or-nothing under SIGKILL on the other
+persistent backends, but not here. Use the Redis or PostgreSQL backend where multi-key
+atomicity matters.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from llmspell.agents import DELETE, AgentOutput
 from llmspell.artifacts import ArtifactService
 from llmspell.context import ExecutionContext
 from llmspell.errors import ServiceNotAvailable, ValidationError
-from llmspell.state import StateService
+from llmspell.state import KeyWrite, StateService
 
 if TYPE_CHECKING:
     from .base import BaseAgent
@@ -83,20 +83,20 @@ class Commit:
 
     async def apply_delta(self, agent: BaseAgent, delta: Mapping[str, Any], ctx: ExecutionContext,
                           handles: dict[tuple[str, str | None], Any] | None = None) -> None:
-        """Write a state delta through the state service (its scopes and conflict policies)."""
+        """Write a state delta through the state service (its scopes and conflict policies):
+        every key or none (:meth:`~llmspell.state.StateService.write_many`)."""
         state = self.kernel.services.find(StateService)
         if state is None:
             raise ServiceNotAvailable("StateService", f"agent {agent.name!r} returned a state delta")
         handles = {} if handles is None else handles
+        writes = []
         for key, value in delta.items():
             scope, owner, name = locate(key, ctx, agent)
             handle = handles.get((scope, owner))
             if handle is None:
                 handle = handles[(scope, owner)] = state.scope(scope, owner)
-            if value is DELETE:
-                await handle.delete(name)
-            else:
-                await handle.set(name, value)
+            writes.append(KeyWrite(handle, name, None if value is DELETE else value, delete=value is DELETE))
+        await state.write_many(writes)
 
     async def save_artifacts(self, agent: BaseAgent, output: AgentOutput, ctx: ExecutionContext) -> tuple[Any, ...]:
         artifacts = self.kernel.services.find(ArtifactService)

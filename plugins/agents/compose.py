@@ -116,7 +116,7 @@ class Parallel(Composite):
             plans.append(handles)
         manager = self._manager()
         for branch, handles in zip(branches, plans, strict=True):
-            for agent, delta, ctx in branch:
+            for agent, delta, ctx in branch:  # each delta all or nothing
                 await manager.apply_delta(agent, delta, ctx, handles)
 
 

@@ -1,8 +1,10 @@
 """Whole-owner operations, for sessions: copy (fork), delete, export, import, rebuild.
 
 These are methods of :class:`~llmspell.plugins.state.service.StateManager`, kept here to
-keep that module small. They work page by page (:data:`PAGE` keys); each page is one
-atomic backend batch. They dispatch ``state_written`` and publish ``state.changed`` for
+keep that module small. :func:`copy_owner` reads the source page by page (:data:`PAGE`
+keys) and writes the whole copy with one atomic backend batch, so a process killed in the
+middle leaves the whole copy or nothing; the others write one atomic batch per page
+(sessions wrap them in a pending record, :mod:`~llmspell.plugins.sessions.pending`). They dispatch ``state_written`` and publish ``state.changed`` for
 every key they write (unless ``quiet``), so a session's event stream records forks and
 imports and can rebuild its state; they do not run ``state_before_write``.
 """
@@ -17,7 +19,7 @@ from llmspell.errors import (
     ConflictError,
     ValidationError,
 )
-from llmspell.state import ABSENT, StateChange, StateItem, check_key, check_owner, check_scope
+from llmspell.state import ABSENT, Record, StateChange, StateItem, check_key, check_owner, check_scope
 from llmspell.state import Delete as DeleteOp
 from llmspell.state import Put as PutOp
 
@@ -60,40 +62,40 @@ async def copy_owner(
         if existing:
             key = existing[0].key[len(dst) :]
             raise ConflictError(key, expected=ABSENT, current_version=existing[0].version)
-    count = 0
+    page: list[Record] = []  # read whole, then written by one batch: all or nothing
     after: str | None = None
-    while True:
-        page = await backend.scan(src, after=after, limit=PAGE)
-        if not page:
-            return count
-        ops = [
-            PutOp(
-                dst + r.key[len(src) :],
-                r.data,
-                None if overwrite else ABSENT,
-                None if overwrite else r.version,
-            )
-            for r in page
-        ]
-        outcome = await backend.batch(ops)
-        if not outcome.ok:
-            assert outcome.failed is not None and outcome.conflict is not None
-            key = ops[outcome.failed].key[len(dst) :]
-            raise ConflictError(key, expected=ABSENT, current_version=outcome.conflict.previous_version)
-        for record, result in zip(page, outcome.results, strict=True):
-            value, schema = decode(record.data, record.key)
-            await self.changed(
-                scope,
-                target,
-                record.key[len(src) :],
-                result.previous_version,
-                result.version,
-                value,
-                op="copy",
-                schema=schema,
-            )
-        count += len(page)
-        after = page[-1].key
+    while chunk := await backend.scan(src, after=after, limit=PAGE):
+        page += chunk
+        after = chunk[-1].key
+    if not page:
+        return 0
+    ops = [
+        PutOp(
+            dst + r.key[len(src) :],
+            r.data,
+            None if overwrite else ABSENT,
+            None if overwrite else r.version,
+        )
+        for r in page
+    ]
+    outcome = await backend.batch(ops)
+    if not outcome.ok:
+        assert outcome.failed is not None and outcome.conflict is not None
+        key = ops[outcome.failed].key[len(dst) :]
+        raise ConflictError(key, expected=ABSENT, current_version=outcome.conflict.previous_version)
+    for record, result in zip(page, outcome.results, strict=True):
+        value, schema = decode(record.data, record.key)
+        await self.changed(
+            scope,
+            target,
+            record.key[len(src) :],
+            result.previous_version,
+            result.version,
+            value,
+            op="copy",
+            schema=schema,
+        )
+    return len(page)
 
 
 async def delete_owner(self: StateManager, scope: str, owner: str) -> int:

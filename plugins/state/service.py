@@ -34,7 +34,7 @@ from llmspell.state import (
     check_scope,
 )
 
-from . import bulk
+from . import batch, bulk
 from .codec import decode, encode, owner_prefix, to_json
 from .config import StateConfig
 from .memory import MemoryStateBackend
@@ -119,6 +119,7 @@ class StateManager:
         events = self.kernel.services.find(EventService)
         return subscribe(self.watchers, events, kind, owner, prefix, handler)
 
+    write_many = batch.write_many
     copy_owner = bulk.copy_owner
     delete_owner = bulk.delete_owner
     export_owner = bulk.export_owner

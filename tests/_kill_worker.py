@@ -1,8 +1,10 @@
-"""A process that runs one multi-step session operation, to be killed in the middle of it.
+"""A process that runs one multi-step operation, to be killed in the middle of it.
 
-argv: data_dir, config (JSON), operation (fork, delete, import), argument (a session id,
-or the path of an export file). Prints ``go`` once its kernel is up and ``done`` when the
-operation returned, then waits to be killed.
+argv: data_dir, config (JSON), operation, argument. Session operations: ``fork``,
+``delete`` (a session id), ``import`` (the path of an export file). State operations:
+``delta`` (a key count: an agent returns a state delta of that many ``agent:`` keys) and
+``copy`` (``scope/source/target``: ``copy_owner``). Prints ``go`` once its kernel is up
+and ``done`` when the operation returned, then waits to be killed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 
 async def main(data_dir: str, config: str, op: str, arg: str, lines: list[bytes]) -> None:
@@ -29,6 +32,15 @@ async def main(data_dir: str, config: str, op: str, arg: str, lines: list[bytes]
         from llmspell.plugins.sessions.transfer import import_session
 
         await import_session(kernel, lines)
+    elif op == "delta":
+        sys.path.insert(0, str(Path(__file__).parents[1]))
+        from tests.agents.agent_helpers import Writer
+
+        writes = {f"agent:k{i:05d}": {"i": i, "gen": "new"} for i in range(int(arg))}
+        await kernel.run(kernel.agents.create(Writer, name="writer", writes=writes), "go")
+    elif op == "copy":
+        scope, source, target = arg.split("/")
+        await kernel.state.copy_owner(scope, source, target)
     else:
         raise SystemExit(f"unknown operation {op!r}")
     print(f"done {time.monotonic() - started:.4f}", flush=True)
