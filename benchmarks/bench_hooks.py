@@ -50,13 +50,13 @@ async def main() -> None:
             caller = kernel.pm.hook.llmspell_agent_before
             bare = summarize(time_sync(lambda c=caller, k=call: c(call=k), rounds=ROUNDS, inner=INNER))
             ours = summarize(
-                await time_async(lambda k=kernel, c=call: k.dispatcher.run("agent_before", c), rounds=ROUNDS, inner=INNER)
+                await time_async(lambda k=kernel, c=call: k.hook.agent_before(c), rounds=ROUNDS, inner=INNER)
             )
             runtime = Kernel({}, data_dir=tmp, disable=["hooks"], env={})
             for _ in range(n):
                 runtime.hooks.register("agent_before", lambda c: None)
             rt = summarize(
-                await time_async(lambda k=runtime, c=call: k.dispatcher.run("agent_before", c), rounds=ROUNDS, inner=INNER)
+                await time_async(lambda k=runtime, c=call: k.hook.agent_before(c), rounds=ROUNDS, inner=INNER)
             )
             ratio = ours["median_us"] / bare["median_us"] if n else float("nan")
             rows.append([n, bare["median_us"], ours["median_us"], rt["median_us"], ours["p99_us"], f"{ratio:.2f}x" if n else "-"])
@@ -70,7 +70,7 @@ async def main() -> None:
 
         async def turn() -> None:
             for kind in ("agent", "tool", "model"):
-                await kernel.dispatcher.around(kind, HookCall(kind), component)
+                await kernel.hook.around(kind, HookCall(kind), component)
 
         async def bare_turn() -> None:
             for kind in ("agent", "tool", "model"):

@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 
 from llmspell import Kernel, hookimpl
-from llmspell.hooks import HookCall
 
 
 class ProfileSchema:
@@ -54,9 +53,9 @@ async def main(data_dir: str) -> None:
         # What the agents runtime does around a run: initialize, execute, agent_after.
         ctx = await kernel.context(user_id="u1")
         agent = Helper("helper")
-        await kernel.dispatch("agent_initialize", agent=agent, ctx=ctx)
+        await kernel.hook.agent_initialize(agent=agent, ctx=ctx)
         agent.turns += 1
-        await kernel.dispatch("agent_after", HookCall("agent_after", ctx=ctx, component=agent))
+        await kernel.hook.agent_after(ctx=ctx, component=agent)
         print(f"the agent has run {agent.turns} time(s) in total")
 
 

@@ -277,7 +277,7 @@ class Step:
     it; the dispatcher runs the steps in order with isolation, statistics and breakers.
     """
 
-    __slots__ = ("entry", "args", "kwargs")
+    __slots__ = ("args", "entry", "kwargs")
 
     def __init__(self, entry: _Entry, args: tuple[Any, ...] | None = None, kwargs: dict[str, Any] | None = None) -> None:
         self.entry = entry
@@ -292,7 +292,7 @@ class Step:
 class Wrap:
     """A plugin ``wrapper=True`` hook pending around what pluggy put inside it."""
 
-    __slots__ = ("entry", "args", "kwargs", "inner")
+    __slots__ = ("args", "entry", "inner", "kwargs")
 
     def __init__(self, entry: _Entry, args: tuple[Any, ...], kwargs: dict[str, Any], inner: list[Step] | Wrap) -> None:
         self.entry = entry
@@ -347,7 +347,7 @@ class Deferred:
     can run in reverse.
     """
 
-    __slots__ = ("plugin", "hook", "fn", "args", "kwargs", "band")
+    __slots__ = ("args", "band", "fn", "hook", "kwargs", "plugin")
 
     def __init__(self, impl: Any, hook: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self.plugin: str = impl.plugin_name
@@ -862,6 +862,10 @@ class Point:
         """Whether anything is attached, counting an agent's own callbacks ``extra``."""
         return self._dispatcher.active(self.name, extra)
 
+    def entries(self, extra: CallbackSet | None = None) -> list[_Entry]:
+        """Every function attached, in call order (wrappers first)."""
+        return self._dispatcher.entries(self.name, extra)
+
     async def __call__(
         self,
         call: HookCall | None = None,
@@ -896,14 +900,19 @@ class Caller:
     plugin's run only.
     """
 
-    __slots__ = ("_steps", "name")
+    __slots__ = ("_caller", "_steps", "name")
 
-    def __init__(self, steps: Callable[..., list[Deferred]], name: str) -> None:
+    def __init__(self, steps: Callable[..., list[Deferred]], caller: Any, name: str) -> None:
         self._steps = steps
+        self._caller = caller
         self.name = name
 
     def __call__(self, *, plugin: str | None = None, **kwargs: Any) -> list[Deferred]:
         return self._steps(f"llmspell_{self.name}", plugin, **kwargs)
+
+    def impls(self) -> list[Any]:
+        """pluggy's implementations of this hook (without calling it)."""
+        return list(self._caller.get_hookimpls())
 
     def __repr__(self) -> str:
         return f"<hook {self.name}>"
@@ -918,54 +927,53 @@ class Hooks:
     against the specifications by a test.
     """
 
-    if TYPE_CHECKING:
-        register_config: Caller
-        configure: Caller
-        register_services: Caller
-        startup: Caller
-        shutdown: Caller
-        register_commands: Caller
-        register_state_backends: Caller
-        register_session_backends: Caller
-        register_event_backends: Caller
-        register_event_transports: Caller
-        register_artifact_backends: Caller
-        register_artifact_metadata_backends: Caller
-        register_artifact_codecs: Caller
-        register_state_reducers: Caller
-        register_state_migrations: Caller
-        register_event_types: Caller
-        register_agent_types: Caller
-        register_model_providers: Caller
-        register_tools: Caller
-        context_enrich: Caller
-        agent_before: Point
-        agent_after: Point
-        agent_error: Point
-        tool_before: Point
-        tool_after: Point
-        tool_error: Point
-        model_before: Point
-        model_after: Point
-        model_error: Point
-        agent_handoff: Point
-        agent_created: Point
-        agent_initialize: Point
-        agent_shutdown: Point
-        agent_state_snapshot: Point
-        agent_state_restore: Point
-        session_created: Point
-        session_transition: Point
-        session_before_delete: Point
-        session_expired: Point
-        session_cleanup: Point
-        state_before_write: Point
-        state_written: Point
-        artifact_before_save: Point
-        artifact_saved: Point
-        artifact_loaded: Point
-        artifact_deleted: Point
-        event_before_publish: Point
+    register_config: Caller
+    configure: Caller
+    register_services: Caller
+    startup: Caller
+    shutdown: Caller
+    register_commands: Caller
+    register_state_backends: Caller
+    register_session_backends: Caller
+    register_event_backends: Caller
+    register_event_transports: Caller
+    register_artifact_backends: Caller
+    register_artifact_metadata_backends: Caller
+    register_artifact_codecs: Caller
+    register_state_reducers: Caller
+    register_state_migrations: Caller
+    register_event_types: Caller
+    register_agent_types: Caller
+    register_model_providers: Caller
+    register_tools: Caller
+    context_enrich: Caller
+    agent_before: Point
+    agent_after: Point
+    agent_error: Point
+    tool_before: Point
+    tool_after: Point
+    tool_error: Point
+    model_before: Point
+    model_after: Point
+    model_error: Point
+    agent_handoff: Point
+    agent_created: Point
+    agent_initialize: Point
+    agent_shutdown: Point
+    agent_state_snapshot: Point
+    agent_state_restore: Point
+    session_created: Point
+    session_transition: Point
+    session_before_delete: Point
+    session_expired: Point
+    session_cleanup: Point
+    state_before_write: Point
+    state_written: Point
+    artifact_before_save: Point
+    artifact_saved: Point
+    artifact_loaded: Point
+    artifact_deleted: Point
+    event_before_publish: Point
 
     def __init__(self, dispatcher: Dispatcher, steps: Callable[..., list[Deferred]]) -> None:
         from . import hookspecs
@@ -974,7 +982,8 @@ class Hooks:
         for name in vars(hookspecs):
             if name.startswith("llmspell_"):
                 short = name.removeprefix("llmspell_")
-                setattr(self, short, Point(dispatcher, short) if short in POINTS else Caller(steps, short))
+                caller = getattr(dispatcher._pm.hook, name)
+                setattr(self, short, Point(dispatcher, short) if short in POINTS else Caller(steps, caller, short))
 
     def __getattr__(self, name: str) -> Any:  # only reached for names not set in __init__
         if name in RENAMED:

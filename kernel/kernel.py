@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -169,7 +170,7 @@ class Kernel:
         self.quiet = False
         """True: the kernel's own system events (``kernel.started`` ...) are not published,
         so that looking at a data directory (``llmspell sessions list``) adds nothing to it."""
-        self._started_plugins: list[tuple[str, Deferred | None]] = []
+        self._started_plugins: list[str] = []
         self.call_each(self.hook.configure(kernel=self))
 
     # -- plugins and registrations --------------------------------------------------
@@ -332,16 +333,10 @@ class Kernel:
         return self.dispatcher.stats()
 
     async def dispatch(self, point: str, call: HookCall | None = None, **args: Any) -> HookCall:
-        """Run hook point ``point`` with named ``args``; returns the (changed) call."""
-        point = current_point(point)
-        call = call or HookCall(point)
-        if args:
-            call.args.update(args)
-            if "ctx" in args:
-                call.ctx = args["ctx"]
-        if self.dispatcher.active(point):
-            await self.dispatcher.run(point, call)
-        return call
+        """Deprecated: use ``await kernel.hook.<point>(call, **args)``; goes in the next release."""
+        warnings.warn("kernel.dispatch(point, ...) is deprecated: use await kernel.hook.<point>(...)",
+                      DeprecationWarning, stacklevel=2)
+        return await getattr(self.hook, current_point(point))(call, **args)  # type: ignore[no-any-return]
 
     def _breaker_changed(self, stats: HookStats, state: str) -> None:
         log.warning("hook %s at %s: circuit breaker %s", stats.name, stats.point, state)
@@ -363,16 +358,16 @@ class Kernel:
             register.plugin = step.plugin
             self._run(step)
         startups = {s.plugin: s for s in self.hook.startup(kernel=self)}
-        shutdowns = {s.plugin: s for s in self.hook.shutdown(kernel=self)}
-        order = [*startups, *(name for name in self._loader.infos if name in shutdowns and name not in startups)]
+        stopping = {i.plugin_name for i in self.hook.shutdown.impls()}
+        order = [*startups, *(name for name in self._loader.infos if name in stopping and name not in startups)]
         self._started_plugins = []
         try:
             for name in order:
-                step = startups.get(name)
-                if step is not None:
+                starting = startups.get(name)
+                if starting is not None:
                     began = time.perf_counter()
                     try:
-                        result = step.run()
+                        result = starting.run()
                         if inspect.isawaitable(result):
                             await result
                     except Exception as exc:
@@ -383,7 +378,7 @@ class Kernel:
                             distribution=self._distribution_of(name),
                         ) from exc
                     self._say(f"llmspell_startup: {name} ({(time.perf_counter() - began) * 1000:.2f} ms)")
-                self._started_plugins.append((name, shutdowns.get(name)))
+                self._started_plugins.append(name)
         except BaseException:
             await self._shutdown_plugins()
             raise
@@ -400,8 +395,12 @@ class Kernel:
         self.started = False
 
     async def _shutdown_plugins(self) -> None:
+        if not self._started_plugins:
+            return
+        shutdowns = {s.plugin: s for s in self.hook.shutdown(kernel=self)}
         while self._started_plugins:
-            name, step = self._started_plugins.pop()
+            name = self._started_plugins.pop()
+            step = shutdowns.get(name)
             if step is None:
                 continue
             began = time.perf_counter()

@@ -99,7 +99,7 @@ class Calls:
                 raise LlmspellError(f"model provider {provider.name!r} ended its stream without a response")
             return response
 
-        response: ModelResponse = await self.kernel.dispatcher.around("model", call, complete, extra=agent.callbacks)
+        response: ModelResponse = await self.kernel.hook.around("model", call, complete, extra=agent.callbacks)
         return response
 
     async def call_tool(self, agent: BaseAgent, name: str, arguments: dict[str, Any], ctx: ExecutionContext) -> Any:
@@ -123,7 +123,7 @@ class Calls:
                                    session_id=ctx.session_id, user_id=ctx.user_id, correlation_id=ctx.trace_id,
                                    source=f"agent:{who}")
         call = HookCall("tool", ctx=ctx, component=tool, request=arguments, args={"agent": agent})
-        result = await self.kernel.dispatcher.around(
+        result = await self.kernel.hook.around(
             "tool", call, lambda c: tool.invoke(c.request, ctx), extra=agent.callbacks if agent else None
         )
         self.report("tool_result", who, {"tool": tool.name, "result": result})

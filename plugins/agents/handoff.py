@@ -57,10 +57,9 @@ class Handoffs:
             state=dict(output.handoff_state), schema_version=source.config.state_schema,
             depth=depth, reason=str(output.metadata.get("handoff_reason", "")),
         )
-        if kernel.dispatcher.active("agent_handoff", source.callbacks):
-            call = HookCall("agent_handoff", ctx=ctx, component=target, request=handoff,
-                            args={"source": source, "target": target})
-            await kernel.dispatcher.run("agent_handoff", call, source.callbacks)
+        if kernel.hook.agent_handoff.active(source.callbacks):
+            call = await kernel.hook.agent_handoff(ctx=ctx, component=target, request=handoff, source=source,
+                                                   target=target, extra=source.callbacks)
             handoff = call.request
         handoff = self.check_version(handoff, target)
         if self.manager.settings.publish:

@@ -20,7 +20,6 @@ import attrs
 from llmspell.agents import TRANSITIONS, AgentStatus
 from llmspell.context import ExecutionContext
 from llmspell.errors import InvalidTransition, LimitExceeded, LlmspellError
-from llmspell.hooks import HookCall
 
 if TYPE_CHECKING:
     from llmspell.kernel import Kernel
@@ -181,13 +180,12 @@ class Lifecycle:
         return agent
 
     async def _init_hooks(self, agent: BaseAgent, ctx: ExecutionContext) -> None:
-        dispatcher = self.kernel.dispatcher
-        if not dispatcher.active("agent_initialize", agent.callbacks):
+        point = self.kernel.hook.agent_initialize
+        if not point.active(agent.callbacks):
             return
-        entries = dispatcher.entries("agent_initialize", agent.callbacks)
+        entries = point.entries(agent.callbacks)
         before = [e.stats.errors for e in entries]
-        call = HookCall("agent_initialize", ctx=ctx, component=agent, args={"agent": agent, "ctx": ctx})
-        await dispatcher.run("agent_initialize", call, agent.callbacks)
+        await point(ctx=ctx, component=agent, agent=agent, extra=agent.callbacks)
         for entry, count in zip(entries, before, strict=True):
             if entry.stats.errors > count and not entry.observe:
                 raise AgentInitError(
@@ -216,9 +214,7 @@ class Lifecycle:
         ctx = ctx or await self.kernel.context()
         try:
             await agent.on_shutdown(ctx)
-            if self.kernel.dispatcher.active("agent_shutdown", agent.callbacks):
-                call = HookCall("agent_shutdown", ctx=ctx, component=agent, args={"agent": agent, "ctx": ctx})
-                await self.kernel.dispatcher.run("agent_shutdown", call, agent.callbacks)
+            await self.kernel.hook.agent_shutdown(ctx=ctx, component=agent, agent=agent, extra=agent.callbacks)
         except Exception as exc:
             await move(self.kernel, agent, AgentStatus.FAILED, events=events, error=str(exc))
             raise

@@ -253,7 +253,7 @@ class Runner(Commit):
                 report(RunEvent("started", agent.name, request.input))
             agent.validate_input(request)
             call = HookCall("agent", ctx=run_ctx, component=agent, request=request)
-            result = await kernel.dispatcher.around("agent", call, self._execute, extra=agent.callbacks)
+            result = await kernel.hook.around("agent", call, self._execute, extra=agent.callbacks)
             output = await self._commit(agent, result, run_ctx)
         except BaseException as exc:
             if events and self._wanted("agent.run.failed", ctx):

@@ -18,7 +18,6 @@ from cattrs.errors import BaseValidationError
 from llmspell import serde
 from llmspell.agents import ModelProvider
 from llmspell.errors import ConfigError, DuplicateNameError, UnknownNameError, ValidationError
-from llmspell.hooks import HookCall
 
 from .base import INJECT, AgentConfig, BaseAgent
 from .calls import Calls
@@ -127,7 +126,7 @@ class AgentManager(Lifecycle, Runner, Calls):
     def _announce(self, agent: BaseAgent, label: str) -> None:
         """Publish ``agent.created`` and run the ``agent_created`` point (in the background:
         ``create`` is synchronous); the agent's initialization waits for both."""
-        dispatch = self.kernel.dispatcher.active("agent_created", agent.callbacks)
+        dispatch = self.kernel.hook.agent_created.active(agent.callbacks)
         if not dispatch and not self.settings.publish:
             return
         try:
@@ -140,8 +139,7 @@ class AgentManager(Lifecycle, Runner, Calls):
                 await self.kernel.emit("agent.created", {"agent": agent.name, "agent_id": agent.id, "type": label},
                                        source=f"agent:{agent.name}")
             if dispatch:
-                call = HookCall("agent_created", component=agent, args={"agent": agent})
-                await self.kernel.dispatcher.run("agent_created", call, agent.callbacks)
+                await self.kernel.hook.agent_created(component=agent, agent=agent, extra=agent.callbacks)
 
         self._pending[agent.id] = loop.create_task(announce())
 

@@ -11,7 +11,6 @@ import attrs
 from llmspell import serde
 from llmspell.artifacts import ArtifactAcl, ArtifactId, ArtifactQuery, ArtifactRef
 from llmspell.errors import NotFoundError
-from llmspell.hooks import HookCall
 
 from .acl import check_permissions, grantee_key
 from .maintenance import GcReport, Maintenance, RotationReport
@@ -57,8 +56,7 @@ class LifecycleMixin(Maintenance):
     async def _remove(self, id_: ArtifactId, versions: list[int] | None, ctx: Any = None) -> list[ArtifactRef]:
         gone = [m.ref for m in await self.index.delete(id_, versions)]
         for ref in gone:
-            if self.kernel.dispatcher.active("artifact_deleted"):
-                await self.kernel.dispatch("artifact_deleted", HookCall("artifact_deleted", ctx=ctx), ref=ref)
+            await self.kernel.hook.artifact_deleted(ctx=ctx, ref=ref)
             await self.kernel.emit("artifact.deleted", {"ref": str(ref)}, source="artifacts")
         return gone
 

@@ -28,7 +28,6 @@ from llmspell.artifacts import (
 )
 from llmspell.context import ExecutionContext, Principal
 from llmspell.errors import NotFoundError, ValidationError
-from llmspell.hooks import HookCall
 
 from .acl import acting, principal_key
 from .lifecycle import LifecycleMixin
@@ -126,8 +125,8 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
             metadata=serde.check_mapping(metadata, "metadata"),
             codecs=tuple(self.config.chain_for(where.kind) if codecs is None else _names("codecs", codecs)),
         )
-        if self.kernel.dispatcher.active("artifact_before_save"):
-            call = await self.kernel.dispatch("artifact_before_save", HookCall("artifact_before_save", ctx=ctx, request=request))
+        if self.kernel.hook.artifact_before_save:
+            call = await self.kernel.hook.artifact_before_save(ctx=ctx, request=request)
             if not isinstance(call.request, SaveRequest):
                 raise ValidationError(f"an artifact_before_save hook replaced the request with {call.request!r}")
             request = call.request
@@ -162,8 +161,7 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
         return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
 
     async def _after_save(self, ref: ArtifactRef, ctx: ExecutionContext | None) -> None:
-        if self.kernel.dispatcher.active("artifact_saved"):
-            await self.kernel.dispatch("artifact_saved", HookCall("artifact_saved", ctx=ctx), ref=ref)
+        await self.kernel.hook.artifact_saved(ctx=ctx, ref=ref)
         await self.kernel.emit("artifact.saved", {"ref": str(ref)}, source="artifacts")
         policy = self.config.policy_for(ref.scope)
         if policy is not None and policy.keep_last is not None:
@@ -177,8 +175,7 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
         if chunk_size is not None:
             serde.check_int(chunk_size, "chunk_size", minimum=1, maximum=1 << 30)
         meta = await self._resolve(ref, version, "read", where)
-        if self.kernel.dispatcher.active("artifact_loaded"):
-            await self.kernel.dispatch("artifact_loaded", HookCall("artifact_loaded", ctx=ctx), ref=meta.ref)
+        await self.kernel.hook.artifact_loaded(ctx=ctx, ref=meta.ref)
         chunks = decode_blob(self.store, meta, self.codecs, self.options, chunk_size or self.config.chunk_size, self.run)
         return ArtifactReader(meta, chunks)
 

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from llmspell.errors import ValidationError
 from llmspell.events import Event, check_type
-from llmspell.hooks import HookCall
 from llmspell.ids import new_id
 from llmspell.serde import MAPPING_DEPTH, check_json, is_json, utcnow
 
@@ -32,7 +31,7 @@ class BuildingMixin:
     _type_registry: Registry[Any]
     _unscoped: TopicPattern | None
     _system_stream: str | None
-    _dispatcher: Any
+    _publish_point: Any
     _cls_for: Callable[[str], type[Event]]
 
     def _describe(self, type_name: str) -> tuple[type[Event], str | None, int, bool]:
@@ -115,9 +114,7 @@ class BuildingMixin:
         return cls(**fields)
 
     async def _hook(self, event: Event) -> Event:
-        call = HookCall("event_before_publish", request=event)
-        call.args["event"] = event
-        await self._dispatcher.run("event_before_publish", call)
+        call = await self._publish_point(request=event, event=event)
         result: Any = call.result if call.replaced else call.request
         if id(result) == id(event):  # (not `is`: that would make mypy see `event` as Any)
             return event

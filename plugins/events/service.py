@@ -67,7 +67,7 @@ class EventBus(BuildingMixin, ReadingMixin):
         self.router = Router()
         self.triggers = TriggerRegistry(self)
         self._cls_for = self.codec.cls_for
-        self._dispatcher = kernel.dispatcher
+        self._publish_point = kernel.hook.event_before_publish
         self._unscoped = (
             compile_patterns(config.log_unscoped) if config.system_stream and config.log_unscoped else None
         )
@@ -128,7 +128,7 @@ class EventBus(BuildingMixin, ReadingMixin):
         if stream is not None or session_id is not None or not isinstance(self.transport, LocalTransport):
             return True
         info = self._type_info.get(type_name) or self._describe(type_name)
-        if info[1] is not None or self._dispatcher.active("event_before_publish"):
+        if info[1] is not None or self._publish_point:
             return True
         router = self.router
         if router.waiters or self.transport.wants(type_name):
@@ -184,7 +184,7 @@ class EventBus(BuildingMixin, ReadingMixin):
                 "source": source, "session_id": session_id, "user_id": user_id, "correlation_id": correlation_id,
                 "causation_id": causation_id, "stream": stream, "cause": cause,
             })
-        if self._dispatcher.active("event_before_publish"):
+        if self._publish_point:
             built = await self._hook(built)
         self.published += 1
         if built.stream is not None:
@@ -213,7 +213,7 @@ class EventBus(BuildingMixin, ReadingMixin):
                 event = self._build(type_name, payload, {})
             else:
                 event = self._build(item, None, {})
-            if self._dispatcher.active("event_before_publish"):
+            if self._publish_point:
                 event = await self._hook(event)
             built.append(event)
         logged: dict[str, Event] = {}  # each id once, at its first place

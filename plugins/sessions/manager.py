@@ -24,7 +24,6 @@ from llmspell.errors import (
     UnknownNameError,
     ValidationError,
 )
-from llmspell.hooks import HookCall
 from llmspell.identifiers import MAX_SESSION_ID, check_session_id, check_user_id
 from llmspell.ids import new_id
 from llmspell.sessions import (
@@ -213,7 +212,7 @@ class SessionManager:
         return stored
 
     async def _created(self, stored: Session) -> None:
-        await self.kernel.dispatch("session_created", session=stored)
+        await self.kernel.hook.session_created(session=stored)
         await self._emit("session.created", stored, {"parent_id": stored.parent_id, "title": stored.title})
 
     def _new(
@@ -348,9 +347,8 @@ class SessionManager:
         if guard is not None and not guard(current):
             return current
         check_transition(session_id, current.status, target)
-        await self.kernel.dispatch(
-            "session_transition", HookCall("session_transition", request=reason),
-            session=current, old=current.status.value, new=target.value,
+        await self.kernel.hook.session_transition(
+            request=reason, session=current, old=current.status.value, new=target.value,
         )
         now = self.now()
 
@@ -379,7 +377,7 @@ class SessionManager:
         if target in (S.SUSPENDED, S.COMPLETED, S.FAILED):
             await self.resources.snapshot(updated)
         if target is S.EXPIRED:
-            await self.kernel.dispatch("session_expired", session=updated)
+            await self.kernel.hook.session_expired(session=updated)
             await self.cleanup(updated, "expired")
         elif target is S.ARCHIVED:
             await self.cleanup(updated, "archived")
@@ -424,9 +422,7 @@ class SessionManager:
         except NotFoundError:
             return False
         if claimed:
-            await self.kernel.dispatch(
-                "session_cleanup", session=session, reason=reason
-            )
+            await self.kernel.hook.session_cleanup(session=session, reason=reason)
         return claimed
 
     # -- fork and delete ---------------------------------------------------------
@@ -482,7 +478,7 @@ class SessionManager:
         except (IntegrityError, SchemaVersionError) as exc:  # undecodable: deleted by id
             await delete_undecodable(self, session_id, str(exc))
             return
-        await self.kernel.dispatch("session_before_delete", session=session)
+        await self.kernel.hook.session_before_delete(session=session)
         now = self.now()
 
         def mark(current: Session) -> Session:

@@ -66,7 +66,7 @@ async def restore_agent(manager: StateManager, agent: Any, ctx: Any) -> dict[str
         log.warning("stored state of agent %r is %s, not a mapping; ignored", name, type(state).__name__)
         return None
     manager.agent_snapshots[name] = _fingerprint(state)
-    await manager.kernel.dispatch("agent_state_restore", agent=agent, state=state, ctx=ctx)
+    await manager.kernel.hook.agent_state_restore(agent=agent, state=state, ctx=ctx)
     if isinstance(agent, StatefulAgent):
         agent.restore_state(state)
     return state
@@ -78,7 +78,7 @@ async def save_agent(manager: StateManager, agent: Any, ctx: Any) -> int | None:
     if name is None:
         return None
     own = agent.snapshot_state() if isinstance(agent, StatefulAgent) else {}
-    call = await manager.kernel.dispatch("agent_state_snapshot", agent=agent, ctx=ctx)
+    call = await manager.kernel.hook.agent_state_snapshot(agent=agent, ctx=ctx)
     extra = call.result if isinstance(call.result, dict) else {}
     snapshot = to_json({**(own or {}), **extra})
     if not snapshot:

@@ -20,7 +20,6 @@ from typing import Any
 
 from llmspell.errors import ConflictError, CorruptRecordWarning, IntegrityError, SchemaVersionError
 from llmspell.events import EventService
-from llmspell.hooks import HookCall
 from llmspell.state import (
     SCOPES,
     CasResult,
@@ -165,10 +164,10 @@ class StateManager:
     ) -> Any:
         """Run ``state_before_write`` (if anything listens); returns the value to store."""
         kernel = self.kernel
-        if not kernel.dispatcher.active("state_before_write"):
+        point = kernel.hook.state_before_write
+        if not point:
             return value
-        request = StateWrite(kind, owner, key, value, op, expected)
-        call = await kernel.dispatch("state_before_write", HookCall("state_before_write", request=request))
+        call = await point(request=StateWrite(kind, owner, key, value, op, expected))
         new = call.result if call.replaced else call.request.value
         return to_json(new)  # checked again: a hook may have changed it in place
 
@@ -187,7 +186,7 @@ class StateManager:
     ) -> None:
         """A write succeeded: dispatch ``state_written`` and publish ``state.changed``."""
         kernel = self.kernel
-        hooks = kernel.dispatcher.active("state_written")
+        hooks = bool(kernel.hook.state_written)
         persisted = kind != "temp"  # temp writes reach hooks, never events or watches
         bus = kernel.services.find(EventService) if persisted else None
         wants = getattr(bus, "wants", None)
@@ -198,7 +197,7 @@ class StateManager:
             return
         change = StateChange(kind, owner, key, old, new, None if deleted else value, deleted, op, schema)
         if hooks:
-            await kernel.dispatch("state_written", HookCall("state_written"), change=change)
+            await kernel.hook.state_written(change=change)
         if events:
             payload = {
                 "scope": kind,

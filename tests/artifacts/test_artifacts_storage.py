@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 import pytest
 
-from llmspell import HookCall, Kernel, Principal, serde
+from llmspell import Kernel, Principal, serde
 from llmspell.errors import NotFoundError, ValidationError
 from tests.contrib.s3.s3server import s3_server  # noqa: F401 - a fixture
 
@@ -129,7 +129,7 @@ async def test_session_cleanup_hook_deletes_a_deleted_sessions_artifacts(akernel
     await arts.save("b.txt", b"2", session_id="s1")
     await arts.save("b.txt", b"3", session_id="s1")
     await arts.save("c.txt", b"4", session_id="s2")
-    await akernel.dispatch("session_cleanup", HookCall("session_cleanup"), session=FakeSession("s1"), reason="deleted")
+    await akernel.hook.session_cleanup(session=FakeSession("s1"), reason="deleted")
     assert (await arts.list(session_id="s1")).items == ()
     assert [m.ref.name for m in (await arts.list()).items] == ["c.txt"]
     assert (await arts.gc()).bytes_freed == 3
@@ -146,8 +146,8 @@ async def test_session_artifacts_go_days_after_the_session_ends(start_kernel: An
         await arts.save("a.txt", b"3", session_id="s-live")
         now = serde.utcnow()
         old = FakeSession("s-old", ended_at=now - timedelta(days=8))
-        await kernel.dispatch("session_cleanup", HookCall("session_cleanup"), session=old, reason="expired")
-        await kernel.dispatch("session_cleanup", HookCall("session_cleanup"), session=FakeSession("s-recent"), reason="archived")
+        await kernel.hook.session_cleanup(session=old, reason="expired")
+        await kernel.hook.session_cleanup(session=FakeSession("s-recent"), reason="archived")
         assert len((await arts.list()).items) == 3  # nothing is deleted before the sweep
         report = await arts.apply_retention()
         assert [r.owner for r in report.deleted] == ["s-old"]
@@ -162,7 +162,7 @@ async def test_session_end_days_zero_deletes_at_once(start_kernel: Any) -> None:
     kernel = await start_kernel(retention={"session": {"session_end_days": 0}})
     try:
         await kernel.artifacts.save("a.txt", b"1", session_id="s1")
-        await kernel.dispatch("session_cleanup", HookCall("session_cleanup"), session=FakeSession("s1"), reason="expired")
+        await kernel.hook.session_cleanup(session=FakeSession("s1"), reason="expired")
         assert (await kernel.artifacts.list()).items == ()
     finally:
         await kernel.stop()

@@ -232,7 +232,7 @@ async def test_event_publish_hook_point(kernel: Kernel, monkeypatch: Any) -> Non
     assert replaced.payload == {"text": "HI"} and replaced.stream == "s9" and replaced.seq == 1
     assert [e.type for e in got] == ["greeting.said"]
     handle.remove()
-    assert not kernel.dispatcher.active("event_before_publish")
+    assert not kernel.hook.event_before_publish.active()
 
 
 async def test_a_plugin_hook_at_event_publish(make_kernel: Any) -> None:

@@ -64,7 +64,7 @@ async def test_hooks_from_a_py_file_next_to_the_config(project, llmspell_env):
     kernel = Kernel(path, env=llmspell_env, data_dir=project / "data")
     names = [e.name for e in kernel.dispatcher.entries("agent_before")]
     assert names == ["rules.py:redact", "rules.py:canned"]
-    run = kernel.dispatcher.around
+    run = kernel.hook.around
     assert await run("agent", HookCall("agent", request="my secret"), echo) == "echo my [redacted]"
     assert await run("agent", HookCall("agent", request="status"), echo) == "all good"
 
@@ -128,22 +128,22 @@ async def test_breaker_opens_after_threshold_and_closes_after_cooldown(make_kern
     kernel.hooks.register("agent_before", sometimes, name="flaky")
     stats = next(s for s in kernel.hook_stats() if s.name == "flaky")
     for _ in range(5):  # every call still succeeds
-        assert await kernel.dispatcher.around("agent", HookCall("agent", request="x"), echo) == "echo x"
+        assert await kernel.hook.around("agent", HookCall("agent", request="x"), echo) == "echo x"
     assert (stats.calls, stats.errors, stats.skipped, stats.breaker) == (3, 3, 2, "open")
     assert transitions == ["open"]
 
     clock.now += 30  # still cooling down
-    await kernel.dispatcher.around("agent", HookCall("agent", request="x"), echo)
+    await kernel.hook.around("agent", HookCall("agent", request="x"), echo)
     assert stats.skipped == 3
 
     clock.now += 31  # past the cool-down: one trial call; it fails: open again
-    await kernel.dispatcher.around("agent", HookCall("agent", request="x"), echo)
+    await kernel.hook.around("agent", HookCall("agent", request="x"), echo)
     assert stats.breaker == "open" and stats.calls == 4
     assert transitions == ["open", "half-open", "open"]
 
     clock.now += 61
     healthy["ok"] = True  # the trial call succeeds: closed
-    await kernel.dispatcher.around("agent", HookCall("agent", request="x"), echo)
+    await kernel.hook.around("agent", HookCall("agent", request="x"), echo)
     assert stats.breaker == "closed" and stats.consecutive_failures == 0
     assert transitions == ["open", "half-open", "open", "half-open", "closed"]
 
@@ -152,7 +152,7 @@ async def test_slow_hook_counts_against_its_budget(make_kernel):
     kernel = make_kernel({"hook_policy": {"threshold": 2, "budget": 0.0}})
     kernel.hooks.register("tool_after", lambda call: None, name="slowpoke")
     for _ in range(3):
-        await kernel.dispatcher.around("tool", HookCall("tool", request={}), echo)
+        await kernel.hook.around("tool", HookCall("tool", request={}), echo)
     stats = next(s for s in kernel.hook_stats() if s.name == "slowpoke")
     assert stats.slow == 2 and stats.breaker == "open" and stats.skipped == 1
 
@@ -170,7 +170,7 @@ def test_llmspell_hooks_command_lists_hooks_and_last_stats(project, llmspell_env
                 async def echo(call):
                     return call.request
                 for _ in range(3):
-                    await k.dispatcher.around("agent", HookCall("agent", request="secret"), echo)
+                    await k.hook.around("agent", HookCall("agent", request="secret"), echo)
         asyncio.run(main())
         """
     )

@@ -89,11 +89,11 @@ async def test_total_order_table(make_kernel):
             kernel.callbacks.on("agent_before", recorder(name), priority=option)
         elif what == "agent":
             agent_callbacks.on("agent_before", recorder(name), priority=option)
-    await kernel.dispatcher.run("agent_before", HookCall("agent_before"), agent_callbacks)
+    await kernel.hook.agent_before(extra=agent_callbacks)
     assert trace == EXPECTED
     # The order is stable: a second run gives the same sequence.
     trace.clear()
-    await kernel.dispatcher.run("agent_before", HookCall("agent_before"), agent_callbacks)
+    await kernel.hook.agent_before(extra=agent_callbacks)
     assert trace == EXPECTED
 
 
@@ -128,7 +128,7 @@ async def test_sync_and_async_hooks_mixed_keep_order(make_kernel):
     async def tool(call):
         return list(call.request["seen"])
 
-    result = await kernel.dispatcher.around("tool", HookCall("tool", request={"seen": []}), tool)
+    result = await kernel.hook.around("tool", HookCall("tool", request={"seen": []}), tool)
     assert trace == ["async-10", "sync-5", "plugin-async", "sync--1"]
     assert result == ["async-10", "sync-5", "plugin-async"]
 
@@ -138,13 +138,13 @@ async def test_handles_remove_hooks_and_callbacks(make_kernel):
     trace: list[str] = []
     handle = kernel.hooks.register("model_after", lambda call: trace.append("hook"))
     cb = kernel.callbacks.on("model_after", lambda call: trace.append("cb"))
-    await kernel.dispatcher.run("model_after", HookCall("model_after"))
+    await kernel.hook.model_after()
     handle.remove()
     cb.remove()
     handle.remove()  # removing twice is harmless
-    await kernel.dispatcher.run("model_after", HookCall("model_after"))
+    await kernel.hook.model_after()
     assert trace == ["hook", "cb"]
-    assert not kernel.dispatcher.active("model_after")
+    assert not kernel.hook.model_after.active()
 
 
 @pytest.mark.parametrize(
@@ -164,12 +164,12 @@ def test_runtime_registration_is_validated(make_kernel, point, fn, priority, mes
 
 async def test_nothing_registered_means_no_call(make_kernel):
     kernel = make_kernel(disable=["hooks"])
-    assert not kernel.dispatcher.active("agent_before")
+    assert not kernel.hook.agent_before.active()
     calls = []
 
     async def agent(call):
         calls.append(call.request)
         return "ok"
 
-    assert await kernel.dispatcher.around("agent", HookCall("agent", request="r"), agent) == "ok"
+    assert await kernel.hook.around("agent", HookCall("agent", request="r"), agent) == "ok"
     assert calls == ["r"]

@@ -30,7 +30,7 @@ def kernel(make_kernel):
 
 async def around(kernel, component, request="q"):
     call = HookCall("agent", request=request)
-    result = await kernel.dispatcher.around("agent", call, component)
+    result = await kernel.hook.around("agent", call, component)
     return result, call
 
 
@@ -257,6 +257,6 @@ async def test_plugin_hook_gets_named_arguments(make_kernel):
             seen.update(session=session, old=old, new=new)
 
     kernel = make_kernel(plugins=[Observer()])
-    call = await kernel.dispatch("session_transition", session="S", old="active", new="suspended")
+    call = await kernel.hook.session_transition(session="S", old="active", new="suspended")
     assert seen == {"session": "S", "old": "active", "new": "suspended"}
     assert call.args["new"] == "suspended"

@@ -47,7 +47,7 @@ async def test_an_observer_sees_units_of_work_points_and_hook_outcomes(make_kern
     async with make_kernel() as kernel:
         recorder = Recorder()
         stop = kernel.dispatcher.add_observer(recorder)
-        assert kernel.dispatcher.active("agent_handoff")  # named by the observer: seen even with nothing attached
+        assert kernel.hook.agent_handoff.active()  # named by the observer: seen even with nothing attached
         kernel.hooks.register("agent_before", lambda call: None, name="look")
 
         def watch(call):
@@ -76,7 +76,7 @@ async def test_an_observer_sees_units_of_work_points_and_hook_outcomes(make_kern
 
         stop()
         assert kernel.dispatcher.observers == ()
-        assert not kernel.dispatcher.active("agent_handoff")
+        assert not kernel.hook.agent_handoff.active()
 
 
 async def test_without_observers_observe_is_a_shared_no_op(make_kernel):
@@ -121,6 +121,9 @@ def test_llmspell_debug_prints_plugin_loading_lifecycle_hooks_and_dispatch(tmp_p
     assert "point agent_after: 1 function(s)" in err
     assert "state (plugin, priority -1000): continue in" in err
     assert "[llmspell] llmspell_shutdown: events (" in err
+    # pluggy's own trace: every hook, lifecycle and hook point alike, is a pluggy call
+    for hook in ("llmspell_register_config", "llmspell_startup", "llmspell_agent_after", "llmspell_shutdown"):
+        assert f"{hook} [hook]" in err, hook
     # without the variable, none of it
     quiet = subprocess.run(
         [sys.executable, "-c", "from llmspell.cli import main; main()", "run", "chat", "hello"],

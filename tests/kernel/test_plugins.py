@@ -48,8 +48,8 @@ async def test_third_party_hooks_run(with_acme, make_kernel):
         async def agent(call: HookCall) -> str:
             return f"ran {call.request}"
 
-        assert await kernel.dispatcher.around("agent", HookCall("agent", request="ping"), agent) == "pong from acme"
-        assert await kernel.dispatcher.around("agent", HookCall("agent", request="x"), agent) == "ran x"
+        assert await kernel.hook.around("agent", HookCall("agent", request="ping"), agent) == "pong from acme"
+        assert await kernel.hook.around("agent", HookCall("agent", request="x"), agent) == "ran x"
 
 
 @pytest.mark.parametrize("how", ["argument", "config", "env"])

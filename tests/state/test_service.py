@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 from llmspell import Kernel, Replace, hookimpl
-from llmspell.hooks import HookCall
 from llmspell.state import StateChange
 
 
@@ -50,19 +49,19 @@ class _Notes:
 async def test_agent_state_from_hooks_only_and_nameless_agents(make_kernel: Callable[..., Kernel]) -> None:
     async with make_kernel(plugins=[_Notes()]) as kernel:
         ctx = await kernel.context()
-        await kernel.dispatch("agent_after", HookCall("agent_after", ctx=ctx, component=_Plain("plain")))
+        await kernel.hook.agent_after(ctx=ctx, component=_Plain("plain"))
         assert await kernel.state.scope("agent", "plain").get("snapshot") == {"notes": ["remember me"]}
-        await kernel.dispatch("agent_shutdown", agent=_Plain(None), ctx=ctx)
-        await kernel.dispatch("agent_initialize", agent=_Plain(None), ctx=ctx)
+        await kernel.hook.agent_shutdown(agent=_Plain(None), ctx=ctx)
+        await kernel.hook.agent_initialize(agent=_Plain(None), ctx=ctx)
         assert await kernel.state.scope("agent", "plain").list() == ["snapshot"]
-        await kernel.dispatch("agent_after", HookCall("agent_after", ctx=None, component=_Plain("no-ctx")))
+        await kernel.hook.agent_after(ctx=None, component=_Plain("no-ctx"))
         assert await kernel.state.scope("agent", "no-ctx").list() == []
 
 
 async def test_persist_agents_can_be_switched_off(make_kernel: Callable[..., Kernel]) -> None:
     async with make_kernel({"state": {"persist_agents": False}}, plugins=[_Notes()]) as kernel:
         ctx = await kernel.context()
-        await kernel.dispatch("agent_shutdown", agent=_Plain("a"), ctx=ctx)
+        await kernel.hook.agent_shutdown(agent=_Plain("a"), ctx=ctx)
         assert await kernel.state.scope("agent", "a").list() == []
 
 

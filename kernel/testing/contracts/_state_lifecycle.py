@@ -250,22 +250,22 @@ class LifecycleTests:
         async with make_state_kernel(plugins=(hooks,)) as kernel:
             ctx = await kernel.context()
             agent = _Counter(owner)
-            await kernel.dispatch("agent_initialize", agent=agent, ctx=ctx)
+            await kernel.hook.agent_initialize(agent=agent, ctx=ctx)
             assert agent.turns == 0 and hooks.restored == []
             agent.turns = 2
-            await kernel.dispatch("agent_after", HookCall("agent_after", ctx=ctx, component=agent))
+            await kernel.hook.agent_after(ctx=ctx, component=agent)
             agent.turns = 3
-            await kernel.dispatch("agent_shutdown", agent=agent, ctx=ctx)
+            await kernel.hook.agent_shutdown(agent=agent, ctx=ctx)
             saved = await kernel.state.scope("agent", owner).get_versioned("snapshot")
             assert saved.value == {"turns": 3, "extra": f"from-hook:{owner}"} and saved.version == 2
-            await kernel.dispatch("agent_shutdown", agent=agent, ctx=ctx)  # unchanged: no write
+            await kernel.hook.agent_shutdown(agent=agent, ctx=ctx)  # unchanged: no write
             assert (await kernel.state.scope("agent", owner).get_versioned("snapshot")).version == 2
             again = _Counter(owner)
-            await kernel.dispatch("agent_initialize", agent=again, ctx=await kernel.context())
+            await kernel.hook.agent_initialize(agent=again, ctx=await kernel.context())
             assert again.turns == 3 and hooks.restored[-1]["turns"] == 3
             persistent = kernel.state.backend.persistent
         if persistent:  # a new kernel (as a new process would) sees the same agent state
             async with make_state_kernel() as kernel:
                 third = _Counter(owner)
-                await kernel.dispatch("agent_initialize", agent=third, ctx=await kernel.context())
+                await kernel.hook.agent_initialize(agent=third, ctx=await kernel.context())
                 assert third.turns == 3
