@@ -607,19 +607,24 @@ class Dispatcher:
         Returns the winning :class:`Retry` or :class:`Replace` (after setting
         ``call.result``), or None. Raises :class:`CancelledByHook` on :class:`Cancel`.
         """
-        if not self.active(point, extra):
+        if point not in self._active and (extra is None or not extra.entries(point)):
             return None
         call.point = point
         if call.kernel is None:
             call.kernel = self.kernel
-        args = call.args
-        kwargs = {name: call.ctx if name == "ctx" else args.get(name) for name in POINTS[point]}
-        pending: list[Step] | Wrap = self._callers[point](call=call, **kwargs)
+        names = POINTS[point]
+        if names:
+            args = call.args
+            pending = self._callers[point](call=call, **{n: call.ctx if n == "ctx" else args.get(n) for n in names})
+        else:
+            pending = self._callers[point](call=call)
         runtime = self._runtime(point)
         if self._observers:
             count = len(pending) + len(runtime) if isinstance(pending, list) else -1
             with self._enter_all([o.point(point, call, count) for o in self._observers]):
                 return await self._settle(point, call, pending, runtime, extra)
+        if pending.__class__ is list:
+            return await self._run_steps(point, call, _merge(pending, runtime, extra, point))
         return await self._settle(point, call, pending, runtime, extra)
 
     async def _settle(
@@ -979,6 +984,7 @@ class Hooks:
         from . import hookspecs
 
         self._dispatcher = dispatcher
+        self.around = dispatcher.around
         for name in vars(hookspecs):
             if name.startswith("llmspell_"):
                 short = name.removeprefix("llmspell_")
@@ -990,12 +996,9 @@ class Hooks:
             return getattr(self, current_point(name))
         raise AttributeError(f"no hook {name!r}; hooks: {', '.join(sorted(vars(self)))}")
 
-    async def around(
-        self, kind: str, call: HookCall, fn: Callable[[HookCall], Awaitable[Any]], extra: CallbackSet | None = None
-    ) -> Any:
-        """Run ``fn(call)`` between the ``<kind>_before`` and ``<kind>_after``/``<kind>_error`` points."""
-        return await self._dispatcher.around(kind, call, fn, extra)
-
+    around: Callable[..., Awaitable[Any]]
+    """``await kernel.hook.around(kind, call, fn, extra=None)``: ``fn(call)`` between the
+    ``<kind>_before`` and ``<kind>_after``/``<kind>_error`` points (:meth:`Dispatcher.around`)."""
 
 _NOTHING: AbstractContextManager[Any] = nullcontext()
 
