@@ -15,6 +15,7 @@ of the bad entry. Hook statistics (calls, errors, time, breaker state) are writt
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
@@ -111,6 +112,11 @@ def llmspell_shutdown(kernel: Any) -> None:
     os.replace(tmp, path)
 
 
+async def _started(kernel: Any) -> list[dict[str, Any]]:
+    async with kernel:
+        return describe(kernel)
+
+
 def describe(kernel: Any) -> list[dict[str, Any]]:
     """Every function attached to every point, in call order, with the last recorded stats."""
     recorded: dict[tuple[str, str], dict[str, Any]] = {}
@@ -143,14 +149,17 @@ def describe(kernel: Any) -> list[dict[str, Any]]:
 
 @hookimpl
 def llmspell_register_commands(cli: click.Group, kernel: Any) -> None:
-    from llmspell.cli import console, echo_json, pass_kernel
+    from llmspell.cli import console, echo_json, pass_reader
 
     @cli.command("hooks")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    @pass_kernel
+    @pass_reader
     def hooks_cmd(kernel: Any, as_json: bool) -> None:
-        """List hook functions per point, in call order, with their last stats and breaker state."""
-        rows = describe(kernel)
+        """List hook functions per point, in call order, with their last stats and breaker state.
+
+        The kernel is started (publishing nothing), so runtime hooks that plugins register
+        at startup are listed too."""
+        rows = asyncio.run(_started(kernel))
         if as_json:
             echo_json({"hooks": rows})
             return

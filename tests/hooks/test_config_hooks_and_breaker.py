@@ -188,3 +188,26 @@ def test_llmspell_hooks_command_lists_hooks_and_last_stats(project, llmspell_env
             "total_time": rows[0]["total_time"], "breaker": "closed", "last_error": None,
         }
     ]
+
+
+def test_llmspell_hooks_lists_runtime_hooks_a_plugin_registers_at_startup(project, llmspell_env):
+    (project / "auditing.py").write_text(textwrap.dedent(
+        """
+        from llmspell import hookimpl
+
+        def audit(call):
+            return None
+
+        @hookimpl
+        def llmspell_startup(kernel):
+            kernel.hooks.register("tool_after", audit, priority=5, name="audit-tools")
+        """
+    ))
+    path = write_config(project, '[plugins]\nload = ["auditing.py"]\n')
+    env = {**llmspell_env, "LLMSPELL_CONFIG": str(path)}
+    out = subprocess.run(
+        [sys.executable, "-m", "llmspell.cli", "--data-dir", str(project / "data"), "hooks", "--json"],
+        check=True, env=env, cwd=project, capture_output=True, text=True,
+    ).stdout
+    rows = [(row["point"], row["name"], row["origin"], row["priority"]) for row in json.loads(out)["hooks"]]
+    assert ("tool_after", "audit-tools", "runtime", 5) in rows
