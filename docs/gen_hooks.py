@@ -35,6 +35,25 @@ def llmspell_model_before(call):
 
 Unless a hook says "sync only", an implementation may be `async def`.
 
+## Calling a hook
+
+Every hook is called one way, through `kernel.hook`, which has one attribute per hook of
+this page (its name without `llmspell_`). A plugin runs a hook point with
+`call = await kernel.hook.state_before_write(request=write)` and reads what the hooks
+changed from the returned `HookCall`; a point is true when anything is attached, so hot
+paths can skip building a request. Each call goes through pluggy
+(`kernel.pm.hook.llmspell_<name>`), so pluggy's ordering, wrappers, tracing
+(`LLMSPELL_DEBUG=1`) and `pm.add_hookcall_monitoring` see every call: registration,
+startup, hook points and shutdown alike. A hook reaches its kernel as `call.kernel`
+(`call.kernel.config.section("myplugin")`).
+
+Hook points are named `<area>_<when>`. The points renamed in this release keep their old
+names, as runtime hook points and as `llmspell_<old>` plugin hooks, with a
+`DeprecationWarning`, until the next release:
+
+| old name | new name |
+|---|---|
+""" + "".join(f"| `{old}` | `{new}` |\n" for old, new in hooks.RENAMED.items()) + """
 ## Hook points, runtime hooks and callbacks
 """
 
