@@ -46,7 +46,7 @@ import itertools
 import logging
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Generator, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -204,6 +204,8 @@ class HookCall:
     args: dict[str, Any] = attrs.Factory(dict)
     """The point's named arguments (``agent``, ``session``, ``change`` ...)."""
     replaced: bool = False
+    outcome: HookResult | None = None
+    """The winning :class:`Retry` or :class:`Replace` of the last point run, or None."""
     kernel: Any = None
     """The kernel running the call (its ``config``, services, plugins)."""
 
@@ -599,16 +601,15 @@ class Dispatcher:
 
     # -- running a point -------------------------------------------------------------
 
-    async def run(
-        self, point: str, call: HookCall, extra: CallbackSet | None = None
-    ) -> HookResult | None:
-        """Run every function attached to ``point`` and combine their results.
+    async def run(self, point: str, call: HookCall, extra: CallbackSet | None = None) -> HookCall:
+        """Run every function attached to ``point`` and combine their results; returns ``call``.
 
-        Returns the winning :class:`Retry` or :class:`Replace` (after setting
-        ``call.result``), or None. Raises :class:`CancelledByHook` on :class:`Cancel`.
+        ``call.outcome`` is then the winning :class:`Retry` or :class:`Replace` (after
+        setting ``call.result``), or None. Raises :class:`CancelledByHook` on :class:`Cancel`.
         """
+        call.outcome = None
         if point not in self._active and (extra is None or not extra.entries(point)):
-            return None
+            return call
         call.point = point
         if call.kernel is None:
             call.kernel = self.kernel
@@ -622,10 +623,12 @@ class Dispatcher:
         if self._observers:
             count = len(pending) + len(runtime) if isinstance(pending, list) else -1
             with self._enter_all([o.point(point, call, count) for o in self._observers]):
-                return await self._settle(point, call, pending, runtime, extra)
-        if pending.__class__ is list:
-            return await self._run_steps(point, call, _merge(pending, runtime, extra, point))
-        return await self._settle(point, call, pending, runtime, extra)
+                call.outcome = await self._settle(point, call, pending, runtime, extra)
+        elif pending.__class__ is list:
+            call.outcome = await self._run_steps(point, call, _merge(pending, runtime, extra, point))
+        else:
+            call.outcome = await self._settle(point, call, pending, runtime, extra)
+        return call
 
     async def _settle(
         self, point: str, call: HookCall, pending: list[Step] | Wrap, runtime: list[Step],
@@ -816,7 +819,7 @@ class Dispatcher:
                 except Exception as exc:
                     call.error = exc
                     call.elapsed = time.perf_counter() - call.started
-                    outcome = await self.run(error, call, extra)
+                    outcome = (await self.run(error, call, extra)).outcome
                     if isinstance(outcome, Retry) and call.attempt <= policy.max_retries:
                         await self._backoff(call, outcome)
                         continue
@@ -825,7 +828,7 @@ class Dispatcher:
                         return call.result
                     raise
             call.elapsed = time.perf_counter() - call.started
-            outcome = await self.run(after, call, extra)
+            outcome = (await self.run(after, call, extra)).outcome
             if isinstance(outcome, Retry) and call.attempt <= policy.max_retries:
                 await self._backoff(call, outcome)
                 continue
@@ -871,27 +874,19 @@ class Point:
         """Every function attached, in call order (wrappers first)."""
         return self._dispatcher.entries(self.name, extra)
 
-    async def __call__(
-        self,
-        call: HookCall | None = None,
-        /,
-        *,
-        extra: CallbackSet | None = None,
-        ctx: ExecutionContext | None = None,
-        component: Any = None,
-        request: Any = None,
-        **args: Any,
-    ) -> HookCall:
+    def __call__(
+        self, call: HookCall | None = None, /, *, extra: CallbackSet | None = None, **fields: Any
+    ) -> Coroutine[Any, Any, HookCall]:
         if call is None:
-            call = HookCall(self.name, ctx=ctx, component=component, request=request, args=args)
-        else:
-            if args:
-                call.args.update(args)
-            if ctx is not None:
-                call.ctx = ctx
-        if self.name in self._dispatcher._active or extra is not None:
-            await self._dispatcher.run(self.name, call, extra)
-        return call
+            ctx = fields.pop("ctx", None)
+            component = fields.pop("component", None)
+            request = fields.pop("request", None)
+            call = HookCall(self.name, ctx=ctx, component=component, request=request, args=fields)
+        elif fields:
+            if "ctx" in fields:
+                call.ctx = fields.pop("ctx")
+            call.args.update(fields)
+        return self._dispatcher.run(self.name, call, extra)
 
     def __repr__(self) -> str:
         return f"<hook point {self.name}>"
