@@ -16,6 +16,8 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from .._http import LOOPBACK, SECURITY_HEADERS
+
 __all__ = ["Guard", "SECURITY_HEADERS", "LOOPBACK"]
 
 Scope = MutableMapping[str, Any]
@@ -23,17 +25,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-
-SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                                 b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cache-control", b"no-store"),
-)
 
 _REFUSED = (b"<!doctype html><title>llmspell console</title><h1>403 Forbidden</h1>"
             b"<p>This console needs its access token: open the URL printed by <code>llmspell console</code>.</p>")

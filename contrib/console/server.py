@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import secrets
-import socket
 from collections.abc import Callable
 from typing import Any
 
-from llmspell.errors import LlmspellError, MissingExtraError
+from llmspell.errors import MissingExtraError
 
-from .guard import LOOPBACK
+from .._http import LOOPBACK, bind
 from .settings import ConsoleSettings
 
 __all__ = ["require_web", "bind", "serve", "console_url"]
@@ -22,26 +21,6 @@ def require_web() -> None:
             __import__(module)
         except ImportError:
             raise MissingExtraError("the web console", "web", package) from None
-
-
-def bind(host: str, port: int, *, what: str = "console",
-         hint: str = " (choose another with --port, or --port 0 for any free one)") -> socket.socket:
-    """A listening socket on ``host:port`` (port 0: any free port); errors start with ``what``."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise LlmspellError(f"{what}: cannot resolve the host {host!r}: {exc}") from None
-    family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        raise LlmspellError(f"{what}: cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
 
 
 def console_url(host: str, port: int, token: str | None) -> str:

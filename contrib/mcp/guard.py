@@ -1,6 +1,6 @@
 """The front door of ``llmspell mcp serve --http``: Host and Origin checks, then the token.
 
-The same shape as the web console's guard (:mod:`llmspell.contrib.console.guard`): a pure
+The same shape as the web console's guard (:mod:`llmspell.contrib.console.guard`; both take their headers from ``llmspell.contrib._http``): a pure
 ASGI middleware around the MCP app, so it also guards streamed responses. Every request
 must carry ``Authorization: Bearer <token>``, compared in constant time; without it, or
 with another token, the answer is ``401`` with ``WWW-Authenticate: Bearer``. On a
@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from llmspell.contrib.console.guard import LOOPBACK, SECURITY_HEADERS
+from .._http import LOOPBACK, SECURITY_HEADERS
 
 __all__ = ["TokenGuard", "LOOPBACK", "is_loopback"]
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 from llmspell.context import Principal
-from llmspell.contrib.console.server import bind
 from llmspell.errors import ConfigError, LlmspellError, UnknownNameError
 
+from .._http import bind
 from .guard import TokenGuard, is_loopback
 
 __all__ = ["build_server", "serve_stdio", "serve_http", "check_bind", "AGENT_SCHEMA"]
