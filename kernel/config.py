@@ -40,6 +40,7 @@ __all__ = [
     "RawConfig",
     "secret",
     "redact",
+    "resolve",
 ]
 
 CONFIG_FILENAME = "llmspell.toml"
@@ -412,3 +413,32 @@ def redact(value: Any) -> Any:
 
 class _Redacted(dict[str, Any]):
     """Plain mapping standing in for a redacted attrs instance."""
+
+
+def resolve(target: str, *, base: Path | None = None) -> Any:
+    """Import ``module:function`` or ``path/to/file.py:function`` and return the function.
+
+    A ``.py`` path is relative to ``base`` (the configuration file's folder); a bad target
+    raises ``ValueError`` saying what is wrong. Config sections that name functions
+    (``[[hooks]] call``, ``[artifacts] key_provider``, trigger setups) use it."""
+    module_part, sep, attr = target.rpartition(":")
+    if not sep or not module_part or not attr:
+        raise ValueError(f"{target!r} is not 'module:function' or 'file.py:function'")
+    from ._loader import import_plugin
+
+    path = module_part
+    if module_part.endswith(".py") and base is not None and not Path(module_part).is_absolute():
+        path = str(base / module_part)
+    try:
+        module = import_plugin(path)
+    except FileNotFoundError as exc:
+        raise ValueError(f"{exc}") from None
+    except Exception as exc:
+        raise ValueError(f"cannot import {module_part!r}: {type(exc).__name__}: {exc}") from None
+    try:
+        fn = getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"{module_part!r} has no attribute {attr!r}") from None
+    if not callable(fn):
+        raise ValueError(f"{target!r} is not callable")
+    return fn

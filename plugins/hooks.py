@@ -26,7 +26,7 @@ import attrs
 import click
 
 from llmspell import hookimpl
-from llmspell._loader import import_plugin
+from llmspell.config import resolve
 from llmspell.errors import ConfigError, HookError
 from llmspell.hooks import POINTS
 
@@ -43,29 +43,6 @@ class ConfiguredHook:
     name: str | None = None
     callback: bool = False
     """Register as an observing callback (return value ignored) instead of a hook."""
-
-
-def resolve(target: str, *, base: Path | None = None) -> Any:
-    """Import ``module:function`` or ``path/to/file.py:function`` and return the function."""
-    module_part, sep, attr = target.rpartition(":")
-    if not sep or not module_part or not attr:
-        raise ValueError(f"{target!r} is not 'module:function' or 'file.py:function'")
-    path = module_part
-    if module_part.endswith(".py") and base is not None and not Path(module_part).is_absolute():
-        path = str(base / module_part)
-    try:
-        module = import_plugin(path)
-    except FileNotFoundError as exc:
-        raise ValueError(f"{exc}") from None
-    except Exception as exc:
-        raise ValueError(f"cannot import {module_part!r}: {type(exc).__name__}: {exc}") from None
-    try:
-        fn = getattr(module, attr)
-    except AttributeError:
-        raise ValueError(f"{module_part!r} has no attribute {attr!r}") from None
-    if not callable(fn):
-        raise ValueError(f"{target!r} is not callable")
-    return fn
 
 
 @hookimpl
@@ -179,4 +156,4 @@ def llmspell_register_commands(cli: click.Group, kernel: Any) -> None:
         console.print(table)
 
 
-__all__ = ["ConfiguredHook", "describe", "resolve"]
+__all__ = ["ConfiguredHook", "describe"]

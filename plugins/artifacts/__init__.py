@@ -90,7 +90,7 @@ def llmspell_register_artifact_codecs(register: Any) -> None:
 
 def _keys(kernel: Any, config: ArtifactsConfig) -> KeyProvider | None:
     if config.key_provider:
-        from llmspell.plugins.hooks import resolve
+        from llmspell.config import resolve
 
         try:
             factory = resolve(config.key_provider)

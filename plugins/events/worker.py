@@ -29,8 +29,8 @@ from typing import Any
 
 import click
 
+from llmspell.config import resolve
 from llmspell.errors import ConfigError, ValidationError
-from llmspell.plugins.hooks import resolve
 
 __all__ = ["register_worker", "run_worker"]
 
