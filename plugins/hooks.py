@@ -143,7 +143,7 @@ def describe(kernel: Any) -> list[dict[str, Any]]:
 
 @hookimpl
 def llmspell_register_commands(cli: click.Group, kernel: Any) -> None:
-    from llmspell.cli import console, echo_json, pass_kernel
+    from llmspell.plugins.cli import console, echo_json, pass_kernel
 
     @cli.command("hooks")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

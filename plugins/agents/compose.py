@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 
 import attrs
 
-from llmspell.agents import AgentOutput, AgentRequest
 from llmspell.context import ExecutionContext
 from llmspell.errors import LimitExceeded, ValidationError
-from llmspell.state import StateService
+from llmspell.plugins.agents.api import AgentOutput, AgentRequest
+from llmspell.plugins.state.api import StateService
 
 from .base import AgentConfig, BaseAgent
 from .commit import DEFER, locate

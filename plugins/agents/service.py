@@ -16,8 +16,8 @@ import attrs
 from cattrs.errors import BaseValidationError
 
 from llmspell import serde
-from llmspell.agents import ModelProvider
 from llmspell.errors import ConfigError, DuplicateNameError, UnknownNameError, ValidationError
+from llmspell.plugins.agents.backend import ModelProvider
 
 from .base import INJECT, AgentConfig, BaseAgent
 from .calls import Calls

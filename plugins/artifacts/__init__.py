@@ -2,7 +2,7 @@
 
 Registers the ``[artifacts]`` config section, the blob stores ``filesystem`` (default)
 and ``memory``, the metadata indexes ``sqlite`` (default) and ``memory``, the codecs
-``zstd`` and ``aesgcm``, the :class:`~llmspell.artifacts.ArtifactService`, session
+``zstd`` and ``aesgcm``, the :class:`~llmspell.plugins.artifacts.api.ArtifactService`, session
 cleanup and the ``llmspell artifacts`` commands. Block it with
 ``[plugins] disable = ["artifacts"]``.
 """
@@ -13,8 +13,9 @@ import os
 from typing import Any
 
 from llmspell import hookimpl
-from llmspell.artifacts import ArtifactService, KeyProvider
 from llmspell.errors import ConfigError
+from llmspell.plugins.artifacts.api import ArtifactService
+from llmspell.plugins.artifacts.backend import KeyProvider
 from llmspell.services import StashKey
 
 from .aesgcm import AesGcmCodec, StaticKeys, parse_key

@@ -32,9 +32,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from llmspell.artifacts import PERMISSIONS, ArtifactAcl
 from llmspell.context import ExecutionContext, Principal
 from llmspell.errors import ValidationError
+from llmspell.plugins.artifacts.api import PERMISSIONS, ArtifactAcl
 
 __all__ = ["acting", "principal_key", "grantee_key", "allowed", "check_permissions",
            "record_denial", "AUDIT_STREAM"]

@@ -9,21 +9,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from llmspell.artifacts import (
-    ArtifactAcl,
-    ArtifactId,
-    ArtifactIndex,
-    ArtifactMeta,
-    ArtifactRef,
-    ArtifactScope,
-    BlobStore,
-    Codec,
-    CodecOptions,
-    KeyProvider,
-)
 from llmspell.context import ExecutionContext, Principal
 from llmspell.errors import NotFoundError, PermissionDenied, ValidationError
-from llmspell.sessions import SessionService
+from llmspell.plugins.artifacts.api import ArtifactAcl, ArtifactId, ArtifactMeta, ArtifactRef, ArtifactScope
+from llmspell.plugins.artifacts.backend import ArtifactIndex, BlobStore, Codec, CodecOptions, KeyProvider
+from llmspell.plugins.sessions.api import SessionService
 
 from .acl import acting, allowed, principal_key, record_denial
 from .codecs import EncodeChain

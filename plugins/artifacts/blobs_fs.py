@@ -29,8 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from llmspell.artifacts import BlobInfo
 from llmspell.errors import NotFoundError, ValidationError
+from llmspell.plugins.artifacts.backend import BlobInfo
 
 try:
     import fcntl

@@ -9,8 +9,9 @@ from typing import Any
 import attrs
 
 from llmspell import serde
-from llmspell.artifacts import ArtifactAcl, ArtifactId, ArtifactQuery, ArtifactRef
 from llmspell.errors import NotFoundError
+from llmspell.plugins.artifacts.api import ArtifactAcl, ArtifactId, ArtifactRef
+from llmspell.plugins.artifacts.backend import ArtifactQuery
 
 from .acl import check_permissions, grantee_key
 from .maintenance import GcReport, Maintenance, RotationReport

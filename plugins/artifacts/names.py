@@ -23,8 +23,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from llmspell.artifacts import SCOPES
 from llmspell.errors import ValidationError
+from llmspell.plugins.artifacts.api import SCOPES
 
 __all__ = [
     "check_name", "check_scope", "check_owner", "check_blob_key", "check_tag", "check_content_type",

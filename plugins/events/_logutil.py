@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from llmspell.errors import ConflictError, ValidationError
-from llmspell.events import Event, EventCodec, check_stream, compile_patterns
+from llmspell.plugins.events.api import Event, check_stream, compile_patterns
+from llmspell.plugins.events.backend import EventCodec
 from llmspell.serde import MAX_INT64, MAX_VALUE_BYTES
 
 __all__ = [

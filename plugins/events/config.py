@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 
 from llmspell.errors import ConfigError, ValidationError
-from llmspell.events import compile_patterns
+from llmspell.plugins.events.api import compile_patterns
 
 __all__ = ["EventsConfig", "POLICIES", "DEFAULT_LOGGED_UNSCOPED", "check_config"]
 

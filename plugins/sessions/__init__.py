@@ -1,7 +1,7 @@
 """The default session manager plugin (``kernel.sessions``).
 
 Registers the ``memory`` and ``diskcache`` session backends, the ``[sessions]`` config
-section, the manager as the :class:`~llmspell.sessions.SessionService`, the background
+section, the manager as the :class:`~llmspell.plugins.sessions.api.SessionService`, the background
 heartbeat and sweeper, and the ``llmspell sessions`` commands.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from llmspell import hookimpl
+from llmspell.plugins.sessions.api import SessionService
 from llmspell.services import StashKey
-from llmspell.sessions import SessionService
 
 from .backends import make_diskcache, make_memory
 from .config import SessionsConfig

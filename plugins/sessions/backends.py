@@ -13,7 +13,8 @@ import orjson
 
 from llmspell import serde
 from llmspell.errors import ConflictError, ValidationError
-from llmspell.sessions import Session, SessionPage, SessionQuery, decode_listed, decode_record
+from llmspell.plugins.sessions.api import Session, SessionPage, SessionQuery
+from llmspell.plugins.sessions.backend import decode_listed, decode_record
 
 __all__ = ["MemorySessionBackend", "DiskcacheSessionBackend", "page", "encode_cursor"]
 

@@ -16,8 +16,8 @@ import click
 from llmspell import hookimpl
 from llmspell.errors import ConfigError
 from llmspell.hooks import HookCall
+from llmspell.plugins.state.api import StateService
 from llmspell.services import StashKey
-from llmspell.state import StateService
 
 from . import agents
 from .config import DiskcacheOptions, StateConfig, parse_policy

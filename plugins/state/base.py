@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from llmspell.errors import ValidationError
+from llmspell.plugins.state.api import ABSENT
+from llmspell.plugins.state.backend import CasResult, Delete, Put, Record, WriteOp
 from llmspell.serde import MAX_INT64
-from llmspell.state import ABSENT, CasResult, Delete, Put, Record, WriteOp
 
 __all__ = ["holds", "conflict", "check_batch", "check_expected", "prefix_upper_bound"]
 

@@ -25,10 +25,10 @@ from typing import Any, ClassVar
 
 import attrs
 
-from llmspell.artifacts import ArtifactService
 from llmspell.context import ExecutionContext
 from llmspell.errors import ValidationError
-from llmspell.state import StateService
+from llmspell.plugins.artifacts.api import ArtifactService
+from llmspell.plugins.state.api import StateService
 
 from .base import BaseTool
 from .reach import artifact_place, state_owner

@@ -177,7 +177,7 @@ def test_llmspell_hooks_command_lists_hooks_and_last_stats(project, llmspell_env
     env = {**llmspell_env, "LLMSPELL_CONFIG": str(path)}
     subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=project)
     out = subprocess.run(
-        [sys.executable, "-m", "llmspell.cli", "--data-dir", str(project / "data"), "hooks", "--json"],
+        [sys.executable, "-m", "llmspell.plugins.cli", "--data-dir", str(project / "data"), "hooks", "--json"],
         check=True, env=env, cwd=project, capture_output=True, text=True,
     ).stdout
     rows = [row for row in json.loads(out)["hooks"] if row["origin"] != "plugin"]

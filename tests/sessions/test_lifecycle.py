@@ -10,7 +10,7 @@ import pytest
 
 from llmspell import Cancel, CancelledByHook, hookimpl
 from llmspell.errors import ConfigError, InvalidTransition, NotFoundError, ValidationError
-from llmspell.sessions import PENDING, TRANSITIONS, VISIBLE, SessionStatus
+from llmspell.plugins.sessions.api import PENDING, TRANSITIONS, VISIBLE, SessionStatus
 
 S = SessionStatus
 

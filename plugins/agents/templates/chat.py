@@ -25,10 +25,10 @@ from typing import Any, ClassVar
 import attrs
 
 from llmspell import serde
-from llmspell.agents import AgentOutput, AgentRequest, Message
 from llmspell.context import ExecutionContext
 from llmspell.errors import ConflictError, ValidationError
-from llmspell.state import StateService
+from llmspell.plugins.agents.api import AgentOutput, AgentRequest, Message
+from llmspell.plugins.state.api import StateService
 
 from ..base import AgentConfig
 from .tool import ToolAgent, ToolConfig

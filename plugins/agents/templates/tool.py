@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 
 import attrs
 
-from llmspell.agents import AgentOutput, AgentRequest, Message, ToolSpec
 from llmspell.context import ExecutionContext
 from llmspell.errors import LimitExceeded, UnknownNameError, ValidationError
+from llmspell.plugins.agents.api import AgentOutput, AgentRequest, Message, ToolSpec
 
 from ..base import AgentConfig, BaseAgent
 from ..schema import CompiledSchema, compile_schema

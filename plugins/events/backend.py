@@ -1,40 +1,187 @@
-"""The stored form of an event: a JSON envelope, written and read through :mod:`llmspell.serde`.
+"""The SPI of the events capability: everything its backend authors implement or need.
 
-Envelope (version 1)::
-
-    {"v": 1, "id": "0190...", "type": "agent.started", "time": "2025-01-01T00:00:00+00:00",
-     "payload": {...}, "source": "agents", "session_id": "...", "user_id": "...",
-     "correlation_id": "...", "causation_id": "...", "schema_version": 1}
-
-``source``, the ids and ``schema_version`` are left out when empty or default. A log
-keeps ``stream`` and ``seq`` beside the envelope (they are where the event is, not what
-it is); a transport sends them inside it (``position=True``). Reading is strict: a
-record that is not such an envelope raises :class:`MalformedEventError` naming its
-stream and sequence number. The class of a decoded event comes from the type registry;
-an unregistered type gives a plain ``Event``, never an error.
+Backends (the defaults here, ``llmspell.contrib`` and third-party packages) import from
+this module and from :mod:`llmspell.plugins.events.api`, never from the plugin's
+implementation modules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from . import serde
-from ._topics import check_type
-from .errors import IntegrityError, SerializationError
+import attrs
 
-if TYPE_CHECKING:
-    from .events import Event
+from llmspell import serde
+from llmspell.errors import SerializationError
 
-__all__ = ["ENVELOPE_VERSION", "EventCodec", "MalformedEventError", "type_lookup"]
+from .api import _OPTIONAL, Event, MalformedEventError, StreamInfo, check_type
+
+__all__ = [
+    "Snapshot",
+    "AppendResult",
+    "EventCodec",
+    "type_lookup",
+    "ENVELOPE_VERSION",
+    "EventLog",
+    "EventTransport",
+    "TransportInbox",
+]
+
+
+T = TypeVar("T")
+
+
+S = TypeVar("S")
+
+
+E = TypeVar("E", bound="Event")
+
+
+@attrs.frozen
+class AppendResult:
+    """What an append stored: each event as logged (stream and seq set), in input order.
+
+    An event whose id was already in the log (or earlier in the same batch) is not
+    stored again: its entry is the event as first stored, and its id is in
+    ``duplicates``.
+    """
+
+    events: list[Event]
+    duplicates: frozenset[str] = frozenset()
+
+
+@attrs.frozen
+class Snapshot:
+    """A projection's state after folding ``stream`` up to ``seq`` (JSON data in ``state``)."""
+
+    stream: str
+    name: str
+    version: int
+    seq: int
+    state: Any
+    time: datetime
+    schema_version: int = 1
+
+
+@runtime_checkable
+class EventLog(Protocol):
+    """Append-only, per-stream sequenced storage of events (a log backend)."""
+
+    async def open(self) -> None:
+        """Connect and create what is missing; called once before any other method."""
+
+    async def close(self) -> None: ...
+
+    async def append(self, events: Sequence[Event], *, expected_last_seq: int | None = None) -> AppendResult:
+        """Append ``events`` atomically, each to its ``stream`` (required), in order.
+
+        Each new event gets the next sequence number of its stream (1 for the first),
+        with no gaps, also when several processes append at once. An event whose id is
+        already stored is skipped (see :class:`AppendResult`); the ``seq`` an event
+        carries is ignored. ``expected_last_seq`` (all events in one stream) makes the
+        append fail with :class:`~llmspell.errors.ConflictError` unless the stream's
+        last sequence is that number (0: the stream is empty). On any error nothing of
+        the batch is stored.
+        """
+        ...
+
+    async def read(self, stream: str, from_seq: int = 1, to_seq: int | None = None, limit: int | None = None) -> list[Event]:
+        """Events of ``stream`` with ``from_seq <= seq <= to_seq`` in order, at most ``limit``.
+
+        A stored record that cannot be decoded raises
+        :class:`~llmspell.plugins.events.api.MalformedEventError` with its stream and seq.
+        """
+        ...
+
+    async def last_seq(self, stream: str) -> int:
+        """The last sequence number of ``stream``; 0 when it has no events."""
+        ...
+
+    async def get(self, event_id: str) -> Event | None:
+        """The stored event with this id, or None."""
+        ...
+
+    async def query(
+        self,
+        *,
+        types: str | Sequence[str] | None = None,
+        stream: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[Event]:
+        """Events whose type matches ``types`` (patterns) and time is in ``[since, until)``.
+
+        Ordered by event time, then stream and seq (newest first with ``reverse``).
+        """
+        ...
+
+    async def streams(self, prefix: str = "") -> list[StreamInfo]:
+        """Every stream whose name starts with ``prefix``, by name."""
+        ...
+
+    async def delete_stream(self, stream: str) -> int:
+        """Remove a whole stream and its snapshots; returns how many events it held.
+
+        A later append to the same name starts again at seq 1.
+        """
+        ...
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Store a projection snapshot, replacing the previous one of its stream and name."""
+        ...
+
+    async def load_snapshot(self, stream: str, name: str) -> Snapshot | None: ...
+
+
+@runtime_checkable
+class TransportInbox(Protocol):
+    """What a transport delivers into; given to it by the event service at start."""
+
+    async def deliver(self, event: Event) -> None:
+        """Hand an event to every local subscriber whose pattern matches."""
+
+    async def deliver_group(self, group: str, event: Event) -> None:
+        """Hand an event to this process's member of the work-sharing ``group``.
+
+        It returns once the event is queued. An inbox may also offer ``async
+        drain_group(group) -> bool``, which waits until the group's local members have
+        handled what was queued (False: a member left, its queue was dropped); a
+        transport that has it acknowledges events to its server only then, so work is
+        never acknowledged before it is done.
+        """
+
+
+@runtime_checkable
+class EventTransport(Protocol):
+    """Carries published events to the subscribers of every process."""
+
+    async def start(self, inbox: TransportInbox) -> None:
+        """Begin receiving; events are handed to ``inbox`` from now on."""
+
+    async def publish(self, event: Event) -> None:
+        """Send an event (already logged, if it has a stream) to every process, this one included."""
+
+    async def join(self, group: str, patterns: Sequence[str]) -> None:
+        """Become a member of a work-sharing group that receives events matching ``patterns``.
+
+        Each matching event goes to ``inbox.deliver_group(group, event)`` in exactly one
+        member process (``local``: this one).
+        """
+
+    async def leave(self, group: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+#: A coroutine function receiving events (what transports and triggers call).
+Deliver = Callable[["Event"], Awaitable[None]]
+
 
 ENVELOPE_VERSION = 1
-
-_time_out = serde.converter.get_unstructure_hook(datetime)
-_time_in = serde.converter.get_structure_hook(datetime)
-_OPTIONAL = ("session_id", "user_id", "correlation_id", "causation_id")
-_KNOWN = frozenset({"v", "id", "type", "time", "payload", "source", "schema_version", "stream", "seq", *_OPTIONAL})
 
 
 def type_lookup(registry: Any) -> Callable[[str], type[Event] | None]:
@@ -65,17 +212,6 @@ def type_lookup(registry: Any) -> Callable[[str], type[Event] | None]:
         return found
 
     return lookup
-
-
-class MalformedEventError(IntegrityError):
-    """A stored or received event cannot be read; names its stream and sequence number."""
-
-    def __init__(self, stream: str | None, seq: int | None, reason: str) -> None:
-        self.stream = stream
-        self.seq = seq
-        self.reason = reason
-        where = f"stream {stream!r} seq {seq}" if stream is not None else "an event without a stream"
-        super().__init__(f"malformed event at {where}: {reason}")
 
 
 def _envelope(event: Event, position: bool) -> dict[str, Any]:
@@ -112,7 +248,7 @@ class EventCodec:
     """
 
     def __init__(self, lookup: Callable[[str], type[Event] | None] | None = None) -> None:
-        from .events import Event
+        from llmspell.plugins.events.api import Event
 
         self._lookup = lookup or (lambda _name: None)
         self._event = Event
@@ -184,3 +320,12 @@ class EventCodec:
         cls = self._lookup(type_name) or self._event
         return cls(type_name, payload, event_id, when, source, session_id, user_id, correlation_id, causation_id,
                    stream, seq, version_)
+
+
+_time_out = serde.converter.get_unstructure_hook(datetime)
+
+
+_time_in = serde.converter.get_structure_hook(datetime)
+
+
+_KNOWN = frozenset({"v", "id", "type", "time", "payload", "source", "schema_version", "stream", "seq", *_OPTIONAL})

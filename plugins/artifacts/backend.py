@@ -1,13 +1,8 @@
-"""Artifacts: the contract of the artifact service, blob stores, metadata indexes and codecs.
+"""The SPI of the artifacts capability: everything its backend authors implement or need.
 
-The artifact service (``kernel.artifacts``) is provided by a plugin (the default one is
-``llmspell.plugins.artifacts``). It keeps versioned binary artifacts in two backends chosen
-by name: a :class:`BlobStore` holds content-addressed bytes, an :class:`ArtifactIndex`
-holds everything else (versions, ownership and grants, blob records, leases). Codecs
-(:class:`Codec`) transform blob bytes on the way in and out (compression, encryption).
-
-Every record here is a frozen attrs class that round-trips through :mod:`llmspell.serde`
-and carries a ``schema_version``.
+Backends (the defaults here, ``llmspell.contrib`` and third-party packages) import from
+this module and from :mod:`llmspell.plugins.artifacts.api`, never from the plugin's
+implementation modules.
 """
 
 from __future__ import annotations
@@ -19,20 +14,14 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from . import serde
-from .errors import IntegrityError, ValidationError
-from .serde import utcnow
+from llmspell import serde
+from llmspell.errors import ValidationError
+from llmspell.serde import utcnow
+
+from .api import SCHEMA_VERSION, ArtifactAcl, ArtifactId, ArtifactMeta, ArtifactPage
 
 __all__ = [
-    "SCOPES",
-    "PERMISSIONS",
-    "ArtifactScope",
-    "ArtifactId",
-    "ArtifactRef",
-    "ArtifactMeta",
-    "ArtifactAcl",
     "ArtifactQuery",
-    "ArtifactPage",
     "BlobInfo",
     "BlobRecord",
     "BlobWriter",
@@ -43,138 +32,9 @@ __all__ = [
     "Codec",
     "CodecOptions",
     "KeyProvider",
-    "WrongKeyError",
-    "SaveRequest",
-    "ArtifactService",
     "encode_cursor",
     "decode_cursor",
 ]
-
-#: The scopes an artifact can live in.
-SCOPES: tuple[str, ...] = ("session", "user", "app")
-#: The permissions checked against the acting principal.
-PERMISSIONS: tuple[str, ...] = ("read", "write", "delete", "share")
-
-SCHEMA_VERSION = 1
-
-
-class WrongKeyError(IntegrityError):
-    """An encrypted blob cannot be opened with the configured key (wrong or missing key)."""
-
-
-@attrs.frozen
-class ArtifactScope:
-    """Where artifacts live: ``session/<session id>``, ``user/<user id>`` or ``app/<name>``."""
-
-    kind: str
-    id: str
-
-    @classmethod
-    def session(cls, session_id: str) -> ArtifactScope:
-        return cls("session", session_id)
-
-    @classmethod
-    def user(cls, user_id: str) -> ArtifactScope:
-        return cls("user", user_id)
-
-    @classmethod
-    def app(cls, name: str = "app") -> ArtifactScope:
-        return cls("app", name)
-
-    def __str__(self) -> str:
-        return f"{self.kind}/{self.id}"
-
-
-@attrs.frozen
-class ArtifactId:
-    """One artifact (all its versions): a name inside a scope."""
-
-    scope: str
-    owner: str
-    """The id the scope belongs to: the session id, the user id or the app name."""
-    name: str
-
-    def at(self, version: int) -> ArtifactRef:
-        return ArtifactRef(self.scope, self.owner, self.name, version)
-
-    def __str__(self) -> str:
-        return f"artifact:{self.scope}/{self.owner}/{self.name}"
-
-
-@attrs.frozen
-class ArtifactRef:
-    """One immutable version of an artifact; ``str(ref)`` is ``artifact:scope/owner/name@N``."""
-
-    scope: str
-    owner: str
-    """The id the scope belongs to: the session id, the user id or the app name."""
-    name: str
-    version: int
-
-    @property
-    def id(self) -> ArtifactId:
-        return ArtifactId(self.scope, self.owner, self.name)
-
-    @classmethod
-    def parse(cls, text: str) -> ArtifactRef:
-        """Read ``artifact:scope/owner/name@N`` (as printed by ``str(ref)``)."""
-        body = text.removeprefix("artifact:")
-        head, sep, version = body.rpartition("@")
-        scope, _, rest = head.partition("/")
-        owner, _, name = rest.partition("/")
-        if not text.startswith("artifact:") or not sep or not version.isdigit() or not (scope and owner and name):
-            raise ValidationError(f"{text!r} is not an artifact reference (artifact:scope/owner/name@version)")
-        return cls(scope, owner, name, int(version))
-
-    def __str__(self) -> str:
-        return f"artifact:{self.scope}/{self.owner}/{self.name}@{self.version}"
-
-
-@attrs.frozen
-class ArtifactMeta:
-    """The metadata of one artifact version (what ``stat`` returns)."""
-
-    ref: ArtifactRef
-    size: int
-    sha256: str
-    """Hex sha-256 of the content (the plaintext, before any codec)."""
-    content_type: str
-    creator: str
-    """The principal that saved this version (``user:u1``, ``system:system`` ...)."""
-    blob: str
-    """Key of the content-addressed blob holding the bytes."""
-    created: datetime = attrs.field(factory=utcnow)
-    tags: tuple[str, ...] = ()
-    metadata: dict[str, Any] = attrs.Factory(dict)
-    codecs: tuple[str, ...] = ()
-    """The codec chain applied to the stored bytes, in encoding order."""
-    stored_size: int = 0
-    schema_version: int = SCHEMA_VERSION
-
-
-@attrs.frozen
-class ArtifactAcl:
-    """Owner and grants of one artifact (shared by all its versions)."""
-
-    id: ArtifactId
-    owned_by: str
-    """The owning principal as ``kind:id``; it holds every permission."""
-    grants: dict[str, tuple[str, ...]] = attrs.Factory(dict)
-    """Grantee (``user:u2``, ``app:demo``, ``user:*`` for every user) -> sorted permissions."""
-    schema_version: int = SCHEMA_VERSION
-
-
-@attrs.frozen
-class SaveRequest:
-    """What ``artifact_before_save`` hooks see as ``call.request`` (replace it to change the save)."""
-
-    name: str
-    scope: ArtifactScope
-    content_type: str
-    principal: str
-    tags: tuple[str, ...] = ()
-    metadata: dict[str, Any] = attrs.Factory(dict)
-    codecs: tuple[str, ...] = ()
 
 
 def encode_cursor(meta: ArtifactMeta) -> str:
@@ -217,14 +77,6 @@ class ArtifactQuery:
 
 
 @attrs.frozen
-class ArtifactPage:
-    """One page of results; ``next_cursor`` is None on the last page."""
-
-    items: tuple[ArtifactMeta, ...]
-    next_cursor: str | None = None
-
-
-@attrs.frozen
 class BlobInfo:
     """A stored blob or an incomplete upload as a blob store lists it."""
 
@@ -247,9 +99,6 @@ class BlobRecord:
     """Id of the encryption key the blob is sealed with, if it is encrypted."""
     created: datetime = attrs.field(factory=utcnow)
     schema_version: int = SCHEMA_VERSION
-
-
-# -- backends ---------------------------------------------------------------------------
 
 
 @runtime_checkable
@@ -366,9 +215,6 @@ class ArtifactIndex(Protocol):
     async def forget_session(self, session_id: str) -> None: ...
 
 
-# -- codecs ---------------------------------------------------------------------------
-
-
 @runtime_checkable
 class KeyProvider(Protocol):
     """Encryption keys by id; ``current`` names the key new blobs are sealed with."""
@@ -424,32 +270,3 @@ class Codec(Protocol):
     def encoder(self, options: CodecOptions) -> Encoder: ...
 
     def decoder(self, params: Mapping[str, Any], options: CodecOptions) -> Decoder: ...
-
-
-# -- the service ------------------------------------------------------------------------
-
-
-@runtime_checkable
-class ArtifactService(Protocol):
-    """Versioned, scoped binary artifacts (``kernel.artifacts``); see ``docs/artifacts.md``."""
-
-    async def save(self, name: str, data: Any, **options: Any) -> ArtifactRef: ...
-
-    async def load(self, ref: Any, **options: Any) -> bytes: ...
-
-    async def open(self, ref: Any, **options: Any) -> Any: ...
-
-    async def stat(self, ref: Any, **options: Any) -> ArtifactMeta: ...
-
-    async def versions(self, name: Any, **options: Any) -> list[ArtifactMeta]: ...
-
-    async def delete(self, ref: Any, **options: Any) -> list[ArtifactRef]: ...
-
-    async def copy(self, ref: Any, name: str, **options: Any) -> ArtifactRef: ...
-
-    async def delete_session(self, session_id: str) -> int:
-        """Delete every artifact of a session (called by the sessions service)."""
-
-    async def gc(self, *, dry_run: bool = False, grace: float | None = None) -> Any: ...
-
-    async def list(self, **options: Any) -> ArtifactPage: ...
