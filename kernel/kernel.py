@@ -246,6 +246,23 @@ class Kernel:
         except KeyError:
             raise ConfigError([f"no registry of kind {kind!r}; kinds: {', '.join(sorted(self.registries))}"]) from None
 
+    def check_backend(self, where: str, kind: str, name: str) -> str | None:
+        """The configuration problem of choosing backend ``name`` of ``kind`` at ``where``, or None.
+
+        Every capability checks its configured backend names through this at build time
+        (from ``llmspell_configure``), so an unknown name fails when the kernel is built,
+        with the same message for each: ``state.backend: unknown state backend 'x'
+        (registered: diskcache, memory)``.
+        """
+        registry = self.registry(kind)
+        if name in registry:
+            return None
+        if name in self._loader.unavailable:
+            extra = self._loader.unavailable[name][2]
+            return f"{where}: {kind} {name!r} needs llmspell[{extra}]: pip install 'llmspell[{extra}]'"
+        known = ", ".join(sorted(str(n) for n in registry.names())) or "none"
+        return f"{where}: unknown {kind} {name!r} (registered: {known})"
+
     def create_backend(self, kind: str, name: str) -> Any:
         """Build the backend ``name`` of ``kind`` (e.g. ``"state backend"``) for this kernel.
 

@@ -121,10 +121,8 @@ def llmspell_configure(kernel: Any) -> None:
     config: ArtifactsConfig = kernel.config.section("artifacts")
     problems = []
     for field, kind in (("backend", "artifact backend"), ("metadata", "artifact metadata backend")):
-        name = getattr(config, field)
-        if name not in kernel.registry(kind):
-            known = ", ".join(str(n) for n in kernel.registry(kind).names())
-            problems.append(f"artifacts.{field}: unknown {kind} {name!r} (registered: {known})")
+        if problem := kernel.check_backend(f"artifacts.{field}", kind, getattr(config, field)):
+            problems.append(problem)
     codecs = kernel.registry("artifact codec")
     for where, chain in [("codecs", config.codecs), *((f"scope_codecs.{s}", c) for s, c in config.scope_codecs.items())]:
         for name in chain:
