@@ -43,9 +43,8 @@ from typing import Any
 
 from llmspell import serde
 from llmspell.errors import BackendUnavailable, ConflictError
-from llmspell.plugins.events._logutil import check_expected, prepare
 from llmspell.plugins.events.api import Event, check_stream
-from llmspell.plugins.events.backend import AppendResult, EventCodec, Snapshot
+from llmspell.plugins.events.backend import AppendResult, EventCodec, Snapshot, check_expected, prepare
 
 from ._claims import Claim, Claims
 from ._client import WRONG_LAST_SEQUENCE, JetStreamError, NatsConnection

@@ -20,7 +20,7 @@ import attrs
 from llmspell import serde
 from llmspell.plugins.artifacts.api import ArtifactAcl, ArtifactId, ArtifactMeta, ArtifactPage
 from llmspell.plugins.artifacts.backend import ArtifactQuery, BlobRecord, decode_cursor, encode_cursor
-from llmspell.plugins.state.base import prefix_upper_bound
+from llmspell.plugins.state.backend import prefix_upper_bound
 
 from ._db import Database
 

@@ -29,10 +29,9 @@ from typing import Any
 
 from llmspell import serde
 from llmspell.errors import ConflictError
-from llmspell.plugins.events._logutil import check_range, prepare
 from llmspell.plugins.events.api import Event, StreamInfo, check_stream, compile_patterns
-from llmspell.plugins.events.backend import AppendResult, EventCodec, Snapshot
-from llmspell.plugins.state.base import prefix_upper_bound
+from llmspell.plugins.events.backend import AppendResult, EventCodec, Snapshot, check_range, prepare
+from llmspell.plugins.state.backend import prefix_upper_bound
 
 from ._db import Database
 

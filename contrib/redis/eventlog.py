@@ -25,9 +25,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from llmspell import serde
-from llmspell.plugins.events._logutil import check_expected, check_range, prepare, time_us
 from llmspell.plugins.events.api import Event, StreamInfo, check_stream, compile_patterns
-from llmspell.plugins.events.backend import AppendResult, EventCodec, Snapshot
+from llmspell.plugins.events.backend import (
+    AppendResult,
+    EventCodec,
+    Snapshot,
+    check_expected,
+    check_range,
+    prepare,
+    time_us,
+)
 
 from ._client import RedisConnection, keyspace
 from ._logscripts import APPEND, BY_TIME, DELETE, LOOKUP, STREAMS

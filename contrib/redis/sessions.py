@@ -28,8 +28,7 @@ import orjson
 from llmspell import serde
 from llmspell.errors import ConflictError, ValidationError
 from llmspell.plugins.sessions.api import Session, SessionPage, SessionQuery
-from llmspell.plugins.sessions.backend import decode_listed, decode_record
-from llmspell.plugins.sessions.backends import MAX_LIMIT, encode_cursor
+from llmspell.plugins.sessions.backend import MAX_LIMIT, decode_listed, decode_record, encode_cursor
 
 from ._client import RedisConnection, keyspace
 from .config import RedisConfig

@@ -20,8 +20,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from llmspell.errors import ValidationError
-from llmspell.plugins.state.backend import BatchResult, CasResult, Delete, Put, Record, WriteOp
-from llmspell.plugins.state.base import check_batch, check_expected
+from llmspell.plugins.state.backend import (
+    BatchResult,
+    CasResult,
+    Delete,
+    Put,
+    Record,
+    WriteOp,
+    check_batch,
+    check_expected,
+)
 
 from . import _scripts
 from ._client import RedisConnection, keyspace

@@ -30,8 +30,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from llmspell.errors import BackendUnavailable, NotFoundError, ValidationError
-from llmspell.plugins.artifacts.backend import BlobInfo
-from llmspell.plugins.artifacts.names import check_blob_key
+from llmspell.plugins.artifacts.backend import BlobInfo, check_blob_key
 
 from ._client import NOT_FOUND, TRANSIENT, client_context, error_code, unavailable
 from .config import S3Config

@@ -16,9 +16,9 @@ from llmspell.plugins.artifacts.backend import ArtifactIndex, BlobStore, Codec, 
 from llmspell.plugins.sessions.api import SessionService
 
 from .acl import acting, allowed, principal_key, record_denial
+from .backend import check_name, check_owner, check_scope, check_version
 from .codecs import EncodeChain
 from .config import ArtifactsConfig
-from .names import check_name, check_owner, check_scope, check_version
 
 __all__ = ["ServiceBase"]
 

@@ -37,7 +37,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: uploads are protected by gc's grace period only
     fcntl = None  # type: ignore[assignment]
 
-from .names import check_blob_key
+from .backend import check_blob_key
 
 __all__ = ["FilesystemBlobStore"]
 

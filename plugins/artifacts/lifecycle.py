@@ -14,8 +14,8 @@ from llmspell.plugins.artifacts.api import ArtifactAcl, ArtifactId, ArtifactRef
 from llmspell.plugins.artifacts.backend import ArtifactQuery
 
 from .acl import check_permissions, grantee_key
+from .backend import check_version
 from .maintenance import GcReport, Maintenance, RotationReport
-from .names import check_version
 
 __all__ = ["LifecycleMixin", "GcReport", "RetentionReport", "RotationReport"]
 

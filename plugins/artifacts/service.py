@@ -29,8 +29,8 @@ from llmspell.plugins.artifacts.api import (
 from llmspell.plugins.artifacts.backend import ArtifactQuery, encode_cursor
 
 from .acl import acting, principal_key
+from .backend import check_content_type, check_name, check_tag
 from .lifecycle import LifecycleMixin
-from .names import check_content_type, check_name, check_tag
 from .streams import decode_blob
 from .writes import BlobWriting
 

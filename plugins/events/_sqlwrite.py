@@ -30,8 +30,8 @@ from llmspell.plugins._diskcache import finish_checkpoint
 from llmspell.plugins.events.api import Event
 from llmspell.plugins.events.backend import AppendResult, EventCodec
 
-from ._logutil import Prepared, check_expected
 from ._timeorder import by_id
+from .backend import Prepared, check_expected
 
 __all__ = ["GroupWriter", "write_group", "pages_written"]
 

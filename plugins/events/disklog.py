@@ -35,9 +35,9 @@ from llmspell.plugins.events.api import Event, StreamInfo, check_stream
 from llmspell.plugins.events.backend import AppendResult, EventCodec, Snapshot
 
 from ._diskschema import SCHEMA_VERSION, ensure_schema
-from ._logutil import Prepared, check_range, from_us, prepare, time_us, type_filter
 from ._sqlwrite import GroupWriter, pages_written, write_group
 from ._timeorder import time_ordered
+from .backend import Prepared, check_range, from_us, prepare, time_us, type_filter
 
 __all__ = ["DiskcacheEventLog", "SCHEMA_VERSION"]
 

@@ -16,7 +16,7 @@ from llmspell import serde
 from llmspell.plugins.events.api import Event, StreamInfo, check_stream, compile_patterns
 from llmspell.plugins.events.backend import AppendResult, EventCodec, Snapshot
 
-from ._logutil import check_expected, check_range, from_us, prepare, time_us
+from .backend import check_expected, check_range, from_us, prepare, time_us
 
 __all__ = ["MemoryEventLog"]
 

@@ -22,7 +22,7 @@ from llmspell.plugins.events.api import (
     compile_patterns,
 )
 
-from ._logutil import check_seq, check_time
+from .backend import check_seq, check_time
 from .bus import Subscription
 
 if TYPE_CHECKING:

@@ -3,14 +3,22 @@
 Backends (the defaults here, ``llmspell.contrib`` and third-party packages) import from
 this module and from :mod:`llmspell.plugins.sessions.api`, never from the plugin's
 implementation modules.
+
+Helpers for session backends: :func:`page` (filtering and cursor paging of a
+listing), :func:`encode_cursor`, :data:`MAX_LIMIT` and :func:`conflict` (the
+compare-and-set error).
 """
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Iterable
 from typing import Protocol, TypeVar, runtime_checkable
 
+import orjson
+
 from llmspell import serde
-from llmspell.errors import IntegrityError, SchemaVersionError
+from llmspell.errors import ConflictError, IntegrityError, SchemaVersionError, ValidationError
 
 from .api import SCHEMA_VERSION, Session, SessionPage, SessionQuery
 
@@ -18,6 +26,10 @@ __all__ = [
     "SessionBackend",
     "decode_record",
     "decode_listed",
+    "MAX_LIMIT",
+    "encode_cursor",
+    "page",
+    "conflict",
 ]
 
 
@@ -85,3 +97,45 @@ class SessionBackend(Protocol):
     async def list(self, query: SessionQuery) -> SessionPage: ...
 
     async def close(self) -> None: ...
+
+
+MAX_LIMIT = 1000
+
+
+def encode_cursor(session: Session) -> str:
+    raw = orjson.dumps([session.created_at.isoformat(), session.id])
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        created, session_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+        return str(created), str(session_id)
+    except Exception:  # noqa: BLE001 - any garbage is the same user error
+        raise ValidationError(f"invalid session list cursor {cursor!r}") from None
+
+
+def page(sessions: Iterable[Session], query: SessionQuery) -> SessionPage:
+    """Filter, order newest first, and cut one page (for backends without indexes)."""
+    if not 1 <= query.limit <= MAX_LIMIT:
+        raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {query.limit}")
+    matching = sorted(
+        (s for s in sessions if query.matches(s)),
+        key=lambda s: (s.created_at, s.id),
+        reverse=True,
+    )
+    if query.cursor:
+        created, session_id = _decode_cursor(query.cursor)
+        matching = [s for s in matching if (s.created_at.isoformat(), s.id) < (created, session_id)]
+    items = tuple(matching[: query.limit])
+    more = len(matching) > query.limit
+    return SessionPage(items, encode_cursor(items[-1]) if more and items else None)
+
+
+def conflict(session_id: str, expected: int, current: Session | None) -> ConflictError:
+    return ConflictError(
+        f"session:{session_id}",
+        expected=expected,
+        current_version=None if current is None else current.version,
+        current_value=current,
+    )

@@ -32,8 +32,7 @@ from llmspell.plugins.artifacts.api import (
     ArtifactScope,
     ArtifactService,
 )
-from llmspell.plugins.artifacts.backend import BlobRecord
-from llmspell.plugins.artifacts.names import check_blob_key, check_name
+from llmspell.plugins.artifacts.backend import BlobRecord, check_blob_key, check_name
 from llmspell.plugins.events.api import Event, EventService
 from llmspell.plugins.sessions.api import PENDING, SCHEMA_VERSION, Session, SessionStatus, check_session_id
 from llmspell.plugins.state.api import StateItem, StateService, check_key

@@ -27,7 +27,7 @@ from llmspell.errors import ValidationError
 from llmspell.plugins.state.api import ABSENT, KeyWrite, check_key
 from llmspell.plugins.state.backend import Delete, Put, StateBackend, WriteOp
 
-from .base import check_expected
+from .backend import check_expected
 from .codec import to_json
 from .scope import Scope
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from llmspell.plugins.state.backend import BatchResult, CasResult, Delete, Put, Record, WriteOp
 
-from .base import check_batch, check_expected, conflict, holds
+from .backend import check_batch, check_expected, conflict, holds
 
 __all__ = ["MemoryStateBackend"]
 

@@ -18,7 +18,7 @@ from llmspell.errors import ValidationError
 from llmspell.plugins.state.api import ABSENT, StateChange, StateItem, Versioned, check_key
 from llmspell.serde import check_int
 
-from .base import check_expected
+from .backend import check_expected
 from .codec import decode, from_json, owner_prefix, to_json
 
 if TYPE_CHECKING:
