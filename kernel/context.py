@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -114,12 +114,12 @@ class ExecutionContext:
     data: dict[str, Any] = attrs.field(factory=dict)
     services: Services | None = attrs.field(default=None, repr=False)
 
-    def service(self, kind: type[S]) -> S:
+    def service(self, kind: Callable[..., S]) -> S:
         """The service registered for ``kind``; a clear error when none is."""
         from .errors import ServiceNotAvailable
 
         if self.services is None:
-            raise ServiceNotAvailable(kind.__name__, "this context is not bound to a kernel")
+            raise ServiceNotAvailable(getattr(kind, "__name__", str(kind)), "this context is not bound to a kernel")
         return self.services.get(kind)
 
     async def session(self) -> Any:

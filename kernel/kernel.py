@@ -432,7 +432,7 @@ class Kernel:
 
     # -- services ---------------------------------------------------------------------
 
-    def service(self, kind: type[S]) -> S:
+    def service(self, kind: Callable[..., S]) -> S:
         """The service registered for ``kind``."""
         return self.services.get(kind)
 

@@ -14,6 +14,7 @@ Two plugins providing the same service is an error: block one of them by name.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar, cast
 
 from .errors import DuplicateNameError, ServiceNotAvailable
@@ -30,6 +31,10 @@ def capability_of(kind: type) -> str | None:
     """The capability whose public contract defines ``kind`` (``"state"`` for ``StateService``)."""
     match = _CONTRACT.fullmatch(getattr(kind, "__module__", "") or "")
     return match.group(1) if match else None
+
+
+def _name(kind: object) -> str:
+    return str(getattr(kind, "__name__", kind))
 
 
 def _hint(capability: str | None) -> str:
@@ -61,12 +66,16 @@ class Services:
         if name is not None and kind.__name__.endswith("Service"):
             self._named.setdefault(name, instance)
 
-    def get(self, kind: type[S]) -> S:
-        """The ``kind`` service, or :class:`ServiceNotAvailable`."""
+    def get(self, kind: Callable[..., S]) -> S:
+        """The ``kind`` service, or :class:`ServiceNotAvailable`.
+
+        ``kind`` is typed as a callable so that a service protocol (an abstract class)
+        can be passed without a ``type-abstract`` error; it is looked up as a type.
+        """
         try:
-            return cast(S, self._items[kind])
+            return cast(S, self._items[cast(type, kind)])
         except KeyError:
-            raise ServiceNotAvailable(kind.__name__, _hint(capability_of(kind))) from None
+            raise ServiceNotAvailable(_name(kind), _hint(capability_of(cast(type, kind)))) from None
 
     def capability(self, name: str, kind_name: str) -> Any:
         """The service of capability ``name`` (its type is called ``kind_name``), or
@@ -80,9 +89,9 @@ class Services:
         """The service of capability ``name``, or None."""
         return self._named.get(name)
 
-    def find(self, kind: type[S]) -> S | None:
+    def find(self, kind: Callable[..., S]) -> S | None:
         """The ``kind`` service, or None."""
-        return cast("S | None", self._items.get(kind))
+        return cast("S | None", self._items.get(cast(type, kind)))
 
     def __contains__(self, kind: object) -> bool:
         return kind in self._items

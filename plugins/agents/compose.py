@@ -159,7 +159,7 @@ class Loop(Composite):
             return True
         if cfg.until_state is not None:
             scope, owner, key = locate(cfg.until_state, ctx, self)
-            if await ctx.service(StateService).scope(scope, owner).get(key):  # type: ignore[type-abstract]
+            if await ctx.service(StateService).scope(scope, owner).get(key):
                 return True
         if cfg.condition is not None:
             module, _, attr = cfg.condition.partition(":")

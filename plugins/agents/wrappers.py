@@ -156,7 +156,7 @@ class CacheAgent(Wrapper):
         key = self.key(request)
         now = time.time()
         entry = self.entries.get(key)
-        scope = ctx.service(StateService).scope("agent", self.name) if self.config.persist else None  # type: ignore[type-abstract]
+        scope = ctx.service(StateService).scope("agent", self.name) if self.config.persist else None
         if entry is None and scope is not None:
             stored = await scope.get(f"cache/{key}")
             if stored is not None:

@@ -178,7 +178,7 @@ class Session:
             put(new, _FIELDS[name], value)
         return new
 
-    def _service(self, kind: type[T]) -> T:
+    def _service(self, kind: Callable[..., T]) -> T:
         if self._services is None:
             from llmspell.errors import ServiceNotAvailable
 
@@ -191,13 +191,13 @@ class Session:
         """The session's state: the state service's ``session`` scope for this id."""
         from llmspell.plugins.state.api import StateService
 
-        return self._service(StateService).scope("session", self.id)  # type: ignore[type-abstract]
+        return self._service(StateService).scope("session", self.id)
 
     def events(self, from_seq: int = 1, to_seq: int | None = None) -> Any:
         """The session's event history: its stream in the event log (async iterator)."""
         from llmspell.plugins.events.api import EventService
 
-        return self._service(EventService).read(self.id, from_seq=from_seq, to_seq=to_seq)  # type: ignore[type-abstract]
+        return self._service(EventService).read(self.id, from_seq=from_seq, to_seq=to_seq)
 
 
 _FIELDS = {a.alias: a.name for a in attrs.fields(Session)}

@@ -83,7 +83,7 @@ async def test_agent_triggers_run_the_agent_and_reply(kernel: Kernel) -> None:
     from llmspell.plugins.agents import OfflineProvider
     from llmspell.plugins.sessions.api import SessionService
 
-    sessions = kernel.services.find(SessionService)  # type: ignore[type-abstract]
+    sessions = kernel.services.find(SessionService)
     sid = str((await sessions.create(app="tests")).id) if sessions is not None else "s1"
     seen: list[tuple[str, str | None]] = []
     triage = kernel.agents.builder("chat", "triage").provider(OfflineProvider(replies={"(.+)": "triaged: {0}"})).build()
