@@ -197,7 +197,7 @@ class AgentManager(Lifecycle, Runner, Calls):
             value = registry.get(name)
             tool = value if hasattr(value, "invoke") else value(self.kernel)
         elif name in self._agents:
-            from llmspell.plugins.tools.base import AgentTool
+            from llmspell.plugins.tools.api import AgentTool
 
             tool = AgentTool.of(self._agents[name])
         else:
