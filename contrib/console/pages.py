@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from llmspell.plugins.artifacts.acl import AUDIT_STREAM
+from llmspell.plugins.artifacts.api import AUDIT_STREAM
 from llmspell.plugins.state.api import check_key
 
 from .reading import (

@@ -23,6 +23,7 @@ from llmspell.errors import IntegrityError, ValidationError
 from llmspell.serde import utcnow
 
 __all__ = [
+    "AUDIT_STREAM",
     "SCOPES",
     "PERMISSIONS",
     "ArtifactScope",
@@ -35,6 +36,9 @@ __all__ = [
     "SaveRequest",
     "ArtifactService",
 ]
+
+#: The event stream of denials and other audit records (``llmspell events replay audit``).
+AUDIT_STREAM = "audit"
 
 
 #: The scopes an artifact can live in.
