@@ -25,11 +25,11 @@ import importlib_metadata  # noqa: E402
 from _timing import summarize, table, time_async  # noqa: E402
 
 from llmspell import Kernel  # noqa: E402
-from llmspell.agents import AgentOutput, AgentRequest  # noqa: E402
-from llmspell.events import EventService  # noqa: E402
 from llmspell.ids import new_id  # noqa: E402
 from llmspell.plugins.agents import BaseAgent  # noqa: E402
-from llmspell.sessions import SessionService  # noqa: E402
+from llmspell.plugins.agents.api import AgentOutput, AgentRequest  # noqa: E402
+from llmspell.plugins.events.api import EventService  # noqa: E402
+from llmspell.plugins.sessions.api import SessionService  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 # One turn per sample: the median and p99 are those of single turns (a turn's cost varies:

@@ -31,9 +31,10 @@ from pathlib import Path
 import orjson
 
 from llmspell import Kernel
-from llmspell.events import Event, EventCodec
 from llmspell.ids import new_id
 from llmspell.plugins._diskcache import open_cache
+from llmspell.plugins.events.api import Event
+from llmspell.plugins.events.backend import EventCodec
 
 Row = tuple[str, float, str, float | None]
 

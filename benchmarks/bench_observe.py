@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _timing import percentile, summarize, table, time_async, time_sync  # noqa: E402
 
 from llmspell import Kernel  # noqa: E402
-from llmspell.events import Event  # noqa: E402
+from llmspell.plugins.events.api import Event  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 EVENTS = 10_000
@@ -63,7 +63,7 @@ async def fill(data: Path) -> str:
 def start_console(data: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMSPELL_")}
     process = subprocess.Popen(
-        [sys.executable, "-c", "from llmspell.cli import main; main()", "--data-dir", str(data), "console",
+        [sys.executable, "-c", "from llmspell.plugins.cli import main; main()", "--data-dir", str(data), "console",
          "--port", "0", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     assert process.stdout is not None

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 from _timing import summarize, table, time_async
 
 from llmspell import Kernel
-from llmspell.events import Event
+from llmspell.plugins.events.api import Event
 
 DSN = os.environ.get("LLMSPELL_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 N = 2000

@@ -43,7 +43,7 @@ from _timing import percentile, table  # noqa: E402
 
 from llmspell import Kernel  # noqa: E402
 from llmspell.contrib.redis._scripts import CAS  # noqa: E402
-from llmspell.events import Event  # noqa: E402
+from llmspell.plugins.events.api import Event  # noqa: E402
 
 VALUE = {"name": "benchmark", "tags": ["a", "b", "c"], "text": "x" * 140}
 RAW_VALUE = b'{"schema_version":1,"value":' + b'{"text":"' + b"x" * 170 + b'"}}'

@@ -13,7 +13,7 @@ frameworks that call llmspell's services. Three things come up in each of them:
   :class:`Bridge` runs the adapter's coroutines on the kernel's loop in every case, and
   :class:`KernelThread` starts a kernel on a loop of its own for synchronous programs.
 * **Ids.** Frameworks allow any string as a thread or session id; an llmspell session id
-  follows :func:`llmspell.identifiers.check_session_id` (1 to 128 characters of
+  follows :func:`llmspell.plugins.sessions.api.check_session_id` (1 to 128 characters of
   ``A-Z a-z 0-9 . _ @ + = -``). :func:`session_id_for` keeps a
   valid id as it is and maps anything else to a stable hashed id.
 """
@@ -30,7 +30,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from llmspell.errors import LlmspellError, MissingExtraError
-from llmspell.identifiers import is_session_id
+from llmspell.plugins.sessions.api import is_session_id
 from llmspell.services import StashKey
 
 __all__ = [

@@ -18,7 +18,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from llmspell.events import Event, TransportInbox
+from llmspell.plugins.events.api import Event
+from llmspell.plugins.events.backend import TransportInbox
 
 __all__ = ["settle", "RecentIds"]
 

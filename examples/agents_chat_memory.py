@@ -13,7 +13,7 @@ import tempfile
 
 from llmspell import Kernel
 from llmspell.ids import new_id
-from llmspell.sessions import SessionService
+from llmspell.plugins.sessions.api import SessionService
 
 
 async def open_session(kernel: Kernel) -> str:

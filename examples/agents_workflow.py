@@ -20,8 +20,8 @@ from typing import Any
 import attrs
 
 from llmspell import Kernel
-from llmspell.agents import AgentOutput
 from llmspell.plugins.agents import AgentConfig, BaseAgent, drop, rename
+from llmspell.plugins.agents.api import AgentOutput
 
 CONFIG = {
     "state": {"policies": {"reviews": "merge:list_append", "review_count": "merge:counter_add"}},
@@ -70,7 +70,7 @@ async def main(data_dir: str) -> None:
         blocked = await kernel.run(agents["front"], "my password is hunter2")
         print(f"front (guard): {blocked.content}")
         request = "Please transfer me to billing: invoice 1042 charged me twice."
-        from llmspell.agents import AgentRequest
+        from llmspell.plugins.agents.api import AgentRequest
 
         out = await kernel.run(agents["front"], AgentRequest(request, state={"customer": "Ada", "card_number": "4111"}))
         print(f"handoffs: {' -> '.join(out.trail)}; answer from {out.agent}: {out.content}")

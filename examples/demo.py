@@ -16,10 +16,10 @@ from typing import Any
 from agents_workflow import CONFIG, build_workflow
 
 from llmspell import Kernel
-from llmspell.agents import AgentRequest
-from llmspell.events import EventService
 from llmspell.ids import new_id
-from llmspell.sessions import SessionService
+from llmspell.plugins.agents.api import AgentRequest
+from llmspell.plugins.events.api import EventService
+from llmspell.plugins.sessions.api import SessionService
 
 NOTES = {
     "refunds": "Refunds for double charges are issued within five business days.",

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import tempfile
 
-from llmspell import Event, Kernel
+from llmspell import Kernel
 from llmspell.plugins.events import state_projection, state_values
+from llmspell.plugins.events.api import Event
 
 
 async def main(data_dir: str) -> None:

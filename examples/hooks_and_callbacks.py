@@ -91,7 +91,7 @@ async def main(data_dir: str) -> None:
         def canned(call: HookCall) -> Replace | None:
             last = call.request.messages[-1].content if call.request.messages else ""
             if "opening hours" in str(last):
-                from llmspell.agents import Message, ModelResponse
+                from llmspell.plugins.agents.api import Message, ModelResponse
 
                 return Replace(ModelResponse(message=Message(role="assistant", content="9 to 5, Monday to Friday.")))
             return None

@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 
 from llmspell import Kernel
-from llmspell.agents import ToolCall
 from llmspell.errors import MissingExtraError
+from llmspell.plugins.agents.api import ToolCall
 
 
 async def main(data_dir: str) -> None:

@@ -19,8 +19,8 @@ import asyncio
 import sys
 import uuid
 
-from llmspell import ConflictError, Event, Kernel
-from llmspell.events import Projection
+from llmspell import ConflictError, Kernel
+from llmspell.plugins.events.api import Event, Projection
 
 
 def fold(state: dict[str, int], event: Event) -> dict[str, int]:

@@ -29,7 +29,7 @@ class ProfileSchema:
 
 
 class Helper:
-    """An agent with state of its own (implements llmspell.agents.StatefulAgent)."""
+    """An agent with state of its own (implements llmspell.plugins.agents.api.StatefulAgent)."""
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -23,8 +23,8 @@ except ModuleNotFoundError:
     sys.exit(str(MissingExtraError("this example", "otel", "opentelemetry-sdk")))
 
 from llmspell import Kernel
-from llmspell.agents import ToolCall
 from llmspell.contrib.otel import Tracing
+from llmspell.plugins.agents.api import ToolCall
 
 CONFIG = {"otel": {"enabled": True, "exporter": "none", "use_global": False}}
 SHOWN = ("session.id", "gen_ai.tool.name", "llmspell.hook.name", "llmspell.hook.outcome", "llmspell.transfer_to",

@@ -19,7 +19,6 @@ from .errors import (
     PluginError,
     ServiceNotAvailable,
 )
-from .events import Event
 from .hooks import Cancel, HookCall, Replace, Retry
 from .hookspecs import hookimpl, hookspec
 from .kernel import Kernel
@@ -34,7 +33,6 @@ __all__ = [
     "PluginInfo",
     "ExecutionContext",
     "Principal",
-    "Event",
     "HookCall",
     "Replace",
     "Cancel",

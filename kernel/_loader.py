@@ -27,6 +27,9 @@ log = logging.getLogger("llmspell.plugins")
 ENTRY_POINT_GROUP = "llmspell"
 DISTRIBUTION_GROUP = "llmspell.distributions"
 OWN_DISTRIBUTION = "llmspell"
+#: The ``llmspell.distributions`` entry point of the default plugins; its ``plugins`` give
+#: their start-up order (shutdown runs in reverse).
+DEFAULTS_DISTRIBUTION = "defaults"
 
 
 @attrs.frozen

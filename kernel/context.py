@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from .errors import ValidationError
 from .ids import new_id
 
 if TYPE_CHECKING:
     from .services import Services
 
-__all__ = ["Principal", "ExecutionContext"]
+__all__ = ["Principal", "ExecutionContext", "MAX_USER_ID", "check_user_id"]
 
 S = TypeVar("S")
 _PRINCIPAL = re.compile(r"(?P<kind>user|app|agent|system|anonymous):(?P<id>[A-Za-z0-9._@+=-]{1,128})")
@@ -60,8 +61,6 @@ class Principal:
         A string never names the system: ``system:...`` is refused, so that nothing read
         from a request, a file, a setting or a command line gains the kernel's authority.
         """
-        from .errors import ValidationError
-
         if text in ("anonymous", "anonymous:anonymous"):
             return cls.anonymous()
         match = _PRINCIPAL.fullmatch(text) if isinstance(text, str) else None
@@ -115,12 +114,12 @@ class ExecutionContext:
     data: dict[str, Any] = attrs.field(factory=dict)
     services: Services | None = attrs.field(default=None, repr=False)
 
-    def service(self, kind: type[S]) -> S:
+    def service(self, kind: Callable[..., S]) -> S:
         """The service registered for ``kind``; a clear error when none is."""
         from .errors import ServiceNotAvailable
 
         if self.services is None:
-            raise ServiceNotAvailable(kind.__name__, "this context is not bound to a kernel")
+            raise ServiceNotAvailable(getattr(kind, "__name__", str(kind)), "this context is not bound to a kernel")
         return self.services.get(kind)
 
     async def session(self) -> Any:
@@ -129,12 +128,13 @@ class ExecutionContext:
         Its ``state``, ``events()`` and artifacts (``session_id=ctx.session_id``) are the
         session-scoped resources of the invocation.
         """
-        from .errors import ValidationError
-        from .sessions import SessionService
+        from .errors import ServiceNotAvailable
 
         if self.session_id is None:
             raise ValidationError("this context has no session (pass session= to kernel.run or kernel.context)")
-        return await self.service(SessionService).get(self.session_id)  # type: ignore[type-abstract]
+        if self.services is None:
+            raise ServiceNotAvailable("SessionService", "this context is not bound to a kernel")
+        return await self.services.capability("sessions", "SessionService").get(self.session_id)
 
     def child(self, **changes: Any) -> ExecutionContext:
         """A context for a sub-call: new invocation id, this one as parent, data copied."""
@@ -175,3 +175,24 @@ class ExecutionContext:
         if self.deadline is not None:
             deadline = min(deadline, self.deadline)
         return attrs.evolve(self, deadline=deadline)
+
+
+#: Longest user id or app name (and state owner id), in characters.
+MAX_USER_ID = 256
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_user_id(value: object, what: str = "user id") -> str:
+    """Return ``value`` if it is a valid user id (or app name), else raise :class:`ValidationError`."""
+    if type(value) is not str or not value:
+        raise ValidationError(f"a {what} must be a non-empty string, got {value!r}")
+    if len(value) > MAX_USER_ID:
+        raise ValidationError(f"{what} {value[:40]!r}... is {len(value)} characters long; the limit is {MAX_USER_ID}")
+    if _CONTROL.search(value):
+        raise ValidationError(f"{what} {value!r} contains a control character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{what} {value!r} is not valid Unicode text (a lone surrogate)") from None
+    return value

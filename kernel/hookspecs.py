@@ -80,7 +80,7 @@ def llmspell_register_services(kernel: Kernel, register: Register) -> None:
 
     Called once during ``kernel.start()``, before ``llmspell_startup``.
     ``register(kind, instance)`` makes ``instance`` the provider of the service type
-    ``kind`` (for example :class:`~llmspell.state.StateService`). A second provider of
+    ``kind`` (for example :class:`~llmspell.plugins.state.api.StateService`). A second provider of
     one kind is an error: block the other plugin by name. Create objects here but do no
     I/O; open connections in ``llmspell_startup``. Sync only.
     """
@@ -128,7 +128,7 @@ def llmspell_register_state_backends(register: Register) -> None:
     """Register state backends.
 
     ``register(name, factory, description="")``; ``factory(kernel)`` returns an object
-    implementing :class:`~llmspell.state.StateBackend`. ``[state] backend = "name"``
+    implementing :class:`~llmspell.plugins.state.backend.StateBackend`. ``[state] backend = "name"``
     selects one. Called once per kernel; sync only.
     """
 
@@ -138,7 +138,7 @@ def llmspell_register_session_backends(register: Register) -> None:
     """Register session-record backends.
 
     ``register(name, factory, description="")``; ``factory(kernel)`` returns a
-    :class:`~llmspell.sessions.SessionBackend`. Selected by ``[sessions] backend``.
+    :class:`~llmspell.plugins.sessions.backend.SessionBackend`. Selected by ``[sessions] backend``.
     Sync only.
     """
 
@@ -148,7 +148,7 @@ def llmspell_register_event_backends(register: Register) -> None:
     """Register event-log backends.
 
     ``register(name, factory, description="")``; ``factory(kernel)`` returns an
-    :class:`~llmspell.events.EventLog`. Selected by ``[events] backend``. Sync only.
+    :class:`~llmspell.plugins.events.backend.EventLog`. Selected by ``[events] backend``. Sync only.
     """
 
 
@@ -157,7 +157,7 @@ def llmspell_register_event_transports(register: Register) -> None:
     """Register event-bus transports that carry events between processes.
 
     ``register(name, factory, description="")``; ``factory(kernel)`` returns an
-    :class:`~llmspell.events.EventTransport`. Selected by ``[events] transport``;
+    :class:`~llmspell.plugins.events.backend.EventTransport`. Selected by ``[events] transport``;
     the default, ``local``, delivers inside the process only. Sync only.
     """
 
@@ -167,7 +167,7 @@ def llmspell_register_artifact_backends(register: Register) -> None:
     """Register artifact blob stores.
 
     ``register(name, factory, description="")``; ``factory(kernel)`` returns a
-    :class:`~llmspell.artifacts.BlobStore`. Selected by ``[artifacts] backend``.
+    :class:`~llmspell.plugins.artifacts.backend.BlobStore`. Selected by ``[artifacts] backend``.
     Sync only.
     """
 
@@ -177,7 +177,7 @@ def llmspell_register_artifact_metadata_backends(register: Register) -> None:
     """Register artifact metadata stores (versions, ACLs, reference counts).
 
     ``register(name, factory, description="")``; ``factory(kernel)`` returns an
-    :class:`~llmspell.artifacts.ArtifactIndex`. Selected by ``[artifacts] metadata``.
+    :class:`~llmspell.plugins.artifacts.backend.ArtifactIndex`. Selected by ``[artifacts] metadata``.
     Sync only.
     """
 
@@ -187,7 +187,7 @@ def llmspell_register_artifact_codecs(register: Register) -> None:
     """Register artifact codecs (compression, encryption at rest).
 
     ``register(name, codec, description="")`` where ``codec`` implements
-    :class:`~llmspell.artifacts.Codec`. Codecs are applied as an ordered chain chosen in
+    :class:`~llmspell.plugins.artifacts.backend.Codec`. Codecs are applied as an ordered chain chosen in
     ``[artifacts] codecs``. Sync only.
     """
 
@@ -217,7 +217,7 @@ def llmspell_register_event_types(register: Register) -> None:
     """Register typed event classes.
 
     ``register(type_name, cls)``: events whose ``type`` equals ``type_name`` are read
-    back as ``cls`` (an attrs subclass of :class:`~llmspell.events.Event`). A type with no
+    back as ``cls`` (an attrs subclass of :class:`~llmspell.plugins.events.api.Event`). A type with no
     registration is kept as a plain ``Event``. Sync only.
     """
 
@@ -227,7 +227,7 @@ def llmspell_register_agent_types(register: Register) -> None:
     """Register agent types for the factory and registry.
 
     ``register(name, cls, description="")`` where ``cls`` is an agent class (see
-    :mod:`llmspell.agents`) with an attrs ``Config`` class. Sync only.
+    :mod:`llmspell.plugins.agents.api`) with an attrs ``Config`` class. Sync only.
     """
 
 
@@ -236,7 +236,7 @@ def llmspell_register_model_providers(register: Register) -> None:
     """Register model providers.
 
     ``register(name, factory, description="")``; ``factory(kernel)`` returns a
-    :class:`~llmspell.agents.ModelProvider`. Agents name their provider in config.
+    :class:`~llmspell.plugins.agents.backend.ModelProvider`. Agents name their provider in config.
     Sync only.
     """
 
@@ -246,7 +246,7 @@ def llmspell_register_tools(register: Register) -> None:
     """Register tools that agents can use by name.
 
     ``register(name, tool_or_factory, description="")``: a tool object (see
-    :mod:`llmspell.agents`) or a ``factory(kernel)`` returning one. Sync only.
+    :mod:`llmspell.plugins.agents.api`) or a ``factory(kernel)`` returning one. Sync only.
     """
 
 

@@ -11,21 +11,23 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from ._loader import Distribution, PluginInfo, PluginLoader, PluginManager
-from .agents import AgentService
-from .artifacts import ArtifactService
+from ._loader import DEFAULTS_DISTRIBUTION, Distribution, PluginInfo, PluginLoader, PluginManager
 from .config import Config, RawConfig, SectionSpec
 from .context import ExecutionContext, Principal
 from .errors import ConfigError, LlmspellError, PluginError, UnknownBackendError
-from .events import Event, EventService
 from .hooks import CallbackSet, Deferred, Dispatcher, HookCall, HookPolicy, Hooks, HookStats, current_point
 from .observe import DebugObserver
 from .registry import Registry
 from .services import Services, Stash
-from .sessions import SessionService
-from .state import StateService
+
+if TYPE_CHECKING:  # the typed accessors only; at run time services are found by capability name
+    from llmspell.plugins.agents.api import AgentService
+    from llmspell.plugins.artifacts.api import ArtifactService
+    from llmspell.plugins.events.api import Event, EventService
+    from llmspell.plugins.sessions.api import SessionService
+    from llmspell.plugins.state.api import StateService
 
 __all__ = ["Kernel", "REGISTRATION_HOOKS"]
 
@@ -48,16 +50,6 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "llmspell_register_model_providers": "model provider",
     "llmspell_register_tools": "tool",
 }
-
-#: Which default plugin provides each well-known service (for error messages).
-SERVICE_HINTS: dict[type, str] = {
-    StateService: "state",
-    EventService: "events",
-    SessionService: "sessions",
-    ArtifactService: "artifacts",
-    AgentService: "agents",
-}
-
 
 class _Register:
     """The ``register`` callable of a registration hook; knows which plugin is calling."""
@@ -127,7 +119,7 @@ class Kernel:
             self.distribution = self._loader.find_distribution(dist_name)
             raw = raw.with_defaults(self.distribution.config, f"distribution {self.distribution.name!r}")
             keys = raw.kernel_keys()
-        from llmspell.plugins import DEFAULT_ORDER
+        defaults = self._loader.find_distribution(DEFAULTS_DISTRIBUTION)
 
         blocking: dict[str, str] = {}  # plugin name -> who blocked it
         for name in keys.plugins.disable:
@@ -137,7 +129,7 @@ class Kernel:
         for name in [disable] if isinstance(disable, str) else disable:
             blocking.setdefault(name, "argument")
         self._loader.load(
-            default_order=DEFAULT_ORDER,
+            default_order=defaults.plugins,
             disable=blocking,
             distribution=self.distribution,
             autoload=keys.plugins.autoload
@@ -164,7 +156,7 @@ class Kernel:
         self.dispatcher.policy = self.config.section("hook_policy")
         if self.debug:  # each hook function's outcome, beside pluggy's trace of the calls
             self._dispatcher.add_observer(DebugObserver(write=_debug_write))
-        self.services = Services(SERVICE_HINTS)
+        self.services = Services()
         self.stash = Stash()
         self.started = False
         self.quiet = False
@@ -253,6 +245,23 @@ class Kernel:
             return self.registries[kind]
         except KeyError:
             raise ConfigError([f"no registry of kind {kind!r}; kinds: {', '.join(sorted(self.registries))}"]) from None
+
+    def check_backend(self, where: str, kind: str, name: str) -> str | None:
+        """The configuration problem of choosing backend ``name`` of ``kind`` at ``where``, or None.
+
+        Every capability checks its configured backend names through this at build time
+        (from ``llmspell_configure``), so an unknown name fails when the kernel is built,
+        with the same message for each: ``state.backend: unknown state backend 'x'
+        (registered: diskcache, memory)``.
+        """
+        registry = self.registry(kind)
+        if name in registry:
+            return None
+        if name in self._loader.unavailable:
+            extra = self._loader.unavailable[name][2]
+            return f"{where}: {kind} {name!r} needs llmspell[{extra}]: pip install 'llmspell[{extra}]'"
+        known = ", ".join(sorted(str(n) for n in registry.names())) or "none"
+        return f"{where}: unknown {kind} {name!r} (registered: {known})"
 
     def create_backend(self, kind: str, name: str) -> Any:
         """Build the backend ``name`` of ``kind`` (e.g. ``"state backend"``) for this kernel.
@@ -423,29 +432,29 @@ class Kernel:
 
     # -- services ---------------------------------------------------------------------
 
-    def service(self, kind: type[S]) -> S:
+    def service(self, kind: Callable[..., S]) -> S:
         """The service registered for ``kind``."""
         return self.services.get(kind)
 
     @property
     def state(self) -> StateService:
-        return self.services.get(StateService)  # type: ignore[type-abstract]
+        return cast("StateService", self.services.capability("state", "StateService"))
 
     @property
     def events(self) -> EventService:
-        return self.services.get(EventService)  # type: ignore[type-abstract]
+        return cast("EventService", self.services.capability("events", "EventService"))
 
     @property
     def sessions(self) -> SessionService:
-        return self.services.get(SessionService)  # type: ignore[type-abstract]
+        return cast("SessionService", self.services.capability("sessions", "SessionService"))
 
     @property
     def artifacts(self) -> ArtifactService:
-        return self.services.get(ArtifactService)  # type: ignore[type-abstract]
+        return cast("ArtifactService", self.services.capability("artifacts", "ArtifactService"))
 
     @property
     def agents(self) -> AgentService:
-        return self.services.get(AgentService)  # type: ignore[type-abstract]
+        return cast("AgentService", self.services.capability("agents", "AgentService"))
 
     @property
     def data_dir(self) -> Path:
@@ -484,7 +493,7 @@ class Kernel:
         audit records (``audit=True``): a denial is recorded whoever was refused.
         """
         audit = bool(meta.pop("audit", False))
-        events = self.services.find(EventService)  # type: ignore[type-abstract]
+        events: EventService | None = self.services.find_capability("events")
         if events is None or (self.quiet and not audit):
             return None
         try:

@@ -1,14 +1,20 @@
 """The typed service container, and a typed stash for plugins' private per-kernel data.
 
 A plugin provides a service by registering an instance under a type (usually one of the
-service protocols in ``llmspell.state``, ``llmspell.events`` ...) from its ``llmspell_register_services`` hook.
-Code asks for ``services.get(StateService)`` and gets that instance, or a
-:class:`~llmspell.errors.ServiceNotAvailable` that says which plugin normally provides it.
+service protocols of a capability's public contract, ``llmspell.plugins.<capability>.api``)
+from its ``llmspell_register_services`` hook. Code asks for ``services.get(StateService)``
+and gets that instance, or a :class:`~llmspell.errors.ServiceNotAvailable` that says which
+plugin normally provides it. A service whose type is defined in
+``llmspell.plugins.<capability>.api`` is also found by that capability name
+(``services.capability("state")``): that is how the kernel reaches the services without
+importing any plugin.
 Two plugins providing the same service is an error: block one of them by name.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar, cast
 
 from .errors import DuplicateNameError, ServiceNotAvailable
@@ -18,14 +24,35 @@ __all__ = ["Services", "Stash", "StashKey"]
 S = TypeVar("S")
 T = TypeVar("T")
 
+_CONTRACT = re.compile(r"llmspell\.plugins\.(\w+)\.api")
+
+
+def capability_of(kind: type) -> str | None:
+    """The capability whose public contract defines ``kind`` (``"state"`` for ``StateService``)."""
+    match = _CONTRACT.fullmatch(getattr(kind, "__module__", "") or "")
+    return match.group(1) if match else None
+
+
+def _name(kind: object) -> str:
+    return str(getattr(kind, "__name__", kind))
+
+
+def _hint(capability: str | None) -> str:
+    return (
+        f"the {capability!r} plugin provides it by default: is it disabled, "
+        "or has the kernel not been started?"
+        if capability
+        else "install or enable a plugin that registers it"
+    )
+
 
 class Services:
     """Service instances by type, with the plugin that provided each."""
 
-    def __init__(self, hints: dict[type, str] | None = None) -> None:
+    def __init__(self) -> None:
         self._items: dict[type, Any] = {}
         self._owners: dict[type, str] = {}
-        self._hints = hints or {}
+        self._named: dict[str, Any] = {}
 
     def register(self, kind: type[S], instance: S, *, plugin: str = "<runtime>") -> None:
         """Provide ``instance`` as the ``kind`` service; a second provider is an error."""
@@ -35,24 +62,36 @@ class Services:
             )
         self._items[kind] = instance
         self._owners[kind] = plugin
+        name = capability_of(kind)
+        if name is not None and kind.__name__.endswith("Service"):
+            self._named.setdefault(name, instance)
 
-    def get(self, kind: type[S]) -> S:
-        """The ``kind`` service, or :class:`ServiceNotAvailable`."""
+    def get(self, kind: Callable[..., S]) -> S:
+        """The ``kind`` service, or :class:`ServiceNotAvailable`.
+
+        ``kind`` is typed as a callable so that a service protocol (an abstract class)
+        can be passed without a ``type-abstract`` error; it is looked up as a type.
+        """
         try:
-            return cast(S, self._items[kind])
+            return cast(S, self._items[cast(type, kind)])
         except KeyError:
-            default = self._hints.get(kind)
-            hint = (
-                f"the {default!r} plugin provides it by default: is it disabled, "
-                "or has the kernel not been started?"
-                if default
-                else "install or enable a plugin that registers it"
-            )
-            raise ServiceNotAvailable(kind.__name__, hint) from None
+            raise ServiceNotAvailable(_name(kind), _hint(capability_of(cast(type, kind)))) from None
 
-    def find(self, kind: type[S]) -> S | None:
+    def capability(self, name: str, kind_name: str) -> Any:
+        """The service of capability ``name`` (its type is called ``kind_name``), or
+        :class:`ServiceNotAvailable`."""
+        try:
+            return self._named[name]
+        except KeyError:
+            raise ServiceNotAvailable(kind_name, _hint(name)) from None
+
+    def find_capability(self, name: str) -> Any | None:
+        """The service of capability ``name``, or None."""
+        return self._named.get(name)
+
+    def find(self, kind: Callable[..., S]) -> S | None:
         """The ``kind`` service, or None."""
-        return cast("S | None", self._items.get(kind))
+        return cast("S | None", self._items.get(cast(type, kind)))
 
     def __contains__(self, kind: object) -> bool:
         return kind in self._items
@@ -67,6 +106,7 @@ class Services:
     def clear(self) -> None:
         self._items.clear()
         self._owners.clear()
+        self._named.clear()
 
 
 class StashKey(Generic[T]):

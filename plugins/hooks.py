@@ -126,7 +126,7 @@ def describe(kernel: Any) -> list[dict[str, Any]]:
 
 @hookimpl
 def llmspell_register_commands(cli: click.Group, kernel: Any) -> None:
-    from llmspell.cli import console, echo_json, pass_reader
+    from llmspell.plugins.cli import console, echo_json, pass_reader
 
     @cli.command("hooks")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

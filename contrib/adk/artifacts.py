@@ -22,8 +22,8 @@ from google.adk.artifacts.base_artifact_service import ArtifactVersion, BaseArti
 from google.adk.errors.input_validation_error import InputValidationError
 from google.genai import types
 
-from llmspell.artifacts import ArtifactMeta, ArtifactScope
 from llmspell.errors import NotFoundError, SerializationError, ValidationError
+from llmspell.plugins.artifacts.api import ArtifactMeta, ArtifactScope
 from llmspell.serde import check_json
 
 from .._interop import Bridge

@@ -82,7 +82,7 @@ def _escape(text: str, *, ascii_only: bool) -> str:
 
 
 def _name(prefix: str, filename: str) -> str:
-    from llmspell.plugins.artifacts.names import check_name
+    from llmspell.plugins.artifacts.backend import check_name
 
     for ascii_only in (False, True):
         name = prefix + _escape(filename, ascii_only=ascii_only)

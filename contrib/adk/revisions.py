@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from google.adk.errors._stale_session_error import StaleSessionError
 
+from llmspell.plugins.sessions.api import Session
 from llmspell.serde import utcnow
-from llmspell.sessions import Session
 
 if TYPE_CHECKING:
     from .sessions import LlmspellSessionService

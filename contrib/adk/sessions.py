@@ -36,9 +36,9 @@ from google.adk.sessions.session import Session as AdkSession
 from google.adk.sessions.state import State
 
 from llmspell.errors import NotFoundError, ValidationError
-from llmspell.events import Event
-from llmspell.sessions import Session, SessionQuery, SessionStatus
-from llmspell.state import KeyWrite
+from llmspell.plugins.events.api import Event
+from llmspell.plugins.sessions.api import Session, SessionQuery, SessionStatus
+from llmspell.plugins.state.api import KeyWrite
 
 from .._interop import Bridge
 from .names import session_id, user_key, user_key_prefix

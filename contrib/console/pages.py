@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from llmspell.plugins.artifacts.acl import AUDIT_STREAM
-from llmspell.state import check_key
+from llmspell.plugins.artifacts.api import AUDIT_STREAM
+from llmspell.plugins.state.api import check_key
 
 from .reading import (
     artifact_rows,

@@ -12,9 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from llmspell.errors import ValidationError
-from llmspell.events import Event
-from llmspell.identifiers import is_session_id
-from llmspell.sessions import Session, SessionStatus
+from llmspell.plugins.events.api import Event
+from llmspell.plugins.sessions.api import Session, SessionStatus, is_session_id
 
 __all__ = [
     "check_session_id", "check_artifact_name", "pretty", "event_row", "session_row", "list_sessions",

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from llmspell.events import Event
+from llmspell.plugins.events.api import Event
 
 __all__ = ["RunNode", "Trace", "build_traces", "RUN_TYPES"]
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmspell.errors import ValidationError
-from llmspell.state import KeyWrite
+from llmspell.plugins.state.api import KeyWrite
 
 from .records import PREFIX, cp_key, cp_prefix, head_key, ns_of, writes_key
 

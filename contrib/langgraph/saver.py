@@ -42,7 +42,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from llmspell.errors import ConflictError, NotFoundError
-from llmspell.state import ABSENT, KeyWrite, Versioned
+from llmspell.plugins.state.api import ABSENT, KeyWrite, Versioned
 
 from .._interop import Bridge
 from .api import SaverAPI

@@ -29,8 +29,8 @@ from typing import Any
 import attrs
 
 from llmspell.errors import ConflictError, NotFoundError, ValidationError
+from llmspell.plugins.sessions.api import Session, SessionQuery, SessionStatus
 from llmspell.serde import utcnow
-from llmspell.sessions import Session, SessionQuery, SessionStatus
 
 from .._interop import session_id_for
 

@@ -21,7 +21,7 @@ import attrs
 
 from llmspell.context import ExecutionContext
 from llmspell.errors import ValidationError
-from llmspell.plugins.tools.base import BaseTool
+from llmspell.plugins.tools.api import BaseTool
 
 from .client import McpConnection
 

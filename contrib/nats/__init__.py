@@ -21,7 +21,7 @@ from typing import Any
 
 from llmspell import hookimpl
 from llmspell.errors import ConfigError
-from llmspell.events import EventCodec
+from llmspell.plugins.events.backend import EventCodec
 
 from ._client import import_nats
 from .config import NatsConfig, problems

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from llmspell.events import Event, EventCodec, MalformedEventError, StreamInfo, check_stream, compile_patterns
-from llmspell.plugins.events._logutil import check_range, time_us
+from llmspell.plugins.events.api import Event, MalformedEventError, StreamInfo, check_stream, compile_patterns
+from llmspell.plugins.events.backend import EventCodec, check_range, time_us
 
 from ._client import Msg
 from .naming import untoken

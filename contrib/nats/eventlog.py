@@ -43,14 +43,8 @@ from typing import Any
 
 from llmspell import serde
 from llmspell.errors import BackendUnavailable, ConflictError
-from llmspell.events import (
-    AppendResult,
-    Event,
-    EventCodec,
-    Snapshot,
-    check_stream,
-)
-from llmspell.plugins.events._logutil import check_expected, prepare
+from llmspell.plugins.events.api import Event, check_stream
+from llmspell.plugins.events.backend import AppendResult, EventCodec, Snapshot, check_expected, prepare
 
 from ._claims import Claim, Claims
 from ._client import WRONG_LAST_SEQUENCE, JetStreamError, NatsConnection
@@ -61,7 +55,7 @@ from .naming import token
 __all__ = ["NatsEventLog"]
 
 class NatsEventLog(LogReader):
-    """An :class:`~llmspell.events.EventLog` on JetStream, shared by any number of processes."""
+    """An :class:`~llmspell.plugins.events.backend.EventLog` on JetStream, shared by any number of processes."""
 
     def __init__(self, config: NatsConfig, codec: EventCodec | None = None, *, prefix: str | None = None) -> None:
         self.config = config

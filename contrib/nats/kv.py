@@ -34,8 +34,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from llmspell.errors import BackendUnavailable, IntegrityError, ValidationError
-from llmspell.plugins.state.base import check_batch, check_expected, conflict, holds
-from llmspell.state import BatchResult, CasResult, Delete, Put, Record, WriteOp
+from llmspell.plugins.state.backend import (
+    BatchResult,
+    CasResult,
+    Delete,
+    Put,
+    Record,
+    WriteOp,
+    check_batch,
+    check_expected,
+    conflict,
+    holds,
+)
 
 from ._client import WRONG_LAST_SEQUENCE, JetStreamError, Msg, NatsConnection
 from .config import NatsConfig
@@ -51,7 +61,7 @@ _MAX_RACES = 1_000
 
 
 class NatsKVStateBackend:
-    """A :class:`~llmspell.state.StateBackend` on a JetStream key-value bucket."""
+    """A :class:`~llmspell.plugins.state.backend.StateBackend` on a JetStream key-value bucket."""
 
     name = "nats"
     persistent = True

@@ -31,15 +31,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from llmspell.errors import BackendUnavailable
-from llmspell.events import (
-    Event,
-    EventCodec,
-    MalformedEventError,
-    TopicPattern,
-    TransportInbox,
-    compile_patterns,
-)
 from llmspell.ids import new_id
+from llmspell.plugins.events.api import Event, MalformedEventError, TopicPattern, compile_patterns
+from llmspell.plugins.events.backend import EventCodec, TransportInbox
 
 from .._worksharing import RecentIds, settle
 from ._client import JetStreamError, NatsConnection
@@ -62,7 +56,7 @@ def subject_filter(prefix: str, patterns: Sequence[str]) -> str:
 
 
 class NatsTransport:
-    """An :class:`~llmspell.events.EventTransport` across processes, on JetStream."""
+    """An :class:`~llmspell.plugins.events.backend.EventTransport` across processes, on JetStream."""
 
     def __init__(self, config: NatsConfig, codec: EventCodec | None = None, *, prefix: str | None = None) -> None:
         self.config = config

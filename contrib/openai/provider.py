@@ -7,7 +7,7 @@ ending with ``data: [DONE]``).
 
 Failures: connection errors, timeouts and HTTP 408/409/429/5xx are retried
 ``max_retries`` times with exponential backoff (``Retry-After`` is honoured); then a
-:class:`~llmspell.agents.ProviderTimeout` or :class:`~llmspell.agents.ProviderError`
+:class:`~llmspell.plugins.agents.api.ProviderTimeout` or :class:`~llmspell.plugins.agents.api.ProviderError`
 names the URL, the status and the start of the server's answer. Other HTTP errors and
 malformed JSON fail at once. httpx is imported on first use; without it,
 :class:`~llmspell.errors.MissingExtraError` says to install ``llmspell[openai]``.
@@ -22,19 +22,18 @@ from typing import Any
 
 import attrs
 
-from llmspell.agents import (
+from llmspell.config import secret
+from llmspell.context import ExecutionContext
+from llmspell.errors import MissingExtraError
+from llmspell.plugins.agents.api import (
     Message,
-    ModelChunk,
-    ModelRequest,
     ModelResponse,
     ProviderError,
     ProviderTimeout,
     ToolCall,
     Usage,
 )
-from llmspell.config import secret
-from llmspell.context import ExecutionContext
-from llmspell.errors import MissingExtraError
+from llmspell.plugins.agents.backend import ModelChunk, ModelRequest
 
 __all__ = ["OpenAISettings", "OpenAIProvider"]
 

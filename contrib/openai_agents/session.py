@@ -32,10 +32,10 @@ from agents.memory.session import _CompactionSnapshot
 from agents.memory.session_settings import SessionSettings, coerce_session_settings, resolve_session_limit
 
 from llmspell.errors import LlmspellError, NotFoundError, ValidationError
-from llmspell.events import Event
 from llmspell.ids import new_id
+from llmspell.plugins.events.api import Event
+from llmspell.plugins.sessions.api import SessionStatus
 from llmspell.serde import check_json, utcnow
-from llmspell.sessions import SessionStatus
 
 from .._interop import Bridge, session_id_for
 

@@ -44,7 +44,7 @@ def database(kernel: Any) -> Any:
 
 
 def _codec(kernel: Any) -> Any:
-    from llmspell.events import EventCodec
+    from llmspell.plugins.events.backend import EventCodec
 
     return EventCodec.for_kernel(kernel)
 

@@ -1,4 +1,4 @@
-"""The ``postgres`` artifact metadata index: :class:`~llmspell.artifacts.ArtifactIndex` in SQL.
+"""The ``postgres`` artifact metadata index: :class:`~llmspell.plugins.artifacts.backend.ArtifactIndex` in SQL.
 
 The same layout as the embedded ``sqlite`` index, in the configured schema, so that
 artifact metadata (versions, ownership and grants, blob records, leases) is shared by
@@ -18,17 +18,9 @@ from typing import Any
 import attrs
 
 from llmspell import serde
-from llmspell.artifacts import (
-    ArtifactAcl,
-    ArtifactId,
-    ArtifactMeta,
-    ArtifactPage,
-    ArtifactQuery,
-    BlobRecord,
-    decode_cursor,
-    encode_cursor,
-)
-from llmspell.plugins.state.base import prefix_upper_bound
+from llmspell.plugins.artifacts.api import ArtifactAcl, ArtifactId, ArtifactMeta, ArtifactPage
+from llmspell.plugins.artifacts.backend import ArtifactQuery, BlobRecord, decode_cursor, encode_cursor
+from llmspell.plugins.state.backend import prefix_upper_bound
 
 from ._db import Database
 

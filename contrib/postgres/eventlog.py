@@ -29,17 +29,9 @@ from typing import Any
 
 from llmspell import serde
 from llmspell.errors import ConflictError
-from llmspell.events import (
-    AppendResult,
-    Event,
-    EventCodec,
-    Snapshot,
-    StreamInfo,
-    check_stream,
-    compile_patterns,
-)
-from llmspell.plugins.events._logutil import check_range, prepare
-from llmspell.plugins.state.base import prefix_upper_bound
+from llmspell.plugins.events.api import Event, StreamInfo, check_stream, compile_patterns
+from llmspell.plugins.events.backend import AppendResult, EventCodec, Snapshot, check_range, prepare
+from llmspell.plugins.state.backend import prefix_upper_bound
 
 from ._db import Database
 
@@ -75,7 +67,7 @@ def type_condition(types: str | Sequence[str] | None) -> tuple[str, list[Any]]:
 
 
 class PostgresEventLog:
-    """An :class:`~llmspell.events.EventLog` in PostgreSQL, shared by every process and host."""
+    """An :class:`~llmspell.plugins.events.backend.EventLog` in PostgreSQL, shared by every process and host."""
 
     def __init__(self, db: Database, codec: EventCodec | None = None) -> None:
         self.db = db

@@ -1,7 +1,7 @@
 """The ``postgres`` session backend: one row per session, queried through indexes.
 
 Table ``<schema>.sessions``: the whole record as JSON bytes (``record``), plus the
-columns that :class:`~llmspell.sessions.SessionQuery` filters on (``user_id``, ``app``,
+columns that :class:`~llmspell.plugins.sessions.api.SessionQuery` filters on (``user_id``, ``app``,
 ``status``, ``parent_id``, ``tags`` as a ``text[]`` with a GIN index, ``created_at``,
 ``last_active_at``, ``expires_at``) and ``version`` for compare-and-set. Every filter
 is answered in SQL; pages are keyset pages over ``(created_at, id)`` descending, the
@@ -19,7 +19,8 @@ import orjson
 
 from llmspell import serde
 from llmspell.errors import ConflictError, ValidationError
-from llmspell.sessions import Session, SessionPage, SessionQuery, decode_listed, decode_record
+from llmspell.plugins.sessions.api import Session, SessionPage, SessionQuery
+from llmspell.plugins.sessions.backend import decode_listed, decode_record
 
 from ._db import Database
 

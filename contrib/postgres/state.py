@@ -24,8 +24,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from llmspell.plugins.state.base import check_batch, check_expected, conflict, holds, prefix_upper_bound
-from llmspell.state import ABSENT, BatchResult, CasResult, Delete, Put, Record, WriteOp
+from llmspell.plugins.state.api import ABSENT
+from llmspell.plugins.state.backend import (
+    BatchResult,
+    CasResult,
+    Delete,
+    Put,
+    Record,
+    WriteOp,
+    check_batch,
+    check_expected,
+    conflict,
+    holds,
+    prefix_upper_bound,
+)
 
 from ._db import Database
 

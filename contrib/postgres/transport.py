@@ -31,8 +31,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from llmspell.errors import BackendUnavailable
-from llmspell.events import Event, EventCodec, TopicPattern, TransportInbox, compile_patterns
 from llmspell.ids import new_id
+from llmspell.plugins.events.api import Event, TopicPattern, compile_patterns
+from llmspell.plugins.events.backend import EventCodec, TransportInbox
 
 from ._db import Database
 
@@ -47,7 +48,7 @@ SPILL_TTL = 3600
 
 
 class NotifyTransport:
-    """An :class:`~llmspell.events.EventTransport` over PostgreSQL LISTEN/NOTIFY."""
+    """An :class:`~llmspell.plugins.events.backend.EventTransport` over PostgreSQL LISTEN/NOTIFY."""
 
     def __init__(self, db: Database, codec: EventCodec | None = None, *, channel: str = "llmspell_events",
                  reconnect_delay: float = 0.5) -> None:

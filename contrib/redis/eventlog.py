@@ -25,16 +25,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from llmspell import serde
-from llmspell.events import (
+from llmspell.plugins.events.api import Event, StreamInfo, check_stream, compile_patterns
+from llmspell.plugins.events.backend import (
     AppendResult,
-    Event,
     EventCodec,
     Snapshot,
-    StreamInfo,
-    check_stream,
-    compile_patterns,
+    check_expected,
+    check_range,
+    prepare,
+    time_us,
 )
-from llmspell.plugins.events._logutil import check_expected, check_range, prepare, time_us
 
 from ._client import RedisConnection, keyspace
 from ._logscripts import APPEND, BY_TIME, DELETE, LOOKUP, STREAMS
@@ -47,7 +47,7 @@ _QUERY_CHUNK = 500
 
 
 class RedisEventLog:
-    """An :class:`~llmspell.events.EventLog` on Redis Streams, shared by any number of processes."""
+    """An :class:`~llmspell.plugins.events.backend.EventLog` on Redis Streams, shared by any number of processes."""
 
     def __init__(self, config: RedisConfig, codec: EventCodec | None = None, *, space: str | None = None) -> None:
         self.config = config

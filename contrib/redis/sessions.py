@@ -27,8 +27,8 @@ import orjson
 
 from llmspell import serde
 from llmspell.errors import ConflictError, ValidationError
-from llmspell.plugins.sessions.backends import MAX_LIMIT, encode_cursor
-from llmspell.sessions import Session, SessionPage, SessionQuery, decode_listed, decode_record
+from llmspell.plugins.sessions.api import Session, SessionPage, SessionQuery
+from llmspell.plugins.sessions.backend import MAX_LIMIT, decode_listed, decode_record, encode_cursor
 
 from ._client import RedisConnection, keyspace
 from .config import RedisConfig
@@ -101,7 +101,7 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
 
 
 class RedisSessionBackend:
-    """A :class:`~llmspell.sessions.SessionBackend` on Redis, shared by any number of processes."""
+    """A :class:`~llmspell.plugins.sessions.backend.SessionBackend` on Redis, shared by any number of processes."""
 
     def __init__(self, config: RedisConfig, *, space: str | None = None) -> None:
         self.config = config

@@ -20,8 +20,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from llmspell.errors import ValidationError
-from llmspell.plugins.state.base import check_batch, check_expected
-from llmspell.state import BatchResult, CasResult, Delete, Put, Record, WriteOp
+from llmspell.plugins.state.backend import (
+    BatchResult,
+    CasResult,
+    Delete,
+    Put,
+    Record,
+    WriteOp,
+    check_batch,
+    check_expected,
+)
 
 from . import _scripts
 from ._client import RedisConnection, keyspace
@@ -52,7 +60,7 @@ def _lex_range(prefix: str, after: str | None) -> tuple[bytes, bytes]:
 
 
 class RedisStateBackend:
-    """A :class:`~llmspell.state.StateBackend` on Redis, shared by any number of processes."""
+    """A :class:`~llmspell.plugins.state.backend.StateBackend` on Redis, shared by any number of processes."""
 
     name = "redis"
     persistent = True

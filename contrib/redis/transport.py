@@ -36,15 +36,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from llmspell.errors import BackendUnavailable
-from llmspell.events import (
-    Event,
-    EventCodec,
-    MalformedEventError,
-    TopicPattern,
-    TransportInbox,
-    compile_patterns,
-)
 from llmspell.ids import new_id
+from llmspell.plugins.events.api import Event, MalformedEventError, TopicPattern, compile_patterns
+from llmspell.plugins.events.backend import EventCodec, TransportInbox
 
 from .._worksharing import RecentIds, settle
 from ._client import RedisConnection, keyspace
@@ -56,7 +50,7 @@ log = logging.getLogger("llmspell.contrib.redis")
 
 
 class RedisTransport:
-    """An :class:`~llmspell.events.EventTransport` across processes, on a Redis Stream."""
+    """An :class:`~llmspell.plugins.events.backend.EventTransport` across processes, on a Redis Stream."""
 
     def __init__(self, config: RedisConfig, codec: EventCodec | None = None, *, space: str | None = None) -> None:
         self.config = config

@@ -29,9 +29,8 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from llmspell.artifacts import BlobInfo
 from llmspell.errors import BackendUnavailable, NotFoundError, ValidationError
-from llmspell.plugins.artifacts.names import check_blob_key
+from llmspell.plugins.artifacts.backend import BlobInfo, check_blob_key
 
 from ._client import NOT_FOUND, TRANSIENT, client_context, error_code, unavailable
 from .config import S3Config
@@ -130,7 +129,7 @@ class _Writer:
 
 
 class S3BlobStore:
-    """A :class:`~llmspell.artifacts.BlobStore` over the S3 protocol."""
+    """A :class:`~llmspell.plugins.artifacts.backend.BlobStore` over the S3 protocol."""
 
     def __init__(self, config: S3Config) -> None:
         from ._client import import_aiobotocore

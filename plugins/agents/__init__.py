@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmspell import hookimpl
-from llmspell.agents import AgentService
+from llmspell.plugins.agents.api import AgentService
 
 from .base import AgentConfig, BaseAgent, inject
 from .builder import AgentBuilder

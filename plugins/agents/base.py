@@ -4,7 +4,7 @@ Subclass :class:`BaseAgent`, give it an attrs ``Config`` (subclass of
 :class:`AgentConfig`) and implement :meth:`BaseAgent.execute`. The service owns the
 lifecycle: an agent never moves its own :attr:`~BaseAgent.status`. Dependencies are
 injected by the factory into fields declared with :func:`inject` (a service protocol,
-:class:`~llmspell.agents.ModelProvider`, tools, other agents), never looked up globally.
+:class:`~llmspell.plugins.agents.backend.ModelProvider`, tools, other agents), never looked up globally.
 """
 
 from __future__ import annotations
@@ -14,19 +14,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from llmspell.agents import (
-    AgentOutput,
-    AgentRequest,
-    AgentStatus,
-    Message,
-    ModelProvider,
-    ModelResponse,
-    ToolSpec,
-)
 from llmspell.context import ExecutionContext
 from llmspell.errors import ValidationError
 from llmspell.hooks import CallbackSet
 from llmspell.ids import new_id
+from llmspell.plugins.agents.api import (
+    AgentOutput,
+    AgentRequest,
+    AgentStatus,
+    Message,
+    ModelResponse,
+    ToolSpec,
+)
+from llmspell.plugins.agents.backend import ModelProvider
 
 if TYPE_CHECKING:
     from .service import AgentManager
@@ -88,7 +88,7 @@ class AgentConfig:
 class BaseAgent:
     """An agent: ``name``, ``description``, ``capabilities``, ``config`` and ``execute``.
 
-    Implements :class:`~llmspell.agents.StatefulAgent` through :attr:`memory`: whatever
+    Implements :class:`~llmspell.plugins.agents.api.StatefulAgent` through :attr:`memory`: whatever
     an agent keeps there is snapshotted after each run and at shutdown by the state
     plugin, and restored when it initializes, in this process or the next.
     """
@@ -188,7 +188,7 @@ class BaseAgent:
         return await self._manager().run_child(self, name, input, ctx)
 
     def report(self, kind: str, data: Any = None) -> None:
-        """Send a :class:`~llmspell.agents.RunEvent` to a streaming caller, if any."""
+        """Send a :class:`~llmspell.plugins.agents.api.RunEvent` to a streaming caller, if any."""
         if self.manager is not None:
             self.manager.report(kind, self.name, data)
 

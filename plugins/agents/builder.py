@@ -76,7 +76,7 @@ class AgentBuilder:
 
     def tools(self, *tools: Any) -> AgentBuilder:
         """Tool names (registered tools or live agents), tool objects, or agents."""
-        from llmspell.plugins.tools.base import AgentTool, BaseTool
+        from llmspell.plugins.tools.api import AgentTool, BaseTool
 
         from .base import BaseAgent
 

@@ -1,7 +1,7 @@
 """Streaming runs, and the model and tool calls agents make (through their hook points).
 
 ``kernel.agents.stream`` runs like ``kernel.run`` in a task and yields the
-:class:`~llmspell.agents.RunEvent` s that the run reports through a context variable, so
+:class:`~llmspell.plugins.agents.api.RunEvent` s that the run reports through a context variable, so
 agents, models and tools deep inside a run (or a parallel branch) reach the caller.
 """
 
@@ -13,10 +13,11 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from llmspell.agents import Message, ModelRequest, ModelResponse, RunEvent, ToolSpec
 from llmspell.context import ExecutionContext
 from llmspell.errors import LlmspellError, UnknownNameError
 from llmspell.hooks import HookCall
+from llmspell.plugins.agents.api import Message, ModelResponse, RunEvent, ToolSpec
+from llmspell.plugins.agents.backend import ModelRequest
 
 from .lifecycle import current_run
 from .schema import compile_schema, validate_arguments

@@ -65,7 +65,7 @@ def parse_settings(tools: tuple[str, ...], settings: tuple[str, ...]) -> dict[st
 
 async def open_session(kernel: Any, session_id: str | None, user: str | None, *, create: bool) -> str | None:
     """Resume ``session_id`` (or create a session) through the session service, if one is loaded."""
-    from llmspell.sessions import SessionService
+    from llmspell.plugins.sessions.api import SessionService
 
     sessions = kernel.services.find(SessionService)
     if sessions is None:
@@ -90,7 +90,7 @@ def _output_dict(output: Any) -> dict[str, Any]:
 
 
 def register_commands(cli: click.Group) -> None:
-    from llmspell.cli import console, echo_json, pass_kernel, pass_reader, run
+    from llmspell.plugins.cli import console, echo_json, pass_kernel, pass_reader, run
 
     @cli.group("agents")
     def agents_group() -> None:

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from llmspell.agents import DELETE, AgentOutput
-from llmspell.artifacts import ArtifactService
 from llmspell.context import ExecutionContext
 from llmspell.errors import ServiceNotAvailable, ValidationError
-from llmspell.state import KeyWrite, StateService
+from llmspell.plugins.agents.api import DELETE, AgentOutput
+from llmspell.plugins.artifacts.api import ArtifactService
+from llmspell.plugins.state.api import KeyWrite, StateService
 
 if TYPE_CHECKING:
     from .base import BaseAgent
@@ -84,7 +84,7 @@ class Commit:
     async def apply_delta(self, agent: BaseAgent, delta: Mapping[str, Any], ctx: ExecutionContext,
                           handles: dict[tuple[str, str | None], Any] | None = None) -> None:
         """Write a state delta through the state service (its scopes and conflict policies):
-        every key or none (:meth:`~llmspell.state.StateService.write_many`)."""
+        every key or none (:meth:`~llmspell.plugins.state.api.StateService.write_many`)."""
         state = self.kernel.services.find(StateService)
         if state is None:
             raise ServiceNotAvailable("StateService", f"agent {agent.name!r} returned a state delta")

@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 
 import attrs
 
-from llmspell.agents import AgentOutput, AgentRequest
 from llmspell.context import ExecutionContext
 from llmspell.errors import LimitExceeded, ValidationError
-from llmspell.state import StateService
+from llmspell.plugins.agents.api import AgentOutput, AgentRequest
+from llmspell.plugins.state.api import StateService
 
 from .base import AgentConfig, BaseAgent
 from .commit import DEFER, locate
@@ -159,7 +159,7 @@ class Loop(Composite):
             return True
         if cfg.until_state is not None:
             scope, owner, key = locate(cfg.until_state, ctx, self)
-            if await ctx.service(StateService).scope(scope, owner).get(key):  # type: ignore[type-abstract]
+            if await ctx.service(StateService).scope(scope, owner).get(key):
                 return True
         if cfg.condition is not None:
             module, _, attr = cfg.condition.partition(":")

@@ -1,7 +1,7 @@
 """Handoffs: state propagation through a transformation pipeline, with version checks.
 
 When an agent's output names ``transfer_to``, the service builds a
-:class:`~llmspell.agents.Handoff` (source, target, input, the ``handoff_state`` the source
+:class:`~llmspell.plugins.agents.api.Handoff` (source, target, input, the ``handoff_state`` the source
 passed and the source's ``state_schema`` version) and runs the ``handoff`` hook point:
 plugin hooks, runtime hooks (``kernel.hooks.register("agent_handoff", fn)``) and the source
 agent's callbacks, in the usual order, each seeing the previous one's changes.
@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from llmspell.agents import AgentOutput, AgentRequest, Handoff
 from llmspell.context import ExecutionContext
 from llmspell.errors import MigrationError, SchemaVersionError
 from llmspell.hooks import HookCall
+from llmspell.plugins.agents.api import AgentOutput, AgentRequest, Handoff
 
 if TYPE_CHECKING:
     from .base import BaseAgent

@@ -1,6 +1,6 @@
 """The lifecycle state machine, per-agent resource limits and the per-run record.
 
-Transitions follow :data:`llmspell.agents.TRANSITIONS`; an illegal one raises
+Transitions follow :data:`llmspell.plugins.agents.api.TRANSITIONS`; an illegal one raises
 :class:`~llmspell.errors.InvalidTransition` naming the current state and the allowed
 targets. Each transition publishes ``agent.<status>`` (payload: agent, type, from, to),
 except the per-run ``ready <-> running`` moves, which ``agent.run.started`` and
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from llmspell.agents import TRANSITIONS, AgentStatus
 from llmspell.context import ExecutionContext
 from llmspell.errors import InvalidTransition, LimitExceeded, LlmspellError
+from llmspell.plugins.agents.api import TRANSITIONS, AgentStatus
 
 if TYPE_CHECKING:
     from llmspell.kernel import Kernel

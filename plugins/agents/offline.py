@@ -3,7 +3,7 @@
 It answers from, in order:
 
 1. **the script**: responses queued with :meth:`OfflineProvider.script` (text,
-   :class:`~llmspell.agents.ToolCall`, or a whole :class:`~llmspell.agents.ModelResponse`),
+   :class:`~llmspell.plugins.agents.api.ToolCall`, or a whole :class:`~llmspell.plugins.agents.api.ModelResponse`),
    consumed one per call, so a test can play any conversation;
 2. **tool rules**: an answer from the tool results just returned, or a tool call when the
    user's words fit one of the offered tools (arithmetic -> ``calculator``, "transfer to
@@ -26,8 +26,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
-from llmspell.agents import Message, ModelChunk, ModelRequest, ModelResponse, ToolCall, Usage
 from llmspell.context import ExecutionContext
+from llmspell.plugins.agents.api import Message, ModelResponse, ToolCall, Usage
+from llmspell.plugins.agents.backend import ModelChunk, ModelRequest
 
 __all__ = ["OfflineProvider", "Rule"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from llmspell import serde
 from llmspell.errors import NotFoundError
-from llmspell.sessions import SessionService
+from llmspell.plugins.sessions.api import SessionService
 
 __all__ = ["METADATA_KEY", "record", "ran_in"]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from llmspell import serde
-from llmspell.agents import Message
-from llmspell.events import EventService
-from llmspell.state import StateService
+from llmspell.plugins.agents.api import Message
+from llmspell.plugins.events.api import EventService
+from llmspell.plugins.state.api import StateService
 
 from .cli import open_session, resolve_agent
 

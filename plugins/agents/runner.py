@@ -16,13 +16,6 @@ import time
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
-from llmspell.agents import (
-    AgentOutput,
-    AgentRequest,
-    AgentStatus,
-    Message,
-    RunEvent,
-)
 from llmspell.context import ExecutionContext
 from llmspell.errors import (
     DeadlineExceeded,
@@ -30,10 +23,11 @@ from llmspell.errors import (
     LlmspellError,
     NotFoundError,
 )
-from llmspell.events import EventService
 from llmspell.hooks import HookCall
-from llmspell.sessions import SessionService
-from llmspell.state import StateService
+from llmspell.plugins.agents.api import AgentOutput, AgentRequest, AgentStatus, Message, RunEvent
+from llmspell.plugins.events.api import EventService
+from llmspell.plugins.sessions.api import SessionService
+from llmspell.plugins.state.api import StateService
 
 from .calls import reporter
 from .commit import TEMP_OWNER, Commit, locate

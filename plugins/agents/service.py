@@ -16,8 +16,8 @@ import attrs
 from cattrs.errors import BaseValidationError
 
 from llmspell import serde
-from llmspell.agents import ModelProvider
 from llmspell.errors import ConfigError, DuplicateNameError, UnknownNameError, ValidationError
+from llmspell.plugins.agents.backend import ModelProvider
 
 from .base import INJECT, AgentConfig, BaseAgent
 from .calls import Calls
@@ -197,7 +197,7 @@ class AgentManager(Lifecycle, Runner, Calls):
             value = registry.get(name)
             tool = value if hasattr(value, "invoke") else value(self.kernel)
         elif name in self._agents:
-            from llmspell.plugins.tools.base import AgentTool
+            from llmspell.plugins.tools.api import AgentTool
 
             tool = AgentTool.of(self._agents[name])
         else:

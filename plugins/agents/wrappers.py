@@ -24,7 +24,6 @@ from typing import Any, ClassVar
 import attrs
 import orjson
 
-from llmspell.agents import AgentOutput, AgentRequest
 from llmspell.context import ExecutionContext
 from llmspell.errors import (
     CancelledByHook,
@@ -33,7 +32,8 @@ from llmspell.errors import (
     LlmspellError,
     ValidationError,
 )
-from llmspell.state import StateService
+from llmspell.plugins.agents.api import AgentOutput, AgentRequest
+from llmspell.plugins.state.api import StateService
 
 from .base import AgentConfig, BaseAgent
 
@@ -156,7 +156,7 @@ class CacheAgent(Wrapper):
         key = self.key(request)
         now = time.time()
         entry = self.entries.get(key)
-        scope = ctx.service(StateService).scope("agent", self.name) if self.config.persist else None  # type: ignore[type-abstract]
+        scope = ctx.service(StateService).scope("agent", self.name) if self.config.persist else None
         if entry is None and scope is not None:
             stored = await scope.get(f"cache/{key}")
             if stored is not None:

@@ -2,7 +2,7 @@
 
 Registers the ``[artifacts]`` config section, the blob stores ``filesystem`` (default)
 and ``memory``, the metadata indexes ``sqlite`` (default) and ``memory``, the codecs
-``zstd`` and ``aesgcm``, the :class:`~llmspell.artifacts.ArtifactService`, session
+``zstd`` and ``aesgcm``, the :class:`~llmspell.plugins.artifacts.api.ArtifactService`, session
 cleanup and the ``llmspell artifacts`` commands. Block it with
 ``[plugins] disable = ["artifacts"]``.
 """
@@ -13,8 +13,9 @@ import os
 from typing import Any
 
 from llmspell import hookimpl
-from llmspell.artifacts import ArtifactService, KeyProvider
 from llmspell.errors import ConfigError
+from llmspell.plugins.artifacts.api import ArtifactService
+from llmspell.plugins.artifacts.backend import KeyProvider
 from llmspell.services import StashKey
 
 from .aesgcm import AesGcmCodec, StaticKeys, parse_key
@@ -120,10 +121,8 @@ def llmspell_configure(kernel: Any) -> None:
     config: ArtifactsConfig = kernel.config.section("artifacts")
     problems = []
     for field, kind in (("backend", "artifact backend"), ("metadata", "artifact metadata backend")):
-        name = getattr(config, field)
-        if name not in kernel.registry(kind):
-            known = ", ".join(str(n) for n in kernel.registry(kind).names())
-            problems.append(f"artifacts.{field}: unknown {kind} {name!r} (registered: {known})")
+        if problem := kernel.check_backend(f"artifacts.{field}", kind, getattr(config, field)):
+            problems.append(problem)
     codecs = kernel.registry("artifact codec")
     for where, chain in [("codecs", config.codecs), *((f"scope_codecs.{s}", c) for s, c in config.scope_codecs.items())]:
         for name in chain:

@@ -32,16 +32,15 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from llmspell.artifacts import PERMISSIONS, ArtifactAcl
 from llmspell.context import ExecutionContext, Principal
 from llmspell.errors import ValidationError
+from llmspell.plugins.artifacts.api import AUDIT_STREAM, PERMISSIONS, ArtifactAcl
 
 __all__ = ["acting", "principal_key", "grantee_key", "allowed", "check_permissions",
            "record_denial", "AUDIT_STREAM"]
 
 log = logging.getLogger("llmspell.audit")
 
-AUDIT_STREAM = "audit"
 """The event-log stream that holds every permission denial."""
 
 _KINDS = ("user", "app", "agent", "system", "anonymous")

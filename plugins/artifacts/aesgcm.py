@@ -6,7 +6,7 @@ bytes)`` and authenticates, as associated data, the key id, the prefix, ``i`` an
 whether it is the last frame: frames cannot be altered, reordered, dropped or cut off
 without :class:`~llmspell.errors.IntegrityError`. The header stores the key id and a
 key check value, so a blob opened with the wrong key fails with
-:class:`~llmspell.artifacts.WrongKeyError` before any frame is tried.
+:class:`~llmspell.plugins.artifacts.api.WrongKeyError` before any frame is tried.
 
 Format 2 (``"v": 2`` in the header) binds a blob to its identity: the final frame also
 authenticates the blob key (the content's sha-256 and the chain tag), which the writer
@@ -20,7 +20,7 @@ sha-256 is checked.
 
 Keys come from ``[artifacts] key`` / ``key_id`` / ``old_keys`` (``LLMSPELL_ARTIFACTS_KEY``
 in the environment), or from a ``key_provider`` (``module:function`` returning a
-:class:`~llmspell.artifacts.KeyProvider`). Needs the extra ``crypto``.
+:class:`~llmspell.plugins.artifacts.backend.KeyProvider`). Needs the extra ``crypto``.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ from typing import Any
 
 import attrs
 
-from llmspell.artifacts import CodecOptions, KeyProvider, WrongKeyError
 from llmspell.errors import ConfigError, IntegrityError, MissingExtraError
+from llmspell.plugins.artifacts.api import WrongKeyError
+from llmspell.plugins.artifacts.backend import CodecOptions, KeyProvider
 
 from .codecs import FrameReader, frame
 

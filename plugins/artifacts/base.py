@@ -9,26 +9,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from llmspell.artifacts import (
-    ArtifactAcl,
-    ArtifactId,
-    ArtifactIndex,
-    ArtifactMeta,
-    ArtifactRef,
-    ArtifactScope,
-    BlobStore,
-    Codec,
-    CodecOptions,
-    KeyProvider,
-)
 from llmspell.context import ExecutionContext, Principal
 from llmspell.errors import NotFoundError, PermissionDenied, ValidationError
-from llmspell.sessions import SessionService
+from llmspell.plugins.artifacts.api import ArtifactAcl, ArtifactId, ArtifactMeta, ArtifactRef, ArtifactScope
+from llmspell.plugins.artifacts.backend import ArtifactIndex, BlobStore, Codec, CodecOptions, KeyProvider
+from llmspell.plugins.sessions.api import SessionService
 
 from .acl import acting, allowed, principal_key, record_denial
+from .backend import check_name, check_owner, check_scope, check_version
 from .codecs import EncodeChain
 from .config import ArtifactsConfig
-from .names import check_name, check_owner, check_scope, check_version
 
 __all__ = ["ServiceBase"]
 

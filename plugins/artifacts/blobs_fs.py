@@ -29,15 +29,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from llmspell.artifacts import BlobInfo
 from llmspell.errors import NotFoundError, ValidationError
+from llmspell.plugins.artifacts.backend import BlobInfo
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: uploads are protected by gc's grace period only
     fcntl = None  # type: ignore[assignment]
 
-from .names import check_blob_key
+from .backend import check_blob_key
 
 __all__ = ["FilesystemBlobStore"]
 

@@ -6,10 +6,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
-from llmspell.artifacts import BlobInfo
 from llmspell.errors import NotFoundError, ValidationError
+from llmspell.plugins.artifacts.backend import BlobInfo
 
-from .names import check_blob_key
+from .backend import check_blob_key
 
 __all__ = ["MemoryBlobStore"]
 

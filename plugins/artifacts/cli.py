@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from llmspell.artifacts import ArtifactMeta
+from llmspell.plugins.artifacts.api import ArtifactMeta
 
 __all__ = ["register_commands", "meta_json"]
 
@@ -48,7 +48,7 @@ def _where(session_id: str | None, user_id: str | None, app: str | None, as_prin
 
 
 def register_commands(cli: click.Group) -> None:
-    from llmspell.cli import console, echo_json, pass_kernel, pass_reader, progress, run
+    from llmspell.plugins.cli import console, echo_json, pass_kernel, pass_reader, progress, run
 
     @cli.group("artifacts")
     def artifacts() -> None:
@@ -74,7 +74,7 @@ def register_commands(cli: click.Group) -> None:
                 page = await kernel.artifacts.list(prefix=prefix, tag=tag, content_type=content_type,
                                                    all_versions=all_versions, limit=limit, cursor=cursor, **where)
                 if session_id and not page.items:
-                    from llmspell.sessions import SessionService
+                    from llmspell.plugins.sessions.api import SessionService
 
                     sessions = kernel.services.find(SessionService)
                     if sessions is not None:

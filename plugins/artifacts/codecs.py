@@ -27,8 +27,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from llmspell import serde
-from llmspell.artifacts import Codec, CodecOptions, Decoder, Encoder
 from llmspell.errors import IntegrityError
+from llmspell.plugins.artifacts.backend import Codec, CodecOptions, Decoder, Encoder
 
 __all__ = ["MAGIC", "EncodeChain", "DecodeChain", "FrameReader", "frame", "chain_tag", "parse_header"]
 

@@ -8,16 +8,8 @@ from datetime import datetime
 
 import attrs
 
-from llmspell.artifacts import (
-    ArtifactAcl,
-    ArtifactId,
-    ArtifactMeta,
-    ArtifactPage,
-    ArtifactQuery,
-    BlobRecord,
-    decode_cursor,
-    encode_cursor,
-)
+from llmspell.plugins.artifacts.api import ArtifactAcl, ArtifactId, ArtifactMeta, ArtifactPage
+from llmspell.plugins.artifacts.backend import ArtifactQuery, BlobRecord, decode_cursor, encode_cursor
 
 __all__ = ["MemoryArtifactIndex", "sort_key", "type_matches"]
 

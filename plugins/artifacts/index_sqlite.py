@@ -20,17 +20,9 @@ from typing import Any
 import attrs
 
 from llmspell import serde
-from llmspell.artifacts import (
-    ArtifactAcl,
-    ArtifactId,
-    ArtifactMeta,
-    ArtifactPage,
-    ArtifactQuery,
-    BlobRecord,
-    decode_cursor,
-    encode_cursor,
-)
 from llmspell.errors import IntegrityError
+from llmspell.plugins.artifacts.api import ArtifactAcl, ArtifactId, ArtifactMeta, ArtifactPage
+from llmspell.plugins.artifacts.backend import ArtifactQuery, BlobRecord, decode_cursor, encode_cursor
 
 __all__ = ["SqliteArtifactIndex"]
 

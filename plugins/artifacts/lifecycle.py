@@ -9,12 +9,13 @@ from typing import Any
 import attrs
 
 from llmspell import serde
-from llmspell.artifacts import ArtifactAcl, ArtifactId, ArtifactQuery, ArtifactRef
 from llmspell.errors import NotFoundError
+from llmspell.plugins.artifacts.api import ArtifactAcl, ArtifactId, ArtifactRef
+from llmspell.plugins.artifacts.backend import ArtifactQuery
 
 from .acl import check_permissions, grantee_key
+from .backend import check_version
 from .maintenance import GcReport, Maintenance, RotationReport
-from .names import check_version
 
 __all__ = ["LifecycleMixin", "GcReport", "RetentionReport", "RotationReport"]
 

@@ -14,8 +14,9 @@ from typing import Any
 
 import attrs
 
-from llmspell.artifacts import ArtifactId, BlobRecord
 from llmspell.errors import IntegrityError
+from llmspell.plugins.artifacts.api import ArtifactId
+from llmspell.plugins.artifacts.backend import BlobRecord
 
 from .base import ServiceBase
 from .codecs import DecodeChain

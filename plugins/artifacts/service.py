@@ -15,23 +15,22 @@ from typing import Any
 import attrs
 
 from llmspell import serde
-from llmspell.artifacts import (
+from llmspell.context import ExecutionContext, Principal
+from llmspell.errors import NotFoundError, ValidationError
+from llmspell.plugins.artifacts.api import (
     ArtifactAcl,
     ArtifactId,
     ArtifactMeta,
     ArtifactPage,
-    ArtifactQuery,
     ArtifactRef,
     ArtifactScope,
     SaveRequest,
-    encode_cursor,
 )
-from llmspell.context import ExecutionContext, Principal
-from llmspell.errors import NotFoundError, ValidationError
+from llmspell.plugins.artifacts.backend import ArtifactQuery, encode_cursor
 
 from .acl import acting, principal_key
+from .backend import check_content_type, check_name, check_tag
 from .lifecycle import LifecycleMixin
-from .names import check_content_type, check_name, check_tag
 from .streams import decode_blob
 from .writes import BlobWriting
 
@@ -87,7 +86,7 @@ class ArtifactReader:
 
 
 class ArtifactStore(BlobWriting, LifecycleMixin):
-    """The default :class:`~llmspell.artifacts.ArtifactService`."""
+    """The default :class:`~llmspell.plugins.artifacts.api.ArtifactService`."""
 
     # -- save -------------------------------------------------------------------------
 

@@ -22,8 +22,9 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
-from llmspell.artifacts import ArtifactMeta, BlobStore, Codec, CodecOptions
 from llmspell.errors import IntegrityError, NotFoundError, ValidationError
+from llmspell.plugins.artifacts.api import ArtifactMeta
+from llmspell.plugins.artifacts.backend import BlobStore, Codec, CodecOptions
 
 from .codecs import DecodeChain
 

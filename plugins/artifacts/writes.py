@@ -18,8 +18,8 @@ from typing import Any
 
 import attrs
 
-from llmspell.artifacts import BlobRecord
 from llmspell.errors import ValidationError
+from llmspell.plugins.artifacts.backend import BlobRecord
 
 from .base import ServiceBase
 from .codecs import chain_tag

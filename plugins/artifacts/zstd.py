@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from llmspell.artifacts import CodecOptions
 from llmspell.errors import IntegrityError, MissingExtraError
+from llmspell.plugins.artifacts.backend import CodecOptions
 
 from .codecs import FrameReader, frame
 

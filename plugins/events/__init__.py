@@ -1,7 +1,7 @@
 """The default event service: bus, append-only log, replay, projections, triggers.
 
 Registered as the ``events`` plugin (block it with ``[plugins] disable = ["events"]``).
-It provides :class:`~llmspell.events.EventService` as ``kernel.events``, the ``memory``
+It provides :class:`~llmspell.plugins.events.api.EventService` as ``kernel.events``, the ``memory``
 and ``diskcache`` log backends, the ``local`` transport, the typed system events and the
 ``llmspell events`` commands. ``docs/events.md`` is the guide.
 """
@@ -12,7 +12,8 @@ from typing import Any
 
 from llmspell import hookimpl
 from llmspell.errors import PluginError, ValidationError
-from llmspell.events import EventCodec, EventService, check_event_class
+from llmspell.plugins.events.api import EventService, check_event_class
+from llmspell.plugins.events.backend import EventCodec
 from llmspell.services import StashKey
 
 from .bus import Subscription

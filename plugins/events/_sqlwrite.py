@@ -26,11 +26,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from llmspell.errors import ConflictError
-from llmspell.events import AppendResult, Event, EventCodec
 from llmspell.plugins._diskcache import finish_checkpoint
+from llmspell.plugins.events.api import Event
+from llmspell.plugins.events.backend import AppendResult, EventCodec
 
-from ._logutil import Prepared, check_expected
 from ._timeorder import by_id
+from .backend import Prepared, check_expected
 
 __all__ = ["GroupWriter", "write_group", "pages_written"]
 

@@ -6,12 +6,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llmspell.errors import ValidationError
-from llmspell.events import Event, check_type
 from llmspell.ids import new_id
+from llmspell.plugins.events.api import Event, check_type
 from llmspell.serde import MAPPING_DEPTH, check_json, is_json, utcnow
 
 if TYPE_CHECKING:
-    from llmspell.events import TopicPattern
+    from llmspell.plugins.events.api import TopicPattern
     from llmspell.registry import Registry
 
 __all__ = ["BuildingMixin"]

@@ -22,8 +22,8 @@ import logging
 from collections import deque
 from typing import Any
 
-from llmspell.events import Event, Handler, TopicPattern
 from llmspell.ids import new_id
+from llmspell.plugins.events.api import Event, Handler, TopicPattern
 
 __all__ = ["Subscription"]
 

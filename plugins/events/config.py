@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 
 from llmspell.errors import ConfigError, ValidationError
-from llmspell.events import compile_patterns
+from llmspell.plugins.events.api import compile_patterns
 
 __all__ = ["EventsConfig", "POLICIES", "DEFAULT_LOGGED_UNSCOPED", "check_config"]
 
@@ -61,11 +61,8 @@ def check_config(cfg: EventsConfig, kernel: Any) -> None:
     """Cross-field and name checks that the attrs class cannot express; ConfigError on failure."""
     problems: list[str] = []
     for field, kind in (("backend", "event backend"), ("transport", "event transport")):
-        name = getattr(cfg, field)
-        registry = kernel.registry(kind)
-        if name not in registry:
-            known = ", ".join(sorted(str(n) for n in registry.names())) or "none"
-            problems.append(f"events.{field}: unknown {kind} {name!r} (registered: {known})")
+        if problem := kernel.check_backend(f"events.{field}", kind, getattr(cfg, field)):
+            problems.append(problem)
     if cfg.policy not in POLICIES:
         problems.append(f"events.policy: {cfg.policy!r} is not one of {', '.join(map(repr, POLICIES))}")
     for field in ("queue_size", "read_batch"):

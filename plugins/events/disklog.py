@@ -30,13 +30,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from llmspell import serde
-from llmspell.events import AppendResult, Event, EventCodec, Snapshot, StreamInfo, check_stream
 from llmspell.plugins._diskcache import WAL_PAGES, Checkpointer, finish_checkpoint, open_cache
+from llmspell.plugins.events.api import Event, StreamInfo, check_stream
+from llmspell.plugins.events.backend import AppendResult, EventCodec, Snapshot
 
 from ._diskschema import SCHEMA_VERSION, ensure_schema
-from ._logutil import Prepared, check_range, from_us, prepare, time_us, type_filter
 from ._sqlwrite import GroupWriter, pages_written, write_group
 from ._timeorder import time_ordered
+from .backend import Prepared, check_range, from_us, prepare, time_us, type_filter
 
 __all__ = ["DiskcacheEventLog", "SCHEMA_VERSION"]
 
@@ -44,7 +45,7 @@ T = TypeVar("T")
 
 
 class DiskcacheEventLog:
-    """An :class:`~llmspell.events.EventLog` in a diskcache directory; safe across processes."""
+    """An :class:`~llmspell.plugins.events.backend.EventLog` in a diskcache directory; safe across processes."""
 
     def __init__(self, directory: str | Path, codec: EventCodec | None = None, *, inline: bool = True) -> None:
         self.directory = Path(directory)

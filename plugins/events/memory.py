@@ -13,23 +13,16 @@ from datetime import datetime
 from typing import Any
 
 from llmspell import serde
-from llmspell.events import (
-    AppendResult,
-    Event,
-    EventCodec,
-    Snapshot,
-    StreamInfo,
-    check_stream,
-    compile_patterns,
-)
+from llmspell.plugins.events.api import Event, StreamInfo, check_stream, compile_patterns
+from llmspell.plugins.events.backend import AppendResult, EventCodec, Snapshot
 
-from ._logutil import check_expected, check_range, from_us, prepare, time_us
+from .backend import check_expected, check_range, from_us, prepare, time_us
 
 __all__ = ["MemoryEventLog"]
 
 
 class MemoryEventLog:
-    """An :class:`~llmspell.events.EventLog` in a dict of lists."""
+    """An :class:`~llmspell.plugins.events.backend.EventLog` in a dict of lists."""
 
     def __init__(self, codec: EventCodec | None = None) -> None:
         self.codec = codec or EventCodec()

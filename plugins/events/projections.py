@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from llmspell.events import Event, Projection, ProjectionResult, Snapshot
+from llmspell.plugins.events.api import Event, Projection, ProjectionResult
+from llmspell.plugins.events.backend import Snapshot
 from llmspell.serde import utcnow
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmspell.errors import ValidationError
-from llmspell.events import (
+from llmspell.plugins.events.api import (
     Event,
     Handler,
     MalformedEventError,
@@ -22,11 +22,11 @@ from llmspell.events import (
     compile_patterns,
 )
 
-from ._logutil import check_seq, check_time
+from .backend import check_seq, check_time
 from .bus import Subscription
 
 if TYPE_CHECKING:
-    from llmspell.events import EventLog
+    from llmspell.plugins.events.backend import EventLog
 
     from .config import EventsConfig
     from .projections import LiveProjection
@@ -69,7 +69,7 @@ class ReadingMixin:
     ) -> AsyncIterator[Event]:
         """The events of ``stream`` from ``from_seq`` (to ``to_seq``), in order, fetched in pages.
 
-        A record that cannot be decoded raises :class:`~llmspell.events.MalformedEventError`
+        A record that cannot be decoded raises :class:`~llmspell.plugins.events.api.MalformedEventError`
         (naming its stream and seq) once the events before it are yielded; with
         ``malformed="skip"`` it is logged, recorded in ``stats()["malformed"]`` and skipped.
         """

@@ -1,6 +1,6 @@
 """The router: which local subscriptions and waiters an event goes to.
 
-It is the :class:`~llmspell.events.TransportInbox` of the service: the transport hands
+It is the :class:`~llmspell.plugins.events.backend.TransportInbox` of the service: the transport hands
 every event (its own process's and, with a cross-process transport, the others') to
 :meth:`Router.deliver`, and each event of a work-sharing group to
 :meth:`Router.deliver_group`. The subscriptions matching a type are computed once per
@@ -15,7 +15,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from llmspell.events import Event, TopicPattern
+from llmspell.plugins.events.api import Event, TopicPattern
 
 from .bus import Subscription
 

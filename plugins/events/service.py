@@ -24,8 +24,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from llmspell.errors import DeadlineExceeded, ValidationError
-from llmspell.events import Event, EventCodec, EventLog, EventTransport, Handler, compile_patterns
 from llmspell.ids import new_id
+from llmspell.plugins.events.api import Event, Handler, compile_patterns
+from llmspell.plugins.events.backend import EventCodec, EventLog, EventTransport
 from llmspell.serde import MAPPING_DEPTH, check_json, is_json
 
 from .building import BuildingMixin, _as_dict
@@ -55,7 +56,7 @@ def _check_meta(**fields: Any) -> None:
 
 
 class EventBus(BuildingMixin, ReadingMixin):
-    """The :class:`~llmspell.events.EventService` of the ``events`` plugin."""
+    """The :class:`~llmspell.plugins.events.api.EventService` of the ``events`` plugin."""
 
     def __init__(self, kernel: Any, config: EventsConfig, *, log_backend: EventLog | None = None,
                  transport: EventTransport | None = None) -> None:

@@ -1,6 +1,6 @@
 """The ``local`` transport: published events come straight back in, in this process only.
 
-A cross-process transport implements the same :class:`~llmspell.events.EventTransport`
+A cross-process transport implements the same :class:`~llmspell.plugins.events.backend.EventTransport`
 protocol; how one would map it:
 
 * ``publish`` sends the envelope with its position (``codec.encode(event,
@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from llmspell.events import Event, TopicPattern, TransportInbox, compile_patterns
+from llmspell.plugins.events.api import Event, TopicPattern, compile_patterns
+from llmspell.plugins.events.backend import TransportInbox
 
 __all__ = ["LocalTransport"]
 

@@ -8,7 +8,7 @@ trigger event.
 
 **Groups.** A trigger added with ``group="shipping"`` does not receive events through
 the normal fan-out: its process *joins* the group at the transport
-(:meth:`~llmspell.events.EventTransport.join`) and receives the events the transport
+(:meth:`~llmspell.plugins.events.backend.EventTransport.join`) and receives the events the transport
 assigns to it through ``deliver_group``. With ``local`` that is every matching event
 (one process); with a consumer-group transport (Redis Streams groups, NATS queue
 groups) each event goes to one process of the group, so several hosts share the work.
@@ -25,7 +25,7 @@ import attrs
 
 from llmspell import serde
 from llmspell.errors import DuplicateNameError, NotFoundError
-from llmspell.events import Event, Handler, compile_patterns
+from llmspell.plugins.events.api import Event, Handler, compile_patterns
 
 from .bus import Subscription, _name_of
 

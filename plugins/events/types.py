@@ -4,7 +4,7 @@ workflow and hook events.
 Each family has a base class registered for ``<family>.**``, so an event of that family
 whose exact type has no class of its own (``agent.paused``) is still read back as the
 family class; each known type has a class registered under its name. Typed classes add
-no fields (see :mod:`llmspell.events`): the payload keys below are read with
+no fields (see :mod:`llmspell.plugins.events.api`): the payload keys below are read with
 ``payload_field`` and only the workflow and hook events, which this plugin and the
 kernel publish themselves, insist on theirs (``REQUIRED``).
 """
@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from llmspell.events import Event, payload_field
+from llmspell.plugins.events.api import Event, payload_field
 
 # -- families -------------------------------------------------------------------------
 

@@ -25,8 +25,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from llmspell.errors import ValidationError
-from llmspell.events import Event
 from llmspell.ids import new_id
+from llmspell.plugins.events.api import Event
 from llmspell.serde import is_json
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """The default session manager plugin (``kernel.sessions``).
 
 Registers the ``memory`` and ``diskcache`` session backends, the ``[sessions]`` config
-section, the manager as the :class:`~llmspell.sessions.SessionService`, the background
+section, the manager as the :class:`~llmspell.plugins.sessions.api.SessionService`, the background
 heartbeat and sweeper, and the ``llmspell sessions`` commands.
 """
 
@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from llmspell import hookimpl
+from llmspell.errors import ConfigError
+from llmspell.plugins.sessions.api import SessionService
 from llmspell.services import StashKey
-from llmspell.sessions import SessionService
 
 from .backends import make_diskcache, make_memory
 from .config import SessionsConfig
@@ -32,6 +33,13 @@ def llmspell_register_config(register: Any) -> None:
 def llmspell_register_session_backends(register: Any) -> None:
     register("memory", make_memory, "session records in process memory (nothing persists)")
     register("diskcache", make_diskcache, "session records on disk under the data directory")
+
+
+@hookimpl
+def llmspell_configure(kernel: Any) -> None:
+    config: SessionsConfig = kernel.config.section("sessions")
+    if problem := kernel.check_backend("sessions.backend", "session backend", config.backend):
+        raise ConfigError([problem], source=kernel.config.source)
 
 
 @hookimpl(trylast=True)

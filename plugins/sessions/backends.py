@@ -2,62 +2,24 @@
 
 from __future__ import annotations
 
-import base64
 import builtins
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import attrs
-import orjson
 
 from llmspell import serde
-from llmspell.errors import ConflictError, ValidationError
-from llmspell.sessions import Session, SessionPage, SessionQuery, decode_listed, decode_record
+from llmspell.plugins.sessions.api import Session, SessionPage, SessionQuery
+from llmspell.plugins.sessions.backend import (
+    conflict,
+    decode_listed,
+    decode_record,
+    page,
+)
 
-__all__ = ["MemorySessionBackend", "DiskcacheSessionBackend", "page", "encode_cursor"]
+__all__ = ["MemorySessionBackend", "DiskcacheSessionBackend", "make_memory", "make_diskcache"]
 
-MAX_LIMIT = 1000
 _PREFIX = "session:"
-
-
-def encode_cursor(session: Session) -> str:
-    raw = orjson.dumps([session.created_at.isoformat(), session.id])
-    return base64.urlsafe_b64encode(raw).decode("ascii")
-
-
-def _decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        created, session_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-        return str(created), str(session_id)
-    except Exception:  # noqa: BLE001 - any garbage is the same user error
-        raise ValidationError(f"invalid session list cursor {cursor!r}") from None
-
-
-def page(sessions: Iterable[Session], query: SessionQuery) -> SessionPage:
-    """Filter, order newest first, and cut one page (for backends without indexes)."""
-    if not 1 <= query.limit <= MAX_LIMIT:
-        raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {query.limit}")
-    matching = sorted(
-        (s for s in sessions if query.matches(s)),
-        key=lambda s: (s.created_at, s.id),
-        reverse=True,
-    )
-    if query.cursor:
-        created, session_id = _decode_cursor(query.cursor)
-        matching = [s for s in matching if (s.created_at.isoformat(), s.id) < (created, session_id)]
-    items = tuple(matching[: query.limit])
-    more = len(matching) > query.limit
-    return SessionPage(items, encode_cursor(items[-1]) if more and items else None)
-
-
-def _conflict(session_id: str, expected: int, current: Session | None) -> ConflictError:
-    return ConflictError(
-        f"session:{session_id}",
-        expected=expected,
-        current_version=None if current is None else current.version,
-        current_value=current,
-    )
 
 
 class MemorySessionBackend:
@@ -75,7 +37,7 @@ class MemorySessionBackend:
     async def put(self, session: Session, *, expected_version: int) -> Session:
         current = self._records.get(session.id)
         if (current.version if current else 0) != expected_version:
-            raise _conflict(session.id, expected_version, current)
+            raise conflict(session.id, expected_version, current)
         stored = session.replace(version=expected_version + 1)
         self._records[session.id] = stored
         return stored
@@ -121,7 +83,7 @@ class DiskcacheSessionBackend:
         result = await self._store.compare_and_set(_PREFIX + session.id, serde.dumps(stored), expected_version)
         if not result.ok:
             current = result.current
-            raise _conflict(
+            raise conflict(
                 session.id, expected_version,
                 None if current is None else self._decode(current.data, session.id, current.version),
             )

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from llmspell.errors import NotFoundError
 from llmspell.ids import new_id
-from llmspell.sessions import Lease, Session, SessionStatus
+from llmspell.plugins.sessions.api import Lease, Session, SessionStatus
 
 if TYPE_CHECKING:
     from .manager import SessionManager

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from llmspell import serde
+from llmspell.context import check_user_id
 from llmspell.errors import (
     ConflictError,
     IntegrityError,
@@ -24,15 +25,16 @@ from llmspell.errors import (
     UnknownNameError,
     ValidationError,
 )
-from llmspell.identifiers import MAX_SESSION_ID, check_session_id, check_user_id
 from llmspell.ids import new_id
-from llmspell.sessions import (
+from llmspell.plugins.sessions.api import (
+    MAX_SESSION_ID,
     PENDING,
     VISIBLE,
     Session,
     SessionPage,
     SessionQuery,
     SessionStatus,
+    check_session_id,
     check_transition,
 )
 
@@ -107,7 +109,7 @@ def _check_status(status: Any) -> SessionStatus:
 
 
 class SessionManager:
-    """``kernel.sessions``: see :class:`llmspell.sessions.SessionService`."""
+    """``kernel.sessions``: see :class:`llmspell.plugins.sessions.api.SessionService`."""
 
     def __init__(self, kernel: Any, backend: Any, config: SessionsConfig) -> None:
         self.kernel = kernel

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from llmspell.errors import ConflictError, NotFoundError, ValidationError
-from llmspell.sessions import PENDING, Session, SessionQuery, SessionStatus
+from llmspell.plugins.sessions.api import PENDING, Session, SessionQuery, SessionStatus
 
 if TYPE_CHECKING:
     from .manager import SessionManager

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from llmspell.artifacts import ArtifactScope, ArtifactService
-from llmspell.events import EventService
-from llmspell.sessions import Session
-from llmspell.state import StateService
+from llmspell.plugins.artifacts.api import ArtifactScope, ArtifactService
+from llmspell.plugins.events.api import EventService
+from llmspell.plugins.sessions.api import Session
+from llmspell.plugins.state.api import StateService
 
 log = logging.getLogger("llmspell.sessions")
 

@@ -23,20 +23,19 @@ import attrs
 import orjson
 
 from llmspell import serde
-from llmspell.artifacts import (
+from llmspell.context import check_user_id
+from llmspell.errors import ValidationError
+from llmspell.plugins.artifacts.api import (
     ArtifactAcl,
     ArtifactId,
     ArtifactMeta,
     ArtifactScope,
     ArtifactService,
-    BlobRecord,
 )
-from llmspell.errors import ValidationError
-from llmspell.events import Event, EventService
-from llmspell.identifiers import check_session_id, check_user_id
-from llmspell.plugins.artifacts.names import check_blob_key, check_name
-from llmspell.sessions import PENDING, SCHEMA_VERSION, Session, SessionStatus
-from llmspell.state import StateItem, StateService, check_key
+from llmspell.plugins.artifacts.backend import BlobRecord, check_blob_key, check_name
+from llmspell.plugins.events.api import Event, EventService
+from llmspell.plugins.sessions.api import PENDING, SCHEMA_VERSION, Session, SessionStatus, check_session_id
+from llmspell.plugins.state.api import StateItem, StateService, check_key
 
 S = SessionStatus
 
@@ -269,7 +268,7 @@ async def _check_empty(kernel: Any, sid: str) -> None:
 
 
 def _event(kernel: Any, data: dict[str, Any]) -> Event:
-    from llmspell._eventcodec import EventCodec
+    from llmspell.plugins.events.backend import EventCodec
 
     return EventCodec.for_kernel(kernel).from_data(data, data.get("stream"), data.get("seq"))
 

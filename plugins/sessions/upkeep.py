@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from llmspell.errors import CorruptRecordWarning, InvalidTransition, NotFoundError
-from llmspell.sessions import Lease, Session, SessionPage, SessionQuery, SessionStatus
+from llmspell.plugins.sessions.api import Lease, Session, SessionPage, SessionQuery, SessionStatus
 
 if TYPE_CHECKING:
     from .manager import SessionManager

@@ -16,8 +16,8 @@ import click
 from llmspell import hookimpl
 from llmspell.errors import ConfigError
 from llmspell.hooks import HookCall
+from llmspell.plugins.state.api import StateService
 from llmspell.services import StashKey
-from llmspell.state import StateService
 
 from . import agents
 from .config import DiskcacheOptions, StateConfig, parse_policy
@@ -71,12 +71,10 @@ def llmspell_register_state_reducers(register: Any) -> None:
 @hookimpl(trylast=True)
 def llmspell_configure(kernel: Any) -> None:
     config: StateConfig = kernel.config.section("state")
-    backends = kernel.registry("state backend")
     reducers = kernel.registry("state reducer")
     problems = []
-    if config.backend not in backends:
-        known = ", ".join(sorted(str(n) for n in backends.names())) or "none"
-        problems.append(f"state.backend: unknown state backend {config.backend!r} (registered: {known})")
+    if problem := kernel.check_backend("state.backend", "state backend", config.backend):
+        problems.append(problem)
     for where, spec in [("state.default_policy", config.default_policy)] + [
         (f"state.policies.{pattern!r}", spec) for pattern, spec in config.policies.items()
     ]:

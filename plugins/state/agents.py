@@ -4,7 +4,7 @@ An agent's state lives in scope ``agent``, owner = the agent's ``name``, under t
 ``[state] agent_snapshot_key`` (``"snapshot"``). On ``agent_initialize`` the stored
 snapshot (if any) is handed to the ``agent_state_restore`` hook point and then to
 ``agent.restore_state(state)`` when the agent implements
-:class:`~llmspell.agents.StatefulAgent`. After each execution (``agent_after``) and at
+:class:`~llmspell.plugins.agents.api.StatefulAgent`. After each execution (``agent_after``) and at
 ``agent_shutdown`` the snapshot is ``agent.snapshot_state()`` merged with what the
 ``agent_state_snapshot`` hook point returns (hooks win on equal keys); it is written only
 when it differs from the last one this kernel saved or restored, so an idle agent costs
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from llmspell.agents import StatefulAgent
-from llmspell.state import StateService
+from llmspell.plugins.agents.api import StatefulAgent
+from llmspell.plugins.state.api import StateService
 
 from .codec import to_json
 

@@ -2,7 +2,7 @@
 
 Every key behaves as its own ``set`` or ``delete`` would (key and value checks, its
 conflict policy, the ``state_before_write`` hook point, the size limit), but all of them
-are stored by one backend :meth:`~llmspell.state.StateBackend.batch`: a process killed
+are stored by one backend :meth:`~llmspell.plugins.state.backend.StateBackend.batch`: a process killed
 at any moment leaves every key written or none. The ``state_written`` hook point and
 ``state.changed`` events run after the batch committed, in the order of the writes.
 
@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from llmspell.errors import ValidationError
-from llmspell.state import ABSENT, Delete, KeyWrite, Put, StateBackend, WriteOp, check_key
+from llmspell.plugins.state.api import ABSENT, KeyWrite, check_key
+from llmspell.plugins.state.backend import Delete, Put, StateBackend, WriteOp
 
-from .base import check_expected
+from .backend import check_expected
 from .codec import to_json
 from .scope import Scope
 

@@ -19,9 +19,10 @@ from llmspell.errors import (
     ConflictError,
     ValidationError,
 )
-from llmspell.state import ABSENT, Record, StateChange, StateItem, check_key, check_owner, check_scope
-from llmspell.state import Delete as DeleteOp
-from llmspell.state import Put as PutOp
+from llmspell.plugins.state.api import ABSENT, StateChange, StateItem, check_key, check_owner, check_scope
+from llmspell.plugins.state.backend import Delete as DeleteOp
+from llmspell.plugins.state.backend import Put as PutOp
+from llmspell.plugins.state.backend import Record
 
 from .codec import decode, encode, owner_prefix, to_json
 from .watch import change_from_payload

@@ -80,7 +80,7 @@ def parse_policy(text: str) -> tuple[str, str | None]:
     Raises ``ValueError`` with the allowed forms; reducer names are checked by the caller
     against the registry.
     """
-    from llmspell.state import POLICIES
+    from llmspell.plugins.state.api import POLICIES
 
     policy, sep, reducer = text.partition(":")
     policy = policy.strip()

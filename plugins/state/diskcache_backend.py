@@ -39,9 +39,9 @@ from diskcache.core import DBNAME, MODE_RAW
 
 from llmspell.errors import BackendUnavailable, IntegrityError
 from llmspell.plugins._diskcache import Checkpointer, finish_checkpoint, foreign_row, open_cache
-from llmspell.state import BatchResult, CasResult, Delete, Put, Record, WriteOp
+from llmspell.plugins.state.backend import BatchResult, CasResult, Delete, Put, Record, WriteOp
 
-from .base import check_batch, check_expected, conflict, holds, prefix_upper_bound
+from .backend import check_batch, check_expected, conflict, holds, prefix_upper_bound
 
 __all__ = ["DiskcacheStateBackend"]
 

@@ -11,9 +11,9 @@ import bisect
 import threading
 from collections.abc import Sequence
 
-from llmspell.state import BatchResult, CasResult, Delete, Put, Record, WriteOp
+from llmspell.plugins.state.backend import BatchResult, CasResult, Delete, Put, Record, WriteOp
 
-from .base import check_batch, check_expected, conflict, holds
+from .backend import check_batch, check_expected, conflict, holds
 
 __all__ = ["MemoryStateBackend"]
 

@@ -29,8 +29,9 @@ from llmspell.errors import (
     SerializationError,
     ValidationError,
 )
+from llmspell.plugins.state.api import check_owner, check_scope
+from llmspell.plugins.state.backend import Record
 from llmspell.registry import Registry
-from llmspell.state import Record, check_owner, check_scope
 
 from .codec import decode, owner_prefix, split_key
 

@@ -23,8 +23,8 @@ from typing import Any
 import attrs
 
 from llmspell.errors import UnknownNameError, ValidationError
+from llmspell.plugins.state.api import SCOPES
 from llmspell.registry import Registry
-from llmspell.state import SCOPES
 
 from .config import parse_policy
 

@@ -1,7 +1,7 @@
 """One owner's keys in one scope: ``prefs = kernel.state.scope("user", "u1")``.
 
 Every method validates the key first (non-empty, at most
-:data:`~llmspell.state.MAX_KEY_LENGTH` characters, no control characters) and the value
+:data:`~llmspell.plugins.state.api.MAX_KEY_LENGTH` characters, no control characters) and the value
 before anything is written. Values come back as JSON data, or as ``cls`` when given (an
 attrs class, structured through the one converter).
 """
@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from llmspell.errors import ValidationError
+from llmspell.plugins.state.api import ABSENT, StateChange, StateItem, Versioned, check_key
 from llmspell.serde import check_int
-from llmspell.state import ABSENT, StateChange, StateItem, Versioned, check_key
 
-from .base import check_expected
+from .backend import check_expected
 from .codec import decode, from_json, owner_prefix, to_json
 
 if TYPE_CHECKING:

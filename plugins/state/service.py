@@ -19,12 +19,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from llmspell.errors import ConflictError, CorruptRecordWarning, IntegrityError, SchemaVersionError
-from llmspell.events import EventService
-from llmspell.state import (
+from llmspell.plugins.events.api import EventService
+from llmspell.plugins.state.api import (
     SCOPES,
-    CasResult,
-    Record,
-    StateBackend,
     StateChange,
     StateItem,
     StateWrite,
@@ -32,6 +29,7 @@ from llmspell.state import (
     check_owner,
     check_scope,
 )
+from llmspell.plugins.state.backend import CasResult, Record, StateBackend
 
 from . import batch, bulk
 from .codec import decode, encode, owner_prefix, to_json
@@ -48,7 +46,7 @@ log = logging.getLogger("llmspell.state")
 
 
 class StateManager:
-    """The default :class:`~llmspell.state.StateService`."""
+    """The default :class:`~llmspell.plugins.state.api.StateService`."""
 
     def __init__(self, kernel: Any, config: StateConfig, backend: StateBackend) -> None:
         self.kernel = kernel

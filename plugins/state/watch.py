@@ -4,7 +4,7 @@ When an event service is running, a watch is a subscription to ``state.changed``
 filtered by scope, owner and key prefix, so it follows the bus: asynchronous delivery,
 error isolation and, with a cross-process transport, writes made by other processes.
 Without an event service, watches are called in this process right after each write.
-Either way the handler receives a :class:`~llmspell.state.StateChange`; it may be sync
+Either way the handler receives a :class:`~llmspell.plugins.state.api.StateChange`; it may be sync
 or async, and an exception it raises is logged, never passed to the writer.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from llmspell.state import StateChange
+from llmspell.plugins.state.api import StateChange
 
 __all__ = ["StateWatch", "LocalWatchers", "subscribe", "change_from_payload"]
 

@@ -18,7 +18,7 @@ __all__ = ["AgentTool", "BaseTool", "FunctionTool", "as_text", "signature_schema
 
 def _factory(name: str, cls: type[BaseTool]) -> Any:
     def make(kernel: Any) -> BaseTool:
-        from llmspell.agents import AgentService
+        from llmspell.plugins.agents.api import AgentService
 
         return cls(name=name, manager=kernel.services.find(AgentService))
 

@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 import attrs
 import orjson
 
-from llmspell.agents import AgentOutput, AgentRequest
 from llmspell.context import ExecutionContext
 from llmspell.errors import ValidationError
+from llmspell.plugins.agents.api import AgentOutput, AgentRequest
 from llmspell.plugins.agents.base import AgentConfig, BaseAgent
 from llmspell.plugins.agents.schema import CompiledSchema, compile_schema, type_schema, validate_arguments
 

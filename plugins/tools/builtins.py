@@ -25,10 +25,10 @@ from typing import Any, ClassVar
 
 import attrs
 
-from llmspell.artifacts import ArtifactService
 from llmspell.context import ExecutionContext
 from llmspell.errors import ValidationError
-from llmspell.state import StateService
+from llmspell.plugins.artifacts.api import ArtifactService
+from llmspell.plugins.state.api import StateService
 
 from .base import BaseTool
 from .reach import artifact_place, state_owner
@@ -107,7 +107,7 @@ _SCOPE_ARG = {"type": "string", "enum": ["session", "user", "app"], "description
 
 async def _scope(tool: BaseTool, ctx: ExecutionContext, scope: str | None, key: str, permission: str) -> Any:
     kind, owner = await state_owner(_kernel(tool), ctx, scope, key, permission)
-    return ctx.service(StateService).scope(kind, owner)  # type: ignore[type-abstract]
+    return ctx.service(StateService).scope(kind, owner)
 
 
 def _kernel(tool: BaseTool) -> Any:
@@ -156,7 +156,7 @@ class ArtifactRead(BaseTool):
     async def invoke(self, arguments: dict[str, Any], ctx: ExecutionContext) -> Any:
         place = await artifact_place(_kernel(self), ctx, arguments["name"], "read")
         version = arguments.get("version") or place.version
-        data = await ctx.service(ArtifactService).load(place.name, version=version, **place.where(ctx))  # type: ignore[type-abstract]
+        data = await ctx.service(ArtifactService).load(place.name, version=version, **place.where(ctx))
         return data.decode("utf-8", errors="replace")
 
 
@@ -173,7 +173,7 @@ class ArtifactWrite(BaseTool):
 
     async def invoke(self, arguments: dict[str, Any], ctx: ExecutionContext) -> Any:
         place = await artifact_place(_kernel(self), ctx, arguments["name"], "write")
-        ref = await ctx.service(ArtifactService).save(  # type: ignore[type-abstract]
+        ref = await ctx.service(ArtifactService).save(
             place.name, arguments["content"].encode(), content_type=arguments.get("content_type", "text/plain"),
             **place.where(ctx),
         )
@@ -191,7 +191,7 @@ class Notes(BaseTool):
     }
 
     async def invoke(self, arguments: dict[str, Any], ctx: ExecutionContext) -> Any:
-        scope = ctx.service(StateService).scope("app")  # type: ignore[type-abstract]
+        scope = ctx.service(StateService).scope("app")
         words = {w for w in re.findall(r"[a-z0-9]+", arguments["query"].lower()) if len(w) > 2}
         scored = []
         for key in await scope.list("notes/"):

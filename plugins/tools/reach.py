@@ -14,10 +14,10 @@ from typing import Any
 
 import attrs
 
-from llmspell.artifacts import ArtifactRef
 from llmspell.context import ExecutionContext
 from llmspell.errors import PermissionDenied, ValidationError
 from llmspell.plugins.artifacts.acl import principal_key, record_denial
+from llmspell.plugins.artifacts.api import ArtifactRef
 
 __all__ = ["Place", "artifact_place", "state_owner", "run_user"]
 

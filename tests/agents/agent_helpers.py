@@ -8,8 +8,8 @@ from typing import Any
 import attrs
 
 from llmspell import hookimpl
-from llmspell.agents import AgentOutput
 from llmspell.plugins.agents import AgentConfig, BaseAgent
+from llmspell.plugins.agents.api import AgentOutput
 
 
 @attrs.frozen
@@ -103,6 +103,6 @@ async def new_session(kernel: Any, user: str = "u1") -> str:
 
 def count_dropped(agent: Any, dropped: list[Any], kept: list[Any], ctx: Any) -> list[Any]:
     """A custom chat trimming strategy (``tests.agents.agent_helpers:count_dropped``)."""
-    from llmspell.agents import Message
+    from llmspell.plugins.agents.api import Message
 
     return [Message.system(f"(dropped {len(dropped)} messages)")]

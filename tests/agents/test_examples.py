@@ -27,7 +27,7 @@ def test_chat_with_memory(tmp_path, llmspell_env):
     # The command it prints resumes the conversation from the command line.
     command = out.strip().splitlines()[-1].removeprefix("continue it with: ")
     assert command.startswith("llmspell ")
-    args = [sys.executable, "-c", "from llmspell.cli import main; main()", *shlex.split(command)[1:]]
+    args = [sys.executable, "-c", "from llmspell.plugins.cli import main; main()", *shlex.split(command)[1:]]
     shown = subprocess.run(args, input="/quit\n", env=llmspell_env, capture_output=True, text=True, timeout=120,
                            cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr

@@ -9,7 +9,6 @@ import textwrap
 import attrs
 import pytest
 
-from llmspell.agents import AgentOutput
 from llmspell.errors import (
     ConfigError,
     DuplicateNameError,
@@ -19,6 +18,7 @@ from llmspell.errors import (
 )
 from llmspell.hooks import HookCall
 from llmspell.plugins.agents import BaseAgent, OfflineProvider, inject
+from llmspell.plugins.agents.api import AgentOutput
 from llmspell.plugins.agents.schema import config_schema
 from llmspell.plugins.tools import tool
 

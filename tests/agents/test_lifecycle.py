@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from llmspell.agents import AgentStatus, ToolCall
 from llmspell.errors import DeadlineExceeded, InvalidTransition, LimitExceeded
 from llmspell.plugins.agents import AgentInitError
+from llmspell.plugins.agents.api import AgentStatus, ToolCall
 
 from .agent_helpers import Echo
 

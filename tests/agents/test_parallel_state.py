@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 import pytest_asyncio
 
-from llmspell.agents import DELETE
 from llmspell.errors import ConflictError
-from llmspell.state import StateService
+from llmspell.plugins.agents.api import DELETE
+from llmspell.plugins.state.api import StateService
 
 from .agent_helpers import EchoPlugin, Writer
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from llmspell import Cancel, Replace
-from llmspell.agents import AgentOutput, AgentRequest, Message, ModelResponse, ToolCall
 from llmspell.errors import CancelledByHook, ValidationError
+from llmspell.plugins.agents.api import AgentOutput, AgentRequest, Message, ModelResponse, ToolCall
 
 
 async def test_run_by_name_and_hook_points_in_order(kernel, hook_recorder):
@@ -133,7 +133,7 @@ async def test_temp_scope_does_not_need_state_without_deltas(kernel):
 def test_fast_copy_keeps_every_field():
     import attrs
 
-    from llmspell.agents import ArtifactOutput
+    from llmspell.plugins.agents.api import ArtifactOutput
     from llmspell.plugins.agents.commit import _with_agent
 
     original = AgentOutput(content="c", data={"d": 1}, state_delta={"k": 1}, artifacts=(ArtifactOutput("a", b"x"),),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from llmspell.agents import ToolCall
+from llmspell.plugins.agents.api import ToolCall
 
 from .agent_helpers import new_session
 

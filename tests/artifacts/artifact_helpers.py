@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmspell import Event, Kernel
+from llmspell import Kernel
+from llmspell.plugins.events.api import Event
 
 KEY_A = "11" * 32
 KEY_B = "22" * 32

@@ -9,7 +9,7 @@ import pytest
 import pytest_asyncio
 
 from llmspell import Kernel, hookimpl
-from llmspell.events import EventService
+from llmspell.plugins.events.api import EventService
 
 from .artifact_helpers import CapturedEvents
 

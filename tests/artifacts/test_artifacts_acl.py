@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from llmspell import Kernel, Principal
-from llmspell.artifacts import ArtifactScope
 from llmspell.errors import PermissionDenied, ValidationError
+from llmspell.plugins.artifacts.api import ArtifactScope
 
 ALICE = Principal.user("alice")
 BOB = Principal.user("bob")
@@ -60,7 +60,7 @@ async def test_session_owner_comes_from_user_id_or_context(akernel: Kernel) -> N
 
 async def test_session_owner_comes_from_the_sessions_service(make_kernel: Any) -> None:
     from llmspell import hookimpl
-    from llmspell.sessions import SessionService
+    from llmspell.plugins.sessions.api import SessionService
 
     class Sessions:
         async def get(self, session_id: str) -> Any:

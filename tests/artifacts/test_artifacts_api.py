@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from llmspell import Cancel, CancelledByHook, Kernel
-from llmspell.artifacts import ArtifactRef, ArtifactScope, SaveRequest
 from llmspell.errors import NotFoundError, SerializationError, ValidationError
+from llmspell.plugins.artifacts.api import ArtifactRef, ArtifactScope, SaveRequest
 
 
 async def test_save_load_versions(akernel: Kernel) -> None:

@@ -18,7 +18,7 @@ def cli(tmp_path: Path, llmspell_env: dict[str, str]) -> Any:
 
     def run(*args: str, ok: bool = True, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         done = subprocess.run(
-            [sys.executable, "-c", "from llmspell.cli import main; main()", "--data-dir", str(data_dir), *args],
+            [sys.executable, "-c", "from llmspell.plugins.cli import main; main()", "--data-dir", str(data_dir), *args],
             capture_output=True, env=llmspell_env, input=stdin, timeout=60, check=False,
         )
         if ok:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from llmspell import Kernel
-from llmspell.artifacts import WrongKeyError
 from llmspell.errors import ConfigError, IntegrityError, MissingExtraError, PluginError
+from llmspell.plugins.artifacts.api import WrongKeyError
 from llmspell.plugins.artifacts.codecs import EncodeChain
 from llmspell.plugins.artifacts.zstd import ZstdCodec
 from tests.contrib.s3.s3server import s3_server  # noqa: F401 - a fixture
@@ -46,7 +46,7 @@ async def test_zstd_round_trip_and_skip(start_kernel: Any) -> None:
 
 
 def test_zstd_skips_after_misses_and_bounds_frames() -> None:
-    from llmspell.artifacts import CodecOptions
+    from llmspell.plugins.artifacts.backend import CodecOptions
 
     opts = CodecOptions(frame_size=4096)
     chain = EncodeChain([ZstdCodec()], opts)

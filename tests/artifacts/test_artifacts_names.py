@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from llmspell.artifacts import ArtifactRef, ArtifactScope
 from llmspell.errors import ValidationError
-from llmspell.plugins.artifacts.names import check_name
+from llmspell.plugins.artifacts.api import ArtifactRef, ArtifactScope
+from llmspell.plugins.artifacts.backend import check_name
 
 HOSTILE_NAMES = {
     "parent": "../x",

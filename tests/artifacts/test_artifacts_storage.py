@@ -112,7 +112,7 @@ async def test_retention_sweep(start_kernel: Any, backend: dict[str, str]) -> No
 
 
 def _acl(ref: Any) -> Any:
-    from llmspell.artifacts import ArtifactAcl
+    from llmspell.plugins.artifacts.api import ArtifactAcl
 
     return ArtifactAcl(id=ref.id, owned_by=f"user:{ref.owner}")
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from llmspell import Kernel, Principal
-from llmspell.artifacts import ArtifactScope
 from llmspell.context import ExecutionContext
 from llmspell.errors import NotFoundError, PermissionDenied, SerializationError, ValidationError
+from llmspell.plugins.artifacts.api import ArtifactScope
 
 BAD_VERSIONS = [0, -1, 2**63, 2**64, "1", 1.5, True]
 

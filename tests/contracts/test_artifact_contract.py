@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
+from llmspell.contrib.testing.contracts.artifacts import ArtifactIndexContract, BlobStoreContract
 from llmspell.plugins.artifacts import (
     FilesystemBlobStore,
     MemoryArtifactIndex,
     MemoryBlobStore,
     SqliteArtifactIndex,
 )
-from llmspell.testing.contracts.artifacts import ArtifactIndexContract, BlobStoreContract
 
 
 class TestFilesystemBlobStore(BlobStoreContract):

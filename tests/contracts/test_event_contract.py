@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from llmspell.testing.contracts.events import EventLogContract
+from llmspell.contrib.testing.contracts.events import EventLogContract
 
 #: The event backends the default distribution registers; a new one must be added here.
 BACKENDS = ["memory", "diskcache"]

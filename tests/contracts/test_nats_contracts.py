@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from llmspell.testing.contracts.events import EventLogContract
-from llmspell.testing.contracts.state import StateContract
+from llmspell.contrib.testing.contracts.events import EventLogContract
+from llmspell.contrib.testing.contracts.state import StateContract
 from tests.contrib._services import NATS_URL, nats_prefix  # noqa: F401 - a fixture
 
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from llmspell.testing.contracts.artifacts import ArtifactIndexContract
-from llmspell.testing.contracts.events import EventLogContract
-from llmspell.testing.contracts.sessions import SessionBackendContract
-from llmspell.testing.contracts.state import StateContract
+from llmspell.contrib.testing.contracts.artifacts import ArtifactIndexContract
+from llmspell.contrib.testing.contracts.events import EventLogContract
+from llmspell.contrib.testing.contracts.sessions import SessionBackendContract
+from llmspell.contrib.testing.contracts.state import StateContract
 from tests.contrib.postgres.pg import pg_config, pg_schema  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.postgres

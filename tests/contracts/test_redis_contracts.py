@@ -12,9 +12,9 @@ import pytest
 
 from llmspell.contrib.redis.config import RedisConfig
 from llmspell.contrib.redis.sessions import RedisSessionBackend
-from llmspell.testing.contracts.events import EventLogContract
-from llmspell.testing.contracts.sessions import SessionBackendContract
-from llmspell.testing.contracts.state import StateContract
+from llmspell.contrib.testing.contracts.events import EventLogContract
+from llmspell.contrib.testing.contracts.sessions import SessionBackendContract
+from llmspell.contrib.testing.contracts.state import StateContract
 from tests.contrib._services import REDIS_URL, redis_prefix  # noqa: F401 - a fixture
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from llmspell.testing.contracts.artifacts import BlobStoreContract
+from llmspell.contrib.testing.contracts.artifacts import BlobStoreContract
 from tests.contrib.s3.s3server import MotoServer, s3_config, s3_server  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.s3

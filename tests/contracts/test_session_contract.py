@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from llmspell.contrib.testing.contracts.sessions import SessionBackendContract
 from llmspell.plugins.sessions.backends import DiskcacheSessionBackend, MemorySessionBackend
-from llmspell.testing.contracts.sessions import SessionBackendContract
 
 
 class TestMemorySessionBackend(SessionBackendContract):

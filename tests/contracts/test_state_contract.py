@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from llmspell.testing.contracts.state import StateContract
+from llmspell.contrib.testing.contracts.state import StateContract
 
 
 class TestMemoryState(StateContract):

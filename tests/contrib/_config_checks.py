@@ -12,7 +12,7 @@ from ._scenarios import ROOT, process_env, write_config
 
 
 def cli(config: Path, *args: str, **env: str) -> tuple[int, str, str]:
-    done = subprocess.run([sys.executable, "-m", "llmspell.cli", "-c", str(config), *args], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "llmspell.plugins.cli", "-c", str(config), *args], cwd=ROOT,
                           env=process_env(**env), capture_output=True, text=True, timeout=120)
     return done.returncode, done.stdout, done.stderr
 

@@ -15,7 +15,7 @@ import os
 from typing import Any
 
 from llmspell import hookimpl
-from llmspell.events import Event
+from llmspell.plugins.events.api import Event
 
 
 @hookimpl

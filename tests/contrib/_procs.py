@@ -15,7 +15,7 @@ import json
 import sys
 
 from llmspell import Kernel
-from llmspell.events import Event
+from llmspell.plugins.events.api import Event
 
 
 async def listen(config: str, pattern: str, count: int) -> list[int]:

@@ -161,7 +161,7 @@ def start_workers(tmp_path: Path, config: dict[str, Any], delays: list[float], s
         handled = tmp_path / f"handled-{w}.txt"
         env = process_env(LLMSPELL_TEST_HANDLED=str(handled), LLMSPELL_TEST_DELAY=str(delay),
                           LLMSPELL_TEST_STALL_AFTER=str(stall[w]))
-        proc = spawn([sys.executable, "-m", "llmspell.cli", "-c", str(path), "worker", "--json"], env)
+        proc = spawn([sys.executable, "-m", "llmspell.plugins.cli", "-c", str(path), "worker", "--json"], env)
         workers.append((proc, handled))
     for proc, _ in workers:
         ready = json.loads(wait_line(proc, '{"event": "ready"'))

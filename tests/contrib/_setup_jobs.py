@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from llmspell.events import Event
+from llmspell.plugins.events.api import Event
 
 
 def setup(kernel: Any) -> None:

@@ -16,8 +16,9 @@ import httpx  # noqa: F401 - in the dev extra: a missing one is an error, not a 
 import pytest
 import pytest_asyncio
 
-from llmspell.agents import Message, ModelRequest, ProviderError, ProviderTimeout, ToolCall, ToolSpec
 from llmspell.errors import MissingExtraError
+from llmspell.plugins.agents.api import Message, ProviderError, ProviderTimeout, ToolCall, ToolSpec
+from llmspell.plugins.agents.backend import ModelRequest
 
 
 def completion(content="", tool_calls=(), finish="stop"):

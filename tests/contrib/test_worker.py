@@ -18,7 +18,7 @@ SETUP = Path(__file__).with_name("_setup_jobs.py")
 
 def test_a_worker_without_triggers_says_how_to_add_them(tmp_path: Path) -> None:
     config = write_config(tmp_path / "w.toml", {"data_dir": str(tmp_path / "d")})
-    proc = spawn([sys.executable, "-m", "llmspell.cli", "-c", str(config), "worker"])
+    proc = spawn([sys.executable, "-m", "llmspell.plugins.cli", "-c", str(config), "worker"])
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert "no triggers are registered" in err and "--setup" in err
@@ -30,7 +30,7 @@ def test_setup_functions_add_triggers_and_sigterm_stops_after_the_work(tmp_path:
               "redis": {"url": REDIS_URL, "prefix": redis_prefix}}
     path = write_config(tmp_path / "w.toml", config)
     handled = tmp_path / "handled.txt"
-    proc = spawn([sys.executable, "-m", "llmspell.cli", "-c", str(path), "worker", "--json",
+    proc = spawn([sys.executable, "-m", "llmspell.plugins.cli", "-c", str(path), "worker", "--json",
                   "--setup", f"{SETUP}:setup"], process_env(LLMSPELL_TEST_HANDLED=str(handled)))
     ready = json.loads(wait_line(proc, '{"event": "ready"'))
     assert ready["groups"] == ["setup-jobs"] and ready["transport"] == "redis" and ready["triggers"] == ["record"]

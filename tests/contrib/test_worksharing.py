@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from llmspell.contrib._worksharing import RecentIds, settle
-from llmspell.events import Event
+from llmspell.plugins.events.api import Event
 
 
 async def test_settle_returns_once_the_group_has_handled_the_events(make_kernel: Any) -> None:

@@ -20,7 +20,7 @@ Rules:
   starts with ``llmspell`` (or ``$ llmspell``) runs and must exit 0; other lines (pip,
   python, comments) are not run. ``$NAME`` is replaced by the document namespace's
   ``NAME`` (set in an earlier, usually invisible, Python block), else by the environment.
-  Commands run in-process through ``llmspell.cli.main`` with an empty standard input,
+  Commands run in-process through ``llmspell.plugins.cli.main`` with an empty standard input,
   so ``llmspell chat`` ends at end-of-input.
 * The servers (``console``, ``worker``, ``mcp serve``) run in a subprocess, started
   when the block reaches them: each must come up (print its first line; with
@@ -102,7 +102,7 @@ def command_words(args: list[str]) -> list[str]:
 
 
 def run_in_process(args: list[str]) -> tuple[int, str]:
-    from llmspell.cli import main
+    from llmspell.plugins.cli import main
 
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)  # has .buffer, as sys.stdout
     code = 0
@@ -120,7 +120,7 @@ def run_in_process(args: list[str]) -> tuple[int, str]:
 
 def start_server(args: list[str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", "from llmspell.cli import main; main()", *args],
+        [sys.executable, "-c", "from llmspell.plugins.cli import main; main()", *args],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},  # its first line arrives when printed
     )

@@ -17,7 +17,8 @@ import os
 import sys
 import time
 
-from llmspell.events import Event, EventCodec
+from llmspell.plugins.events.api import Event
+from llmspell.plugins.events.backend import EventCodec
 from llmspell.plugins.events.disklog import DiskcacheEventLog
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from llmspell import Cancel, HookCall, Kernel, Replace
 from llmspell.errors import CancelledByHook, DeadlineExceeded, ValidationError
-from llmspell.events import Event
+from llmspell.plugins.events.api import Event
 
 
 async def test_patterns_select_types(kernel: Kernel) -> None:
@@ -112,7 +112,7 @@ async def test_a_raising_subscriber_does_not_stop_delivery_to_others(kernel: Ker
     failing = kernel.events.subscribe("t.*", bad, name="bad")
     failing_async = kernel.events.subscribe("t.*", bad_async, name="bad-async")
     kernel.events.subscribe("t.*", lambda e: good.append(e.payload["i"]))
-    with caplog.at_level(logging.WARNING, logger="llmspell.events"):
+    with caplog.at_level(logging.WARNING, logger="llmspell.plugins.events.api"):
         for i in range(10):
             await kernel.events.publish("t.x", {"i": i})  # never raises
         await kernel.events.flush()

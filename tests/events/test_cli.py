@@ -9,14 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llmspell.events import Event
+from llmspell.plugins.events.api import Event
 
 from .test_model import plant
 
 
 def cli(env: dict[str, str], data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-c", "from llmspell.cli import main; main()", "--data-dir", str(data_dir), *args],
+        [sys.executable, "-c", "from llmspell.plugins.cli import main; main()", "--data-dir", str(data_dir), *args],
         env=env, capture_output=True, text=True, timeout=120,
     )
     if check:
@@ -80,7 +80,7 @@ async def test_tail_follow_prints_events_appended_by_another_process(
     async with make_kernel(data_dir=data) as kernel:
         await kernel.events.publish("job.created", {"n": 0}, session_id="s1")
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", "from llmspell.cli import main; main()", "--data-dir", str(data),
+            sys.executable, "-c", "from llmspell.plugins.cli import main; main()", "--data-dir", str(data),
             "events", "tail", "--follow", "--json", "--type", "job.*", "-n", "1",
             env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )

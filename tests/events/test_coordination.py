@@ -9,8 +9,8 @@ import pytest
 
 from llmspell import Kernel
 from llmspell.errors import DuplicateNameError, NotFoundError
-from llmspell.events import Event
 from llmspell.plugins.events import LocalTransport
+from llmspell.plugins.events.api import Event
 
 
 async def test_triggers_run_handlers_for_matching_events(kernel: Kernel) -> None:
@@ -81,9 +81,9 @@ class Output:
 
 async def test_agent_triggers_run_the_agent_and_reply(kernel: Kernel) -> None:
     from llmspell.plugins.agents import OfflineProvider
-    from llmspell.sessions import SessionService
+    from llmspell.plugins.sessions.api import SessionService
 
-    sessions = kernel.services.find(SessionService)  # type: ignore[type-abstract]
+    sessions = kernel.services.find(SessionService)
     sid = str((await sessions.create(app="tests")).id) if sessions is not None else "s1"
     seen: list[tuple[str, str | None]] = []
     triage = kernel.agents.builder("chat", "triage").provider(OfflineProvider(replies={"(.+)": "triaged: {0}"})).build()

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from llmspell.errors import ConflictError, SchemaVersionError
-from llmspell.events import Event, EventCodec
 from llmspell.plugins._diskcache import WAL_PAGES
-from llmspell.plugins.events._logutil import time_us
 from llmspell.plugins.events._timeorder import SKEW_US, by_id
+from llmspell.plugins.events.api import Event
+from llmspell.plugins.events.backend import EventCodec, time_us
 from llmspell.plugins.events.disklog import SCHEMA_VERSION, DiskcacheEventLog
 from llmspell.plugins.events.memory import MemoryEventLog
 

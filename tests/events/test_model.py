@@ -10,7 +10,8 @@ import pytest
 
 from llmspell import Kernel
 from llmspell.errors import IntegrityError, SerializationError, ValidationError
-from llmspell.events import Event, EventCodec, MalformedEventError, check_stream, check_type, compile_patterns
+from llmspell.plugins.events.api import Event, MalformedEventError, check_stream, check_type, compile_patterns
+from llmspell.plugins.events.backend import EventCodec
 from llmspell.plugins.events.types import FAMILIES, SYSTEM_TYPES, StateChanged, WorkflowStep
 
 

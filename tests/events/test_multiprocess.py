@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from llmspell.events import Event, EventCodec
+from llmspell.plugins.events.api import Event
+from llmspell.plugins.events.backend import EventCodec
 from llmspell.plugins.events.disklog import DiskcacheEventLog
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from llmspell import Kernel, serde
-from llmspell.events import Event, Projection
 from llmspell.plugins.events import state_projection, state_values
+from llmspell.plugins.events.api import Event, Projection
 from llmspell.plugins.events.projections import _apply_state
 
 SESSION = "0190e6b2-0000-7000-8000-000000000001"

@@ -9,8 +9,8 @@ import pytest
 
 from llmspell import Kernel, hookimpl
 from llmspell.errors import ConfigError, PluginError, SerializationError, ValidationError
-from llmspell.events import Event, EventService
 from llmspell.plugins.events import DiskcacheEventLog, EventBus
+from llmspell.plugins.events.api import Event, EventService
 from llmspell.plugins.events.types import AgentEvent, KernelStarted, StateChanged, WorkflowStep
 
 
@@ -254,7 +254,7 @@ async def test_the_backend_can_be_chosen_from_the_environment(make_kernel: Any, 
 async def test_a_plugin_registers_a_family_and_a_type(make_kernel: Any) -> None:
     import attrs
 
-    from llmspell.events import payload_field
+    from llmspell.plugins.events.api import payload_field
 
     @attrs.frozen
     class ShopEvent(Event):

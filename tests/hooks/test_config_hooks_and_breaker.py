@@ -177,7 +177,7 @@ def test_llmspell_hooks_command_lists_hooks_and_last_stats(project, llmspell_env
     env = {**llmspell_env, "LLMSPELL_CONFIG": str(path)}
     subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=project)
     out = subprocess.run(
-        [sys.executable, "-m", "llmspell.cli", "--data-dir", str(project / "data"), "hooks", "--json"],
+        [sys.executable, "-m", "llmspell.plugins.cli", "--data-dir", str(project / "data"), "hooks", "--json"],
         check=True, env=env, cwd=project, capture_output=True, text=True,
     ).stdout
     rows = [row for row in json.loads(out)["hooks"] if row["origin"] != "plugin"]
@@ -206,7 +206,7 @@ def test_llmspell_hooks_lists_runtime_hooks_a_plugin_registers_at_startup(projec
     path = write_config(project, '[plugins]\nload = ["auditing.py"]\n')
     env = {**llmspell_env, "LLMSPELL_CONFIG": str(path)}
     out = subprocess.run(
-        [sys.executable, "-m", "llmspell.cli", "--data-dir", str(project / "data"), "hooks", "--json"],
+        [sys.executable, "-m", "llmspell.plugins.cli", "--data-dir", str(project / "data"), "hooks", "--json"],
         check=True, env=env, cwd=project, capture_output=True, text=True,
     ).stdout
     rows = [(row["point"], row["name"], row["origin"], row["priority"]) for row in json.loads(out)["hooks"]]

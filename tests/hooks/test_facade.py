@@ -60,7 +60,7 @@ async def test_monitoring_sees_registration_startup_runtime_and_shutdown_calls(
 
 
 async def test_the_recorder_sees_the_whole_life_of_a_kernel(make_kernel: Callable[..., Kernel]) -> None:
-    from llmspell.testing import HookRecorder
+    from llmspell.contrib.testing import HookRecorder
 
     kernel = make_kernel()
     with HookRecorder(kernel) as recorder:

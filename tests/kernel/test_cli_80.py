@@ -15,7 +15,7 @@ from llmspell import Kernel
 
 
 def llmspell(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-c", "from llmspell.cli import main; main()", *args],
+    done = subprocess.run([sys.executable, "-c", "from llmspell.plugins.cli import main; main()", *args],
                           env={**env, "COLUMNS": "80"}, capture_output=True, text=True, timeout=120)
     if check:
         assert done.returncode == 0, done.stderr

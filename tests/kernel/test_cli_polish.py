@@ -32,7 +32,7 @@ def on_terminal(data: Path, command: str, *, timeout: float = 120) -> tuple[int,
 
 
 def llmspell(*args: str) -> str:
-    return " ".join([sys.executable, "-c", "'from llmspell.cli import main; main()'", *args])
+    return " ".join([sys.executable, "-c", "'from llmspell.plugins.cli import main; main()'", *args])
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from llmspell import ExecutionContext, Principal, ServiceNotAvailable, StashKey, hookimpl
 from llmspell.errors import DuplicateNameError
 from llmspell.ids import id_time_ms, new_id
-from llmspell.state import StateService
+from llmspell.plugins.state.api import StateService
 
 
 def test_child_inherits_and_records_its_parent():

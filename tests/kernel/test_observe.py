@@ -106,7 +106,7 @@ def test_llmspell_debug_prints_plugin_loading_lifecycle_hooks_and_dispatch(tmp_p
     env = {**os.environ, "LLMSPELL_DEBUG": "1", "LLMSPELL_DATA_DIR": str(tmp_path / "data")}
     env.pop("LLMSPELL_CONFIG", None)
     out = subprocess.run(
-        [sys.executable, "-c", "from llmspell.cli import main; main()", "run", "chat", "hello"],
+        [sys.executable, "-c", "from llmspell.plugins.cli import main; main()", "run", "chat", "hello"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
     )
     assert out.returncode == 0, out.stderr
@@ -126,7 +126,7 @@ def test_llmspell_debug_prints_plugin_loading_lifecycle_hooks_and_dispatch(tmp_p
         assert f"{hook} [hook]" in err, hook
     # without the variable, none of it
     quiet = subprocess.run(
-        [sys.executable, "-c", "from llmspell.cli import main; main()", "run", "chat", "hello"],
+        [sys.executable, "-c", "from llmspell.plugins.cli import main; main()", "run", "chat", "hello"],
         capture_output=True, text=True, env={**env, "LLMSPELL_DEBUG": "0"}, cwd=tmp_path, timeout=120,
     )
     assert "[llmspell]" not in quiet.stderr

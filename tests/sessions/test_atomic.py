@@ -10,7 +10,7 @@ import pytest
 
 from llmspell import hookimpl
 from llmspell.errors import NotFoundError, ValidationError
-from llmspell.sessions import Lease, SessionQuery, SessionStatus
+from llmspell.plugins.sessions.api import Lease, SessionQuery, SessionStatus
 
 S = SessionStatus
 

@@ -9,7 +9,7 @@ import pytest
 
 from llmspell import Kernel
 from llmspell.errors import NotFoundError, SerializationError, UnknownNameError, ValidationError
-from llmspell.sessions import SessionStatus
+from llmspell.plugins.sessions.api import SessionStatus
 
 BAD_TTLS = [math.inf, -math.inf, math.nan, 1e300, 2**80, 0, -1, "60", True, [60]]
 

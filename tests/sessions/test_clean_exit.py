@@ -68,7 +68,7 @@ def python(script: str, env: dict[str, str], *args: str) -> str:
 
 def llmspell(env: dict[str, str], *args: str) -> str:
     proc = subprocess.run(
-        [sys.executable, "-c", "from llmspell.cli import main; main()", *args],
+        [sys.executable, "-c", "from llmspell.plugins.cli import main; main()", *args],
         env=env, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr

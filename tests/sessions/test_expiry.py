@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from llmspell import hookimpl, serde
 from llmspell.plugins.sessions import SweepReport, sweep
-from llmspell.sessions import SessionStatus
+from llmspell.plugins.sessions.api import SessionStatus
 
 S = SessionStatus
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from llmspell.artifacts import ArtifactScope
+from llmspell.context import check_user_id
 from llmspell.contrib._interop import session_id_for, valid_session_id
 from llmspell.contrib.console.reading import check_session_id as console_check
 from llmspell.errors import NotFoundError, ValidationError
-from llmspell.identifiers import check_session_id, check_user_id, is_session_id
-from llmspell.plugins.artifacts.names import check_owner as artifact_scope_id
+from llmspell.plugins.artifacts.api import ArtifactScope
+from llmspell.plugins.artifacts.backend import check_owner as artifact_scope_id
+from llmspell.plugins.sessions.api import check_session_id, is_session_id
 
 #: Ids that used to pass ``create`` and failed later (artifacts, console URLs, files).
 REFUSED = ["a b", ".", "..", "ü", "tab\there", "a:b", "a/b", "a\\b", "nul\x00", "", "x" * 129, " padded", "*", "a>b"]

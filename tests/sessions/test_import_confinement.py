@@ -7,8 +7,8 @@ import pytest
 
 from llmspell.errors import NotFoundError, ValidationError
 from llmspell.ids import new_id
+from llmspell.plugins.sessions.api import PENDING, SessionStatus
 from llmspell.plugins.sessions.transfer import export_session, import_session
-from llmspell.sessions import PENDING, SessionStatus
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import pytest
 
 from llmspell.errors import NotFoundError
 from llmspell.ids import new_id
+from llmspell.plugins.sessions.api import PENDING, SessionQuery, SessionStatus
 from llmspell.plugins.sessions.transfer import export_session
-from llmspell.sessions import PENDING, SessionQuery, SessionStatus
 from tests._kills import backend_config, delays, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]

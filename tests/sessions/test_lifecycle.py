@@ -10,7 +10,7 @@ import pytest
 
 from llmspell import Cancel, CancelledByHook, hookimpl
 from llmspell.errors import ConfigError, InvalidTransition, NotFoundError, ValidationError
-from llmspell.sessions import PENDING, TRANSITIONS, VISIBLE, SessionStatus
+from llmspell.plugins.sessions.api import PENDING, TRANSITIONS, VISIBLE, SessionStatus
 
 S = SessionStatus
 
@@ -168,10 +168,12 @@ def test_bad_ttl_in_config(make_kernel):
         make_kernel({"sessions": {"default_ttl": -5}})
     with pytest.raises(ConfigError, match="sessions: retention: 'forever' is not one of"):
         make_kernel({"sessions": {"retention": "forever"}})
-    with pytest.raises(ConfigError, match="unknown session backend 'mongo'; registered: diskcache, memory"):
-        import asyncio
 
-        asyncio.run(make_kernel({"sessions": {"backend": "mongo"}}).start())
+
+def test_an_unknown_session_backend_fails_when_the_kernel_is_built(make_kernel):
+    # like an unknown state or event backend: at build, not at start()
+    with pytest.raises(ConfigError, match=r"sessions\.backend: unknown session backend 'mongo' \(registered: diskcache, memory"):
+        make_kernel({"sessions": {"backend": "mongo"}})
 
 
 async def test_touch_pushes_expiry(kernel_factory):

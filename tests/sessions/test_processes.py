@@ -13,7 +13,7 @@ import time
 import pytest
 
 from llmspell import Kernel
-from llmspell.sessions import SessionStatus
+from llmspell.plugins.sessions.api import SessionStatus
 
 pytestmark = pytest.mark.slow
 

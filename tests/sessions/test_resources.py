@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from llmspell.errors import NotFoundError, ValidationError
+from llmspell.plugins.sessions.api import SessionService, SessionStatus
 from llmspell.plugins.sessions.transfer import export_session, import_session
-from llmspell.sessions import SessionService, SessionStatus
 
 
 async def fill(kernel, session):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from llmspell import Kernel
-from llmspell.state import StateItem
+from llmspell.plugins.state.api import StateItem
 
 OWNER = "shared"
 

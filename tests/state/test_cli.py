@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from llmspell import Kernel
-from llmspell.cli import main
+from llmspell.plugins.cli import main
 
 MIGRATIONS = """
 from llmspell import hookimpl

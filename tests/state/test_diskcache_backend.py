@@ -11,8 +11,8 @@ import pytest
 
 from llmspell.errors import IntegrityError
 from llmspell.plugins._diskcache import WAL_PAGES, Checkpointer
+from llmspell.plugins.state.backend import Record
 from llmspell.plugins.state.diskcache_backend import DiskcacheStateBackend
-from llmspell.state import Record
 
 
 @pytest.fixture

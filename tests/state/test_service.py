@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llmspell import Kernel, Replace, hookimpl
-from llmspell.state import StateChange
+from llmspell.plugins.state.api import StateChange
 
 
 async def test_replace_from_before_write_hook(kernel: Kernel) -> None:
@@ -66,7 +66,7 @@ async def test_persist_agents_can_be_switched_off(make_kernel: Callable[..., Ker
 
 
 async def test_state_service_is_listed_with_its_plugin(kernel: Kernel) -> None:
-    from llmspell.state import StateService
+    from llmspell.plugins.state.api import StateService
 
     assert kernel.services.owner(StateService) == "state"
     assert await kernel.state.health() == []

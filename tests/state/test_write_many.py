@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from llmspell import Kernel
-from llmspell.agents import DELETE
 from llmspell.errors import ConflictError, SerializationError, ValidationError
 from llmspell.hooks import Replace
-from llmspell.state import KeyWrite, StateChange
+from llmspell.plugins.agents.api import DELETE
+from llmspell.plugins.state.api import KeyWrite, StateChange
 from tests.agents.agent_helpers import Writer
 
 

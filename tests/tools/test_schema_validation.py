@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 import pytest
 
-from llmspell.agents import ToolCall
 from llmspell.errors import ConfigError, ValidationError
+from llmspell.plugins.agents.api import ToolCall
 from llmspell.plugins.agents.schema import SchemaReferenceError, compile_schema, json_path
 from llmspell.plugins.tools import FunctionTool, tool
 

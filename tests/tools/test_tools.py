@@ -63,8 +63,8 @@ async def test_tools_run_through_tool_hooks_when_run_as_agents(kernel):
 
 async def test_agent_as_a_tool_of_another_agent(kernel):
     kernel.agents.create("chat", name="poet", system="You write poems.")
-    from llmspell.agents import ToolCall
     from llmspell.plugins.agents import OfflineProvider
+    from llmspell.plugins.agents.api import ToolCall
 
     provider = OfflineProvider().script(ToolCall("poet", {"input": "my name is Basho"}), "done")
     boss = kernel.agents.builder("tool", "boss").provider(provider).tools("poet", "text_stats").build()
@@ -84,7 +84,7 @@ async def test_clock_and_text_stats(kernel):
 
 
 async def test_artifact_and_state_tools_in_a_session(kernel):
-    from llmspell.agents import ToolCall
+    from llmspell.plugins.agents.api import ToolCall
 
     session = await kernel.sessions.create(user_id="ada", app="tests")
     provider = kernel.agents.provider()
@@ -107,7 +107,7 @@ async def test_artifact_and_state_tools_in_a_session(kernel):
 
 
 async def test_state_tool_without_a_session_or_user(kernel):
-    from llmspell.agents import ToolCall
+    from llmspell.plugins.agents.api import ToolCall
 
     kernel.agents.provider().script(ToolCall("state_get", {"key": "k", "scope": "session"}), "ok")
     agent = kernel.agents.create("tool", name="t", tools=["state_get"])

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from llmspell import ExecutionContext, Kernel, Principal
-from llmspell.agents import ToolCall
 from llmspell.errors import PermissionDenied, ValidationError
+from llmspell.plugins.agents.api import ToolCall
 
 SECRET = b"alice's secret"
 

@@ -25,10 +25,10 @@ from typing import Any, ClassVar
 import attrs
 
 from llmspell import serde
-from llmspell.agents import AgentOutput, AgentRequest, Message
 from llmspell.context import ExecutionContext
 from llmspell.errors import ConflictError, ValidationError
-from llmspell.state import StateService
+from llmspell.plugins.agents.api import AgentOutput, AgentRequest, Message
+from llmspell.plugins.state.api import StateService
 
 from ..base import AgentConfig
 from .tool import ToolAgent, ToolConfig
@@ -109,7 +109,7 @@ class ChatAgent(ToolAgent):
         if ctx.session_id is None or ctx.services is None or StateService not in ctx.services:
             raw = self.memory.get("history", [])
             return [serde.structure(m, Message) for m in raw], None
-        item = await ctx.service(StateService).scope("session", ctx.session_id).get_versioned(self._key())  # type: ignore[type-abstract]
+        item = await ctx.service(StateService).scope("session", ctx.session_id).get_versioned(self._key())
         if item is None:
             return [], 0
         return [serde.structure(m, Message) for m in item.value], item.version
@@ -120,7 +120,7 @@ class ChatAgent(ToolAgent):
         if version is None:
             self.memory["history"] = data
             return
-        scope = ctx.service(StateService).scope("session", ctx.session_id)  # type: ignore[type-abstract]
+        scope = ctx.service(StateService).scope("session", ctx.session_id)
         try:
             await scope.set(self._key(), data, expected_version=version)
         except ConflictError:  # another run of this session wrote meanwhile: append ours to theirs

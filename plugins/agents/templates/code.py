@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 
 import attrs
 
-from llmspell.agents import AgentOutput, AgentRequest, ArtifactOutput, Message
 from llmspell.context import ExecutionContext
+from llmspell.plugins.agents.api import AgentOutput, AgentRequest, ArtifactOutput, Message
 
 from ..base import AgentConfig, BaseAgent
 

@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 
 import attrs
 
-from llmspell.agents import AgentOutput, AgentRequest, Message, ToolSpec
 from llmspell.context import ExecutionContext
 from llmspell.errors import LimitExceeded, UnknownNameError, ValidationError
+from llmspell.plugins.agents.api import AgentOutput, AgentRequest, Message, ToolSpec
 
 from ..base import AgentConfig, BaseAgent
 from ..schema import CompiledSchema, compile_schema
@@ -113,7 +113,7 @@ class ToolAgent(BaseAgent):
         return (data, None) if not problems else (None, "; ".join(problems))
 
     async def run_tool(self, name: str, arguments: dict[str, Any], ctx: ExecutionContext) -> str:
-        from llmspell.plugins.tools.base import as_text
+        from llmspell.plugins.tools.api import as_text
 
         try:
             return as_text(await self.call_tool(name, arguments, ctx))

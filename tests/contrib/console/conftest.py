@@ -91,7 +91,7 @@ class Console:
 
 def start_console(data: Path, *args: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     process = subprocess.Popen(
-        [sys.executable, "-c", "from llmspell.cli import main; main()", "--data-dir", str(data), "console",
+        [sys.executable, "-c", "from llmspell.plugins.cli import main; main()", "--data-dir", str(data), "console",
          "--port", "0", "--json", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(data), cwd=data.parent,
     )

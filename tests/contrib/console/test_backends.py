@@ -61,7 +61,7 @@ def test_console_over_postgres_and_s3(tmp_path: Path, pg_schema: str, s3_server:
     sid = filled["sid"]
     files_before = sorted(p.relative_to(data).as_posix() for p in data.rglob("*") if p.is_file())
     process = subprocess.Popen(
-        [sys.executable, "-c", "from llmspell.cli import main; main()", "-c", str(CONFIG), "--data-dir", str(data),
+        [sys.executable, "-c", "from llmspell.plugins.cli import main; main()", "-c", str(CONFIG), "--data-dir", str(data),
          "console", "--port", "0", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
         env={**{k: v for k, v in os.environ.items() if not k.startswith("LLMSPELL_")}, **env},

@@ -13,7 +13,7 @@ import httpx
 from llmspell.contrib.console import create_app
 from llmspell.contrib.console.reading import check_artifact_name, event_page
 from llmspell.contrib.console.runtree import build_traces
-from llmspell.events import Event
+from llmspell.plugins.events.api import Event
 
 from .conftest import cli_env, kernel, start_console, stop_console
 
@@ -115,7 +115,7 @@ def test_a_busy_port_is_one_clear_line(tmp_path: Path):
     sock, port = _busy_port()
     try:
         out = subprocess.run(
-            [sys.executable, "-c", "from llmspell.cli import main; main()", "--data-dir", str(tmp_path / "d"),
+            [sys.executable, "-c", "from llmspell.plugins.cli import main; main()", "--data-dir", str(tmp_path / "d"),
              "console", "--port", str(port)], capture_output=True, text=True, env=cli_env(tmp_path), timeout=60,
         )
     finally:

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters  # noqa: E402
 
-from llmspell.agents import ToolCall  # noqa: E402
 from llmspell.contrib.mcp.client import McpServerError  # noqa: E402
 from llmspell.errors import ConfigError, PluginError  # noqa: E402
+from llmspell.plugins.agents.api import ToolCall  # noqa: E402
 
 SERVER = Path(__file__).parent / "_server.py"
 

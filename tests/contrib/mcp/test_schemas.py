@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llmspell.agents import ToolCall
 from llmspell.contrib.mcp import POOL
+from llmspell.plugins.agents.api import ToolCall
 
 MODELS = Path(__file__).parent / "_models_server.py"
 SERVERS = {

@@ -13,7 +13,7 @@ import pytest
 from llmspell.contrib.nats._claims import Claim
 from llmspell.contrib.nats.config import NatsConfig
 from llmspell.contrib.nats.eventlog import NatsEventLog
-from llmspell.events import Event
+from llmspell.plugins.events.api import Event
 from tests.contrib._services import NATS_URL
 
 

@@ -10,9 +10,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from llmspell import Cancel, Retry
-from llmspell.agents import ToolCall
 from llmspell.contrib.otel import Tracing
 from llmspell.errors import CancelledByHook
+from llmspell.plugins.agents.api import ToolCall
 
 TRACED = {"otel": {"enabled": True, "exporter": "none", "use_global": False}}
 

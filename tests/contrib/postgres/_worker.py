@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from llmspell import Kernel
-from llmspell.events import Event
+from llmspell.plugins.events.api import Event
 
 
 def wait_for_go(go: str) -> None:

@@ -23,7 +23,7 @@ def llmspell(tmp_path: Path, *args: str, toml: str = "", env: dict[str, str] | N
     base = {k: v for k, v in os.environ.items() if not k.startswith("LLMSPELL_")}
     base["LLMSPELL_DATA_DIR"] = str(tmp_path / "data")
     done = subprocess.run(
-        [sys.executable, "-m", "llmspell.cli", *args], cwd=tmp_path, env={**base, **(env or {})},
+        [sys.executable, "-m", "llmspell.plugins.cli", *args], cwd=tmp_path, env={**base, **(env or {})},
         capture_output=True, text=True, timeout=120,
     )
     return done.returncode, done.stdout, done.stderr

@@ -12,7 +12,7 @@ import pytest
 
 from llmspell import Kernel
 from llmspell.errors import BackendUnavailable, LlmspellError
-from llmspell.events import Event
+from llmspell.plugins.events.api import Event
 
 from .own_server import OwnPostgres, find_bindir
 

@@ -17,8 +17,8 @@ from llmspell.contrib.redis import state as state_module
 from llmspell.contrib.redis.config import RedisConfig
 from llmspell.contrib.redis.eventlog import RedisEventLog
 from llmspell.contrib.redis.state import RedisStateBackend
-from llmspell.events import Event
-from llmspell.state import Delete, Put
+from llmspell.plugins.events.api import Event
+from llmspell.plugins.state.backend import Delete, Put
 from tests.contrib._services import REDIS_URL
 
 

@@ -10,7 +10,7 @@ import pytest
 from llmspell import hookimpl
 from llmspell.errors import CancelledByHook, ConflictError, MigrationError, SchemaVersionError
 from llmspell.hooks import Cancel, HookCall
-from llmspell.state import StateChange
+from llmspell.plugins.state.api import StateChange
 
 
 def _envelope(value: Any, schema_version: int) -> bytes:
@@ -46,10 +46,10 @@ class _AgentHooks:
 
 
 class LifecycleTests:
-    """Mixed into :class:`~llmspell.testing.contracts.state.StateContract`."""
+    """Mixed into :class:`~llmspell.contrib.testing.contracts.state.StateContract`."""
 
     async def test_migration_chain_on_read(self, kernel: Any, owner: str) -> None:
-        from llmspell.testing.contracts.state import MIGRATED_NS
+        from llmspell.contrib.testing.contracts.state import MIGRATED_NS
 
         s = kernel.state.scope("user", owner)
         full = f"user/{owner}/{MIGRATED_NS}.main"
@@ -64,7 +64,7 @@ class LifecycleTests:
         assert (await s.get_versioned(f"{MIGRATED_NS}.fresh")).schema_version == 3
 
     async def test_failing_migration_leaves_record_intact(self, kernel: Any, owner: str) -> None:
-        from llmspell.testing.contracts.state import FAILING_NS, MIGRATED_NS
+        from llmspell.contrib.testing.contracts.state import FAILING_NS, MIGRATED_NS
 
         s = kernel.state.scope("user", owner)
         full = f"user/{owner}/{FAILING_NS}"
@@ -81,7 +81,7 @@ class LifecycleTests:
         assert "version 4" in str(newer_info.value)
 
     async def test_batch_migration_and_dry_run(self, kernel: Any, owner: str) -> None:
-        from llmspell.testing.contracts.state import FAILING_NS, MIGRATED_NS
+        from llmspell.contrib.testing.contracts.state import FAILING_NS, MIGRATED_NS
 
         backend = kernel.state.backend
         for i in range(3):
@@ -107,7 +107,7 @@ class LifecycleTests:
         assert (again.migrated, again.current) == (0, 4)
 
     async def test_old_record_from_old_code_after_reopen(self, make_state_kernel: Any, owner: str) -> None:
-        from llmspell.testing.contracts.state import MIGRATED_NS
+        from llmspell.contrib.testing.contracts.state import MIGRATED_NS
 
         async with make_state_kernel() as kernel:
             if not kernel.state.backend.persistent:

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from .errors import LlmspellError
-from .kernel import Kernel
+from llmspell.errors import LlmspellError
+from llmspell.kernel import Kernel
 
 __all__ = ["main", "run", "pass_kernel", "pass_reader", "echo_json", "console", "progress"]
 

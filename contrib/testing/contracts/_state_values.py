@@ -9,7 +9,7 @@ import attrs
 import pytest
 
 from llmspell.errors import ConfigError, ConflictError, SerializationError, UnknownNameError, ValidationError
-from llmspell.state import MAX_KEY_LENGTH
+from llmspell.plugins.state.api import MAX_KEY_LENGTH
 
 
 @attrs.frozen
@@ -19,7 +19,7 @@ class Profile:
 
 
 class ValueTests:
-    """Mixed into :class:`~llmspell.testing.contracts.state.StateContract`."""
+    """Mixed into :class:`~llmspell.contrib.testing.contracts.state.StateContract`."""
 
     async def test_set_get_versions(self, kernel: Any, owner: str) -> None:
         prefs = kernel.state.scope("user", owner)

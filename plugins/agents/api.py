@@ -1,4 +1,6 @@
-"""Agents: the contract between the agent service, agents, tools and model providers.
+"""The public contract of the agents capability: what users and other plugins call.
+
+Agents: the contract between the agent service, agents, tools and model providers.
 
 The default agent service (``kernel.agents``) is provided by ``llmspell.plugins.agents``;
 this module holds only the types that cross plugin boundaries:
@@ -24,11 +26,11 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
-from .errors import DeadlineExceeded, LlmspellError
-from .ids import new_id
+from llmspell.errors import DeadlineExceeded, LlmspellError
+from llmspell.ids import new_id
 
 if TYPE_CHECKING:
-    from .context import ExecutionContext
+    from llmspell.context import ExecutionContext
 
 __all__ = [
     "AgentStatus",
@@ -36,10 +38,8 @@ __all__ = [
     "ToolCall",
     "Message",
     "ToolSpec",
-    "ModelRequest",
     "Usage",
     "ModelResponse",
-    "ModelChunk",
     "AgentRequest",
     "ArtifactOutput",
     "AgentOutput",
@@ -48,7 +48,6 @@ __all__ = [
     "DELETE",
     "Agent",
     "Tool",
-    "ModelProvider",
     "StatefulAgent",
     "AgentService",
     "ProviderError",
@@ -70,6 +69,8 @@ class AgentStatus(enum.StrEnum):
 
 
 _S = AgentStatus
+
+
 #: Allowed lifecycle moves. ``running`` goes back to ``ready`` when the last run ends.
 TRANSITIONS: Mapping[AgentStatus, frozenset[AgentStatus]] = {
     _S.CREATED: frozenset({_S.INITIALIZING, _S.STOPPED}),
@@ -89,9 +90,6 @@ class ProviderError(LlmspellError):
 
 class ProviderTimeout(ProviderError, DeadlineExceeded):
     """A model provider did not answer in time (after its retries)."""
-
-
-# -- chat data -------------------------------------------------------------------------
 
 
 @attrs.frozen
@@ -140,18 +138,6 @@ class ToolSpec:
 
 
 @attrs.frozen
-class ModelRequest:
-    """One chat-completion request; hooks at ``model_before`` may replace it."""
-
-    messages: tuple[Message, ...]
-    tools: tuple[ToolSpec, ...] = ()
-    model: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    options: dict[str, Any] = attrs.Factory(dict)
-
-
-@attrs.frozen
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -173,17 +159,6 @@ class ModelResponse:
     @property
     def tool_calls(self) -> tuple[ToolCall, ...]:
         return self.message.tool_calls
-
-
-@attrs.frozen
-class ModelChunk:
-    """One piece of a streamed answer; the last chunk carries the whole ``response``."""
-
-    delta: str = ""
-    response: ModelResponse | None = None
-
-
-# -- what agents are asked and answer ----------------------------------------------------
 
 
 @attrs.frozen
@@ -305,9 +280,6 @@ class RunEvent:
     data: Any = None
 
 
-# -- protocols -----------------------------------------------------------------------------
-
-
 @runtime_checkable
 class Agent(Protocol):
     """Anything the service can run: a name and an ``execute``."""
@@ -328,22 +300,6 @@ class Tool(Protocol):
     def parameters(self) -> dict[str, Any]: ...
 
     async def invoke(self, arguments: dict[str, Any], ctx: ExecutionContext) -> Any: ...
-
-
-@runtime_checkable
-class ModelProvider(Protocol):
-    """Chat completion with tool calls and streaming.
-
-    ``complete`` answers a whole request; ``stream`` yields text deltas and ends with a
-    chunk carrying the full :class:`ModelResponse`. Both are called through the
-    ``model`` hook points by the agent service, never directly by agents.
-    """
-
-    name: str
-
-    async def complete(self, request: ModelRequest, ctx: ExecutionContext) -> ModelResponse: ...
-
-    def stream(self, request: ModelRequest, ctx: ExecutionContext) -> AsyncIterator[ModelChunk]: ...
 
 
 class StatefulAgent(abc.ABC):

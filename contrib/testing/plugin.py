@@ -7,7 +7,7 @@ Fixtures:
 * ``make_kernel(**kwargs)``: builds a ``Kernel`` in a temporary data directory with that
   environment; kernels it started are stopped at teardown;
 * ``kernel``: a started kernel on the embedded defaults in a temporary data directory;
-* ``hook_recorder``: a :class:`~llmspell.testing.HookRecorder` on ``kernel``.
+* ``hook_recorder``: a :class:`~llmspell.contrib.testing.HookRecorder` on ``kernel``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from llmspell.contrib.testing.recorder import HookRecorder
 from llmspell.kernel import Kernel
-from llmspell.testing.recorder import HookRecorder
 
 try:
     import pytest_asyncio

@@ -1,9 +1,9 @@
-"""The event-log conformance suite: what every :class:`~llmspell.events.EventLog` must do.
+"""The event-log conformance suite: what every :class:`~llmspell.plugins.events.backend.EventLog` must do.
 
 A backend's tests subclass :class:`EventLogContract` and override one fixture,
 ``event_log``, which yields an opened log (and closes it afterwards)::
 
-    from llmspell.testing.contracts.events import EventLogContract
+    from llmspell.contrib.testing.contracts.events import EventLogContract
 
     class TestRedisEventLog(EventLogContract):
         @pytest.fixture
@@ -28,8 +28,9 @@ import attrs
 import pytest
 
 from llmspell.errors import ConflictError, SerializationError, ValidationError
-from llmspell.events import Event, Snapshot
 from llmspell.ids import new_id
+from llmspell.plugins.events.api import Event
+from llmspell.plugins.events.backend import Snapshot
 
 __all__ = ["EventLogContract"]
 

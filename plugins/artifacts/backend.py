@@ -1,38 +1,54 @@
-"""Artifacts: the contract of the artifact service, blob stores, metadata indexes and codecs.
+"""The SPI of the artifacts capability: everything its backend authors implement or need.
 
-The artifact service (``kernel.artifacts``) is provided by a plugin (the default one is
-``llmspell.plugins.artifacts``). It keeps versioned binary artifacts in two backends chosen
-by name: a :class:`BlobStore` holds content-addressed bytes, an :class:`ArtifactIndex`
-holds everything else (versions, ownership and grants, blob records, leases). Codecs
-(:class:`Codec`) transform blob bytes on the way in and out (compression, encryption).
+Backends (the defaults here, ``llmspell.contrib`` and third-party packages) import from
+this module and from :mod:`llmspell.plugins.artifacts.api`, never from the plugin's
+implementation modules.
 
-Every record here is a frozen attrs class that round-trips through :mod:`llmspell.serde`
-and carries a ``schema_version``.
+The name checks (:func:`check_name`, :func:`check_scope`, :func:`check_owner`,
+:func:`check_blob_key`, :func:`check_tag`, :func:`check_content_type`,
+:func:`check_version`) are the ones the service applies; stores that build keys or
+paths from names check them again with these.
+
+**Validation of artifact names, scope ids and blob keys.**
+
+The rule for a **name** (documented in ``docs/artifacts.md``):
+
+* 1 to 256 characters and at most 1024 bytes of UTF-8;
+* segments separated by ``/``; no empty segment (so no leading, trailing or doubled
+  ``/``: a name is never absolute), no ``.`` or ``..`` segment, no segment that starts or
+  ends with a space;
+* characters: Unicode letters, digits and combining marks, the space, and
+  ``- _ . ~ + = , ( ) [ ] !``; nothing else: no NUL or control characters, no ``\\``,
+  ``:``, ``@``, no invisible format characters, no look-alike slashes or dots;
+* the name must already be in Unicode NFKC form (so full-width dots and slashes (U+FF0E, U+FF0F) and other
+  compatibility look-alikes are refused rather than silently folded), and one word (a run
+  of letters) may not mix Latin, Greek and Cyrillic letters (``paypal`` spelt with a Cyrillic U+0430 for an ``a``).
+
+Names never become file paths (blobs are stored under their content hash), so the rule
+is defence in depth and keeps names portable. **Scope ids** (session, user and app ids)
+are 1 to 128 characters of ``A-Z a-z 0-9 . _ @ + = -``, not ``.`` or ``..``.
 """
 
 from __future__ import annotations
 
 import base64
+import re
+import unicodedata
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from . import serde
-from .errors import IntegrityError, ValidationError
-from .serde import utcnow
+from llmspell import serde
+from llmspell.errors import ValidationError
+from llmspell.plugins.artifacts.api import SCOPES
+from llmspell.serde import utcnow
+
+from .api import SCHEMA_VERSION, ArtifactAcl, ArtifactId, ArtifactMeta, ArtifactPage
 
 __all__ = [
-    "SCOPES",
-    "PERMISSIONS",
-    "ArtifactScope",
-    "ArtifactId",
-    "ArtifactRef",
-    "ArtifactMeta",
-    "ArtifactAcl",
     "ArtifactQuery",
-    "ArtifactPage",
     "BlobInfo",
     "BlobRecord",
     "BlobWriter",
@@ -43,138 +59,17 @@ __all__ = [
     "Codec",
     "CodecOptions",
     "KeyProvider",
-    "WrongKeyError",
-    "SaveRequest",
-    "ArtifactService",
     "encode_cursor",
     "decode_cursor",
+    "BLOB_KEY",
+    "check_name",
+    "check_scope",
+    "check_owner",
+    "check_blob_key",
+    "check_tag",
+    "check_content_type",
+    "check_version",
 ]
-
-#: The scopes an artifact can live in.
-SCOPES: tuple[str, ...] = ("session", "user", "app")
-#: The permissions checked against the acting principal.
-PERMISSIONS: tuple[str, ...] = ("read", "write", "delete", "share")
-
-SCHEMA_VERSION = 1
-
-
-class WrongKeyError(IntegrityError):
-    """An encrypted blob cannot be opened with the configured key (wrong or missing key)."""
-
-
-@attrs.frozen
-class ArtifactScope:
-    """Where artifacts live: ``session/<session id>``, ``user/<user id>`` or ``app/<name>``."""
-
-    kind: str
-    id: str
-
-    @classmethod
-    def session(cls, session_id: str) -> ArtifactScope:
-        return cls("session", session_id)
-
-    @classmethod
-    def user(cls, user_id: str) -> ArtifactScope:
-        return cls("user", user_id)
-
-    @classmethod
-    def app(cls, name: str = "app") -> ArtifactScope:
-        return cls("app", name)
-
-    def __str__(self) -> str:
-        return f"{self.kind}/{self.id}"
-
-
-@attrs.frozen
-class ArtifactId:
-    """One artifact (all its versions): a name inside a scope."""
-
-    scope: str
-    owner: str
-    """The id the scope belongs to: the session id, the user id or the app name."""
-    name: str
-
-    def at(self, version: int) -> ArtifactRef:
-        return ArtifactRef(self.scope, self.owner, self.name, version)
-
-    def __str__(self) -> str:
-        return f"artifact:{self.scope}/{self.owner}/{self.name}"
-
-
-@attrs.frozen
-class ArtifactRef:
-    """One immutable version of an artifact; ``str(ref)`` is ``artifact:scope/owner/name@N``."""
-
-    scope: str
-    owner: str
-    """The id the scope belongs to: the session id, the user id or the app name."""
-    name: str
-    version: int
-
-    @property
-    def id(self) -> ArtifactId:
-        return ArtifactId(self.scope, self.owner, self.name)
-
-    @classmethod
-    def parse(cls, text: str) -> ArtifactRef:
-        """Read ``artifact:scope/owner/name@N`` (as printed by ``str(ref)``)."""
-        body = text.removeprefix("artifact:")
-        head, sep, version = body.rpartition("@")
-        scope, _, rest = head.partition("/")
-        owner, _, name = rest.partition("/")
-        if not text.startswith("artifact:") or not sep or not version.isdigit() or not (scope and owner and name):
-            raise ValidationError(f"{text!r} is not an artifact reference (artifact:scope/owner/name@version)")
-        return cls(scope, owner, name, int(version))
-
-    def __str__(self) -> str:
-        return f"artifact:{self.scope}/{self.owner}/{self.name}@{self.version}"
-
-
-@attrs.frozen
-class ArtifactMeta:
-    """The metadata of one artifact version (what ``stat`` returns)."""
-
-    ref: ArtifactRef
-    size: int
-    sha256: str
-    """Hex sha-256 of the content (the plaintext, before any codec)."""
-    content_type: str
-    creator: str
-    """The principal that saved this version (``user:u1``, ``system:system`` ...)."""
-    blob: str
-    """Key of the content-addressed blob holding the bytes."""
-    created: datetime = attrs.field(factory=utcnow)
-    tags: tuple[str, ...] = ()
-    metadata: dict[str, Any] = attrs.Factory(dict)
-    codecs: tuple[str, ...] = ()
-    """The codec chain applied to the stored bytes, in encoding order."""
-    stored_size: int = 0
-    schema_version: int = SCHEMA_VERSION
-
-
-@attrs.frozen
-class ArtifactAcl:
-    """Owner and grants of one artifact (shared by all its versions)."""
-
-    id: ArtifactId
-    owned_by: str
-    """The owning principal as ``kind:id``; it holds every permission."""
-    grants: dict[str, tuple[str, ...]] = attrs.Factory(dict)
-    """Grantee (``user:u2``, ``app:demo``, ``user:*`` for every user) -> sorted permissions."""
-    schema_version: int = SCHEMA_VERSION
-
-
-@attrs.frozen
-class SaveRequest:
-    """What ``artifact_before_save`` hooks see as ``call.request`` (replace it to change the save)."""
-
-    name: str
-    scope: ArtifactScope
-    content_type: str
-    principal: str
-    tags: tuple[str, ...] = ()
-    metadata: dict[str, Any] = attrs.Factory(dict)
-    codecs: tuple[str, ...] = ()
 
 
 def encode_cursor(meta: ArtifactMeta) -> str:
@@ -217,14 +112,6 @@ class ArtifactQuery:
 
 
 @attrs.frozen
-class ArtifactPage:
-    """One page of results; ``next_cursor`` is None on the last page."""
-
-    items: tuple[ArtifactMeta, ...]
-    next_cursor: str | None = None
-
-
-@attrs.frozen
 class BlobInfo:
     """A stored blob or an incomplete upload as a blob store lists it."""
 
@@ -247,9 +134,6 @@ class BlobRecord:
     """Id of the encryption key the blob is sealed with, if it is encrypted."""
     created: datetime = attrs.field(factory=utcnow)
     schema_version: int = SCHEMA_VERSION
-
-
-# -- backends ---------------------------------------------------------------------------
 
 
 @runtime_checkable
@@ -366,9 +250,6 @@ class ArtifactIndex(Protocol):
     async def forget_session(self, session_id: str) -> None: ...
 
 
-# -- codecs ---------------------------------------------------------------------------
-
-
 @runtime_checkable
 class KeyProvider(Protocol):
     """Encryption keys by id; ``current`` names the key new blobs are sealed with."""
@@ -426,30 +307,134 @@ class Codec(Protocol):
     def decoder(self, params: Mapping[str, Any], options: CodecOptions) -> Decoder: ...
 
 
-# -- the service ------------------------------------------------------------------------
+MAX_CHARS = 256
 
 
-@runtime_checkable
-class ArtifactService(Protocol):
-    """Versioned, scoped binary artifacts (``kernel.artifacts``); see ``docs/artifacts.md``."""
+MAX_BYTES = 1024
 
-    async def save(self, name: str, data: Any, **options: Any) -> ArtifactRef: ...
 
-    async def load(self, ref: Any, **options: Any) -> bytes: ...
+_PUNCT = frozenset("-_.~+=,()[]! ")
 
-    async def open(self, ref: Any, **options: Any) -> Any: ...
 
-    async def stat(self, ref: Any, **options: Any) -> ArtifactMeta: ...
+_ID = re.compile(r"[A-Za-z0-9._@+=-]{1,128}")
 
-    async def versions(self, name: Any, **options: Any) -> list[ArtifactMeta]: ...
 
-    async def delete(self, ref: Any, **options: Any) -> list[ArtifactRef]: ...
+BLOB_KEY = re.compile(r"[0-9a-f]{64}(-[0-9a-f]{8})?")
 
-    async def copy(self, ref: Any, name: str, **options: Any) -> ArtifactRef: ...
 
-    async def delete_session(self, session_id: str) -> int:
-        """Delete every artifact of a session (called by the sessions service)."""
+_TAG = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
 
-    async def gc(self, *, dry_run: bool = False, grace: float | None = None) -> Any: ...
 
-    async def list(self, **options: Any) -> ArtifactPage: ...
+_SCRIPTS = ("LATIN", "GREEK", "CYRILLIC")
+
+
+_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+
+
+_CONTENT_TYPE = re.compile(
+    rf"{_TOKEN}/{_TOKEN}(?: ?; ?{_TOKEN}=(?:{_TOKEN}|\"[\x20\x21\x23-\x5b\x5d-\x7e]{{0,128}}\"))*"
+)
+
+
+_CONTENT_FAMILY = re.compile(rf"{_TOKEN}/(?:{_TOKEN}|\*)")
+
+
+MAX_VERSION = 2**63 - 1
+
+
+def _bad(name: str, why: str) -> ValidationError:
+    shown = name if len(name) <= 60 else name[:57] + "..."
+    return ValidationError(f"invalid artifact name {shown!r}: {why}")
+
+
+def _char_ok(ch: str) -> bool:
+    if ch in _PUNCT:
+        return True
+    kind = unicodedata.category(ch)[0]
+    if kind == "M":  # combining marks, but not the ones that draw a slash or a bar
+        label = unicodedata.name(ch, "")
+        return not any(word in label for word in ("OVERLAY", "SOLIDUS", "STROKE"))
+    return kind in ("L", "N")
+
+
+def check_name(name: object) -> str:
+    """Return ``name`` if it follows the rule above, else raise ValidationError."""
+    if not isinstance(name, str):
+        raise ValidationError(f"an artifact name must be a string, got {type(name).__name__}")
+    if not name:
+        raise _bad(name, "it is empty")
+    if len(name) > MAX_CHARS or len(name.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise _bad(name, f"longer than {MAX_CHARS} characters or {MAX_BYTES} bytes")
+    if "\x00" in name:
+        raise _bad(name, "it contains a NUL character")
+    if name.startswith("/") or name.startswith("\\") or re.match(r"[A-Za-z]:", name):
+        raise _bad(name, "it is an absolute path; names are relative, like 'reports/q1.md'")
+    for ch in name:
+        if ch == "/":
+            continue
+        if not _char_ok(ch):
+            code = f"U+{ord(ch):04X}"
+            label = unicodedata.name(ch, "unnamed character")
+            raise _bad(name, f"character {code} ({label}) is not allowed")
+    if unicodedata.normalize("NFKC", name) != name:
+        raise _bad(name, "it is not in Unicode NFKC form (full-width or other look-alike characters)")
+    for segment in name.split("/"):
+        if segment in ("", ".", ".."):
+            raise _bad(name, "empty, '.' and '..' path segments are not allowed")
+        if segment != segment.strip(" "):
+            raise _bad(name, "a path segment starts or ends with a space")
+        for word in re.findall(r"[^\W\d_]+", segment):
+            scripts = {unicodedata.name(ch, "").split(" ", 1)[0] for ch in word} & set(_SCRIPTS)
+            if len(scripts) > 1:
+                raise _bad(name, f"the word {word!r} mixes {' and '.join(sorted(scripts))} letters (look-alikes)")
+    return name
+
+
+def check_scope(scope: object) -> str:
+    if scope not in SCOPES:
+        raise ValidationError(f"unknown artifact scope {scope!r} (allowed: {', '.join(SCOPES)})")
+    return str(scope)
+
+
+def check_owner(owner: object, scope: str = "scope") -> str:
+    """A scope id: session, user or app id."""
+    if not isinstance(owner, str) or not _ID.fullmatch(owner) or owner in (".", ".."):
+        raise ValidationError(
+            f"invalid {scope} id {owner!r}: use 1 to 128 characters of A-Z a-z 0-9 . _ @ + = -"
+        )
+    return owner
+
+
+def check_blob_key(key: object) -> str:
+    """A blob key: 64 hex digits, optionally ``-`` and 8 hex digits (the codec chain)."""
+    if not isinstance(key, str) or not BLOB_KEY.fullmatch(key):
+        raise ValidationError(f"invalid blob key {key!r}: expected a sha-256 hex digest")
+    return key
+
+
+def check_tag(tag: object) -> str:
+    if not isinstance(tag, str) or not _TAG.fullmatch(tag):
+        raise ValidationError(f"invalid tag {tag!r}: 1 to 128 printable characters")
+    return tag
+
+
+def check_content_type(content_type: object, *, pattern: bool = False) -> str:
+    """A media type ``type/subtype`` with optional ``; name=value`` parameters (RFC 6838 tokens).
+
+    No control characters (a CR or LF could split a header where the type is served),
+    at most 255 characters. With ``pattern`` (a list filter) ``type/*`` is allowed too,
+    without parameters.
+    """
+    rule = _CONTENT_FAMILY if pattern else _CONTENT_TYPE
+    if not isinstance(content_type, str) or len(content_type) > 255 or not rule.fullmatch(content_type):
+        form = "type/subtype or type/*" if pattern else "type/subtype, optionally with ; name=value parameters"
+        raise ValidationError(f"invalid content type {content_type!r:.80} (content_type): expected {form}, printable ASCII")
+    return content_type
+
+
+def check_version(version: object, name: str = "version") -> int:
+    """An artifact version: an integer from 1 to 2**63 - 1."""
+    if type(version) is not int or not 1 <= version <= MAX_VERSION:
+        shown = repr(version) if type(version) is not int or abs(version) < 2**80 else "a larger integer"
+        raise ValidationError(f"{name} must be an integer from 1 to {MAX_VERSION}, got {shown:.60}")
+    return version

@@ -21,7 +21,7 @@ import attrs
 import pytest
 
 from llmspell.errors import ConflictError, ValidationError
-from llmspell.sessions import Lease, Session, SessionQuery, SessionStatus
+from llmspell.plugins.sessions.api import Lease, Session, SessionQuery, SessionStatus
 
 __all__ = ["SessionBackendContract", "make_session"]
 

@@ -1,4 +1,6 @@
-"""State: the contract of the state service, its scopes and its storage backends.
+"""The public contract of the state capability: what users and other plugins call.
+
+State: the contract of the state service, its scopes and its storage backends.
 
 The state service (``kernel.state``) is provided by a plugin (the default one is
 ``llmspell.plugins.state``). It addresses values by *scope* (``app``, ``user``,
@@ -27,7 +29,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from .errors import UnknownNameError, ValidationError
+from llmspell.context import MAX_USER_ID, check_user_id
+from llmspell.errors import UnknownNameError, ValidationError
 
 __all__ = [
     "SCOPES",
@@ -39,36 +42,38 @@ __all__ = [
     "check_key",
     "check_owner",
     "check_scope",
-    "Record",
-    "Put",
-    "Delete",
-    "WriteOp",
-    "CasResult",
-    "BatchResult",
     "Versioned",
     "StateItem",
     "StateWrite",
     "StateChange",
     "KeyWrite",
-    "StateBackend",
     "StateScope",
     "StateService",
 ]
 
+
 #: Every scope. ``temp`` lives for one invocation and is never persisted.
 SCOPES: tuple[str, ...] = ("app", "user", "session", "agent", "temp")
+
+
 PERSISTENT_SCOPES: tuple[str, ...] = ("app", "user", "session", "agent")
+
 
 #: ``expected_version=ABSENT`` asks that the key does not exist yet.
 ABSENT = 0
 
+
 #: Longest key, in characters. Keys are non-empty and hold no control characters.
 MAX_KEY_LENGTH = 512
+
+
 #: Longest owner id (user id, session id, agent name ...), in characters.
-MAX_OWNER_LENGTH = 256
+MAX_OWNER_LENGTH = MAX_USER_ID
+
 
 #: Conflict policies a key pattern can have (``merge`` also names a reducer).
 POLICIES: tuple[str, ...] = ("last_write_wins", "reject", "merge")
+
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -93,16 +98,13 @@ def check_key(key: object) -> str:
 
 
 def check_owner(scope: str, owner: object) -> str:
-    """Return ``owner`` if it is a valid owner id for ``scope``, else raise."""
+    """Return ``owner`` if it is a valid owner id for ``scope``, else raise.
+
+    The rule is the one of user ids and app names (:func:`llmspell.context.check_user_id`).
+    """
     if owner is None:
         raise ValidationError(f"the {scope!r} scope needs an owner id (for example the {scope} id)")
-    if type(owner) is not str or not owner:
-        raise ValidationError(f"the owner of a {scope!r} scope must be a non-empty string, not {owner!r}")
-    if len(owner) > MAX_OWNER_LENGTH:
-        raise ValidationError(f"owner id {owner[:40]!r}... is longer than {MAX_OWNER_LENGTH} characters")
-    if _CONTROL.search(owner):
-        raise ValidationError(f"owner id {owner!r} contains a control character")
-    return owner
+    return check_user_id(owner, f"owner id of the {scope!r} scope")
 
 
 def check_scope(scope: object) -> str:
@@ -110,76 +112,6 @@ def check_scope(scope: object) -> str:
     if scope not in SCOPES:
         raise UnknownNameError("state scope", str(scope), SCOPES)
     return scope
-
-
-# -- what backends store and return ---------------------------------------------------
-
-
-@attrs.frozen
-class Record:
-    """One stored key: its JSON bytes (the service's envelope) and its version."""
-
-    key: str
-    data: bytes
-    version: int
-
-
-@attrs.frozen
-class Put:
-    """Write ``data`` under ``key`` if ``expected_version`` holds (see the module doc).
-
-    ``version`` forces the new version (used when importing a scope with its versions);
-    ``None`` makes it the current version plus one.
-    """
-
-    key: str
-    data: bytes
-    expected_version: int | None = None
-    version: int | None = None
-
-
-@attrs.frozen
-class Delete:
-    """Remove ``key`` if ``expected_version`` holds; deleting a missing key is not an error."""
-
-    key: str
-    expected_version: int | None = None
-
-
-WriteOp = Put | Delete
-
-
-@attrs.frozen
-class CasResult:
-    """The outcome of one conditional write.
-
-    On success ``ok`` is true, ``version`` is the new version (``None`` after a delete)
-    and ``previous_version`` the version it replaced (``None`` for a new key). On a
-    conflict ``ok`` is false, ``previous_version`` is the key's current version and
-    ``current`` its current record (``None`` if it does not exist); nothing was written.
-    """
-
-    ok: bool
-    version: int | None = None
-    previous_version: int | None = None
-    current: Record | None = None
-
-
-@attrs.frozen
-class BatchResult:
-    """The outcome of an atomic batch: one :class:`CasResult` per operation when ``ok``.
-
-    When an expectation fails, ``ok`` is false, nothing was written, ``failed`` is the
-    index of the first failing operation and ``conflict`` its failed :class:`CasResult`.
-    """
-
-    ok: bool
-    results: tuple[CasResult, ...] = ()
-    failed: int | None = None
-    conflict: CasResult | None = None
-
-
-# -- what the service returns and what hooks see ----------------------------------------
 
 
 @attrs.frozen
@@ -251,48 +183,6 @@ class KeyWrite:
     value: Any = None
     delete: bool = False
     expected_version: int | None = None
-
-
-# -- protocols ------------------------------------------------------------------------
-
-
-@runtime_checkable
-class StateBackend(Protocol):
-    """Versioned key/value storage of JSON bytes on flat string keys.
-
-    Every method is atomic on its own; :meth:`batch` is atomic as a whole. ``persistent``
-    says whether data outlives the process (``memory`` does not). A backend that shares a
-    server with others isolates itself by a key prefix of its own configuration.
-    """
-
-    name: str
-    persistent: bool
-
-    async def open(self) -> None:
-        """Connect or open files; called from ``llmspell_startup``."""
-
-    async def close(self) -> None:
-        """Release connections and files; called from ``llmspell_shutdown``."""
-
-    async def get(self, key: str) -> Record | None: ...
-
-    async def get_many(self, keys: Sequence[str]) -> dict[str, Record]:
-        """The records of those ``keys`` that exist (one round trip where possible)."""
-        ...
-
-    async def compare_and_set(
-        self, key: str, data: bytes, expected_version: int | None = None
-    ) -> CasResult: ...
-
-    async def delete(self, key: str, expected_version: int | None = None) -> CasResult: ...
-
-    async def scan(self, prefix: str, *, after: str | None = None, limit: int = 500) -> list[Record]:
-        """Records whose key starts with ``prefix``, in key order, strictly after ``after``."""
-        ...
-
-    async def batch(self, ops: Sequence[WriteOp]) -> BatchResult:
-        """Apply every operation or none of them."""
-        ...
 
 
 @runtime_checkable

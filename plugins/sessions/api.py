@@ -1,14 +1,27 @@
-"""Sessions: the session record, its lifecycle, and the contract of managers and backends.
+"""The public contract of the sessions capability: what users and other plugins call.
+
+Sessions: the session record, its lifecycle, and the contract of managers and backends.
 
 A :class:`Session` is a conversation or task with an owner, metadata and a lifecycle.
 The session manager (``kernel.sessions``) is provided by a plugin (the default one is
 ``llmspell.plugins.sessions``); records live in a :class:`SessionBackend` chosen by
 name with ``[sessions] backend = "..."``.
+
+**Session ids** travel furthest: they name state owners, event streams, artifact scopes,
+Redis keys, PostgreSQL rows, NATS subject tokens, console URLs and export files. So a
+session id is 1 to 128 characters of ``A-Z a-z 0-9 . _ @ + = -`` and not ``.`` or
+``..``: safe as a file name, a URL path segment, a Redis key part and (token-encoded)
+a NATS subject token. Generated ids (UUIDv7) and every id the framework adapters derive
+(``adk-<hash>``) follow it. The artifact service uses the same rule for its scope ids.
+Every entry point checks through :func:`check_session_id`, so an id that
+``sessions.create`` accepts is accepted everywhere else. User ids and app names follow
+:func:`llmspell.context.check_user_id`.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -16,10 +29,14 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import attrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from . import serde
-from .errors import IntegrityError, InvalidTransition, SchemaVersionError
+from llmspell import serde
+from llmspell.errors import InvalidTransition, ValidationError
 
 __all__ = [
+    "MAX_SESSION_ID",
+    "SESSION_ID_CHARS",
+    "check_session_id",
+    "is_session_id",
     "SCHEMA_VERSION",
     "SessionStatus",
     "TRANSITIONS",
@@ -29,14 +46,14 @@ __all__ = [
     "Session",
     "SessionQuery",
     "SessionPage",
-    "SessionBackend",
     "SessionService",
     "check_transition",
-    "decode_record",
-    "decode_listed",
 ]
 
+
 SCHEMA_VERSION = 1
+
+
 T = TypeVar("T")
 
 
@@ -66,6 +83,7 @@ class SessionStatus(enum.Enum):
 
 S = SessionStatus
 
+
 #: The allowed transitions; anything else raises :class:`InvalidTransition`.
 TRANSITIONS: Mapping[SessionStatus, frozenset[SessionStatus]] = {
     S.ACTIVE: frozenset({S.SUSPENDED, S.COMPLETED, S.FAILED, S.EXPIRED, S.INTERRUPTED}),
@@ -81,10 +99,13 @@ TRANSITIONS: Mapping[SessionStatus, frozenset[SessionStatus]] = {
     S.DELETING: frozenset(),
 }
 
+
 #: The states of a record that a multi-step operation is still writing (or removing):
 #: ``get``, ``list`` and ``resume`` never show them, and startup recovery deletes them
 #: (with their partial data) once the process doing the work is gone.
 PENDING: frozenset[SessionStatus] = frozenset({S.FORKING, S.IMPORTING, S.DELETING})
+
+
 #: Every other state: what a listing without a status filter shows.
 VISIBLE: tuple[SessionStatus, ...] = tuple(s for s in SessionStatus if s not in PENDING)
 
@@ -157,9 +178,9 @@ class Session:
             put(new, _FIELDS[name], value)
         return new
 
-    def _service(self, kind: type[T]) -> T:
+    def _service(self, kind: Callable[..., T]) -> T:
         if self._services is None:
-            from .errors import ServiceNotAvailable
+            from llmspell.errors import ServiceNotAvailable
 
             raise ServiceNotAvailable(kind.__name__, "this session record is not bound to a kernel")
         service: T = self._services.get(kind)
@@ -168,20 +189,21 @@ class Session:
     @property
     def state(self) -> Any:
         """The session's state: the state service's ``session`` scope for this id."""
-        from .state import StateService
+        from llmspell.plugins.state.api import StateService
 
-        return self._service(StateService).scope("session", self.id)  # type: ignore[type-abstract]
+        return self._service(StateService).scope("session", self.id)
 
     def events(self, from_seq: int = 1, to_seq: int | None = None) -> Any:
         """The session's event history: its stream in the event log (async iterator)."""
-        from .events import EventService
+        from llmspell.plugins.events.api import EventService
 
-        return self._service(EventService).read(self.id, from_seq=from_seq, to_seq=to_seq)  # type: ignore[type-abstract]
+        return self._service(EventService).read(self.id, from_seq=from_seq, to_seq=to_seq)
 
 
 _FIELDS = {a.alias: a.name for a in attrs.fields(Session)}
-_SLOTS = tuple(_FIELDS.values())
 
+
+_SLOTS = tuple(_FIELDS.values())
 serde.converter.register_unstructure_hook(
     Session, make_dict_unstructure_fn(Session, serde.converter, _services=override(omit=True))
 )
@@ -191,44 +213,6 @@ serde.converter.register_structure_hook(
         Session, serde.converter, _services=override(omit=True), _cattrs_forbid_extra_keys=True
     ),
 )
-
-
-def decode_record(raw: bytes | str, version: int, where: str) -> Session:
-    """A stored session record (JSON) at ``version``; :class:`IntegrityError` naming
-    ``where`` (the id and the store) when it is damaged, :class:`SchemaVersionError` when
-    newer code wrote it. Every session backend reads its records through this."""
-    import orjson
-
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise IntegrityError(f"session record {where} is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise IntegrityError(f"session record {where} is not an object")
-    schema = data.get("schema_version", 1)
-    if type(schema) is not int:
-        raise IntegrityError(f"session record {where} has no valid schema version: {schema!r}")
-    serde.check_schema_version("session", schema, SCHEMA_VERSION)
-    data["version"] = version
-    try:
-        return serde.structure(data, Session)
-    except Exception as exc:  # noqa: BLE001 - a damaged record, reported with where it is
-        lines = "; ".join(serde.describe_structure_error(exc, "session"))
-        raise IntegrityError(f"session record {where} is malformed: {lines}") from None
-
-
-def decode_listed(
-    raw: bytes | str, version: int, where: str, session_id: str, skipped: list[tuple[str, str]]
-) -> Session | None:
-    """:func:`decode_record` for listings: a record that cannot be decoded (damaged,
-    planted, written by newer code) is appended to ``skipped`` as ``(id, reason)`` and
-    None is returned, so one bad record never stops a listing. Backends put ``skipped``
-    into :attr:`SessionPage.skipped`; the manager reports it."""
-    try:
-        return decode_record(raw, version, where)
-    except (IntegrityError, SchemaVersionError) as exc:
-        skipped.append((session_id, str(exc)))
-        return None
 
 
 @attrs.frozen
@@ -280,31 +264,6 @@ class SessionPage:
 
 
 @runtime_checkable
-class SessionBackend(Protocol):
-    """Storage of session records with compare-and-set and queries.
-
-    Records are :class:`Session` values; the backend owns ``version``: ``put`` with
-    ``expected_version=0`` creates (and fails if the id exists), otherwise it replaces
-    only if the stored version matches, raising :class:`~llmspell.errors.ConflictError`
-    (carrying the current record) when it does not. ``list`` returns newest first
-    (by ``created_at``, then id) with an opaque cursor.
-    """
-
-    async def open(self) -> None:
-        """Connect or open files; called at kernel startup."""
-
-    async def get(self, session_id: str) -> Session | None: ...
-
-    async def put(self, session: Session, *, expected_version: int) -> Session: ...
-
-    async def delete(self, session_id: str) -> bool: ...
-
-    async def list(self, query: SessionQuery) -> SessionPage: ...
-
-    async def close(self) -> None: ...
-
-
-@runtime_checkable
 class SessionService(Protocol):
     """Create, find and move sessions through their lifecycle (``kernel.sessions``)."""
 
@@ -343,3 +302,29 @@ class SessionService(Protocol):
     async def fork(self, session_id: str, **changes: Any) -> Session: ...
 
     async def delete(self, session_id: str) -> None: ...
+
+
+#: Longest session id, in characters.
+MAX_SESSION_ID = 128
+#: The characters a session id may hold, as a human reads them.
+SESSION_ID_CHARS = "A-Z a-z 0-9 . _ @ + = -"
+
+_SESSION_ID = re.compile(r"[A-Za-z0-9._@+=-]{1,%d}" % MAX_SESSION_ID)  # noqa: UP031
+
+
+def is_session_id(value: object) -> bool:
+    """Whether ``value`` is a valid session id."""
+    return type(value) is str and _SESSION_ID.fullmatch(value) is not None and value not in (".", "..")
+
+
+def check_session_id(value: object, what: str = "session id") -> str:
+    """Return ``value`` if it is a valid session id, else raise :class:`ValidationError`."""
+    if is_session_id(value):
+        return value  # type: ignore[return-value]
+    if type(value) is not str or not value:
+        raise ValidationError(f"a {what} must be a non-empty string, got {value!r}")
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    raise ValidationError(
+        f"{what} {shown!r} is not allowed: use 1 to {MAX_SESSION_ID} characters of "
+        f"{SESSION_ID_CHARS}, not '.' or '..'"
+    )

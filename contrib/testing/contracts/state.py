@@ -4,7 +4,7 @@ A state backend passes when this class passes over it. Subclass it in your tests
 override the one fixture ``state_config``: the kernel configuration that selects your
 backend (and whatever your plugin needs)::
 
-    from llmspell.testing.contracts.state import StateContract
+    from llmspell.contrib.testing.contracts.state import StateContract
 
     class TestRedisState(StateContract):
         @pytest.fixture
@@ -27,8 +27,8 @@ import pytest
 import pytest_asyncio
 
 from llmspell import hookimpl
-from llmspell.events import Event
 from llmspell.kernel import Kernel
+from llmspell.plugins.events.api import Event
 from llmspell.services import StashKey
 
 from ._state_backend import BackendProtocolTests

@@ -3,7 +3,7 @@
 A backend's tests subclass a suite and override one fixture that returns the backend,
 not yet started (the suite starts and closes it)::
 
-    from llmspell.testing.contracts.artifacts import BlobStoreContract
+    from llmspell.contrib.testing.contracts.artifacts import BlobStoreContract
 
     class TestS3BlobStore(BlobStoreContract):
         @pytest.fixture
@@ -27,14 +27,9 @@ import pytest
 import pytest_asyncio
 
 from llmspell import serde
-from llmspell.artifacts import (
-    ArtifactAcl,
-    ArtifactId,
-    ArtifactMeta,
-    ArtifactQuery,
-    BlobRecord,
-)
 from llmspell.errors import NotFoundError, ValidationError
+from llmspell.plugins.artifacts.api import ArtifactAcl, ArtifactId, ArtifactMeta
+from llmspell.plugins.artifacts.backend import ArtifactQuery, BlobRecord
 
 __all__ = ["BlobStoreContract", "ArtifactIndexContract", "blob_key", "make_meta"]
 
@@ -60,7 +55,7 @@ async def _put(store: Any, key: str, *parts: bytes) -> int:
 
 @pytest.mark.asyncio
 class BlobStoreContract:
-    """What every :class:`~llmspell.artifacts.BlobStore` must do."""
+    """What every :class:`~llmspell.plugins.artifacts.backend.BlobStore` must do."""
 
     @pytest.fixture
     def blob_store(self) -> Any:
@@ -193,7 +188,7 @@ async def _commit(index: Any, meta: ArtifactMeta, owned_by: str = "user:u1", lea
 
 @pytest.mark.asyncio
 class ArtifactIndexContract:
-    """What every :class:`~llmspell.artifacts.ArtifactIndex` must do."""
+    """What every :class:`~llmspell.plugins.artifacts.backend.ArtifactIndex` must do."""
 
     @pytest.fixture
     def artifact_index(self) -> Any:

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from llmspell.errors import ValidationError
-from llmspell.state import ABSENT, Delete, Put, StateBackend
+from llmspell.plugins.state.api import ABSENT
+from llmspell.plugins.state.backend import Delete, Put, StateBackend
 
 
 def _prefix() -> str:
@@ -16,7 +17,7 @@ def _prefix() -> str:
 
 
 class BackendProtocolTests:
-    """Mixed into :class:`~llmspell.testing.contracts.state.StateContract`."""
+    """Mixed into :class:`~llmspell.contrib.testing.contracts.state.StateContract`."""
 
     def backend(self, kernel: Any) -> StateBackend:
         backend = kernel.state.backend

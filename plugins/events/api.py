@@ -1,0 +1,507 @@
+"""The public contract of the events capability: what users and other plugins call.
+
+Events: the event model and the contract of the event service, log and transport.
+
+The event service (``kernel.events``) is provided by a plugin (the default one is
+``llmspell.plugins.events``); its append-only log is an :class:`EventLog` chosen with
+``[events] backend`` and its bus transport an :class:`EventTransport` chosen with
+``[events] transport``. ``docs/events.md`` is the guide.
+
+An :class:`Event` is immutable. Its ``type`` is a dotted name (see
+:mod:`llmspell.plugins.events.api` for names and patterns); a *typed* event is an attrs subclass of
+``Event`` registered for one type name with ``llmspell_register_event_types``. Typed
+classes add no fields: they name the type, document and check the payload keys and give
+typed access to them (:class:`payload_field`), so a typed event and a plain one are
+stored identically and an event of a type the reader does not know is read back as a
+plain ``Event`` with nothing lost.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, overload, runtime_checkable
+
+import attrs
+
+from llmspell.errors import IntegrityError, ValidationError
+from llmspell.ids import new_id
+from llmspell.serde import utcnow
+
+__all__ = [
+    "Event",
+    "payload_field",
+    "check_event_class",
+    "Projection",
+    "ProjectionResult",
+    "StreamInfo",
+    "MalformedEventError",
+    "TopicPattern",
+    "check_type",
+    "check_stream",
+    "compile_patterns",
+    "EventService",
+    "Subscription",
+    "Handler",
+]
+
+
+T = TypeVar("T")
+
+
+S = TypeVar("S")
+
+
+E = TypeVar("E", bound="Event")
+
+
+@attrs.frozen
+class Event:
+    """One thing that happened, with standard metadata.
+
+    ``id`` is a UUIDv7 (time-ordered, unique across processes); ``time`` is UTC;
+    ``stream`` and ``seq`` are set by the log when the event is appended (``seq`` counts
+    1, 2, 3 ... without gaps within a stream); ``schema_version`` is the version of the
+    payload's shape for this type. The payload is JSON data (dicts, lists, strings,
+    numbers, booleans, None).
+    """
+
+    type: str
+    payload: dict[str, Any] = attrs.Factory(dict)
+    id: str = attrs.field(factory=new_id)
+    time: datetime = attrs.field(factory=utcnow)
+    source: str = ""
+    session_id: str | None = None
+    user_id: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    stream: str | None = None
+    seq: int | None = None
+    schema_version: int = 1
+
+    #: The type name a typed subclass stands for (None on the generic ``Event``).
+    TYPE: ClassVar[str | None] = None
+    #: Payload keys a typed event must carry when it is published.
+    REQUIRED: ClassVar[tuple[str, ...]] = ()
+    #: The current payload schema version of a typed event.
+    VERSION: ClassVar[int] = 1
+
+    @classmethod
+    def create(cls: builtins.type[E], payload: Mapping[str, Any] | None = None, **meta: Any) -> E:
+        """Build a typed event: ``StateChanged.create({...}, session_id=sid)``."""
+        if cls.TYPE is None:
+            raise ValidationError(f"{cls.__name__}.create needs a typed event class; use Event(type, payload)")
+        meta.setdefault("schema_version", cls.VERSION)
+        event = cls(cls.TYPE, dict(payload or {}), **meta)
+        event.check()
+        return event
+
+    def check(self) -> None:
+        """Raise :class:`ValidationError` if a payload key of a typed event is missing."""
+        if self.REQUIRED:
+            missing = [k for k in self.REQUIRED if k not in self.payload]
+            if missing:
+                raise ValidationError(
+                    f"event {self.type!r} needs payload key(s) {', '.join(missing)}; "
+                    f"got {', '.join(sorted(self.payload)) or 'none'}"
+                )
+
+    def with_position(self: E, stream: str | None, seq: int | None) -> E:
+        """A copy placed at ``seq`` of ``stream`` (what a log returns after appending)."""
+        return type(self)(
+            self.type, self.payload, self.id, self.time, self.source, self.session_id, self.user_id,
+            self.correlation_id, self.causation_id, stream, seq, self.schema_version,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-safe data of every field (stream and seq included)."""
+        from .backend import EventCodec
+
+        return EventCodec.envelope(self, position=True)
+
+
+class payload_field(Generic[T]):
+    """Typed read access to one payload key of a typed event.
+
+    ``scope = payload_field[str]("scope")`` in a subclass makes ``event.scope`` return
+    ``event.payload.get("scope", default)``. Not an attrs field: nothing changes in storage.
+    """
+
+    def __init__(self, key: str | None = None, default: T | None = None, doc: str = "") -> None:
+        self.key = key or ""
+        self.default = default
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        if not self.key:
+            self.key = name
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> payload_field[T]: ...
+    @overload
+    def __get__(self, obj: Event, objtype: type | None = None) -> T | None: ...
+    def __get__(self, obj: Event | None, objtype: type | None = None) -> T | payload_field[T] | None:
+        if obj is None:
+            return self
+        value: T | None = obj.payload.get(self.key, self.default)
+        return value
+
+
+def check_event_class(type_name: str, cls: object) -> type[Event]:
+    """Validate a registration of ``llmspell_register_event_types``; return the class.
+
+    ``type_name`` is a type (``agent.started``) or a family (``agent.**``): events of the
+    family with no class of their own are read back as the family's class.
+    """
+    check_type(type_name.removesuffix(".**") if isinstance(type_name, str) else type_name)
+    if not (isinstance(cls, type) and issubclass(cls, Event)):
+        raise ValidationError(f"event type {type_name!r}: {cls!r} is not a subclass of llmspell.plugins.events.api.Event")
+    extra = {f.name for f in attrs.fields(cls)} - {f.name for f in attrs.fields(Event)}
+    if extra:
+        raise ValidationError(
+            f"event type {type_name!r}: {cls.__name__} adds field(s) {', '.join(sorted(extra))}; typed "
+            "events keep their data in the payload (use payload_field for typed access)"
+        )
+    if cls.TYPE is not None and cls.TYPE != type_name and not type_name.endswith(".**"):
+        raise ValidationError(f"event class {cls.__name__} stands for {cls.TYPE!r}, not {type_name!r}")
+    return cls
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+@attrs.frozen
+class Projection(Generic[S]):
+    """A deterministic fold of a stream into a state.
+
+    ``apply(state, event) -> state`` must depend only on its arguments (no clock, no
+    randomness, no I/O), so that folding the same events always gives the same state.
+    It may change ``state`` in place and return it. ``types`` limits the events passed
+    to ``apply`` (patterns; empty: all). ``dump``/``load`` turn the state into JSON data
+    and back for snapshots; bump ``version`` when ``apply`` or the state's shape
+    changes, and snapshots made by another version are ignored.
+    """
+
+    name: str
+    initial: Callable[[], S]
+    apply: Callable[[S, Event], S]
+    types: tuple[str, ...] = ()
+    version: int = 1
+    dump: Callable[[S], Any] = _identity
+    load: Callable[[Any], S] = _identity
+
+    def matches(self) -> TopicPattern | None:
+        return compile_patterns(self.types) if self.types else None
+
+
+#: A subscriber: called with each event, in order; may be sync or async.
+Handler = Callable[["Event"], Any]
+
+
+@attrs.frozen
+class StreamInfo:
+    """One stream of the log."""
+
+    name: str
+    last_seq: int
+    last_time: datetime | None = None
+
+
+@attrs.frozen
+class ProjectionResult(Generic[S]):
+    """The state of a projection, the last sequence folded and how it was reached."""
+
+    state: S
+    seq: int
+    snapshot_seq: int = 0
+    """The sequence of the snapshot the fold started from (0: from the beginning)."""
+    applied: int = 0
+    """Events passed to ``apply`` in this run."""
+
+
+@runtime_checkable
+class Subscription(Protocol):
+    """A handler attached to the bus with its own bounded queue and counters."""
+
+    id: str
+    name: str
+    pattern: Any
+    policy: str
+    maxsize: int
+    delivered: int
+    dropped: int
+    errors: int
+
+    @property
+    def pending(self) -> int: ...
+
+    @property
+    def active(self) -> bool: ...
+
+    def unsubscribe(self) -> None:
+        """Stop: the handler is not called again; queued events are discarded."""
+
+    async def drain(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 - the documented API takes a timeout
+        """Wait until every queued event has been handled."""
+
+
+@runtime_checkable
+class EventService(Protocol):
+    """Publish, subscribe, read, replay and project events (``kernel.events``).
+
+    The default implementation is ``llmspell.plugins.events.EventBus``; see
+    ``docs/events.md`` for the behaviour every implementation must keep.
+    """
+
+    async def publish(
+        self,
+        event: Event | str,
+        payload: Any = None,
+        *,
+        source: str = "",
+        session_id: str | None = None,
+        user_id: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        stream: str | None = None,
+        cause: Event | None = None,
+    ) -> Event:
+        """Publish an event (or build one from a type and a payload); returns it as logged.
+
+        The stream is ``stream``, else the event's, else its session id, else (for the
+        types of ``[events] log_unscoped``) the system stream; with a stream the event is
+        appended to the log before it is delivered. ``cause`` fills the causation and
+        correlation ids and the session and user from the event this one reacts to.
+        """
+        ...
+
+    async def publish_many(self, events: Sequence[Event | tuple[str, Mapping[str, Any]]]) -> list[Event]:
+        """Publish several events; those with a stream are appended in one atomic batch."""
+        ...
+
+    def subscribe(
+        self,
+        pattern: str | Sequence[str],
+        handler: Handler,
+        *,
+        policy: str | None = None,
+        maxsize: int | None = None,
+        name: str | None = None,
+        stream: str | None = None,
+        group: str | None = None,
+    ) -> Subscription:
+        """Attach ``handler`` (sync or async) to events matching ``pattern``; see :class:`Subscription`."""
+        ...
+
+    def unsubscribe(self, subscription: Subscription) -> None: ...
+
+    async def wait_for(
+        self,
+        pattern: str | Sequence[str],
+        predicate: Callable[[Event], bool] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the documented API takes a timeout
+        *,
+        stream: str | None = None,
+    ) -> Event:
+        """The next matching event delivered from now on; ``DeadlineExceeded`` after ``timeout``."""
+        ...
+
+    def read(
+        self, stream: str, from_seq: int = 1, to_seq: int | None = None, *,
+        limit: int | None = None, malformed: str = "raise",
+    ) -> AsyncIterator[Event]:
+        """The logged events of ``stream`` in order (``malformed="skip"`` skips unreadable records)."""
+        ...
+
+    def tail(
+        self, stream: str | None = None, *, types: str | Sequence[str] | None = None, last: int = 10,
+        follow: bool = False, poll_interval: float | None = None,
+    ) -> AsyncIterator[Event]:
+        """The last ``last`` logged events, then (``follow``) new ones from any process."""
+        ...
+
+    async def query(
+        self, types: str | Sequence[str] | None = None, *, stream: str | None = None,
+        since: datetime | None = None, until: datetime | None = None, limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[Event]:
+        """Logged events by type pattern and time range ``[since, until)``, by time."""
+        ...
+
+    async def get(self, event_id: str) -> Event | None: ...
+
+    async def replay(
+        self, stream: str, handler: Handler | Subscription, *, from_seq: int = 1, to_seq: int | None = None,
+        types: str | Sequence[str] | None = None, malformed: str = "raise",
+    ) -> int:
+        """Give the stored events of ``stream`` to a handler or a subscription, in order."""
+        ...
+
+    async def project(
+        self, stream: str, projection: Projection[S], *, to_seq: int | None = None,
+        snapshot: bool = True, snapshot_every: int | None = None,
+    ) -> ProjectionResult[S]:
+        """Fold ``stream`` into ``projection``'s state, from its latest snapshot."""
+        ...
+
+    async def last_seq(self, stream: str) -> int: ...
+
+    async def streams(self, prefix: str = "") -> list[StreamInfo]: ...
+
+    async def delete_stream(self, stream: str) -> int:
+        """Delete a whole stream (a deleted session's history) and its snapshots."""
+        ...
+
+    async def flush(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 - the documented API takes a timeout
+        """Wait until every subscriber has handled every event queued so far."""
+        ...
+
+    def stats(self) -> Mapping[str, Any]: ...
+
+
+_SEGMENT = r"[A-Za-z0-9_\-]+"
+
+
+_TYPE_RE = re.compile(rf"{_SEGMENT}(?:\.{_SEGMENT})*")
+
+
+MAX_TYPE_LENGTH = 200
+
+
+_valid_types: set[str] = set()
+
+
+def check_type(name: object) -> str:
+    """Return ``name`` if it is a valid event type name, else raise :class:`ValidationError`."""
+    if name in _valid_types:
+        return name
+    if not isinstance(name, str):
+        raise ValidationError(f"an event type must be a string, got {type(name).__name__} {name!r}")
+    if len(name) > MAX_TYPE_LENGTH or not _TYPE_RE.fullmatch(name):
+        raise ValidationError(
+            f"invalid event type {name!r}: use dotted segments of letters, digits, '_' and '-' "
+            f"(like 'agent.started'), at most {MAX_TYPE_LENGTH} characters"
+        )
+    if len(_valid_types) < 100_000:
+        _valid_types.add(name)
+    return name
+
+
+class TopicPattern:
+    """One or more compiled topic patterns; ``match(type_name) -> bool``."""
+
+    __slots__ = ("_exact", "_regex", "patterns", "prefixes")
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.patterns: tuple[str, ...] = tuple(patterns)
+        if not self.patterns:
+            raise ValidationError("at least one topic pattern is needed")
+        exact: set[str] = set()
+        regexes: list[str] = []
+        prefixes: list[str] = []
+        for pattern in self.patterns:
+            segments = _split(pattern)
+            if "*" not in segments and "**" not in segments:
+                exact.add(pattern)
+                prefixes.append(pattern)
+                continue
+            literal = []
+            for seg in segments:
+                if seg in ("*", "**"):
+                    break
+                literal.append(seg)
+            prefixes.append(".".join(literal) + "." if literal else "")
+            regexes.append(".".join(_segment_regex(s) for s in segments))
+        self._exact = frozenset(exact)
+        self._regex = re.compile("|".join(f"(?:{r})" for r in regexes)) if regexes else None
+        self.prefixes: tuple[str, ...] = tuple(prefixes)
+        """Literal prefix of each pattern (``agent.`` for ``agent.*``): index hints for backends."""
+
+    @property
+    def matches_all(self) -> bool:
+        return "" in self.prefixes
+
+    def match(self, type_name: str) -> bool:
+        """Whether ``type_name`` matches any of the patterns."""
+        if type_name in self._exact:
+            return True
+        return self._regex is not None and self._regex.fullmatch(type_name) is not None
+
+    __call__ = match
+
+    def __repr__(self) -> str:
+        return f"TopicPattern({', '.join(self.patterns)})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TopicPattern) and other.patterns == self.patterns
+
+    def __hash__(self) -> int:
+        return hash(self.patterns)
+
+
+def _split(pattern: object) -> list[str]:
+    if not isinstance(pattern, str) or not pattern:
+        raise ValidationError(f"a topic pattern must be a non-empty string, got {pattern!r}")
+    segments = pattern.split(".")
+    for seg in segments:
+        if seg in ("*", "**"):
+            continue
+        if "*" in seg or not re.fullmatch(_SEGMENT, seg):
+            raise ValidationError(
+                f"invalid topic pattern {pattern!r}: segments are names, '*' (one segment) "
+                "or '**' (one or more segments), separated by dots"
+            )
+    return segments
+
+
+def _segment_regex(segment: str) -> str:
+    if segment == "*":
+        return r"[^.]+"
+    if segment == "**":
+        return r"[^.]+(?:\.[^.]+)*"
+    return re.escape(segment)
+
+
+@lru_cache(maxsize=1024)
+def _compile(patterns: tuple[str, ...]) -> TopicPattern:
+    return TopicPattern(patterns)
+
+
+def compile_patterns(patterns: str | Iterable[str] | TopicPattern) -> TopicPattern:
+    """A :class:`TopicPattern` from one pattern, several, or an already compiled one."""
+    if isinstance(patterns, TopicPattern):
+        return patterns
+    if isinstance(patterns, str):
+        return _compile((patterns,))
+    return _compile(tuple(patterns))
+
+
+MAX_STREAM_LENGTH = 512
+
+
+def check_stream(name: object) -> str:
+    """Return ``name`` if it can name a stream (a non-empty string without control characters)."""
+    if type(name) is not str or not name or len(name) > MAX_STREAM_LENGTH or not name.isprintable():
+        raise ValidationError(
+            f"invalid stream name {name!r}: use a non-empty printable string of at most "
+            f"{MAX_STREAM_LENGTH} characters"
+        )
+    return name
+
+
+_OPTIONAL = ("session_id", "user_id", "correlation_id", "causation_id")
+
+
+class MalformedEventError(IntegrityError):
+    """A stored or received event cannot be read; names its stream and sequence number."""
+
+    def __init__(self, stream: str | None, seq: int | None, reason: str) -> None:
+        self.stream = stream
+        self.seq = seq
+        self.reason = reason
+        where = f"stream {stream!r} seq {seq}" if stream is not None else "an event without a stream"
+        super().__init__(f"malformed event at {where}: {reason}")
