@@ -24,6 +24,7 @@ DEFAULT_ORDER: tuple[str, ...] = (
     "hooks",
     "agents",
     "tools",
+    "cli",
 )
 
 #: The default plugins as a distribution (the kernel loads them in this order).

@@ -12,7 +12,7 @@ __all__ = ["register_command"]
 
 
 def register_command(cli: click.Group) -> None:
-    from llmspell.plugins.cli import err_console, pass_kernel, run
+    from llmspell.plugins.cli.api import err_console, pass_kernel, run
 
     @cli.command("console")
     @click.option("--host", default=None, help="Interface to listen on (default: [console] host, 127.0.0.1).")

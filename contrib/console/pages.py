@@ -144,7 +144,7 @@ def _hooks(kernel: Any) -> list[dict[str, Any]]:
     hooks plugin's record of the last kernel that stopped on this data directory."""
     recorded: list[dict[str, Any]] = []
     if any(p.name == "hooks" for p in kernel.plugins):
-        from llmspell.plugins.hooks import describe
+        from llmspell.plugins.hooks.api import describe
 
         recorded = describe(kernel)
     live = {(s.point, s.name): s for s in kernel.hook_stats()}

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from llmspell.plugins.cli import console, echo_json, pass_kernel, run
+from llmspell.plugins.cli.api import console, echo_json, pass_kernel, run
 
 
 def register(cli: click.Group) -> None:

@@ -10,7 +10,7 @@ __all__ = ["register_commands"]
 
 
 def register_commands(cli: click.Group) -> None:
-    from llmspell.plugins.cli import echo_json, pass_kernel, run
+    from llmspell.plugins.cli.api import echo_json, pass_kernel, run
 
     @cli.group("postgres")
     def postgres() -> None:

@@ -90,7 +90,7 @@ def _output_dict(output: Any) -> dict[str, Any]:
 
 
 def register_commands(cli: click.Group) -> None:
-    from llmspell.plugins.cli import console, echo_json, pass_kernel, pass_reader, run
+    from llmspell.plugins.cli.api import console, echo_json, pass_kernel, pass_reader, run
 
     @cli.group("agents")
     def agents_group() -> None:

@@ -48,7 +48,7 @@ def _where(session_id: str | None, user_id: str | None, app: str | None, as_prin
 
 
 def register_commands(cli: click.Group) -> None:
-    from llmspell.plugins.cli import console, echo_json, pass_kernel, pass_reader, progress, run
+    from llmspell.plugins.cli.api import console, echo_json, pass_kernel, pass_reader, progress, run
 
     @cli.group("artifacts")
     def artifacts() -> None:

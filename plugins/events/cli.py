@@ -42,7 +42,7 @@ async def _with_bus(kernel: Any, work: Any) -> None:
 
 
 def register_commands(cli: click.Group) -> None:
-    from llmspell.plugins.cli import echo_json, pass_kernel, progress, run
+    from llmspell.plugins.cli.api import echo_json, pass_kernel, progress, run
 
     from .worker import register_worker
 

@@ -90,7 +90,7 @@ async def run_worker(kernel: Any, setups: tuple[str, ...] = (), *, as_json: bool
 
 
 def register_worker(cli: click.Group) -> None:
-    from llmspell.plugins.cli import pass_kernel, run
+    from llmspell.plugins.cli.api import pass_kernel, run
 
     @cli.command("worker")
     @click.option("--setup", "setups", multiple=True, metavar="MODULE:FUNCTION",

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from llmspell import serde
-from llmspell.plugins.cli import console, echo_json, pass_kernel, pass_reader, progress, run
+from llmspell.plugins.cli.api import console, echo_json, pass_kernel, pass_reader, progress, run
 
 
 def _size(stream: Any) -> int | None:

@@ -38,7 +38,7 @@ def _item_dict(kind: str, owner: str, key: str, item: Any) -> dict[str, Any]:
 
 def register(cli: click.Group) -> None:
     """Add the ``state`` group to the root command."""
-    from llmspell.plugins.cli import console, echo_json, pass_kernel, pass_reader, progress, run
+    from llmspell.plugins.cli.api import console, echo_json, pass_kernel, pass_reader, progress, run
 
     @cli.group("state")
     def state_group() -> None:

@@ -30,7 +30,7 @@ from llmspell.config import resolve
 from llmspell.errors import ConfigError, HookError
 from llmspell.hooks import POINTS
 
-STATS_FILE = Path("hooks") / "stats.json"
+from .api import STATS_FILE, describe
 
 
 @attrs.frozen
@@ -94,39 +94,9 @@ async def _started(kernel: Any) -> list[dict[str, Any]]:
         return describe(kernel)
 
 
-def describe(kernel: Any) -> list[dict[str, Any]]:
-    """Every function attached to every point, in call order, with the last recorded stats."""
-    recorded: dict[tuple[str, str], dict[str, Any]] = {}
-    path = kernel.data_dir / STATS_FILE
-    if path.is_file():
-        for row in json.loads(path.read_text()).get("hooks", []):
-            recorded[(row["point"], row["name"])] = row
-    rows = []
-    for point in POINTS:
-        for entry in kernel.dispatcher.entries(point):
-            last = recorded.get((point, entry.name), {})
-            rows.append(
-                {
-                    "point": point,
-                    "name": entry.name,
-                    "origin": entry.origin,
-                    "priority": entry.priority,
-                    "wrapper": entry.wrapper,
-                    "calls": last.get("calls", 0),
-                    "errors": last.get("errors", 0),
-                    "slow": last.get("slow", 0),
-                    "skipped": last.get("skipped", 0),
-                    "total_time": last.get("total_time", 0.0),
-                    "breaker": last.get("breaker", "closed"),
-                    "last_error": last.get("last_error"),
-                }
-            )
-    return rows
-
-
 @hookimpl
 def llmspell_register_commands(cli: click.Group, kernel: Any) -> None:
-    from llmspell.plugins.cli import console, echo_json, pass_reader
+    from llmspell.plugins.cli.api import console, echo_json, pass_reader
 
     @cli.command("hooks")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -156,4 +126,4 @@ def llmspell_register_commands(cli: click.Group, kernel: Any) -> None:
         console.print(table)
 
 
-__all__ = ["ConfiguredHook", "describe"]
+__all__ = ["ConfiguredHook"]

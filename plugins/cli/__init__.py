@@ -1,4 +1,6 @@
-"""The ``llmspell`` command line: ``plugins``, ``config``, ``doctor``, plus plugins' commands.
+"""The ``llmspell`` command line: the host (``main``, global options, one-line errors) and
+a plugin adding its own commands ``plugins``, ``config`` and ``doctor``; every other
+command comes from a plugin's ``llmspell_register_commands`` (helpers in :mod:`.api`).
 
 Global options come before the command: ``llmspell -c llmspell.toml -p no:artifacts
 plugins --json``. ``-p no:NAME`` blocks a plugin, ``-p MODULE`` loads one. Errors print
@@ -7,25 +9,23 @@ one line; ``--debug`` prints the traceback.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import click
-from rich.console import Console
 
+from llmspell import hookimpl
 from llmspell.errors import LlmspellError
 from llmspell.kernel import Kernel
 
-__all__ = ["main", "run", "pass_kernel", "pass_reader", "echo_json", "console", "progress"]
+from .api import console, echo_json, err_console, pass_reader, run
 
-T = TypeVar("T")
-console = Console()
-err_console = Console(stderr=True)
+__all__ = ["main", "cli"]
+
 
 
 def _preparse(argv: Sequence[str]) -> dict[str, Any]:
@@ -61,55 +61,6 @@ def _preparse(argv: Sequence[str]) -> dict[str, Any]:
     return opts
 
 
-def run(coro: Awaitable[T]) -> T:
-    """Run a coroutine from a command."""
-    return asyncio.run(coro)  # type: ignore[arg-type]
-
-
-def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str, sort_keys=False))
-
-
-def progress(*, json_mode: bool, stdout_data: bool = False, unit: str = "bytes") -> Any:
-    """A rich progress bar on stderr when it is a terminal; silent with ``--json`` or when piped.
-
-    ``stdout_data``: the command writes its data to stdout, so no bar while stdout is the
-    same terminal (``> file`` or ``| cmd`` brings the bar back). ``unit``: ``bytes``
-    (sizes and transfer speed) or ``items`` (counts).
-    """
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    disabled = json_mode or not err_console.is_terminal or (stdout_data and sys.stdout.isatty())
-    amount = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), amount, TimeElapsedColumn(), TimeRemainingColumn(),
-        console=err_console, disable=disabled, transient=True,
-    )
-
-
-def pass_kernel(fn: Callable[..., T]) -> Callable[..., T]:
-    """Decorator: pass the (built, not started) kernel as the first argument."""
-
-    @click.pass_context
-    def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> T:
-        kernel = ctx.obj.get("kernel")
-        if kernel is None:
-            raise ctx.obj["error"]
-        return ctx.invoke(fn, kernel, *args, **kwargs)
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
-
-
 class _Cli(click.Group):
     """The root group: when the kernel could not be built, plugins added no commands,
     so an unknown command reports why the kernel failed (a bad config, with its path)
@@ -125,19 +76,6 @@ class _Cli(click.Group):
             raise
 
 
-def pass_reader(fn: Callable[..., T]) -> Callable[..., T]:
-    """:func:`pass_kernel` for a read-only command: its kernel publishes no system events,
-    so looking at the data appends nothing to the event log."""
-
-    def quiet(kernel: Kernel, *args: Any, **kwargs: Any) -> T:
-        kernel.quiet = True
-        return fn(kernel, *args, **kwargs)
-
-    quiet.__name__ = fn.__name__
-    quiet.__doc__ = fn.__doc__
-    return pass_kernel(quiet)
-
-
 @click.group(cls=_Cli)
 @click.option("-c", "--config", "config_path", metavar="FILE", help="Config file (default: ./llmspell.toml or $LLMSPELL_CONFIG).")
 @click.option("--data-dir", metavar="DIR", help="Data directory (default: ./.llmspell).")
@@ -149,7 +87,7 @@ def cli(**_: Any) -> None:
     """llmspell: agent infrastructure: state, sessions, events, hooks, artifacts, agents."""
 
 
-@cli.command("plugins")
+@click.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("-v", "--verbose", is_flag=True, help="Also the hooks and registrations of each plugin.")
 @pass_reader
@@ -197,7 +135,7 @@ def plugins_cmd(kernel: Kernel, as_json: bool, verbose: bool) -> None:
         console.print(Text(f"blocked: {', '.join(kernel.blocked)}"), highlight=False)
 
 
-@cli.command("config")
+@click.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--show-secrets", is_flag=True, help="Print secret values instead of ***.")
 @pass_reader
@@ -212,7 +150,7 @@ def config_cmd(kernel: Kernel, as_json: bool, show_secrets: bool) -> None:
     console.print_json(json.dumps(data, default=str))
 
 
-@cli.command("doctor")
+@click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_reader
 def doctor_cmd(kernel: Kernel, as_json: bool) -> None:
@@ -297,6 +235,13 @@ def _backend_of(kernel: Kernel, service: str) -> str:
     return f": backend {backend}{server}"
 
 
+@hookimpl(tryfirst=True)
+def llmspell_register_commands(cli: click.Group, kernel: Kernel) -> None:
+    """The host's own commands, added like any plugin's (``-p no:cli`` leaves them out)."""
+    for command in (plugins_cmd, config_cmd, doctor_cmd):
+        cli.add_command(command)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``llmspell`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -349,5 +294,3 @@ def _error_line(message: str) -> None:
     err_console.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True, highlight=False)
 
 
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,5 @@
+"""``python -m llmspell.plugins.cli``: the ``llmspell`` command."""
+
+from . import main
+
+main()
