@@ -3,7 +3,6 @@
 from typing import Any
 
 import pytest
-
 from llmspell.testing.contracts.events import EventLogContract
 from llmspell.testing.contracts.sessions import SessionBackendContract
 from llmspell.testing.contracts.state import StateContract
