@@ -51,7 +51,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The package's wheel, installed into a directory of its own."""
     root = tmp_path_factory.mktemp("lmdb-package")
     source = root / "source"
-    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns(".*", "__pycache__", "build", "*.egg-info"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(root / "dist"), str(source)], root)
     (wheel,) = (root / "dist").glob("llmspell_lmdb-*.whl")
@@ -71,7 +71,7 @@ def test_the_shipped_contract_suites_pass_on_the_installed_package(site: Path, t
     """The package's tests (its pyproject's pytest settings, not this project's) all pass;
     every test of the three suites ran, none was skipped."""
     project = tmp_path / "project"  # the package's project without its module: it is imported from `site`
-    shutil.copytree(PACKAGE / "tests", project / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(PACKAGE / "tests", project / "tests", ignore=shutil.ignore_patterns(".*", "__pycache__"))
     shutil.copy(PACKAGE / "pyproject.toml", project)
     report = tmp_path / "report.xml"
     done = subprocess.run(
@@ -153,7 +153,8 @@ def guide_files() -> dict[str, str]:
 def test_the_guide_shows_the_complete_package_exactly() -> None:
     shown = guide_files()
     assert list(shown) == list(FILES)
-    on_disk = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    on_disk = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*")
+               if p.is_file() and not any(part.startswith((".", "__")) for part in p.relative_to(PACKAGE).parts)}
     assert on_disk == set(FILES), "a file of the package is missing from the guide (or FILES)"
     for name in FILES:
         assert shown[name] == (PACKAGE / name).read_text(), f"{name} in {GUIDE.name} differs from the package"
