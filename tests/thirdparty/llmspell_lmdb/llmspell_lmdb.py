@@ -78,7 +78,7 @@ class LmdbStateBackend(Env):
         return done.conflict or done.results[0]
 
     async def scan(self, prefix: str, *, after: str | None = None, limit: int = 500) -> list[Record]:
-        head, out, group = prefix.encode()[:479], [], b""
+        head, group, out = prefix.encode()[:479], b"", list[Record]()
         with self.env.begin() as txn:
             cursor = txn.cursor()
             found = cursor.set_range(max(prefix, after or "").encode()[:479])
@@ -94,7 +94,7 @@ class LmdbStateBackend(Env):
         check_batch(ops)  # a key twice, an expected version below 0, a forced version below 1
         with self.env.begin(write=True) as txn:
             now = [self._get(txn, lkey(op.key)) for op in ops]
-            olds = [r and r.version for r in now]
+            olds = [None if r is None else r.version for r in now]
             for i, op in enumerate(ops):
                 if not holds(op.expected_version, olds[i]):
                     return BatchResult(False, failed=i, conflict=conflict(now[i]))
@@ -118,7 +118,7 @@ class LmdbSessionBackend:
         self.open, self.close = self.store.open, self.store.close
 
     def _decode(self, r: Record | None) -> Session | None:
-        return r and decode_record(r.data, r.version, f"{r.key!r} in {self.store.path}")
+        return None if r is None else decode_record(r.data, r.version, f"{r.key!r} in {self.store.path}")
 
     async def get(self, session_id: str) -> Session | None:
         return self._decode(await self.store.get(session_id))
@@ -198,7 +198,7 @@ class LmdbEventLog(Env):
     async def get(self, event_id: str) -> Event | None:
         with self.env.begin() as txn:
             at = txn.get(b"i" + lkey(event_id, 510))
-            return at and self._event(txn, at)
+            return None if at is None else self._event(txn, at)
 
     async def query(self, *, types: str | Sequence[str] | None = None, stream: str | None = None,
                     since: datetime | None = None, until: datetime | None = None,
