@@ -24,6 +24,11 @@ from llmspell.serde import MAX_INT64, MAX_VALUE_BYTES
 from .api import _OPTIONAL, Event, MalformedEventError, StreamInfo, check_stream, check_type, compile_patterns
 
 __all__ = [
+    # the records and checks of the api a log stores and returns
+    "Event",
+    "StreamInfo",
+    "check_stream",
+    "compile_patterns",
     "Snapshot",
     "AppendResult",
     "EventCodec",

@@ -23,6 +23,10 @@ from llmspell.errors import ConflictError, IntegrityError, SchemaVersionError, V
 from .api import SCHEMA_VERSION, Session, SessionPage, SessionQuery
 
 __all__ = [
+    # the records of the api a backend stores and returns
+    "Session",
+    "SessionPage",
+    "SessionQuery",
     "SessionBackend",
     "decode_record",
     "decode_listed",

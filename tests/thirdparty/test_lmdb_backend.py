@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from llmspell.testing.contracts.events import EventLogContract
-from llmspell.testing.contracts.sessions import SessionBackendContract
-from llmspell.testing.contracts.state import StateContract
+from llmspell.contrib.testing.contracts.events import EventLogContract
+from llmspell.contrib.testing.contracts.sessions import SessionBackendContract
+from llmspell.contrib.testing.contracts.state import StateContract
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE / "llmspell_lmdb"

@@ -3,9 +3,9 @@
 from typing import Any
 
 import pytest
-from llmspell.testing.contracts.events import EventLogContract
-from llmspell.testing.contracts.sessions import SessionBackendContract
-from llmspell.testing.contracts.state import StateContract
+from llmspell.contrib.testing.contracts.events import EventLogContract
+from llmspell.contrib.testing.contracts.sessions import SessionBackendContract
+from llmspell.contrib.testing.contracts.state import StateContract
 
 CONFIG = {"distribution": "lmdb"}  # the one line of llmspell.toml
 
