@@ -18,12 +18,24 @@ import attrs
 import lmdb
 from llmspell import Distribution, hookimpl, serde
 from llmspell.errors import ConflictError
-from llmspell.plugins.events.backend import AppendResult, Event, EventCodec, Snapshot, StreamInfo, check_stream
-from llmspell.plugins.events.backend import check_range, check_seq, check_time, compile_patterns, from_us, prepare
-from llmspell.plugins.events.backend import check_expected, time_us
+from llmspell.plugins.events.backend import (
+    AppendResult,
+    Event,
+    EventCodec,
+    Snapshot,
+    StreamInfo,
+    check_expected,
+    check_range,
+    check_seq,
+    check_stream,
+    check_time,
+    compile_patterns,
+    from_us,
+    prepare,
+    time_us,
+)
 from llmspell.plugins.sessions.backend import Session, SessionPage, SessionQuery, decode_listed, decode_record, page
-from llmspell.plugins.state.backend import BatchResult, CasResult, Delete, Put, Record, WriteOp, check_batch
-from llmspell.plugins.state.backend import conflict, holds
+from llmspell.plugins.state.backend import BatchResult, CasResult, Delete, Put, Record, WriteOp, check_batch, conflict, holds
 
 
 def lkey(text: str, size: int = 511) -> bytes:
