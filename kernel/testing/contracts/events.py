@@ -22,10 +22,9 @@ test), so the suite can run against a shared server that holds other data.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from collections.abc import AsyncIterator
 
 import attrs
 import pytest

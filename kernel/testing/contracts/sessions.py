@@ -19,8 +19,8 @@ see :mod:`llmspell.identifiers`); they store any string id, and one of
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs

@@ -8,8 +8,8 @@ opened::
 
     class TestRedisState(StateContract):
         @pytest.fixture
-        def state_backend(self, tmp_path):
-            return RedisStateBackend(RedisConfig(url="redis://localhost/15", prefix=str(tmp_path.name)))
+        def state_backend(self):
+            return RedisStateBackend(RedisConfig(url="redis://localhost/15"))
 
 The suite opens it (``open()``, then ``health()`` when it has one must report no
 problem), closes it after the test, and runs the default state service
@@ -38,7 +38,6 @@ from llmspell.services import StashKey
 from llmspell.state import StateBackend
 
 from . import check_health, opened
-
 from ._state_backend import BackendProtocolTests
 from ._state_lifecycle import LifecycleTests
 from ._state_values import ValueTests
