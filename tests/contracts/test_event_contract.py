@@ -22,9 +22,6 @@ def test_every_registered_event_backend_runs_the_contract(make_kernel: Any) -> N
 
 class TestEventLogContract(EventLogContract):
     @pytest.fixture(params=BACKENDS)
-    async def event_log(self, request: Any, make_kernel: Any) -> Any:
+    def event_log(self, request: Any, make_kernel: Any) -> Any:
         kernel = make_kernel({"events": {"backend": request.param}})
-        log = kernel.create_backend("event backend", request.param)
-        await log.open()
-        yield log
-        await log.close()
+        return kernel.create_backend("event backend", request.param)

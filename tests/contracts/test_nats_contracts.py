@@ -17,18 +17,16 @@ from tests.contrib._services import NATS_URL, nats_prefix  # noqa: F401 - a fixt
 
 class TestNatsEventLog(EventLogContract):
     @pytest.fixture
-    async def event_log(self, make_kernel: Any, nats_prefix: str) -> Any:  # noqa: F811
+    def event_log(self, make_kernel: Any, nats_prefix: str) -> Any:  # noqa: F811
         kernel = make_kernel({"events": {"backend": "nats"}, "nats": {"servers": NATS_URL, "prefix": nats_prefix}})
-        log = kernel.create_backend("event backend", "nats")
-        await log.open()
-        yield log
-        await log.close()
+        return kernel.create_backend("event backend", "nats")
 
 
 class TestNatsKVState(StateContract):
     @pytest.fixture
-    def state_config(self, nats_prefix: str) -> dict[str, Any]:  # noqa: F811
-        return {"state": {"backend": "nats"}, "nats": {"servers": NATS_URL, "prefix": nats_prefix}}
+    def state_backend(self, make_kernel: Any, nats_prefix: str) -> Any:  # noqa: F811
+        kernel = make_kernel({"state": {"backend": "nats"}, "nats": {"servers": NATS_URL, "prefix": nats_prefix}})
+        return kernel.create_backend("state backend", "nats")
 
 
 def test_every_nats_backend_runs_its_contract(make_kernel: Any) -> None:

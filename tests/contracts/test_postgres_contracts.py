@@ -6,7 +6,6 @@ afterwards), so the suite can run twice at once against one server.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -22,32 +21,27 @@ pytestmark = pytest.mark.postgres
 
 class TestPostgresState(StateContract):
     @pytest.fixture
-    def state_config(self, pg_schema: str) -> dict[str, Any]:  # noqa: F811
-        return {"state": {"backend": "postgres"}, **pg_config(pg_schema)}
+    def state_backend(self, make_kernel: Any, pg_schema: str) -> Any:  # noqa: F811
+        kernel = make_kernel({"state": {"backend": "postgres"}, **pg_config(pg_schema)})
+        return kernel.create_backend("state backend", "postgres")
 
 
 class TestPostgresSessions(SessionBackendContract):
     @pytest.fixture
-    async def session_backend(self, make_kernel: Any, pg_schema: str) -> AsyncIterator[Any]:  # noqa: F811
+    def session_backend(self, make_kernel: Any, pg_schema: str) -> Any:  # noqa: F811
         kernel = make_kernel({"sessions": {"backend": "postgres"}, **pg_config(pg_schema)})
-        backend = kernel.create_backend("session backend", "postgres")
-        await backend.open()
-        yield backend
-        await backend.close()
+        return kernel.create_backend("session backend", "postgres")
 
 
 class TestPostgresEventLog(EventLogContract):
     @pytest.fixture
-    async def event_log(self, make_kernel: Any, pg_schema: str) -> AsyncIterator[Any]:  # noqa: F811
+    def event_log(self, make_kernel: Any, pg_schema: str) -> Any:  # noqa: F811
         kernel = make_kernel({"events": {"backend": "postgres"}, **pg_config(pg_schema)})
-        log = kernel.create_backend("event backend", "postgres")
-        await log.open()
-        yield log
-        await log.close()
+        return kernel.create_backend("event backend", "postgres")
 
 
 class TestPostgresArtifactIndex(ArtifactIndexContract):
     @pytest.fixture
-    def artifact_index(self, make_kernel: Any, pg_schema: str) -> Iterator[Any]:  # noqa: F811
+    def artifact_index(self, make_kernel: Any, pg_schema: str) -> Any:  # noqa: F811
         kernel = make_kernel({"artifacts": {"metadata": "postgres"}, **pg_config(pg_schema)})
-        yield kernel.create_backend("artifact metadata backend", "postgres")
+        return kernel.create_backend("artifact metadata backend", "postgres")

@@ -12,6 +12,7 @@ import pytest
 
 from llmspell.contrib.redis.config import RedisConfig
 from llmspell.contrib.redis.sessions import RedisSessionBackend
+from llmspell.contrib.redis.state import RedisStateBackend
 from llmspell.contrib.testing.contracts.events import EventLogContract
 from llmspell.contrib.testing.contracts.sessions import SessionBackendContract
 from llmspell.contrib.testing.contracts.state import StateContract
@@ -20,27 +21,21 @@ from tests.contrib._services import REDIS_URL, redis_prefix  # noqa: F401 - a fi
 
 class TestRedisState(StateContract):
     @pytest.fixture
-    def state_config(self, redis_prefix: str) -> dict[str, Any]:  # noqa: F811
-        return {"state": {"backend": "redis"}, "redis": {"url": REDIS_URL, "prefix": redis_prefix}}
+    def state_backend(self, redis_prefix: str) -> Any:  # noqa: F811
+        return RedisStateBackend(RedisConfig(url=REDIS_URL, prefix=redis_prefix))
 
 
 class TestRedisSessions(SessionBackendContract):
     @pytest.fixture
-    async def session_backend(self, redis_prefix: str) -> Any:  # noqa: F811
-        backend = RedisSessionBackend(RedisConfig(url=REDIS_URL, prefix=redis_prefix))
-        await backend.open()
-        yield backend
-        await backend.close()
+    def session_backend(self, redis_prefix: str) -> Any:  # noqa: F811
+        return RedisSessionBackend(RedisConfig(url=REDIS_URL, prefix=redis_prefix))
 
 
 class TestRedisEventLog(EventLogContract):
     @pytest.fixture
-    async def event_log(self, make_kernel: Any, redis_prefix: str) -> Any:  # noqa: F811
+    def event_log(self, make_kernel: Any, redis_prefix: str) -> Any:  # noqa: F811
         kernel = make_kernel({"events": {"backend": "redis"}, "redis": {"url": REDIS_URL, "prefix": redis_prefix}})
-        log = kernel.create_backend("event backend", "redis")
-        await log.open()
-        yield log
-        await log.close()
+        return kernel.create_backend("event backend", "redis")
 
 
 def test_every_redis_backend_runs_its_contract(make_kernel: Any) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from llmspell.contrib.testing.contracts.sessions import SessionBackendContract
@@ -10,17 +13,11 @@ from llmspell.plugins.sessions.backends import DiskcacheSessionBackend, MemorySe
 
 class TestMemorySessionBackend(SessionBackendContract):
     @pytest.fixture
-    async def session_backend(self):
-        backend = MemorySessionBackend()
-        await backend.open()
-        yield backend
-        await backend.close()
+    def session_backend(self) -> Any:
+        return MemorySessionBackend()
 
 
 class TestDiskcacheSessionBackend(SessionBackendContract):
     @pytest.fixture
-    async def session_backend(self, tmp_path):
-        backend = DiskcacheSessionBackend(tmp_path / "sessions")
-        await backend.open()
-        yield backend
-        await backend.close()
+    def session_backend(self, tmp_path: Path) -> Any:
+        return DiskcacheSessionBackend(tmp_path / "sessions")

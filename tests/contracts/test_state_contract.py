@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from llmspell.contrib.testing.contracts.state import StateContract
+from llmspell.plugins.state import DiskcacheStateBackend, MemoryStateBackend
 
 
 class TestMemoryState(StateContract):
     @pytest.fixture
-    def state_config(self) -> dict[str, Any]:
-        return {"state": {"backend": "memory"}}
+    def state_backend(self) -> Any:
+        return MemoryStateBackend()
 
 
 class TestDiskcacheState(StateContract):
     @pytest.fixture
-    def state_config(self) -> dict[str, Any]:
-        return {"state": {"backend": "diskcache"}}
+    def state_backend(self, tmp_path: Path) -> Any:
+        return DiskcacheStateBackend(tmp_path / "state")
 
 
 def test_every_registered_state_backend_has_a_contract_class(make_kernel: Any) -> None:

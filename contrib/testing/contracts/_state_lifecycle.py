@@ -49,6 +49,9 @@ class LifecycleTests:
     """Mixed into :class:`~llmspell.contrib.testing.contracts.state.StateContract`."""
 
     async def test_migration_chain_on_read(self, kernel: Any, owner: str) -> None:
+        """A record stored at an older schema version is migrated step by step on read, written back
+        at the current version (its record version + 1); new writes carry the current schema
+        version."""
         from llmspell.contrib.testing.contracts.state import MIGRATED_NS
 
         s = kernel.state.scope("user", owner)
@@ -64,6 +67,9 @@ class LifecycleTests:
         assert (await s.get_versioned(f"{MIGRATED_NS}.fresh")).schema_version == 3
 
     async def test_failing_migration_leaves_record_intact(self, kernel: Any, owner: str) -> None:
+        """A migration step that raises gives MigrationError (saying the record is unchanged) and
+        leaves the stored record as it was; a record newer than the code raises SchemaVersionError
+        naming its version."""
         from llmspell.contrib.testing.contracts.state import FAILING_NS, MIGRATED_NS
 
         s = kernel.state.scope("user", owner)
@@ -81,6 +87,8 @@ class LifecycleTests:
         assert "version 4" in str(newer_info.value)
 
     async def test_batch_migration_and_dry_run(self, kernel: Any, owner: str) -> None:
+        """migrate(dry_run=True) counts what would change and writes nothing; migrate() rewrites
+        behind records, reports failures and progress, and a second run finds nothing to do."""
         from llmspell.contrib.testing.contracts.state import FAILING_NS, MIGRATED_NS
 
         backend = kernel.state.backend
@@ -106,18 +114,24 @@ class LifecycleTests:
         again = await kernel.state.migrate(scope="session", owner=owner)
         assert (again.migrated, again.current) == (0, 4)
 
-    async def test_old_record_from_old_code_after_reopen(self, make_state_kernel: Any, owner: str) -> None:
-        from llmspell.contrib.testing.contracts.state import MIGRATED_NS
+    async def test_old_record_from_old_code_after_reopen(
+        self, make_state_kernel: Any, backend: Any, owner: str
+    ) -> None:
+        """A persistent backend, closed and opened again, still holds a record written before (by
+        older code), and the service migrates it on read. Skipped when persistent is false."""
+        from llmspell.contrib.testing.contracts.state import MIGRATED_NS, reopen
 
-        async with make_state_kernel() as kernel:
-            if not kernel.state.backend.persistent:
-                pytest.skip("backend does not persist across kernels")
-            full = f"app/{owner}/{MIGRATED_NS}"
-            await kernel.state.backend.compare_and_set(full, _envelope({"username": "old"}, 1))
+        if not backend.persistent:
+            pytest.skip("the backend's persistent is false: nothing outlives close()")
+        full = f"app/{owner}/{MIGRATED_NS}"
+        await backend.compare_and_set(full, _envelope({"username": "old"}, 1))
+        await reopen(backend)
         async with make_state_kernel() as kernel:
             assert await kernel.state.scope("app", owner).get(MIGRATED_NS) == {"name": "old", "tags": []}
 
     async def test_hooks_change_cancel_and_observe(self, kernel: Any, owner: str) -> None:
+        """A state_before_write hook may change the value or cancel the write (CancelledByHook,
+        nothing written); state_written sees every write and delete with old and new versions."""
         seen: list[StateChange] = []
 
         def redact(call: HookCall) -> Any:
@@ -142,6 +156,9 @@ class LifecycleTests:
         ]
 
     async def test_events_and_watch(self, make_state_kernel: Any, owner: str) -> None:
+        """Each write and delete publishes one state.changed event (in the session's stream for the
+        session scope, none for user scope), temp scopes publish nothing, and a watch sees only its
+        prefix until closed."""
         from .state import published
 
         async with make_state_kernel(events=True) as kernel:
@@ -183,6 +200,8 @@ class LifecycleTests:
             assert (last.payload["scope"], last.session_id) == ("user", None)
 
     async def test_watch_without_event_service(self, kernel: Any, owner: str) -> None:
+        """Without an event service, watch still calls the handler (also an async one) for the
+        watched owner only, until closed."""
         got: list[StateChange] = []
 
         async def handler(change: StateChange) -> None:
@@ -195,6 +214,7 @@ class LifecycleTests:
         assert [(c.owner, c.key, c.new_version) for c in got] == [(owner, "a", 1)]
 
     async def test_temp_scope_is_never_persisted(self, kernel: Any, owner: str) -> None:
+        """The temp scope never reaches the backend; drop_temp and leaving temp() forget its keys."""
         tmp = kernel.state.scope("temp", owner)
         await tmp.set("draft", {"x": 1})
         assert await tmp.update("n", lambda n: (n or 0) + 1)
@@ -207,6 +227,9 @@ class LifecycleTests:
         assert await kernel.state.scope("temp", owner).list() == []
 
     async def test_copy_export_import_delete_owner(self, kernel: Any, owner: str) -> None:
+        """copy_owner copies values and versions (a second copy onto existing keys raises
+        ConflictError); import_owner restores an export exactly (dropping later keys); delete_owner
+        removes one owner only."""
         state = kernel.state
         parent, child = state.scope("session", owner), state.scope("session", owner + "-fork")
         await parent.set("a", 1)
@@ -227,6 +250,8 @@ class LifecycleTests:
         assert await parent.list() == [] and await child.list() == ["a", "b"]
 
     async def test_rebuild_from_change_events(self, make_state_kernel: Any, owner: str) -> None:
+        """rebuild(scope, owner, state.changed payloads) restores values and versions exactly, and
+        publishes nothing."""
         from .state import published
 
         async with make_state_kernel(events=True) as kernel:
@@ -245,7 +270,10 @@ class LifecycleTests:
             assert [(i.key, i.value, i.version) async for i in s.scan()] == expected
             assert len(await published(kernel)) == count  # rebuilding emits nothing
 
-    async def test_agent_state_saved_and_restored(self, make_state_kernel: Any, owner: str) -> None:
+    async def test_agent_state_saved_and_restored(self, make_state_kernel: Any, backend: Any, owner: str) -> None:
+        """Agent state is restored at initialize, saved after each turn and at shutdown (an
+        unchanged snapshot is not written again), with hook extras; a persistent backend, reopened,
+        gives it to a new kernel."""
         hooks = _AgentHooks()
         async with make_state_kernel(plugins=(hooks,)) as kernel:
             ctx = await kernel.context()
@@ -263,9 +291,11 @@ class LifecycleTests:
             again = _Counter(owner)
             await kernel.hook.agent_initialize(agent=again, ctx=await kernel.context())
             assert again.turns == 3 and hooks.restored[-1]["turns"] == 3
-            persistent = kernel.state.backend.persistent
-        if persistent:  # a new kernel (as a new process would) sees the same agent state
+        if backend.persistent:  # reopened, in a new kernel (as a new process would), the same agent state
+            from llmspell.contrib.testing.contracts.state import reopen
+
+            await reopen(backend)
             async with make_state_kernel() as kernel:
                 third = _Counter(owner)
                 await kernel.hook.agent_initialize(agent=third, ctx=await kernel.context())
-                assert third.turns == 3
+                assert third.turns == 3, "rule: a persistent backend keeps agent state across a reopen"

@@ -9,7 +9,12 @@ import attrs
 import pytest
 
 from llmspell.errors import ConfigError, ConflictError, SerializationError, UnknownNameError, ValidationError
-from llmspell.plugins.state.api import MAX_KEY_LENGTH
+from llmspell.plugins.state.api import MAX_KEY_LENGTH, MAX_OWNER_LENGTH
+
+
+def multibyte(n: int) -> str:
+    """``n`` characters alternating a 3-byte (U+20AC) and a 4-byte (U+1F600) UTF-8 character."""
+    return ("\u20ac\U0001f600" * n)[:n]
 
 
 @attrs.frozen
@@ -22,6 +27,8 @@ class ValueTests:
     """Mixed into :class:`~llmspell.contrib.testing.contracts.state.StateContract`."""
 
     async def test_set_get_versions(self, kernel: Any, owner: str) -> None:
+        """A missing key reads as None (or the default); each set returns the new version, from 1 up
+        by 1; any JSON value round-trips."""
         prefs = kernel.state.scope("user", owner)
         assert await prefs.get("theme") is None
         assert await prefs.get("theme", "light") == "light"
@@ -35,6 +42,8 @@ class ValueTests:
             assert await prefs.get("any", "default") == value
 
     async def test_scopes_and_owners_are_isolated(self, kernel: Any, owner: str) -> None:
+        """Keys of one (scope, owner) are invisible to every other scope and owner, also to an owner
+        that extends it ("u" + "0", "u" + "/x")."""
         state = kernel.state
         await state.scope("user", owner).set("k", "user")
         await state.scope("user", owner + "0").set("k", "other user")
@@ -48,6 +57,8 @@ class ValueTests:
         assert (await state.scope("app").set("k", 1)) >= 1
 
     async def test_get_many_delete_list_scan(self, kernel: Any, owner: str) -> None:
+        """get_many leaves missing keys out; list and scan return keys with the prefix in code-point
+        order; delete returns True once, then False."""
         s = kernel.state.scope("session", owner)
         for key in ("cart.1", "cart.2", "cart.10", "profile", "carton"):
             await s.set(key, key.upper())
@@ -67,6 +78,9 @@ class ValueTests:
         assert await s.list("cart") == ["cart.1", "cart.10", "cart.2"]
 
     async def test_compare_and_set(self, kernel: Any, owner: str) -> None:
+        """set(expected_version=n) writes only when the stored version is n (0: the key is absent),
+        else raises ConflictError carrying the current version and value; delete(expected_version=)
+        likewise."""
         s = kernel.state.scope("user", owner)
         v1 = await s.set("theme", {"dark": True}, expected_version=0)
         with pytest.raises(ConflictError) as info:
@@ -83,6 +97,8 @@ class ValueTests:
         assert await s.delete("theme", expected_version=v2) is True
 
     async def test_expected_version_on_missing_key(self, kernel: Any, owner: str) -> None:
+        """An expected version >= 1 on a missing key raises ConflictError with no current version or
+        value, and writes nothing."""
         s = kernel.state.scope("user", owner)
         with pytest.raises(ConflictError) as info:
             await s.set("nothing", 1, expected_version=3)
@@ -90,6 +106,8 @@ class ValueTests:
         assert await s.get_versioned("nothing") is None
 
     async def test_update_retries_then_succeeds(self, kernel: Any, owner: str) -> None:
+        """update(fn) re-reads and calls fn again when another writer got in between, and writes
+        fn's result on the fresh value."""
         s = kernel.state.scope("user", owner)
         other = kernel.state.scope("user", owner)
         assert (await s.update("visits", lambda n: (n or 0) + 1)).value == 1
@@ -106,6 +124,7 @@ class ValueTests:
         assert await s.get("visits") == 11
 
     async def test_update_gives_up_after_bounded_retries(self, kernel: Any, owner: str) -> None:
+        """update(retries=n) calls fn at most n + 1 times, then raises ConflictError."""
         s = kernel.state.scope("user", owner)
         other = kernel.state.scope("user", owner)
         await s.set("n", 0)
@@ -122,6 +141,7 @@ class ValueTests:
         assert await s.get("n") == 400
 
     async def test_attrs_values_round_trip(self, kernel: Any, owner: str) -> None:
+        """attrs values are stored as JSON and come back as dicts, or as the class with cls=."""
         s = kernel.state.scope("agent", owner)
         await s.set("profile", Profile("ada", ("en", "fr")))
         assert await s.get("profile") == {"name": "ada", "langs": ["en", "fr"]}
@@ -131,6 +151,8 @@ class ValueTests:
         assert (await s.get_many(["profile"], cls=Profile)) == {"profile": Profile("bob", ("en", "fr"))}
 
     async def test_bad_values_are_refused_before_writing(self, kernel: Any, owner: str) -> None:
+        """A value that is not JSON (objects, sets, NaN, non-string keys, ints beyond 64 bits)
+        raises SerializationError naming its JSON path, and nothing is written."""
         s = kernel.state.scope("user", owner)
         await s.set("k", "good")
         cases = [
@@ -152,24 +174,55 @@ class ValueTests:
         assert await s.list() == ["k"]
 
     async def test_bad_keys_scopes_and_owners(self, kernel: Any, owner: str) -> None:
+        """Empty keys, keys with control characters and non-strings raise ValidationError; an
+        unknown scope raises UnknownNameError listing the scopes; an empty, control-character or
+        non-string owner raises ValidationError; a negative expected version raises ValidationError."""
         s = kernel.state.scope("user", owner)
-        for key in ("", "x" * (MAX_KEY_LENGTH + 1), "line\nbreak", "nul\x00", 7, None):
+        for key in ("", "line\nbreak", "nul\x00", 7, None):
             with pytest.raises(ValidationError):
                 await s.set(key, 1)
             with pytest.raises(ValidationError):
                 await s.get(key)
-        assert await s.set("x" * MAX_KEY_LENGTH, 1) == 1
-        assert await s.list() == ["x" * MAX_KEY_LENGTH]
+        assert await s.list() == [], "rule: a refused key writes nothing"
         with pytest.raises(UnknownNameError) as info:
             kernel.state.scope("global", owner)
-        assert "user" in str(info.value) and "temp" in str(info.value)
-        for bad_owner in (None, "", "a\tb", "x" * 1000):
+        assert "user" in str(info.value) and "temp" in str(info.value), "rule: an unknown scope lists the scopes"
+        for bad_owner in (None, "", "a\tb", 7):
             with pytest.raises(ValidationError):
                 kernel.state.scope("user", bad_owner)
         with pytest.raises(ValidationError):
             await s.set("k", 1, expected_version=-2)
 
+    async def test_key_of_the_maximum_length_in_multibyte_characters(self, kernel: Any, owner: str) -> None:
+        """A key of exactly MAX_KEY_LENGTH (512) characters, made of 3-byte and 4-byte UTF-8
+        characters, is accepted (written, read back, listed); one character more raises
+        ValidationError naming the limit. The limit counts characters, not bytes."""
+        s = kernel.state.scope("user", owner)
+        longest = multibyte(MAX_KEY_LENGTH)
+        assert await s.set(longest, "v") == 1, "rule: a key of MAX_KEY_LENGTH characters is accepted"
+        assert await s.get(longest) == "v", "rule: a key of MAX_KEY_LENGTH characters reads back"
+        assert await s.list() == [longest], "rule: a key of MAX_KEY_LENGTH characters is listed whole"
+        for call in (s.set(longest + "x", 1), s.get(longest + "x")):
+            with pytest.raises(ValidationError, match=str(MAX_KEY_LENGTH)):
+                await call
+        assert await s.list() == [longest], "rule: a key over the limit writes nothing"
+
+    async def test_owner_of_the_maximum_length_in_multibyte_characters(self, kernel: Any, owner: str) -> None:
+        """An owner id of exactly MAX_OWNER_LENGTH (256) characters of 3-byte and 4-byte UTF-8,
+        with a key of MAX_KEY_LENGTH (the longest record key the service writes), is accepted
+        and isolated from other owners; one character more raises ValidationError naming the limit."""
+        longest_owner = owner + multibyte(MAX_OWNER_LENGTH - len(owner))
+        s = kernel.state.scope("user", longest_owner)
+        key = multibyte(MAX_KEY_LENGTH)
+        assert await s.set(key, "v") == 1, "rule: an owner of MAX_OWNER_LENGTH characters is accepted"
+        assert await s.get(key) == "v" and await s.list() == [key], "rule: ... and reads back"
+        assert await kernel.state.scope("user", owner).list() == [], "rule: owners are isolated"
+        with pytest.raises(ValidationError, match=str(MAX_OWNER_LENGTH)):
+            kernel.state.scope("user", longest_owner + "x")
+
     async def test_reject_policy(self, make_state_kernel: Any, owner: str) -> None:
+        """Under the reject policy a write by a handle that never read the key (or read an older
+        version) raises ConflictError; creating is fine; other keys stay last-write-wins."""
         async with make_state_kernel(config={"state": {"policies": {"cart.*": "reject"}}}) as kernel:
             a, b = kernel.state.scope("user", owner), kernel.state.scope("user", owner)
             assert await a.set("cart.items", [1]) == 1  # creating is fine
@@ -183,6 +236,9 @@ class ValueTests:
             assert await a.set("plain", 1) == 1 and await b.set("plain", 2) == 2  # last write wins
 
     async def test_merge_policies(self, make_state_kernel: Any, owner: str) -> None:
+        """Under merge:<reducer> policies concurrent sets combine (counter_add, list_append,
+        set_union, deep_merge, max, min); an explicit expected_version replaces; a value the reducer
+        refuses raises ValidationError."""
         policies = {
             "hits": "merge:counter_add",
             "log": "merge:list_append",
@@ -221,6 +277,8 @@ class ValueTests:
             assert await s.get("hits") == 5
 
     async def test_unknown_reducer_is_a_clear_error(self, make_state_kernel: Any, owner: str) -> None:
+        """An unknown reducer in config raises ConfigError listing the known reducers; set_policy
+        with one raises UnknownNameError."""
         with pytest.raises(ConfigError) as info:
             make_state_kernel(config={"state": {"policies": {"x": "merge:nope"}}})
         assert "nope" in str(info.value) and "counter_add" in str(info.value)

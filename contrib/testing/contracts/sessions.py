@@ -1,27 +1,43 @@
 """Conformance suite for session backends.
 
 Subclass :class:`SessionBackendContract` in your backend's tests and override the
-``session_backend`` fixture to yield a fresh, empty backend (isolate it with its own key
-prefix, schema or namespace so the suite can run in parallel against one server)::
+``session_backend`` fixture to return a fresh, empty backend, built but not opened
+(isolate it with its own key prefix, schema or namespace so the suite can run in
+parallel against one server)::
 
     class TestMyBackend(SessionBackendContract):
-        @pytest_asyncio.fixture
-        async def session_backend(self):
-            backend = MyBackend(url, prefix=f"test-{uuid.uuid4()}")
-            yield backend
-            await backend.close()
+        @pytest.fixture
+        def session_backend(self):
+            return MyBackend(url, prefix=f"test-{uuid.uuid4()}")
+
+The suite opens it (``open()``; ``health()``, when it has one, must report no problem),
+gives it to each test as ``backend`` and closes it after the test. It marks its tests
+for pytest-asyncio itself. Backends do not check session ids (the session service does,
+see :mod:`llmspell.plugins.sessions.api`); they store any string id, and one of
+``MAX_SESSION_ID`` characters.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
 import pytest
+import pytest_asyncio
 
 from llmspell.errors import ConflictError, ValidationError
-from llmspell.plugins.sessions.api import Lease, Session, SessionQuery, SessionStatus
+from llmspell.plugins.sessions.api import (
+    MAX_SESSION_ID,
+    Lease,
+    Session,
+    SessionQuery,
+    SessionStatus,
+    check_session_id,
+)
+
+from . import opened
 
 __all__ = ["SessionBackendContract", "make_session"]
 
@@ -46,53 +62,72 @@ def make_session(n: int, **changes: Any) -> Session:
 class SessionBackendContract:
     """Behaviour every session backend must show."""
 
+    pytestmark = [pytest.mark.asyncio]
+
     @pytest.fixture
     def session_backend(self) -> Any:  # pragma: no cover - overridden
-        raise NotImplementedError("override the session_backend fixture")
+        """Override: your session backend, built but not opened (the suite opens and closes it)."""
+        raise NotImplementedError("override the session_backend fixture to return your backend, not opened")
 
-    async def test_create_then_get(self, session_backend: Any) -> None:
+    @pytest_asyncio.fixture
+    async def backend(self, session_backend: Any) -> AsyncIterator[Any]:
+        """The backend under test, opened (and healthy) for the test, closed after it."""
+        async with opened(session_backend, "session_backend") as b:
+            yield b
+
+    async def test_create_then_get(self, backend: Any) -> None:
+        """put(expected_version=0) creates the record at version 1, and get returns it field for
+        field (metadata, tags, lease, times); a missing id reads as None."""
         lease = Lease("owner", "host", 42, 1.5, T0 + timedelta(seconds=30))
         session = make_session(1, title="t", metadata={"k": [1, {"x": None}]}, tags=("a", "b"), ttl=60.0,
                                expires_at=T0 + timedelta(hours=1), lease=lease, cleaned=("expired",))
-        stored = await session_backend.put(session, expected_version=0)
+        stored = await backend.put(session, expected_version=0)
         assert stored.version == 1
-        assert await session_backend.get("s0001") == stored
-        assert await session_backend.get("missing") is None
+        assert await backend.get("s0001") == stored
+        assert await backend.get("missing") is None
 
-    async def test_create_twice_conflicts(self, session_backend: Any) -> None:
-        await session_backend.put(make_session(1), expected_version=0)
+    async def test_create_twice_conflicts(self, backend: Any) -> None:
+        """put(expected_version=0) on an existing id raises ConflictError carrying the current
+        version and record."""
+        await backend.put(make_session(1), expected_version=0)
         with pytest.raises(ConflictError) as info:
-            await session_backend.put(make_session(1, title="other"), expected_version=0)
+            await backend.put(make_session(1, title="other"), expected_version=0)
         assert info.value.current_version == 1
         assert info.value.current_value.title == ""
 
-    async def test_compare_and_set(self, session_backend: Any) -> None:
-        v1 = await session_backend.put(make_session(1), expected_version=0)
-        v2 = await session_backend.put(attrs.evolve(v1, title="two"), expected_version=1)
+    async def test_compare_and_set(self, backend: Any) -> None:
+        """put(expected_version=n) replaces only when the stored version is n and returns version n
+        + 1; otherwise ConflictError with the current version, and nothing is written (also for a
+        missing id)."""
+        v1 = await backend.put(make_session(1), expected_version=0)
+        v2 = await backend.put(attrs.evolve(v1, title="two"), expected_version=1)
         assert v2.version == 2
         with pytest.raises(ConflictError) as info:
-            await session_backend.put(attrs.evolve(v1, title="stale"), expected_version=1)
+            await backend.put(attrs.evolve(v1, title="stale"), expected_version=1)
         assert info.value.current_version == 2
-        assert (await session_backend.get("s0001")).title == "two"
+        assert (await backend.get("s0001")).title == "two"
         with pytest.raises(ConflictError):
-            await session_backend.put(make_session(2), expected_version=5)
-        assert await session_backend.get("s0002") is None
+            await backend.put(make_session(2), expected_version=5)
+        assert await backend.get("s0002") is None
 
-    async def test_delete(self, session_backend: Any) -> None:
-        await session_backend.put(make_session(1), expected_version=0)
-        assert await session_backend.delete("s0001") is True
-        assert await session_backend.get("s0001") is None
-        assert await session_backend.delete("s0001") is False
-        again = await session_backend.put(make_session(1), expected_version=0)
+    async def test_delete(self, backend: Any) -> None:
+        """delete returns True once and False after; a deleted id can be created again at version 1."""
+        await backend.put(make_session(1), expected_version=0)
+        assert await backend.delete("s0001") is True
+        assert await backend.get("s0001") is None
+        assert await backend.delete("s0001") is False
+        again = await backend.put(make_session(1), expected_version=0)
         assert again.version == 1
 
-    async def test_list_newest_first_with_pages(self, session_backend: Any) -> None:
+    async def test_list_newest_first_with_pages(self, backend: Any) -> None:
+        """list returns newest first (created_at, then id), at most limit per page, and next_cursor
+        walks every record once; the last page has next_cursor None."""
         for n in range(1, 26):
-            await session_backend.put(make_session(n), expected_version=0)
+            await backend.put(make_session(n), expected_version=0)
         seen: list[str] = []
         cursor = None
         while True:
-            page = await session_backend.list(SessionQuery(limit=10, cursor=cursor))
+            page = await backend.list(SessionQuery(limit=10, cursor=cursor))
             seen.extend(s.id for s in page.items)
             assert len(page.items) <= 10
             if page.next_cursor is None:
@@ -100,17 +135,19 @@ class SessionBackendContract:
             cursor = page.next_cursor
         assert seen == [f"s{n:04}" for n in range(25, 0, -1)]
 
-    async def test_list_filters(self, session_backend: Any) -> None:
-        await session_backend.put(make_session(1, user_id="u1", app="a", tags=("x", "y")), expected_version=0)
-        await session_backend.put(make_session(2, user_id="u2", app="a", tags=("x",)), expected_version=0)
-        await session_backend.put(
+    async def test_list_filters(self, backend: Any) -> None:
+        """list filters by user_id, app, status (any of), tags (all of) and parent_id, and combines
+        filters with AND."""
+        await backend.put(make_session(1, user_id="u1", app="a", tags=("x", "y")), expected_version=0)
+        await backend.put(make_session(2, user_id="u2", app="a", tags=("x",)), expected_version=0)
+        await backend.put(
             make_session(3, user_id="u1", app="b", status=SessionStatus.SUSPENDED, parent_id="s0001",
                          expires_at=T0 + timedelta(minutes=10)),
             expected_version=0,
         )
 
         async def ids(**filters: Any) -> list[str]:
-            return [s.id for s in (await session_backend.list(SessionQuery(**filters))).items]
+            return [s.id for s in (await backend.list(SessionQuery(**filters))).items]
 
         assert await ids(user_id="u1") == ["s0003", "s0001"]
         assert await ids(app="a") == ["s0002", "s0001"]
@@ -119,49 +156,89 @@ class SessionBackendContract:
         assert await ids(tags=("x",)) == ["s0002", "s0001"]
         assert await ids(tags=("x", "y")) == ["s0001"]
         assert await ids(parent_id="s0001") == ["s0003"]
-        assert await ids(created_after=T0 + timedelta(minutes=2)) == ["s0003", "s0002"]
-        assert await ids(created_before=T0 + timedelta(minutes=2)) == ["s0001"]
-        assert await ids(active_after=T0 + timedelta(minutes=3)) == ["s0003"]
-        assert await ids(active_before=T0 + timedelta(minutes=2)) == ["s0001"]
-        assert await ids(expires_before=T0 + timedelta(minutes=10)) == ["s0003"]
-        assert await ids(expires_before=T0 + timedelta(minutes=9)) == []
         assert await ids(user_id="nobody") == []
 
-    async def test_bad_limit_and_cursor(self, session_backend: Any) -> None:
-        with pytest.raises(ValidationError, match="limit"):
-            await session_backend.list(SessionQuery(limit=0))
+    async def test_time_filters_bounds(self, backend: Any) -> None:
+        """Time filters: created_after and active_after are inclusive (>=); created_before and
+        active_before are exclusive (<); expires_before is inclusive (<=, so a sweep at time t
+        finds what expires at t) and never matches a session without expires_at."""
+        for n in (1, 2, 3):
+            await backend.put(make_session(n, expires_at=T0 + timedelta(minutes=10 * n)), expected_version=0)
+        await backend.put(make_session(4), expected_version=0)  # never expires
+
+        async def ids(**filters: Any) -> list[str]:
+            return [s.id for s in (await backend.list(SessionQuery(**filters))).items]
+
+        at2 = T0 + timedelta(minutes=2)
+        assert await ids(created_after=at2) == ["s0004", "s0003", "s0002"], "rule: created_after is inclusive"
+        assert await ids(created_before=at2) == ["s0001"], "rule: created_before is exclusive"
+        assert await ids(active_after=at2) == ["s0004", "s0003", "s0002"], "rule: active_after is inclusive"
+        assert await ids(active_before=at2) == ["s0001"], "rule: active_before is exclusive"
+        assert await ids(created_after=at2, created_before=at2) == [], "rule: [after, before) at one instant is empty"
+        assert await ids(expires_before=T0 + timedelta(minutes=20)) == ["s0002", "s0001"], (
+            "rule: expires_before is inclusive"
+        )
+        assert await ids(expires_before=T0 + timedelta(minutes=9)) == [], "rule: expires_before is inclusive only"
+        assert await ids(expires_before=T0 + timedelta(days=1)) == ["s0003", "s0002", "s0001"], (
+            "rule: expires_before never matches a session without expires_at"
+        )
+
+    async def test_session_id_of_the_maximum_length(self, backend: Any) -> None:
+        """A session id of exactly MAX_SESSION_ID (128) characters is stored, read, listed and
+        deleted; the session service refuses one more with ValidationError naming the limit (the
+        id alphabet is ASCII, so the longest id is 128 bytes too)."""
+        sid = ("a.b_c@d+e=f-0" * MAX_SESSION_ID)[:MAX_SESSION_ID]
+        stored = await backend.put(make_session(1, id=sid), expected_version=0)
+        assert await backend.get(sid) == stored, "rule: an id of MAX_SESSION_ID characters reads back"
+        assert [s.id for s in (await backend.list(SessionQuery())).items] == [sid], "rule: ... and is listed whole"
+        assert await backend.delete(sid), "rule: ... and can be deleted"
+        with pytest.raises(ValidationError, match=str(MAX_SESSION_ID)):
+            check_session_id(sid + "x")
+        with pytest.raises(ValidationError, match=str(MAX_SESSION_ID)):
+            check_session_id("\u20ac" * 2)  # not in the alphabet
+
+    async def test_bad_limit_and_cursor(self, backend: Any) -> None:
+        """A limit below 1 raises ValidationError naming the limit; a cursor that no list returned
+        raises ValidationError naming the cursor."""
+        for limit in (0, -1):
+            with pytest.raises(ValidationError, match="limit"):
+                await backend.list(SessionQuery(limit=limit))
         with pytest.raises(ValidationError, match="cursor"):
-            await session_backend.list(SessionQuery(cursor="not a cursor"))
+            await backend.list(SessionQuery(cursor="not a cursor"))
 
-    async def test_ids_with_unusual_characters(self, session_backend: Any) -> None:
+    async def test_ids_with_unusual_characters(self, backend: Any) -> None:
+        """A backend stores any string id (non-ASCII, colons, spaces): ids are checked by the
+        service, not the backend."""
         for sid in ("a:b", "ünï-cödé", "x" * 128, "with space"):
-            stored = await session_backend.put(make_session(1, id=sid), expected_version=0)
-            assert await session_backend.get(sid) == stored
+            stored = await backend.put(make_session(1, id=sid), expected_version=0)
+            assert await backend.get(sid) == stored
 
-    async def test_every_shape_of_valid_session_id(self, session_backend: Any) -> None:
+    async def test_every_shape_of_valid_session_id(self, backend: Any) -> None:
+        """Every shape of valid session id (dots, @, +, =, a leading -, UUIDs) is stored, listed in
+        order, read and deleted."""
         ids = ["a.b", "user@example.com", "A_b+c=d", "-x", "x" * 128, "01939c2e-8f4a-7b6e-9d3c-2a1b0c9d8e7f"]
         for n, sid in enumerate(ids, 1):
-            await session_backend.put(make_session(n, id=sid), expected_version=0)
-        listed = [s.id for s in (await session_backend.list(SessionQuery(limit=100))).items]
+            await backend.put(make_session(n, id=sid), expected_version=0)
+        listed = [s.id for s in (await backend.list(SessionQuery(limit=100))).items]
         assert listed == ids[::-1]
         for sid in ids:
-            current = await session_backend.get(sid)
-            assert current is not None and await session_backend.delete(sid)
+            current = await backend.get(sid)
+            assert current is not None and await backend.delete(sid)
 
-    async def test_pending_states_are_stored_and_filtered_like_any_other(self, session_backend: Any) -> None:
+    async def test_pending_states_are_stored_and_filtered_like_any_other(self, backend: Any) -> None:
         """Forks, imports and deletes in progress: a backend stores and filters their states."""
         pending = (SessionStatus.FORKING, SessionStatus.IMPORTING, SessionStatus.DELETING)
         for n, status in enumerate((SessionStatus.ACTIVE, *pending), 1):
-            await session_backend.put(make_session(n, status=status), expected_version=0)
+            await backend.put(make_session(n, status=status), expected_version=0)
 
         async def ids(**filters: Any) -> list[str]:
-            return [s.id for s in (await session_backend.list(SessionQuery(**filters))).items]
+            return [s.id for s in (await backend.list(SessionQuery(**filters))).items]
 
         assert await ids(status=pending) == ["s0004", "s0003", "s0002"]
         assert await ids(status=(SessionStatus.ACTIVE,)) == ["s0001"]
         assert await ids() == ["s0004", "s0003", "s0002", "s0001"]
-        stored = await session_backend.get("s0002")
+        stored = await backend.get("s0002")
         assert stored.status is SessionStatus.FORKING
-        done = await session_backend.put(attrs.evolve(stored, status=SessionStatus.ACTIVE), expected_version=1)
-        assert (await session_backend.get("s0002")) == done
+        done = await backend.put(attrs.evolve(stored, status=SessionStatus.ACTIVE), expected_version=1)
+        assert (await backend.get("s0002")) == done
         assert await ids(status=pending) == ["s0004", "s0003"]

@@ -1,20 +1,25 @@
 """The state backend conformance suite.
 
 A state backend passes when this class passes over it. Subclass it in your tests and
-override the one fixture ``state_config``: the kernel configuration that selects your
-backend (and whatever your plugin needs)::
+override the one fixture ``state_backend``: it returns your backend, built but not
+opened::
 
     from llmspell.contrib.testing.contracts.state import StateContract
 
     class TestRedisState(StateContract):
         @pytest.fixture
-        def state_config(self):
-            return {"state": {"backend": "redis"}, "redis": {"url": "redis://localhost/15"}}
+        def state_backend(self):
+            return RedisStateBackend(RedisConfig(url="redis://localhost/15"))
 
-Every test isolates itself with fresh owner ids and key prefixes (uuids), so a shared
-server needs no cleanup between tests. Tests that need data to outlive a kernel (reopen,
-"old code wrote it") are skipped for backends whose ``persistent`` is false. The suite
-runs on the default state service (``llmspell.plugins.state``) and needs pytest-asyncio.
+The suite opens it (``open()``, then ``health()`` when it has one must report no
+problem), closes it after the test, and runs the default state service
+(``llmspell.plugins.state``) over it: every kernel a test builds uses this one backend
+object (registered under the name ``contract``), without any configuration of yours.
+The kernels borrow it: they neither open nor close it. Tests that need data to outlive a
+kernel ("reopen", "old code wrote it") close the backend and open it again; they are
+skipped for backends whose ``persistent`` is false. Every test isolates itself with
+fresh owner ids and key prefixes (uuids), so a shared server needs no cleanup between
+tests. The suite marks its tests for pytest-asyncio itself.
 """
 
 from __future__ import annotations
@@ -29,13 +34,15 @@ import pytest_asyncio
 from llmspell import hookimpl
 from llmspell.kernel import Kernel
 from llmspell.plugins.events.api import Event
+from llmspell.plugins.state.backend import StateBackend
 from llmspell.services import StashKey
 
+from . import check_health, opened
 from ._state_backend import BackendProtocolTests
 from ._state_lifecycle import LifecycleTests
 from ._state_values import ValueTests
 
-__all__ = ["StateContract", "MIGRATED_NS", "FAILING_NS", "published"]
+__all__ = ["StateContract", "MIGRATED_NS", "FAILING_NS", "published", "reopen"]
 
 #: Namespaces whose migrations the suite registers (3 versions; a step that fails).
 MIGRATED_NS = "llmspell-contract-profile"
@@ -67,6 +74,40 @@ class _SuitePlugin:
         register(FAILING_NS, 1, _broken)
 
 
+class _Borrowed:
+    """The backend under test as a kernel sees it: the suite opens and closes it, not the kernel."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+
+class _Provider:
+    """Registers the backend under test as the state backend ``contract``."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+
+    @hookimpl
+    def llmspell_register_state_backends(self, register: Any) -> None:
+        register("contract", lambda kernel: _Borrowed(self.backend), "the backend under test")
+
+
+async def reopen(backend: Any) -> None:
+    """Close the backend and open it again (what a new process does to the same storage)."""
+    await backend.close()
+    await backend.open()
+    await check_health(backend, "state_backend")
+
+
 PUBLISHED: StashKey[list[Event]] = StashKey("contract.published")
 
 
@@ -93,27 +134,35 @@ class StateContract(BackendProtocolTests, ValueTests, LifecycleTests):
     pytestmark = [pytest.mark.asyncio]
 
     @pytest.fixture
-    def state_config(self) -> dict[str, Any]:
-        """Override: the kernel config that selects the backend under test."""
-        raise NotImplementedError("override the state_config fixture to select your backend")
+    def state_backend(self) -> StateBackend:
+        """Override: your state backend, built but not opened (the suite opens and closes it)."""
+        raise NotImplementedError("override the state_backend fixture to return your backend, not opened")
+
+    @pytest_asyncio.fixture
+    async def backend(self, state_backend: StateBackend) -> AsyncIterator[StateBackend]:
+        """The backend under test, opened (and healthy) for the test, closed after it."""
+        async with opened(state_backend, "state_backend") as b:
+            assert isinstance(b, StateBackend), f"{b!r} does not implement llmspell.plugins.state.backend.StateBackend"
+            yield b
 
     @pytest.fixture
     def make_state_kernel(
-        self, make_kernel: Callable[..., Kernel], state_config: dict[str, Any]
+        self, make_kernel: Callable[..., Kernel], backend: StateBackend
     ) -> Callable[..., Kernel]:
-        """Build (not start) a kernel on the backend under test.
+        """Build (not start) a kernel whose state service runs on the backend under test.
 
         ``events=True`` runs the real event service (on its memory log) and records what
-        is published; without it the kernel has no event service at all.
+        is published; without it the kernel has no event service at all. ``config`` adds
+        kernel configuration (``{"state": {"policies": ...}}``).
         """
 
         def build(
             *, events: bool = False, plugins: tuple[Any, ...] = (), config: dict[str, Any] | None = None
         ) -> Kernel:
-            merged = {**state_config}
+            merged: dict[str, Any] = {"state": {"backend": "contract"}}
             for section, values in (config or {}).items():
                 merged[section] = {**merged.get(section, {}), **values}
-            extra: list[Any] = [_SuitePlugin(), *plugins]
+            extra: list[Any] = [_Provider(backend), _SuitePlugin(), *plugins]
             disable: list[str] = []
             if events:
                 extra.append(_Recorder())
