@@ -1,4 +1,6 @@
-"""diskcache without pickle, tuned for a store rather than a cache.
+"""The embedded store that state, sessions and events share: diskcache without pickle,
+tuned for a store rather than a cache, and :class:`DiskcacheStateBackend`, its versioned
+key-value layer (the ``diskcache`` state backend, and the store of the session records).
 
 :class:`JSONDisk` accepts only ``bytes``, ``str``, ``int`` and ``float`` keys and values
 (the plugins store JSON bytes made by the one converter) and writes every value inline in
@@ -13,18 +15,30 @@ path.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import os
 import sqlite3
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import diskcache
-from diskcache.core import MODE_PICKLE, MODE_RAW, UNKNOWN
+from diskcache.core import DBNAME, MODE_PICKLE, MODE_RAW, UNKNOWN
 
-from llmspell.errors import IntegrityError
+from llmspell.errors import BackendUnavailable, IntegrityError
 
-__all__ = ["JSONDisk", "foreign_row", "open_cache", "STORE_SETTINGS", "WAL_PAGES", "Checkpointer", "finish_checkpoint"]
+__all__ = [
+    "JSONDisk",
+    "foreign_row",
+    "open_cache",
+    "STORE_SETTINGS",
+    "WAL_PAGES",
+    "Checkpointer",
+    "finish_checkpoint",
+    "DiskcacheStateBackend",
+]
 
 _ALLOWED = (bytes, str, int, float)
 
@@ -202,3 +216,309 @@ def finish_checkpoint(con: sqlite3.Connection) -> None:
         con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     except sqlite3.Error:
         pass  # busy: the next cycle (or SQLite's own checkpoint) does it
+
+
+# -- the versioned key-value store: the state backend, also under the session records --
+
+T = TypeVar("T")
+
+_COLUMNS = "key, tag, mode, filename, value"
+_SELECT = f"SELECT rowid, {_COLUMNS} FROM Cache WHERE key = ? AND raw = 1"
+_UPDATE = (
+    "UPDATE Cache SET store_time = ?, access_time = ?, tag = ?, size = 0, mode = ?,"
+    " filename = NULL, value = ? WHERE rowid = ?"
+)
+_INSERT = (
+    "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, access_count,"
+    " tag, size, mode, filename, value) VALUES (?, 1, ?, NULL, ?, 0, ?, 0, ?, NULL, ?)"
+)
+_DELETE = "DELETE FROM Cache WHERE rowid = ?"
+# One-statement writes for the two common conditional cases (see _write_one).
+_UPDATE_IF = (
+    "UPDATE Cache SET store_time = ?, access_time = ?, tag = ?, size = 0, mode = ?, value = ?"
+    " WHERE key = ? AND raw = 1 AND tag = ? AND mode = 1 AND filename IS NULL"
+)
+_INSERT_IF_ABSENT = _INSERT + " ON CONFLICT (key, raw) DO NOTHING"
+_NEEDED = {"rowid", "key", "raw", "store_time", "access_time", "tag", "size", "mode", "filename", "value"}
+_IN_CHUNK = 500
+
+
+class DiskcacheStateBackend:
+    """Versioned JSON bytes in a diskcache directory shared by processes: the ``diskcache``
+    state backend, the embedded default.
+
+    One diskcache directory (SQLite in WAL mode, ``synchronous=NORMAL``) under the data
+    directory. Records are stored inline in diskcache's ``Cache`` table as raw bytes
+    (never pickled) with the key's version in the ``tag`` column, so a plain diskcache
+    ``Cache.get`` sees the same bytes. Every write runs in one SQLite ``BEGIN IMMEDIATE``
+    transaction (what ``Cache.transact()`` does): a write lock shared by every process that
+    opens the directory, so compare-and-set is atomic across processes, and a process
+    killed mid-write leaves the previous version in place (SQLite rolls the write back).
+
+    Reads and writes use SQL on diskcache's own connection (which diskcache keeps per
+    thread and re-opens after a fork) rather than ``Cache.get/set``: one ``SELECT`` and one
+    ``UPDATE`` per write instead of three statements and two context-manager layers, which
+    makes a versioned write cheaper than a bare diskcache ``set`` (see
+    ``docs/performance.md``). A compare-and-set on a version is a single ``UPDATE ... WHERE
+    tag = expected`` and a create-if-absent a single ``INSERT ... ON CONFLICT DO NOTHING``;
+    only when that writes nothing does the backend read the row to report the conflict. A
+    :class:`~llmspell.plugins._diskcache.Checkpointer` checkpoints the WAL off the loop. The
+    table layout is checked when the store opens.
+
+    Every value this backend writes is inline bytes with an integer version. A row that is
+    anything else (a pickle, a diskcache side file named in ``filename``, a foreign version)
+    was planted by another program or a restored backup: reading or overwriting it is an
+    :class:`~llmspell.errors.IntegrityError`; an unconditional delete removes the row (never
+    the file it names), so a bad record can always be deleted by key.
+    """
+
+    name = "diskcache"
+    persistent = True
+
+    def __init__(self, directory: str | Path, *, timeout: float = 60.0, threaded: bool = False) -> None:
+        self.directory = Path(directory)
+        self.timeout = timeout
+        self.threaded = threaded
+        self._cache: diskcache.Cache | None = None
+        self._checkpointer: Checkpointer | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._cache is not None:
+            return
+        # Values live inline in SQLite (never in side files), so a write is one transaction.
+        cache = open_cache(self.directory, timeout=self.timeout, disk_min_file_size=2**30)
+        columns = {row[1] for row in cache._sql("PRAGMA table_info(Cache)").fetchall()} | {"rowid"}
+        if not _NEEDED <= columns:
+            cache.close()
+            raise IntegrityError(f"{self.directory} is not a diskcache store this version understands")
+        self._cache = cache
+        self._checkpointer = Checkpointer(self.directory / DBNAME)
+
+    async def close(self) -> None:
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.close)
+            self._checkpointer = None
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+
+    @property
+    def cache(self) -> diskcache.Cache:
+        if self._cache is None:
+            raise BackendUnavailable(f"the diskcache state store at {self.directory} is not open")
+        return self._cache
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            if self.threaded:
+                return await asyncio.to_thread(fn, *args)
+            return fn(*args)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise BackendUnavailable(
+                    f"the state store at {self.directory} stayed locked by another process for "
+                    f"more than {self.timeout}s ([state.diskcache] timeout): {exc}"
+                ) from None
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise IntegrityError(f"the state store at {self.directory} is damaged: {exc}") from exc
+
+    def _record(self, key: str, tag: Any, mode: int, filename: str | None, value: Any) -> Record:
+        why = foreign_row(mode, filename, value)  # never opens, never unpickles
+        if why is not None:
+            raise IntegrityError(f"state record {key!r} was not written by llmspell: {why}")
+        if type(value) is not bytes:
+            raise IntegrityError(f"state record {key!r} does not hold JSON bytes")
+        if type(tag) is not int:
+            raise IntegrityError(f"state record {key!r} has no version: it was not written by llmspell")
+        return Record(key, value, tag)
+
+    # -- reads -----------------------------------------------------------------------
+
+    def _get(self, key: str) -> Record | None:
+        rows = self.cache._sql(_SELECT, (key,)).fetchall()
+        if not rows:
+            return None
+        return self._record(*rows[0][1:])
+
+    async def get(self, key: str) -> Record | None:
+        cache = self._cache
+        if self.threaded or cache is None:
+            return await self._run(self._get, key)
+        try:  # inline: the hot path of every read
+            rows = cache._sql(_SELECT, (key,)).fetchall()
+        except sqlite3.DatabaseError:
+            return await self._run(self._get, key)  # map the error the usual way
+        if not rows:
+            return None
+        _, key, tag, mode, _, value = rows[0]
+        if mode == MODE_RAW and type(tag) is int and type(value) is bytes:
+            return Record(key, value, tag)
+        return self._record(*rows[0][1:])
+
+    def _get_many(self, keys: Sequence[str]) -> dict[str, Record]:
+        out: dict[str, Record] = {}
+        sql = self.cache._sql
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = list(keys[start : start + _IN_CHUNK])
+            marks = ", ".join("?" * len(chunk))
+            query = f"SELECT {_COLUMNS} FROM Cache WHERE raw = 1 AND key IN ({marks})"
+            for row in sql(query, chunk).fetchall():
+                out[row[0]] = self._record(*row)
+        return out
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, Record]:
+        return await self._run(self._get_many, keys)
+
+    def _scan(
+        self, prefix: str, after: str | None, limit: int, bad: list[tuple[str, str]] | None = None
+    ) -> list[Record]:
+        lower = prefix if after is None or after < prefix else after
+        op = ">" if after is not None and after >= prefix else ">="
+        query = f"SELECT {_COLUMNS} FROM Cache WHERE raw = 1 AND typeof(key) = 'text' AND key {op} ?"
+        params: list[Any] = [lower]
+        upper = prefix_upper_bound(prefix)
+        if upper is not None:
+            query += " AND key < ?"
+            params.append(upper)
+        query += " ORDER BY key LIMIT ?"
+        params.append(limit)
+        rows = self.cache._sql(query, params).fetchall()
+        if bad is None:
+            return [self._record(*row) for row in rows]
+        out = []
+        for row in rows:
+            try:
+                out.append(self._record(*row))
+            except IntegrityError as exc:
+                bad.append((row[0], str(exc)))
+        return out
+
+    async def scan(self, prefix: str, *, after: str | None = None, limit: int = 500) -> list[Record]:
+        return await self._run(self._scan, prefix, after, limit)
+
+    async def scan_skipping(
+        self, prefix: str, *, after: str | None = None, limit: int = 500
+    ) -> tuple[list[Record], list[tuple[str, str]]]:
+        """Like :meth:`scan`, but rows not written by llmspell come back as ``(key, reason)``
+        instead of failing the page. A page may then hold fewer than ``limit`` records;
+        the last key seen is the last record's or the last bad row's, whichever is later."""
+        bad: list[tuple[str, str]] = []
+        records = await self._run(self._scan, prefix, after, limit, bad)
+        return records, bad
+
+    # -- writes ----------------------------------------------------------------------
+
+    def _transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(execute, *args)`` inside ``BEGIN IMMEDIATE`` ... ``COMMIT``.
+
+        ``BEGIN IMMEDIATE`` takes SQLite's write lock, shared by every process on the
+        directory (it is what ``Cache.transact()`` does, without its two context-manager
+        layers); it waits up to ``timeout`` seconds for another writer. No side file is ever
+        removed: this backend writes none, and any other row is refused or deleted as a
+        row only.
+        """
+        con = self.cache._con
+        execute = con.execute
+        execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(execute, *args)
+            execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                execute("ROLLBACK")
+            raise
+        if self._checkpointer is not None and self._checkpointer.wrote(3):  # pages: table, Settings, index
+            finish_checkpoint(con)
+        return result
+
+    def _current(self, execute: Any, key: str, op: WriteOp | None = None) -> tuple[Any, int | None]:
+        found = execute(_SELECT, (key,)).fetchall()
+        if not found:
+            return None, None
+        row = found[0]
+        if type(row[2]) is not int or foreign_row(*row[3:]) is not None:
+            if isinstance(op, Delete) and op.expected_version is None:
+                return row, None  # a bad record is deleted as a row, without reading it
+            self._record(*row[1:])  # raises the IntegrityError that explains it
+        return row, row[2]
+
+    def _apply(
+        self, execute: Any, key: str, row: Any, op: WriteOp, now: float
+    ) -> CasResult:
+        """Write ``op`` for ``key`` whose current row is ``row``."""
+        previous = None if row is None or type(row[2]) is not int else row[2]
+        if isinstance(op, Delete):
+            if row is None:
+                return CasResult(ok=True)
+            execute(_DELETE, (row[0],))
+            return CasResult(ok=True, previous_version=previous)
+        version = op.version if op.version is not None else (1 if previous is None else previous + 1)
+        if row is None:
+            execute(_INSERT, (key, now, now, version, MODE_RAW, op.data))
+            return CasResult(ok=True, version=version)
+        execute(_UPDATE, (now, now, version, MODE_RAW, op.data, row[0]))
+        return CasResult(ok=True, version=version, previous_version=previous)
+
+    def _write_one(self, execute: Any, op: WriteOp) -> CasResult:
+        expected = op.expected_version
+        if expected is not None and type(op) is Put and op.version is None:
+            # A compare-and-set writes in one statement that holds only when the version
+            # matches (and the row has no side file to remove); a key expected absent is
+            # inserted unless it exists. Otherwise nothing was written: the general path
+            # below finds out why.
+            now = time.time()
+            if expected:
+                if execute(_UPDATE_IF, (now, now, expected + 1, MODE_RAW, op.data, op.key, expected)).rowcount:
+                    return CasResult(ok=True, version=expected + 1, previous_version=expected)
+            elif execute(_INSERT_IF_ABSENT, (op.key, now, now, 1, MODE_RAW, op.data)).rowcount:
+                return CasResult(ok=True, version=1)
+        row, version = self._current(execute, op.key, op)
+        if not holds(op.expected_version, version):
+            return conflict(None if row is None else self._record(*row[1:]))
+        return self._apply(execute, op.key, row, op, time.time())
+
+    def _write_many(self, execute: Any, ops: Sequence[WriteOp]) -> BatchResult:
+        rows = []
+        for i, op in enumerate(ops):
+            row, version = self._current(execute, op.key, op)
+            if not holds(op.expected_version, version):
+                current = None if row is None else self._record(*row[1:])
+                return BatchResult(ok=False, failed=i, conflict=conflict(current))
+            rows.append(row)
+        now = time.time()
+        results = tuple(self._apply(execute, op.key, row, op, now) for op, row in zip(ops, rows, strict=True))
+        return BatchResult(ok=True, results=results)
+
+    async def compare_and_set(self, key: str, data: bytes, expected_version: int | None = None) -> CasResult:
+        check_expected(expected_version)
+        return await self._run(self._transaction, self._write_one, Put(key, data, expected_version))
+
+    async def delete(self, key: str, expected_version: int | None = None) -> CasResult:
+        check_expected(expected_version)
+        return await self._run(self._transaction, self._write_one, Delete(key, expected_version))
+
+    async def batch(self, ops: Sequence[WriteOp]) -> BatchResult:
+        check_batch(ops)
+        if not ops:
+            return BatchResult(ok=True)
+        return await self._run(self._transaction, self._write_many, ops)
+
+
+# Last: the state package's modules import this one (the embedded store) while they load,
+# so the records it writes are bound once everything above exists.
+from llmspell.plugins.state.backend import (  # noqa: E402
+    BatchResult,
+    CasResult,
+    Delete,
+    Put,
+    Record,
+    WriteOp,
+    check_batch,
+    check_expected,
+    conflict,
+    holds,
+    prefix_upper_bound,
+)

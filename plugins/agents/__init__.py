@@ -14,7 +14,7 @@ from typing import Any
 from llmspell import hookimpl
 from llmspell.plugins.agents.api import AgentService
 
-from .base import AgentConfig, BaseAgent, inject
+from .api import AgentConfig, BaseAgent, inject
 from .builder import AgentBuilder
 from .compose import Loop, Parallel, Router, Sequential
 from .handoff import drop, keep, rename, summarise

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
-from .api import Message, ModelResponse, ToolSpec
-
 if TYPE_CHECKING:
     from llmspell.context import ExecutionContext
+
+    from .api import Message, ModelResponse, ToolSpec
 
 __all__ = [
     "ModelRequest",

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from llmspell.errors import ConfigError, MissingExtraError
 
 if TYPE_CHECKING:
-    from .base import BaseAgent
+    from .api import BaseAgent
     from .service import AgentManager
 
 __all__ = ["AgentBuilder", "load_spec", "read_spec"]
@@ -78,7 +78,7 @@ class AgentBuilder:
         """Tool names (registered tools or live agents), tool objects, or agents."""
         from llmspell.plugins.tools.api import AgentTool, BaseTool
 
-        from .base import BaseAgent
+        from .api import BaseAgent
 
         for item in tools:
             if isinstance(item, str):

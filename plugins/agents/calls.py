@@ -23,7 +23,7 @@ from .lifecycle import current_run
 from .schema import compile_schema, validate_arguments
 
 if TYPE_CHECKING:
-    from .base import BaseAgent
+    from .api import BaseAgent
 
 __all__ = ["Calls", "reporter"]
 

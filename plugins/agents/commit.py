@@ -19,7 +19,7 @@ from llmspell.plugins.artifacts.api import ArtifactService
 from llmspell.plugins.state.api import KeyWrite, StateService
 
 if TYPE_CHECKING:
-    from .base import BaseAgent
+    from .api import BaseAgent
 
 __all__ = ["Commit", "locate", "TEMP_OWNER", "DEFER"]
 

@@ -26,7 +26,7 @@ from llmspell.errors import LimitExceeded, ValidationError
 from llmspell.plugins.agents.api import AgentOutput, AgentRequest
 from llmspell.plugins.state.api import StateService
 
-from .base import AgentConfig, BaseAgent
+from .api import AgentConfig, BaseAgent
 from .commit import DEFER, locate
 
 __all__ = ["Sequential", "Parallel", "Loop", "Router", "DEFER", "CompositeConfig", "LoopConfig", "RouterConfig"]

@@ -25,7 +25,7 @@ from llmspell.hooks import HookCall
 from llmspell.plugins.agents.api import AgentOutput, AgentRequest, Handoff
 
 if TYPE_CHECKING:
-    from .base import BaseAgent
+    from .api import BaseAgent
     from .service import AgentManager
 
 __all__ = ["Handoffs", "NAMESPACE", "keep", "drop", "rename", "summarise"]

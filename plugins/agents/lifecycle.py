@@ -24,7 +24,7 @@ from llmspell.plugins.agents.api import TRANSITIONS, AgentStatus
 if TYPE_CHECKING:
     from llmspell.kernel import Kernel
 
-    from .base import BaseAgent
+    from .api import BaseAgent
 
 __all__ = ["AgentsSettings", "AgentInitError", "Lifecycle", "Limits", "RunInfo", "current_run", "move"]
 

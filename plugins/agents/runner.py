@@ -35,7 +35,7 @@ from .lifecycle import RunInfo, check, current_run
 from .ran import record
 
 if TYPE_CHECKING:
-    from .base import BaseAgent
+    from .api import BaseAgent
 
 __all__ = ["Runner", "TEMP_OWNER", "locate"]
 

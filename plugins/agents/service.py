@@ -19,7 +19,7 @@ from llmspell import serde
 from llmspell.errors import ConfigError, DuplicateNameError, UnknownNameError, ValidationError
 from llmspell.plugins.agents.backend import ModelProvider
 
-from .base import INJECT, AgentConfig, BaseAgent
+from .api import INJECT, AgentConfig, BaseAgent
 from .calls import Calls
 from .handoff import Handoffs
 from .lifecycle import AgentInitError, AgentsSettings, Lifecycle, Limits

@@ -35,7 +35,7 @@ from llmspell.errors import (
 from llmspell.plugins.agents.api import AgentOutput, AgentRequest
 from llmspell.plugins.state.api import StateService
 
-from .base import AgentConfig, BaseAgent
+from .api import AgentConfig, BaseAgent
 
 __all__ = ["RetryAgent", "TimeoutAgent", "CacheAgent", "GuardAgent", "GuardBlocked"]
 

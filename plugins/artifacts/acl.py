@@ -27,19 +27,16 @@ other processes see it, also after a restart.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable
-from typing import Any
 
 from llmspell.context import ExecutionContext, Principal
 from llmspell.errors import ValidationError
-from llmspell.plugins.artifacts.api import AUDIT_STREAM, PERMISSIONS, ArtifactAcl
+from llmspell.plugins.artifacts.api import PERMISSIONS, ArtifactAcl, principal_key, record_denial
 
 __all__ = ["acting", "principal_key", "grantee_key", "allowed", "check_permissions",
-           "record_denial", "AUDIT_STREAM"]
+           "record_denial"]
 
-log = logging.getLogger("llmspell.audit")
 
 """The event-log stream that holds every permission denial."""
 
@@ -60,10 +57,6 @@ def acting(ctx: ExecutionContext | None, principal: Principal | str | None) -> P
             raise ValidationError(f"ctx must be an ExecutionContext, got {type(ctx).__name__}")
         return ctx.acting
     return Principal.system()
-
-
-def principal_key(principal: Principal) -> str:
-    return f"{principal.kind}:{principal.id}"
 
 
 def grantee_key(grantee: Principal | str) -> str:
@@ -99,20 +92,3 @@ def allowed(principal: Principal, acl: ArtifactAcl, permission: str) -> bool:
     return permission in acl.grants.get(key, ()) or permission in acl.grants.get(f"{principal.kind}:*", ())
 
 
-async def record_denial(
-    kernel: Any, principal: Principal | str, resource: str, permission: str, reason: str, *, kind: str = "artifact",
-    ctx: ExecutionContext | None = None,
-) -> dict[str, str]:
-    """Append a denial to the audit stream of the event log; returns the record.
-
-    The event is ``<kind>.denied`` (``artifact.denied``, ``state.denied``) with the
-    payload ``principal``, ``<kind>`` (the resource), ``permission`` and ``reason``, and,
-    given the ``ctx`` of the refused call, its session and user ids in the envelope.
-    Never raises: a denial stands whether or not it could be recorded.
-    """
-    who = principal_key(principal) if isinstance(principal, Principal) else str(principal)
-    record = {"principal": who, kind: resource, "permission": permission, "reason": reason}
-    log.info("denied: %s may not %s %s (%s)", who, permission, resource, reason)
-    where = {} if ctx is None else {"session_id": ctx.session_id, "user_id": ctx.user_id}
-    await kernel.emit(f"{kind}.denied", record, source=f"{kind}s", stream=AUDIT_STREAM, audit=True, **where)
-    return record

@@ -14,15 +14,21 @@ and carries a ``schema_version``.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from llmspell.context import ExecutionContext, Principal
 from llmspell.errors import IntegrityError, ValidationError
 from llmspell.serde import utcnow
 
+log = logging.getLogger("llmspell.audit")
+
 __all__ = [
+    "principal_key",
+    "record_denial",
     "AUDIT_STREAM",
     "SCOPES",
     "PERMISSIONS",
@@ -203,3 +209,27 @@ class ArtifactService(Protocol):
     async def gc(self, *, dry_run: bool = False, grace: float | None = None) -> Any: ...
 
     async def list(self, **options: Any) -> ArtifactPage: ...
+
+
+def principal_key(principal: Principal) -> str:
+    """``kind:id`` of a principal, as grants and audit records name it."""
+    return f"{principal.kind}:{principal.id}"
+
+
+async def record_denial(
+    kernel: Any, principal: Principal | str, resource: str, permission: str, reason: str, *, kind: str = "artifact",
+    ctx: ExecutionContext | None = None,
+) -> dict[str, str]:
+    """Append a denial to the audit stream of the event log; returns the record.
+
+    The event is ``<kind>.denied`` (``artifact.denied``, ``state.denied``) with the
+    payload ``principal``, ``<kind>`` (the resource), ``permission`` and ``reason``, and,
+    given the ``ctx`` of the refused call, its session and user ids in the envelope.
+    Never raises: a denial stands whether or not it could be recorded.
+    """
+    who = principal_key(principal) if isinstance(principal, Principal) else str(principal)
+    record = {"principal": who, kind: resource, "permission": permission, "reason": reason}
+    log.info("denied: %s may not %s %s (%s)", who, permission, resource, reason)
+    where = {} if ctx is None else {"session_id": ctx.session_id, "user_id": ctx.user_id}
+    await kernel.emit(f"{kind}.denied", record, source=f"{kind}s", stream=AUDIT_STREAM, audit=True, **where)
+    return record

@@ -33,6 +33,7 @@ from llmspell.serde import utcnow
 
 __all__ = [
     "Event",
+    "state_projection",
     "payload_field",
     "check_event_class",
     "Projection",
@@ -505,3 +506,12 @@ class MalformedEventError(IntegrityError):
         self.reason = reason
         where = f"stream {stream!r} seq {seq}" if stream is not None else "an event without a stream"
         super().__init__(f"malformed event at {where}: {reason}")
+
+
+def state_projection(name: str = "state") -> Projection[dict[str, Any]]:
+    """The projection that folds ``state.changed`` events back into the state they wrote
+    (``{scope: {owner: {key: {"version", "seq", "value"}}}}``); sessions rebuild and
+    snapshot their state with it. See :mod:`llmspell.plugins.events.projections`."""
+    from .projections import state_projection as build
+
+    return build(name)

@@ -63,7 +63,7 @@ class DiskcacheSessionBackend:
     """
 
     def __init__(self, directory: Path) -> None:
-        from llmspell.plugins.state.diskcache_backend import DiskcacheStateBackend
+        from llmspell.plugins._diskcache import DiskcacheStateBackend
 
         self.directory = directory
         self._store = DiskcacheStateBackend(directory)

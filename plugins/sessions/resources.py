@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from llmspell.plugins.artifacts.api import ArtifactScope, ArtifactService
-from llmspell.plugins.events.api import EventService
+from llmspell.plugins.events.api import EventService, state_projection
 from llmspell.plugins.sessions.api import Session
 from llmspell.plugins.state.api import StateService
 
@@ -69,8 +69,6 @@ class Resources:
         events = self._find(EventService)
         if events is None:
             return
-        from llmspell.plugins.events.projections import state_projection
-
         await events.flush()
         await events.project(session.id, state_projection(PROJECTION), snapshot=True, snapshot_every=1)
 
@@ -85,8 +83,6 @@ class Resources:
         state, events = self._find(StateService), self._find(EventService)
         if state is None or events is None:
             return 0
-        from llmspell.plugins.events.projections import state_projection
-
         await events.flush()
         folded = await events.project(session.id, state_projection(PROJECTION), snapshot=True)
         logged: dict[str, dict[str, Any]] = folded.state.get("session", {}).get(session.id, {})

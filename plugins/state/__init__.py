@@ -9,7 +9,7 @@ lifecycle hooks and the ``llmspell state`` commands. See ``docs/state.md``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,12 +21,14 @@ from llmspell.services import StashKey
 
 from . import agents
 from .config import DiskcacheOptions, StateConfig, parse_policy
-from .diskcache_backend import DiskcacheStateBackend
 from .memory import MemoryStateBackend
 from .reducers import BUILTIN
 from .scope import Scope
 from .service import StateManager
 from .watch import StateWatch
+
+if TYPE_CHECKING:
+    from llmspell.plugins._diskcache import DiskcacheStateBackend
 
 __all__ = [
     "StateManager",
@@ -43,11 +45,23 @@ __all__ = [
 MANAGER: StashKey[StateManager] = StashKey("state.manager")
 
 
+def __getattr__(name: str) -> Any:
+    # The embedded store imports this package's backend module, so its class is fetched
+    # when asked for, not at import (``from llmspell.plugins.state import DiskcacheStateBackend``).
+    if name == "DiskcacheStateBackend":
+        from llmspell.plugins._diskcache import DiskcacheStateBackend
+
+        return DiskcacheStateBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _diskcache(kernel: Any) -> DiskcacheStateBackend:
     options: DiskcacheOptions = kernel.config.section("state").diskcache
     directory = Path(options.directory).expanduser()
     if not directory.is_absolute():
         directory = kernel.data_dir / directory
+    from llmspell.plugins._diskcache import DiskcacheStateBackend
+
     return DiskcacheStateBackend(directory, timeout=options.timeout, threaded=options.threaded)
 
 

@@ -23,9 +23,16 @@ import orjson
 
 from llmspell.context import ExecutionContext
 from llmspell.errors import ValidationError
-from llmspell.plugins.agents.api import AgentOutput, AgentRequest
-from llmspell.plugins.agents.base import AgentConfig, BaseAgent
-from llmspell.plugins.agents.schema import CompiledSchema, compile_schema, type_schema, validate_arguments
+from llmspell.plugins.agents.api import (
+    AgentConfig,
+    AgentOutput,
+    AgentRequest,
+    BaseAgent,
+    CompiledSchema,
+    compile_schema,
+    type_schema,
+    validate_arguments,
+)
 
 __all__ = ["BaseTool", "FunctionTool", "AgentTool", "tool", "as_text", "signature_schema"]
 

@@ -16,8 +16,7 @@ import attrs
 
 from llmspell.context import ExecutionContext
 from llmspell.errors import PermissionDenied, ValidationError
-from llmspell.plugins.artifacts.acl import principal_key, record_denial
-from llmspell.plugins.artifacts.api import ArtifactRef
+from llmspell.plugins.artifacts.api import ArtifactRef, principal_key, record_denial
 
 __all__ = ["Place", "artifact_place", "state_owner", "run_user"]
 

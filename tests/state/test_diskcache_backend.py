@@ -10,9 +10,8 @@ import diskcache
 import pytest
 
 from llmspell.errors import IntegrityError
-from llmspell.plugins._diskcache import WAL_PAGES, Checkpointer
+from llmspell.plugins._diskcache import WAL_PAGES, Checkpointer, DiskcacheStateBackend
 from llmspell.plugins.state.backend import Record
-from llmspell.plugins.state.diskcache_backend import DiskcacheStateBackend
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from llmspell.errors import ConflictError, ValidationError
 from llmspell.plugins.agents.api import AgentOutput, AgentRequest, Message
 from llmspell.plugins.state.api import StateService
 
-from ..base import AgentConfig
+from ..api import AgentConfig
 from .tool import ToolAgent, ToolConfig
 
 __all__ = ["ChatAgent", "ChatConfig", "estimate_tokens", "STRATEGIES"]

@@ -23,7 +23,7 @@ import attrs
 from llmspell.context import ExecutionContext
 from llmspell.plugins.agents.api import AgentOutput, AgentRequest, ArtifactOutput, Message
 
-from ..base import AgentConfig, BaseAgent
+from ..api import AgentConfig, BaseAgent
 
 __all__ = ["CodeAgent", "CodeConfig", "check_code", "extract_code"]
 

@@ -19,7 +19,7 @@ import attrs
 from llmspell.context import ExecutionContext
 from llmspell.plugins.agents.api import AgentOutput, AgentRequest, ArtifactOutput, Message
 
-from ..base import AgentConfig
+from ..api import AgentConfig
 from .tool import ToolAgent, ToolConfig
 
 __all__ = ["ResearchAgent", "ResearchConfig"]

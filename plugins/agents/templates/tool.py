@@ -23,7 +23,7 @@ from llmspell.context import ExecutionContext
 from llmspell.errors import LimitExceeded, UnknownNameError, ValidationError
 from llmspell.plugins.agents.api import AgentOutput, AgentRequest, Message, ToolSpec
 
-from ..base import AgentConfig, BaseAgent
+from ..api import AgentConfig, BaseAgent
 from ..schema import CompiledSchema, compile_schema
 
 __all__ = ["ToolAgent", "ToolConfig"]
