@@ -45,6 +45,9 @@ __all__ = ["StateManager"]
 log = logging.getLogger("llmspell.state")
 
 
+_UNSET = object()
+
+
 class StateManager:
     """The default :class:`~llmspell.plugins.state.api.StateService`."""
 
@@ -59,6 +62,7 @@ class StateManager:
         self.schemas = Schemas(kernel.registry("state schema"), kernel.registry("state migration"))
         self.watchers = LocalWatchers()
         self.agent_snapshots: dict[str, bytes] = {}
+        self._bus: Any = _UNSET  # the event service, found at the first write (services are fixed by then)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -186,7 +190,9 @@ class StateManager:
         kernel = self.kernel
         hooks = bool(kernel.hook.state_written)
         persisted = kind != "temp"  # temp writes reach hooks, never events or watches
-        bus = kernel.services.find(EventService) if persisted else None
+        if self._bus is _UNSET:
+            self._bus = kernel.services.find(EventService)
+        bus = self._bus if persisted else None
         wants = getattr(bus, "wants", None)
         session_id = owner if kind == "session" else None
         events = bus is not None and (wants is None or wants("state.changed", session_id=session_id))
