@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from . import hookspecs
 from ._loader import DEFAULTS_DISTRIBUTION, Distribution, PluginInfo, PluginLoader, PluginManager
 from .config import Config, RawConfig, SectionSpec
 from .context import ExecutionContext, Principal
@@ -34,22 +35,15 @@ __all__ = ["Kernel", "REGISTRATION_HOOKS"]
 log = logging.getLogger("llmspell.kernel")
 S = TypeVar("S")
 
-#: Registration hook -> the kind of registry it fills.
+#: Registration hook -> the kind of registry it fills, read from the specifications: every
+#: ``llmspell_register_<kind>s(register)`` but the config sections (``llmspell_register_config``).
 REGISTRATION_HOOKS: dict[str, str] = {
-    "llmspell_register_state_backends": "state backend",
-    "llmspell_register_session_backends": "session backend",
-    "llmspell_register_event_backends": "event backend",
-    "llmspell_register_event_transports": "event transport",
-    "llmspell_register_artifact_backends": "artifact backend",
-    "llmspell_register_artifact_metadata_backends": "artifact metadata backend",
-    "llmspell_register_artifact_codecs": "artifact codec",
-    "llmspell_register_state_reducers": "state reducer",
-    "llmspell_register_state_migrations": "state migration",
-    "llmspell_register_event_types": "event type",
-    "llmspell_register_agent_types": "agent type",
-    "llmspell_register_model_providers": "model provider",
-    "llmspell_register_tools": "tool",
+    name: name.removeprefix("llmspell_register_").removesuffix("s").replace("_", " ")
+    for name, spec in vars(hookspecs).items()
+    if name.startswith("llmspell_register_") and name != "llmspell_register_config"
+    and list(inspect.signature(spec).parameters) == ["register"]
 }
+
 
 class _Register:
     """The ``register`` callable of a registration hook; knows which plugin is calling."""
