@@ -105,6 +105,7 @@ class Kernel:
         self.distribution: Distribution | None = None
         self.pm = PluginManager(on_change=self._plugins_changed)
         self._dispatcher: Dispatcher | None = None
+        self._order: dict[str, int] | None = None  # plugin name -> load position (cached)
         if self.debug:
             self.pm.trace.root.setwriter(lambda text: _debug_write(f"[llmspell] {text}"))
             self.pm.enable_tracing()
@@ -162,6 +163,7 @@ class Kernel:
     # -- plugins and registrations --------------------------------------------------
 
     def _plugins_changed(self) -> None:
+        self._order = None
         if self._dispatcher is not None:
             self._dispatcher.invalidate()
 
@@ -173,10 +175,17 @@ class Kernel:
         and ``trylast`` moving them, so that defaults come first and shutdown can run in
         reverse.
         """
-        steps: list[Deferred] = getattr(self.pm.hook, hook)(**kwargs)
-        loaded = {name: i for i, name in enumerate(self._loader.infos)}
-        steps = [s for s in steps if plugin is None or s.plugin == plugin]
-        steps.sort(key=lambda s: (s.band, loaded.get(s.plugin, len(loaded))))
+        caller = getattr(self.pm.hook, hook)
+        if not caller.get_hookimpls():  # nothing implements it: there is nothing to call
+            return []
+        steps: list[Deferred] = caller(**kwargs)
+        if plugin is not None:
+            steps = [s for s in steps if s.plugin == plugin]
+        if len(steps) > 1:
+            if self._order is None:
+                self._order = {name: i for i, name in enumerate(self._loader.infos)}
+            loaded = self._order
+            steps.sort(key=lambda s: (s.band, loaded.get(s.plugin, len(loaded))))
         if self.debug and steps:
             self._say(f"call {hook}: {', '.join(s.plugin for s in steps)}")
         return steps
