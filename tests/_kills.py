@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import pytest
 
 from tests.contrib._services import REDIS_URL, drop_redis_prefix, new_prefix, require
 
-__all__ = ["KILLS", "backend_config", "run", "delays"]
+__all__ = ["KILLS", "backend_config", "run", "delays", "kill_points"]
 
 WORKER = Path(__file__).with_name("_kill_worker.py")
 KILLS = int(os.environ.get("LLMSPELL_TEST_KILLS", "20"))
@@ -79,3 +80,14 @@ def delays(duration: float) -> list[float]:
     out = [span * (i + random.random()) / KILLS for i in range(KILLS)]
     random.shuffle(out)
     return out
+
+
+def kill_points(duration: float, done: Callable[[], bool]) -> Iterator[float]:
+    """``KILLS`` delays over the operation's measured time, then, while ``done()`` is false,
+    up to ``KILLS`` more reaching three times it: a loaded machine stretches the operation,
+    and the kills must still land on both sides of its commit."""
+    yield from delays(duration)
+    for i in range(KILLS):
+        if done():
+            return
+        yield duration * (1.2 + 1.8 * (i + random.random()) / KILLS)

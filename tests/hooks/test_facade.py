@@ -67,7 +67,7 @@ async def test_the_recorder_sees_the_whole_life_of_a_kernel(make_kernel: Callabl
         async with kernel:
             await kernel.run(kernel.agents.create("chat", name="c"), "hi")
     names = recorder.names()
-    for hook in ("llmspell_register_services", "llmspell_startup", "llmspell_context_enrich",
+    for hook in ("llmspell_register_services", "llmspell_startup",
                  "llmspell_agent_before", "llmspell_model_after", "llmspell_state_written", "llmspell_shutdown"):
         assert hook in names, hook
     assert names.index("llmspell_startup") < names.index("llmspell_agent_before") < names.index("llmspell_shutdown")

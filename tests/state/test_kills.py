@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests._kills import backend_config, delays, run
+from tests._kills import backend_config, kill_points, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 __all__ = ["backend_config"]  # the fixture, used by name
@@ -34,7 +34,7 @@ async def test_agent_delta_killed_anywhere_is_written_whole_or_not_at_all(
         assert duration is not None
         assert await generations(kernel, "agent", "writer") == {"new": KEYS}
         seen = set()
-        for delay in delays(duration):
+        for delay in kill_points(duration, lambda: seen == {"old", "new"}):
             await kernel.state.import_owner("agent", "writer", old)
             run(data, backend_config, llmspell_env, "delta", str(KEYS), delay)
             found = await generations(kernel, "agent", "writer")
@@ -59,7 +59,7 @@ async def test_copy_owner_killed_anywhere_copies_whole_or_nothing(
         assert duration is not None
         assert await generations(kernel, "user", "target-0") == {"src": KEYS}
         seen = set()
-        for number, delay in enumerate(delays(duration), 1):
+        for number, delay in enumerate(kill_points(duration, lambda: seen == {False, True}), 1):
             target = f"target-{number}"
             run(data, backend_config, llmspell_env, "copy", f"user/source/{target}", delay)
             found = await generations(kernel, "user", target)
