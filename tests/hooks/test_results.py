@@ -260,3 +260,27 @@ async def test_plugin_hook_gets_named_arguments(make_kernel):
     call = await kernel.hook.session_transition(session="S", old="active", new="suspended")
     assert seen == {"session": "S", "old": "active", "new": "suspended"}
     assert call.args["new"] == "suspended"
+
+
+async def test_an_old_style_hookwrapper_wraps_the_point_like_a_wrapper(make_kernel):
+    """pluggy's ``hookwrapper=True`` form runs around the point's hooks, and what it yields back is the outcome."""
+    trace: list[str] = []
+
+    class OldWrapper:
+        @hookimpl(hookwrapper=True)
+        def llmspell_agent_before(self, call):
+            trace.append("before")
+            outcome = yield
+            trace.append(f"after {outcome!r}")
+
+    class Inner:
+        @hookimpl
+        def llmspell_agent_before(self, call):
+            trace.append("inner")
+            return Replace("from inner")
+
+    kernel = make_kernel(plugins=[Inner(), OldWrapper()])
+    component = Flaky()
+    result, _ = await around(kernel, component)
+    assert (result, component.calls) == ("from inner", 0)
+    assert trace == ["before", "inner", "after Replace(value='from inner')"]
