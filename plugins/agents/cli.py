@@ -9,40 +9,10 @@ import click
 
 from llmspell import serde
 
+from .ran import open_session, resolve_agent
 from .schema import config_schema
 
 __all__ = ["register_commands", "resolve_agent", "open_session"]
-
-
-async def resolve_agent(
-    kernel: Any, name: str | None, config: dict[str, Any] | None = None, session_id: str | None = None
-) -> Any:
-    """The agent ``name``: one defined in ``[agents] specs``, one that ran in the session
-    (rebuilt from its recorded type and config), or a new agent of the type ``name``.
-
-    Without a name, the agent that last ran in the session, else a ``chat`` agent.
-    """
-    from llmspell.errors import UnknownNameError
-
-    from .ran import ran_in
-
-    agents = kernel.agents
-    recorded = await ran_in(kernel, session_id) if session_id else {}
-    if name is None:
-        name = next(iter(recorded), "chat")
-    defined = sorted(a.name for a in agents.list())
-    if name in defined or name in recorded:
-        if config:
-            raise click.UsageError(f"{name!r} is a defined agent; --tool/--set apply to agent types only")
-        if name in defined:
-            return agents.get(name)
-        entry = recorded[name]
-        return agents.create(entry["type"], name=name, **entry.get("config", {}))
-    types = sorted(str(r.name) for r in kernel.registry("agent type"))
-    if name in types or ":" in name:
-        return agents.create(name, name=name.rpartition(":")[2].lower() if ":" in name else name, **(config or {}))
-    # the known names: agent types, agents of [agents] specs, agents that ran in the session
-    raise UnknownNameError("agent or agent type", name, {*types, *defined, *recorded})
 
 
 def parse_settings(tools: tuple[str, ...], settings: tuple[str, ...]) -> dict[str, Any]:
@@ -61,24 +31,6 @@ def parse_settings(tools: tuple[str, ...], settings: tuple[str, ...]) -> dict[st
     if tools:
         config["tools"] = [*config.get("tools", []), *tools]
     return config
-
-
-async def open_session(kernel: Any, session_id: str | None, user: str | None, *, create: bool) -> str | None:
-    """Resume ``session_id`` (or create a session) through the session service, if one is loaded."""
-    from llmspell.plugins.sessions.api import SessionService
-
-    sessions = kernel.services.find(SessionService)
-    if sessions is None:
-        return session_id
-    if session_id is None:
-        if not create:
-            return None
-        session = await sessions.create(user_id=user, app="llmspell-cli")
-        return str(session.id)
-    session = await sessions.get(session_id)
-    if str(getattr(session, "status", "active")) in ("suspended", "interrupted"):
-        await sessions.resume(session_id)
-    return session_id
 
 
 def _output_dict(output: Any) -> dict[str, Any]:

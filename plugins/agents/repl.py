@@ -13,7 +13,7 @@ from llmspell.plugins.agents.api import Message
 from llmspell.plugins.events.api import EventService
 from llmspell.plugins.state.api import StateService
 
-from .cli import open_session, resolve_agent
+from .ran import open_session, resolve_agent
 
 __all__ = ["Repl"]
 

@@ -21,15 +21,16 @@ from __future__ import annotations
 import builtins
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, overload, runtime_checkable
 
 import attrs
 
-from llmspell.errors import IntegrityError, ValidationError
+from llmspell import serde
+from llmspell.errors import IntegrityError, SerializationError, ValidationError
 from llmspell.ids import new_id
-from llmspell.serde import utcnow
+from llmspell.serde import check_json, utcnow
 
 __all__ = [
     "Event",
@@ -119,9 +120,9 @@ class Event:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe data of every field (stream and seq included)."""
-        from .backend import EventCodec
-
-        return EventCodec.envelope(self, position=True)
+        data = _envelope(self, True)
+        check_json(data)
+        return data
 
 
 class payload_field(Generic[T]):
@@ -508,10 +509,78 @@ class MalformedEventError(IntegrityError):
         super().__init__(f"malformed event at {where}: {reason}")
 
 
-def state_projection(name: str = "state") -> Projection[dict[str, Any]]:
-    """The projection that folds ``state.changed`` events back into the state they wrote
-    (``{scope: {owner: {key: {"version", "seq", "value"}}}}``); sessions rebuild and
-    snapshot their state with it. See :mod:`llmspell.plugins.events.projections`."""
-    from .projections import state_projection as build
+# -- the envelope: how an event is written down (the log's codec reads it back) ------------
 
-    return build(name)
+ENVELOPE_VERSION = 1
+"""The version of the stored event envelope (``"v"``); a newer one is refused when read."""
+
+_time_out = serde.converter.get_unstructure_hook(datetime)
+
+
+def _envelope(event: Event, position: bool) -> dict[str, Any]:
+    """The envelope of ``event`` as data (``position``: with its stream and seq)."""
+    when = event.time
+    data: dict[str, Any] = {
+        "v": ENVELOPE_VERSION,
+        "id": event.id,
+        "type": check_type(event.type),
+        "time": when.isoformat() if when.tzinfo is UTC else _time_out(when),
+        "payload": event.payload,
+    }
+    if type(event.payload) is not dict:
+        raise SerializationError(f"event payload must be a dict, not {type(event.payload).__name__}", path="$.payload")
+    if event.source:
+        data["source"] = event.source
+    for key in _OPTIONAL:
+        value = getattr(event, key)
+        if value is not None:
+            data[key] = value
+    if event.schema_version != 1:
+        data["schema_version"] = event.schema_version
+    if position:
+        data["stream"] = event.stream
+        data["seq"] = event.seq
+    return data
+
+
+# -- state.changed: state rebuilt from its events ---------------------------------------
+
+
+def _apply_state(state: dict[str, Any], event: Event) -> dict[str, Any]:
+    payload = event.payload
+    scope, key = payload.get("scope"), payload.get("key")
+    if not isinstance(scope, str) or not isinstance(key, str):
+        return state
+    owner = payload.get("owner") or ""
+    bucket = state.setdefault(scope, {}).setdefault(str(owner), {})
+    current = bucket.get(key)
+    version = payload.get("new_version")
+    if current is not None:
+        held = current.get("seq")
+        if event.seq is not None and held is not None:
+            if event.seq <= held:
+                return state  # folded already (or older): applying twice changes nothing
+        elif isinstance(version, int) and isinstance(current.get("version"), int) and current["version"] >= version:
+            return state
+    entry: dict[str, Any] = {"version": version, "seq": event.seq}
+    if payload.get("deleted"):
+        entry["deleted"] = True
+    else:
+        entry["value"] = payload.get("value")
+    bucket[key] = entry
+    return state
+
+
+def state_projection(name: str = "state") -> Projection[dict[str, Any]]:
+    """The projection that folds ``state.changed`` events back into the state they wrote;
+    sessions rebuild and snapshot their state with it.
+
+    The state is ``{scope: {owner: {key: {"version": n, "seq": s, "value": v}}}}`` where
+    ``seq`` is the stream position of the event that wrote it; a deleted key keeps
+    ``{"version": n, "seq": s, "deleted": True}``. An event at or before the position
+    already held for its key is ignored, so folding an event twice (or an older one
+    again) changes nothing; events without a position fall back to comparing
+    ``new_version``. :func:`llmspell.plugins.events.state_values` flattens the state to
+    ``{(scope, owner, key): value}``. See :mod:`llmspell.plugins.events.projections`.
+    """
+    return Projection(name=name, initial=dict, apply=_apply_state, types=("state.changed",), version=1)

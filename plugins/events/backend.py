@@ -21,7 +21,17 @@ from llmspell import serde
 from llmspell.errors import ConflictError, SerializationError, ValidationError
 from llmspell.serde import MAX_INT64, MAX_VALUE_BYTES
 
-from .api import _OPTIONAL, Event, MalformedEventError, StreamInfo, check_stream, check_type, compile_patterns
+from .api import (
+    _OPTIONAL,
+    ENVELOPE_VERSION,
+    Event,
+    MalformedEventError,
+    StreamInfo,
+    _envelope,
+    check_stream,
+    check_type,
+    compile_patterns,
+)
 
 __all__ = [
     # the records and checks of the api a log stores and returns
@@ -202,9 +212,6 @@ class EventTransport(Protocol):
 Deliver = Callable[["Event"], Awaitable[None]]
 
 
-ENVELOPE_VERSION = 1
-
-
 def type_lookup(registry: Any) -> Callable[[str], type[Event] | None]:
     """Resolve a type name to its class through a registry of ``llmspell_register_event_types``.
 
@@ -233,31 +240,6 @@ def type_lookup(registry: Any) -> Callable[[str], type[Event] | None]:
         return found
 
     return lookup
-
-
-def _envelope(event: Event, position: bool) -> dict[str, Any]:
-    when = event.time
-    data: dict[str, Any] = {
-        "v": ENVELOPE_VERSION,
-        "id": event.id,
-        "type": check_type(event.type),
-        "time": when.isoformat() if when.tzinfo is UTC else _time_out(when),
-        "payload": event.payload,
-    }
-    if type(event.payload) is not dict:
-        raise SerializationError(f"event payload must be a dict, not {type(event.payload).__name__}", path="$.payload")
-    if event.source:
-        data["source"] = event.source
-    for key in _OPTIONAL:
-        value = getattr(event, key)
-        if value is not None:
-            data[key] = value
-    if event.schema_version != 1:
-        data["schema_version"] = event.schema_version
-    if position:
-        data["stream"] = event.stream
-        data["seq"] = event.seq
-    return data
 
 
 class EventCodec:
@@ -341,9 +323,6 @@ class EventCodec:
         cls = self._lookup(type_name) or self._event
         return cls(type_name, payload, event_id, when, source, session_id, user_id, correlation_id, causation_id,
                    stream, seq, version_)
-
-
-_time_out = serde.converter.get_unstructure_hook(datetime)
 
 
 _time_in = serde.converter.get_structure_hook(datetime)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from llmspell.plugins.events.api import Event, Projection, ProjectionResult
+from llmspell.plugins.events.api import Event, Projection, ProjectionResult, state_projection
 from llmspell.plugins.events.backend import Snapshot
 from llmspell.serde import utcnow
 
@@ -108,44 +108,7 @@ class LiveProjection(Generic[S]):
 
 
 # -- state.changed ----------------------------------------------------------------------
-
-
-def _apply_state(state: dict[str, Any], event: Event) -> dict[str, Any]:
-    payload = event.payload
-    scope, key = payload.get("scope"), payload.get("key")
-    if not isinstance(scope, str) or not isinstance(key, str):
-        return state
-    owner = payload.get("owner") or ""
-    bucket = state.setdefault(scope, {}).setdefault(str(owner), {})
-    current = bucket.get(key)
-    version = payload.get("new_version")
-    if current is not None:
-        held = current.get("seq")
-        if event.seq is not None and held is not None:
-            if event.seq <= held:
-                return state  # folded already (or older): applying twice changes nothing
-        elif isinstance(version, int) and isinstance(current.get("version"), int) and current["version"] >= version:
-            return state
-    entry: dict[str, Any] = {"version": version, "seq": event.seq}
-    if payload.get("deleted"):
-        entry["deleted"] = True
-    else:
-        entry["value"] = payload.get("value")
-    bucket[key] = entry
-    return state
-
-
-def state_projection(name: str = "state") -> Projection[dict[str, Any]]:
-    """Rebuild state from ``state.changed`` events.
-
-    The state is ``{scope: {owner: {key: {"version": n, "seq": s, "value": v}}}}`` where
-    ``seq`` is the stream position of the event that wrote it; a deleted key keeps
-    ``{"version": n, "seq": s, "deleted": True}``. An event at or before the position
-    already held for its key is ignored, so folding an event twice (or an older one
-    again) changes nothing; events without a position fall back to comparing
-    ``new_version``. :func:`state_values` flattens the state to ``{(scope, owner, key): value}``.
-    """
-    return Projection(name=name, initial=dict, apply=_apply_state, types=("state.changed",), version=1)
+# The projection itself is part of the api (sessions use it); its state is read here.
 
 
 def state_values(state: dict[str, Any]) -> dict[tuple[str, str, str], Any]:

@@ -9,8 +9,7 @@ import pytest
 
 from llmspell import Kernel, serde
 from llmspell.plugins.events import state_projection, state_values
-from llmspell.plugins.events.api import Event, Projection
-from llmspell.plugins.events.projections import _apply_state
+from llmspell.plugins.events.api import Event, Projection, _apply_state
 
 SESSION = "0190e6b2-0000-7000-8000-000000000001"
 
