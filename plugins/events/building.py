@@ -1,4 +1,9 @@
-"""Turning what ``publish`` was given into the event to publish: class, checks, stream."""
+"""Turning what ``publish`` was given into the event to publish: class, checks, stream.
+
+An :class:`EventBuilder` belongs to one event service: it knows the registered event
+classes (through the codec's lookup), which unscoped types go to the system stream, and
+the ``event_before_publish`` hook point, and caches what it learned about each type.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,20 @@ from typing import TYPE_CHECKING, Any
 
 from llmspell.errors import ValidationError
 from llmspell.ids import new_id
-from llmspell.plugins.events.api import Event, check_type
+from llmspell.plugins.events.api import Event, check_type, compile_patterns
 from llmspell.serde import MAPPING_DEPTH, check_json, is_json, utcnow
 
 if TYPE_CHECKING:
-    from llmspell.plugins.events.api import TopicPattern
+    from llmspell.hooks import Point
     from llmspell.registry import Registry
 
-__all__ = ["BuildingMixin"]
+    from .config import EventsConfig
+
+__all__ = ["EventBuilder", "TypeInfo"]
+
+TypeInfo = tuple[type[Event], str | None, int, bool]
+"""What publishing needs of an event type: (class, stream when unscoped, schema version,
+whether it has required payload keys)."""
 
 
 def _as_dict(payload: Any) -> dict[str, Any]:
@@ -23,40 +34,51 @@ def _as_dict(payload: Any) -> dict[str, Any]:
     return dict(payload)
 
 
-class BuildingMixin:
-    """Event building for :class:`~llmspell.plugins.events.service.EventBus`."""
+class EventBuilder:
+    """Builds the events one service publishes (see the module docstring).
 
-    _type_info: dict[str, tuple[type[Event], str | None, int, bool]]
-    _type_count: int
-    _type_registry: Registry[Any]
-    _unscoped: TopicPattern | None
-    _system_stream: str | None
-    _publish_point: Any
-    _cls_for: Callable[[str], type[Event]]
+    ``types`` is the ``event type`` registry, ``cls_for`` the codec's class lookup and
+    ``publish_point`` the ``event_before_publish`` hook point. ``type_info`` and
+    ``type_count`` are read by the service's publishing hot path: the cache is valid
+    while ``type_count`` equals the number of registered types.
+    """
 
-    def _describe(self, type_name: str) -> tuple[type[Event], str | None, int, bool]:
-        """(class, stream when unscoped, schema version, has required keys) of a type, checked and cached."""
+    def __init__(self, config: EventsConfig, types: Registry[Any], cls_for: Callable[[str], type[Event]],
+                 publish_point: Point) -> None:
+        self.types = types
+        self.cls_for = cls_for
+        self.publish_point = publish_point
+        self.unscoped = (
+            compile_patterns(config.log_unscoped) if config.system_stream and config.log_unscoped else None
+        )
+        self.system_stream = config.system_stream or None
+        self.type_info: dict[str, TypeInfo] = {}
+        self.type_count = -1
+
+    def describe(self, type_name: str) -> TypeInfo:
+        """What publishing needs of a type (see :data:`TypeInfo`), checked and cached."""
         check_type(type_name)
-        if self._type_count != len(self._type_registry):
-            self._type_info.clear()
-            self._type_count = len(self._type_registry)
-        unscoped = self._system_stream if self._unscoped is not None and self._unscoped.match(type_name) else None
-        cls = self._cls_for(type_name)
+        if self.type_count != len(self.types):
+            self.type_info.clear()
+            self.type_count = len(self.types)
+        unscoped = self.system_stream if self.unscoped is not None and self.unscoped.match(type_name) else None
+        cls = self.cls_for(type_name)
         info = (cls, unscoped, cls.VERSION, bool(cls.REQUIRED))
-        if len(self._type_info) < 10_000:
-            self._type_info[type_name] = info
+        if len(self.type_info) < 10_000:
+            self.type_info[type_name] = info
         return info
 
-    def _stream_for(self, type_name: str, stream: str | None, session_id: str | None) -> str | None:
+    def stream_for(self, type_name: str, stream: str | None, session_id: str | None) -> str | None:
         if stream is not None:
             return stream
         if session_id is not None:
             return session_id
-        if self._unscoped is not None and self._unscoped.match(type_name):
-            return self._system_stream
+        if self.unscoped is not None and self.unscoped.match(type_name):
+            return self.system_stream
         return None
 
-    def _build(self, event: Event | str, payload: Any, meta: dict[str, Any]) -> Event:
+    def build(self, event: Event | str, payload: Any, meta: dict[str, Any]) -> Event:
+        """The event to publish from a type name and payload, or from an Event, with ``meta``."""
         cause: Event | None = meta.pop("cause", None)
         if cause is not None:
             meta["causation_id"] = meta.get("causation_id") or cause.id
@@ -71,17 +93,17 @@ class BuildingMixin:
                 payload = _as_dict(payload)
             if not is_json(payload, MAPPING_DEPTH):
                 check_json(payload, "$.payload", max_depth=MAPPING_DEPTH)
-            cls = self._cls_for(event)
+            cls = self.cls_for(event)
             session_id = meta.get("session_id")
             built = cls(
                 event, payload, new_id(), utcnow(), meta.get("source", ""), session_id, meta.get("user_id"),
                 meta.get("correlation_id"), meta.get("causation_id"),
-                self._stream_for(event, meta.get("stream"), session_id), None, cls.VERSION,
+                self.stream_for(event, meta.get("stream"), session_id), None, cls.VERSION,
             )
         elif isinstance(event, Event):
             if payload is not None:
                 raise ValidationError("publish got an Event and a payload; put the payload in the Event")
-            built = self._adopt(event, meta)
+            built = self.adopt(event, meta)
             if type(built.payload) is not dict or not is_json(built.payload, MAPPING_DEPTH):
                 check_json(built.payload, "$.payload", max_depth=MAPPING_DEPTH)
                 raise ValidationError(f"event payload must be a dict, got {type(built.payload).__name__}")
@@ -91,12 +113,12 @@ class BuildingMixin:
             built.check()
         return built
 
-    def _adopt(self, event: Event, meta: dict[str, Any]) -> Event:
+    def adopt(self, event: Event, meta: dict[str, Any]) -> Event:
         """An Event instance as it will be published: its class, metadata and stream settled."""
         if event.seq is None and not any(meta.values()):  # as given: only the stream may need setting
-            info = self._type_info.get(event.type)
-            if info is None or self._type_count != len(self._type_registry):
-                info = self._describe(event.type)
+            info = self.type_info.get(event.type)
+            if info is None or self.type_count != len(self.types):
+                info = self.describe(event.type)
             if type(event) is info[0]:
                 if event.stream is not None:
                     return event
@@ -107,18 +129,18 @@ class BuildingMixin:
         fields = {a: getattr(event, a) for a in ("type", "payload", "id", "time", "source", "session_id", "user_id",
                                                   "correlation_id", "causation_id", "stream", "schema_version")}
         fields.update(changes)
-        fields["stream"] = self._stream_for(event.type, fields["stream"], fields["session_id"])
-        cls = self._cls_for(event.type)
+        fields["stream"] = self.stream_for(event.type, fields["stream"], fields["session_id"])
+        cls = self.cls_for(event.type)
         if type(event) is cls and all(getattr(event, k) == v for k, v in fields.items()) and event.seq is None:
             return event
         return cls(**fields)
 
-    async def _hook(self, event: Event) -> Event:
-        call = await self._publish_point(request=event, event=event)
+    async def hook(self, event: Event) -> Event:
+        """Run ``event_before_publish`` on ``event`` (call it when the point is active)."""
+        call = await self.publish_point(request=event, event=event)
         result: Any = call.result if call.replaced else call.request
         if id(result) == id(event):  # (not `is`: that would make mypy see `event` as Any)
             return event
         if not isinstance(result, Event):
             raise ValidationError(f"an event_before_publish hook replaced the event with {type(result).__name__}")
-        return self._adopt(result, {})
-
+        return self.adopt(result, {})

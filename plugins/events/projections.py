@@ -13,22 +13,35 @@ service uses it to rebuild a session's state from the session's stream.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from llmspell.plugins.events.api import Event, Projection, ProjectionResult, state_projection
-from llmspell.plugins.events.backend import Snapshot
+from llmspell.plugins.events.api import Event, EventService, Projection, ProjectionResult, state_projection
+from llmspell.plugins.events.backend import EventLog, Snapshot
 from llmspell.serde import utcnow
 
 if TYPE_CHECKING:
-    from .bus import Subscription
+    from llmspell.plugins.events.api import Subscription
 
-__all__ = ["fold", "LiveProjection", "state_projection", "state_values"]
+__all__ = ["fold", "Folding", "LiveProjection", "state_projection", "state_values"]
 
 S = TypeVar("S")
 
 
+class Folding(Protocol):
+    """What :func:`fold` reads: the log (for snapshots) and its events in order."""
+
+    @property
+    def log(self) -> EventLog: ...
+
+    def read(
+        self, stream: str, from_seq: int = 1, to_seq: int | None = None, *,
+        limit: int | None = None, malformed: str = "raise",
+    ) -> AsyncIterator[Event]: ...
+
+
 async def fold(
-    service: Any, stream: str, projection: Projection[S], *, to_seq: int | None = None,
+    service: Folding, stream: str, projection: Projection[S], *, to_seq: int | None = None,
     snapshot: bool = True, snapshot_every: int = 1000, malformed: str = "raise",
 ) -> ProjectionResult[S]:
     """Fold ``stream`` (up to ``to_seq``) into ``projection``; see the module docstring."""
@@ -49,7 +62,8 @@ async def fold(
         if match is None or match(event.type):
             state = apply(state, event)
             applied += 1
-        seq = event.seq
+        if event.seq is not None:  # (a logged event always has one)
+            seq = event.seq
     if snapshot and snapshot_every and seq - start >= snapshot_every:
         await service.log.save_snapshot(
             Snapshot(stream, projection.name, projection.version, seq, projection.dump(state), utcnow())
@@ -67,7 +81,7 @@ class LiveProjection(Generic[S]):
     the bus is drained.
     """
 
-    def __init__(self, service: Any, stream: str, projection: Projection[S], *, snapshot: bool = True) -> None:
+    def __init__(self, service: EventService, stream: str, projection: Projection[S], *, snapshot: bool = True) -> None:
         self.service = service
         self.stream = stream
         self.projection = projection

@@ -1,4 +1,8 @@
-"""Reading the log through the service: read, tail/follow, query, replay, project."""
+"""Reading the log for the service: read, tail/follow, query, replay, project.
+
+An :class:`EventReader` is built with the service's log and settings; the service hands
+its reading methods to it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from llmspell.errors import ValidationError
 from llmspell.plugins.events.api import (
@@ -22,16 +26,17 @@ from llmspell.plugins.events.api import (
     compile_patterns,
 )
 
+from . import api
 from .backend import check_seq, check_time
 from .bus import Subscription
+from .projections import fold
 
 if TYPE_CHECKING:
     from llmspell.plugins.events.backend import EventLog
 
     from .config import EventsConfig
-    from .projections import LiveProjection
 
-__all__ = ["ReadingMixin"]
+__all__ = ["EventReader"]
 
 log = logging.getLogger("llmspell.events")
 S = TypeVar("S")
@@ -56,12 +61,17 @@ def _check_flag(name: str, value: object) -> None:
         raise ValidationError(f"{name} must be True or False, got {value!r:.60}")
 
 
-class ReadingMixin:
-    """The log-facing half of :class:`~llmspell.plugins.events.service.EventBus`."""
+class EventReader:
+    """Reads one event log: pages, malformed records, follow by polling, projections.
 
-    log: EventLog
-    config: EventsConfig
-    malformed: list[str]
+    ``malformed`` collects the records skipped with ``malformed="skip"`` (shared with the
+    service's ``stats()``).
+    """
+
+    def __init__(self, log: EventLog, config: EventsConfig, malformed: list[str]) -> None:
+        self.log = log
+        self.config = config
+        self.malformed = malformed
 
     async def read(
         self, stream: str, from_seq: int = 1, to_seq: int | None = None, *,
@@ -92,7 +102,7 @@ class ReadingMixin:
                     yield event
                 if malformed == "raise":
                     raise
-                self._report_malformed(exc)
+                self.report_malformed(exc)
                 if remaining is not None:
                     remaining -= len(page) + 1
                 seq = exc.seq + 1
@@ -105,13 +115,13 @@ class ReadingMixin:
             if remaining is not None:
                 remaining -= len(page)
 
-    def _report_malformed(self, exc: MalformedEventError) -> None:
+    def report_malformed(self, exc: MalformedEventError) -> None:
         log.warning("skipping %s", exc)
         if len(self.malformed) < 1000:
             self.malformed.append(str(exc))
 
     async def replay(
-        self, stream: str, handler: Handler | Subscription, *, from_seq: int = 1, to_seq: int | None = None,
+        self, stream: str, handler: Handler | api.Subscription, *, from_seq: int = 1, to_seq: int | None = None,
         types: str | Sequence[str] | None = None, malformed: str = "raise",
     ) -> int:
         """Give the stored events of ``stream`` to ``handler`` in order; returns how many.
@@ -230,8 +240,6 @@ class ReadingMixin:
         snapshot: bool = True, snapshot_every: int | None = None,
     ) -> ProjectionResult[S]:
         """Fold ``stream`` into ``projection``'s state (from its snapshot when there is one)."""
-        from .projections import fold
-
         check_stream(stream)
         if to_seq is not None:
             check_seq("to_seq", to_seq)
@@ -242,11 +250,3 @@ class ReadingMixin:
             raise ValidationError(f"projection must be a Projection, got {projection!r:.60}")
         every = self.config.snapshot_every if snapshot_every is None else snapshot_every
         return await fold(self, stream, projection, to_seq=to_seq, snapshot=snapshot, snapshot_every=every)
-
-    async def live(self, stream: str, projection: Projection[S], **options: Any) -> LiveProjection[S]:
-        """A projection kept up to date from the bus (see :class:`LiveProjection`)."""
-        from .projections import LiveProjection
-
-        live: LiveProjection[S] = LiveProjection(self, stream, projection, **options)
-        await live.start()
-        return live

@@ -13,34 +13,51 @@ Publishing an event:
 5. sends it through the transport, which brings it back to :class:`Router` and so to
    the subscribers' queues. ``publish`` returns once the event is queued everywhere
    (with ``block``, once there is room); handlers run in the subscribers' own tasks.
+
+The service is built from parts it owns: an :class:`~.building.EventBuilder` (step 1,
+and the hook of step 2), an :class:`~.reading.EventReader` (reading the log), the
+:class:`~.router.Router` and the :class:`~.triggers.TriggerRegistry`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmspell.errors import DeadlineExceeded, ValidationError
 from llmspell.ids import new_id
-from llmspell.plugins.events.api import Event, Handler, compile_patterns
+from llmspell.plugins.events.api import (
+    Event,
+    Handler,
+    Projection,
+    ProjectionResult,
+    StreamInfo,
+    compile_patterns,
+)
 from llmspell.plugins.events.backend import EventCodec, EventLog, EventTransport
 from llmspell.serde import MAPPING_DEPTH, check_json, is_json
 
-from .building import BuildingMixin, _as_dict
+from . import api
+from .building import EventBuilder, _as_dict
 from .bus import Subscription
 from .config import POLICIES, EventsConfig
-from .reading import ReadingMixin
+from .projections import LiveProjection
+from .reading import EventReader
 from .router import Router, Waiter
 from .transport import LocalTransport
 from .triggers import TriggerRegistry
 from .workflow import Workflow
 
+if TYPE_CHECKING:
+    from llmspell import Kernel
+
 __all__ = ["EventBus"]
 
 log = logging.getLogger("llmspell.events")
+S = TypeVar("S")
 
 
 _now = datetime.now
@@ -55,10 +72,10 @@ def _check_meta(**fields: Any) -> None:
             raise ValidationError(f"{name} must be a string or None, got {type(value).__name__} {value!r:.60}")
 
 
-class EventBus(BuildingMixin, ReadingMixin):
+class EventBus:
     """The :class:`~llmspell.plugins.events.api.EventService` of the ``events`` plugin."""
 
-    def __init__(self, kernel: Any, config: EventsConfig, *, log_backend: EventLog | None = None,
+    def __init__(self, kernel: Kernel, config: EventsConfig, *, log_backend: EventLog | None = None,
                  transport: EventTransport | None = None) -> None:
         self.kernel = kernel
         self.config = config
@@ -66,21 +83,16 @@ class EventBus(BuildingMixin, ReadingMixin):
         self.log: EventLog = log_backend or kernel.create_backend("event backend", config.backend)
         self.transport: EventTransport = transport or kernel.create_backend("event transport", config.transport)
         self.router = Router()
-        self.triggers = TriggerRegistry(self)
-        self._cls_for = self.codec.cls_for
+        self.malformed: list[str] = []
+        self.builder = EventBuilder(config, kernel.registry("event type"), self.codec.cls_for,
+                                    kernel.hook.event_before_publish)
+        self.reader = EventReader(self.log, config, self.malformed)
+        self.triggers = TriggerRegistry(self, self.transport, kernel)
         self._publish_point = kernel.hook.event_before_publish
-        self._unscoped = (
-            compile_patterns(config.log_unscoped) if config.system_stream and config.log_unscoped else None
-        )
-        self._system_stream = config.system_stream or None
-        self._type_registry = kernel.registry("event type")
-        self._type_info: dict[str, tuple[type[Event], str | None, int, bool]] = {}
-        self._type_count = -1
         self.started = False
         self._opened = False
         self.published = 0
         self.duplicates = 0
-        self.malformed: list[str] = []
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -100,6 +112,7 @@ class EventBus(BuildingMixin, ReadingMixin):
                 log.warning("event subscribers did not finish within %ss; pending events are dropped",
                             self.config.drain_timeout)
             self.started = False
+            self.triggers.stop()
             self.router.close()
             await self.transport.close()
         if self._opened:
@@ -128,7 +141,7 @@ class EventBus(BuildingMixin, ReadingMixin):
         """
         if stream is not None or session_id is not None or not isinstance(self.transport, LocalTransport):
             return True
-        info = self._type_info.get(type_name) or self._describe(type_name)
+        info = self.builder.type_info.get(type_name) or self.builder.describe(type_name)
         if info[1] is not None or self._publish_point:
             return True
         router = self.router
@@ -163,10 +176,11 @@ class EventBus(BuildingMixin, ReadingMixin):
         ):
             _check_meta(source=source, session_id=session_id, user_id=user_id, correlation_id=correlation_id,
                         causation_id=causation_id)
+        builder = self.builder
         if type(event) is str and cause is None:  # the hot path: build it here
-            info = self._type_info.get(event)
-            if info is None or self._type_count != len(self._type_registry):
-                info = self._describe(event)
+            info = builder.type_info.get(event)
+            if info is None or builder.type_count != len(builder.types):
+                info = builder.describe(event)
             cls, unscoped, version, required = info
             if payload is None:
                 payload = {}
@@ -181,12 +195,12 @@ class EventBus(BuildingMixin, ReadingMixin):
             if required:
                 built.check()
         else:
-            built = self._build(event, payload, {
+            built = builder.build(event, payload, {
                 "source": source, "session_id": session_id, "user_id": user_id, "correlation_id": correlation_id,
                 "causation_id": causation_id, "stream": stream, "cause": cause,
             })
         if self._publish_point:
-            built = await self._hook(built)
+            built = await builder.hook(built)
         self.published += 1
         if built.stream is not None:
             result = await self.log.append([built])
@@ -205,17 +219,18 @@ class EventBus(BuildingMixin, ReadingMixin):
         """
         if isinstance(events, str | bytes | Mapping) or not isinstance(events, Sequence | Iterable):
             raise ValidationError(f"publish_many takes a list of events or (type, payload) pairs, got {events!r:.60}")
+        builder = self.builder
         built = []
         for item in events:
             if isinstance(item, tuple):
                 if len(item) != 2:
                     raise ValidationError(f"publish_many takes (type, payload) pairs, got a tuple of {len(item)}")
                 type_name, payload = item
-                event = self._build(type_name, payload, {})
+                event = builder.build(type_name, payload, {})
             else:
-                event = self._build(item, None, {})
+                event = builder.build(item, None, {})
             if self._publish_point:
-                event = await self._hook(event)
+                event = await builder.hook(event)
             built.append(event)
         logged: dict[str, Event] = {}  # each id once, at its first place
         for event in built:
@@ -268,7 +283,7 @@ class EventBus(BuildingMixin, ReadingMixin):
         self.router.add(sub)
         return sub
 
-    def unsubscribe(self, subscription: Subscription) -> None:
+    def unsubscribe(self, subscription: api.Subscription) -> None:
         subscription.unsubscribe()
 
     async def wait_for(
@@ -305,6 +320,67 @@ class EventBus(BuildingMixin, ReadingMixin):
     async def flush(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 - the documented API takes a timeout
         """Wait until every subscriber has handled every event queued so far."""
         await self.router.drain(timeout)
+
+    # -- reading the log (the reader does the work) ----------------------------------------
+
+    def read(
+        self, stream: str, from_seq: int = 1, to_seq: int | None = None, *,
+        limit: int | None = None, malformed: str = "raise",
+    ) -> AsyncIterator[Event]:
+        """The events of ``stream`` in order (see :meth:`.EventReader.read`)."""
+        return self.reader.read(stream, from_seq, to_seq, limit=limit, malformed=malformed)
+
+    async def replay(
+        self, stream: str, handler: Handler | api.Subscription, *, from_seq: int = 1, to_seq: int | None = None,
+        types: str | Sequence[str] | None = None, malformed: str = "raise",
+    ) -> int:
+        """Give the stored events of ``stream`` to ``handler`` in order (see :meth:`.EventReader.replay`)."""
+        return await self.reader.replay(stream, handler, from_seq=from_seq, to_seq=to_seq, types=types,
+                                        malformed=malformed)
+
+    def tail(
+        self, stream: str | None = None, *, types: str | Sequence[str] | None = None, last: int = 10,
+        follow: bool = False, poll_interval: float | None = None,
+    ) -> AsyncIterator[Event]:
+        """The last logged events, then new ones with ``follow`` (see :meth:`.EventReader.tail`)."""
+        return self.reader.tail(stream, types=types, last=last, follow=follow, poll_interval=poll_interval)
+
+    async def query(
+        self, types: str | Sequence[str] | None = None, *, stream: str | None = None,
+        since: datetime | None = None, until: datetime | None = None, limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[Event]:
+        """Logged events by type pattern and time range ``[since, until)``, by time."""
+        return await self.reader.query(types, stream=stream, since=since, until=until, limit=limit, reverse=reverse)
+
+    async def get(self, event_id: str) -> Event | None:
+        return await self.reader.get(event_id)
+
+    async def last_seq(self, stream: str) -> int:
+        return await self.reader.last_seq(stream)
+
+    async def streams(self, prefix: str = "") -> list[StreamInfo]:
+        return await self.reader.streams(prefix)
+
+    async def delete_stream(self, stream: str) -> int:
+        """Delete a whole stream (a deleted session's history) with its snapshots."""
+        return await self.reader.delete_stream(stream)
+
+    async def project(
+        self, stream: str, projection: Projection[S], *, to_seq: int | None = None,
+        snapshot: bool = True, snapshot_every: int | None = None,
+    ) -> ProjectionResult[S]:
+        """Fold ``stream`` into ``projection``'s state (see :meth:`.EventReader.project`)."""
+        return await self.reader.project(stream, projection, to_seq=to_seq, snapshot=snapshot,
+                                         snapshot_every=snapshot_every)
+
+    async def live(self, stream: str, projection: Projection[S], **options: Any) -> LiveProjection[S]:
+        """A projection kept up to date from the bus (see :class:`LiveProjection`)."""
+        live: LiveProjection[S] = LiveProjection(self, stream, projection, **options)
+        await live.start()
+        return live
+
+    # -- helpers built on the service -------------------------------------------------------
 
     def workflow(self, name: str, **options: Any) -> Workflow:
         """A :class:`~llmspell.plugins.events.workflow.Workflow` run that emits its events here."""

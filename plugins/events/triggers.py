@@ -25,12 +25,13 @@ import attrs
 
 from llmspell import serde
 from llmspell.errors import DuplicateNameError, NotFoundError
-from llmspell.plugins.events.api import Event, Handler, compile_patterns
+from llmspell.plugins.events.api import Event, EventService, Handler, Subscription, compile_patterns
 
-from .bus import Subscription, _name_of
+from .bus import _name_of
 
 if TYPE_CHECKING:
-    from .service import EventBus
+    from llmspell import Kernel
+    from llmspell.plugins.events.backend import EventTransport
 
 __all__ = ["Trigger", "TriggerRegistry"]
 
@@ -63,10 +64,19 @@ def _jsonable(value: Any) -> Any:
 
 
 class TriggerRegistry:
-    """Triggers by name (``kernel.events.triggers``)."""
+    """Triggers by name (``kernel.events.triggers``).
 
-    def __init__(self, service: EventBus) -> None:
-        self._service = service
+    Built with the event service it subscribes to and publishes replies on, the
+    transport whose work-sharing groups it joins, and the kernel that runs agents.
+    Groups are joined when the service starts (:meth:`join_all`) and, once it has, as
+    triggers are added; after :meth:`stop` they are no longer joined.
+    """
+
+    def __init__(self, events: EventService, transport: EventTransport, kernel: Kernel) -> None:
+        self._events = events
+        self._transport = transport
+        self._kernel = kernel
+        self._joined = False
         self._triggers: dict[str, Trigger] = {}
         self._groups: dict[str, set[str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -94,14 +104,14 @@ class TriggerRegistry:
             def target(event: Event) -> Any:
                 return handler(event) if predicate(event) else None
 
-        sub = self._service.subscribe(patterns, target, policy=policy, maxsize=maxsize, name=f"trigger:{name}",
+        sub = self._events.subscribe(patterns, target, policy=policy, maxsize=maxsize, name=f"trigger:{name}",
                                       stream=stream, group=group)
         trigger = Trigger(name, patterns, group, sub)
         self._triggers[name] = trigger
         if group is not None:
             self._groups.setdefault(group, set()).update(patterns)
-            if self._service.started:
-                self._spawn(self._service.transport.join(group, patterns))
+            if self._joined:
+                self._spawn(self._transport.join(group, patterns))
         return trigger
 
     def on(self, pattern: str | Sequence[str], **options: Any) -> Callable[[Handler], Handler]:
@@ -132,14 +142,14 @@ class TriggerRegistry:
         """
         label = agent if isinstance(agent, str) else getattr(agent, "name", None) or type(agent).__name__
         trigger_name = name or f"agent:{label}:{'|'.join(compile_patterns(pattern).patterns)}"
-        service = self._service
+        events, kernel = self._events, self._kernel
 
         async def run(event: Event) -> None:
             value = input(event) if input is not None else event.payload
             opts = options(event) if callable(options) else dict(options or {})
-            output = await service.kernel.run(agent, value, **opts)
+            output = await kernel.run(agent, value, **opts)
             if reply is not None:
-                await service.publish(reply, {"output": _jsonable(output), "agent": label, "trigger": trigger_name},
+                await events.publish(reply, {"output": _jsonable(output), "agent": label, "trigger": trigger_name},
                                       cause=event, source="triggers")
 
         return self.add(pattern, run, name=trigger_name, **trigger_options)
@@ -153,8 +163,8 @@ class TriggerRegistry:
         group = trigger.group
         if group is not None and not any(t.group == group for t in self._triggers.values()):
             self._groups.pop(group, None)
-            if self._service.started:
-                self._spawn(self._service.transport.leave(group))
+            if self._joined:
+                self._spawn(self._transport.leave(group))
 
     def get(self, name: str) -> Trigger:
         try:
@@ -173,10 +183,15 @@ class TriggerRegistry:
 
     async def join_all(self) -> None:
         """Join every group at the transport (the service calls this when it starts)."""
+        self._joined = True
         for group, patterns in self._groups.items():
-            await self._service.transport.join(group, sorted(patterns))
+            await self._transport.join(group, sorted(patterns))
         if self._tasks:
             await asyncio.gather(*self._tasks)
+
+    def stop(self) -> None:
+        """The service stopped: groups are no longer joined as triggers come and go."""
+        self._joined = False
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -30,7 +30,7 @@ from llmspell.plugins.events.api import Event
 from llmspell.serde import is_json
 
 if TYPE_CHECKING:
-    from .service import EventBus
+    from llmspell.plugins.events.api import EventService
 
 __all__ = ["Workflow"]
 
@@ -42,7 +42,7 @@ class Workflow:
 
     def __init__(
         self,
-        service: EventBus,
+        service: EventService,
         name: str,
         *,
         session_id: str | None = None,
