@@ -27,21 +27,30 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llmspell.errors import ConfigError, MissingExtraError
 
 if TYPE_CHECKING:
     from .api import BaseAgent
-    from .service import AgentManager
 
-__all__ = ["AgentBuilder", "load_spec", "read_spec"]
+__all__ = ["AgentBuilder", "Factory", "load_spec", "read_spec"]
+
+
+class Factory(Protocol):
+    """What the builder and spec files use of the agent service."""
+
+    def create(self, type_name: Any, /, name: str | None = None, **config: Any) -> BaseAgent: ...
+
+    def get(self, name: str) -> BaseAgent: ...
+
+    def tool(self, name: str) -> Any: ...
 
 
 class AgentBuilder:
     """Collects a type, a name, config and dependencies; :meth:`build` validates and creates."""
 
-    def __init__(self, manager: AgentManager, type_name: Any, name: str | None = None) -> None:
+    def __init__(self, manager: Factory, type_name: Any, name: str | None = None) -> None:
         self._manager = manager
         self._type = type_name
         self._name = name
@@ -155,7 +164,7 @@ def read_spec(source: str | Path | Mapping[str, Any]) -> tuple[list[dict[str, An
     return [dict(t) for t in tables], label
 
 
-def load_spec(manager: AgentManager, source: str | Path | Mapping[str, Any]) -> list[BaseAgent]:
+def load_spec(manager: Factory, source: str | Path | Mapping[str, Any]) -> list[BaseAgent]:
     """Create every agent of a spec, dependencies (``agents = [...]``) first."""
     tables, label = read_spec(source)
     problems = []

@@ -1,31 +1,33 @@
-"""Streaming runs, and the model and tool calls agents make (through their hook points).
+"""The model and tool calls agents make (through their hook points), and run reports.
 
-``kernel.agents.stream`` runs like ``kernel.run`` in a task and yields the
-:class:`~llmspell.plugins.agents.api.RunEvent` s that the run reports through a context variable, so
-agents, models and tools deep inside a run (or a parallel branch) reach the caller.
+A streaming run (``kernel.agents.stream``) sets :data:`reporter`; :func:`report` sends a
+:class:`~llmspell.plugins.agents.api.RunEvent` to it, so agents, models and tools deep
+inside a run (or a parallel branch) reach the caller.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from llmspell.context import ExecutionContext
 from llmspell.errors import LlmspellError, UnknownNameError
 from llmspell.hooks import HookCall
 from llmspell.plugins.agents.api import Message, ModelResponse, RunEvent, ToolSpec
-from llmspell.plugins.agents.backend import ModelRequest
+from llmspell.plugins.agents.backend import ModelProvider, ModelRequest
 
 from .lifecycle import current_run
 from .schema import compile_schema, validate_arguments
 
 if TYPE_CHECKING:
-    from .api import BaseAgent
+    from llmspell import Kernel
 
-__all__ = ["Calls", "reporter"]
+    from .api import BaseAgent
+    from .lifecycle import AgentsSettings
+
+__all__ = ["Calls", "report", "reporter"]
 
 log = logging.getLogger("llmspell.agents")
 
@@ -35,49 +37,38 @@ reporter: contextvars.ContextVar[Callable[[RunEvent], None] | None] = contextvar
 )
 
 
+def report(kind: str, agent: str, data: Any = None) -> None:
+    """Send a :class:`RunEvent` to the streaming caller of the current run, if any."""
+    fn = reporter.get()
+    if fn is not None:
+        fn(RunEvent(kind, agent, data))
+
+
 class Calls:
-    """The streaming and calling half of :class:`~.service.AgentManager`."""
+    """Model and tool calls through their hook points; the model providers, built once.
 
-    kernel: Any
-    settings: Any
+    Built with the kernel (its hook points, system events and model provider registry)
+    and the ``[agents]`` settings.
+    """
 
-    if TYPE_CHECKING:  # provided by AgentManager
+    def __init__(self, kernel: Kernel, settings: AgentsSettings) -> None:
+        self.kernel = kernel
+        self.settings = settings
+        self.providers: dict[str, ModelProvider] = {}
 
-        async def run(self, agent: BaseAgent | str, input: Any, **options: Any) -> Any: ...
+    def provider(self, name: str | None = None) -> ModelProvider:
+        """The model provider ``name`` (default: ``[agents] provider``), built once per kernel."""
+        name = name or self.settings.provider
+        if name not in self.providers:
+            self.providers[name] = self.kernel.create_backend("model provider", name)
+        return self.providers[name]
 
-        def provider(self, name: str | None = None) -> Any: ...
-
-    async def stream(self, agent: BaseAgent | str, input: Any, **options: Any) -> AsyncIterator[RunEvent]:
-        """Like :meth:`run`, yielding :class:`RunEvent` s as they happen; the last is ``done``."""
-        queue: asyncio.Queue[RunEvent] = asyncio.Queue()
-        token = reporter.set(queue.put_nowait)
-        try:
-            task = asyncio.create_task(self.run(agent, input, **options))
-        finally:
-            reporter.reset(token)
-        try:
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    yield getter.result()
-                    continue
-                getter.cancel()
-                while not queue.empty():
-                    yield queue.get_nowait()
-                output = task.result()
-                yield RunEvent("done", output.agent or "", output)
-                return
-        finally:
-            if not task.done():
-                task.cancel()
-
-    def report(self, kind: str, agent: str, data: Any = None) -> None:
-        fn = reporter.get()
-        if fn is not None:
-            fn(RunEvent(kind, agent, data))
-
-    # -- model and tool calls --------------------------------------------------------------------
+    async def close(self) -> None:
+        """Close the providers that can be closed (the kernel is stopping)."""
+        for provider in self.providers.values():
+            close = getattr(provider, "aclose", None)
+            if close is not None:
+                await close()
 
     async def call_model(self, agent: BaseAgent, messages: tuple[Message, ...], ctx: ExecutionContext,
                          *, tools: tuple[ToolSpec, ...] | None = None, **options: Any) -> ModelResponse:
@@ -93,7 +84,7 @@ class Calls:
             response = None
             async for chunk in provider.stream(call.request, ctx):
                 if chunk.delta:
-                    self.report("delta", agent.name, chunk.delta)
+                    report("delta", agent.name, chunk.delta)
                 if chunk.response is not None:
                     response = chunk.response
             if response is None:
@@ -118,7 +109,7 @@ class Calls:
         compiled = getattr(tool, "compiled", None) or compile_schema(tool.parameters, what=f"tool {tool.name!r}")
         validate_arguments(tool.name, compiled, arguments)
         who = agent.name if agent is not None else tool.name
-        self.report("tool_call", who, {"tool": tool.name, "arguments": arguments})
+        report("tool_call", who, {"tool": tool.name, "arguments": arguments})
         if self.settings.verbose:
             await self.kernel.emit("agent.tool.called", {"agent": who, "tool": tool.name, "arguments": arguments},
                                    session_id=ctx.session_id, user_id=ctx.user_id, correlation_id=ctx.trace_id,
@@ -127,5 +118,5 @@ class Calls:
         result = await self.kernel.hook.around(
             "tool", call, lambda c: tool.invoke(c.request, ctx), extra=agent.callbacks if agent else None
         )
-        self.report("tool_result", who, {"tool": tool.name, "result": result})
+        report("tool_result", who, {"tool": tool.name, "result": result})
         return result

@@ -19,9 +19,11 @@ from llmspell.plugins.artifacts.api import ArtifactService
 from llmspell.plugins.state.api import KeyWrite, StateService
 
 if TYPE_CHECKING:
+    from llmspell.services import Services
+
     from .api import BaseAgent
 
-__all__ = ["Commit", "locate", "TEMP_OWNER", "DEFER"]
+__all__ = ["Committer", "locate", "TEMP_OWNER", "DEFER"]
 
 #: ``ctx.data`` key of the invocation that owns the ``temp`` scope.
 TEMP_OWNER = "llmspell.temp_owner"
@@ -57,12 +59,14 @@ def _with_agent(o: AgentOutput, name: str) -> AgentOutput:
                        name, o.saved, o.trail)
 
 
-class Commit:
-    """The committing part of :class:`~.service.AgentManager`."""
+class Committer:
+    """Commits agents' outputs through the state and artifact services found in ``services``."""
 
-    kernel: Any
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
-    async def _commit(self, agent: BaseAgent, result: Any, ctx: ExecutionContext) -> AgentOutput:
+    async def commit(self, agent: BaseAgent, result: Any, ctx: ExecutionContext) -> AgentOutput:
+        """The output of one execution, its state delta applied (or deferred) and artifacts saved."""
         output = result if isinstance(result, AgentOutput) else AgentOutput(content="" if result is None else str(result))
         changes: dict[str, Any] = {}
         if output.agent is None:
@@ -85,7 +89,7 @@ class Commit:
                           handles: dict[tuple[str, str | None], Any] | None = None) -> None:
         """Write a state delta through the state service (its scopes and conflict policies):
         every key or none (:meth:`~llmspell.plugins.state.api.StateService.write_many`)."""
-        state = self.kernel.services.find(StateService)
+        state = self.services.find(StateService)
         if state is None:
             raise ServiceNotAvailable("StateService", f"agent {agent.name!r} returned a state delta")
         handles = {} if handles is None else handles
@@ -99,7 +103,7 @@ class Commit:
         await state.write_many(writes)
 
     async def save_artifacts(self, agent: BaseAgent, output: AgentOutput, ctx: ExecutionContext) -> tuple[Any, ...]:
-        artifacts = self.kernel.services.find(ArtifactService)
+        artifacts = self.services.find(ArtifactService)
         if artifacts is None:
             raise ServiceNotAvailable("ArtifactService", f"agent {agent.name!r} produced artifacts")
         refs = []

@@ -23,10 +23,15 @@ from llmspell.context import ExecutionContext
 from llmspell.errors import MigrationError, SchemaVersionError
 from llmspell.hooks import HookCall
 from llmspell.plugins.agents.api import AgentOutput, AgentRequest, Handoff
+from llmspell.registry import Registry
+
+from .calls import report
 
 if TYPE_CHECKING:
+    from llmspell import Kernel
+
     from .api import BaseAgent
-    from .service import AgentManager
+    from .lifecycle import AgentsSettings
 
 __all__ = ["Handoffs", "NAMESPACE", "keep", "drop", "rename", "summarise"]
 
@@ -35,14 +40,16 @@ Hook = Callable[[HookCall], None]
 
 
 class Handoffs:
-    """The handoff pipeline of one agent service."""
+    """The handoff pipeline of one agent service, built with the kernel (its hook points,
+    system events and migration registry) and the ``[agents]`` settings."""
 
-    def __init__(self, manager: AgentManager) -> None:
-        self.manager = manager
+    def __init__(self, kernel: Kernel, settings: AgentsSettings) -> None:
+        self.kernel = kernel
+        self.settings = settings
 
     @property
-    def _migrations(self) -> Any:
-        return self.manager.kernel.registry("state migration")
+    def _migrations(self) -> Registry[Any]:
+        return self.kernel.registry("state migration")
 
     def add_migration(self, from_version: int, fn: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
         """Register ``fn`` turning handoff state at ``from_version`` into ``from_version + 1``."""
@@ -50,7 +57,7 @@ class Handoffs:
 
     async def follow(self, source: BaseAgent, target: BaseAgent, request: AgentRequest, output: AgentOutput,
                      depth: int, ctx: ExecutionContext) -> Handoff:
-        kernel = self.manager.kernel
+        kernel = self.kernel
         handoff = Handoff(
             source=source.name, target=target.name,
             input=output.metadata.get("handoff_input", request.input),
@@ -62,13 +69,13 @@ class Handoffs:
                                                    target=target, extra=source.callbacks)
             handoff = call.request
         handoff = self.check_version(handoff, target)
-        if self.manager.settings.publish:
+        if self.settings.publish:
             await kernel.emit("agent.handoff", {"from": source.name, "to": target.name, "depth": depth,
                                                 "state_keys": sorted(handoff.state),
                                                 "schema_version": handoff.schema_version},
                               session_id=ctx.session_id, user_id=ctx.user_id, correlation_id=ctx.trace_id,
                               source=f"agent:{source.name}")
-        self.manager.report("handoff", source.name, {"to": target.name, "state": handoff.state})
+        report("handoff", source.name, {"to": target.name, "state": handoff.state})
         return handoff
 
     def check_version(self, handoff: Handoff, target: BaseAgent) -> Handoff:

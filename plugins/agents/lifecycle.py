@@ -13,6 +13,7 @@ import asyncio
 import contextvars
 import logging
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -22,7 +23,7 @@ from llmspell.errors import InvalidTransition, LimitExceeded, LlmspellError
 from llmspell.plugins.agents.api import TRANSITIONS, AgentStatus
 
 if TYPE_CHECKING:
-    from llmspell.kernel import Kernel
+    from llmspell import Kernel
 
     from .api import BaseAgent
 
@@ -145,25 +146,47 @@ class AgentInitError(LlmspellError):
 
 
 class Lifecycle:
-    """The lifecycle half of :class:`~.service.AgentManager`: initialize, pause, stop."""
+    """The lifecycle of one service's agents: announce, initialize, pause, resume, stop.
 
-    kernel: Any
-    settings: AgentsSettings
-    _agents: dict[str, BaseAgent]
-    _active: dict[str, int]
-    _limits: dict[str, Limits]
-    _idle: dict[str, asyncio.Event]
-    _pending: dict[str, asyncio.Task[None]]
-    _providers: dict[str, Any]
+    Built with the kernel (its context, hook points and system events) and the
+    ``[agents]`` settings. It also counts each agent's runs in progress (``active``,
+    kept by the runner), so that :meth:`stop` can wait for them (``idle``).
+    """
 
-    if TYPE_CHECKING:  # provided by AgentManager
+    def __init__(self, kernel: Kernel, settings: AgentsSettings) -> None:
+        self.kernel = kernel
+        self.settings = settings
+        self.active: dict[str, int] = {}
+        """Runs in progress, by agent id."""
+        self.idle: dict[str, asyncio.Event] = {}
+        """Set when the last run of an agent that is being stopped ends, by agent id."""
+        self.pending: dict[str, asyncio.Task[None]] = {}
+        """The announcements of created agents not yet initialized, by agent id."""
 
-        def resolve(self, agent: BaseAgent | str) -> BaseAgent: ...
+    def announce(self, agent: BaseAgent, label: str) -> None:
+        """Publish ``agent.created`` and run the ``agent_created`` point (in the background:
+        ``create`` is synchronous); the agent's initialization waits for both."""
+        kernel = self.kernel
+        dispatch = kernel.hook.agent_created.active(agent.callbacks)
+        if not dispatch and not self.settings.publish:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
 
-    async def initialize(self, agent: BaseAgent | str, ctx: ExecutionContext | None = None) -> BaseAgent:
+        async def announce() -> None:
+            if self.settings.publish:
+                await kernel.emit("agent.created", {"agent": agent.name, "agent_id": agent.id, "type": label},
+                                  source=f"agent:{agent.name}")
+            if dispatch:
+                await kernel.hook.agent_created(component=agent, agent=agent, extra=agent.callbacks)
+
+        self.pending[agent.id] = loop.create_task(announce())
+
+    async def initialize(self, agent: BaseAgent, ctx: ExecutionContext | None = None) -> BaseAgent:
         """created/stopped/failed -> initializing -> ready: restore state, acquire resources."""
-        agent = self.resolve(agent)
-        pending = self._pending.pop(agent.id, None)
+        pending = self.pending.pop(agent.id, None)
         if pending is not None:
             await pending
         ctx = ctx or await self.kernel.context()
@@ -192,24 +215,23 @@ class Lifecycle:
                     f"agent {agent.name!r} failed to initialize: hook {entry.name!r} raised {entry.stats.last_error}"
                 )
 
-    async def pause(self, agent: BaseAgent | str) -> None:
+    async def pause(self, agent: BaseAgent) -> None:
         """ready -> paused: new runs are refused until :meth:`resume`."""
-        await move(self.kernel, self.resolve(agent), AgentStatus.PAUSED, events=self.settings.publish)
+        await move(self.kernel, agent, AgentStatus.PAUSED, events=self.settings.publish)
 
-    async def resume(self, agent: BaseAgent | str) -> None:
-        await move(self.kernel, self.resolve(agent), AgentStatus.READY, events=self.settings.publish)
+    async def resume(self, agent: BaseAgent) -> None:
+        await move(self.kernel, agent, AgentStatus.READY, events=self.settings.publish)
 
-    async def stop(self, agent: BaseAgent | str, ctx: ExecutionContext | None = None, *, timeout: float = 30.0) -> None:
+    async def stop(self, agent: BaseAgent, ctx: ExecutionContext | None = None, *, timeout: float = 30.0) -> None:
         """Stop an agent: wait for its runs, snapshot its state, release its resources."""
-        agent = self.resolve(agent)
         events = self.settings.publish
         if agent.status in (AgentStatus.CREATED, AgentStatus.STOPPED):
             if agent.status is AgentStatus.CREATED:
                 await move(self.kernel, agent, AgentStatus.STOPPED, events=events)
             return
         await move(self.kernel, agent, AgentStatus.STOPPING, events=events)
-        if self._active.get(agent.id):
-            idle = self._idle.setdefault(agent.id, asyncio.Event())
+        if self.active.get(agent.id):
+            idle = self.idle.setdefault(agent.id, asyncio.Event())
             await asyncio.wait_for(idle.wait(), timeout)
         ctx = ctx or await self.kernel.context()
         try:
@@ -220,26 +242,15 @@ class Lifecycle:
             raise
         await move(self.kernel, agent, AgentStatus.STOPPED, events=events)
 
-    async def remove(self, agent: BaseAgent | str) -> None:
-        """Stop an agent and forget it (its persisted state stays)."""
-        agent = self.resolve(agent)
-        if agent.status not in (AgentStatus.STOPPED, AgentStatus.FAILED):
-            await self.stop(agent)
-        self._agents.pop(agent.name, None)
-        self._limits.pop(agent.id, None)
-
-    async def shutdown(self) -> None:
-        """Stop every live agent (the kernel is stopping); errors are logged, not raised."""
-        pending, self._pending = list(self._pending.values()), {}
+    async def stop_all(self, agents: Iterable[BaseAgent]) -> None:
+        """Wait for the announcements, then stop every agent still up (the kernel is
+        stopping); errors are logged, not raised."""
+        pending, self.pending = list(self.pending.values()), {}
         await asyncio.gather(*pending, return_exceptions=True)
-        for agent in list(self._agents.values()):
+        for agent in agents:
             if agent.status in (AgentStatus.STOPPED, AgentStatus.FAILED, AgentStatus.CREATED):
                 continue
             try:
                 await self.stop(agent)
             except Exception:
                 log.exception("agent %s failed to stop", agent.name)
-        for provider in self._providers.values():
-            close = getattr(provider, "aclose", None)
-            if close is not None:
-                await close()

@@ -1,4 +1,4 @@
-"""Running agents: ``kernel.run`` and its streaming variant, model and tool calls.
+"""Running agents: ``kernel.run`` and its streaming variant.
 
 One run: the context is built and enriched, the agent is initialized if needed, its
 limits checked, ``execute`` runs between the ``agent`` hook points (with the agent's
@@ -6,6 +6,10 @@ callbacks), then its state delta is applied through the state service, its artif
 saved through the artifact service, ``transfer_to`` handoffs followed (bounded), the
 session touched and temp state dropped. ``agent.run.started`` / ``agent.run.finished``
 / ``agent.run.failed`` and ``agent.handoff`` events record what happened.
+
+``stream`` runs like ``run`` in a task and yields the
+:class:`~llmspell.plugins.agents.api.RunEvent` s that the run reports (see
+:mod:`.calls`), the last one ``done``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -30,12 +35,18 @@ from llmspell.plugins.sessions.api import SessionService
 from llmspell.plugins.state.api import StateService
 
 from .calls import reporter
-from .commit import TEMP_OWNER, Commit, locate
+from .commit import TEMP_OWNER, locate
 from .lifecycle import RunInfo, check, current_run
 from .ran import record
 
 if TYPE_CHECKING:
+    from llmspell import Kernel
+
     from .api import BaseAgent
+    from .commit import Committer
+    from .handoff import Handoffs
+    from .lifecycle import AgentsSettings, Lifecycle, Limits
+    from .roster import Roster
 
 __all__ = ["Runner", "TEMP_OWNER", "locate"]
 
@@ -63,32 +74,31 @@ def _preview(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class Runner(Commit):
-    """The running half of :class:`~.service.AgentManager`."""
+class Runner:
+    """Runs the agents of one service.
 
-    kernel: Any
-    settings: Any
-    handoffs: Any
-    _active: dict[str, int]
-    _limits: dict[str, Any]
-    _idle: dict[str, asyncio.Event]
-    _touched: dict[str, float]
-    _session_users: dict[str, str | None]
-    _recorded: set[tuple[str, str]]
+    Built with the kernel (contexts, hook points, services, the dispatcher's observers),
+    the ``[agents]`` settings, the live agents (:class:`~.roster.Roster`), the
+    :class:`~.lifecycle.Lifecycle` (initializing agents, counting their runs), the
+    :class:`~.handoff.Handoffs` pipeline, the :class:`~.commit.Committer` of outputs, and
+    ``adopt``, which binds an agent built outside the factory to the service and
+    returns its limits.
+    """
 
-    if TYPE_CHECKING:  # provided by AgentManager
+    def __init__(self, kernel: Kernel, settings: AgentsSettings, roster: Roster, lifecycle: Lifecycle,
+                 handoffs: Handoffs, committer: Committer, adopt: Callable[[BaseAgent], Limits]) -> None:
+        self.kernel = kernel
+        self.settings = settings
+        self.roster = roster
+        self.lifecycle = lifecycle
+        self.handoffs = handoffs
+        self.committer = committer
+        self.adopt = adopt
+        self._touched: dict[str, float] = {}
+        self._session_users: dict[str, str | None] = {}
+        self._recorded: set[tuple[str, str]] = set()
 
-        def resolve(self, agent: BaseAgent | str) -> BaseAgent: ...
-
-        def get(self, name: str) -> BaseAgent: ...
-
-        def adopt(self, agent: BaseAgent) -> Any: ...
-
-        def provider(self, name: str | None = None) -> Any: ...
-
-        async def initialize(self, agent: BaseAgent | str, ctx: ExecutionContext | None = None) -> BaseAgent: ...
-
-    # -- the entry point ------------------------------------------------------------------
+    # -- the entry points -----------------------------------------------------------------
 
     async def run(
         self,
@@ -103,7 +113,7 @@ class Runner(Commit):
         **fields: Any,
     ) -> AgentOutput:
         """Run ``agent`` (instance or name) on ``input``; follow its handoffs; return the output."""
-        target = self.resolve(agent)
+        target = self.roster.resolve(agent)
         if session is not None:
             session_id = session if isinstance(session, str) else session.id
             user_id = user_id or getattr(session, "user_id", None)
@@ -129,6 +139,31 @@ class Runner(Commit):
                 return await self.chain(target, request, ctx, fresh=True)
             finally:
                 await self._finish(ctx)
+
+    async def stream(self, agent: BaseAgent | str, input: Any, **options: Any) -> AsyncIterator[RunEvent]:
+        """Like :meth:`run`, yielding :class:`RunEvent` s as they happen; the last is ``done``."""
+        queue: asyncio.Queue[RunEvent] = asyncio.Queue()
+        token = reporter.set(queue.put_nowait)
+        try:
+            task = asyncio.create_task(self.run(agent, input, **options))
+        finally:
+            reporter.reset(token)
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                while not queue.empty():
+                    yield queue.get_nowait()
+                output = task.result()
+                yield RunEvent("done", output.agent or "", output)
+                return
+        finally:
+            if not task.done():
+                task.cancel()
 
     async def _session_user(self, session_id: str) -> str | None:
         """The user a session was created for (None: none, or no such session yet)."""
@@ -186,7 +221,7 @@ class Runner(Commit):
                     f"handoff chain {' -> '.join(trail)} -> {output.transfer_to} is longer than "
                     f"[agents] max_handoff_depth = {self.settings.max_handoff_depth}"
                 )
-            target = self.get(output.transfer_to)
+            target = self.roster.get(output.transfer_to)
             handoff = await self.handoffs.follow(agent, target, request, output, depth, ctx)
             history = (*request.history, Message.user(request.text), Message.assistant(output.content))
             request = AgentRequest(input=handoff.input, state=handoff.state, history=history, handoff=handoff)
@@ -197,7 +232,7 @@ class Runner(Commit):
 
     async def run_child(self, parent: BaseAgent, name: str, input: Any, ctx: ExecutionContext) -> AgentOutput:
         """Run another agent from inside ``parent``'s run (agents calling agents)."""
-        target = parent.peers.get(name) or self.get(name)
+        target = parent.peers.get(name) or self.roster.get(name)
         return await self.chain(target, AgentRequest.of(input), ctx)
 
     # -- one agent execution --------------------------------------------------------------------
@@ -213,10 +248,11 @@ class Runner(Commit):
         status = agent.status
         if status is not AgentStatus.READY and status is not AgentStatus.RUNNING:
             if status in (AgentStatus.CREATED, AgentStatus.STOPPED, AgentStatus.FAILED):
-                await self.initialize(agent, ctx)
+                await self.lifecycle.initialize(agent, ctx)
             check(agent, AgentStatus.RUNNING)  # paused, stopping: a clear InvalidTransition
-        limits = self._limits.get(agent.id) or self.adopt(agent)
-        active = self._active.get(agent.id, 0)
+        limits = self.roster.limits.get(agent.id) or self.adopt(agent)
+        lifecycle = self.lifecycle
+        active = lifecycle.active.get(agent.id, 0)
         if active >= limits.max_concurrent_runs:
             raise LimitExceeded(
                 f"agent {agent.name!r} already has {active} runs in progress, its limit "
@@ -224,7 +260,7 @@ class Runner(Commit):
             )
         # ready <-> running moves are reported by the agent.run.* events, not agent.<status>
         agent.status = AgentStatus.RUNNING
-        self._active[agent.id] = active + 1
+        lifecycle.active[agent.id] = active + 1
         tree = _tree_fields(agent, parent, request)
         run_ctx = ctx if fresh else ctx.child()
         if limits.deadline is not None:
@@ -248,7 +284,7 @@ class Runner(Commit):
             agent.validate_input(request)
             call = HookCall("agent", ctx=run_ctx, component=agent, request=request)
             result = await kernel.hook.around("agent", call, self._execute, extra=agent.callbacks)
-            output = await self._commit(agent, result, run_ctx)
+            output = await self.committer.commit(agent, result, run_ctx)
         except BaseException as exc:
             if events and self._wanted("agent.run.failed", ctx):
                 await self._emit("agent.run.failed", agent, ctx, invocation_id=run_ctx.invocation_id,
@@ -259,12 +295,12 @@ class Runner(Commit):
             raise
         finally:
             current_run.reset(token)
-            left = self._active[agent.id] - 1
-            self._active[agent.id] = left
+            left = lifecycle.active[agent.id] - 1
+            lifecycle.active[agent.id] = left
             if not left:
                 if agent.status is AgentStatus.RUNNING:
                     agent.status = AgentStatus.READY
-                idle = self._idle.pop(agent.id, None)
+                idle = lifecycle.idle.pop(agent.id, None)
                 if idle is not None:
                     idle.set()
         if events and self._wanted("agent.run.finished", ctx):
@@ -309,7 +345,7 @@ class Runner(Commit):
             except TimeoutError:
                 if scope.expired():
                     raise DeadlineExceeded(
-                        _deadline_message(agent, self._limits[agent.id].deadline, remaining)
+                        _deadline_message(agent, self.roster.limits[agent.id].deadline, remaining)
                     ) from None
                 raise
         except LlmspellError as exc:
