@@ -129,24 +129,24 @@ async def llmspell_shutdown(kernel: Any) -> None:
 @hookimpl(tryfirst=True)
 async def llmspell_agent_initialize(agent: Any, ctx: Any) -> None:
     """Restore the agent's saved state before other initialize hooks run."""
-    manager = agents.manager_for(ctx)
-    if manager is not None:
-        await agents.restore_agent(manager, agent, ctx)
+    snapshots = agents.snapshots_for(ctx)
+    if snapshots is not None:
+        await snapshots.restore(agent, ctx)
 
 
 @hookimpl(trylast=True)
 async def llmspell_agent_after(call: HookCall) -> None:
     """Save the agent's state after each execution (after other hooks changed it)."""
-    manager = agents.manager_for(call.ctx)
-    if manager is not None and call.component is not None:
-        await agents.save_agent(manager, call.component, call.ctx)
+    snapshots = agents.snapshots_for(call.ctx)
+    if snapshots is not None and call.component is not None:
+        await snapshots.save(call.component, call.ctx)
 
 
 @hookimpl(trylast=True)
 async def llmspell_agent_shutdown(agent: Any, ctx: Any) -> None:
-    manager = agents.manager_for(ctx)
-    if manager is not None:
-        await agents.save_agent(manager, agent, ctx)
+    snapshots = agents.snapshots_for(ctx)
+    if snapshots is not None:
+        await snapshots.save(agent, ctx)
 
 
 @hookimpl

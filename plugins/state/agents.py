@@ -9,6 +9,9 @@ snapshot (if any) is handed to the ``agent_state_restore`` hook point and then t
 ``agent_state_snapshot`` hook point returns (hooks win on equal keys); it is written only
 when it differs from the last one this kernel saved or restored, so an idle agent costs
 no write. Two agents with the same name share one snapshot (last write wins).
+
+The state service owns one :class:`AgentSnapshots` (``kernel.state.agent_state``); the
+plugin's lifecycle hooks find it with :func:`snapshots_for`.
 """
 
 from __future__ import annotations
@@ -19,30 +22,32 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from llmspell.plugins.agents.api import StatefulAgent
-from llmspell.plugins.state.api import StateService
+from llmspell.plugins.state.api import StateService, check_owner
 
 from .codec import to_json
+from .scope import Scope
 
 if TYPE_CHECKING:
-    from .service import StateManager
+    from llmspell.hooks import Hooks
 
-__all__ = ["manager_for", "restore_agent", "save_agent"]
+    from .store import StateStore
+
+__all__ = ["AgentSnapshots", "snapshots_for"]
 
 log = logging.getLogger("llmspell.state")
 
 
-def manager_for(ctx: Any) -> StateManager | None:
-    """The state manager of the kernel that ``ctx`` belongs to (None if there is none)."""
-    from .service import StateManager
-
+def snapshots_for(ctx: Any) -> AgentSnapshots | None:
+    """The agent snapshots of the kernel that ``ctx`` belongs to (None when its state
+    service keeps none, or ``[state] persist_agents`` is off)."""
     services = getattr(ctx, "services", None)
     if services is None:
         log.debug("agent state not persisted: the execution context is not bound to a kernel")
         return None
-    manager = services.find(StateService)
-    if not isinstance(manager, StateManager) or not manager.config.persist_agents:
+    found = getattr(services.find(StateService), "agent_state", None)
+    if not isinstance(found, AgentSnapshots) or not found.store.config.persist_agents:
         return None
-    return manager
+    return found
 
 
 def _name(agent: Any) -> str | None:
@@ -54,38 +59,51 @@ def _fingerprint(state: Any) -> bytes:
     return orjson.dumps(state, option=orjson.OPT_SORT_KEYS)
 
 
-async def restore_agent(manager: StateManager, agent: Any, ctx: Any) -> dict[str, Any] | None:
-    """Load the agent's snapshot and give it back to hooks and the agent; returns it."""
-    name = _name(agent)
-    if name is None:
-        return None
-    state = await manager.scope("agent", name).get(manager.config.agent_snapshot_key)
-    if state is None:
-        return None
-    if not isinstance(state, dict):
-        log.warning("stored state of agent %r is %s, not a mapping; ignored", name, type(state).__name__)
-        return None
-    manager.agent_snapshots[name] = _fingerprint(state)
-    await manager.kernel.hook.agent_state_restore(agent=agent, state=state, ctx=ctx)
-    if isinstance(agent, StatefulAgent):
-        agent.restore_state(state)
-    return state
+class AgentSnapshots:
+    """Saves and restores agents' state in one state store, through the agent state hooks.
 
+    ``saved`` holds a fingerprint of the last snapshot saved or restored per agent name.
+    """
 
-async def save_agent(manager: StateManager, agent: Any, ctx: Any) -> int | None:
-    """Snapshot the agent and store it if it changed; returns the new version or None."""
-    name = _name(agent)
-    if name is None:
-        return None
-    own = agent.snapshot_state() if isinstance(agent, StatefulAgent) else {}
-    call = await manager.kernel.hook.agent_state_snapshot(agent=agent, ctx=ctx)
-    extra = call.result if isinstance(call.result, dict) else {}
-    snapshot = to_json({**(own or {}), **extra})
-    if not snapshot:
-        return None
-    fingerprint = _fingerprint(snapshot)
-    if manager.agent_snapshots.get(name) == fingerprint:
-        return None
-    version = await manager.scope("agent", name).set(manager.config.agent_snapshot_key, snapshot)
-    manager.agent_snapshots[name] = fingerprint
-    return version
+    def __init__(self, store: StateStore, hook: Hooks) -> None:
+        self.store = store
+        self.hook = hook
+        self.saved: dict[str, bytes] = {}
+
+    def _scope(self, name: str) -> Scope:
+        return Scope(self.store, "agent", check_owner("agent", name))
+
+    async def restore(self, agent: Any, ctx: Any) -> dict[str, Any] | None:
+        """Load the agent's snapshot and give it back to hooks and the agent; returns it."""
+        name = _name(agent)
+        if name is None:
+            return None
+        state = await self._scope(name).get(self.store.config.agent_snapshot_key)
+        if state is None:
+            return None
+        if not isinstance(state, dict):
+            log.warning("stored state of agent %r is %s, not a mapping; ignored", name, type(state).__name__)
+            return None
+        self.saved[name] = _fingerprint(state)
+        await self.hook.agent_state_restore(agent=agent, state=state, ctx=ctx)
+        if isinstance(agent, StatefulAgent):
+            agent.restore_state(state)
+        return state
+
+    async def save(self, agent: Any, ctx: Any) -> int | None:
+        """Snapshot the agent and store it if it changed; returns the new version or None."""
+        name = _name(agent)
+        if name is None:
+            return None
+        own = agent.snapshot_state() if isinstance(agent, StatefulAgent) else {}
+        call = await self.hook.agent_state_snapshot(agent=agent, ctx=ctx)
+        extra = call.result if isinstance(call.result, dict) else {}
+        snapshot = to_json({**(own or {}), **extra})
+        if not snapshot:
+            return None
+        fingerprint = _fingerprint(snapshot)
+        if self.saved.get(name) == fingerprint:
+            return None
+        version = await self._scope(name).set(self.store.config.agent_snapshot_key, snapshot)
+        self.saved[name] = fingerprint
+        return version

@@ -22,7 +22,7 @@ from .backend import check_expected
 from .codec import decode, from_json, owner_prefix, to_json
 
 if TYPE_CHECKING:
-    from .service import StateManager
+    from .store import StateStore
     from .watch import StateWatch
 
 __all__ = ["Scope"]
@@ -37,14 +37,14 @@ def _check_prefix(prefix: object) -> str:
 class Scope:
     """Get, set, update, delete, list and watch the keys of one owner in one scope."""
 
-    __slots__ = ("_backend", "_kind", "_manager", "_owner", "_prefix", "_seen")
+    __slots__ = ("_backend", "_kind", "_owner", "_prefix", "_seen", "_store")
 
-    def __init__(self, manager: StateManager, kind: str, owner: str) -> None:
-        self._manager = manager
+    def __init__(self, store: StateStore, kind: str, owner: str) -> None:
+        self._store = store
         self._kind = kind
         self._owner = owner
         self._prefix = owner_prefix(kind, owner)
-        self._backend = manager.backend_for(kind)
+        self._backend = store.backend_for(kind)
         self._seen: dict[str, int] = {}  # versions seen, for keys under the reject policy
 
     @property
@@ -59,7 +59,7 @@ class Scope:
         return f"<Scope {self._kind}:{self._owner}>"
 
     def _track(self, key: str, version: int) -> None:
-        policies = self._manager.policies
+        policies = self._store.policies
         if policies.may_reject and policies.resolve(self._kind, key).name == "reject":
             self._seen[key] = version
 
@@ -71,7 +71,7 @@ class Scope:
         if record is None:
             self._track(key, ABSENT)
             return None
-        item = await self._manager.load(self._kind, self._owner, key, record)
+        item = await self._store.load(self._kind, self._owner, key, record)
         self._track(key, item.version)
         return (
             item if cls is None else Versioned(from_json(item.value, cls), item.version, item.schema_version)
@@ -80,16 +80,16 @@ class Scope:
     async def get(self, key: str, default: Any = None, *, cls: Any = None) -> Any:
         """The value of ``key``, or ``default`` when it does not exist."""
         record = await self._backend.get(self._prefix + check_key(key))
-        manager = self._manager
+        store = self._store
         if record is None:
-            if manager.policies.may_reject:
+            if store.policies.may_reject:
                 self._track(key, ABSENT)
             return default
         value, stored = decode(record.data, record.key)
-        if stored != 1 or not manager.schemas.empty:  # the common case skips all of this
-            item = await manager.load(self._kind, self._owner, key, record)
+        if stored != 1 or not store.schemas.empty:  # the common case skips all of this
+            item = await store.load(self._kind, self._owner, key, record)
             value, record = item.value, attrs.evolve(record, version=item.version)
-        if manager.policies.may_reject:
+        if store.policies.may_reject:
             self._track(key, record.version)
         return value if cls is None else from_json(value, cls)
 
@@ -102,7 +102,7 @@ class Scope:
         out = {}
         for full_key, record in records.items():
             key = full[full_key]
-            item = await self._manager.load(self._kind, self._owner, key, record)
+            item = await self._store.load(self._kind, self._owner, key, record)
             self._track(key, item.version)
             out[key] = from_json(item.value, cls)
         return out
@@ -111,14 +111,14 @@ class Scope:
         """Keys starting with ``prefix``, in order."""
         return [
             key
-            async for key, _, _ in self._manager.items(
+            async for key, _, _ in self._store.items(
                 self._kind, self._owner, _check_prefix(prefix), decode_values=False
             )
         ]
 
     async def scan(self, prefix: str = "", *, cls: Any = None) -> AsyncIterator[StateItem]:
         """Every key starting with ``prefix`` with its value and version, in key order."""
-        async for _, _, item in self._manager.items(self._kind, self._owner, _check_prefix(prefix)):
+        async for _, _, item in self._store.items(self._kind, self._owner, _check_prefix(prefix)):
             assert item is not None
             yield (
                 item
@@ -135,26 +135,26 @@ class Scope:
         raises :class:`~llmspell.errors.ConflictError` on a mismatch. Without it the key's
         conflict policy decides (see :mod:`~llmspell.plugins.state.policies`).
         """
-        manager = self._manager
+        store = self._store
         check_key(key)
         check_expected(expected_version)
         value = to_json(value)
         policy = None
         if expected_version is None:
-            policy = manager.policies.resolve(self._kind, key)
+            policy = store.policies.resolve(self._kind, key)
             if policy.name == "merge":
                 return await self._merge(key, value, policy.fn)
             if policy.name == "reject":
                 expected_version = self._seen.get(key, ABSENT)
-        value = await manager.before_write(self._kind, self._owner, key, value, "set", expected_version)
-        data, schema = manager.encode(key, value)
+        value = await store.before_write(self._kind, self._owner, key, value, "set", expected_version)
+        data, schema = store.encode(key, value)
         result = await self._backend.compare_and_set(self._prefix + key, data, expected_version)
         if not result.ok:
-            raise await manager.conflict(self._kind, self._owner, key, expected_version, result)
+            raise await store.conflict(self._kind, self._owner, key, expected_version, result)
         assert result.version is not None
         if policy is not None and policy.name == "reject":
             self._seen[key] = result.version
-        await manager.changed(
+        await store.changed(
             self._kind,
             self._owner,
             key,
@@ -167,19 +167,19 @@ class Scope:
         return result.version
 
     async def _merge(self, key: str, value: Any, reducer: Any) -> int:
-        manager = self._manager
-        value = await manager.before_write(self._kind, self._owner, key, value, "merge", None)
+        store = self._store
+        value = await store.before_write(self._kind, self._owner, key, value, "merge", None)
         full = self._prefix + key
         record = await self._backend.get(full)
-        for attempt in range(manager.config.update_retries + 1):
-            current = None if record is None else await manager.load(self._kind, self._owner, key, record)
+        for attempt in range(store.config.update_retries + 1):
+            current = None if record is None else await store.load(self._kind, self._owner, key, record)
             merged = to_json(reducer(None if current is None else current.value, value))
-            data, schema = manager.encode(key, merged)
+            data, schema = store.encode(key, merged)
             expected = ABSENT if current is None else current.version
             result = await self._backend.compare_and_set(full, data, expected)
             if result.ok:
                 assert result.version is not None
-                await manager.changed(
+                await store.changed(
                     self._kind,
                     self._owner,
                     key,
@@ -190,10 +190,10 @@ class Scope:
                     schema=schema,
                 )
                 return result.version
-            await manager.backoff(attempt)
+            await store.backoff(attempt)
             # what the conflict returned was current then; after a longer sleep, read again
             record = result.current if attempt == 0 else await self._backend.get(full)
-        raise await manager.conflict(self._kind, self._owner, key, expected, result)
+        raise await store.conflict(self._kind, self._owner, key, expected, result)
 
     async def update(
         self, key: str, fn: Callable[[Any], Any], *, cls: Any = None, retries: int | None = None
@@ -203,30 +203,30 @@ class Scope:
         Retries with a randomised backoff when another writer got there first, at most
         ``retries`` times (``[state] update_retries``); then raises ConflictError.
         """
-        manager = self._manager
+        store = self._store
         full = self._prefix + check_key(key)
         if not callable(fn):
             raise ValidationError(f"update needs a function of the current value, got {fn!r:.60}")
-        limit = manager.config.update_retries if retries is None else check_int(retries, "retries")
+        limit = store.config.update_retries if retries is None else check_int(retries, "retries")
         record = await self._backend.get(full)
         expected: int | None = None
         result = None
         for attempt in range(limit + 1):
-            current = None if record is None else await manager.load(self._kind, self._owner, key, record)
+            current = None if record is None else await store.load(self._kind, self._owner, key, record)
             new = fn(None if current is None else from_json(current.value, cls))
             if inspect.isawaitable(new):
                 new = await new
             stored = to_json(new)
             expected = ABSENT if current is None else current.version
-            stored_after = await manager.before_write(
+            stored_after = await store.before_write(
                 self._kind, self._owner, key, stored, "update", expected
             )
-            data, schema = manager.encode(key, stored_after)
+            data, schema = store.encode(key, stored_after)
             result = await self._backend.compare_and_set(full, data, expected)
             if result.ok:
                 assert result.version is not None
                 self._track(key, result.version)
-                await manager.changed(
+                await store.changed(
                     self._kind,
                     self._owner,
                     key,
@@ -238,28 +238,28 @@ class Scope:
                 )
                 value = new if stored_after is stored else from_json(stored_after, cls)
                 return Versioned(value, result.version, schema)
-            await manager.backoff(attempt)
+            await store.backoff(attempt)
             # what the conflict returned was current then; after a longer sleep, read again
             record = result.current if attempt == 0 else await self._backend.get(full)
         assert result is not None
-        raise await manager.conflict(self._kind, self._owner, key, expected, result)
+        raise await store.conflict(self._kind, self._owner, key, expected, result)
 
     async def delete(self, key: str, *, expected_version: int | None = None) -> bool:
         """Remove ``key``; returns whether it existed. ``expected_version`` makes it conditional."""
-        manager = self._manager
+        store = self._store
         check_key(key)
         check_expected(expected_version)
-        if expected_version is None and manager.policies.may_reject:
-            if manager.policies.resolve(self._kind, key).name == "reject":
+        if expected_version is None and store.policies.may_reject:
+            if store.policies.resolve(self._kind, key).name == "reject":
                 expected_version = self._seen.get(key, ABSENT)
-        await manager.before_write(self._kind, self._owner, key, None, "delete", expected_version)
+        await store.before_write(self._kind, self._owner, key, None, "delete", expected_version)
         result = await self._backend.delete(self._prefix + key, expected_version)
         if not result.ok:
-            raise await manager.conflict(self._kind, self._owner, key, expected_version, result)
+            raise await store.conflict(self._kind, self._owner, key, expected_version, result)
         self._seen.pop(key, None)
         if result.previous_version is None:
             return False
-        await manager.changed(
+        await store.changed(
             self._kind, self._owner, key, result.previous_version, None, None, op="delete", deleted=True
         )
         return True
@@ -268,4 +268,4 @@ class Scope:
 
     def watch(self, prefix: str, handler: Callable[[StateChange], Any]) -> StateWatch:
         """Call ``handler(change)`` after every write to a key of this scope starting with ``prefix``."""
-        return self._manager.watch(self._kind, self._owner, _check_prefix(prefix), handler)
+        return self._store.watch(self._kind, self._owner, _check_prefix(prefix), handler)

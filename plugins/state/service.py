@@ -1,68 +1,67 @@
-"""The state service behind ``kernel.state``: reads, writes, hooks, events, migrations.
+"""The state service behind ``kernel.state``: scopes, batches, whole-owner operations, migrations.
 
-:class:`StateManager` owns the backend, the policy table and the schema registry; the
-per-owner API lives on :class:`~llmspell.plugins.state.scope.Scope` and the whole-owner
-operations (copy, delete, export, import, rebuild, batch migration) in
-:mod:`~llmspell.plugins.state.bulk`. Every successful write ends in :meth:`changed`,
-which dispatches the ``state_written`` hook point and publishes ``state.changed`` (both
-cost nothing when nobody listens).
+:class:`StateManager` is the public face. It owns a :class:`~.store.StateStore` (the
+backends, policies, schemas and watches, and what happens around every read and write)
+and the parts built on it, and hands its methods to them: one owner's keys are a
+:class:`~llmspell.plugins.state.scope.Scope`, all-or-nothing batches a
+:class:`~.batch.BatchWriter`, whole-owner operations (copy, delete, export, import,
+rebuild) a :class:`~.bulk.Bulk`, migrating what is stored a :class:`~.migrations.Migrator`
+and agents' saved state :class:`~.agents.AgentSnapshots`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import random
-import warnings
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llmspell.errors import ConflictError, CorruptRecordWarning, IntegrityError, SchemaVersionError
-from llmspell.plugins.events.api import EventService
 from llmspell.plugins.state.api import (
     SCOPES,
+    KeyWrite,
     StateChange,
     StateItem,
-    StateWrite,
-    Versioned,
     check_owner,
     check_scope,
 )
-from llmspell.plugins.state.backend import CasResult, Record, StateBackend
+from llmspell.plugins.state.backend import StateBackend
 
-from . import batch, bulk
-from .codec import decode, encode, owner_prefix, to_json
+from .agents import AgentSnapshots
+from .batch import BatchWriter
+from .bulk import Bulk
+from .codec import owner_prefix
 from .config import StateConfig
 from .memory import MemoryStateBackend
-from .migrations import Schemas, migrate_all
-from .policies import PolicyTable
+from .migrations import MigrationReport, Migrator
 from .scope import Scope
-from .watch import LocalWatchers, StateWatch, subscribe
+from .store import StateStore
+from .watch import StateWatch
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["StateManager"]
-
-log = logging.getLogger("llmspell.state")
-
-
-_UNSET = object()
 
 
 class StateManager:
     """The default :class:`~llmspell.plugins.state.api.StateService`."""
 
-    def __init__(self, kernel: Any, config: StateConfig, backend: StateBackend) -> None:
+    def __init__(self, kernel: Kernel, config: StateConfig, backend: StateBackend) -> None:
         self.kernel = kernel
         self.config = config
         self.backend = backend
-        self.temp_backend = MemoryStateBackend()
-        self.policies = PolicyTable(kernel.registry("state reducer"), config.default_policy)
-        for pattern, spec in config.policies.items():
-            self.policies.set(pattern, spec, source="config")
-        self.schemas = Schemas(kernel.registry("state schema"), kernel.registry("state migration"))
-        self.watchers = LocalWatchers()
-        self.agent_snapshots: dict[str, bytes] = {}
-        self._bus: Any = _UNSET  # the event service, found at the first write (services are fixed by then)
+        self.store = StateStore(kernel, config, backend)
+        self.policies = self.store.policies
+        self.schemas = self.store.schemas
+        self.watchers = self.store.watchers
+        self.batch = BatchWriter(self.store)
+        self.bulk = Bulk(self.store)
+        self.migrator = Migrator(self.store)
+        self.agent_state = AgentSnapshots(self.store, kernel.hook)
+
+    @property
+    def temp_backend(self) -> MemoryStateBackend:
+        """This process's memory, where ``temp`` keys live."""
+        return self.store.temp_backend
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -70,7 +69,7 @@ class StateManager:
         await self.backend.open()
 
     async def close(self) -> None:
-        self.temp_backend = MemoryStateBackend()
+        self.store.temp_backend = MemoryStateBackend()
         await self.backend.close()
 
     async def health(self) -> list[str]:
@@ -91,7 +90,7 @@ class StateManager:
         check_scope(kind)
         if owner is None and kind == "app":
             owner = self.config.app
-        return Scope(self, kind, check_owner(kind, owner))
+        return Scope(self.store, kind, check_owner(kind, owner))
 
     @asynccontextmanager
     async def temp(self, invocation_id: str) -> AsyncIterator[Scope]:
@@ -104,9 +103,10 @@ class StateManager:
     async def drop_temp(self, invocation_id: str) -> int:
         """Forget every temp key of one invocation; returns how many there were."""
         prefix = owner_prefix("temp", check_owner("temp", invocation_id))
-        records = await self.temp_backend.scan(prefix, limit=2**31)
+        temp = self.store.temp_backend
+        records = await temp.scan(prefix, limit=2**31)
         for record in records:
-            await self.temp_backend.delete(record.key)
+            await temp.delete(record.key)
         return len(records)
 
     def set_policy(self, pattern: str, policy: str, *, scope: str | None = None) -> None:
@@ -117,170 +117,55 @@ class StateManager:
         self, kind: str | None, owner: str | None, prefix: str, handler: Callable[[StateChange], Any]
     ) -> StateWatch:
         """Call ``handler(change)`` after writes to keys starting with ``prefix`` (``None``: any scope/owner)."""
-        events = self.kernel.services.find(EventService)
-        return subscribe(self.watchers, events, kind, owner, prefix, handler)
+        return self.store.watch(kind, owner, prefix, handler)
 
-    write_many = batch.write_many
-    copy_owner = bulk.copy_owner
-    delete_owner = bulk.delete_owner
-    export_owner = bulk.export_owner
-    import_owner = bulk.import_owner
-    rebuild = bulk.rebuild
-    migrate = migrate_all
+    async def write_many(self, writes: Sequence[KeyWrite]) -> tuple[int | None, ...]:
+        """Write every key of ``writes`` or none (see :mod:`.batch`); returns each key's new
+        version (None: deleted)."""
+        return await self.batch.write_many(writes)
 
-    # -- internals used by Scope and bulk --------------------------------------------
+    # -- whole owners (see .bulk) and migrations (see .migrations) ------------------------
 
-    def backend_for(self, kind: str) -> StateBackend:
-        return self.temp_backend if kind == "temp" else self.backend
+    async def copy_owner(self, scope: str, source: str, target: str, *, overwrite: bool = False) -> int:
+        """Copy every key of ``source`` to ``target`` in ``scope`` (a session fork); returns the count."""
+        return await self.bulk.copy_owner(scope, source, target, overwrite=overwrite)
 
-    async def load(self, kind: str, owner: str, key: str, record: Record) -> Versioned:
-        """Decode ``record``; migrate it (and write it back) when it is behind."""
-        value, stored = decode(record.data, record.key)
-        if stored == 1 and self.schemas.empty:
-            return Versioned(value, record.version, 1)
-        current = self.schemas.check(key, stored)
-        if stored == current:
-            return Versioned(value, record.version, stored)
-        value, migrated = self.schemas.migrate(key, value, stored)
-        if not self.config.migrate_on_read:
-            return Versioned(value, record.version, migrated)
-        return await self.write_back(kind, owner, key, record, value, migrated)
+    async def delete_owner(self, scope: str, owner: str) -> int:
+        """Delete every key of ``owner`` in ``scope`` (a session delete); returns the count."""
+        return await self.bulk.delete_owner(scope, owner)
 
-    async def write_back(
-        self, kind: str, owner: str, key: str, record: Record, value: Any, version: int
-    ) -> Versioned:
-        data = encode(value, version, self.config.max_value_bytes)
-        result = await self.backend_for(kind).compare_and_set(record.key, data, record.version)
-        if not result.ok:  # someone wrote first: read theirs (migrating it if needed)
-            if result.current is None:
-                return Versioned(value, record.version, version)
-            return await self.load(kind, owner, key, result.current)
-        assert result.version is not None
-        await self.changed(
-            kind, owner, key, record.version, result.version, value, op="migrate", schema=version
-        )
-        return Versioned(value, result.version, version)
+    async def export_owner(self, scope: str, owner: str) -> list[StateItem]:
+        """Every key of ``owner`` with its value (migrated to the current schema) and version."""
+        return await self.bulk.export_owner(scope, owner)
 
-    async def before_write(
-        self, kind: str, owner: str, key: str, value: Any, op: str, expected: int | None
-    ) -> Any:
-        """Run ``state_before_write`` (if anything listens); returns the value to store."""
-        kernel = self.kernel
-        point = kernel.hook.state_before_write
-        if not point:
-            return value
-        call = await point(request=StateWrite(kind, owner, key, value, op, expected))
-        new = call.result if call.replaced else call.request.value
-        return to_json(new)  # checked again: a hook may have changed it in place
-
-    async def changed(
+    async def import_owner(
         self,
-        kind: str,
+        scope: str,
         owner: str,
-        key: str,
-        old: int | None,
-        new: int | None,
-        value: Any,
+        items: Iterable[StateItem | Mapping[str, Any]],
         *,
-        op: str,
-        schema: int = 1,
-        deleted: bool = False,
-    ) -> None:
-        """A write succeeded: dispatch ``state_written`` and publish ``state.changed``."""
-        kernel = self.kernel
-        hooks = bool(kernel.hook.state_written)
-        persisted = kind != "temp"  # temp writes reach hooks, never events or watches
-        if self._bus is _UNSET:
-            self._bus = kernel.services.find(EventService)
-        bus = self._bus if persisted else None
-        wants = getattr(bus, "wants", None)
-        session_id = owner if kind == "session" else None
-        events = bus is not None and (wants is None or wants("state.changed", session_id=session_id))
-        watched = persisted and self.watchers.active
-        if not (hooks or events or watched):
-            return
-        change = StateChange(kind, owner, key, old, new, None if deleted else value, deleted, op, schema)
-        if hooks:
-            await kernel.hook.state_written(change=change)
-        if events:
-            payload = {
-                "scope": kind,
-                "owner": owner,
-                "key": key,
-                "old_version": old,
-                "new_version": new,
-                "value": change.value,
-                "deleted": deleted,
-                "op": op,
-                "schema_version": schema,
-            }
-            await kernel.emit("state.changed", payload, session_id=session_id, source="state")
-        if watched:
-            await self.watchers.notify(change)
+        replace: bool = True,
+        quiet: bool = False,
+    ) -> int:
+        """Write ``items`` (from :meth:`export_owner`) to ``owner``, keeping their versions."""
+        return await self.bulk.import_owner(scope, owner, items, replace=replace, quiet=quiet)
 
-    async def conflict(
-        self, kind: str, owner: str, key: str, expected: int | None, result: CasResult
-    ) -> ConflictError:
-        """The :class:`ConflictError` for a failed compare-and-set, with the current value."""
-        value = None
-        if result.current is not None:
-            try:
-                value = (await self.load(kind, owner, key, result.current)).value
-            except Exception:
-                log.exception("could not decode the current value of %r", key)
-        return ConflictError(
-            key, expected=expected, current_version=result.previous_version, current_value=value
-        )
+    async def rebuild(
+        self, scope: str, owner: str, changes: Iterable[StateChange | Mapping[str, Any]]
+    ) -> int:
+        """Replay ``state.changed`` payloads (oldest first) and make ``owner`` hold the result."""
+        return await self.bulk.rebuild(scope, owner, changes)
 
-    async def backoff(self, attempt: int) -> None:
-        """Sleep a random time that grows with ``attempt`` (full jitter)."""
-        cap = min(self.config.retry_backoff_max, self.config.retry_backoff * (2**attempt))
-        await asyncio.sleep(random.uniform(0, cap))
-
-    def encode(self, key: str, value: Any) -> tuple[bytes, int]:
-        """The stored bytes of JSON ``value`` for ``key`` at its current schema version."""
-        schema = 1 if self.schemas.empty else self.schemas.current(key)
-        return encode(value, schema, self.config.max_value_bytes), schema
-
-    async def items(
-        self, kind: str, owner: str, prefix: str = "", *, decode_values: bool = True
-    ) -> AsyncIterator[tuple[str, Record, StateItem | None]]:
-        """Every record of ``owner`` whose key starts with ``prefix``, page by page."""
-        backend = self.backend_for(kind)
-        base = owner_prefix(kind, owner)
-        full = base + prefix
-        after: str | None = None
-        scan_skipping = getattr(backend, "scan_skipping", None)
-        while True:
-            bad: list[tuple[str, str]] = []
-            if scan_skipping is not None:
-                page, bad = await scan_skipping(full, after=after, limit=500)
-            else:
-                page = await backend.scan(full, after=after, limit=500)
-            for full_key, reason in bad:
-                await self.skipped(full_key, reason)
-            for record in page:
-                key = record.key[len(base) :]
-                item = None
-                if decode_values:
-                    try:
-                        v = await self.load(kind, owner, key, record)
-                    except (IntegrityError, SchemaVersionError) as exc:
-                        await self.skipped(record.key, str(exc))
-                        continue
-                    item = StateItem(key, v.value, v.version, v.schema_version)
-                yield key, record, item
-            if len(page) + len(bad) < 500:
-                return
-            after = max([r.key for r in page] + [k for k, _ in bad])
-
-    async def skipped(self, key: str, reason: str) -> None:
-        """Report a record a listing skipped because it cannot be read (delete it by key):
-        a :class:`~llmspell.errors.CorruptRecordWarning`, a log line and a
-        ``state.record_skipped`` event."""
-        warnings.warn(CorruptRecordWarning(f"the {self.backend.name} state store", key, reason), stacklevel=2)
-        log.warning("skipped undecodable state record %r: %s", key, reason)
-        await self.kernel.emit("state.record_skipped", {"key": key, "reason": reason}, source="state")
+    async def migrate(
+        self,
+        *,
+        dry_run: bool = False,
+        scope: str | None = None,
+        owner: str | None = None,
+        on_progress: Callable[[int, int], Any] | None = None,
+    ) -> MigrationReport:
+        """Bring every stored record (of ``scope`` and ``owner``, or all) to its current version."""
+        return await self.migrator.migrate(dry_run=dry_run, scope=scope, owner=owner, on_progress=on_progress)
 
     @staticmethod
     def scopes() -> Sequence[str]:
