@@ -1,4 +1,9 @@
-"""State and shared helpers of the artifact service: scopes, principals, permission checks."""
+"""What every operation of the artifact service uses: backends, codecs, scopes, principals,
+permission checks.
+
+The service owns one :class:`ArtifactCore` and builds its parts on it (writing blobs,
+deleting and sharing, gc and key rotation).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import collections
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmspell.context import ExecutionContext, Principal
 from llmspell.errors import NotFoundError, PermissionDenied, ValidationError
@@ -20,19 +25,22 @@ from .backend import check_name, check_owner, check_scope, check_version
 from .codecs import EncodeChain
 from .config import ArtifactsConfig
 
-__all__ = ["ServiceBase"]
+if TYPE_CHECKING:
+    from llmspell import Kernel
+
+__all__ = ["ArtifactCore"]
 
 log = logging.getLogger("llmspell.artifacts")
 T = TypeVar("T")
 _WHERE = frozenset({"session_id", "user_id", "scope", "owner", "ctx", "principal"})
 
 
-class ServiceBase:
+class ArtifactCore:
     """Backends, codecs and the helpers every operation uses."""
 
     def __init__(
         self,
-        kernel: Any,
+        kernel: Kernel,
         config: ArtifactsConfig,
         store: BlobStore,
         index: ArtifactIndex,
@@ -66,7 +74,7 @@ class ServiceBase:
     async def start(self) -> None:
         used = {n for chain in [self.config.codecs, *self.config.scope_codecs.values()] for n in chain}
         for name in sorted(used):
-            self._codec(name).check(self.options)
+            self.codec(name).check(self.options)
         await self.store.start()
         await self.index.start()
 
@@ -87,23 +95,23 @@ class ServiceBase:
 
     # -- codecs -----------------------------------------------------------------------
 
-    def _codec(self, name: str) -> Codec:
+    def codec(self, name: str) -> Codec:
         codec = self.codecs.get(name)
         if codec is None:
             raise ValidationError(f"unknown artifact codec {name!r}; registered: {', '.join(sorted(self.codecs)) or 'none'}")
         return codec
 
-    def _encoder(self, chain: list[Codec]) -> EncodeChain:
+    def encoder(self, chain: list[Codec]) -> EncodeChain:
         return EncodeChain(chain, self.options)
 
     # -- where and who ----------------------------------------------------------------
 
-    def _scope_id(self, scope: ArtifactScope) -> ArtifactScope:
+    def scope_id(self, scope: ArtifactScope) -> ArtifactScope:
         check_scope(scope.kind)
         check_owner(scope.id, scope.kind)
         return scope
 
-    def _where(
+    def scope_for(
         self,
         scope: ArtifactScope | str | None,
         owner: str | None,
@@ -111,9 +119,9 @@ class ServiceBase:
         user_id: str | None,
         ctx: ExecutionContext | None,
     ) -> ArtifactScope:
-        """The scope of a call (see :meth:`ArtifactStore.save`)."""
+        """The scope of a call (see :meth:`~.service.ArtifactStore.save`)."""
         if isinstance(scope, ArtifactScope):
-            return self._scope_id(scope)
+            return self.scope_id(scope)
         if scope is not None:
             kind = check_scope(scope)
             default = {"session": session_id, "user": user_id, "app": self.config.app}[kind]
@@ -124,55 +132,55 @@ class ServiceBase:
             ident = owner or default
             if ident is None:
                 raise ValidationError(f"scope {kind!r} needs an owner id (owner=, session_id= or user_id=)")
-            return self._scope_id(ArtifactScope(kind, ident))
+            return self.scope_id(ArtifactScope(kind, ident))
         if owner is not None:
             raise ValidationError("owner= needs scope= as well")
         if session_id is not None:
-            return self._scope_id(ArtifactScope.session(session_id))
+            return self.scope_id(ArtifactScope.session(session_id))
         if user_id is not None:
-            return self._scope_id(ArtifactScope.user(user_id))
+            return self.scope_id(ArtifactScope.user(user_id))
         if ctx is not None and ctx.session_id is not None:
-            return self._scope_id(ArtifactScope.session(ctx.session_id))
+            return self.scope_id(ArtifactScope.session(ctx.session_id))
         if ctx is not None and ctx.user_id is not None:
-            return self._scope_id(ArtifactScope.user(ctx.user_id))
-        return self._scope_id(ArtifactScope.app(self.config.app))
+            return self.scope_id(ArtifactScope.user(ctx.user_id))
+        return self.scope_id(ArtifactScope.app(self.config.app))
 
-    def _check_where(self, where: dict[str, Any]) -> None:
+    def check_where(self, where: dict[str, Any]) -> None:
         unknown = sorted(set(where) - _WHERE)
         if unknown:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
 
-    def _who(self, where: dict[str, Any]) -> Principal:
-        self._check_where(where)
+    def who(self, where: dict[str, Any]) -> Principal:
+        self.check_where(where)
         return acting(where.get("ctx"), where.get("principal"))
 
-    def _id(self, target: ArtifactRef | str, where: dict[str, Any]) -> ArtifactId:
-        self._check_where(where)
+    def id_for(self, target: ArtifactRef | str, where: dict[str, Any]) -> ArtifactId:
+        self.check_where(where)
         if isinstance(target, str) and target.startswith("artifact:"):
             target = ArtifactRef.parse(target)
         if isinstance(target, ArtifactRef):
-            self._scope_id(ArtifactScope(target.scope, target.owner))
+            self.scope_id(ArtifactScope(target.scope, target.owner))
             return ArtifactId(target.scope, target.owner, check_name(target.name))
         if not isinstance(target, str):
             raise ValidationError(f"expected an artifact name or ArtifactRef, got {type(target).__name__}")
-        scope = self._where(where.get("scope"), where.get("owner"), where.get("session_id"), where.get("user_id"), where.get("ctx"))
+        scope = self.scope_for(where.get("scope"), where.get("owner"), where.get("session_id"), where.get("user_id"), where.get("ctx"))
         return ArtifactId(scope.kind, scope.id, check_name(target))
 
-    def _filter_scope(self, where: dict[str, Any]) -> tuple[str | None, str | None]:
-        self._check_where(where)
+    def filter_scope(self, where: dict[str, Any]) -> tuple[str | None, str | None]:
+        self.check_where(where)
         if not any(where.get(k) is not None for k in ("scope", "owner", "session_id", "user_id")):
             return None, None
         if where.get("scope") is not None and where.get("owner") is None and isinstance(where["scope"], str):
             kind = check_scope(where["scope"])
             ident = where.get("session_id") if kind == "session" else where.get("user_id") if kind == "user" else None
             return kind, ident
-        scope = self._where(where.get("scope"), where.get("owner"), where.get("session_id"), where.get("user_id"), None)
+        scope = self.scope_for(where.get("scope"), where.get("owner"), where.get("session_id"), where.get("user_id"), None)
         return scope.kind, scope.id
 
-    async def _resolve(self, target: ArtifactRef | str, version: int | None, permission: str, where: dict[str, Any]) -> ArtifactMeta:
+    async def resolve(self, target: ArtifactRef | str, version: int | None, permission: str, where: dict[str, Any]) -> ArtifactMeta:
         """The metadata of a version the acting principal may ``permission``."""
-        id_ = self._id(target, where)
-        who = self._who(where)
+        id_ = self.id_for(target, where)
+        who = self.who(where)
         if version is None and isinstance(target, ArtifactRef):
             version = target.version
         elif version is None and isinstance(target, str) and target.startswith("artifact:"):
@@ -182,24 +190,24 @@ class ServiceBase:
         acl = await self.index.get_acl(id_)
         if acl is None:
             raise NotFoundError(f"no artifact {id_}")
-        await self._require(who, acl, permission, id_)
+        await self.require(who, acl, permission, id_)
         meta = await self.index.get(id_, version)
         if meta is None:
             raise NotFoundError(f"no version {version} of {id_}" if version else f"no artifact {id_}")
         return meta
 
-    async def _natural_owner(self, scope: ArtifactScope, who: Principal, ctx: ExecutionContext | None, user_id: str | None) -> str:
+    async def natural_owner(self, scope: ArtifactScope, who: Principal, ctx: ExecutionContext | None, user_id: str | None) -> str:
         """The owner of a new artifact in ``scope`` (see :mod:`.acl`)."""
         if scope.kind == "user":
             return f"user:{scope.id}"
         if scope.kind == "app":
             return f"app:{scope.id}"
-        user = user_id or await self._session_user(scope.id)
+        user = user_id or await self.session_user(scope.id)
         if user is None and ctx is not None and ctx.session_id == scope.id:
             user = ctx.user_id
         return f"user:{user}" if user else principal_key(who)
 
-    async def _session_user(self, session_id: str) -> str | None:
+    async def session_user(self, session_id: str) -> str | None:
         if session_id in self._session_users:
             return self._session_users[session_id]
         sessions = self.kernel.services.find(SessionService)
@@ -217,18 +225,18 @@ class ServiceBase:
 
     # -- permission checks --------------------------------------------------------------
 
-    def _allowed(self, who: Principal, acl: ArtifactAcl, permission: str) -> bool:
+    def allowed(self, who: Principal, acl: ArtifactAcl, permission: str) -> bool:
         return allowed(who, acl, permission)
 
-    async def _require(self, who: Principal, acl: ArtifactAcl, permission: str, target: ArtifactId | ArtifactRef) -> None:
+    async def require(self, who: Principal, acl: ArtifactAcl, permission: str, target: ArtifactId | ArtifactRef) -> None:
         if not allowed(who, acl, permission):
-            await self._deny(who, permission, target)
+            await self.deny(who, permission, target)
 
-    async def _require_create(self, who: Principal, owned_by: str, target: ArtifactId) -> None:
+    async def require_create(self, who: Principal, owned_by: str, target: ArtifactId) -> None:
         if not (who.is_admin or (principal_key(who) == owned_by and not who.is_anonymous)):
-            await self._deny(who, "write", target)
+            await self.deny(who, "write", target)
 
-    async def _deny(self, who: Principal, permission: str, target: ArtifactId | ArtifactRef) -> None:
+    async def deny(self, who: Principal, permission: str, target: ArtifactId | ArtifactRef) -> None:
         reason = "the anonymous principal owns nothing" if who.is_anonymous else "not the owner and no grant"
         self.denials.append(await record_denial(self.kernel, who, str(target), permission, reason))
         raise PermissionDenied(principal_key(who), str(target), permission)

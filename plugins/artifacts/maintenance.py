@@ -18,7 +18,7 @@ from llmspell.errors import IntegrityError
 from llmspell.plugins.artifacts.api import ArtifactId
 from llmspell.plugins.artifacts.backend import BlobRecord
 
-from .base import ServiceBase
+from .base import ArtifactCore
 from .codecs import DecodeChain
 from .writes import UploadLease, upload_lease_key
 
@@ -44,8 +44,11 @@ class RotationReport:
     bytes: int = 0
 
 
-class Maintenance(ServiceBase):
-    """gc and key rotation (mixed into the service)."""
+class Maintenance:
+    """gc and key rotation of one artifact service (see the module docstring)."""
+
+    def __init__(self, core: ArtifactCore) -> None:
+        self.core = core
 
     # -- gc ---------------------------------------------------------------------------
 
@@ -60,11 +63,13 @@ class Maintenance(ServiceBase):
         what was (or would be) removed.
         ``on_progress(checked, total)`` is called as the candidate blobs are checked.
         """
-        who = self._who(where)
+        core = self.core
+        who = core.who(where)
         if not who.is_admin:
-            await self._deny(who, "delete", ArtifactId("app", self.config.app, "gc"))
-        cutoff = time.time() - (self.config.gc_grace_seconds if grace is None else grace)
-        old = {info.key: info async for info in self.store.blobs() if info.modified <= cutoff}
+            await core.deny(who, "delete", ArtifactId("app", core.config.app, "gc"))
+        cutoff = time.time() - (core.config.gc_grace_seconds if grace is None else grace)
+        store, index = core.store, core.index
+        old = {info.key: info async for info in store.blobs() if info.modified <= cutoff}
         keys = sorted(old)
         blobs: list[str] = []
         freed = 0
@@ -72,33 +77,33 @@ class Maintenance(ServiceBase):
             on_progress(0, len(keys))
         for start in range(0, len(keys), 500):
             batch = keys[start : start + 500]
-            used = await self.index.referenced(batch)
+            used = await index.referenced(batch)
             for key in batch:
                 if key in used:
                     continue
-                current = await self.store.stat(key)
+                current = await store.stat(key)
                 if current is None or current.modified > cutoff:
                     continue  # touched by a save since we looked
-                if not dry_run and await self.index.referenced([key]):
+                if not dry_run and await index.referenced([key]):
                     continue  # a save leased it since the batch was checked
                 blobs.append(key)
-                freed += current.size if dry_run else await self.store.delete(key)
+                freed += current.size if dry_run else await store.delete(key)
             if not dry_run:
-                await self.index.drop_blobs([k for k in blobs if k in batch])
+                await index.drop_blobs([k for k in blobs if k in batch])
             if on_progress is not None:
                 on_progress(start + len(batch), len(keys))
         uploads: list[str] = []
-        candidates = [upload async for upload in self.store.uploads() if upload.modified <= cutoff]
-        leased = await self.index.referenced([upload_lease_key(u.key) for u in candidates]) if candidates else set()
-        in_use = getattr(self.store, "upload_in_use", None)
+        candidates = [upload async for upload in store.uploads() if upload.modified <= cutoff]
+        leased = await index.referenced([upload_lease_key(u.key) for u in candidates]) if candidates else set()
+        in_use = getattr(store, "upload_in_use", None)
         for upload in candidates:
             if upload_lease_key(upload.key) in leased or (in_use is not None and await in_use(upload.key)):
                 continue  # a save is still writing it
             uploads.append(upload.key)
-            freed += upload.size if dry_run else await self.store.abort_upload(upload.key)
+            freed += upload.size if dry_run else await store.abort_upload(upload.key)
         report = GcReport(dry_run, tuple(blobs), tuple(uploads), freed)
         if not dry_run:
-            await self.kernel.emit("artifact.gc", {"blobs": len(blobs), "uploads": len(uploads), "bytes_freed": freed}, source="artifacts")
+            await core.kernel.emit("artifact.gc", {"blobs": len(blobs), "uploads": len(uploads), "bytes_freed": freed}, source="artifacts")
         return report
 
     # -- key rotation -----------------------------------------------------------------
@@ -109,41 +114,43 @@ class Maintenance(ServiceBase):
         Each blob is streamed through its codecs, verified against its sha-256 and
         written back under the same key atomically; readers never see a partial blob.
         """
-        who = self._who(where)
+        core = self.core
+        who = core.who(where)
         if not who.is_admin:
-            await self._deny(who, "write", ArtifactId("app", self.config.app, "keys"))
-        keys = self.options.keys
+            await core.deny(who, "write", ArtifactId("app", core.config.app, "keys"))
+        keys = core.options.keys
         if keys is None:
             raise IntegrityError("no encryption keys are configured")
         rotated: list[str] = []
         total = 0
         after: str | None = None
         while True:
-            records = await self.index.list_blobs(after=after, limit=batch)
+            records = await core.index.list_blobs(after=after, limit=batch)
             if not records:
                 break
             after = records[-1].key
             for record in records:
                 if record.key_id is None or record.key_id == keys.current:
                     continue
-                if await self.store.stat(record.key) is None:
+                if await core.store.stat(record.key) is None:
                     continue
                 stored = await self._reseal(record)
-                await self.index.put_blob(attrs.evolve(record, key_id=keys.current, stored_size=stored))
+                await core.index.put_blob(attrs.evolve(record, key_id=keys.current, stored_size=stored))
                 rotated.append(record.key)
                 total += stored
         return RotationReport(keys.current, tuple(rotated), total)
 
     async def _reseal(self, record: BlobRecord) -> int:
-        decoder = DecodeChain(self.codecs, self.options, identity=record.key)
-        encoder = self._encoder([self._codec(n) for n in record.codecs])
+        core = self.core
+        decoder = DecodeChain(core.codecs, core.options, identity=record.key)
+        encoder = core.encoder([core.codec(n) for n in record.codecs])
         hasher = hashlib.sha256()
-        writer = await self.store.writer()
-        upload = UploadLease(self.index, self.store, writer, self.config.lease_seconds)
+        writer = await core.store.writer()
+        upload = UploadLease(core.index, core.store, writer, core.config.lease_seconds)
         try:
             await upload.take()
             await writer.write(encoder.header)
-            async for stored in self.store.read(record.key, chunk_size=self.config.chunk_size):
+            async for stored in core.store.read(record.key, chunk_size=core.config.chunk_size):
                 await upload.renew()
                 for piece in decoder.update(stored):
                     hasher.update(piece)

@@ -1,16 +1,22 @@
 """The artifact service (``kernel.artifacts``): save, load, open, stat, versions, list, copy.
 
-Deletion, grants, retention, gc and key rotation are in :mod:`.lifecycle`; the rules for
-principals and permissions in :mod:`.acl`. See ``docs/artifacts.md`` for the guide.
+:class:`ArtifactStore` owns an :class:`~.base.ArtifactCore` (backends, codecs, scopes,
+permission checks) and the parts built on it, and hands them its other methods: writing
+blobs (:mod:`.writes`), deletion, grants and retention (:mod:`.lifecycle`), gc and key
+rotation (:mod:`.maintenance`). The rules for principals and permissions are in
+:mod:`.acl`. See ``docs/artifacts.md`` for the guide.
 """
 
 from __future__ import annotations
 
+import asyncio
+import builtins
 import logging
 import mimetypes
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -26,17 +32,31 @@ from llmspell.plugins.artifacts.api import (
     ArtifactScope,
     SaveRequest,
 )
-from llmspell.plugins.artifacts.backend import ArtifactQuery, encode_cursor
+from llmspell.plugins.artifacts.backend import (
+    ArtifactIndex,
+    ArtifactQuery,
+    BlobStore,
+    Codec,
+    KeyProvider,
+    encode_cursor,
+)
 
 from .acl import acting, principal_key
 from .backend import check_content_type, check_name, check_tag
-from .lifecycle import LifecycleMixin
+from .base import ArtifactCore
+from .config import ArtifactsConfig
+from .lifecycle import Lifecycle, RetentionReport
+from .maintenance import GcReport, Maintenance, RotationReport
 from .streams import decode_blob
-from .writes import BlobWriting
+from .writes import BlobSaver
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["ArtifactStore", "ArtifactReader"]
 
 log = logging.getLogger("llmspell.artifacts")
+T = TypeVar("T")
 
 
 def _tags(tags: object) -> tuple[str, ...]:
@@ -85,8 +105,43 @@ class ArtifactReader:
         await self.aclose()
 
 
-class ArtifactStore(BlobWriting, LifecycleMixin):
+class ArtifactStore:
     """The default :class:`~llmspell.plugins.artifacts.api.ArtifactService`."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        config: ArtifactsConfig,
+        store: BlobStore,
+        index: ArtifactIndex,
+        codecs: dict[str, Codec],
+        keys: KeyProvider | None = None,
+    ) -> None:
+        core = self.core = ArtifactCore(kernel, config, store, index, codecs, keys)
+        self.kernel = kernel
+        self.config = config
+        self.store = store
+        self.index = index
+        self.codecs = codecs
+        self.options = core.options
+        self.denials = core.denials
+        """The most recent permission denials (each is also published as ``artifact.denied``)."""
+        self.saver = BlobSaver(core)
+        self.lifecycle = Lifecycle(core)
+        self.maintenance = Maintenance(core)
+
+    def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Run CPU work (hashing, codecs) on the service's own thread."""
+        return self.core.run(fn, *args)
+
+    async def start(self) -> None:
+        await self.core.start()
+
+    async def close(self) -> None:
+        await self.core.close()
+
+    async def health(self) -> list[str]:
+        return await self.core.health()
 
     # -- save -------------------------------------------------------------------------
 
@@ -113,8 +168,9 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
         context's session or user, else the app scope. ``codecs`` overrides the chain
         configured for the scope.
         """
+        core = self.core
         who = acting(ctx, principal)
-        where = self._where(scope, owner, session_id, user_id, ctx)
+        where = core.scope_for(scope, owner, session_id, user_id, ctx)
         request = SaveRequest(
             name=check_name(name),
             scope=where,
@@ -130,18 +186,18 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
                 raise ValidationError(f"an artifact_before_save hook replaced the request with {call.request!r}")
             request = call.request
             check_name(request.name)
-            self._scope_id(request.scope)
+            core.scope_id(request.scope)
         id_ = ArtifactId(request.scope.kind, request.scope.id, request.name)
         acl = await self.index.get_acl(id_)
         if acl is None:
-            owned_by = await self._natural_owner(request.scope, who, ctx, user_id)
-            await self._require_create(who, owned_by, id_)
+            owned_by = await core.natural_owner(request.scope, who, ctx, user_id)
+            await core.require_create(who, owned_by, id_)
             acl = ArtifactAcl(id=id_, owned_by=owned_by)
         else:
-            await self._require(who, acl, "write", id_)
-        chain = [self._codec(n) for n in request.codecs]
+            await core.require(who, acl, "write", id_)
+        chain = [core.codec(n) for n in request.codecs]
         token = uuid.uuid4().hex
-        blob, size, sha = await self._store_blob(data, chain, token)
+        blob, size, sha = await self.saver.store_blob(data, chain, token)
         meta = ArtifactMeta(
             ref=id_.at(0), size=size, sha256=sha, content_type=request.content_type, creator=request.principal,
             blob=blob.key, tags=request.tags, metadata=request.metadata, codecs=blob.codecs, stored_size=blob.stored_size,
@@ -164,16 +220,17 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
         await self.kernel.emit("artifact.saved", {"ref": str(ref)}, source="artifacts")
         policy = self.config.policy_for(ref.scope)
         if policy is not None and policy.keep_last is not None:
-            await self._keep_last(ref.id, policy.keep_last)
+            await self.lifecycle.keep_last(ref.id, policy.keep_last)
 
     # -- read -------------------------------------------------------------------------
 
     async def open(self, ref: ArtifactRef | str, *, version: int | None = None, chunk_size: int | None = None, **where: Any) -> ArtifactReader:
         """Open one version for streaming (the latest unless ``version`` or a ref names one)."""
+        core = self.core
         ctx = where.get("ctx")
         if chunk_size is not None:
             serde.check_int(chunk_size, "chunk_size", minimum=1, maximum=1 << 30)
-        meta = await self._resolve(ref, version, "read", where)
+        meta = await core.resolve(ref, version, "read", where)
         await self.kernel.hook.artifact_loaded(ctx=ctx, ref=meta.ref)
         chunks = decode_blob(self.store, meta, self.codecs, self.options, chunk_size or self.config.chunk_size, self.run)
         return ArtifactReader(meta, chunks)
@@ -186,15 +243,16 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
 
     async def stat(self, ref: ArtifactRef | str, *, version: int | None = None, **where: Any) -> ArtifactMeta:
         """The metadata of one version."""
-        return await self._resolve(ref, version, "read", where)
+        return await self.core.resolve(ref, version, "read", where)
 
     async def versions(self, name: ArtifactRef | str, **where: Any) -> list[ArtifactMeta]:
         """Every live version of an artifact, oldest first."""
-        id_ = self._id(name, where)
+        core = self.core
+        id_ = core.id_for(name, where)
         acl = await self.index.get_acl(id_)
         if acl is None:
             raise NotFoundError(f"no artifact {id_}")
-        await self._require(self._who(where), acl, "read", id_)
+        await core.require(core.who(where), acl, "read", id_)
         return await self.index.versions(id_)
 
     async def list(
@@ -214,6 +272,7 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
         every scope), a name ``prefix``, a ``tag``, a ``content_type`` (``"image/*"`` for a
         family). Pass the page's ``next_cursor`` as ``cursor`` for the next page.
         """
+        core = self.core
         if type(limit) is not int or not 1 <= limit <= 1000:
             raise ValidationError(f"limit must be an integer from 1 to 1000, got {limit!r:.60}")
         if not isinstance(prefix, str):
@@ -226,8 +285,8 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
             raise ValidationError(f"all_versions must be True or False, got {all_versions!r:.60}")
         if cursor is not None and not isinstance(cursor, str):
             raise ValidationError(f"cursor must be a string from a page's next_cursor, got {type(cursor).__name__}")
-        who = self._who(where)
-        scope_kind, owner = self._filter_scope(where)
+        who = core.who(where)
+        scope_kind, owner = core.filter_scope(where)
         acls: dict[ArtifactId, ArtifactAcl | None] = {}
         found: list[ArtifactMeta] = []
         while True:
@@ -241,7 +300,7 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
                 if id_ not in acls:
                     acls[id_] = await self.index.get_acl(id_)
                 acl = acls[id_]
-                if acl is not None and self._allowed(who, acl, "read"):
+                if acl is not None and core.allowed(who, acl, "read"):
                     found.append(meta)
                 if len(found) == limit:
                     more = i < len(page.items) - 1 or page.next_cursor is not None
@@ -265,24 +324,25 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
         Needs read on the source and write (or ownership) at the target. No bytes are
         copied: the new version points at the same blob.
         """
+        core = self.core
         ctx = where.get("ctx")
-        who = self._who(where)
+        who = core.who(where)
         if to is not None and not isinstance(to, ArtifactScope):
             raise ValidationError(f"to must be an ArtifactScope (ArtifactScope.user('u1') ...), got {to!r:.60}")
         new_tags = None if tags is None else _tags(tags)
-        source = await self._resolve(ref, version, "read", where)
+        source = await core.resolve(ref, version, "read", where)
         scope = to or ArtifactScope(source.ref.scope, source.ref.owner)
-        self._scope_id(scope)
+        core.scope_id(scope)
         id_ = ArtifactId(scope.kind, scope.id, check_name(name))
         acl = await self.index.get_acl(id_)
         if acl is None:
-            owned_by = await self._natural_owner(scope, who, ctx, None)
-            await self._require_create(who, owned_by, id_)
+            owned_by = await core.natural_owner(scope, who, ctx, None)
+            await core.require_create(who, owned_by, id_)
             acl = ArtifactAcl(id=id_, owned_by=owned_by)
         else:
-            await self._require(who, acl, "write", id_)
+            await core.require(who, acl, "write", id_)
         token = uuid.uuid4().hex
-        blob = await self._existing(source.blob, token)
+        blob = await self.saver.existing(source.blob, token)
         if blob is None:
             raise NotFoundError(f"{source.ref}: its blob {source.blob} is missing")
         meta = attrs.evolve(
@@ -295,3 +355,51 @@ class ArtifactStore(BlobWriting, LifecycleMixin):
             await self.index.release(token)
         await self._after_save(meta.ref, ctx)
         return meta.ref
+
+    # -- deletion, grants, sessions and retention (see .lifecycle) ------------------------
+
+    async def delete(
+        self, ref: ArtifactRef | str, *, version: int | None = None, all_versions: bool = False, **where: Any
+    ) -> builtins.list[ArtifactRef]:
+        """Delete one version (a ref, or ``version=``) or every version (a bare name, or
+        ``all_versions=True``); returns the deleted refs. Needs ``delete``."""
+        return await self.lifecycle.delete(ref, version=version, all_versions=all_versions, **where)
+
+    async def acl(self, ref: ArtifactRef | str, **where: Any) -> ArtifactAcl:
+        """Owner and grants of an artifact (needs ``read``)."""
+        return await self.lifecycle.acl(ref, **where)
+
+    async def grant(
+        self, ref: ArtifactRef | str, grantee: Any, permissions: Iterable[str] | str = ("read",), **where: Any
+    ) -> ArtifactAcl:
+        """Give ``grantee`` permissions on every version of an artifact. Needs ``share``."""
+        return await self.lifecycle.grant(ref, grantee, permissions, **where)
+
+    async def revoke(
+        self, ref: ArtifactRef | str, grantee: Any, permissions: Iterable[str] | str | None = None, **where: Any
+    ) -> ArtifactAcl:
+        """Take permissions (default: all) back from ``grantee``. Needs ``share``."""
+        return await self.lifecycle.revoke(ref, grantee, permissions, **where)
+
+    async def delete_session(self, session_id: str) -> int:
+        """Delete every artifact of a session now; returns the number of versions deleted."""
+        return await self.lifecycle.delete_session(session_id)
+
+    async def session_ended(self, session_id: str, *, at: datetime | None = None) -> int:
+        """Note that a session ended; with ``session_end_days = 0`` its artifacts go at once."""
+        return await self.lifecycle.session_ended(session_id, at=at)
+
+    async def apply_retention(self, *, now: datetime | None = None, dry_run: bool = False, **where: Any) -> RetentionReport:
+        """Apply the configured retention policies to every scope (an admin operation)."""
+        return await self.lifecycle.apply_retention(now=now, dry_run=dry_run, **where)
+
+    # -- gc and key rotation (see .maintenance) ---------------------------------------------
+
+    async def gc(self, *, dry_run: bool = False, grace: float | None = None,
+                 on_progress: Callable[[int, int], Any] | None = None, **where: Any) -> GcReport:
+        """Remove blobs no version refers to and uploads left by crashes (an admin operation)."""
+        return await self.maintenance.gc(dry_run=dry_run, grace=grace, on_progress=on_progress, **where)
+
+    async def rotate_keys(self, *, batch: int = 100, **where: Any) -> RotationReport:
+        """Re-encrypt every blob sealed with an older key under the current key (admin)."""
+        return await self.maintenance.rotate_keys(batch=batch, **where)

@@ -19,13 +19,13 @@ from typing import Any
 import attrs
 
 from llmspell.errors import ValidationError
-from llmspell.plugins.artifacts.backend import BlobRecord
+from llmspell.plugins.artifacts.backend import ArtifactIndex, BlobRecord, BlobStore, BlobWriter
 
-from .base import ServiceBase
+from .base import ArtifactCore
 from .codecs import chain_tag
 from .streams import BYTES, INLINE, chunks_of
 
-__all__ = ["BlobWriting", "UploadLease", "upload_lease_key"]
+__all__ = ["BlobSaver", "UploadLease", "upload_lease_key"]
 
 
 def upload_lease_key(upload_id: str) -> str:
@@ -36,7 +36,7 @@ def upload_lease_key(upload_id: str) -> str:
 class UploadLease:
     """A lease on an upload in progress, renewed while it is written, released at the end."""
 
-    def __init__(self, index: Any, store: Any, writer: Any, ttl: float) -> None:
+    def __init__(self, index: ArtifactIndex, store: BlobStore, writer: BlobWriter, ttl: float) -> None:
         # a store that knows whether an upload's writer is alive (the filesystem one) needs no lease
         upload_id = None if hasattr(store, "upload_in_use") else getattr(writer, "id", None)
         self._index = index
@@ -60,26 +60,33 @@ class UploadLease:
             await self._index.release(self._token)
 
 
-class BlobWriting(ServiceBase):
-    """The write path of a save (mixed into the service)."""
+class BlobSaver:
+    """The write path of a save: hash, encode, de-duplicate, commit (see the module docstring)."""
 
-    async def _store_blob(self, data: Any, chain: list[Any], token: str) -> tuple[BlobRecord, int, str]:
+    def __init__(self, core: ArtifactCore) -> None:
+        self.core = core
+
+    async def store_blob(self, data: Any, chain: list[Any], token: str) -> tuple[BlobRecord, int, str]:
+        """Store ``data`` through the codecs of ``chain`` (or find it stored already);
+        returns its blob record, its size and its sha-256."""
+        core = self.core
         names = tuple(c.name for c in chain)
         suffix = f"-{chain_tag(names)}" if names else ""
-        if isinstance(data, BYTES) and self.config.max_size is not None and len(data) > self.config.max_size:
-            raise ValidationError(f"artifact of {len(data)} bytes exceeds max_size {self.config.max_size}")
+        config = core.config
+        if isinstance(data, BYTES) and config.max_size is not None and len(data) > config.max_size:
+            raise ValidationError(f"artifact of {len(data)} bytes exceeds max_size {config.max_size}")
         if isinstance(data, BYTES):  # content known up front: hash first, maybe skip the write
-            sha = hashlib.sha256(data).hexdigest() if len(data) < INLINE else await self.run(_sha, data)
-            known = await self._existing(sha + suffix, token)
+            sha = hashlib.sha256(data).hexdigest() if len(data) < INLINE else await core.run(_sha, data)
+            known = await self.existing(sha + suffix, token)
             if known is not None:
                 return known, len(data), sha
-        writer = await self.store.writer()
-        upload = UploadLease(self.index, self.store, writer, self.config.lease_seconds)
+        writer = await core.store.writer()
+        upload = UploadLease(core.index, core.store, writer, config.lease_seconds)
         try:
             await upload.take()
-            written = await self._write(writer, chunks_of(data, self.config.chunk_size), chain, upload)
+            written = await self._write(writer, chunks_of(data, config.chunk_size), chain, upload)
             key = written.sha + suffix
-            known = await self._existing(key, token)
+            known = await self.existing(key, token)
             if known is not None:
                 await writer.abort()
                 return known, written.size, written.sha
@@ -92,19 +99,21 @@ class BlobWriting(ServiceBase):
         record = BlobRecord(key, written.sha, written.size, stored, written.codecs, written.key_id)
         return record, written.size, written.sha
 
-    async def _existing(self, key: str, token: str) -> BlobRecord | None:
+    async def existing(self, key: str, token: str) -> BlobRecord | None:
         """The record of an already stored blob ``key`` (leased against gc), or None."""
-        await self.index.lease(key, token, self.config.lease_seconds)
-        record = await self.index.get_blob(key)
-        if record is None or not await self.store.touch(key):
+        core = self.core
+        await core.index.lease(key, token, core.config.lease_seconds)
+        record = await core.index.get_blob(key)
+        if record is None or not await core.store.touch(key):
             return None
         return record
 
-    async def _write(self, writer: Any, source: AsyncIterator[bytes], chain: list[Any], upload: UploadLease) -> _Written:
-        encoder = self._encoder(chain) if chain else None
+    async def _write(self, writer: BlobWriter, source: AsyncIterator[bytes], chain: list[Any], upload: UploadLease) -> _Written:
+        core = self.core
+        encoder = core.encoder(chain) if chain else None
         hasher = hashlib.sha256()
         size = 0
-        limit = self.config.max_size
+        limit = core.config.max_size
         pending: asyncio.Future[None] | None = None
 
         def step(chunk: bytes) -> list[bytes]:
@@ -123,7 +132,7 @@ class BlobWriting(ServiceBase):
                 size += len(chunk)
                 if limit is not None and size > limit:
                     raise ValidationError(f"artifact exceeds max_size {limit} bytes")
-                pieces = step(chunk) if len(chunk) < INLINE else await self.run(step, chunk)
+                pieces = step(chunk) if len(chunk) < INLINE else await core.run(step, chunk)
                 if pending is not None:
                     await pending
                 pending = asyncio.ensure_future(put(pieces))  # write while the next chunk is read and hashed
@@ -132,7 +141,7 @@ class BlobWriting(ServiceBase):
                 pending = None
             if encoder is not None:
                 encoder.bind(hasher.hexdigest())  # the final frame vouches for the blob key
-                await put(await self.run(lambda: list(encoder.finish())))
+                await put(await core.run(lambda: list(encoder.finish())))
         finally:
             if pending is not None:
                 pending.cancel()
