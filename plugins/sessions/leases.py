@@ -23,7 +23,8 @@ from llmspell.ids import new_id
 from llmspell.plugins.sessions.api import Lease, Session, SessionStatus
 
 if TYPE_CHECKING:
-    from .manager import SessionManager
+    from .config import SessionsConfig
+    from .records import SessionRecords
 
 log = logging.getLogger("llmspell.sessions")
 
@@ -48,10 +49,14 @@ def process_start(pid: int) -> float | None:
 
 
 class LeaseKeeper:
-    """The leases of one kernel instance: making, renewing, releasing, judging."""
+    """The leases of one kernel instance: making, renewing, releasing, judging.
 
-    def __init__(self, manager: SessionManager) -> None:
-        self.manager = manager
+    Built with the ``[sessions]`` settings and the records it renews and releases.
+    """
+
+    def __init__(self, config: SessionsConfig, records: SessionRecords) -> None:
+        self.config = config
+        self.records = records
         self.owner = new_id()
         self.host = socket.gethostname()
         self.pid = os.getpid()
@@ -60,7 +65,7 @@ class LeaseKeeper:
         self._task: asyncio.Task[None] | None = None
 
     def lease(self, now: datetime) -> Lease:
-        ttl = self.manager.config.lease_ttl
+        ttl = self.config.lease_ttl
         return Lease(self.owner, self.host, self.pid, self.start, now + timedelta(seconds=ttl))
 
     def hold(self, session_id: str) -> None:
@@ -97,7 +102,7 @@ class LeaseKeeper:
 
     async def renew(self) -> None:
         """Push back the leases of every session this instance holds."""
-        now = self.manager.now()
+        now = self.records.now()
         for session_id in list(self.held):
 
             def apply(session: Session) -> Session | None:
@@ -109,7 +114,7 @@ class LeaseKeeper:
                 return session.replace(lease=self.lease(now))
 
             try:
-                await self.manager.mutate(session_id, apply)
+                await self.records.mutate(session_id, apply, on_write=self.track)
             except NotFoundError:
                 self.held.discard(session_id)
 
@@ -123,11 +128,11 @@ class LeaseKeeper:
                 return session.replace(lease=None)
 
             with contextlib.suppress(NotFoundError):
-                await self.manager.mutate(session_id, apply)
+                await self.records.mutate(session_id, apply, on_write=self.track)
         self.held.clear()
 
     def start_heartbeat(self) -> None:
-        interval = self.manager.config.lease_ttl / 3
+        interval = self.config.lease_ttl / 3
 
         async def beat() -> None:
             while True:

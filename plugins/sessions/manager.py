@@ -3,6 +3,11 @@
 Every change is a compare-and-set on the session record, retried on conflict, so two
 processes updating one session never lose a change. Transitions are validated, passed
 through the ``session_transition`` hook (which may veto), and published as events.
+
+:class:`SessionManager` owns the parts it works with, each built with what it uses: the
+stored records (:mod:`.records`), this process's leases (:mod:`.leases`), what sessions
+own in other services (:mod:`.resources`) and the all-or-nothing fork, import and delete
+(:mod:`.pending`).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import builtins
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -20,7 +25,6 @@ from llmspell.context import check_user_id
 from llmspell.errors import (
     ConflictError,
     IntegrityError,
-    NotFoundError,
     SchemaVersionError,
     UnknownNameError,
     ValidationError,
@@ -41,8 +45,12 @@ from llmspell.plugins.sessions.api import (
 from .config import SessionsConfig
 from .leases import LeaseKeeper
 from .pending import PendingWork
+from .records import SessionRecords
 from .resources import Resources
-from .upkeep import delete_undecodable, report_skipped
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
+    from llmspell.plugins.sessions.backend import SessionBackend
 
 __all__ = ["SessionManager"]
 
@@ -111,14 +119,23 @@ def _check_status(status: Any) -> SessionStatus:
 class SessionManager:
     """``kernel.sessions``: see :class:`llmspell.plugins.sessions.api.SessionService`."""
 
-    def __init__(self, kernel: Any, backend: Any, config: SessionsConfig) -> None:
+    def __init__(self, kernel: Kernel, backend: SessionBackend, config: SessionsConfig) -> None:
         self.kernel = kernel
         self.backend = backend
         self.config = config
-        self.now: Callable[[], datetime] = serde.utcnow
-        self.leases = LeaseKeeper(self)
-        self.pending = PendingWork(self)
+        self.records = SessionRecords(kernel, backend, config)
+        self.leases = LeaseKeeper(config, self.records)
         self.resources = Resources(kernel)
+        self.pending = PendingWork(kernel, config, self.records, self.leases, self.resources)
+
+    @property
+    def now(self) -> Callable[[], datetime]:
+        """The clock of the service (every part reads it; tests set it)."""
+        return self.records.now
+
+    @now.setter
+    def now(self, clock: Callable[[], datetime]) -> None:
+        self.records.now = clock
 
     async def health(self) -> builtins.list[str]:
         """Problems with the session backend (``llmspell doctor``); empty when fine."""
@@ -128,7 +145,7 @@ class SessionManager:
     # -- reading -----------------------------------------------------------------
 
     def _bind(self, session: Session) -> Session:
-        return session.replace(services=self.kernel.services)
+        return self.records.bind(session)
 
     async def find(self, session_id: str) -> Session | None:
         """The session, or None when there is none with this id.
@@ -137,17 +154,11 @@ class SessionManager:
         not there yet (or any more), except inside the process doing that work, so that
         the services it calls can see whose the new session is.
         """
-        found = await self.backend.get(_check_id(session_id))
-        if found is None or (found.status in PENDING and found.id not in self.pending.working):
-            return None
-        return self._bind(found)
+        return await self.records.find(session_id)
 
     async def get(self, session_id: str) -> Session:
         """The session; :class:`NotFoundError` naming the id when it does not exist."""
-        found = await self.find(session_id)
-        if found is None:
-            raise NotFoundError(f"session {session_id!r} does not exist (never created, or deleted)")
-        return found
+        return await self.records.get(session_id)
 
     async def list(self, query: SessionQuery | None = None, **filters: Any) -> SessionPage:
         """One page of sessions matching ``query`` or keyword filters, newest first."""
@@ -181,7 +192,7 @@ class SessionManager:
             query = attrs.evolve(query, status=shown)
         result: SessionPage = await self.backend.list(query)
         if result.skipped:
-            await report_skipped(self, result)
+            await self.records.report_skipped(result)
         return SessionPage(tuple(self._bind(s) for s in result.items), result.next_cursor, result.skipped)
 
     # -- writing -----------------------------------------------------------------
@@ -261,28 +272,10 @@ class SessionManager:
         ``fn`` may raise to abort, or return None (or the same session) for no change.
         A record in a pending state (forking, importing, deleting) is changed only with
         ``pending=True`` (by the operation that owns it); otherwise it is not found.
+        Whatever is written, this instance holds the session exactly while the stored
+        lease is its own (see :meth:`.LeaseKeeper.track`).
         """
-        for _ in range(self.config.max_retries):
-            if pending:
-                found = await self.backend.get(_check_id(session_id))
-                if found is None:
-                    raise NotFoundError(f"session {session_id!r} does not exist (never created, or deleted)")
-                current = self._bind(found)
-            else:
-                current = await self.get(session_id)
-            changed = fn(current)
-            if changed is None or changed == current:
-                return current
-            changed = changed.replace(updated_at=self.now())
-            try:
-                stored = await self.backend.put(changed, expected_version=current.version)  # bound
-            except ConflictError:
-                continue
-            self.leases.track(stored)
-            return stored
-        raise ConflictError(
-            f"session:{session_id}", expected=None, current_version=None,
-        )
+        return await self.records.mutate(session_id, fn, pending=pending, on_write=self.leases.track)
 
     async def update(
         self, session_id: str, fn: Callable[[Session], Session] | None = None, **changes: Any
@@ -410,22 +403,7 @@ class SessionManager:
 
     async def cleanup(self, session: Session, reason: str) -> bool:
         """Run the cleanup hooks for ``reason`` once per session (claimed by CAS)."""
-        claimed = False
-
-        def claim(current: Session) -> Session | None:
-            nonlocal claimed
-            if reason in current.cleaned:
-                return None
-            claimed = True
-            return current.replace(cleaned=(*current.cleaned, reason))
-
-        try:
-            session = await self.mutate(session.id, claim, pending=True)
-        except NotFoundError:
-            return False
-        if claimed:
-            await self.kernel.hook.session_cleanup(session=session, reason=reason)
-        return claimed
+        return await self.records.cleanup(session, reason, on_write=self.leases.track)
 
     # -- fork and delete ---------------------------------------------------------
 
@@ -478,7 +456,7 @@ class SessionManager:
         try:
             session = await self.get(session_id)
         except (IntegrityError, SchemaVersionError) as exc:  # undecodable: deleted by id
-            await delete_undecodable(self, session_id, str(exc))
+            await self.pending.remove_undecodable(session_id, str(exc))
             return
         await self.kernel.hook.session_before_delete(session=session)
         now = self.now()

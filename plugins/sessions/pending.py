@@ -6,7 +6,8 @@ the record usable only with its last write (or, for a delete, removes the record
 A pending record is invisible to ``get``, ``list`` and ``resume``. When the process
 doing the work dies, :meth:`PendingWork.recover` (run at startup) deletes the record
 with its partial data: a fork or an import that did not finish never existed, a delete
-that did not finish is finished.
+that did not finish is finished. A record that cannot be decoded is deleted by id
+(:meth:`PendingWork.remove_undecodable`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ from llmspell.errors import ConflictError, NotFoundError, ValidationError
 from llmspell.plugins.sessions.api import PENDING, Session, SessionQuery, SessionStatus
 
 if TYPE_CHECKING:
-    from .manager import SessionManager
+    from llmspell import Kernel
+
+    from .config import SessionsConfig
+    from .leases import LeaseKeeper
+    from .records import SessionRecords
+    from .resources import Resources
 
 __all__ = ["PendingWork"]
 
@@ -30,11 +36,20 @@ S = SessionStatus
 
 
 class PendingWork:
-    """The pending records of one session manager: writing, finishing, removing, recovering."""
+    """The pending records of one session service: writing, finishing, removing, recovering.
 
-    def __init__(self, manager: SessionManager) -> None:
-        self.manager = manager
-        self.working: set[str] = set()
+    Built with the kernel (its system events), the ``[sessions]`` settings, the records,
+    this instance's leases and what sessions own in other services.
+    """
+
+    def __init__(self, kernel: Kernel, config: SessionsConfig, records: SessionRecords, leases: LeaseKeeper,
+                 resources: Resources) -> None:
+        self.kernel = kernel
+        self.config = config
+        self.records = records
+        self.leases = leases
+        self.resources = resources
+        self.working = records.working
         """Ids of the pending records this process is writing now (visible to it)."""
         self.deleting: set[str] = set()
         """Ids of the sessions this process is deleting now (invisible, but not abandoned)."""
@@ -49,19 +64,19 @@ class PendingWork:
         if record.status not in PENDING:
             raise ValueError(f"{record.status.value} is not a pending state")
         try:
-            stored = await self.manager.backend.put(record, expected_version=0)
+            stored = await self.records.backend.put(record, expected_version=0)
         except ConflictError:
             raise ValidationError(f"a session with id {record.id!r} already exists") from None
         self.working.add(stored.id)
         keeper = asyncio.get_running_loop().create_task(self._keep(stored.id), name="llmspell-session-pending")
         try:
-            yield self.manager._bind(stored)
+            yield self.records.bind(stored)
         except BaseException:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
             try:
-                current = await self.manager.backend.get(stored.id)
+                current = await self.records.backend.get(stored.id)
                 if current is not None and current.status in PENDING and self._mine(current):
                     await self.remove(current)
             except Exception:  # noqa: BLE001 - the first error matters; recovery removes the rest
@@ -74,21 +89,21 @@ class PendingWork:
             self.working.discard(stored.id)
 
     def _mine(self, session: Session) -> bool:
-        return session.lease is not None and session.lease.owner == self.manager.leases.owner
+        return session.lease is not None and session.lease.owner == self.leases.owner
 
     async def _keep(self, session_id: str) -> None:
         """Renew this process's lease on a pending record until cancelled."""
-        manager = self.manager
+        records, leases = self.records, self.leases
         while True:
-            await asyncio.sleep(manager.config.lease_ttl / 3)
+            await asyncio.sleep(self.config.lease_ttl / 3)
 
             def renew(current: Session) -> Session | None:
                 if current.status not in PENDING or not self._mine(current):
                     return None
-                return current.replace(lease=manager.leases.lease(manager.now()))
+                return current.replace(lease=leases.lease(records.now()))
 
             try:
-                await manager.mutate(session_id, renew, pending=True)
+                await records.mutate(session_id, renew, pending=True, on_write=leases.track)
             except NotFoundError:
                 return
             except Exception:  # noqa: BLE001 - try again; finishing checks the lease anyway
@@ -107,7 +122,7 @@ class PendingWork:
             return fn(current)
 
         try:
-            return await self.manager.mutate(session_id, apply, pending=True)
+            return await self.records.mutate(session_id, apply, pending=True, on_write=self.leases.track)
         except NotFoundError:
             raise ConflictError(f"session:{session_id}", expected=None, current_version=None) from None
 
@@ -117,14 +132,13 @@ class PendingWork:
         Finishing a delete runs its cleanup hooks (unless an earlier attempt claimed
         them) and publishes ``session.deleted``; a fork or import simply never existed.
         """
-        manager = self.manager
         if session.status is S.DELETING:
-            await manager.cleanup(session, "deleted")
-        await manager.resources.delete(session)
-        await manager.backend.delete(session.id)
-        manager.leases.release(session.id)
+            await self.records.cleanup(session, "deleted", on_write=self.leases.track)
+        await self.resources.delete(session)
+        await self.records.backend.delete(session.id)
+        self.leases.release(session.id)
         if session.status is S.DELETING:
-            await manager.kernel.emit(
+            await self.kernel.emit(
                 "session.deleted", {"session_id": session.id, "user_id": session.user_id, "app": session.app},
                 user_id=session.user_id,
             )
@@ -134,28 +148,40 @@ class PendingWork:
 
         Returns the ids removed. A pending record of a live process is left alone.
         """
-        manager = self.manager
-        now = manager.now()
+        records = self.records
+        now = records.now()
         dead: list[Session] = []
         cursor = None
         while True:
-            page = await manager.backend.list(SessionQuery(status=tuple(PENDING), limit=1000, cursor=cursor))
+            page = await records.backend.list(SessionQuery(status=tuple(PENDING), limit=1000, cursor=cursor))
             for session in page.items:
                 if session.id in self.working or session.id in self.deleting:
                     continue
                 lease = session.lease
                 # this process's own pending record that it no longer works on was abandoned
-                if lease is None or self._mine(session) or manager.leases.is_dead(lease, now) is not None:
+                if lease is None or self._mine(session) or self.leases.is_dead(lease, now) is not None:
                     dead.append(session)
             if page.next_cursor is None:
                 break
             cursor = page.next_cursor
         removed = []
         for session in dead:
-            current = await manager.backend.get(session.id)
+            current = await records.backend.get(session.id)
             if current is None or current.version != session.version:
                 continue  # someone else is on it
-            await self.remove(manager._bind(current))
+            await self.remove(records.bind(current))
             removed.append(session.id)
             log.warning("session %s was left %s by a process that died; removed it", session.id, session.status.value)
         return removed
+
+    async def remove_undecodable(self, session_id: str, reason: str) -> None:
+        """Delete a session whose record cannot be decoded, by id: its state, events and
+        artifacts, then the record (no hook sees it: there is no session to show them)."""
+        await self.resources.delete_by_id(session_id)
+        await self.records.backend.delete(session_id)
+        self.leases.release(session_id)
+        self.records.reported.discard(session_id)
+        log.warning("deleted undecodable session record %r: %s", session_id, reason)
+        await self.kernel.emit(
+            "session.deleted", {"session_id": session_id, "undecodable": True, "reason": reason}, source="sessions"
+        )

@@ -7,12 +7,17 @@ artifacts to copy or delete, and one without an event log cannot rebuild state.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell.plugins.artifacts.api import ArtifactScope, ArtifactService
 from llmspell.plugins.events.api import EventService, state_projection
 from llmspell.plugins.sessions.api import Session
 from llmspell.plugins.state.api import StateService
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
+
+__all__ = ["PROJECTION", "Resources"]
 
 log = logging.getLogger("llmspell.sessions")
 
@@ -21,7 +26,9 @@ PROJECTION = "session-state"
 
 
 class Resources:
-    def __init__(self, kernel: Any) -> None:
+    """A session's state, event stream and artifacts, through the services of ``kernel``."""
+
+    def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
 
     def _find(self, kind: type) -> Any:

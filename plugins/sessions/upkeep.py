@@ -1,60 +1,31 @@
-"""Upkeep: finding interrupted sessions, expiring idle ones, applying retention, and
-reporting (and deleting by id) session records that cannot be decoded."""
+"""Upkeep: finding interrupted sessions, expiring idle ones, applying retention.
+
+These work through the session service's own operations (list, transition, archive,
+delete) and its pending work; the plugin runs them at startup and every
+``[sessions] sweep_interval`` seconds.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import warnings
-import weakref
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from llmspell.errors import CorruptRecordWarning, InvalidTransition, NotFoundError
-from llmspell.plugins.sessions.api import Lease, Session, SessionPage, SessionQuery, SessionStatus
+from llmspell.errors import InvalidTransition, NotFoundError
+from llmspell.plugins.sessions.api import Lease, Session, SessionQuery, SessionStatus
 
 if TYPE_CHECKING:
     from .manager import SessionManager
 
+__all__ = ["SweepReport", "Sweeper", "recover", "sweep"]
+
 log = logging.getLogger("llmspell.sessions")
 S = SessionStatus
-
-
-_REPORTED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
-
-
-async def report_skipped(manager: SessionManager, page: SessionPage) -> None:
-    """Report the undecodable records a listing skipped, once per record and manager:
-    a :class:`~llmspell.errors.CorruptRecordWarning`, a log line and a
-    ``session.record_skipped`` event naming the id (delete it with ``sessions.delete``)."""
-    reported = _REPORTED.setdefault(manager, set())
-    for session_id, reason in page.skipped:
-        if session_id in reported:
-            continue
-        reported.add(session_id)
-        where = f"the {manager.config.backend} session store"
-        warnings.warn(CorruptRecordWarning(where, session_id, reason), stacklevel=3)
-        log.warning("skipped undecodable session record %r: %s", session_id, reason)
-        await manager.kernel.emit(
-            "session.record_skipped", {"session_id": session_id, "reason": reason}, source="sessions"
-        )
-
-
-async def delete_undecodable(manager: SessionManager, session_id: str, reason: str) -> None:
-    """Delete a session whose record cannot be decoded, by id: its state, events and
-    artifacts, then the record (no hook sees it: there is no session to show them)."""
-    await manager.resources.delete_by_id(session_id)
-    await manager.backend.delete(session_id)
-    manager.leases.release(session_id)
-    _REPORTED.get(manager, set()).discard(session_id)
-    log.warning("deleted undecodable session record %r: %s", session_id, reason)
-    await manager.kernel.emit(
-        "session.deleted", {"session_id": session_id, "undecodable": True, "reason": reason}, source="sessions"
-    )
 
 
 @attrs.frozen
