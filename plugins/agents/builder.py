@@ -34,11 +34,11 @@ from llmspell.errors import ConfigError, MissingExtraError
 if TYPE_CHECKING:
     from .api import BaseAgent
 
-__all__ = ["AgentBuilder", "Factory", "load_spec", "read_spec"]
+__all__ = ["AgentBuilder", "Factory", "plan_spec", "read_spec"]
 
 
 class Factory(Protocol):
-    """What the builder and spec files use of the agent service."""
+    """What the builder uses of the agent service."""
 
     def create(self, type_name: Any, /, name: str | None = None, **config: Any) -> BaseAgent: ...
 
@@ -164,8 +164,9 @@ def read_spec(source: str | Path | Mapping[str, Any]) -> tuple[list[dict[str, An
     return [dict(t) for t in tables], label
 
 
-def load_spec(manager: Factory, source: str | Path | Mapping[str, Any]) -> list[BaseAgent]:
-    """Create every agent of a spec, dependencies (``agents = [...]``) first."""
+def plan_spec(source: str | Path | Mapping[str, Any]) -> tuple[list[tuple[str, str, dict[str, Any]]], str]:
+    """The agents of a spec in the order to create them, dependencies (``agents = [...]``)
+    first: ``(name, type, config)`` each; and a label for error messages."""
     tables, label = read_spec(source)
     problems = []
     by_name: dict[str, dict[str, Any]] = {}
@@ -195,13 +196,10 @@ def load_spec(manager: Factory, source: str | Path | Mapping[str, Any]) -> list[
 
     for name in by_name:
         visit(name)
-    created = []
+    plan = []
     for name in order:
         table = dict(by_name[name])
         type_name = table.pop("type")
         table.pop("name")
-        try:
-            created.append(manager.create(type_name, name=name, **table))
-        except ConfigError as exc:
-            raise ConfigError([f"agent {name!r}: {p}" for p in exc.problems], source=label) from None
-    return created
+        plan.append((name, type_name, table))
+    return plan, label

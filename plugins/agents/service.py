@@ -32,7 +32,7 @@ from llmspell.plugins.agents.api import (
 from llmspell.plugins.agents.backend import ModelProvider
 
 from .api import INJECT, AgentConfig, BaseAgent
-from .builder import AgentBuilder, load_spec
+from .builder import AgentBuilder, plan_spec
 from .calls import Calls, report
 from .commit import Committer
 from .handoff import Handoffs
@@ -136,8 +136,16 @@ class AgentManager:
         return AgentBuilder(self, type_name, name)
 
     def from_spec(self, spec: str | Any) -> builtins.list[BaseAgent]:
-        """Create the agents described by a TOML/YAML file or mapping (see ``docs/agents.md``)."""
-        return load_spec(self, spec)
+        """Create the agents described by a TOML/YAML file or mapping (see ``docs/agents.md``),
+        each agent after the agents it names."""
+        plan, label = plan_spec(spec)
+        created = []
+        for name, type_name, config in plan:
+            try:
+                created.append(self.create(type_name, name=name, **config))
+            except ConfigError as exc:
+                raise ConfigError([f"agent {name!r}: {p}" for p in exc.problems], source=label) from None
+        return created
 
     def _inject(self, cls: type[BaseAgent], cfg: AgentConfig, deps: Mapping[str, Any], name: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
