@@ -17,17 +17,21 @@ The suite opens the backend before each test, checks that its ``health()`` (wher
 has one) reports no problem, hands it to the test as the ``backend`` fixture and closes
 it afterwards. The suites mark their own tests and fixtures for pytest-asyncio, so they
 run under ``asyncio_mode = "strict"`` (the default) as under ``"auto"``. Every test's
-docstring states the rule it checks. The same classes run over every llmspell backend in
-``tests/contracts/`` and over third-party backends in their own projects.
+docstring states the rule it checks, and a failing assertion starts with ``rule:`` and the
+rule it broke (:func:`raises` does the same for an error that was not raised). The same
+classes run over every llmspell backend in ``tests/contracts/`` and over third-party
+backends in their own projects.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-__all__ = ["opened", "check_health"]
+import pytest
+
+__all__ = ["opened", "check_health", "raises"]
 
 
 @asynccontextmanager
@@ -50,3 +54,13 @@ async def check_health(backend: Any, fixture: str) -> None:
     if health is not None:
         problems = list(await health())
         assert problems == [], f"rule: an opened backend's health() reports no problem; {fixture} reports {problems}"
+
+
+@contextmanager
+def raises(error: type[BaseException], rule: str, *, match: str | None = None) -> Iterator[Any]:
+    """``pytest.raises(error, match=match)`` whose failure names the rule: ``rule: <rule>``."""
+    try:
+        with pytest.raises(error, match=match) as info:
+            yield info
+    except (AssertionError, pytest.fail.Exception) as exc:
+        raise AssertionError(f"rule: {rule} ({exc})") from None
