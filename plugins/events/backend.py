@@ -8,7 +8,8 @@ Helpers for log backends: :func:`prepare` checks and encodes a batch, and its
 :class:`Prepared` checks ``expected_last_seq`` (:meth:`Prepared.check_last_seq`) or numbers
 the whole batch (:meth:`Prepared.place`); :class:`LogQuery` checks ``query``'s
 arguments and applies its filters, order and limit; :func:`check_range`, :func:`check_seq`,
-:func:`check_time`, :func:`type_filter` check and translate other arguments;
+:func:`check_time`, :func:`type_filter` check and translate other arguments, and
+:func:`read_range` gives the seqs a ``read`` returns;
 :func:`time_us` / :func:`from_us` / :func:`time_key` convert stored times;
 :meth:`EventCodec.at_position` adds an event's position to its envelope.
 
@@ -31,7 +32,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -61,12 +62,14 @@ __all__ = [
     "from_us",
     "Prepared",
     "Placed",
+    "NewEvent",
     "prepare",
     "LogQuery",
     "time_key",
     "check_seq",
     "check_time",
     "check_range",
+    "read_range",
     "type_filter",
 ]
 
@@ -418,10 +421,21 @@ def from_us(value: int) -> datetime:
     return EPOCH + timedelta(microseconds=value)
 
 
-def time_key(value: int) -> bytes:
-    """Eight bytes that sort as the microsecond times ``value`` do (also before 1970), for
-    stores that order their keys as bytes."""
-    return (value + 2**63).to_bytes(8, "big")
+def time_key(value: datetime | int) -> bytes:
+    """Eight bytes that sort as the times do (a datetime, or microseconds since the epoch;
+    also before 1970), for stores that order their keys as bytes."""
+    return ((time_us(value) if isinstance(value, datetime) else value) + 2**63).to_bytes(8, "big")
+
+
+class NewEvent(NamedTuple):
+    """An event :meth:`Prepared.place` numbered, to store."""
+
+    event: Event
+    """The event with its ``stream`` and ``seq`` set."""
+    stream: str
+    seq: int
+    raw: bytes
+    """Its envelope, without the position (:meth:`EventCodec.at_position` adds it)."""
 
 
 @attrs.frozen
@@ -430,9 +444,8 @@ class Placed:
 
     result: AppendResult
     """What ``append`` returns."""
-    new: list[tuple[Event, bytes]]
-    """The events to store, in order: each with its stream and seq, and its envelope
-    (without the position; :meth:`EventCodec.at_position` adds it)."""
+    new: list[NewEvent]
+    """The events to store, in order."""
 
 
 class Prepared:
@@ -468,7 +481,7 @@ class Prepared:
         if self.stream is not None:
             self.check_last_seq(last_seq(self.stream))
         out: list[Event] = []
-        new: list[tuple[Event, bytes]] = []
+        new: list[NewEvent] = []
         duplicates: set[str] = set()
         seen: dict[str, Event] = {}
         last: dict[str, int] = {}
@@ -478,9 +491,9 @@ class Prepared:
                 duplicates.add(event_id)
                 out.append(first)
                 continue
-            last[stream] = (last[stream] if stream in last else last_seq(stream)) + 1
-            seen[event_id] = placed = event.with_position(stream, last[stream])
-            new.append((placed, raw))
+            seq = last[stream] = (last[stream] if stream in last else last_seq(stream)) + 1
+            seen[event_id] = placed = event.with_position(stream, seq)
+            new.append(NewEvent(placed, stream, seq, raw))
             out.append(placed)
         return Placed(AppendResult(out, frozenset(duplicates)), new)
 
@@ -552,6 +565,16 @@ def check_range(stream: str, from_seq: int, to_seq: int | None, limit: int | Non
     for name, value in (("from_seq", from_seq), ("to_seq", to_seq), ("limit", limit)):
         if value is not None:
             check_seq(name, value)
+
+
+def read_range(last_seq: int, from_seq: int = 1, to_seq: int | None = None, limit: int | None = None) -> range:
+    """The seqs ``read(stream, from_seq, to_seq, limit)`` returns from a stream whose last seq
+    is ``last_seq``: ``from_seq <= seq <= to_seq``, both inclusive, at most ``limit``."""
+    start = max(from_seq, 1)  # seqs start at 1
+    stop = last_seq if to_seq is None else min(to_seq, last_seq)
+    if limit is not None:
+        stop = min(stop, start + limit - 1)
+    return range(start, stop + 1)
 
 
 @attrs.frozen

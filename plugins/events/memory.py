@@ -15,7 +15,7 @@ from llmspell import serde
 from llmspell.plugins.events.api import Event, StreamInfo, check_stream
 from llmspell.plugins.events.backend import AppendResult, EventCodec, LogQuery, Snapshot
 
-from .backend import check_range, from_us, prepare, time_us
+from .backend import check_range, from_us, prepare, read_range, time_us
 
 __all__ = ["MemoryEventLog"]
 
@@ -40,10 +40,9 @@ class MemoryEventLog:
 
     async def append(self, events: Sequence[Event], *, expected_last_seq: int | None = None) -> AppendResult:
         placed = prepare(self.codec, events, expected_last_seq).place(self._last, self._find)
-        for event, raw in placed.new:  # no await since the batch was placed: it lands at once
-            assert event.stream is not None
-            self._streams.setdefault(event.stream, []).append((event.id, event.type, time_us(event.time), raw))
-            self._ids[event.id] = (event.stream, len(self._streams[event.stream]))
+        for event, stream, seq, raw in placed.new:  # no await since the batch was placed: it lands at once
+            self._streams.setdefault(stream, []).append((event.id, event.type, time_us(event.time), raw))
+            self._ids[event.id] = (stream, seq)
         return placed.result
 
     def _last(self, stream: str) -> int:
@@ -59,12 +58,8 @@ class MemoryEventLog:
     async def read(self, stream: str, from_seq: int = 1, to_seq: int | None = None, limit: int | None = None) -> list[Event]:
         check_range(stream, from_seq, to_seq, limit)
         rows = self._streams.get(stream, [])
-        start = max(from_seq, 1)
-        stop = len(rows) if to_seq is None else min(to_seq, len(rows))
-        if limit is not None:
-            stop = min(stop, start + limit - 1)
         decode = self.codec.decode
-        return [decode(rows[seq - 1][3], stream, seq) for seq in range(start, stop + 1)]
+        return [decode(rows[seq - 1][3], stream, seq) for seq in read_range(len(rows), from_seq, to_seq, limit)]
 
     async def last_seq(self, stream: str) -> int:
         check_stream(stream)

@@ -191,12 +191,12 @@ class StateSessionBackend:
     backend), and the record's version is the store's version of that key, so ``put`` is
     one compare-and-set. ``list`` reads every record and pages with :func:`page`: fine for
     the thousands of sessions of one machine; a backend with indexes answers from them.
-    ``where`` names the store in the error of a damaged record.
+    ``where`` names the store in the error of a damaged record (by default its ``name``).
     """
 
-    def __init__(self, store: StateBackend, where: str, prefix: str = "") -> None:
+    def __init__(self, store: StateBackend, where: str | None = None, prefix: str = "") -> None:
         self.store = store
-        self.where = where
+        self.where = where or f"the {store.name} session store"
         self.prefix = prefix
 
     async def open(self) -> None:

@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from llmspell.errors import ConflictError, ValidationError
-from llmspell.plugins.events.backend import Event, EventCodec, LogQuery, prepare, time_key, time_us
+from llmspell.plugins.events.backend import (
+    Event,
+    EventCodec,
+    LogQuery,
+    prepare,
+    read_range,
+    time_key,
+    time_us,
+)
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -32,14 +40,15 @@ def test_place_numbers_a_batch_and_finds_duplicates() -> None:
     assert [(e.stream, e.seq) for e in placed.result.events] == [("a", 8), ("b", 1), ("a", 8), ("a", 7)]
     assert placed.result.events[3] is stored
     assert placed.result.duplicates == {one.id, stored.id}
-    assert [(e.id, e.seq) for e, _ in placed.new] == [(one.id, 8), (two.id, 1)]
+    assert [(new.event.id, new.stream, new.seq) for new in placed.new] == [(one.id, "a", 8), (two.id, "b", 1)]
+    assert all(new.event.seq == new.seq and new.event.stream == new.stream for new in placed.new)
 
 
 def test_place_checks_the_expected_last_seq_first() -> None:
     prepared = prepare(EventCodec(), [Event("note.added", {}, stream="a")], 3)
     with pytest.raises(ConflictError):
         prepared.place(lambda stream: 4, lambda event_id: None)
-    assert prepared.place(lambda stream: 3, lambda event_id: None).new[0][0].seq == 4
+    assert prepared.place(lambda stream: 3, lambda event_id: None).new[0].seq == 4
 
 
 def test_the_old_check_expected_still_works_with_a_deprecation_warning() -> None:
@@ -76,3 +85,12 @@ def test_time_keys_sort_like_times() -> None:
              datetime(1970, 1, 1, tzinfo=UTC), T0, datetime(9999, 12, 31, tzinfo=UTC)]
     keys = [time_key(time_us(t)) for t in times]
     assert keys == sorted(keys) and len(set(keys)) == len(keys) and {len(k) for k in keys} == {8}
+
+
+def test_read_range_is_inclusive_and_cut_at_limit_and_the_end() -> None:
+    assert read_range(10) == range(1, 11)
+    assert read_range(10, 4, 6) == range(4, 7)
+    assert read_range(10, 2, limit=3) == range(2, 5)
+    assert read_range(10, 11) == range(11, 11) and not read_range(10, 5, 4) and not read_range(0)
+    assert read_range(10, 0, limit=2) == range(1, 3)  # seqs start at 1
+    assert read_range(10, limit=0) == range(1, 1)

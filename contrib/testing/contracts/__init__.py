@@ -1,7 +1,10 @@
 """Backend conformance suites, one module per backend kind.
 
 Each module holds a test class that a backend's tests subclass, overriding ONE fixture
-that returns the backend, built but not opened:
+that returns the backend, built but not opened (or, for state, sessions and events,
+setting the class attribute ``kernel_config`` instead: the suite then tests the backend
+that this kernel configuration selects, given as a mapping, ``{"distribution": "lmdb"}``,
+or as the text of an ``llmspell.toml``, ``'distribution = "lmdb"'``):
 
 =====================================  ===================  ==========================
 suite                                  fixture to override  the suite opens it with
@@ -25,13 +28,18 @@ backends in their own projects.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import pytest
 
-__all__ = ["opened", "check_health", "raises"]
+__all__ = ["opened", "check_health", "raises", "selected_backend"]
+
+#: The registry kind and config section of each capability whose suite takes ``kernel_config``.
+_SELECTED = {"state": ("state backend", "state"), "sessions": ("session backend", "sessions"),
+             "events": ("event backend", "events")}
 
 
 @asynccontextmanager
@@ -64,3 +72,19 @@ def raises(error: type[BaseException], rule: str, *, match: str | None = None) -
             yield info
     except (AssertionError, pytest.fail.Exception) as exc:
         raise AssertionError(f"rule: {rule} ({exc})") from None
+
+
+def selected_backend(make_kernel: Any, config: Any, capability: str, fixture: str) -> Any:
+    """The backend that kernel configuration ``config`` (a mapping, or TOML text) selects for
+    ``capability`` (``state``, ``sessions`` or ``events``), built, not opened: what a suite's
+    ``fixture`` returns when the test class sets ``kernel_config`` instead of overriding it."""
+    if isinstance(config, str):
+        config = tomllib.loads(config)
+    if config is None:
+        raise NotImplementedError(
+            f"override the {fixture} fixture to return your backend (built, not opened), or set the class "
+            f"attribute kernel_config to a kernel configuration that selects it"
+        )
+    kind, section = _SELECTED[capability]
+    kernel = make_kernel(config)
+    return kernel.create_backend(kind, kernel.config.section(section).backend)

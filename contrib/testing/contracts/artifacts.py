@@ -328,7 +328,8 @@ class ArtifactIndexContract:
     async def test_bad_limit_raises_validation_error_and_limit_one_pages(self, backend: Any) -> None:
         """A query limit that is not an integer from 1 raises ValidationError naming the limit
         (ArtifactQuery refuses it when built); limit=1 pages one version at a time."""
-        for limit in (0, -1, "5", 1.5, True):
+        bad: tuple[Any, ...] = (0, -1, "5", 1.5, True)
+        for limit in bad:
             with raises(ValidationError, f"limit={limit!r} raises ValidationError naming limit", match="limit"):
                 await backend.query(ArtifactQuery(limit=limit))
         for name in ("a.txt", "b.txt"):

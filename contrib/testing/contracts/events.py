@@ -36,7 +36,7 @@ from llmspell.ids import new_id
 from llmspell.plugins.events.api import MAX_STREAM_LENGTH, Event
 from llmspell.plugins.events.backend import Snapshot
 
-from . import opened, raises
+from . import opened, raises, selected_backend
 
 __all__ = ["EventLogContract", "MAX_STREAM_LENGTH"]
 
@@ -50,10 +50,15 @@ class EventLogContract:
 
     pytestmark = [pytest.mark.asyncio]
 
+    kernel_config: Any = None
+    """Or set this: a kernel configuration (a mapping, or the text of an ``llmspell.toml``);
+    the suite then tests the events backend it selects."""
+
     @pytest.fixture
-    def event_log(self) -> Any:
-        """Override: your event log, built but not opened (the suite opens and closes it)."""
-        raise NotImplementedError("override the event_log fixture to return your EventLog, not opened")
+    def event_log(self, make_kernel: Any) -> Any:
+        """Override: your backend, built but not opened (the suite opens and closes it); or set
+        ``kernel_config`` and the suite builds the backend that configuration selects."""
+        return selected_backend(make_kernel, self.kernel_config, "events", "event_log")
 
     @pytest_asyncio.fixture
     async def backend(self, event_log: Any) -> AsyncIterator[Any]:
@@ -181,8 +186,8 @@ class EventLogContract:
 
     async def test_read_ranges(self, backend: Any, prefix: str) -> None:
         """read(stream, from_seq, to_seq, limit) returns from_seq <= seq <= to_seq (both inclusive)
-        in order, at most limit; past the end or an empty range gives []; a missing stream reads []
-        with last_seq 0."""
+        in order, at most limit (0: none); past the end or an empty range gives []; a missing stream
+        reads [] with last_seq 0."""
         s = prefix + "a"
         await backend.append([self.make(s, n=i) for i in range(1, 11)])
         assert [e.seq for e in await backend.read(s)] == list(range(1, 11)), "rule: read returns the stream in order"
@@ -192,6 +197,8 @@ class EventLogContract:
         assert [e.payload["n"] for e in await backend.read(s, 9)] == [9, 10], "rule: read returns each seq's event"
         assert await backend.read(s, 11) == [], "rule: a range past the end reads []"
         assert await backend.read(s, 5, 4) == [], "rule: an empty range (from_seq > to_seq) reads []"
+        assert await backend.read(s, limit=0) == [], "rule: limit=0 reads []"
+        assert [e.seq for e in await backend.read(s, 0, limit=2)] == [1, 2], "rule: from_seq=0 reads from seq 1"
         assert await backend.read(prefix + "missing") == [], "rule: an unknown stream reads []"
         assert await backend.last_seq(prefix + "missing") == 0, "rule: an unknown stream's last_seq is 0"
 

@@ -38,7 +38,7 @@ from llmspell.plugins.sessions.api import (
     check_session_id,
 )
 
-from . import opened, raises
+from . import opened, raises, selected_backend
 
 __all__ = ["SessionBackendContract", "make_session"]
 
@@ -65,10 +65,15 @@ class SessionBackendContract:
 
     pytestmark = [pytest.mark.asyncio]
 
+    kernel_config: Any = None
+    """Or set this: a kernel configuration (a mapping, or the text of an ``llmspell.toml``);
+    the suite then tests the sessions backend it selects."""
+
     @pytest.fixture
-    def session_backend(self) -> Any:  # pragma: no cover - overridden
-        """Override: your session backend, built but not opened (the suite opens and closes it)."""
-        raise NotImplementedError("override the session_backend fixture to return your backend, not opened")
+    def session_backend(self, make_kernel: Any) -> Any:
+        """Override: your backend, built but not opened (the suite opens and closes it); or set
+        ``kernel_config`` and the suite builds the backend that configuration selects."""
+        return selected_backend(make_kernel, self.kernel_config, "sessions", "session_backend")
 
     @pytest_asyncio.fixture
     async def backend(self, session_backend: Any) -> AsyncIterator[Any]:
