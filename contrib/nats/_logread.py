@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from llmspell.plugins.events.api import Event, MalformedEventError, StreamInfo, check_stream, compile_patterns
-from llmspell.plugins.events.backend import EventCodec, check_range, time_us
+from llmspell.plugins.events.backend import EventCodec, LogQuery, check_range, time_us
 
 from ._client import Msg
 from .naming import untoken
@@ -147,6 +147,7 @@ class LogReader:
         limit: int | None = None,
         reverse: bool = False,
     ) -> list[Event]:
+        LogQuery.of(types=types, stream=stream, since=since, until=until, limit=limit, reverse=reverse)  # checked
         match = None if types is None else compile_patterns(types).match
         low = None if since is None else time_us(since)
         high = None if until is None else time_us(until)

@@ -44,7 +44,7 @@ from typing import Any
 from llmspell import serde
 from llmspell.errors import BackendUnavailable, ConflictError
 from llmspell.plugins.events.api import Event, check_stream
-from llmspell.plugins.events.backend import AppendResult, EventCodec, Snapshot, check_expected, prepare
+from llmspell.plugins.events.backend import AppendResult, EventCodec, Snapshot, prepare
 
 from ._claims import Claim, Claims
 from ._client import WRONG_LAST_SEQUENCE, JetStreamError, NatsConnection
@@ -120,7 +120,7 @@ class NatsEventLog(LogReader):
             return AppendResult([])
         if prepared.stream is not None:
             _, last = await self._position(prepared.stream, fresh=True)
-            check_expected(prepared, last)
+            prepared.check_last_seq(last)
         first: dict[str, int] = {}
         by_stream: dict[str, list[int]] = {}
         for i, (stream, event_id, *_) in enumerate(rows):

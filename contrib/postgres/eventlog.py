@@ -30,7 +30,7 @@ from typing import Any
 from llmspell import serde
 from llmspell.errors import ConflictError
 from llmspell.plugins.events.api import Event, StreamInfo, check_stream, compile_patterns
-from llmspell.plugins.events.backend import AppendResult, EventCodec, Snapshot, check_range, prepare
+from llmspell.plugins.events.backend import AppendResult, EventCodec, LogQuery, Snapshot, check_range, prepare
 from llmspell.plugins.state.backend import prefix_upper_bound
 
 from ._db import Database
@@ -202,6 +202,7 @@ class PostgresEventLog:
         limit: int | None = None,
         reverse: bool = False,
     ) -> list[Event]:
+        LogQuery.of(types=types, stream=stream, since=since, until=until, limit=limit, reverse=reverse)  # checked
         condition, params = type_condition(types)
         where = [condition] if condition else []
         if stream is not None:

@@ -136,7 +136,7 @@ class PostgresSessionBackend:
         for column, op, value in (
             ("created_at", ">=", query.created_after), ("created_at", "<", query.created_before),
             ("last_active_at", ">=", query.active_after), ("last_active_at", "<", query.active_before),
-            ("expires_at", "<=", query.expires_before),
+            ("expires_at", "<", query.expires_before),
         ):
             if value is not None:
                 add(f"{column} {op} %s", value)

@@ -29,8 +29,8 @@ from llmspell.plugins.events.api import Event, StreamInfo, check_stream, compile
 from llmspell.plugins.events.backend import (
     AppendResult,
     EventCodec,
+    LogQuery,
     Snapshot,
-    check_expected,
     check_range,
     prepare,
     time_us,
@@ -106,7 +106,7 @@ class RedisEventLog:
             args += [names[stream], event_id.encode(), type_name.encode(), when, raw]
         reply = await self._run("append", keys, args, write=True)
         if reply[0] == 0:
-            check_expected(prepared, int(reply[1]))
+            prepared.check_last_seq(int(reply[1]))
         out: list[Event] = []
         duplicates: set[str] = set()
         for event, (stream, event_id, *_), entry in zip(prepared.events, prepared.rows, reply[1:], strict=True):
@@ -159,6 +159,7 @@ class RedisEventLog:
         limit: int | None = None,
         reverse: bool = False,
     ) -> list[Event]:
+        LogQuery.of(types=types, stream=stream, since=since, until=until, limit=limit, reverse=reverse)  # checked
         match = None if types is None else compile_patterns(types).match
         low = None if since is None else time_us(since)
         high = None if until is None else time_us(until)

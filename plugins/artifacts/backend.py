@@ -80,7 +80,8 @@ def encode_cursor(meta: ArtifactMeta) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[str, str, str, int]:
-    """``(scope, owner, name, version)`` after which a page continues."""
+    """``(scope, owner, name, version)`` after which a page continues; :class:`ValidationError`
+    naming the cursor for one no index returned."""
     try:
         scope, owner, name, version = serde.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
         if not all(isinstance(v, str) for v in (scope, owner, name)) or type(version) is not int:
@@ -97,7 +98,11 @@ class ArtifactQuery:
     Results are ordered by (scope, owner, name, version); ``cursor`` (from
     :func:`encode_cursor`) continues after that item. ``latest_only`` keeps the newest
     version of each name. ``content_type`` matches exactly, or a family with ``"text/*"``.
-    An index sets ``next_cursor`` of its page when more items follow.
+    ``created_before`` is exclusive (``created < created_before``), like every upper time
+    bound. An index sets ``next_cursor`` of its page when more items follow. A ``limit``
+    that is not an integer from 1 raises :class:`~llmspell.errors.ValidationError` naming
+    ``limit`` when the query is built; a cursor no index returned raises one naming the
+    cursor (:func:`decode_cursor`).
     """
 
     scope: str | None = None
@@ -107,8 +112,14 @@ class ArtifactQuery:
     content_type: str | None = None
     latest_only: bool = True
     created_before: datetime | None = None
-    limit: int = 100
+    limit: int = attrs.field(default=100, validator=lambda _self, _attr, value: _check_limit(value))
     cursor: str | None = None
+
+
+def _check_limit(value: object) -> None:
+    if type(value) is not int or not 1 <= value <= 2**63 - 1:
+        shown = repr(value) if type(value) is not int or abs(value) < 2**80 else "a larger integer"
+        raise ValidationError(f"ArtifactQuery limit must be an integer from 1 to {2**63 - 1}, got {shown:.60}")
 
 
 @attrs.frozen
@@ -138,7 +149,7 @@ class BlobRecord:
 
 @runtime_checkable
 class BlobWriter(Protocol):
-    """An upload in progress (a temp file; an S3 multipart upload)."""
+    """An upload in progress (a temp file; an S3 multipart upload); every method is a coroutine."""
 
     async def write(self, data: bytes) -> None:
         """Append ``data`` (any size; the writer batches parts)."""
@@ -158,6 +169,9 @@ class BlobStore(Protocol):
     anything else with :class:`~llmspell.errors.ValidationError`. Writes go through a
     :class:`BlobWriter` (the key is known only once the content is hashed); a visible blob
     is always complete. Reads stream. Writing an existing key replaces it atomically.
+
+    ``read``, ``blobs`` and ``uploads`` are plain methods returning async iterators
+    (write them as ``async def`` generators); every other method is a coroutine.
     """
 
     async def start(self) -> None: ...
@@ -194,7 +208,7 @@ class ArtifactIndex(Protocol):
 
     Every method is one transaction, so several processes (or hosts, with a shared SQL
     database) may use one index. Version numbers of a name are assigned here, increase
-    and are never reused, also after deletion.
+    and are never reused, also after deletion. Every method is a coroutine (``async def``).
     """
 
     async def start(self) -> None: ...
@@ -215,7 +229,8 @@ class ArtifactIndex(Protocol):
 
     async def versions(self, id: ArtifactId) -> list[ArtifactMeta]: ...
 
-    async def query(self, query: ArtifactQuery) -> ArtifactPage: ...
+    async def query(self, query: ArtifactQuery) -> ArtifactPage:
+        """One page of the versions ``query`` matches, in (scope, owner, name, version) order."""
 
     async def delete(self, id: ArtifactId, versions: Sequence[int] | None = None) -> list[ArtifactMeta]:
         """Delete some versions (None: all, and the grants with them); returns what went."""
@@ -245,14 +260,14 @@ class ArtifactIndex(Protocol):
         """Remember that a session ended at ``at`` (for retention)."""
 
     async def ended_sessions(self, before: datetime) -> list[str]:
-        """Sessions that ended before ``before``."""
+        """Sessions that ended before ``before`` (exclusive: ``ended < before``)."""
 
     async def forget_session(self, session_id: str) -> None: ...
 
 
 @runtime_checkable
 class KeyProvider(Protocol):
-    """Encryption keys by id; ``current`` names the key new blobs are sealed with."""
+    """Encryption keys by id; ``current`` names the key new blobs are sealed with (synchronous)."""
 
     @property
     def current(self) -> str: ...
@@ -272,7 +287,7 @@ class CodecOptions:
 
 
 class Encoder(Protocol):
-    """A streaming encoding of one blob; ``params`` is written to the blob header."""
+    """A streaming encoding of one blob; ``params`` is written to the blob header (synchronous)."""
 
     params: Mapping[str, Any]
 
@@ -282,7 +297,7 @@ class Encoder(Protocol):
 
 
 class Decoder(Protocol):
-    """A streaming decoding; outputs lazily, at most one frame at a time.
+    """A streaming decoding (synchronous); outputs lazily, at most one frame at a time.
 
     ``finish`` raises :class:`~llmspell.errors.IntegrityError` for a truncated or
     tampered stream.
@@ -295,7 +310,10 @@ class Decoder(Protocol):
 
 @runtime_checkable
 class Codec(Protocol):
-    """A reversible, streaming transformation of blob bytes (compression, encryption)."""
+    """A reversible, streaming transformation of blob bytes (compression, encryption).
+
+    Its methods are synchronous (the service runs them off the event loop where needed).
+    """
 
     name: str
 

@@ -31,7 +31,7 @@ from llmspell.plugins.events.api import Event
 from llmspell.plugins.events.backend import AppendResult, EventCodec
 
 from ._timeorder import by_id
-from .backend import Prepared, check_expected
+from .backend import Prepared
 
 __all__ = ["GroupWriter", "write_group", "pages_written"]
 
@@ -89,7 +89,7 @@ def _write_single(con: Any, codec: EventCodec, prepared: Prepared, last: dict[st
     stream, event_id, type_name, when, raw = prepared.rows[0]
     current = _last_seq(con, stream, last)
     if prepared.expected_last_seq is not None:
-        check_expected(prepared, current)
+        prepared.check_last_seq(current)
     seq = current + 1
     if con.execute(_INSERT_NEW, (stream, seq, event_id, type_name, when, raw, by_id(event_id, when))).rowcount != 1:
         # Already logged (by anyone, in any stream): nothing was written.
@@ -113,7 +113,7 @@ def _write_batch(con: Any, codec: EventCodec, prepared: Prepared, last: dict[str
         ):
             stored[event_id] = (stream, seq, data)
     if prepared.stream is not None:
-        check_expected(prepared, _last_seq(con, prepared.stream, last))
+        prepared.check_last_seq(_last_seq(con, prepared.stream, last))
     inserts = []
     out: list[Event] = []
     duplicates = set()

@@ -4,16 +4,35 @@ Backends (the defaults here, ``llmspell.contrib`` and third-party packages) impo
 this module and from :mod:`llmspell.plugins.events.api`, never from the plugin's
 implementation modules.
 
-Helpers for log backends: :func:`prepare` and :func:`check_expected` for appends,
-:func:`check_range`, :func:`check_seq`, :func:`check_time`, :func:`type_filter` for
-queries, :func:`time_us` / :func:`from_us` for stored times.
+Helpers for log backends: :func:`prepare` checks and encodes a batch, and its
+:class:`Prepared` checks ``expected_last_seq`` (:meth:`Prepared.check_last_seq`) or numbers
+the whole batch (:meth:`Prepared.place`); :class:`LogQuery` checks ``query``'s
+arguments and applies its filters, order and limit; :func:`check_range`, :func:`check_seq`,
+:func:`check_time`, :func:`type_filter` check and translate other arguments, and
+:func:`read_range` gives the seqs a ``read`` returns;
+:func:`time_us` / :func:`from_us` / :func:`time_key` convert stored times;
+:meth:`EventCodec.at_position` adds an event's position to its envelope.
+
+The rules, which the conformance suite checks (``EventLogContract``):
+
+* each new event gets the next seq of its stream, from 1, with no gaps; an event whose id
+  is stored (or earlier in the batch) is not stored again and comes back as first stored;
+* ``expected_last_seq`` unless the stream's last seq is that number raises
+  :class:`~llmspell.errors.ConflictError`; with events of several streams
+  :class:`~llmspell.errors.ValidationError`; on any error nothing of the batch is stored;
+* ``read`` is ``from_seq <= seq <= to_seq``, both inclusive;
+* ``query``'s ``since`` is inclusive and ``until`` exclusive (``[since, until)``, the
+  half-open rule of every time filter in llmspell), in (time, stream, seq) order, newest
+  first with ``reverse``, cut at ``limit`` after ordering; a negative or non-integer
+  ``limit``, a naive or non-datetime bound raises ``ValidationError`` naming the argument.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import warnings
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -52,11 +71,15 @@ __all__ = [
     "time_us",
     "from_us",
     "Prepared",
+    "Placed",
+    "NewEvent",
     "prepare",
-    "check_expected",
+    "LogQuery",
+    "time_key",
     "check_seq",
     "check_time",
     "check_range",
+    "read_range",
     "type_filter",
 ]
 
@@ -98,12 +121,16 @@ class Snapshot:
 
 @runtime_checkable
 class EventLog(Protocol):
-    """Append-only, per-stream sequenced storage of events (a log backend)."""
+    """Append-only, per-stream sequenced storage of events (a log backend).
+
+    Every method is a coroutine (``async def``), ``open`` and ``close`` included.
+    """
 
     async def open(self) -> None:
         """Connect and create what is missing; called once before any other method."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release connections and files."""
 
     async def append(self, events: Sequence[Event], *, expected_last_seq: int | None = None) -> AppendResult:
         """Append ``events`` atomically, each to its ``stream`` (required), in order.
@@ -146,7 +173,10 @@ class EventLog(Protocol):
     ) -> list[Event]:
         """Events whose type matches ``types`` (patterns) and time is in ``[since, until)``.
 
-        Ordered by event time, then stream and seq (newest first with ``reverse``).
+        ``since`` is inclusive and ``until`` exclusive. Ordered by event time, then stream
+        and seq (newest first with ``reverse``), then cut at ``limit``. Bad arguments
+        raise :class:`~llmspell.errors.ValidationError` naming the argument
+        (:meth:`LogQuery.of` checks them all).
         """
         ...
 
@@ -165,12 +195,17 @@ class EventLog(Protocol):
         """Store a projection snapshot, replacing the previous one of its stream and name."""
         ...
 
-    async def load_snapshot(self, stream: str, name: str) -> Snapshot | None: ...
+    async def load_snapshot(self, stream: str, name: str) -> Snapshot | None:
+        """The snapshot saved for ``(stream, name)``, or None."""
+        ...
 
 
 @runtime_checkable
 class TransportInbox(Protocol):
-    """What a transport delivers into; given to it by the event service at start."""
+    """What a transport delivers into; given to it by the event service at start.
+
+    Both methods are coroutines.
+    """
 
     async def deliver(self, event: Event) -> None:
         """Hand an event to every local subscriber whose pattern matches."""
@@ -188,7 +223,10 @@ class TransportInbox(Protocol):
 
 @runtime_checkable
 class EventTransport(Protocol):
-    """Carries published events to the subscribers of every process."""
+    """Carries published events to the subscribers of every process.
+
+    Every method is a coroutine (``async def``).
+    """
 
     async def start(self, inbox: TransportInbox) -> None:
         """Begin receiving; events are handed to ``inbox`` from now on."""
@@ -203,9 +241,11 @@ class EventTransport(Protocol):
         member process (``local``: this one).
         """
 
-    async def leave(self, group: str) -> None: ...
+    async def leave(self, group: str) -> None:
+        """Stop being a member of ``group`` in this process."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Stop receiving and release the connection."""
 
 
 #: A coroutine function receiving events (what transports and triggers call).
@@ -275,6 +315,14 @@ class EventCodec:
     def encode(self, event: Event, *, position: bool = False) -> bytes:
         """JSON bytes of ``event``; :class:`SerializationError` if its payload is not JSON data."""
         return serde.dumps_data(_envelope(event, position))
+
+    @staticmethod
+    def at_position(raw: bytes, stream: str, seq: int) -> bytes:
+        """``raw`` (from :meth:`encode` without a position, or :func:`prepare`) with the
+        event's ``stream`` and ``seq`` added, byte for byte what ``encode(event,
+        position=True)`` gives for the event placed there, without encoding it again. A log
+        that keeps one value per event stores this and reads it with ``decode(value)``."""
+        return b"%b,\"stream\":%b,\"seq\":%d}" % (raw[:-1], serde.dumps_data(stream), seq)
 
     def decode(self, raw: bytes | str, stream: str | None = None, seq: int | None = None) -> Event:
         """The event stored as ``raw`` at ``seq`` of ``stream`` (or carried with its position)."""
@@ -348,7 +396,35 @@ def time_us(when: datetime) -> int:
 
 
 def from_us(value: int) -> datetime:
+    """The time ``value`` microseconds after the Unix epoch (UTC)."""
     return EPOCH + timedelta(microseconds=value)
+
+
+def time_key(value: datetime | int) -> bytes:
+    """Eight bytes that sort as the times do (a datetime, or microseconds since the epoch;
+    also before 1970), for stores that order their keys as bytes."""
+    return ((time_us(value) if isinstance(value, datetime) else value) + 2**63).to_bytes(8, "big")
+
+
+class NewEvent(NamedTuple):
+    """An event :meth:`Prepared.place` numbered, to store."""
+
+    event: Event
+    """The event with its ``stream`` and ``seq`` set."""
+    stream: str
+    seq: int
+    raw: bytes
+    """Its envelope, without the position (:meth:`EventCodec.at_position` adds it)."""
+
+
+@attrs.frozen
+class Placed:
+    """A batch numbered by :meth:`Prepared.place`: what to store and what to return."""
+
+    result: AppendResult
+    """What ``append`` returns."""
+    new: list[NewEvent]
+    """The events to store, in order."""
 
 
 class Prepared:
@@ -363,6 +439,42 @@ class Prepared:
         """(stream, id, type, time_us, envelope) per event."""
         self.expected_last_seq = expected_last_seq
         self.stream = stream
+        """The one stream of the batch when ``expected_last_seq`` is given, else None."""
+
+    def check_last_seq(self, last_seq: int) -> None:
+        """Raise :class:`ConflictError` unless ``expected_last_seq`` (when given) is
+        ``last_seq``, the stream's last seq read in the append's transaction."""
+        if self.expected_last_seq is not None and self.expected_last_seq != last_seq:
+            raise ConflictError(f"stream {self.stream}", expected=self.expected_last_seq, current_version=last_seq)
+
+    def place(self, last_seq: Callable[[str], int], stored: Callable[[str], Event | None]) -> Placed:
+        """Number the batch, for a store that reads and writes in one transaction.
+
+        ``last_seq(stream)`` (0: empty) and ``stored(event_id)`` (the stored event or
+        None) read the store inside that transaction. Checks ``expected_last_seq`` first
+        (:meth:`check_last_seq`); then each new event gets the next seq of its stream, and
+        an event whose id is stored, or earlier in the batch, is a duplicate: returned as
+        first stored, in ``result.duplicates``, not in ``new``. Store ``new`` and return
+        ``result``.
+        """
+        if self.stream is not None:
+            self.check_last_seq(last_seq(self.stream))
+        out: list[Event] = []
+        new: list[NewEvent] = []
+        duplicates: set[str] = set()
+        seen: dict[str, Event] = {}
+        last: dict[str, int] = {}
+        for event, (stream, event_id, _, _, raw) in zip(self.events, self.rows, strict=True):
+            first = seen[event_id] if event_id in seen else stored(event_id)
+            if first is not None:
+                duplicates.add(event_id)
+                out.append(first)
+                continue
+            seq = last[stream] = (last[stream] if stream in last else last_seq(stream)) + 1
+            seen[event_id] = placed = event.with_position(stream, seq)
+            new.append(NewEvent(placed, stream, seq, raw))
+            out.append(placed)
+        return Placed(AppendResult(out, frozenset(duplicates)), new)
 
 
 def prepare(codec: EventCodec, events: Sequence[Event], expected_last_seq: int | None) -> Prepared:
@@ -395,11 +507,20 @@ def prepare(codec: EventCodec, events: Sequence[Event], expected_last_seq: int |
     return Prepared(events, rows, expected_last_seq, only)
 
 
-def check_expected(prepared: Prepared, last_seq: int) -> None:
-    if prepared.expected_last_seq is not None and prepared.expected_last_seq != last_seq:
-        raise ConflictError(
-            f"stream {prepared.stream}", expected=prepared.expected_last_seq, current_version=last_seq
-        )
+def _check_expected(prepared: Prepared, last_seq: int) -> None:
+    warnings.warn(
+        "llmspell.plugins.events.backend.check_expected(prepared, last_seq) is deprecated: "
+        "use prepared.check_last_seq(last_seq); it goes in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    prepared.check_last_seq(last_seq)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "check_expected":  # renamed: one check_expected, the state SPI's
+        return _check_expected
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def check_seq(name: str, value: Any, minimum: int = 0) -> int:
@@ -418,10 +539,89 @@ def check_time(name: str, value: Any) -> datetime | None:
 
 
 def check_range(stream: str, from_seq: int, to_seq: int | None, limit: int | None) -> None:
+    """Check ``read``'s arguments: ValidationError naming the bad one."""
     check_stream(stream)
     for name, value in (("from_seq", from_seq), ("to_seq", to_seq), ("limit", limit)):
         if value is not None:
             check_seq(name, value)
+
+
+def read_range(last_seq: int, from_seq: int = 1, to_seq: int | None = None, limit: int | None = None) -> range:
+    """The seqs ``read(stream, from_seq, to_seq, limit)`` returns from a stream whose last seq
+    is ``last_seq``: ``from_seq <= seq <= to_seq``, both inclusive, at most ``limit``."""
+    start = max(from_seq, 1)  # seqs start at 1
+    stop = last_seq if to_seq is None else min(to_seq, last_seq)
+    if limit is not None:
+        stop = min(stop, start + limit - 1)
+    return range(start, stop + 1)
+
+
+@attrs.frozen
+class LogQuery:
+    """The arguments of :meth:`EventLog.query`, checked, and the rules every log applies.
+
+    ``since`` (inclusive) and ``until`` (exclusive) are in microseconds since the epoch
+    (:func:`time_us`), the whole time line when not given; ``types`` matches a type name
+    (None: every type). A log narrows by what it can index, then lets :meth:`matches`
+    decide on each stored event and :meth:`finish` order and cut the result.
+    """
+
+    types: Callable[[str], bool] | None
+    stream: str | None
+    since: int
+    until: int
+    limit: int | None
+    reverse: bool
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        types: str | Sequence[str] | None = None,
+        stream: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> LogQuery:
+        """Check ``query``'s arguments, raising :class:`ValidationError` naming the bad one:
+        ``types`` a pattern or a list of them, ``stream`` a stream name, ``since`` and
+        ``until`` timezone-aware datetimes, ``limit`` an integer from 0, ``reverse`` a bool."""
+        if types is not None and (
+            not isinstance(types, str | Sequence) or not all(isinstance(t, str) for t in types)
+        ):
+            raise ValidationError(f"types must be a type pattern or a list of them, got {types!r:.60}")
+        pattern = None if types is None else compile_patterns(types)
+        if stream is not None:
+            check_stream(stream)
+        low, high = check_time("since", since), check_time("until", until)
+        if limit is not None:
+            check_seq("limit", limit)
+        if type(reverse) is not bool:
+            raise ValidationError(f"reverse must be True or False, got {reverse!r:.60}")
+        return cls(
+            None if pattern is None or pattern.matches_all else pattern.match,
+            stream,
+            -(2**63) if low is None else time_us(low),
+            2**63 - 1 if high is None else time_us(high),
+            limit,
+            reverse,
+        )
+
+    def matches(self, stream: str, type_name: str, when: int) -> bool:
+        """Whether an event of ``stream`` and ``type_name`` at ``when`` (microseconds) is wanted."""
+        return (
+            self.since <= when < self.until
+            and (self.stream is None or stream == self.stream)
+            and (self.types is None or self.types(type_name))
+        )
+
+    def finish(self, events: Iterable[Event]) -> list[Event]:
+        """The wanted ``events`` in query order (time, stream, seq; reversed with
+        ``reverse``), at most ``limit``: the whole answer of a log that cannot order them."""
+        wanted = [e for e in events if self.matches(e.stream or "", e.type, time_us(e.time))]
+        wanted.sort(key=lambda e: (e.time, e.stream or "", e.seq or 0), reverse=self.reverse)
+        return wanted if self.limit is None else wanted[: self.limit]
 
 
 def type_filter(types: str | Sequence[str] | None) -> tuple[str, list[Any], Any]:

@@ -37,7 +37,7 @@ from llmspell.plugins.events.backend import AppendResult, EventCodec, Snapshot
 from ._diskschema import SCHEMA_VERSION, ensure_schema
 from ._sqlwrite import GroupWriter, pages_written, write_group
 from ._timeorder import time_ordered
-from .backend import Prepared, check_range, from_us, prepare, time_us, type_filter
+from .backend import LogQuery, Prepared, check_range, from_us, prepare, time_us, type_filter
 
 __all__ = ["DiskcacheEventLog", "SCHEMA_VERSION"]
 
@@ -174,6 +174,7 @@ class DiskcacheEventLog:
         limit: int | None = None,
         reverse: bool = False,
     ) -> list[Event]:
+        LogQuery.of(types=types, stream=stream, since=since, until=until, limit=limit, reverse=reverse)  # checked
         condition, params, match = type_filter(types)
         where = [condition] if condition else []
         if stream is not None:

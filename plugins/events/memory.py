@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from llmspell import serde
-from llmspell.plugins.events.api import Event, StreamInfo, check_stream, compile_patterns
-from llmspell.plugins.events.backend import AppendResult, EventCodec, Snapshot
+from llmspell.plugins.events.api import Event, StreamInfo, check_stream
+from llmspell.plugins.events.backend import AppendResult, EventCodec, LogQuery, Snapshot
 
-from .backend import check_expected, check_range, from_us, prepare, time_us
+from .backend import check_range, from_us, prepare, read_range, time_us
 
 __all__ = ["MemoryEventLog"]
 
@@ -40,54 +39,34 @@ class MemoryEventLog:
         return []
 
     async def append(self, events: Sequence[Event], *, expected_last_seq: int | None = None) -> AppendResult:
-        prepared = prepare(self.codec, events, expected_last_seq)
-        if prepared.stream is not None:
-            check_expected(prepared, len(self._streams.get(prepared.stream, ())))
-        out: list[Event] = []
-        duplicates: set[str] = set()
-        added: dict[str, list[tuple[str, str, int, bytes]]] = {}
-        new_ids: dict[str, tuple[str, int]] = {}
-        for event, (stream, event_id, type_name, when, raw) in zip(prepared.events, prepared.rows, strict=True):
-            where = self._ids.get(event_id) or new_ids.get(event_id)
-            if where is not None:
-                duplicates.add(event_id)
-                out.append(self._stored(*where, pending=added))
-                continue
-            rows = added.setdefault(stream, [])
-            seq = len(self._streams.get(stream, ())) + len(rows) + 1
-            rows.append((event_id, type_name, when, raw))
-            new_ids[event_id] = (stream, seq)
-            out.append(event.with_position(stream, seq))
-        for stream, rows in added.items():  # no await above: the batch lands at once
-            self._streams.setdefault(stream, []).extend(rows)
-        self._ids.update(new_ids)
-        return AppendResult(out, frozenset(duplicates))
+        placed = prepare(self.codec, events, expected_last_seq).place(self._last, self._find)
+        for event, stream, seq, raw in placed.new:  # no await since the batch was placed: it lands at once
+            self._streams.setdefault(stream, []).append((event.id, event.type, time_us(event.time), raw))
+            self._ids[event.id] = (stream, seq)
+        return placed.result
 
-    def _stored(self, stream: str, seq: int, pending: dict[str, list[Any]] | None = None) -> Event:
-        rows = self._streams.get(stream, [])
-        if seq > len(rows) and pending:
-            row = pending[stream][seq - len(rows) - 1]
-        else:
-            row = rows[seq - 1]
-        return self.codec.decode(row[3], stream, seq)
+    def _last(self, stream: str) -> int:
+        return len(self._streams.get(stream, ()))
+
+    def _find(self, event_id: str) -> Event | None:
+        where = self._ids.get(event_id)
+        return None if where is None else self._stored(*where)
+
+    def _stored(self, stream: str, seq: int) -> Event:
+        return self.codec.decode(self._streams[stream][seq - 1][3], stream, seq)
 
     async def read(self, stream: str, from_seq: int = 1, to_seq: int | None = None, limit: int | None = None) -> list[Event]:
         check_range(stream, from_seq, to_seq, limit)
         rows = self._streams.get(stream, [])
-        start = max(from_seq, 1)
-        stop = len(rows) if to_seq is None else min(to_seq, len(rows))
-        if limit is not None:
-            stop = min(stop, start + limit - 1)
         decode = self.codec.decode
-        return [decode(rows[seq - 1][3], stream, seq) for seq in range(start, stop + 1)]
+        return [decode(rows[seq - 1][3], stream, seq) for seq in read_range(len(rows), from_seq, to_seq, limit)]
 
     async def last_seq(self, stream: str) -> int:
         check_stream(stream)
         return len(self._streams.get(stream, ()))
 
     async def get(self, event_id: str) -> Event | None:
-        where = self._ids.get(event_id)
-        return None if where is None else self._stored(*where)
+        return self._find(event_id)
 
     async def query(
         self,
@@ -99,22 +78,16 @@ class MemoryEventLog:
         limit: int | None = None,
         reverse: bool = False,
     ) -> list[Event]:
-        match = None if types is None else compile_patterns(types).match
-        low = None if since is None else time_us(since)
-        high = None if until is None else time_us(until)
-        names = [stream] if stream is not None else list(self._streams)
-        hits = []
-        for name in names:
-            for seq, (_, type_name, when, raw) in enumerate(self._streams.get(name, ()), start=1):
-                if (low is not None and when < low) or (high is not None and when >= high):
-                    continue
-                if match is not None and not match(type_name):
-                    continue
-                hits.append((when, name, seq, raw))
-        hits.sort(reverse=reverse)
-        if limit is not None:
-            hits = hits[:limit]
-        return [self.codec.decode(raw, name, seq) for _, name, seq, raw in hits]
+        query = LogQuery.of(types=types, stream=stream, since=since, until=until, limit=limit, reverse=reverse)
+        names = [query.stream] if query.stream is not None else list(self._streams)
+        hits = [
+            (when, name, seq, raw)
+            for name in names
+            for seq, (_, type_name, when, raw) in enumerate(self._streams.get(name, ()), start=1)
+            if query.matches(name, type_name, when)
+        ]
+        hits.sort(reverse=query.reverse)
+        return [self.codec.decode(raw, name, seq) for _, name, seq, raw in hits[: query.limit]]
 
     async def streams(self, prefix: str = "") -> list[StreamInfo]:
         return [

@@ -217,7 +217,11 @@ serde.converter.register_structure_hook(
 
 @attrs.frozen
 class SessionQuery:
-    """Filters for listing sessions; all given filters must match."""
+    """Filters for listing sessions; all given filters must match.
+
+    Time filters are half-open, as everywhere in llmspell: a lower bound (``..._after``)
+    is inclusive, an upper bound (``..._before``) exclusive.
+    """
 
     user_id: str | None = None
     app: str | None = None
@@ -226,11 +230,18 @@ class SessionQuery:
     """Sessions carrying every one of these tags."""
     parent_id: str | None = None
     created_after: datetime | None = None
+    """``created_at >= created_after``: lower bounds are inclusive."""
     created_before: datetime | None = None
+    """``created_at < created_before``: upper bounds are exclusive."""
     active_after: datetime | None = None
+    """``last_active_at >= active_after`` (inclusive)."""
     active_before: datetime | None = None
+    """``last_active_at < active_before`` (exclusive)."""
     expires_before: datetime | None = None
+    """``expires_at < expires_before`` (exclusive, like every upper bound); a session
+    without ``expires_at`` never matches."""
     limit: int = 50
+    """1 to 1000 (``MAX_LIMIT`` of :mod:`llmspell.plugins.sessions.backend`)."""
     cursor: str | None = None
     """Opaque: the ``next_cursor`` of the previous page."""
 
@@ -248,7 +259,7 @@ class SessionQuery:
             and (self.active_before is None or session.last_active_at < self.active_before)
             and (
                 self.expires_before is None
-                or (session.expires_at is not None and session.expires_at <= self.expires_before)
+                or (session.expires_at is not None and session.expires_at < self.expires_before)
             )
         )
 

@@ -6,21 +6,42 @@ implementation modules.
 
 Helpers for session backends: :func:`page` (filtering and cursor paging of a
 listing), :func:`encode_cursor`, :data:`MAX_LIMIT` and :func:`conflict` (the
-compare-and-set error).
+compare-and-set error); :class:`StateSessionBackend` is a whole session backend on a
+state backend of its own (records as JSON, the store's versions as theirs).
+
+The rules, which the conformance suite checks (``SessionBackendContract``):
+
+* ``put(session, expected_version=0)`` creates (version 1); ``expected_version=n``
+  replaces only the record at version ``n`` (giving ``n + 1``); otherwise
+  :class:`~llmspell.errors.ConflictError` with the current version and record;
+* ``list`` is newest first (``created_at``, then id), at most ``limit`` (1 to
+  :data:`MAX_LIMIT`) per page, with ``next_cursor`` until the last page;
+* time filters: lower bounds (``created_after``, ``active_after``) are inclusive,
+  upper bounds (``created_before``, ``active_before``, ``expires_before``) exclusive,
+  the half-open rule of every time filter in llmspell (see
+  :meth:`~llmspell.plugins.sessions.api.SessionQuery.matches`);
+* a limit outside 1 to :data:`MAX_LIMIT` raises :class:`~llmspell.errors.ValidationError`
+  naming ``limit``, a cursor no listing returned one naming ``cursor`` (:func:`page`
+  does both).
 """
 
 from __future__ import annotations
 
 import base64
+import builtins
 from collections.abc import Iterable
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
+import attrs
 import orjson
 
 from llmspell import serde
 from llmspell.errors import ConflictError, IntegrityError, SchemaVersionError, ValidationError
 
 from .api import SCHEMA_VERSION, Session, SessionPage, SessionQuery
+
+if TYPE_CHECKING:
+    from llmspell.plugins.state.backend import Record, StateBackend
 
 __all__ = [
     # the records of the api a backend stores and returns
@@ -34,6 +55,7 @@ __all__ = [
     "encode_cursor",
     "page",
     "conflict",
+    "StateSessionBackend",
 ]
 
 
@@ -82,6 +104,7 @@ def decode_listed(
 class SessionBackend(Protocol):
     """Storage of session records with compare-and-set and queries.
 
+    Every method is a coroutine (``async def``), ``open`` and ``close`` included.
     Records are :class:`Session` values; the backend owns ``version``: ``put`` with
     ``expected_version=0`` creates (and fails if the id exists), otherwise it replaces
     only if the stored version matches, raising :class:`~llmspell.errors.ConflictError`
@@ -92,13 +115,22 @@ class SessionBackend(Protocol):
     async def open(self) -> None:
         """Connect or open files; called at kernel startup."""
 
-    async def get(self, session_id: str) -> Session | None: ...
+    async def get(self, session_id: str) -> Session | None:
+        """The stored record, or None."""
+        ...
 
-    async def put(self, session: Session, *, expected_version: int) -> Session: ...
+    async def put(self, session: Session, *, expected_version: int) -> Session:
+        """Store ``session`` if the stored version is ``expected_version`` (0: none); returns
+        the stored record (``version`` = ``expected_version + 1``)."""
+        ...
 
-    async def delete(self, session_id: str) -> bool: ...
+    async def delete(self, session_id: str) -> bool:
+        """Remove the record; False when there was none."""
+        ...
 
-    async def list(self, query: SessionQuery) -> SessionPage: ...
+    async def list(self, query: SessionQuery) -> SessionPage:
+        """One page of the records matching ``query`` (see :func:`page`)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -107,6 +139,7 @@ MAX_LIMIT = 1000
 
 
 def encode_cursor(session: Session) -> str:
+    """The cursor of a page that ends with ``session`` (what :func:`page` hands out)."""
     raw = orjson.dumps([session.created_at.isoformat(), session.id])
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
@@ -120,7 +153,11 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
 
 
 def page(sessions: Iterable[Session], query: SessionQuery) -> SessionPage:
-    """Filter, order newest first, and cut one page (for backends without indexes)."""
+    """Filter, order newest first, and cut one page (for backends without indexes).
+
+    Raises :class:`ValidationError` naming ``limit`` for a limit outside 1 to
+    :data:`MAX_LIMIT` and naming ``cursor`` for a cursor it did not hand out.
+    """
     if not 1 <= query.limit <= MAX_LIMIT:
         raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {query.limit}")
     matching = sorted(
@@ -137,9 +174,76 @@ def page(sessions: Iterable[Session], query: SessionQuery) -> SessionPage:
 
 
 def conflict(session_id: str, expected: int, current: Session | None) -> ConflictError:
+    """The :class:`ConflictError` of a ``put`` whose expected version does not hold."""
     return ConflictError(
         f"session:{session_id}",
         expected=expected,
         current_version=None if current is None else current.version,
         current_value=current,
     )
+
+
+class StateSessionBackend:
+    """A :class:`SessionBackend` on a state backend of its own, for stores without indexes.
+
+    Each session is a JSON record at ``prefix + id`` in ``store`` (any
+    :class:`~llmspell.plugins.state.backend.StateBackend`, opened and closed with this
+    backend), and the record's version is the store's version of that key, so ``put`` is
+    one compare-and-set. ``list`` reads every record and pages with :func:`page`: fine for
+    the thousands of sessions of one machine; a backend with indexes answers from them.
+    ``where`` names the store in the error of a damaged record (by default its ``name``).
+    """
+
+    def __init__(self, store: StateBackend, where: str | None = None, prefix: str = "") -> None:
+        self.store = store
+        self.where = where or f"the {store.name} session store"
+        self.prefix = prefix
+
+    async def open(self) -> None:
+        await self.store.open()
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    def _decode(self, record: Record | None) -> Session | None:
+        if record is None:
+            return None
+        session_id = record.key.removeprefix(self.prefix)
+        return decode_record(record.data, record.version, f"{session_id!r} in {self.where}")
+
+    async def get(self, session_id: str) -> Session | None:
+        return self._decode(await self.store.get(self.prefix + session_id))
+
+    async def put(self, session: Session, *, expected_version: int) -> Session:
+        stored = session.replace(version=expected_version + 1)
+        done = await self.store.compare_and_set(self.prefix + session.id, serde.dumps(stored), expected_version)
+        if not done.ok:
+            raise conflict(session.id, expected_version, self._decode(done.current))
+        return stored
+
+    async def delete(self, session_id: str) -> bool:
+        return (await self.store.delete(self.prefix + session_id)).previous_version is not None
+
+    async def records(
+        self, after: str | None
+    ) -> tuple[builtins.list[Record], builtins.list[tuple[str, str]]]:
+        """One page of the store's records in key order after ``after``, and ``(key, reason)``
+        of the rows the store could not read (override for a store that reports them)."""
+        return await self.store.scan(self.prefix, after=after, limit=1000), []
+
+    async def list(self, query: SessionQuery) -> SessionPage:
+        found: builtins.list[Session] = []
+        skipped: builtins.list[tuple[str, str]] = []  # (id, reason) of records that cannot be read
+        after = None
+        while True:
+            records, bad = await self.records(after)
+            skipped += [(key.removeprefix(self.prefix), reason) for key, reason in bad]
+            for record in records:
+                session_id = record.key.removeprefix(self.prefix)
+                where = f"{session_id!r} in {self.where}"
+                session = decode_listed(record.data, record.version, where, session_id, skipped)
+                if session is not None:
+                    found.append(session)
+            if len(records) + len(bad) < 1000:
+                return attrs.evolve(page(found, query), skipped=tuple(skipped))
+            after = max([r.key for r in records] + [key for key, _ in bad])

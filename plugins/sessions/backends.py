@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import builtins
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import attrs
-
-from llmspell import serde
 from llmspell.plugins.sessions.api import Session, SessionPage, SessionQuery
-from llmspell.plugins.sessions.backend import (
-    conflict,
-    decode_listed,
-    decode_record,
-    page,
-)
+from llmspell.plugins.sessions.backend import StateSessionBackend, conflict, page
+
+if TYPE_CHECKING:
+    from llmspell.plugins.state.backend import Record
 
 __all__ = ["MemorySessionBackend", "DiskcacheSessionBackend", "make_memory", "make_diskcache"]
 
@@ -52,7 +47,7 @@ class MemorySessionBackend:
         self._records.clear()
 
 
-class DiskcacheSessionBackend:
+class DiskcacheSessionBackend(StateSessionBackend):
     """Session records as JSON in a diskcache directory, safe across processes.
 
     The records sit on the diskcache state backend (its own directory): a record's
@@ -67,55 +62,13 @@ class DiskcacheSessionBackend:
 
         self.directory = directory
         self._store = DiskcacheStateBackend(directory)
+        super().__init__(self._store, str(directory), _PREFIX)
 
-    async def open(self) -> None:
-        await self._store.open()
-
-    def _decode(self, raw: bytes, where: str, version: int) -> Session:
-        return decode_record(raw, version, f"{where!r} in {self.directory}")
-
-    async def get(self, session_id: str) -> Session | None:
-        record = await self._store.get(_PREFIX + session_id)
-        return None if record is None else self._decode(record.data, session_id, record.version)
-
-    async def put(self, session: Session, *, expected_version: int) -> Session:
-        stored = session.replace(version=expected_version + 1)
-        result = await self._store.compare_and_set(_PREFIX + session.id, serde.dumps(stored), expected_version)
-        if not result.ok:
-            current = result.current
-            raise conflict(
-                session.id, expected_version,
-                None if current is None else self._decode(current.data, session.id, current.version),
-            )
-        return stored
-
-    async def delete(self, session_id: str) -> bool:
-        result = await self._store.delete(_PREFIX + session_id)
-        return result.previous_version is not None
-
-    async def _all(self, skipped: builtins.list[tuple[str, str]]) -> builtins.list[Session]:
-        out: builtins.list[Session] = []
-        after = None
-        where = f"in {self.directory}"
-        while True:
-            records, bad = await self._store.scan_skipping(_PREFIX, after=after, limit=1000)
-            skipped.extend((key.removeprefix(_PREFIX), reason) for key, reason in bad)
-            for r in records:
-                sid = r.key.removeprefix(_PREFIX)
-                session = decode_listed(r.data, r.version, f"{sid!r} {where}", sid, skipped)
-                if session is not None:
-                    out.append(session)
-            if len(records) + len(bad) < 1000:
-                return out
-            after = max([r.key for r in records] + [key for key, _ in bad])
-
-    async def list(self, query: SessionQuery) -> SessionPage:
-        skipped: builtins.list[tuple[str, str]] = []
-        found = page(await self._all(skipped), query)
-        return attrs.evolve(found, skipped=tuple(skipped))
-
-    async def close(self) -> None:
-        await self._store.close()
+    async def records(
+        self, after: str | None
+    ) -> tuple[builtins.list[Record], builtins.list[tuple[str, str]]]:
+        """Rows not written by llmspell are reported as ``(key, reason)``, not read."""
+        return await self._store.scan_skipping(_PREFIX, after=after, limit=1000)
 
     async def health(self) -> builtins.list[str]:
         try:

@@ -77,7 +77,8 @@ async def sweep(manager: SessionManager, now: datetime | None = None) -> SweepRe
     await manager.pending.recover()  # forks, imports and deletes whose process died
     interrupted = await recover(manager)
     expired = []
-    async for session in _all(manager, status=(S.ACTIVE, S.SUSPENDED, S.INTERRUPTED), expires_before=now):
+    due = now + timedelta(microseconds=1)  # expires_before is exclusive: expires_at <= now is due
+    async for session in _all(manager, status=(S.ACTIVE, S.SUSPENDED, S.INTERRUPTED), expires_before=due):
         try:
             updated = await manager.transition(
                 session.id, S.EXPIRED, "idle past its ttl",

@@ -5,7 +5,21 @@ this module and from :mod:`llmspell.plugins.state.api`, never from the plugin's
 implementation modules.
 
 Helpers every backend uses: :func:`holds` and :func:`check_expected` (the
-``expected_version`` rule), :func:`conflict`, :func:`check_batch`, :func:`prefix_upper_bound`.
+``expected_version`` rule), :func:`conflict`, :func:`check_batch`, :func:`plan_batch` (a
+whole batch's outcome from the records it finds), :func:`prefix_upper_bound`; and
+:class:`StateBackendBase`, a base class for stores with transactions that derives
+``get``, ``compare_and_set`` and ``delete`` from ``get_many`` and ``batch``.
+
+The rules, which the conformance suite checks (``StateContract``):
+
+* a new key gets version 1 and every write adds 1; ``Put(version=n)`` forces ``n``;
+* ``expected_version``: ``None`` writes whatever is there, ``0`` (``ABSENT``) requires
+  that the key does not exist, ``n >= 1`` requires exactly version ``n``; anything else
+  (a negative number, a non-integer) raises :class:`~llmspell.errors.ValidationError`
+  before anything is read or written (:func:`check_expected`);
+* a batch is all or nothing; the same key twice in one batch raises ``ValidationError``
+  (:func:`check_batch`);
+* ``scan`` returns keys in code-point order (UTF-8 byte order), strictly after ``after``.
 """
 
 from __future__ import annotations
@@ -31,6 +45,8 @@ __all__ = [
     "conflict",
     "check_batch",
     "check_expected",
+    "plan_batch",
+    "StateBackendBase",
     "prefix_upper_bound",
 ]
 
@@ -103,7 +119,8 @@ class BatchResult:
 class StateBackend(Protocol):
     """Versioned key/value storage of JSON bytes on flat string keys.
 
-    Every method is atomic on its own; :meth:`batch` is atomic as a whole. ``persistent``
+    Every method is a coroutine (``async def``), ``open`` and ``close`` included. Every
+    method is atomic on its own; :meth:`batch` is atomic as a whole. ``persistent``
     says whether data outlives the process (``memory`` does not). A backend that shares a
     server with others isolates itself by a key prefix of its own configuration.
     """
@@ -117,7 +134,9 @@ class StateBackend(Protocol):
     async def close(self) -> None:
         """Release connections and files; called from ``llmspell_shutdown``."""
 
-    async def get(self, key: str) -> Record | None: ...
+    async def get(self, key: str) -> Record | None:
+        """The record of ``key``, or None when it does not exist."""
+        ...
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, Record]:
         """The records of those ``keys`` that exist (one round trip where possible)."""
@@ -125,12 +144,17 @@ class StateBackend(Protocol):
 
     async def compare_and_set(
         self, key: str, data: bytes, expected_version: int | None = None
-    ) -> CasResult: ...
+    ) -> CasResult:
+        """Write ``data`` under ``key`` if ``expected_version`` holds (see the module doc)."""
+        ...
 
-    async def delete(self, key: str, expected_version: int | None = None) -> CasResult: ...
+    async def delete(self, key: str, expected_version: int | None = None) -> CasResult:
+        """Remove ``key`` if ``expected_version`` holds; a missing key is deleted (``ok``)."""
+        ...
 
     async def scan(self, prefix: str, *, after: str | None = None, limit: int = 500) -> list[Record]:
-        """Records whose key starts with ``prefix``, in key order, strictly after ``after``."""
+        """At most ``limit`` records whose key starts with ``prefix``, in code-point order,
+        strictly after ``after`` (exclusive)."""
         ...
 
     async def batch(self, ops: Sequence[WriteOp]) -> BatchResult:
@@ -153,7 +177,9 @@ def conflict(current: Record | None) -> CasResult:
 
 
 def check_batch(ops: Sequence[WriteOp]) -> None:
-    """Refuse malformed batches before touching storage: wrong types, repeated keys."""
+    """Refuse a malformed batch before touching storage, with :class:`ValidationError`:
+    an operation that is not a ``Put`` or ``Delete``, the same key twice, data that is not
+    bytes, a forced version below 1, an expected version :func:`check_expected` refuses."""
     seen: set[str] = set()
     for i, op in enumerate(ops):
         if not isinstance(op, Put | Delete):
@@ -168,8 +194,7 @@ def check_batch(ops: Sequence[WriteOp]) -> None:
                 raise ValidationError(
                     f"batch operation {i} ({op.key!r}) forces version {op.version}; versions start at 1"
                 )
-        if op.expected_version is not None and op.expected_version < 0:
-            raise ValidationError(f"expected_version must be >= 0, got {op.expected_version}")
+        check_expected(op.expected_version)
 
 
 def check_expected(expected: int | None) -> None:
@@ -183,6 +208,66 @@ def check_expected(expected: int | None) -> None:
         raise ValidationError(
             f"expected_version must be None, 0 (absent) or a version from 1 to {MAX_INT64 - 1}, got {shown}"
         )
+
+
+def plan_batch(ops: Sequence[WriteOp], current: Sequence[Record | None]) -> BatchResult:
+    """The outcome of the batch ``ops`` over ``current`` (the record each op's key holds now,
+    None if missing), decided before anything is written.
+
+    Raises what :func:`check_batch` raises. When an expectation fails the result has
+    ``ok=False``, ``failed`` and ``conflict``, and the backend writes nothing; otherwise it
+    has one :class:`CasResult` per operation, and the backend stores each ``Put`` at its
+    result's ``version`` and removes each ``Delete``'s key, in the same transaction as
+    the reads::
+
+        done = plan_batch(ops, [read(op.key) for op in ops])
+        for op, result in zip(ops, done.results):  # empty unless done.ok
+            write(op.key, op.data, result.version) if isinstance(op, Put) else remove(op.key)
+        return done
+    """
+    check_batch(ops)
+    versions = [None if record is None else record.version for record in current]
+    for i, op in enumerate(ops):
+        if not holds(op.expected_version, versions[i]):
+            return BatchResult(ok=False, failed=i, conflict=conflict(current[i]))
+    results = []
+    for op, old in zip(ops, versions, strict=True):
+        if isinstance(op, Delete):
+            results.append(CasResult(ok=True, previous_version=old))
+        else:
+            new = op.version if op.version is not None else (old or 0) + 1
+            results.append(CasResult(ok=True, version=new, previous_version=old))
+    return BatchResult(ok=True, results=tuple(results))
+
+
+class StateBackendBase:
+    """A base for state backends whose store has transactions.
+
+    Implement ``open``, ``close``, :meth:`get_many`, ``scan`` and :meth:`batch` (one
+    transaction each, :func:`plan_batch` deciding the batch); ``get``,
+    ``compare_and_set`` and ``delete`` are one-key calls of them. Set ``name`` and
+    ``persistent`` on the subclass.
+    """
+
+    name: str
+    persistent: bool
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, Record]:
+        raise NotImplementedError
+
+    async def batch(self, ops: Sequence[WriteOp]) -> BatchResult:
+        raise NotImplementedError
+
+    async def get(self, key: str) -> Record | None:
+        return (await self.get_many([key])).get(key)
+
+    async def compare_and_set(self, key: str, data: bytes, expected_version: int | None = None) -> CasResult:
+        done = await self.batch([Put(key, data, expected_version)])
+        return done.conflict or done.results[0]
+
+    async def delete(self, key: str, expected_version: int | None = None) -> CasResult:
+        done = await self.batch([Delete(key, expected_version)])
+        return done.conflict or done.results[0]
 
 
 def prefix_upper_bound(prefix: str) -> str | None:

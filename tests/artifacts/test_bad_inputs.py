@@ -10,6 +10,7 @@ from llmspell import Kernel, Principal
 from llmspell.context import ExecutionContext
 from llmspell.errors import NotFoundError, PermissionDenied, SerializationError, ValidationError
 from llmspell.plugins.artifacts.api import ArtifactScope
+from llmspell.plugins.artifacts.backend import ArtifactQuery
 
 BAD_VERSIONS = [0, -1, 2**63, 2**64, "1", 1.5, True]
 
@@ -146,3 +147,11 @@ async def test_other_arguments(akernel: Kernel) -> None:
     with pytest.raises(ValidationError, match="^all_versions"):
         await arts.list(all_versions="yes")  # type: ignore[arg-type]
     assert [m.ref.name for m in (await arts.list()).items] == ["a.txt"]
+
+
+@pytest.mark.parametrize("limit", [0, -1, 2**63, "5", 1.5, True, None])
+def test_an_index_query_limit_is_a_positive_64_bit_integer(limit: Any) -> None:
+    """The limit an index receives is checked where the query is built, for every index."""
+    with pytest.raises(ValidationError, match="^ArtifactQuery limit must be an integer from 1"):
+        ArtifactQuery(limit=limit)
+    assert ArtifactQuery(limit=2**63 - 1).limit == 2**63 - 1

@@ -47,6 +47,15 @@ async def test_read_and_query_limit(kernel: Kernel, limit: Any) -> None:
         await kernel.events.query(limit=limit)
 
 
+@pytest.mark.parametrize(("argument", "value"), [("limit", -1), ("limit", "2"), ("limit", True), ("limit", 2**63),
+                                               ("since", datetime(2030, 1, 1)), ("until", "2030"),
+                                               ("types", 5), ("stream", ""), ("reverse", "yes")])
+async def test_the_log_backend_checks_query_arguments_too(kernel: Kernel, argument: str, value: Any) -> None:
+    """The log itself (not only the service) refuses a bad query argument, naming it."""
+    with pytest.raises(ValidationError, match=argument):
+        await kernel.events.log.query(**{argument: value})
+
+
 async def test_replay_checks_its_range(kernel: Kernel) -> None:
     with pytest.raises(ValidationError, match="^from_seq"):
         await kernel.events.replay("s1", lambda e: None, from_seq=0)

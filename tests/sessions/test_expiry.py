@@ -36,6 +36,19 @@ class Cleanup:
         self.cleanups.append((session.id, reason))
 
 
+async def test_a_sweep_at_the_expiry_instant_expires_the_session(make_kernel):
+    """A session is due at its expires_at: a sweep at exactly that time expires it, although
+    the listing filter it uses, expires_before, is exclusive like every upper time bound."""
+    async with make_kernel({"sessions": {"sweep_interval": 0}}) as kernel:
+        sessions = kernel.sessions
+        clock = Clock()
+        sessions.now = clock
+        session = await sessions.create(title="due", ttl=10)
+        assert session.expires_at == clock.at + timedelta(seconds=10)
+        assert (await sweep(sessions, now=session.expires_at - timedelta(microseconds=1))).expired == ()
+        assert (await sweep(sessions, now=session.expires_at)).expired == (session.id,)
+
+
 async def test_idle_sessions_expire_and_cleanup_runs_once(make_kernel):
     hooks = Cleanup()
     config = {"sessions": {"sweep_interval": 0, "default_ttl": 60}}

@@ -4,9 +4,10 @@
 sessions and the event log on LMDB, registered through entry points and selected by
 ``distribution = "lmdb"``. These tests build its wheel, install it into a directory of its
 own (never into this environment) and run, in a separate pytest process with that
-directory on ``PYTHONPATH``: the package's own test module (llmspell's contract suites
-with one fixture each) and a kernel that keeps a session's state in the LMDB files,
-read back by a second process. The guide must show the package's files exactly.
+directory on ``PYTHONPATH``: the package's own test module (llmspell's contract suites,
+each given the one config line that selects the backend) and a kernel that keeps a
+session's state in the LMDB files, read back by a second process. The guide must show the
+package's files exactly, and its Python files stay under 200 lines together.
 """
 
 from __future__ import annotations
@@ -148,6 +149,12 @@ def guide_files() -> dict[str, str]:
     """The blocks of the guide marked ``<!-- file: NAME -->``, by name."""
     blocks = re.findall(r"^<!-- file: (\S+) -->\n```\w+\n(.*?)^```$", GUIDE.read_text(), re.M | re.S)
     return dict(blocks)
+
+
+def test_the_package_stays_a_short_read() -> None:
+    """The guide's promise: the whole backend and its tests, every Python file, under 200 lines."""
+    lines = sum(len((PACKAGE / name).read_text().splitlines()) for name in FILES if name.endswith(".py"))
+    assert lines < 200, f"the LMDB package's Python files have {lines} lines; the guide promises under 200"
 
 
 def test_the_guide_shows_the_complete_package_exactly() -> None:

@@ -1,7 +1,10 @@
 """Backend conformance suites, one module per backend kind.
 
 Each module holds a test class that a backend's tests subclass, overriding ONE fixture
-that returns the backend, built but not opened:
+that returns the backend, built but not opened (or, for state, sessions and events,
+setting the class attribute ``kernel_config`` instead: the suite then tests the backend
+that this kernel configuration selects, given as a mapping, ``{"distribution": "lmdb"}``,
+or as the text of an ``llmspell.toml``, ``'distribution = "lmdb"'``):
 
 =====================================  ===================  ==========================
 suite                                  fixture to override  the suite opens it with
@@ -17,17 +20,26 @@ The suite opens the backend before each test, checks that its ``health()`` (wher
 has one) reports no problem, hands it to the test as the ``backend`` fixture and closes
 it afterwards. The suites mark their own tests and fixtures for pytest-asyncio, so they
 run under ``asyncio_mode = "strict"`` (the default) as under ``"auto"``. Every test's
-docstring states the rule it checks. The same classes run over every llmspell backend in
-``tests/contracts/`` and over third-party backends in their own projects.
+docstring states the rule it checks, and a failing assertion starts with ``rule:`` and the
+rule it broke (:func:`raises` does the same for an error that was not raised). The same
+classes run over every llmspell backend in ``tests/contracts/`` and over third-party
+backends in their own projects.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import tomllib
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-__all__ = ["opened", "check_health"]
+import pytest
+
+__all__ = ["opened", "check_health", "raises", "selected_backend"]
+
+#: The registry kind and config section of each capability whose suite takes ``kernel_config``.
+_SELECTED = {"state": ("state backend", "state"), "sessions": ("session backend", "sessions"),
+             "events": ("event backend", "events")}
 
 
 @asynccontextmanager
@@ -50,3 +62,29 @@ async def check_health(backend: Any, fixture: str) -> None:
     if health is not None:
         problems = list(await health())
         assert problems == [], f"rule: an opened backend's health() reports no problem; {fixture} reports {problems}"
+
+
+@contextmanager
+def raises(error: type[BaseException], rule: str, *, match: str | None = None) -> Iterator[Any]:
+    """``pytest.raises(error, match=match)`` whose failure names the rule: ``rule: <rule>``."""
+    try:
+        with pytest.raises(error, match=match) as info:
+            yield info
+    except (AssertionError, pytest.fail.Exception) as exc:
+        raise AssertionError(f"rule: {rule} ({exc})") from None
+
+
+def selected_backend(make_kernel: Any, config: Any, capability: str, fixture: str) -> Any:
+    """The backend that kernel configuration ``config`` (a mapping, or TOML text) selects for
+    ``capability`` (``state``, ``sessions`` or ``events``), built, not opened: what a suite's
+    ``fixture`` returns when the test class sets ``kernel_config`` instead of overriding it."""
+    if isinstance(config, str):
+        config = tomllib.loads(config)
+    if config is None:
+        raise NotImplementedError(
+            f"override the {fixture} fixture to return your backend (built, not opened), or set the class "
+            f"attribute kernel_config to a kernel configuration that selects it"
+        )
+    kind, section = _SELECTED[capability]
+    kernel = make_kernel(config)
+    return kernel.create_backend(kind, kernel.config.section(section).backend)

@@ -35,7 +35,7 @@ from llmspell.errors import NotFoundError, ValidationError
 from llmspell.plugins.artifacts.api import ArtifactAcl, ArtifactId, ArtifactMeta
 from llmspell.plugins.artifacts.backend import ArtifactQuery, BlobRecord
 
-from . import opened
+from . import opened, raises
 
 __all__ = ["BlobStoreContract", "ArtifactIndexContract", "blob_key", "make_meta"]
 
@@ -322,8 +322,22 @@ class ArtifactIndexContract:
 
     async def test_bad_cursor_raises_validation_error(self, backend: Any) -> None:
         """A cursor that no query returned raises ValidationError naming the cursor."""
-        with pytest.raises(ValidationError, match="cursor"):
+        with raises(ValidationError, "a foreign cursor raises ValidationError naming the cursor", match="cursor"):
             await backend.query(ArtifactQuery(cursor="not a cursor"))
+
+    async def test_bad_limit_raises_validation_error_and_limit_one_pages(self, backend: Any) -> None:
+        """A query limit that is not an integer from 1 raises ValidationError naming the limit
+        (ArtifactQuery refuses it when built); limit=1 pages one version at a time."""
+        bad: tuple[Any, ...] = (0, -1, "5", 1.5, True)
+        for limit in bad:
+            with raises(ValidationError, f"limit={limit!r} raises ValidationError naming limit", match="limit"):
+                await backend.query(ArtifactQuery(limit=limit))
+        for name in ("a.txt", "b.txt"):
+            await _commit(backend, make_meta(name))
+        first = await backend.query(ArtifactQuery(limit=1))
+        assert [m.ref.name for m in first.items] == ["a.txt"] and first.next_cursor, "rule: limit=1 gives one item"
+        rest = await backend.query(ArtifactQuery(limit=1, cursor=first.next_cursor))
+        assert [m.ref.name for m in rest.items] == ["b.txt"], "rule: the cursor continues after the last item"
 
     async def test_name_and_scope_id_of_the_maximum_length(self, backend: Any) -> None:
         """A name of exactly 256 characters (the service's maximum) made of 3-byte and 4-byte

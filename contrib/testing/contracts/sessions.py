@@ -1,6 +1,7 @@
 """Conformance suite for session backends.
 
-Subclass :class:`SessionBackendContract` in your backend's tests and override the
+Every test's docstring states the rule it checks, and a failing assertion names it
+(``rule: ...``). Subclass :class:`SessionBackendContract` in your backend's tests and override the
 ``session_backend`` fixture to return a fresh, empty backend, built but not opened
 (isolate it with its own key prefix, schema or namespace so the suite can run in
 parallel against one server)::
@@ -37,7 +38,7 @@ from llmspell.plugins.sessions.api import (
     check_session_id,
 )
 
-from . import opened
+from . import opened, raises, selected_backend
 
 __all__ = ["SessionBackendContract", "make_session"]
 
@@ -64,10 +65,15 @@ class SessionBackendContract:
 
     pytestmark = [pytest.mark.asyncio]
 
+    kernel_config: Any = None
+    """Or set this: a kernel configuration (a mapping, or the text of an ``llmspell.toml``);
+    the suite then tests the sessions backend it selects."""
+
     @pytest.fixture
-    def session_backend(self) -> Any:  # pragma: no cover - overridden
-        """Override: your session backend, built but not opened (the suite opens and closes it)."""
-        raise NotImplementedError("override the session_backend fixture to return your backend, not opened")
+    def session_backend(self, make_kernel: Any) -> Any:
+        """Override: your backend, built but not opened (the suite opens and closes it); or set
+        ``kernel_config`` and the suite builds the backend that configuration selects."""
+        return selected_backend(make_kernel, self.kernel_config, "sessions", "session_backend")
 
     @pytest_asyncio.fixture
     async def backend(self, session_backend: Any) -> AsyncIterator[Any]:
@@ -82,18 +88,18 @@ class SessionBackendContract:
         session = make_session(1, title="t", metadata={"k": [1, {"x": None}]}, tags=("a", "b"), ttl=60.0,
                                expires_at=T0 + timedelta(hours=1), lease=lease, cleaned=("expired",))
         stored = await backend.put(session, expected_version=0)
-        assert stored.version == 1
-        assert await backend.get("s0001") == stored
-        assert await backend.get("missing") is None
+        assert stored.version == 1, "rule: put(expected_version=0) creates the record at version 1"
+        assert await backend.get("s0001") == stored, "rule: get returns the stored record, every field"
+        assert await backend.get("missing") is None, "rule: get of a missing id is None"
 
     async def test_create_twice_conflicts(self, backend: Any) -> None:
         """put(expected_version=0) on an existing id raises ConflictError carrying the current
         version and record."""
         await backend.put(make_session(1), expected_version=0)
-        with pytest.raises(ConflictError) as info:
+        with raises(ConflictError, "creating an existing id raises ConflictError") as info:
             await backend.put(make_session(1, title="other"), expected_version=0)
-        assert info.value.current_version == 1
-        assert info.value.current_value.title == ""
+        assert info.value.current_version == 1, "rule: the ConflictError carries the current version"
+        assert info.value.current_value.title == "", "rule: the ConflictError carries the current record"
 
     async def test_compare_and_set(self, backend: Any) -> None:
         """put(expected_version=n) replaces only when the stored version is n and returns version n
@@ -101,23 +107,23 @@ class SessionBackendContract:
         missing id)."""
         v1 = await backend.put(make_session(1), expected_version=0)
         v2 = await backend.put(attrs.evolve(v1, title="two"), expected_version=1)
-        assert v2.version == 2
-        with pytest.raises(ConflictError) as info:
+        assert v2.version == 2, "rule: put(expected_version=n) stores version n + 1"
+        with raises(ConflictError, "a stale expected version raises ConflictError") as info:
             await backend.put(attrs.evolve(v1, title="stale"), expected_version=1)
-        assert info.value.current_version == 2
-        assert (await backend.get("s0001")).title == "two"
-        with pytest.raises(ConflictError):
+        assert info.value.current_version == 2, "rule: the ConflictError carries the current version"
+        assert (await backend.get("s0001")).title == "two", "rule: a refused put writes nothing"
+        with raises(ConflictError, "a positive expected version for a missing id raises ConflictError"):
             await backend.put(make_session(2), expected_version=5)
-        assert await backend.get("s0002") is None
+        assert await backend.get("s0002") is None, "rule: a refused put creates nothing"
 
     async def test_delete(self, backend: Any) -> None:
         """delete returns True once and False after; a deleted id can be created again at version 1."""
         await backend.put(make_session(1), expected_version=0)
-        assert await backend.delete("s0001") is True
-        assert await backend.get("s0001") is None
-        assert await backend.delete("s0001") is False
+        assert await backend.delete("s0001") is True, "rule: delete of a stored id returns True"
+        assert await backend.get("s0001") is None, "rule: a deleted id reads as None"
+        assert await backend.delete("s0001") is False, "rule: delete of a missing id returns False"
         again = await backend.put(make_session(1), expected_version=0)
-        assert again.version == 1
+        assert again.version == 1, "rule: a re-created id starts at version 1"
 
     async def test_list_newest_first_with_pages(self, backend: Any) -> None:
         """list returns newest first (created_at, then id), at most limit per page, and next_cursor
@@ -129,11 +135,11 @@ class SessionBackendContract:
         while True:
             page = await backend.list(SessionQuery(limit=10, cursor=cursor))
             seen.extend(s.id for s in page.items)
-            assert len(page.items) <= 10
+            assert len(page.items) <= 10, "rule: a page holds at most limit records"
             if page.next_cursor is None:
                 break
             cursor = page.next_cursor
-        assert seen == [f"s{n:04}" for n in range(25, 0, -1)]
+        assert seen == [f"s{n:04}" for n in range(25, 0, -1)], "rule: the pages list every record once, newest first"
 
     async def test_list_filters(self, backend: Any) -> None:
         """list filters by user_id, app, status (any of), tags (all of) and parent_id, and combines
@@ -149,19 +155,22 @@ class SessionBackendContract:
         async def ids(**filters: Any) -> list[str]:
             return [s.id for s in (await backend.list(SessionQuery(**filters))).items]
 
-        assert await ids(user_id="u1") == ["s0003", "s0001"]
-        assert await ids(app="a") == ["s0002", "s0001"]
-        assert await ids(status=(SessionStatus.SUSPENDED,)) == ["s0003"]
-        assert await ids(status=(SessionStatus.ACTIVE, SessionStatus.SUSPENDED), user_id="u1") == ["s0003", "s0001"]
-        assert await ids(tags=("x",)) == ["s0002", "s0001"]
-        assert await ids(tags=("x", "y")) == ["s0001"]
-        assert await ids(parent_id="s0001") == ["s0003"]
-        assert await ids(user_id="nobody") == []
+        assert await ids(user_id="u1") == ["s0003", "s0001"], "rule: user_id filters"
+        assert await ids(app="a") == ["s0002", "s0001"], "rule: app filters"
+        assert await ids(status=(SessionStatus.SUSPENDED,)) == ["s0003"], "rule: status filters"
+        assert await ids(status=(SessionStatus.ACTIVE, SessionStatus.SUSPENDED), user_id="u1") == ["s0003", "s0001"], (
+            "rule: status matches any of its values, and filters combine with AND"
+        )
+        assert await ids(tags=("x",)) == ["s0002", "s0001"], "rule: tags filters"
+        assert await ids(tags=("x", "y")) == ["s0001"], "rule: tags requires every tag"
+        assert await ids(parent_id="s0001") == ["s0003"], "rule: parent_id filters"
+        assert await ids(user_id="nobody") == [], "rule: no match lists nothing"
 
     async def test_time_filters_bounds(self, backend: Any) -> None:
-        """Time filters: created_after and active_after are inclusive (>=); created_before and
-        active_before are exclusive (<); expires_before is inclusive (<=, so a sweep at time t
-        finds what expires at t) and never matches a session without expires_at."""
+        """Time filters are half-open like every time filter in llmspell: lower bounds
+        (created_after, active_after) are inclusive (>=), upper bounds (created_before,
+        active_before, expires_before) exclusive (<); expires_before never matches a session
+        without expires_at."""
         for n in (1, 2, 3):
             await backend.put(make_session(n, expires_at=T0 + timedelta(minutes=10 * n)), expected_version=0)
         await backend.put(make_session(4), expected_version=0)  # never expires
@@ -175,10 +184,11 @@ class SessionBackendContract:
         assert await ids(active_after=at2) == ["s0004", "s0003", "s0002"], "rule: active_after is inclusive"
         assert await ids(active_before=at2) == ["s0001"], "rule: active_before is exclusive"
         assert await ids(created_after=at2, created_before=at2) == [], "rule: [after, before) at one instant is empty"
-        assert await ids(expires_before=T0 + timedelta(minutes=20)) == ["s0002", "s0001"], (
-            "rule: expires_before is inclusive"
+        assert await ids(expires_before=T0 + timedelta(minutes=20)) == ["s0001"], "rule: expires_before is exclusive"
+        assert await ids(expires_before=T0 + timedelta(minutes=20, microseconds=1)) == ["s0002", "s0001"], (
+            "rule: expires_before includes what expires earlier"
         )
-        assert await ids(expires_before=T0 + timedelta(minutes=9)) == [], "rule: expires_before is inclusive only"
+        assert await ids(expires_before=T0 + timedelta(minutes=10)) == [], "rule: expires_before is exclusive"
         assert await ids(expires_before=T0 + timedelta(days=1)) == ["s0003", "s0002", "s0001"], (
             "rule: expires_before never matches a session without expires_at"
         )
@@ -192,18 +202,18 @@ class SessionBackendContract:
         assert await backend.get(sid) == stored, "rule: an id of MAX_SESSION_ID characters reads back"
         assert [s.id for s in (await backend.list(SessionQuery())).items] == [sid], "rule: ... and is listed whole"
         assert await backend.delete(sid), "rule: ... and can be deleted"
-        with pytest.raises(ValidationError, match=str(MAX_SESSION_ID)):
+        with raises(ValidationError, "an id over MAX_SESSION_ID is refused naming the limit", match=str(MAX_SESSION_ID)):
             check_session_id(sid + "x")
-        with pytest.raises(ValidationError, match=str(MAX_SESSION_ID)):
+        with raises(ValidationError, "an id outside the alphabet is refused", match=str(MAX_SESSION_ID)):
             check_session_id("\u20ac" * 2)  # not in the alphabet
 
     async def test_bad_limit_and_cursor(self, backend: Any) -> None:
-        """A limit below 1 raises ValidationError naming the limit; a cursor that no list returned
-        raises ValidationError naming the cursor."""
-        for limit in (0, -1):
-            with pytest.raises(ValidationError, match="limit"):
+        """A limit outside 1 to MAX_LIMIT (1000) raises ValidationError naming the limit; a cursor
+        that no list returned raises ValidationError naming the cursor (page() does both)."""
+        for limit in (0, -1, 1001):
+            with raises(ValidationError, f"limit={limit} raises ValidationError naming limit", match="limit"):
                 await backend.list(SessionQuery(limit=limit))
-        with pytest.raises(ValidationError, match="cursor"):
+        with raises(ValidationError, "a foreign cursor raises ValidationError naming cursor", match="cursor"):
             await backend.list(SessionQuery(cursor="not a cursor"))
 
     async def test_ids_with_unusual_characters(self, backend: Any) -> None:
@@ -211,7 +221,7 @@ class SessionBackendContract:
         service, not the backend."""
         for sid in ("a:b", "ünï-cödé", "x" * 128, "with space"):
             stored = await backend.put(make_session(1, id=sid), expected_version=0)
-            assert await backend.get(sid) == stored
+            assert await backend.get(sid) == stored, f"rule: a backend stores any string id ({sid!r})"
 
     async def test_every_shape_of_valid_session_id(self, backend: Any) -> None:
         """Every shape of valid session id (dots, @, +, =, a leading -, UUIDs) is stored, listed in
@@ -220,10 +230,10 @@ class SessionBackendContract:
         for n, sid in enumerate(ids, 1):
             await backend.put(make_session(n, id=sid), expected_version=0)
         listed = [s.id for s in (await backend.list(SessionQuery(limit=100))).items]
-        assert listed == ids[::-1]
+        assert listed == ids[::-1], "rule: every valid id shape is listed, in order"
         for sid in ids:
             current = await backend.get(sid)
-            assert current is not None and await backend.delete(sid)
+            assert current is not None and await backend.delete(sid), f"rule: {sid!r} reads back and deletes"
 
     async def test_pending_states_are_stored_and_filtered_like_any_other(self, backend: Any) -> None:
         """Forks, imports and deletes in progress: a backend stores and filters their states."""
@@ -234,11 +244,11 @@ class SessionBackendContract:
         async def ids(**filters: Any) -> list[str]:
             return [s.id for s in (await backend.list(SessionQuery(**filters))).items]
 
-        assert await ids(status=pending) == ["s0004", "s0003", "s0002"]
-        assert await ids(status=(SessionStatus.ACTIVE,)) == ["s0001"]
-        assert await ids() == ["s0004", "s0003", "s0002", "s0001"]
+        assert await ids(status=pending) == ["s0004", "s0003", "s0002"], "rule: pending states filter like others"
+        assert await ids(status=(SessionStatus.ACTIVE,)) == ["s0001"], "rule: pending states filter like others"
+        assert await ids() == ["s0004", "s0003", "s0002", "s0001"], "rule: without a status filter every status is listed"
         stored = await backend.get("s0002")
-        assert stored.status is SessionStatus.FORKING
+        assert stored.status is SessionStatus.FORKING, "rule: a pending state is stored"
         done = await backend.put(attrs.evolve(stored, status=SessionStatus.ACTIVE), expected_version=1)
-        assert (await backend.get("s0002")) == done
-        assert await ids(status=pending) == ["s0004", "s0003"]
+        assert (await backend.get("s0002")) == done, "rule: a pending state can be replaced"
+        assert await ids(status=pending) == ["s0004", "s0003"], "rule: ... and is filtered by its new state"

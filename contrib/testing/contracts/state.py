@@ -37,7 +37,7 @@ from llmspell.plugins.events.api import Event
 from llmspell.plugins.state.backend import StateBackend
 from llmspell.services import StashKey
 
-from . import check_health, opened
+from . import check_health, opened, selected_backend
 from ._state_backend import BackendProtocolTests
 from ._state_lifecycle import LifecycleTests
 from ._state_values import ValueTests
@@ -133,10 +133,15 @@ class StateContract(BackendProtocolTests, ValueTests, LifecycleTests):
 
     pytestmark = [pytest.mark.asyncio]
 
+    kernel_config: Any = None
+    """Or set this: a kernel configuration (a mapping, or the text of an ``llmspell.toml``);
+    the suite then tests the state backend it selects."""
+
     @pytest.fixture
-    def state_backend(self) -> StateBackend:
-        """Override: your state backend, built but not opened (the suite opens and closes it)."""
-        raise NotImplementedError("override the state_backend fixture to return your backend, not opened")
+    def state_backend(self, make_kernel: Any) -> StateBackend:
+        """Override: your backend, built but not opened (the suite opens and closes it); or set
+        ``kernel_config`` and the suite builds the backend that configuration selects."""
+        return selected_backend(make_kernel, self.kernel_config, "state", "state_backend")
 
     @pytest_asyncio.fixture
     async def backend(self, state_backend: StateBackend) -> AsyncIterator[StateBackend]:
