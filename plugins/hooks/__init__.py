@@ -1,4 +1,10 @@
-"""Hooks named in configuration, and the ``llmspell hooks`` command.
+"""The hooks plugin: runtime hooks, callbacks, policy, breakers, observers, retries.
+
+It installs its :class:`~llmspell.plugins.hooks.api.Dispatcher` as the kernel's hook
+loop extension when the kernel is configured (first of all ``llmspell_configure``
+hooks), applies ``[hook_policy]``, adds the ``LLMSPELL_DEBUG`` observer, and attaches the
+functions named in the configuration. Blocked, the kernel still runs plugin hooks with its
+own minimal rules (see :mod:`llmspell.hooks`).
 
 ``[[hooks]]`` tables attach functions to hook points without writing a package::
 
@@ -17,7 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,7 +38,9 @@ from llmspell.config import resolve
 from llmspell.errors import ConfigError, HookError
 from llmspell.hooks import POINTS
 
-from .api import STATS_FILE, describe
+from .api import STATS_FILE, DebugObserver, Dispatcher, HookPolicy, HookStats, describe
+
+log = logging.getLogger("llmspell.hooks")
 
 
 @attrs.frozen
@@ -48,6 +58,26 @@ class ConfiguredHook:
 @hookimpl
 def llmspell_register_config(register: Any) -> None:
     register("hooks", list[ConfiguredHook], "hook functions attached by configuration")
+    register("hook_policy", HookPolicy, "hook isolation, circuit breakers and retries")
+
+
+def _debug_write(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+@hookimpl(tryfirst=True, specname="llmspell_configure")
+def install(kernel: Any) -> None:
+    """Make the dispatcher the kernel's hook loop extension, before other plugins configure."""
+
+    def breaker_changed(stats: HookStats, state: str) -> None:
+        log.warning("hook %s at %s: circuit breaker %s", stats.name, stats.point, state)
+        kernel.emit_soon("hook.breaker", {"hook": stats.name, "point": stats.point, "state": state})
+
+    dispatcher = Dispatcher(kernel.hook.loop, policy=kernel.config.section("hook_policy"), on_breaker=breaker_changed)
+    kernel.hook.extend(dispatcher)
+    if kernel.debug:  # each hook function's outcome, beside pluggy's trace of the calls
+        dispatcher.add_observer(DebugObserver(write=_debug_write))
 
 
 @hookimpl(trylast=True)
@@ -126,4 +156,4 @@ def llmspell_register_commands(cli: click.Group, kernel: Any) -> None:
         console.print(table)
 
 
-__all__ = ["ConfiguredHook"]
+__all__ = ["ConfiguredHook", "install"]
