@@ -154,11 +154,15 @@ class Entry:
 
     def __init__(self, name: str, fn: Callable[..., Any], priority: int = 0, origin: str = "plugin", *,
                  seq: int = -1, observe: bool = False, wrapper: bool = False,
-                 names: tuple[str, ...] | None = None) -> None:
+                 names: tuple[str, ...] | None = None, stats: Any = None) -> None:
         self.name, self.fn, self.priority, self.origin, self.seq = name, fn, priority, origin, seq
         self.observe, self.wrapper, self.names = observe, wrapper, names  # names: pluggy's argnames
-        self.stats: Any = None
+        self.stats = stats
         self.step = Step(self)  # its run with only the call
+
+    def keep(self, stats: Any) -> None:
+        """Set the extension's ``stats`` (its steps carry them too)."""
+        self.stats = self.step.stats = stats
 
     def bind(self, call: HookCall) -> Step:
         """Its step for ``call``, with the arguments pluggy would pass."""
@@ -168,13 +172,13 @@ class Entry:
 
 
 class Step:
-    """One function's pending run: ``entry.fn(call)`` if ``args`` is None, else
-    ``entry.fn(*args, **kwargs)`` with the arguments pluggy chose."""
+    """One function's pending run: ``fn(call)`` if ``args`` is None, else ``fn(*args, **kwargs)``
+    with the arguments pluggy chose (``fn`` and ``stats`` are its entry's, at hand)."""
 
-    __slots__ = ("args", "entry", "kwargs")
+    __slots__ = ("args", "entry", "fn", "kwargs", "stats")
 
     def __init__(self, entry: Entry, args: tuple[Any, ...] | None = None, kwargs: dict[str, Any] | None = None) -> None:
-        self.entry, self.args, self.kwargs = entry, args, kwargs or {}
+        self.entry, self.args, self.kwargs, self.fn, self.stats = entry, args, kwargs or {}, entry.fn, entry.stats
 
 
 class Wrap:
@@ -358,17 +362,16 @@ class CallLoop:
         """The kernel's own loop, without an extension: a raising hook is logged and skipped."""
         won: HookResult | None = None
         for step in steps:
-            entry = step.entry
             try:
-                outcome = entry.fn(call) if step.args is None else entry.fn(*step.args, **step.kwargs)
+                outcome = step.fn(call) if step.args is None else step.fn(*step.args, **step.kwargs)
                 if outcome is not None and hasattr(outcome, "__await__"):
                     outcome = await outcome
             except (CancelledByHook, asyncio.CancelledError):
                 raise
             except Exception as exc:
-                log.warning("hook %s at %s raised %s: %s", entry.name, point, type(exc).__name__, exc)
+                log.warning("hook %s at %s raised %s: %s", step.entry.name, point, type(exc).__name__, exc)
                 continue
-            answer = None if outcome is None else settle(point, call, entry.name, outcome)
+            answer = None if outcome is None else settle(point, call, step.entry.name, outcome)
             if answer is not None and not isinstance(won, Retry):  # the first Retry, else the last Replace
                 won = answer
         return won
@@ -424,10 +427,17 @@ class Point:
         elif fields:
             call.ctx = fields.pop("ctx", call.ctx)
             call.args.update(fields)
-        loop = self._loop
-        if self.name in loop._active or (extra is not None and extra.entries(self.name)):
-            return await loop.run(self.name, call, extra)
+        loop, name = self._loop, self.name
         call.outcome = None
+        if name not in loop._active and (extra is None or not extra.entries(name)):
+            return call
+        steps = loop._ready.get(name)
+        if steps is None or loop._pm._inner_hookexec is not _multicall:
+            return await loop.run(name, call, extra)
+        call.point = name  # (what loop.run does, one coroutine less)
+        if call.kernel is None:
+            call.kernel = loop.kernel
+        call.outcome = await loop._run(name, call, steps, extra)
         return call
 
     def __repr__(self) -> str:

@@ -38,12 +38,10 @@ def sort_key(entry: Entry) -> tuple[int, int, int]:
 
 def merge(plugin: list[Step], runtime: list[Step], extra: Extra | None, point: str) -> list[Step]:
     """Plugin steps (in pluggy's order) and runtime ones, by priority (plugin first on ties)."""
-    agent = [e.step for e in extra.entries(point)] if extra is not None else ()
-    if not runtime and not agent:
-        return plugin
-    if not plugin and not agent:
-        return runtime
-    return sorted([*plugin, *runtime, *agent], key=lambda s: sort_key(s.entry))
+    agent = extra.entries(point) if extra is not None else ()
+    if not agent and (not runtime or not plugin):
+        return runtime or plugin
+    return sorted([*plugin, *runtime, *(e.step for e in agent)], key=lambda s: sort_key(s.entry))
 
 
 @attrs.define(eq=False)
@@ -100,8 +98,8 @@ class CallbackSet:
         point = current_point(point)
         label = name or (_name_of(fn) if callable(fn) else repr(fn))
         _check(point, fn, label, priority)
-        entry = Entry(label, fn, priority, self._origin, seq=next(_seq), observe=self._observe)
-        entry.stats = HookStats(label, point, self._origin, priority)
+        stats = HookStats(label, point, self._origin, priority)
+        entry = Entry(label, fn, priority, self._origin, seq=next(_seq), observe=self._observe, stats=stats)
         self._entries.setdefault(point, []).append(entry)
         if self._on_change:
             self._on_change()

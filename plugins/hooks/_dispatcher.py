@@ -53,6 +53,7 @@ class Dispatcher:
         self.hooks = CallbackSet("runtime", observe=False, on_change=self.invalidate)
         self.callbacks = CallbackSet("callback", observe=True, on_change=self.invalidate)
         self._cache: dict[str, list[Step]] = {}
+        self._merged: dict[str, tuple[list[Step], list[Step]]] = {}
         self._observers: tuple[Observer, ...] = ()
         self._plugin_stats: dict[tuple[str, str], HookStats] = {}
         """Counters of every plugin hook function at every point, kept across re-registration."""
@@ -77,7 +78,7 @@ class Dispatcher:
                     stats = self._plugin_stats.get(key)
                     if stats is None:
                         stats = self._plugin_stats[key] = HookStats(entry.name, point, "plugin", entry.priority)
-                    entry.stats = stats
+                    entry.keep(stats)
         out = {*self.hooks.points(), *self.callbacks.points()}
         for observer in self._observers:
             out |= observer.points
@@ -86,6 +87,7 @@ class Dispatcher:
     def invalidate(self) -> None:
         """Forget the cached order (runtime hooks, callbacks or observers changed)."""
         self._cache.clear()
+        self._merged.clear()
         self._loop.invalidate()
 
     def active(self, point: str, extra: Extra | None = None) -> bool:
@@ -148,19 +150,21 @@ class Dispatcher:
 
     # -- running a point (the loop's extension) -------------------------------------------
 
-    async def run(self, point: str, call: HookCall, steps: list[Step], extra: Extra | None) -> HookResult | None:
-        """Run ``point``'s plugin steps with the runtime hooks and callbacks, in one order."""
-        runtime = self._cache.get(point)
-        if runtime is None:
-            runtime = self._runtime(point)
-        if runtime or extra is not None:
-            steps = merge(steps, runtime, extra, point)
-        if self._observers:
-            with enter_all([o.point(point, call, len(steps)) for o in self._observers]):
-                return await self._steps(point, call, steps)
-        return await self._steps(point, call, steps)
-
-    async def _steps(self, point: str, call: HookCall, steps: list[Step]) -> HookResult | None:
+    async def run(
+        self, point: str, call: HookCall, steps: list[Step], extra: Extra | None, merged: bool = False
+    ) -> HookResult | None:
+        """Run ``point``'s plugin steps with the runtime hooks and callbacks, in one order
+        (``merged``: ``steps`` are all of them, and observers have been told)."""
+        if not merged:
+            mine = self._merged.get(point)
+            if mine is None or mine[0] is not steps:  # (the loop hands the same list while nothing changes)
+                mine = self._merged[point] = (steps, merge(steps, self._runtime(point), None, point))
+            steps = mine[1]
+            if extra is not None and extra.entries(point):
+                steps = merge(steps, [], extra, point)
+            if self._observers:
+                with enter_all([o.point(point, call, len(steps)) for o in self._observers]):
+                    return await self.run(point, call, steps, None, True)
         # The hot loop: one clock read per hook, no coroutine per hook.
         retry: HookResult | None = None
         replaced: HookResult | None = None
@@ -170,14 +174,13 @@ class Dispatcher:
         observers = self._observers
         last = clock()
         for step in steps:
-            entry = step.entry
-            stats = entry.stats
+            stats = step.stats
             if stats.breaker != "closed" and not breakers.admit(stats):
                 if observers:
-                    self._report(point, call, entry, 0.0, "skipped")
+                    self._report(point, call, step.entry, 0.0, "skipped")
                 continue
             try:
-                outcome = entry.fn(call) if step.args is None else entry.fn(*step.args, **step.kwargs)
+                outcome = step.fn(call) if step.args is None else step.fn(*step.args, **step.kwargs)
                 if outcome is not None and hasattr(outcome, "__await__"):
                     outcome = await outcome
             except (CancelledByHook, asyncio.CancelledError):
@@ -185,7 +188,7 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - isolation is the point
                 now = clock()
                 if observers:
-                    self._report(point, call, entry, now - last, "error", f"{type(exc).__name__}: {exc}")
+                    self._report(point, call, step.entry, now - last, "error", f"{type(exc).__name__}: {exc}")
                 breakers.errored(point, stats, exc, now - last)
                 last = now
                 continue
@@ -193,7 +196,7 @@ class Dispatcher:
             elapsed = now - last
             last = now
             if observers:
-                self._report(point, call, entry, elapsed, outcome_of(outcome, entry, point))
+                self._report(point, call, step.entry, elapsed, outcome_of(outcome, step.entry, point))
             stats.calls += 1
             stats.total_time += elapsed
             if elapsed > budget:
@@ -203,9 +206,9 @@ class Dispatcher:
                 stats.consecutive_failures = 0
                 if stats.breaker != "closed":
                     breakers.set(stats, "closed")
-            if outcome is None or entry.observe:
+            if outcome is None or step.entry.observe:
                 continue
-            answer = settle(point, call, entry.name, outcome)
+            answer = settle(point, call, step.entry.name, outcome)
             if isinstance(answer, Retry):
                 retry = retry or answer
             elif answer is not None:
@@ -215,23 +218,20 @@ class Dispatcher:
     # -- a component call between its points ----------------------------------------------
 
     async def around(
-        self, kind: str, call: HookCall, fn: Callable[[HookCall], Awaitable[Any]], extra: Extra | None = None
+        self, kind: str, call: HookCall, fn: Callable[[HookCall], Awaitable[Any]], extra: Extra | None = None,
+        observed: bool = False,
     ) -> Any:
         """Run ``fn(call)`` between the *before* and *after*/*error* points of ``kind``.
 
         ``fn`` reads ``call.request`` and returns the result; a Retry at the *after* or
         *error* point runs it again, up to the policy's ``max_retries``. Observers see the
-        whole of it, retries included, as one unit of work of ``kind``.
+        whole of it, retries included, as one unit of work of ``kind`` (``observed``: they
+        have been told).
         """
-        if self._observers:
+        if self._observers and not observed:
             with enter_all([o.around(kind, call) for o in self._observers]):
-                call.result = await self._around(kind, call, fn, extra)  # (the fast path leaves it unset)
+                call.result = await self.around(kind, call, fn, extra, True)  # (the fast path leaves it unset)
                 return call.result
-        return await self._around(kind, call, fn, extra)
-
-    async def _around(
-        self, kind: str, call: HookCall, fn: Callable[[HookCall], Awaitable[Any]], extra: Extra | None
-    ) -> Any:
         loop = self._loop
         if not (loop.active(f"{kind}_before", extra) or loop.active(f"{kind}_after", extra)
                 or loop.active(f"{kind}_error", extra)):
