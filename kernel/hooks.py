@@ -1,20 +1,17 @@
 """Hook points, the hook call and its results, and the loop that runs plugin hooks.
 
-A hook point (``agent_before``, ``state_written`` ...) runs its plugin hooks (``@hookimpl``
-``llmspell_<point>``): each gets a :class:`HookCall` (and the point's named arguments it
-asks for) and returns None, :class:`Replace`, :class:`Cancel` or :class:`Retry`
+A hook point's plugin hooks (``llmspell_<point>``) get a :class:`HookCall` (and the point's
+arguments they name) and answer None, :class:`Replace`, :class:`Cancel` or :class:`Retry`
 (``docs/hooks.md``). Every hook is called through pluggy by ``kernel.hook.<name>``
-(:class:`Hooks`): :func:`guard` makes each implementation hand back its pending
-:class:`Step` (a wrapper: a :class:`Wrap`) and :class:`CallLoop` runs them in pluggy's
-order. While pluggy has no hook-call monitoring or tracing and a point has no wrapper, the
-loop runs the steps pluggy would hand back, cached, without the pluggy call.
+(:class:`Hooks`): :func:`guard` makes each implementation hand back its pending :class:`Step`
+(a wrapper: a :class:`Wrap`) and :class:`CallLoop` runs them in pluggy's order. While pluggy
+has no hook-call monitoring or tracing and a point has no wrapper, the loop runs the steps
+pluggy would hand back, cached, without the pluggy call.
 
-The kernel alone (the ``hooks`` plugin blocked) keeps the smallest rules: Cancel raises
-:class:`~llmspell.errors.CancelledByHook`, Replace sets ``call.result``, a dict answer at
-``agent_state_snapshot`` is merged; a hook that raises is logged (``llmspell.hooks``) and
-skipped, so one plugin cannot break a call; ``kernel.hook.around`` never retries. The
-``hooks`` plugin installs an :class:`Extension` (``kernel.hook.extend``) that adds runtime
-hooks, callbacks, statistics, circuit breakers, observers and retries.
+The kernel alone (the ``hooks`` plugin blocked) keeps the smallest rules (:func:`settle`): a
+hook that raises is logged (``llmspell.hooks``) and skipped, so one plugin cannot break a
+call, and ``kernel.hook.around`` never retries. The hooks plugin adds runtime hooks,
+callbacks, statistics, breakers, observers and retries as the :class:`Extension`.
 """
 
 from __future__ import annotations
@@ -26,22 +23,19 @@ import logging
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import attrs
+import pluggy
 from pluggy._callers import _multicall  # pluggy's own call loop: no monitoring installed
 
+from . import hookspecs
 from .context import ExecutionContext
 from .errors import CancelledByHook, HookError
 
-if TYPE_CHECKING:
-    import pluggy
-
-__all__ = [
-    "POINTS", "RENAMED", "MERGING", "TRYFIRST", "TRYLAST", "current_point", "HookCall", "HookResult",
-    "Replace", "Cancel", "Retry", "settle", "Entry", "Step", "Wrap", "guard", "Deferred", "defer",
-    "Extra", "Extension", "CallLoop", "Hooks", "Point", "Caller",
-]
+__all__ = ["POINTS", "RENAMED", "MERGING", "TRYFIRST", "TRYLAST", "current_point", "HookCall", "HookResult",
+           "Replace", "Cancel", "Retry", "settle", "Entry", "Step", "Wrap", "guard", "Deferred", "defer",
+           "Extra", "Extension", "CallLoop", "Hooks", "Point", "Caller"]
 
 log = logging.getLogger("llmspell.hooks")
 TRYFIRST, TRYLAST = 1000, -1000
@@ -49,8 +43,6 @@ TRYFIRST, TRYLAST = 1000, -1000
 
 def _points() -> dict[str, tuple[str, ...]]:
     """Every hook point (a specification that takes ``call``) and its other arguments."""
-    from . import hookspecs
-
     specs = {n[9:]: tuple(inspect.signature(f).parameters) for n, f in vars(hookspecs).items() if n[:9] == "llmspell_"}
     return {name: tuple(p for p in params if p != "call") for name, params in specs.items() if "call" in params}
 
@@ -70,37 +62,32 @@ MERGING = frozenset({"agent_state_snapshot"})
 
 def current_point(point: str, *, stacklevel: int = 3) -> str:
     """The current name of hook point ``point`` (warning when it is an old one)."""
-    new = RENAMED.get(point)
-    if new is not None:
-        warnings.warn(f"hook point {point!r} is now called {new!r}; the old name will be removed in the "
-                      "next release", DeprecationWarning, stacklevel=stacklevel)
+    if (new := RENAMED.get(point)) is not None:
+        warnings.warn(f"hook point {point!r} is now called {new!r}; the old name will be removed in the next "
+                      "release", DeprecationWarning, stacklevel=stacklevel)
     return new or point
 
 
 class HookResult:
     """Base of what a hook may return; ``None`` means continue."""
-
     __slots__ = ()
 
 
 @attrs.frozen
 class Replace(HookResult):
     """Use ``value`` as the result. In a *before* point the call itself is skipped."""
-
     value: Any
 
 
 @attrs.frozen
 class Cancel(HookResult):
     """Stop the call; it raises :class:`CancelledByHook` with this reason."""
-
     reason: str = "cancelled"
 
 
 @attrs.frozen
 class Retry(HookResult):
     """Run the call again (in *after* and *error* points); ``delay`` None: the policy's backoff."""
-
     reason: str = ""
     delay: float | None = None
 
@@ -109,14 +96,10 @@ class Retry(HookResult):
 class HookCall:
     """What a hook sees: the call, its context, its request and (later) its result.
 
-    ``request`` may be changed in place or replaced; the call runs with whatever is there
-    after the *before* point. ``result`` may be changed by *after* hooks, or replaced with
-    :class:`Replace`. ``scratch`` is shared by all hooks of one call, across its points
-    and retries; ``args`` holds the point's named arguments (``agent``, ``session`` ...);
-    ``outcome`` is the winning Retry or Replace of the last point run; ``kernel`` the
-    kernel running the call.
-    """
-
+    ``request`` may be changed or replaced (the call runs with what is there after the *before*
+    point); ``result`` likewise by *after* hooks, or with :class:`Replace`. ``scratch`` is shared
+    by the hooks of one call, across its points and retries; ``args``: the point's named
+    arguments; ``outcome``: the winning Retry or Replace of the last point run."""
     point: str
     ctx: ExecutionContext | None = None
     component: Any = None
@@ -134,47 +117,33 @@ class HookCall:
 
 
 def settle(point: str, call: HookCall, name: str, outcome: Any) -> HookResult | None:
-    """Apply hook ``name``'s answer: Cancel raises, Replace sets ``call.result``, a dict merges
-    at a merging point. Returns the Retry or Replace that may win the point, else None."""
+    """Apply hook ``name``'s answer (Cancel raises, Replace sets the result, a dict merges at a
+    merging point); the Retry or Replace that may win the point, else None."""
     if isinstance(outcome, Cancel):
         raise CancelledByHook(name, point, outcome.reason)
     if isinstance(outcome, Replace):
-        call.result = outcome.value
-        call.replaced = True
+        call.result, call.replaced = outcome.value, True
     elif isinstance(outcome, dict) and point in MERGING:
         call.result = {**(call.result or {}), **outcome}
     return outcome if isinstance(outcome, Replace | Retry) else None
 
 
 class Entry:
-    """One function attached to a hook point: a plugin hook (made by :func:`guard`), a runtime
-    hook or a callback (made by the ``hooks`` plugin, which keeps ``stats``)."""
+    """One function attached to a hook point: a plugin hook (made by :func:`guard`; ``simple``:
+    it takes ``call`` alone), a runtime hook or a callback (made by the ``hooks`` plugin, whose
+    ``stats`` they are)."""
+    __slots__ = ("fn", "name", "observe", "origin", "priority", "seq", "simple", "stats", "step", "wrapper")
 
-    __slots__ = ("fn", "name", "names", "observe", "origin", "priority", "seq", "stats", "step", "wrapper")
-
-    def __init__(self, name: str, fn: Callable[..., Any], priority: int = 0, origin: str = "plugin", *,
-                 seq: int = -1, observe: bool = False, wrapper: bool = False,
-                 names: tuple[str, ...] | None = None, stats: Any = None) -> None:
+    def __init__(self, name: str, fn: Callable[..., Any], priority: int = 0, origin: str = "plugin", *, seq: int = -1,
+                 observe: bool = False, wrapper: bool = False, simple: bool = True, stats: Any = None) -> None:
         self.name, self.fn, self.priority, self.origin, self.seq = name, fn, priority, origin, seq
-        self.observe, self.wrapper, self.names = observe, wrapper, names  # names: pluggy's argnames
-        self.stats = stats
-        self.step = Step(self)  # its run with only the call
-
-    def keep(self, stats: Any) -> None:
-        """Set the extension's ``stats`` (its steps carry them too)."""
-        self.stats = self.step.stats = stats
-
-    def bind(self, call: HookCall) -> Step:
-        """Its step for ``call``, with the arguments pluggy would pass."""
-        if self.names is None:
-            return self.step
-        return Step(self, tuple(call if n == "call" else call.ctx if n == "ctx" else call.args.get(n) for n in self.names))
+        self.observe, self.wrapper, self.simple, self.stats = observe, wrapper, simple, stats
+        self.step = Step(self)  # its run with the call alone
 
 
 class Step:
     """One function's pending run: ``fn(call)`` if ``args`` is None, else ``fn(*args, **kwargs)``
     with the arguments pluggy chose (``fn`` and ``stats`` are its entry's, at hand)."""
-
     __slots__ = ("args", "entry", "fn", "kwargs", "stats")
 
     def __init__(self, entry: Entry, args: tuple[Any, ...] | None = None, kwargs: dict[str, Any] | None = None) -> None:
@@ -183,7 +152,6 @@ class Step:
 
 class Wrap:
     """A plugin ``wrapper=True`` hook pending around what pluggy put inside it."""
-
     __slots__ = ("args", "entry", "inner", "kwargs")
 
     def __init__(self, entry: Entry, args: tuple[Any, ...], kwargs: dict[str, Any], inner: list[Step] | Wrap) -> None:
@@ -193,38 +161,28 @@ class Wrap:
 def guard(point: str, impl: Any) -> Callable[..., Any]:
     """What pluggy calls instead of a plugin's hook point function: it returns a Step (a
     wrapper: a Wrap); the function runs when the loop reaches it."""
-    priority = TRYFIRST if impl.tryfirst else TRYLAST if impl.trylast else 0
     simple = tuple(impl.argnames) == ("call",) and not impl.kwargnames
-    entry = Entry(impl.plugin_name, impl.function, priority, wrapper=bool(impl.wrapper or impl.hookwrapper),
-                  names=None if simple else tuple(impl.argnames))
-    function: Callable[..., Any]
-    if impl.hookwrapper:  # old-style: the result comes in a pluggy Result
+    entry = Entry(impl.plugin_name, impl.function, TRYFIRST if impl.tryfirst else TRYLAST if impl.trylast else 0,
+                  wrapper=bool(impl.wrapper or impl.hookwrapper), simple=simple)
 
-        def function(*args: Any, **kwargs: Any) -> Generator[None, Any, None]:
-            result = yield
-            result.force_result(Wrap(entry, args, kwargs, result.get_result()))
+    def step(*args: Any, **kwargs: Any) -> Step:
+        return entry.step if simple else Step(entry, args, kwargs)
 
-    elif impl.wrapper:
+    def wrap(*args: Any, **kwargs: Any) -> Generator[None, Any, Wrap]:
+        return Wrap(entry, args, kwargs, (yield))
 
-        def function(*args: Any, **kwargs: Any) -> Generator[None, Any, Wrap]:
-            return Wrap(entry, args, kwargs, (yield))
+    def old_wrap(*args: Any, **kwargs: Any) -> Generator[None, Any, None]:  # old-style: in a pluggy Result
+        result = yield
+        result.force_result(Wrap(entry, args, kwargs, result.get_result()))
 
-    else:
-
-        def function(*args: Any, **kwargs: Any) -> Step:
-            return entry.step if simple else Step(entry, args, kwargs)
-
-    if impl.kwargnames:
-        entry.names = None if simple else ()  # pluggy passes these by name: only pluggy may call it
-    function.entry = entry  # type: ignore[attr-defined]
-    function.__wrapped__ = impl.function  # type: ignore[attr-defined]
-    return function
+    function: Any = old_wrap if impl.hookwrapper else wrap if impl.wrapper else step
+    function.entry, function.__wrapped__ = entry, impl.function
+    return function  # type: ignore[no-any-return]
 
 
 class Deferred:
     """A plugin's pending run of a lifecycle, registration or context hook; the kernel runs
     them in plugin load order (``band``: tryfirst 0, trylast 2), shutdown in reverse."""
-
     __slots__ = ("args", "band", "fn", "hook", "kwargs", "plugin")
 
     def __init__(self, impl: Any, hook: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -234,9 +192,6 @@ class Deferred:
 
     def run(self) -> Any:
         return self.fn(*self.args, **self.kwargs)
-
-    def __repr__(self) -> str:
-        return f"<{self.hook} of {self.plugin}>"
 
 
 def defer(hook: str, impl: Any) -> Callable[..., Deferred]:
@@ -248,49 +203,33 @@ def defer(hook: str, impl: Any) -> Callable[..., Deferred]:
 
 class Extra(Protocol):
     """More functions for one run (``extra=``: an agent's callbacks)."""
-
     def entries(self, point: str) -> Sequence[Entry]: ...
 
 
 class Extension(Protocol):
-    """What ``kernel.hook.extend(extension)`` installs (the ``hooks`` plugin's dispatcher).
-
-    ``points()``: points to run even with no plugin hook (asked again on every
-    :meth:`CallLoop.invalidate`). ``run``: run a point's plugin ``steps`` (pluggy's order)
-    with what it adds, :func:`settle` each answer, return the winning Retry or Replace
-    (a Cancel raises). ``around``: ``kernel.hook.around`` from then on.
-    """
+    """What ``kernel.hook.extend`` installs. ``points()``: points to run with no plugin hook (asked
+    on every :meth:`CallLoop.invalidate`); ``run``: run a point's plugin ``steps`` (pluggy's order)
+    with its own, :func:`settle` each answer, return the winning one; ``around``: as the kernel's."""
 
     def points(self) -> Iterable[str]: ...
-
     async def run(self, point: str, call: HookCall, steps: list[Step], extra: Extra | None) -> HookResult | None: ...
-
-    async def around(self, kind: str, call: HookCall, fn: Callable[[HookCall], Awaitable[Any]],
-                     extra: Extra | None) -> Any: ...
+    async def around(self, kind: str, call: HookCall, fn: Callable[[HookCall], Awaitable[Any]], extra: Extra | None) -> Any: ...
 
 
 class CallLoop:
-    """Runs hook points: pluggy's steps in pluggy's order inside their wrappers, handed to the
-    installed :class:`Extension` or to the kernel's own minimal loop."""
+    """Runs hook points: pluggy's steps in its order, in their wrappers, by the :class:`Extension` or itself."""
 
     def __init__(self, pm: pluggy.PluginManager, kernel: Any = None) -> None:
         self._pm, self.kernel = pm, kernel
         self.extension: Extension | None = None
         self._callers = {point: getattr(pm.hook, f"llmspell_{point}") for point in POINTS}
-        self._plans: dict[str, list[Entry] | None] = {}  # per point: entries to run without pluggy
-        self._ready: dict[str, list[Step]] = {}  # ... and their steps, when all take only ``call``
+        self._ready: dict[str, list[Step] | None] = {}  # per point: its steps, if all take ``call`` alone
         self._active: set[str] = set()
         self._run: Callable[[str, HookCall, list[Step], Extra | None], Awaitable[HookResult | None]] = self._steps
         self.invalidate()
 
-    def extend(self, extension: Extension) -> None:
-        """Install ``extension``: it runs every point's steps from now on."""
-        self.extension, self._run = extension, extension.run
-        self.invalidate()
-
     def invalidate(self) -> None:
         """Forget the cached steps (plugins or the extension's functions changed)."""
-        self._plans.clear()
         self._ready.clear()
         self._active = {p for p, caller in self._callers.items() if caller.get_hookimpls()}
         self._active.update(self.extension.points() if self.extension is not None else ())
@@ -301,16 +240,11 @@ class CallLoop:
 
     def entries(self, point: str) -> list[Entry]:
         """The plugin hooks of ``point`` (wrappers too) in pluggy's call order."""
-        impls = reversed(self._callers[point].get_hookimpls())
-        return [i.function.entry for i in impls if isinstance(getattr(i.function, "entry", None), Entry)]
+        return [i.function.entry for i in reversed(self._callers[point].get_hookimpls()) if isinstance(getattr(i.function, "entry", None), Entry)]
 
-    def _plan(self, point: str) -> list[Entry] | None:
-        plan: list[Entry] | None = self.entries(point)
-        if any(e.wrapper or e.names == () for e in plan or ()):  # (arguments with defaults: pluggy's)
-            plan = None
-        elif all(e.names is None for e in plan or ()):
-            self._ready[point] = [e.step for e in plan or ()]
-        self._plans[point] = plan
+    def _plan(self, point: str) -> list[Step] | None:
+        entries = self.entries(point)  # (wrappers or named arguments: through pluggy)
+        plan = self._ready[point] = [e.step for e in entries] if all(e.simple and not e.wrapper for e in entries) else None
         return plan
 
     async def run(self, point: str, call: HookCall, extra: Extra | None = None) -> HookCall:
@@ -319,33 +253,27 @@ class CallLoop:
         if point not in self._active and (extra is None or not extra.entries(point)):
             return call
         call.point = point
-        if call.kernel is None:
-            call.kernel = self.kernel
-        if self._pm._inner_hookexec is _multicall:  # no monitoring, no tracing: pluggy's result without it
-            steps = self._ready.get(point)
-            if steps is None:
-                plan = self._plans[point] if point in self._plans else self._plan(point)
-                steps = None if plan is None else self._ready.get(point) or [e.bind(call) for e in plan]
-            if steps is not None:
-                call.outcome = await self._run(point, call, steps, extra)
-                return call
+        call.kernel = call.kernel or self.kernel
+        plan = (self._ready[point] if point in self._ready else self._plan(point)) \
+            if self._pm._inner_hookexec is _multicall else None  # no monitoring, no tracing
+        if plan is not None:
+            call.outcome = await self._run(point, call, plan, extra)
+            return call
         pending = self._callers[point](call=call, **{n: call.ctx if n == "ctx" else call.args.get(n) for n in POINTS[point]})
         if pending.__class__ is list:
             call.outcome = await self._run(point, call, pending, extra)
         else:
             outcome = await self._wrapped(point, call, pending, extra)
-            call.outcome = settle(point, call, pending.entry.name, outcome) if outcome is not None else None
+            call.outcome = None if outcome is None else settle(point, call, pending.entry.name, outcome)
         return call
 
     async def _wrapped(self, point: str, call: HookCall, wrap: Wrap, extra: Extra | None) -> Any:
         """Run one plugin wrapper around what pluggy put inside it (steps or another wrapper)."""
-        gen = wrap.entry.fn(*wrap.args, **wrap.kwargs)
+        gen, error, outcome = wrap.entry.fn(*wrap.args, **wrap.kwargs), None, None
         try:
             next(gen)
         except StopIteration:
             raise HookError(f"wrapper {wrap.entry.name!r} for {point!r} did not yield") from None
-        error: BaseException | None = None
-        outcome: Any = None
         try:
             inner = wrap.inner
             outcome = await (self._wrapped(point, call, inner, extra) if isinstance(inner, Wrap)
@@ -376,13 +304,11 @@ class CallLoop:
                 won = answer
         return won
 
-    async def around(self, kind: str, call: HookCall, fn: Callable[[HookCall], Awaitable[Any]],
-                     extra: Extra | None = None) -> Any:
+    async def around(self, kind: str, call: HookCall, fn: Callable[[HookCall], Awaitable[Any]], extra: Extra | None = None) -> Any:
         """``fn(call)`` once, between the points ``<kind>_before`` and ``<kind>_after`` (``_error``
         when it raises; a Replace there answers instead). ``call.outcome``: the last point's."""
-        before, after, error = f"{kind}_before", f"{kind}_after", f"{kind}_error"
         call.result, call.error, call.replaced, call.started = None, None, False, time.perf_counter()
-        await self.run(before, call, extra)
+        await self.run(f"{kind}_before", call, extra)
         if not call.replaced:
             try:
                 call.result = await fn(call)
@@ -390,24 +316,22 @@ class CallLoop:
                 raise
             except Exception as exc:
                 call.error, call.elapsed = exc, time.perf_counter() - call.started
-                if isinstance((await self.run(error, call, extra)).outcome, Replace):
+                if isinstance((await self.run(f"{kind}_error", call, extra)).outcome, Replace):
                     call.error = None
                     return call.result
                 raise
         call.elapsed = time.perf_counter() - call.started
-        await self.run(after, call, extra)
+        await self.run(f"{kind}_after", call, extra)
         return call.result
 
 
 class Point:
     """``kernel.hook.<point>``: runs one hook point; true when anything is attached.
 
-    ``call = await kernel.hook.state_before_write(request=write, ctx=ctx)`` builds the
-    :class:`HookCall` (or takes one: ``await kernel.hook.agent_created(call)``), runs the
-    point and returns the call, changed by the hooks. Named arguments other than ``ctx``,
-    ``component`` and ``request`` are the point's (``session=``, ``ref=``).
-    """
-
+    ``call = await kernel.hook.state_before_write(request=write, ctx=ctx)`` builds the call
+    (or takes one: ``await kernel.hook.agent_created(call)``), runs the point and returns the
+    call, changed by the hooks; named arguments other than ``ctx``, ``component`` and ``request``
+    are the point's (``session=``, ``ref=``)."""
     __slots__ = ("_loop", "name")
 
     def __init__(self, loop: CallLoop, name: str) -> None:
@@ -435,22 +359,14 @@ class Point:
         if steps is None or loop._pm._inner_hookexec is not _multicall:
             return await loop.run(name, call, extra)
         call.point = name  # (what loop.run does, one coroutine less)
-        if call.kernel is None:
-            call.kernel = loop.kernel
+        call.kernel = call.kernel or loop.kernel
         call.outcome = await loop._run(name, call, steps, extra)
         return call
 
-    def __repr__(self) -> str:
-        return f"<hook point {self.name}>"
-
 
 class Caller:
-    """``kernel.hook.<lifecycle hook>``: each plugin's pending run, in plugin order.
-
-    ``for step in kernel.hook.startup(kernel=kernel): await step.run()``; ``plugin=`` keeps
-    one plugin's run only.
-    """
-
+    """``kernel.hook.<lifecycle hook>``: each plugin's pending run, in plugin order:
+    ``for step in kernel.hook.startup(kernel=kernel): await step.run()`` (``plugin=``: one's)."""
     __slots__ = ("_caller", "_steps", "name")
 
     def __init__(self, steps: Callable[..., list[Deferred]], caller: Any, name: str) -> None:
@@ -459,20 +375,13 @@ class Caller:
     def __call__(self, *, plugin: str | None = None, **kwargs: Any) -> list[Deferred]:
         return self._steps(f"llmspell_{self.name}", plugin, **kwargs)
 
-    def impls(self) -> list[Any]:
-        """pluggy's implementations of this hook (without calling it)."""
+    def impls(self) -> list[Any]:  # pluggy's implementations of this hook (without calling it)
         return list(self._caller.get_hookimpls())
-
-    def __repr__(self) -> str:
-        return f"<hook {self.name}>"
 
 
 class Hooks:
-    """``kernel.hook``: every hook of :mod:`llmspell.hookspecs`, by its name without ``llmspell_``.
-
-    Hook points are :class:`Point` objects, every other hook a :class:`Caller`; all call
-    pluggy. A test checks the attribute list below against the specifications.
-    """
+    """``kernel.hook``: every hook of :mod:`llmspell.hookspecs` by its name without ``llmspell_``, a
+    :class:`Point` or a :class:`Caller`; a test checks the list below against the specifications."""
 
     # lifecycle, registration and context hooks: each plugin's pending run, in plugin order
     register_config: Caller; configure: Caller; register_services: Caller; register_commands: Caller  # noqa: E702
@@ -480,36 +389,29 @@ class Hooks:
     register_state_backends: Caller; register_state_reducers: Caller; register_state_migrations: Caller  # noqa: E702
     register_session_backends: Caller; register_event_backends: Caller; register_event_types: Caller  # noqa: E702
     register_event_transports: Caller; register_agent_types: Caller; register_model_providers: Caller  # noqa: E702
-    register_artifact_backends: Caller; register_artifact_metadata_backends: Caller  # noqa: E702
-    register_artifact_codecs: Caller
+    register_artifact_backends: Caller; register_artifact_metadata_backends: Caller; register_artifact_codecs: Caller  # noqa: E702
     # hook points
-    agent_before: Point; agent_after: Point; agent_error: Point  # noqa: E702
-    tool_before: Point; tool_after: Point; tool_error: Point  # noqa: E702
-    model_before: Point; model_after: Point; model_error: Point  # noqa: E702
-    agent_handoff: Point; agent_created: Point; agent_initialize: Point; agent_shutdown: Point  # noqa: E702
-    agent_state_snapshot: Point; agent_state_restore: Point; event_before_publish: Point  # noqa: E702
-    session_created: Point; session_transition: Point; session_before_delete: Point  # noqa: E702
-    session_expired: Point; session_cleanup: Point; state_before_write: Point; state_written: Point  # noqa: E702
+    agent_before: Point; agent_after: Point; agent_error: Point; tool_before: Point; tool_after: Point  # noqa: E702
+    tool_error: Point; model_before: Point; model_after: Point; model_error: Point; agent_handoff: Point  # noqa: E702
+    agent_created: Point; agent_initialize: Point; agent_shutdown: Point; agent_state_snapshot: Point  # noqa: E702
+    agent_state_restore: Point; session_created: Point; session_transition: Point; session_expired: Point  # noqa: E702
+    session_before_delete: Point; session_cleanup: Point; state_before_write: Point; state_written: Point  # noqa: E702
     artifact_before_save: Point; artifact_saved: Point; artifact_loaded: Point; artifact_deleted: Point  # noqa: E702
+    event_before_publish: Point
     around: Callable[..., Awaitable[Any]]
-    """``await kernel.hook.around(kind, call, fn, extra=None)``: ``fn(call)`` between the
-    points of ``kind`` (``agent``, ``tool``, ``model``); the extension's when installed."""
+    """``await kernel.hook.around(kind, call, fn, extra=None)``: ``fn(call)`` between the points
+    of ``kind`` (``agent``, ``tool``, ``model``); the extension's (with retries) when installed."""
 
     def __init__(self, loop: CallLoop, steps: Callable[..., list[Deferred]]) -> None:
-        from . import hookspecs
-
-        self.loop = loop
-        self.around = loop.around
-        for name in vars(hookspecs):
-            if name.startswith("llmspell_"):
-                short = name.removeprefix("llmspell_")
-                caller = getattr(loop._pm.hook, name)
-                setattr(self, short, Point(loop, short) if short in POINTS else Caller(steps, caller, short))
+        self.loop, self.around = loop, loop.around
+        for name in (n for n in vars(hookspecs) if n.startswith("llmspell_")):
+            short = name.removeprefix("llmspell_")
+            setattr(self, short, Point(loop, short) if short in POINTS else Caller(steps, getattr(loop._pm.hook, name), short))
 
     def extend(self, extension: Extension) -> None:
-        """Install the extension (the ``hooks`` plugin does): see :class:`Extension`."""
-        self.loop.extend(extension)
-        self.around = extension.around
+        """Install the loop's :class:`Extension` (the ``hooks`` plugin does): it runs every point from now on."""
+        self.loop.extension, self.loop._run, self.around = extension, extension.run, extension.around
+        self.loop.invalidate()
 
     def __getattr__(self, name: str) -> Any:  # only reached for names not set in __init__
         if name in RENAMED:

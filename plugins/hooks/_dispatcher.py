@@ -78,7 +78,7 @@ class Dispatcher:
                     stats = self._plugin_stats.get(key)
                     if stats is None:
                         stats = self._plugin_stats[key] = HookStats(entry.name, point, "plugin", entry.priority)
-                    entry.keep(stats)
+                    entry.stats = entry.step.stats = stats
         out = {*self.hooks.points(), *self.callbacks.points()}
         for observer in self._observers:
             out |= observer.points
