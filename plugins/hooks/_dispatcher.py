@@ -33,6 +33,9 @@ from ._observers import NOTHING, HookRun, Observer, enter_all, outcome_of
 
 __all__ = ["Dispatcher"]
 
+#: The points around a call of each kind of component: before, after, error.
+_AROUND = {kind: (f"{kind}_before", f"{kind}_after", f"{kind}_error") for kind in ("agent", "tool", "model")}
+
 
 class Dispatcher:
     """Runtime hooks, callbacks, policy, breakers and observers of one kernel (``kernel.dispatcher``).
@@ -233,8 +236,8 @@ class Dispatcher:
                 call.result = await self.around(kind, call, fn, extra, True)  # (the fast path leaves it unset)
                 return call.result
         loop = self._loop
-        if not (loop.active(f"{kind}_before", extra) or loop.active(f"{kind}_after", extra)
-                or loop.active(f"{kind}_error", extra)):
+        points = _AROUND.get(kind) or (f"{kind}_before", f"{kind}_after", f"{kind}_error")
+        if not (loop.active(points[0], extra) or loop.active(points[1], extra) or loop.active(points[2], extra)):
             return await fn(call)
         while True:
             try:
@@ -242,14 +245,14 @@ class Dispatcher:
             except (CancelledByHook, asyncio.CancelledError):
                 raise
             except Exception:
-                if not await self._retrying(call):
+                if not isinstance(call.outcome, Retry) or not await self._retrying(call):
                     raise
                 continue
-            if not await self._retrying(call):
+            if not isinstance(call.outcome, Retry) or not await self._retrying(call):
                 return result
 
     async def _retrying(self, call: HookCall) -> bool:
-        """Whether the last point asked for a retry that the policy allows; waits first."""
+        """Whether the last point's Retry is allowed by the policy; waits first."""
         retry = call.outcome
         policy = self.policy
         if not isinstance(retry, Retry) or call.attempt > policy.max_retries:
