@@ -1,6 +1,8 @@
 """Hook dispatch cost per agent turn, beside bare pluggy with the same implementations.
 
-Run: python benchmarks/bench_hooks.py
+Plugin hooks are measured with the hooks plugin (statistics, breakers, runtime hooks
+merged by priority) and with the kernel alone (the hooks plugin blocked); runtime hooks
+need the hooks plugin. Run: python benchmarks/bench_hooks.py
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ def make_plugins(n: int) -> list[object]:
     return plugins
 
 
-def kernel_with(n: int, data_dir: str) -> Kernel:
+def kernel_with(n: int, data_dir: str, *, hooks: bool = True) -> Kernel:
     return Kernel(
-        {"plugins": {"autoload": False}}, data_dir=data_dir, plugins=make_plugins(n), disable=["hooks"], env={}
+        {"plugins": {"autoload": False}}, data_dir=data_dir, plugins=make_plugins(n),
+        disable=() if hooks else ["hooks"], env={},
     )
 
 
@@ -52,14 +55,19 @@ async def main() -> None:
             ours = summarize(
                 await time_async(lambda k=kernel, c=call: k.hook.agent_before(c), rounds=ROUNDS, inner=INNER)
             )
-            runtime = Kernel({}, data_dir=tmp, disable=["hooks"], env={})
+            alone = kernel_with(n, tmp, hooks=False)
+            bare_kernel = summarize(
+                await time_async(lambda k=alone, c=call: k.hook.agent_before(c), rounds=ROUNDS, inner=INNER)
+            )
+            runtime = Kernel({"plugins": {"autoload": False}}, data_dir=tmp, env={})
             for _ in range(n):
                 runtime.hooks.register("agent_before", lambda c: None)
             rt = summarize(
                 await time_async(lambda k=runtime, c=call: k.hook.agent_before(c), rounds=ROUNDS, inner=INNER)
             )
             ratio = ours["median_us"] / bare["median_us"] if n else float("nan")
-            rows.append([n, bare["median_us"], ours["median_us"], rt["median_us"], ours["p99_us"], f"{ratio:.2f}x" if n else "-"])
+            rows.append([n, bare["median_us"], ours["median_us"], bare_kernel["median_us"], rt["median_us"],
+                         ours["p99_us"], f"{ratio:.2f}x" if n else "-"])
 
         # A turn crosses nine around-points (agent, tool, model: before/after) with
         # nothing registered: what does the dispatcher add to the calls themselves?
@@ -82,7 +90,8 @@ async def main() -> None:
     print(
         table(
             "Hook dispatch per point (microseconds)",
-            ["hooks", "bare pluggy median", "llmspell plugin hooks median", "llmspell runtime hooks median", "llmspell p99", "ratio to pluggy"],
+            ["hooks", "bare pluggy median", "llmspell plugin hooks median", "kernel alone median",
+             "llmspell runtime hooks median", "llmspell p99", "ratio to pluggy"],
             rows,
         )
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from llmspell import hooks, hookspecs
 from llmspell.kernel import REGISTRATION_HOOKS
+from llmspell.plugins import hooks as hooks_plugin
 
 OUT = Path(__file__).with_name("hooks.md")
 
@@ -44,7 +45,10 @@ changed from the returned `HookCall`; a point is true when anything is attached,
 paths can skip building a request. Each call goes through pluggy
 (`kernel.pm.hook.llmspell_<name>`), so pluggy's ordering, wrappers, tracing
 (`LLMSPELL_DEBUG=1`) and `pm.add_hookcall_monitoring` see every call: registration,
-startup, hook points and shutdown alike. A hook reaches its kernel as `call.kernel`
+startup, hook points and shutdown alike. (While nothing watches pluggy and a point has
+no wrapper, the kernel runs the steps pluggy would hand back, in pluggy's order, without
+the call itself: the result is the same, and it is a pluggy call again as soon as tracing
+or monitoring is installed.) A hook reaches its kernel as `call.kernel`
 (`call.kernel.config.section("myplugin")`).
 
 Hook points are named `<area>_<when>`. The points renamed in this release keep their old
@@ -83,7 +87,7 @@ def kind_of(name: str) -> str:
 
 
 def render() -> str:
-    parts = [INTRO, inspect.cleandoc(hooks.__doc__ or ""), ""]
+    parts = [INTRO, inspect.cleandoc(hooks.__doc__ or ""), "", inspect.cleandoc(hooks_plugin.__doc__ or ""), ""]
     for title, names in sections():
         parts.append(f"## {title}\n")
         for name in names:

@@ -18,7 +18,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import ConfigError, PluginError, UnknownNameError
-from .hooks import POINTS, RENAMED, TRYFIRST, TRYLAST, HookStats, current_point, defer, guard
+from .hooks import POINTS, RENAMED, current_point, defer, guard
 
 __all__ = ["Distribution", "PluginInfo", "PluginManager", "PluginLoader", "ENTRY_POINT_GROUP"]
 
@@ -73,8 +73,6 @@ class PluginManager(pluggy.PluginManager):
     def __init__(self, on_change: Callable[[], None] | None = None) -> None:
         super().__init__("llmspell")
         self.on_change = on_change
-        self.hook_stats: dict[tuple[str, str], HookStats] = {}
-        """Counters of every plugin hook function at every point, kept across re-registration."""
         self.add_hookspecs(hookspecs)
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
@@ -97,9 +95,9 @@ class PluginManager(pluggy.PluginManager):
     def _guard(self, plugin: object) -> None:
         """Make pluggy hand back each implementation's pending run instead of running it.
 
-        Hook points get a :class:`~llmspell.hooks.Step` (run by the dispatcher with
-        isolation and breakers), every other llmspell hook a
-        :class:`~llmspell.hooks.Deferred` (run by the kernel in plugin order).
+        Hook points get a :class:`~llmspell.hooks.Step` (run by the kernel's call loop),
+        every other llmspell hook a :class:`~llmspell.hooks.Deferred` (run by the kernel
+        in plugin order).
         """
         for caller in self.get_hookcallers(plugin) or ():
             if caller.spec is None:
@@ -109,12 +107,7 @@ class PluginManager(pluggy.PluginManager):
                 if impl.plugin is not plugin:
                     continue
                 if point in POINTS:
-                    key = (point, impl.plugin_name)
-                    stats = self.hook_stats.get(key)
-                    if stats is None:
-                        priority = TRYFIRST if impl.tryfirst else TRYLAST if impl.trylast else 0
-                        stats = self.hook_stats[key] = HookStats(impl.plugin_name, point, "plugin", priority)
-                    impl.function = guard(point, impl, stats)  # type: ignore[misc]
+                    impl.function = guard(point, impl)  # type: ignore[misc]
                 else:
                     impl.function = defer(caller.name, impl)  # type: ignore[misc]
 

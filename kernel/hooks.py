@@ -1,196 +1,105 @@
-"""Hook points, the hook context, hook results and the dispatcher that runs them.
+"""Hook points, the hook call and its results, and the loop that runs plugin hooks.
 
-A *hook point* is a named place in the code (``agent_before``, ``tool_after``,
-``state_written`` ...). Three kinds of functions attach to a point:
+A hook point's plugin hooks (``llmspell_<point>``) get a :class:`HookCall` (and the point's
+arguments they name) and answer None, :class:`Replace`, :class:`Cancel` or :class:`Retry`
+(``docs/hooks.md``). Every hook is called through pluggy by ``kernel.hook.<name>``
+(:class:`Hooks`): :func:`guard` makes each implementation hand back its pending :class:`Step`
+(a wrapper: a :class:`Wrap`) and :class:`CallLoop` runs them in pluggy's order. While pluggy
+has no hook-call monitoring or tracing and a point has no wrapper, the loop runs the steps
+pluggy would hand back, cached, without the pluggy call.
 
-* **plugin hooks**: ``@hookimpl`` functions named ``llmspell_<point>`` in a plugin;
-* **runtime hooks**: ``kernel.hooks.register(point, fn, priority=...)`` or ``[[hooks]]``
-  entries in the configuration;
-* **callbacks**: ``kernel.callbacks.on(point, fn)`` or ``agent.callbacks.on(point, fn)``;
-  they observe: their return value is ignored.
-
-Each receives a :class:`HookCall` (plugin hooks may also take the point's named
-arguments). A hook returns ``None`` to let the call continue, or one of
-:class:`Replace`, :class:`Cancel`, :class:`Retry`. See ``docs/hooks.md`` for the rules;
-in short:
-
-*Order.* Every function has a priority, higher first. Runtime hooks and callbacks get the
-one they were registered with (default 0). Plugin hooks get 0, ``TRYFIRST`` (1000) with
-``tryfirst=True`` and ``TRYLAST`` (-1000) with ``trylast=True``. Ties: plugin hooks
-first (in pluggy's order: the later registered plugin first), then kernel runtime hooks
-and callbacks, then the agent's own callbacks, each in registration order. Plugin
-``wrapper=True`` hooks wrap all of that, outermost first.
-
-*Results.* ``Cancel`` stops the point at once and the call raises
-:class:`~llmspell.errors.CancelledByHook`. Otherwise every function runs; ``Replace``
-sets ``call.result`` (later hooks see it; in a *before* point the call itself is then
-skipped); ``Retry`` in an *after* or *error* point runs the call again (before-hooks
-included) with ``call.attempt`` increased, up to ``max_retries`` with exponential backoff.
-Precedence within one point: Cancel > Retry > Replace > continue.
-
-*Isolation.* A hook that raises is logged and counted, and the call goes on (unless the
-policy is ``strict``). A hook that fails or runs over its time budget ``threshold``
-times in a row is switched off by its circuit breaker, which half-opens after
-``cooldown`` seconds: one successful call closes it again.
-
-*Observation.* Observers (:mod:`llmspell.observe`) attached with
-:meth:`Dispatcher.add_observer` see every unit of work, hook point run and hook function
-outcome without taking part; tracing and ``LLMSPELL_DEBUG`` use them.
+The kernel alone (the ``hooks`` plugin blocked) keeps the smallest rules (:func:`settle`): a
+hook that raises is logged (``llmspell.hooks``) and skipped, so one plugin cannot break a
+call, and ``kernel.hook.around`` never retries. The hooks plugin adds runtime hooks,
+callbacks, statistics, breakers, observers and retries as the :class:`Extension`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
-import itertools
 import logging
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
-from contextlib import AbstractContextManager, ExitStack, nullcontext
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from typing import Any, Protocol
 
 import attrs
+import pluggy
+from pluggy._callers import _multicall  # pluggy's own call loop: no monitoring installed
 
+from . import hookspecs
 from .context import ExecutionContext
 from .errors import CancelledByHook, HookError
-from .observe import HookRun, Observer
 
-if TYPE_CHECKING:
-    import pluggy
-
-__all__ = [
-    "POINTS",
-    "HookCall",
-    "HookResult",
-    "Replace",
-    "Cancel",
-    "Retry",
-    "HookPolicy",
-    "HookStats",
-    "HookHandle",
-    "Dispatcher",
-    "CallbackSet",
-    "TRYFIRST",
-    "TRYLAST",
-    "RENAMED",
-    "Hooks",
-    "Point",
-    "Caller",
-    "Step",
-    "Deferred",
-]
+__all__ = ["POINTS", "RENAMED", "MERGING", "TRYFIRST", "TRYLAST", "current_point", "HookCall", "HookResult",
+           "Replace", "Cancel", "Retry", "settle", "Entry", "Step", "Wrap", "guard", "Deferred", "defer",
+           "Extra", "Extension", "CallLoop", "Hooks", "Point", "Caller"]
 
 log = logging.getLogger("llmspell.hooks")
+TRYFIRST, TRYLAST = 1000, -1000
 
-TRYFIRST = 1000
-TRYLAST = -1000
 
 def _points() -> dict[str, tuple[str, ...]]:
-    """Every hook point and its named arguments besides ``call``, read from the specs.
-
-    A hook point is a specification that takes ``call``; the list is declared once, in
-    :mod:`llmspell.hookspecs`.
-    """
-    from . import hookspecs
-
-    out: dict[str, tuple[str, ...]] = {}
-    for name, spec in vars(hookspecs).items():
-        if name.startswith("llmspell_") and callable(spec):
-            params = tuple(inspect.signature(spec).parameters)
-            if "call" in params:
-                out[name.removeprefix("llmspell_")] = tuple(p for p in params if p != "call")
-    return out
+    """Every hook point (a specification that takes ``call``) and its other arguments."""
+    specs = {n[9:]: tuple(inspect.signature(f).parameters) for n, f in vars(hookspecs).items() if n[:9] == "llmspell_"}
+    return {name: tuple(p for p in params if p != "call") for name, params in specs.items() if "call" in params}
 
 
 #: Every hook point and the named arguments its plugin hooks may take besides ``call``.
 POINTS: dict[str, tuple[str, ...]] = _points()
-
-#: Hook points renamed to the ``<area>_<when>`` scheme, old name -> new name. The old
-#: names (as runtime hook points and as ``llmspell_<old>`` plugin hooks) still work for
-#: one release, with a DeprecationWarning.
+#: Hook points renamed to the ``<area>_<when>`` scheme, old name -> new name; the old names
+#: (runtime hook points, ``llmspell_<old>`` plugin hooks) work for one more release.
 RENAMED: dict[str, str] = {
-    "before_agent": "agent_before",
-    "after_agent": "agent_after",
-    "before_tool": "tool_before",
-    "after_tool": "tool_after",
-    "before_model": "model_before",
-    "after_model": "model_after",
-    "handoff": "agent_handoff",
-    "state_write": "state_written",
-    "event_publish": "event_before_publish",
+    "before_agent": "agent_before", "after_agent": "agent_after", "before_tool": "tool_before",
+    "after_tool": "tool_after", "before_model": "model_before", "after_model": "model_after",
+    "handoff": "agent_handoff", "state_write": "state_written", "event_publish": "event_before_publish",
 }
+#: Points whose hooks may return a dict that is merged into ``call.result``.
+MERGING = frozenset({"agent_state_snapshot"})
 
 
 def current_point(point: str, *, stacklevel: int = 3) -> str:
     """The current name of hook point ``point`` (warning when it is an old one)."""
-    new = RENAMED.get(point)
-    if new is None:
-        return point
-    warnings.warn(
-        f"hook point {point!r} is now called {new!r}; the old name will be removed in the next release",
-        DeprecationWarning,
-        stacklevel=stacklevel,
-    )
-    return new
-
-
-#: Points whose plugin hooks may return a dict that is merged into ``call.result``.
-_MERGING = frozenset({"agent_state_snapshot"})
-
-#: Points around a call: (before, after, error) for each kind of component.
-AROUND: dict[str, tuple[str, str, str]] = {
-    "agent": ("agent_before", "agent_after", "agent_error"),
-    "tool": ("tool_before", "tool_after", "tool_error"),
-    "model": ("model_before", "model_after", "model_error"),
-}
-
-
-# -- results -------------------------------------------------------------------------
+    if (new := RENAMED.get(point)) is not None:
+        warnings.warn(f"hook point {point!r} is now called {new!r}; the old name will be removed in the next "
+                      "release", DeprecationWarning, stacklevel=stacklevel)
+    return new or point
 
 
 class HookResult:
     """Base of what a hook may return; ``None`` means continue."""
-
     __slots__ = ()
 
 
 @attrs.frozen
 class Replace(HookResult):
     """Use ``value`` as the result. In a *before* point the call itself is skipped."""
-
     value: Any
 
 
 @attrs.frozen
 class Cancel(HookResult):
     """Stop the call; it raises :class:`CancelledByHook` with this reason."""
-
     reason: str = "cancelled"
 
 
 @attrs.frozen
 class Retry(HookResult):
-    """Run the call again (only meaningful in *after* and *error* points)."""
-
+    """Run the call again (in *after* and *error* points); ``delay`` None: the policy's backoff."""
     reason: str = ""
     delay: float | None = None
-    """Seconds to wait first; None uses the policy's exponential backoff."""
-
-
-# -- the hook context ----------------------------------------------------------------
 
 
 @attrs.define(eq=False)
 class HookCall:
     """What a hook sees: the call, its context, its request and (later) its result.
 
-    ``request`` may be changed in place or replaced (``call.request = new``); the call
-    runs with whatever is there after the *before* point. ``result`` may likewise be
-    changed by *after* hooks, or replaced with :class:`Replace`. ``scratch`` is shared
-    by all hooks of one call, across its before/after/error points and retries.
-    """
-
+    ``request`` may be changed or replaced (the call runs with what is there after the *before*
+    point); ``result`` likewise by *after* hooks, or with :class:`Replace`. ``scratch`` is shared
+    by the hooks of one call, across its points and retries; ``args``: the point's named
+    arguments; ``outcome``: the winning Retry or Replace of the last point run."""
     point: str
     ctx: ExecutionContext | None = None
     component: Any = None
@@ -202,831 +111,309 @@ class HookCall:
     elapsed: float | None = None
     scratch: dict[str, Any] = attrs.Factory(dict)
     args: dict[str, Any] = attrs.Factory(dict)
-    """The point's named arguments (``agent``, ``session``, ``change`` ...)."""
     replaced: bool = False
     outcome: HookResult | None = None
-    """The winning :class:`Retry` or :class:`Replace` of the last point run, or None."""
     kernel: Any = None
-    """The kernel running the call (its ``config``, services, plugins)."""
 
 
-# -- policy, stats, breaker ----------------------------------------------------------
+def settle(point: str, call: HookCall, name: str, outcome: Any) -> HookResult | None:
+    """Apply hook ``name``'s answer (Cancel raises, Replace sets the result, a dict merges at a
+    merging point); the Retry or Replace that may win the point, else None."""
+    if isinstance(outcome, Cancel):
+        raise CancelledByHook(name, point, outcome.reason)
+    if isinstance(outcome, Replace):
+        call.result, call.replaced = outcome.value, True
+    elif isinstance(outcome, dict) and point in MERGING:
+        call.result = {**(call.result or {}), **outcome}
+    return outcome if isinstance(outcome, Replace | Retry) else None
 
 
-@attrs.frozen
-class HookPolicy:
-    """How hooks are protected; the ``[hook_policy]`` config section."""
+class Entry:
+    """One function attached to a hook point: a plugin hook (made by :func:`guard`; ``simple``:
+    it takes ``call`` alone), a runtime hook or a callback (made by the ``hooks`` plugin, whose
+    ``stats`` they are)."""
+    __slots__ = ("fn", "name", "observe", "origin", "priority", "seq", "simple", "stats", "step", "wrapper")
 
-    strict: bool = False
-    """A raising hook makes the call fail (with :class:`HookError`) instead of being skipped."""
-    budget: float = 1.0
-    """Seconds a hook may take before the call counts as slow for its breaker."""
-    threshold: int = 5
-    """Consecutive failures or slow calls that open a hook's circuit breaker."""
-    cooldown: float = 30.0
-    """Seconds an open breaker waits before letting one trial call through."""
-    max_retries: int = 3
-    """Most times a Retry result re-runs one call."""
-    backoff: float = 0.05
-    """First retry delay in seconds; doubles on each further retry."""
-    backoff_max: float = 2.0
-
-
-@attrs.define
-class HookStats:
-    """Counters and breaker state of one hook function at one point."""
-
-    name: str
-    point: str
-    origin: str
-    priority: int
-    calls: int = 0
-    errors: int = 0
-    slow: int = 0
-    skipped: int = 0
-    total_time: float = 0.0
-    consecutive_failures: int = 0
-    breaker: str = "closed"
-    opened_at: float | None = None
-    last_error: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
-
-
-@attrs.define(eq=False)
-class _Entry:
-    name: str
-    fn: Callable[..., Any]
-    priority: int
-    origin: str  # "plugin", "runtime", "callback", "agent"
-    seq: int
-    stats: HookStats
-    observe: bool = False
-    wrapper: bool = False
-    handle: HookHandle | None = None
-    step: Step = attrs.field(init=False)
-    """This function's run with only ``call`` (runtime hooks and callbacks)."""
-
-    def __attrs_post_init__(self) -> None:
-        self.step = Step(self)
+    def __init__(self, name: str, fn: Callable[..., Any], priority: int = 0, origin: str = "plugin", *, seq: int = -1,
+                 observe: bool = False, wrapper: bool = False, simple: bool = True, stats: Any = None) -> None:
+        self.name, self.fn, self.priority, self.origin, self.seq = name, fn, priority, origin, seq
+        self.observe, self.wrapper, self.simple, self.stats = observe, wrapper, simple, stats
+        self.step = Step(self)  # its run with the call alone
 
 
 class Step:
-    """One function's pending run at a hook point, as pluggy hands it back.
+    """One function's pending run: ``fn(call)`` if ``args`` is None, else ``fn(*args, **kwargs)``
+    with the arguments pluggy chose (``fn`` and ``stats`` are its entry's, at hand)."""
+    __slots__ = ("args", "entry", "fn", "kwargs", "stats")
 
-    A guarded plugin implementation returns a Step holding the arguments pluggy chose for
-    it; the dispatcher runs the steps in order with isolation, statistics and breakers.
-    """
-
-    __slots__ = ("args", "entry", "kwargs")
-
-    def __init__(self, entry: _Entry, args: tuple[Any, ...] | None = None, kwargs: dict[str, Any] | None = None) -> None:
-        self.entry = entry
-        self.args = args
-        """Positional arguments (None: the function takes only the ``call``)."""
-        self.kwargs = kwargs or {}
-
-    def __repr__(self) -> str:
-        return f"<step {self.entry.name} at {self.entry.stats.point}>"
+    def __init__(self, entry: Entry, args: tuple[Any, ...] | None = None, kwargs: dict[str, Any] | None = None) -> None:
+        self.entry, self.args, self.kwargs, self.fn, self.stats = entry, args, kwargs or {}, entry.fn, entry.stats
 
 
 class Wrap:
     """A plugin ``wrapper=True`` hook pending around what pluggy put inside it."""
-
     __slots__ = ("args", "entry", "inner", "kwargs")
 
-    def __init__(self, entry: _Entry, args: tuple[Any, ...], kwargs: dict[str, Any], inner: list[Step] | Wrap) -> None:
-        self.entry = entry
-        self.args = args
-        self.kwargs = kwargs
-        self.inner = inner
-
-    def __repr__(self) -> str:
-        return f"<wrapper {self.entry.name} at {self.entry.stats.point}>"
+    def __init__(self, entry: Entry, args: tuple[Any, ...], kwargs: dict[str, Any], inner: list[Step] | Wrap) -> None:
+        self.entry, self.args, self.kwargs, self.inner = entry, args, kwargs, inner
 
 
-def guard(point: str, impl: Any, stats: HookStats) -> Callable[..., Any]:
-    """What pluggy calls instead of a plugin's hook point function: it returns a Step.
+def guard(point: str, impl: Any) -> Callable[..., Any]:
+    """What pluggy calls instead of a plugin's hook point function: it returns a Step (a
+    wrapper: a Wrap); the function runs when the loop reaches it."""
+    simple = tuple(impl.argnames) == ("call",) and not impl.kwargnames
+    entry = Entry(impl.plugin_name, impl.function, TRYFIRST if impl.tryfirst else TRYLAST if impl.trylast else 0,
+                  wrapper=bool(impl.wrapper or impl.hookwrapper), simple=simple)
 
-    The function runs later, when the dispatcher reaches its step (or, for a wrapper,
-    its :class:`Wrap`).
-    """
-    priority = TRYFIRST if impl.tryfirst else TRYLAST if impl.trylast else 0
-    wrapper = bool(impl.wrapper or impl.hookwrapper)
-    entry = _Entry(impl.plugin_name, impl.function, priority, "plugin", -1, stats, wrapper=wrapper)
-    if wrapper:
+    def step(*args: Any, **kwargs: Any) -> Step:
+        return entry.step if simple else Step(entry, args, kwargs)
 
-        def pending_wrapper(*args: Any, **kwargs: Any) -> Generator[None, Any, Wrap]:
-            inner = yield
-            return Wrap(entry, args, kwargs, inner)
+    def wrap(*args: Any, **kwargs: Any) -> Generator[None, Any, Wrap]:
+        return Wrap(entry, args, kwargs, (yield))
 
-        function: Callable[..., Any] = pending_wrapper
-        if impl.hookwrapper:  # old-style: the result comes in a pluggy Result
+    def old_wrap(*args: Any, **kwargs: Any) -> Generator[None, Any, None]:  # old-style: in a pluggy Result
+        result = yield
+        result.force_result(Wrap(entry, args, kwargs, result.get_result()))
 
-            def pending_old_wrapper(*args: Any, **kwargs: Any) -> Generator[None, Any, None]:
-                result = yield
-                result.force_result(Wrap(entry, args, kwargs, result.get_result()))
-
-            function = pending_old_wrapper
-    else:
-        simple = tuple(impl.argnames) == ("call",) and not impl.kwargnames
-
-        def pending(*args: Any, **kwargs: Any) -> Step:
-            return entry.step if simple else Step(entry, args, kwargs)
-
-        function = pending
-    function.entry = entry  # type: ignore[attr-defined]
-    function.__wrapped__ = impl.function  # type: ignore[attr-defined]
-    return function
+    function: Any = old_wrap if impl.hookwrapper else wrap if impl.wrapper else step
+    function.entry, function.__wrapped__ = entry, impl.function
+    return function  # type: ignore[no-any-return]
 
 
 class Deferred:
-    """A plugin's pending run of a lifecycle, registration or context hook.
-
-    pluggy hands these back in its own order; the kernel runs them in plugin load order
-    (``tryfirst``/``trylast`` first and last), so that defaults come first and shutdown
-    can run in reverse.
-    """
-
+    """A plugin's pending run of a lifecycle, registration or context hook; the kernel runs
+    them in plugin load order (``band``: tryfirst 0, trylast 2), shutdown in reverse."""
     __slots__ = ("args", "band", "fn", "hook", "kwargs", "plugin")
 
-    def __init__(self, impl: Any, hook: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def __init__(self, impl: Any, hook: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self.plugin: str = impl.plugin_name
-        self.hook = hook
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
+        self.hook, self.fn, self.args, self.kwargs = hook, fn, args, kwargs
         self.band = 0 if impl.tryfirst else 2 if impl.trylast else 1
 
     def run(self) -> Any:
         return self.fn(*self.args, **self.kwargs)
 
-    def __repr__(self) -> str:
-        return f"<{self.hook} of {self.plugin}>"
-
 
 def defer(hook: str, impl: Any) -> Callable[..., Deferred]:
     """What pluggy calls instead of a plugin's lifecycle hook: it returns a :class:`Deferred`."""
-    fn = impl.function
-
-    def pending(*args: Any, **kwargs: Any) -> Deferred:
-        return Deferred(impl, hook, fn, args, kwargs)
-
-    pending.__wrapped__ = fn  # type: ignore[attr-defined]
+    pending = functools.partial(Deferred, impl, hook, impl.function)
+    pending.__wrapped__ = impl.function  # type: ignore[attr-defined]
     return pending
 
 
-def _merge(plugin: list[Step], runtime: list[Step], extra: CallbackSet | None, point: str) -> list[Step]:
-    """Plugin steps (in pluggy's order) and runtime ones, by priority (plugin first on ties)."""
-    agent = [e.step for e in extra.entries(point)] if extra is not None else ()
-    if not runtime and not agent:
-        return plugin
-    if not plugin and not agent:
-        return runtime
-    return sorted([*plugin, *runtime, *agent], key=lambda s: _sort_key(s.entry))
+class Extra(Protocol):
+    """More functions for one run (``extra=``: an agent's callbacks)."""
+    def entries(self, point: str) -> Sequence[Entry]: ...
 
 
-_seq = itertools.count()
-_RANK = {"plugin": 0, "runtime": 1, "callback": 1, "agent": 2}
+class Extension(Protocol):
+    """What ``kernel.hook.extend`` installs. ``points()``: points to run with no plugin hook (asked
+    on every :meth:`CallLoop.invalidate`); ``run``: run a point's plugin ``steps`` (pluggy's order)
+    with its own, :func:`settle` each answer, return the winning one; ``around``: as the kernel's."""
+
+    def points(self) -> Iterable[str]: ...
+    async def run(self, point: str, call: HookCall, steps: list[Step], extra: Extra | None) -> HookResult | None: ...
+    async def around(self, kind: str, call: HookCall, fn: Callable[[HookCall], Awaitable[Any]], extra: Extra | None) -> Any: ...
 
 
-def _sort_key(entry: _Entry) -> tuple[int, int, int]:
-    return (-entry.priority, _RANK[entry.origin], entry.seq)
+class CallLoop:
+    """Runs hook points: pluggy's steps in its order, in their wrappers, by the :class:`Extension` or itself."""
 
-
-@attrs.define(eq=False)
-class HookHandle:
-    """Returned by a registration; ``remove()`` takes the function off its point."""
-
-    point: str
-    name: str
-    _owner: Any = attrs.field(repr=False)
-    _entry: _Entry = attrs.field(repr=False)
-
-    def remove(self) -> None:
-        self._owner._remove(self.point, self._entry)
-
-
-def _check_point(point: str) -> None:
-    if point not in POINTS:
-        raise HookError(
-            f"unknown hook point {point!r}; hook points: {', '.join(sorted(POINTS))}"
-        )
-
-
-def _check_signature(fn: Callable[..., Any], point: str, label: str) -> None:
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return
-    try:
-        sig.bind(object())
-    except TypeError:
-        raise HookError(
-            f"hook {label} for {point!r} must accept one argument (the HookCall); "
-            f"its signature is {sig}"
-        ) from None
-
-
-def _name_of(fn: Callable[..., Any]) -> str:
-    module = getattr(fn, "__module__", None) or "?"
-    return f"{module}:{getattr(fn, '__qualname__', repr(fn))}"
-
-
-class CallbackSet:
-    """Runtime hooks or callbacks of one owner (the kernel, or one agent)."""
-
-    def __init__(self, origin: str, *, observe: bool, on_change: Callable[[], None] | None = None) -> None:
-        self._origin = origin
-        self._observe = observe
-        self._entries: dict[str, list[_Entry]] = {}
-        self._on_change = on_change
-
-    def register(
-        self, point: str, fn: Callable[..., Any], *, priority: int = 0, name: str | None = None
-    ) -> HookHandle:
-        """Attach ``fn(call)`` (sync or async) to ``point``; returns a removable handle."""
-        point = current_point(point)
-        _check_point(point)
-        if not callable(fn):
-            raise HookError(f"hook for {point!r} is not callable: {fn!r}")
-        label = name or _name_of(fn)
-        _check_signature(fn, point, label)
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise HookError(f"hook priority must be an integer, got {priority!r}")
-        entry = _Entry(
-            name=label,
-            fn=fn,
-            priority=priority,
-            origin=self._origin,
-            seq=next(_seq),
-            stats=HookStats(label, point, self._origin, priority),
-            observe=self._observe,
-        )
-        handle = HookHandle(point, label, self, entry)
-        entry.handle = handle
-        self._entries.setdefault(point, []).append(entry)
-        if self._on_change:
-            self._on_change()
-        return handle
-
-    on = register
-
-    def _remove(self, point: str, entry: _Entry) -> None:
-        entries = self._entries.get(point, [])
-        if entry in entries:
-            entries.remove(entry)
-            if not entries:
-                del self._entries[point]
-            if self._on_change:
-                self._on_change()
-
-    def entries(self, point: str) -> list[_Entry]:
-        return self._entries.get(point, [])
-
-    def __bool__(self) -> bool:
-        return bool(self._entries)
-
-    def points(self) -> list[str]:
-        return list(self._entries)
-
-    def all_entries(self) -> Iterable[_Entry]:
-        for entries in self._entries.values():
-            yield from entries
-
-
-class Dispatcher:
-    """Runs hook points: ordering, results, retries, isolation and circuit breakers.
-
-    Every run goes through pluggy: ``pm.hook.llmspell_<point>(call=..., ...)`` is called,
-    so pluggy's ordering, wrappers, tracing and hook-call monitoring see it. The plugin
-    manager (:class:`llmspell._loader.PluginManager`) guards each implementation so that
-    pluggy hands back one pending :class:`Step` per implementation instead of running
-    it; the dispatcher then runs the steps, merged with runtime hooks and callbacks by
-    priority, with isolation, statistics and circuit breakers.
-    """
-
-    def __init__(
-        self,
-        pm: pluggy.PluginManager,
-        *,
-        policy: HookPolicy | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        on_breaker: Callable[[HookStats, str], Any] | None = None,
-        kernel: Any = None,
-    ) -> None:
-        self._pm = pm
-        self.kernel = kernel
-        self.policy = policy or HookPolicy()
-        self.clock = clock
-        self.on_breaker = on_breaker
-        self.hooks = CallbackSet("runtime", observe=False, on_change=self.invalidate)
-        self.callbacks = CallbackSet("callback", observe=True, on_change=self.invalidate)
+    def __init__(self, pm: pluggy.PluginManager, kernel: Any = None) -> None:
+        self._pm, self.kernel = pm, kernel
+        self.extension: Extension | None = None
         self._callers = {point: getattr(pm.hook, f"llmspell_{point}") for point in POINTS}
-        self._cache: dict[str, list[Step]] = {}
-        self._observers: tuple[Observer, ...] = ()
+        self._ready: dict[str, list[Step] | None] = {}  # per point: its steps, if all take ``call`` alone
         self._active: set[str] = set()
+        self._run: Callable[[str, HookCall, list[Step], Extra | None], Awaitable[HookResult | None]] = self._steps
         self.invalidate()
 
-    # -- the ordered entries of a point ---------------------------------------------
-
     def invalidate(self) -> None:
-        """Forget the cached order (plugins or runtime hooks changed)."""
-        self._cache.clear()
+        """Forget the cached steps (plugins or the extension's functions changed)."""
+        self._ready.clear()
         self._active = {p for p, caller in self._callers.items() if caller.get_hookimpls()}
-        self._active |= set(self.hooks.points()) | set(self.callbacks.points())
-        for observer in self._observers:
-            self._active |= observer.points
+        self._active.update(self.extension.points() if self.extension is not None else ())
 
-    def active(self, point: str, extra: CallbackSet | None = None) -> bool:
+    def active(self, point: str, extra: Extra | None = None) -> bool:
         """Whether anything at all is attached to ``point`` (cheap: no pluggy call)."""
         return point in self._active or (extra is not None and bool(extra.entries(point)))
 
-    def _runtime(self, point: str) -> list[Step]:
-        """The kernel's runtime hooks and callbacks of ``point``, in priority order."""
-        cached = self._cache.get(point)
-        if cached is None:
-            cached = [e.step for e in sorted(self.hooks.entries(point) + self.callbacks.entries(point), key=_sort_key)]
-            self._cache[point] = cached
-        return cached
+    def entries(self, point: str) -> list[Entry]:
+        """The plugin hooks of ``point`` (wrappers too) in pluggy's call order."""
+        return [i.function.entry for i in reversed(self._callers[point].get_hookimpls()) if isinstance(getattr(i.function, "entry", None), Entry)]
 
-    def entries(self, point: str, extra: CallbackSet | None = None) -> list[_Entry]:
-        """Every function attached to ``point`` in call order (wrappers first)."""
-        plugin = [
-            impl.function.entry for impl in reversed(self._callers[point].get_hookimpls())
-            if isinstance(getattr(impl.function, "entry", None), _Entry)
-        ]
-        wrappers = [e for e in plugin if e.wrapper]
-        steps = _merge([e.step for e in plugin if not e.wrapper], self._runtime(point), extra, point)
-        return wrappers + [s.entry for s in steps]
+    def _plan(self, point: str) -> list[Step] | None:
+        entries = self.entries(point)  # (wrappers or named arguments: through pluggy)
+        plan = self._ready[point] = [e.step for e in entries] if all(e.simple and not e.wrapper for e in entries) else None
+        return plan
 
-    def stats(self) -> list[HookStats]:
-        """Counters and breaker state of every hook function seen so far."""
-        seen = list(getattr(self._pm, "hook_stats", {}).values())
-        for owner in (self.hooks, self.callbacks):
-            seen.extend(e.stats for e in owner.all_entries())
-        return seen
-
-    def add_observer(self, observer: Observer) -> Callable[[], None]:
-        """Let ``observer`` see the dispatcher work; returns a function that detaches it."""
-        self._observers = (*self._observers, observer)
-        self.invalidate()
-
-        def stop() -> None:
-            self._observers = tuple(o for o in self._observers if o is not observer)
-            self.invalidate()
-
-        return stop
-
-    @property
-    def observers(self) -> tuple[Observer, ...]:
-        return self._observers
-
-    def observe(self, kind: str, call: HookCall) -> AbstractContextManager[Any]:
-        """A context manager around one unit of work of ``kind`` that observers see.
-
-        ``with kernel.dispatcher.observe("run", HookCall("run", ctx=ctx, component=agent)):``.
-        Without observers it is a shared no-op context manager.
-        """
-        if not self._observers:
-            return _NOTHING
-        return self._enter_all([o.around(kind, call) for o in self._observers])
-
-    @staticmethod
-    def _enter_all(managers: list[AbstractContextManager[Any] | None]) -> AbstractContextManager[Any]:
-        if len(managers) == 1:  # the usual case: one observer, no stack
-            return managers[0] or _NOTHING
-        return _All([m for m in managers if m is not None])
-
-    # -- running a point -------------------------------------------------------------
-
-    async def run(self, point: str, call: HookCall, extra: CallbackSet | None = None) -> HookCall:
-        """Run every function attached to ``point`` and combine their results; returns ``call``.
-
-        ``call.outcome`` is then the winning :class:`Retry` or :class:`Replace` (after
-        setting ``call.result``), or None. Raises :class:`CancelledByHook` on :class:`Cancel`.
-        """
+    async def run(self, point: str, call: HookCall, extra: Extra | None = None) -> HookCall:
+        """Run ``point`` for ``call``; ``call.outcome`` is then the winning Retry or Replace, or None."""
         call.outcome = None
         if point not in self._active and (extra is None or not extra.entries(point)):
             return call
         call.point = point
-        if call.kernel is None:
-            call.kernel = self.kernel
-        names = POINTS[point]
-        if names:
-            args = call.args
-            pending = self._callers[point](call=call, **{n: call.ctx if n == "ctx" else args.get(n) for n in names})
+        call.kernel = call.kernel or self.kernel
+        plan = (self._ready[point] if point in self._ready else self._plan(point)) \
+            if self._pm._inner_hookexec is _multicall else None  # no monitoring, no tracing
+        if plan is not None:
+            call.outcome = await self._run(point, call, plan, extra)
+            return call
+        pending = self._callers[point](call=call, **{n: call.ctx if n == "ctx" else call.args.get(n) for n in POINTS[point]})
+        if pending.__class__ is list:
+            call.outcome = await self._run(point, call, pending, extra)
         else:
-            pending = self._callers[point](call=call)
-        runtime = self._runtime(point)
-        if self._observers:
-            count = len(pending) + len(runtime) if isinstance(pending, list) else -1
-            with self._enter_all([o.point(point, call, count) for o in self._observers]):
-                call.outcome = await self._settle(point, call, pending, runtime, extra)
-        elif pending.__class__ is list:
-            call.outcome = await self._run_steps(point, call, _merge(pending, runtime, extra, point))
-        else:
-            call.outcome = await self._settle(point, call, pending, runtime, extra)
+            outcome = await self._wrapped(point, call, pending, extra)
+            call.outcome = None if outcome is None else settle(point, call, pending.entry.name, outcome)
         return call
 
-    async def _settle(
-        self, point: str, call: HookCall, pending: list[Step] | Wrap, runtime: list[Step],
-        extra: CallbackSet | None,
-    ) -> HookResult | None:
-        if isinstance(pending, list):
-            return await self._run_steps(point, call, _merge(pending, runtime, extra, point))
-        outcome = await self._run_wrapped(point, call, pending, runtime, extra)
-        if isinstance(outcome, Cancel):
-            raise CancelledByHook(pending.entry.name, point, outcome.reason)
-        if isinstance(outcome, Replace):
-            call.result = outcome.value
-            call.replaced = True
-        return outcome if isinstance(outcome, HookResult) else None
+    async def _wrapped(self, point: str, call: HookCall, wrap: Wrap, extra: Extra | None) -> Any:
+        """Run one plugin wrapper around what pluggy put inside it (steps or another wrapper)."""
+        gen, error, outcome = wrap.entry.fn(*wrap.args, **wrap.kwargs), None, None
+        try:
+            next(gen)
+        except StopIteration:
+            raise HookError(f"wrapper {wrap.entry.name!r} for {point!r} did not yield") from None
+        try:
+            inner = wrap.inner
+            outcome = await (self._wrapped(point, call, inner, extra) if isinstance(inner, Wrap)
+                             else self._run(point, call, inner, extra))
+        except Exception as exc:
+            error = exc
+        try:
+            gen.throw(error) if error is not None else gen.send(outcome)
+        except StopIteration as stop:
+            return outcome if stop.value is None else stop.value
+        raise HookError(f"wrapper {wrap.entry.name!r} for {point!r} yielded more than once")
 
-    async def _run_steps(self, point: str, call: HookCall, steps: list[Step]) -> HookResult | None:
-        # The hot loop: one clock read per hook, no coroutine per hook.
-        retry: Retry | None = None
-        replaced: Replace | None = None
-        clock = time.perf_counter
-        budget = self.policy.budget
-        observers = self._observers
-        last = clock()
+    async def _steps(self, point: str, call: HookCall, steps: list[Step], extra: Extra | None) -> HookResult | None:
+        """The kernel's own loop, without an extension: a raising hook is logged and skipped."""
+        won: HookResult | None = None
         for step in steps:
-            entry = step.entry
-            stats = entry.stats
-            if stats.breaker != "closed" and not self._admit(stats):
-                if observers:
-                    self._report(point, call, entry, 0.0, "skipped")
-                continue
             try:
-                outcome = entry.fn(call) if step.args is None else entry.fn(*step.args, **step.kwargs)
+                outcome = step.fn(call) if step.args is None else step.fn(*step.args, **step.kwargs)
                 if outcome is not None and hasattr(outcome, "__await__"):
                     outcome = await outcome
             except (CancelledByHook, asyncio.CancelledError):
                 raise
-            except Exception as exc:  # noqa: BLE001 - isolation is the point
-                now = clock()
-                if observers:
-                    self._report(point, call, entry, now - last, "error", f"{type(exc).__name__}: {exc}")
-                self._errored(point, entry, exc, now - last)
-                last = now
+            except Exception as exc:
+                log.warning("hook %s at %s raised %s: %s", step.entry.name, point, type(exc).__name__, exc)
                 continue
-            now = clock()
-            elapsed = now - last
-            last = now
-            if observers:
-                self._report(point, call, entry, elapsed, _outcome(outcome, entry, point))
-            stats.calls += 1
-            stats.total_time += elapsed
-            if elapsed > budget:
-                stats.slow += 1
-                self._failed(stats)
-            elif stats.consecutive_failures:
-                stats.consecutive_failures = 0
-                if stats.breaker != "closed":
-                    self._set_breaker(stats, "closed")
-            if outcome is None or entry.observe:
-                continue
-            if isinstance(outcome, Cancel):
-                raise CancelledByHook(entry.name, point, outcome.reason)
-            if isinstance(outcome, Retry):
-                retry = retry or outcome
-            elif isinstance(outcome, Replace):
-                call.result = outcome.value
-                call.replaced = True
-                replaced = outcome
-            elif isinstance(outcome, dict) and point in _MERGING:
-                call.result = {**(call.result or {}), **outcome}
-        return retry or replaced
+            answer = None if outcome is None else settle(point, call, step.entry.name, outcome)
+            if answer is not None and not isinstance(won, Retry):  # the first Retry, else the last Replace
+                won = answer
+        return won
 
-    async def _run_wrapped(
-        self, point: str, call: HookCall, wrap: Wrap, runtime: list[Step], extra: CallbackSet | None
-    ) -> Any:
-        """Run one plugin wrapper around what pluggy put inside it (steps or another wrapper)."""
-        entry = wrap.entry
-        gen = entry.fn(*wrap.args, **wrap.kwargs)
-        try:
-            next(gen)
-        except StopIteration:
-            raise HookError(f"wrapper {entry.name!r} for {point!r} did not yield") from None
-        error: BaseException | None = None
-        outcome: Any = None
-        try:
-            if isinstance(wrap.inner, Wrap):
-                outcome = await self._run_wrapped(point, call, wrap.inner, runtime, extra)
-            else:
-                outcome = await self._run_steps(point, call, _merge(wrap.inner, runtime, extra, point))
-        except Exception as exc:
-            error = exc
-        try:
-            if error is not None:
-                gen.throw(error)
-            else:
-                gen.send(outcome)
-        except StopIteration as stop:
-            if stop.value is not None:
-                outcome = stop.value
-            return outcome
-        raise HookError(f"wrapper {entry.name!r} for {point!r} yielded more than once")
-
-    def _report(
-        self, point: str, call: HookCall, entry: _Entry, elapsed: float, outcome: str, error: str | None = None
-    ) -> None:
-        run = HookRun(point, entry.name, entry.origin, entry.priority, elapsed, outcome, error)
-        for observer in self._observers:
-            observer.hook(run, call)
-
-    def _admit(self, stats: HookStats) -> bool:
-        """Whether a hook whose breaker is not closed may run now."""
-        if stats.breaker == "open":
-            if self.clock() - (stats.opened_at or 0.0) < self.policy.cooldown:
-                stats.skipped += 1
-                return False
-            self._set_breaker(stats, "half-open")
-        return True
-
-    def _errored(self, point: str, entry: _Entry, exc: Exception, elapsed: float) -> None:
-        stats = entry.stats
-        stats.calls += 1
-        stats.errors += 1
-        stats.total_time += elapsed
-        stats.last_error = f"{type(exc).__name__}: {exc}"
-        if self.policy.strict:
-            raise HookError(f"hook {entry.name!r} at {point!r} raised {stats.last_error}") from exc
-        log.warning("hook %s at %s raised %s", entry.name, point, stats.last_error)
-        self._failed(stats)
-
-    def _failed(self, stats: HookStats) -> None:
-        stats.consecutive_failures += 1
-        if stats.breaker == "half-open" or (
-            stats.breaker == "closed" and stats.consecutive_failures >= self.policy.threshold
-        ):
-            stats.opened_at = self.clock()
-            self._set_breaker(stats, "open")
-
-    def _set_breaker(self, stats: HookStats, state: str) -> None:
-        stats.breaker = state
-        if state == "closed":
-            stats.opened_at = None
-        if self.on_breaker is not None:
-            self.on_breaker(stats, state)
-
-    # -- running a component call between its before/after/error points -------------
-
-    async def around(
-        self,
-        kind: str,
-        call: HookCall,
-        fn: Callable[[HookCall], Awaitable[Any]],
-        extra: CallbackSet | None = None,
-    ) -> Any:
-        """Run ``fn(call)`` between the *before* and *after*/*error* points of ``kind``.
-
-        ``fn`` reads ``call.request`` and returns the result. Handles Replace, Cancel
-        and bounded Retry as described in the module docstring. Observers see the whole
-        of it, retries included, as one unit of work of ``kind``.
-        """
-        if self._observers:
-            with self._enter_all([o.around(kind, call) for o in self._observers]):
-                call.result = await self._around(kind, call, fn, extra)  # (the fast path leaves it unset)
-                return call.result
-        return await self._around(kind, call, fn, extra)
-
-    async def _around(
-        self,
-        kind: str,
-        call: HookCall,
-        fn: Callable[[HookCall], Awaitable[Any]],
-        extra: CallbackSet | None,
-    ) -> Any:
-        before, after, error = AROUND[kind]
-        active = self.active(before, extra) or self.active(after, extra) or self.active(error, extra)
-        if not active:
-            return await fn(call)
-        policy = self.policy
-        while True:
-            call.result = None
-            call.error = None
-            call.replaced = False
-            call.started = time.perf_counter()
-            await self.run(before, call, extra)
-            if not call.replaced:
-                try:
-                    call.result = await fn(call)
-                except (CancelledByHook, asyncio.CancelledError):
-                    raise
-                except Exception as exc:
-                    call.error = exc
-                    call.elapsed = time.perf_counter() - call.started
-                    outcome = (await self.run(error, call, extra)).outcome
-                    if isinstance(outcome, Retry) and call.attempt <= policy.max_retries:
-                        await self._backoff(call, outcome)
-                        continue
-                    if isinstance(outcome, Replace):
-                        call.error = None
-                        return call.result
-                    raise
-            call.elapsed = time.perf_counter() - call.started
-            outcome = (await self.run(after, call, extra)).outcome
-            if isinstance(outcome, Retry) and call.attempt <= policy.max_retries:
-                await self._backoff(call, outcome)
-                continue
-            return call.result
-
-    async def _backoff(self, call: HookCall, retry: Retry) -> None:
-        policy = self.policy
-        delay = retry.delay
-        if delay is None:
-            delay = min(policy.backoff * 2 ** (call.attempt - 1), policy.backoff_max)
-        call.attempt += 1
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-
-# -- the facade: kernel.hook ------------------------------------------------------------
+    async def around(self, kind: str, call: HookCall, fn: Callable[[HookCall], Awaitable[Any]], extra: Extra | None = None) -> Any:
+        """``fn(call)`` once, between the points ``<kind>_before`` and ``<kind>_after`` (``_error``
+        when it raises; a Replace there answers instead). ``call.outcome``: the last point's."""
+        call.result, call.error, call.replaced, call.started = None, None, False, time.perf_counter()
+        await self.run(f"{kind}_before", call, extra)
+        if not call.replaced:
+            try:
+                call.result = await fn(call)
+            except (CancelledByHook, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                call.error, call.elapsed = exc, time.perf_counter() - call.started
+                if isinstance((await self.run(f"{kind}_error", call, extra)).outcome, Replace):
+                    call.error = None
+                    return call.result
+                raise
+        call.elapsed = time.perf_counter() - call.started
+        await self.run(f"{kind}_after", call, extra)
+        return call.result
 
 
 class Point:
-    """``kernel.hook.<point>``: runs one hook point. True when anything is attached.
+    """``kernel.hook.<point>``: runs one hook point; true when anything is attached.
 
-    ``call = await kernel.hook.state_before_write(request=write, ctx=ctx)`` builds the
-    :class:`HookCall` (or takes one: ``await kernel.hook.agent_created(call)``), runs the
-    point and returns the call, changed by the hooks. Named arguments other than ``ctx``,
-    ``component`` and ``request`` are the point's arguments (``session=``, ``ref=``).
-    With nothing attached it returns at once.
-    """
+    ``call = await kernel.hook.state_before_write(request=write, ctx=ctx)`` builds the call
+    (or takes one: ``await kernel.hook.agent_created(call)``), runs the point and returns the
+    call, changed by the hooks; named arguments other than ``ctx``, ``component`` and ``request``
+    are the point's (``session=``, ``ref=``)."""
+    __slots__ = ("_loop", "name")
 
-    __slots__ = ("_dispatcher", "name")
-
-    def __init__(self, dispatcher: Dispatcher, name: str) -> None:
-        self._dispatcher = dispatcher
-        self.name = name
+    def __init__(self, loop: CallLoop, name: str) -> None:
+        self._loop, self.name = loop, name
 
     def __bool__(self) -> bool:
-        return self.name in self._dispatcher._active
+        return self.name in self._loop._active
 
-    def active(self, extra: CallbackSet | None = None) -> bool:
+    def active(self, extra: Extra | None = None) -> bool:
         """Whether anything is attached, counting an agent's own callbacks ``extra``."""
-        return self._dispatcher.active(self.name, extra)
+        return self._loop.active(self.name, extra)
 
-    def entries(self, extra: CallbackSet | None = None) -> list[_Entry]:
-        """Every function attached, in call order (wrappers first)."""
-        return self._dispatcher.entries(self.name, extra)
-
-    def __call__(
-        self, call: HookCall | None = None, /, *, extra: CallbackSet | None = None, **fields: Any
-    ) -> Coroutine[Any, Any, HookCall]:
+    async def __call__(self, call: HookCall | None = None, /, *, extra: Extra | None = None, **fields: Any) -> HookCall:
         if call is None:
-            ctx = fields.pop("ctx", None)
-            component = fields.pop("component", None)
-            request = fields.pop("request", None)
-            call = HookCall(self.name, ctx=ctx, component=component, request=request, args=fields)
+            call = HookCall(self.name, fields.pop("ctx", None), fields.pop("component", None),
+                            fields.pop("request", None), args=fields)
         elif fields:
-            if "ctx" in fields:
-                call.ctx = fields.pop("ctx")
+            call.ctx = fields.pop("ctx", call.ctx)
             call.args.update(fields)
-        return self._dispatcher.run(self.name, call, extra)
-
-    def __repr__(self) -> str:
-        return f"<hook point {self.name}>"
+        loop, name = self._loop, self.name
+        call.outcome = None
+        if name not in loop._active and (extra is None or not extra.entries(name)):
+            return call
+        steps = loop._ready.get(name)
+        if steps is None or loop._pm._inner_hookexec is not _multicall:
+            return await loop.run(name, call, extra)
+        call.point = name  # (what loop.run does, one coroutine less)
+        call.kernel = call.kernel or loop.kernel
+        call.outcome = await loop._run(name, call, steps, extra)
+        return call
 
 
 class Caller:
-    """``kernel.hook.<lifecycle hook>``: each plugin's pending run, in plugin order.
-
-    ``for step in kernel.hook.startup(kernel=kernel): await step.run()``; the kernel runs
-    its own lifecycle, registration and context hooks this way. ``plugin=`` keeps one
-    plugin's run only.
-    """
-
+    """``kernel.hook.<lifecycle hook>``: each plugin's pending run, in plugin order:
+    ``for step in kernel.hook.startup(kernel=kernel): await step.run()`` (``plugin=``: one's)."""
     __slots__ = ("_caller", "_steps", "name")
 
     def __init__(self, steps: Callable[..., list[Deferred]], caller: Any, name: str) -> None:
-        self._steps = steps
-        self._caller = caller
-        self.name = name
+        self._steps, self._caller, self.name = steps, caller, name
 
     def __call__(self, *, plugin: str | None = None, **kwargs: Any) -> list[Deferred]:
         return self._steps(f"llmspell_{self.name}", plugin, **kwargs)
 
-    def impls(self) -> list[Any]:
-        """pluggy's implementations of this hook (without calling it)."""
+    def impls(self) -> list[Any]:  # pluggy's implementations of this hook (without calling it)
         return list(self._caller.get_hookimpls())
-
-    def __repr__(self) -> str:
-        return f"<hook {self.name}>"
 
 
 class Hooks:
-    """``kernel.hook``: every hook of :mod:`llmspell.hookspecs`, by its name without ``llmspell_``.
+    """``kernel.hook``: every hook of :mod:`llmspell.hookspecs` by its name without ``llmspell_``, a
+    :class:`Point` or a :class:`Caller`; a test checks the list below against the specifications."""
 
-    Hook points are :class:`Point` objects, every other hook a :class:`Caller`. All of
-    them call pluggy (``pm.hook.llmspell_<name>``), so pluggy's ordering, wrappers,
-    tracing and hook-call monitoring see every call. The attribute list below is checked
-    against the specifications by a test.
-    """
-
-    register_config: Caller
-    configure: Caller
-    register_services: Caller
-    startup: Caller
-    shutdown: Caller
-    register_commands: Caller
-    register_state_backends: Caller
-    register_session_backends: Caller
-    register_event_backends: Caller
-    register_event_transports: Caller
-    register_artifact_backends: Caller
-    register_artifact_metadata_backends: Caller
-    register_artifact_codecs: Caller
-    register_state_reducers: Caller
-    register_state_migrations: Caller
-    register_event_types: Caller
-    register_agent_types: Caller
-    register_model_providers: Caller
-    register_tools: Caller
-    context_enrich: Caller
-    agent_before: Point
-    agent_after: Point
-    agent_error: Point
-    tool_before: Point
-    tool_after: Point
-    tool_error: Point
-    model_before: Point
-    model_after: Point
-    model_error: Point
-    agent_handoff: Point
-    agent_created: Point
-    agent_initialize: Point
-    agent_shutdown: Point
-    agent_state_snapshot: Point
-    agent_state_restore: Point
-    session_created: Point
-    session_transition: Point
-    session_before_delete: Point
-    session_expired: Point
-    session_cleanup: Point
-    state_before_write: Point
-    state_written: Point
-    artifact_before_save: Point
-    artifact_saved: Point
-    artifact_loaded: Point
-    artifact_deleted: Point
+    # lifecycle, registration and context hooks: each plugin's pending run, in plugin order
+    register_config: Caller; configure: Caller; register_services: Caller; register_commands: Caller  # noqa: E702
+    startup: Caller; shutdown: Caller; context_enrich: Caller; register_tools: Caller  # noqa: E702
+    register_state_backends: Caller; register_state_reducers: Caller; register_state_migrations: Caller  # noqa: E702
+    register_session_backends: Caller; register_event_backends: Caller; register_event_types: Caller  # noqa: E702
+    register_event_transports: Caller; register_agent_types: Caller; register_model_providers: Caller  # noqa: E702
+    register_artifact_backends: Caller; register_artifact_metadata_backends: Caller; register_artifact_codecs: Caller  # noqa: E702
+    # hook points
+    agent_before: Point; agent_after: Point; agent_error: Point; tool_before: Point; tool_after: Point  # noqa: E702
+    tool_error: Point; model_before: Point; model_after: Point; model_error: Point; agent_handoff: Point  # noqa: E702
+    agent_created: Point; agent_initialize: Point; agent_shutdown: Point; agent_state_snapshot: Point  # noqa: E702
+    agent_state_restore: Point; session_created: Point; session_transition: Point; session_expired: Point  # noqa: E702
+    session_before_delete: Point; session_cleanup: Point; state_before_write: Point; state_written: Point  # noqa: E702
+    artifact_before_save: Point; artifact_saved: Point; artifact_loaded: Point; artifact_deleted: Point  # noqa: E702
     event_before_publish: Point
+    around: Callable[..., Awaitable[Any]]
+    """``await kernel.hook.around(kind, call, fn, extra=None)``: ``fn(call)`` between the points
+    of ``kind`` (``agent``, ``tool``, ``model``); the extension's (with retries) when installed."""
 
-    def __init__(self, dispatcher: Dispatcher, steps: Callable[..., list[Deferred]]) -> None:
-        from . import hookspecs
+    def __init__(self, loop: CallLoop, steps: Callable[..., list[Deferred]]) -> None:
+        self.loop, self.around = loop, loop.around
+        for name in (n for n in vars(hookspecs) if n.startswith("llmspell_")):
+            short = name.removeprefix("llmspell_")
+            setattr(self, short, Point(loop, short) if short in POINTS else Caller(steps, getattr(loop._pm.hook, name), short))
 
-        self._dispatcher = dispatcher
-        self.around = dispatcher.around
-        for name in vars(hookspecs):
-            if name.startswith("llmspell_"):
-                short = name.removeprefix("llmspell_")
-                caller = getattr(dispatcher._pm.hook, name)
-                setattr(self, short, Point(dispatcher, short) if short in POINTS else Caller(steps, caller, short))
+    def extend(self, extension: Extension) -> None:
+        """Install the loop's :class:`Extension` (the ``hooks`` plugin does): it runs every point from now on."""
+        self.loop.extension, self.loop._run, self.around = extension, extension.run, extension.around
+        self.loop.invalidate()
 
     def __getattr__(self, name: str) -> Any:  # only reached for names not set in __init__
         if name in RENAMED:
             return getattr(self, current_point(name))
         raise AttributeError(f"no hook {name!r}; hooks: {', '.join(sorted(vars(self)))}")
-
-    around: Callable[..., Awaitable[Any]]
-    """``await kernel.hook.around(kind, call, fn, extra=None)``: ``fn(call)`` between the
-    ``<kind>_before`` and ``<kind>_after``/``<kind>_error`` points (:meth:`Dispatcher.around`)."""
-
-_NOTHING: AbstractContextManager[Any] = nullcontext()
-
-
-class _All:
-    """Several observers' context managers entered as one, first to last, left in reverse."""
-
-    def __init__(self, managers: list[AbstractContextManager[Any]]) -> None:
-        self._managers = managers
-        self._stack = ExitStack()
-
-    def __enter__(self) -> None:
-        try:
-            for manager in self._managers:
-                self._stack.enter_context(manager)
-        except BaseException:
-            self._stack.close()  # leave the ones already entered
-            raise
-
-    def __exit__(self, *exc: Any) -> bool:
-        return bool(self._stack.__exit__(*exc))
-
-
-def _outcome(outcome: Any, entry: _Entry, point: str) -> str:
-    """How a hook function's return value counts (see :data:`llmspell.observe.OUTCOMES`)."""
-    if outcome is None or entry.observe:
-        return "continue"
-    if isinstance(outcome, Cancel):
-        return "cancel"
-    if isinstance(outcome, Retry):
-        return "retry"
-    if isinstance(outcome, Replace):
-        return "replace"
-    if isinstance(outcome, dict) and point in _MERGING:
-        return "merge"
-    return "continue"

@@ -17,9 +17,8 @@ from . import hookspecs
 from ._loader import DEFAULTS_DISTRIBUTION, Distribution, PluginInfo, PluginLoader, PluginManager
 from .config import Config, RawConfig, SectionSpec
 from .context import ExecutionContext, Principal
-from .errors import ConfigError, LlmspellError, PluginError, UnknownBackendError
-from .hooks import CallbackSet, Deferred, Dispatcher, HookCall, HookPolicy, Hooks, HookStats, current_point
-from .observe import DebugObserver
+from .errors import ConfigError, LlmspellError, PluginError, ServiceNotAvailable, UnknownBackendError
+from .hooks import CallLoop, Deferred, HookCall, Hooks, current_point
 from .registry import Registry
 from .services import Services, Stash
 
@@ -27,6 +26,7 @@ if TYPE_CHECKING:  # the typed accessors only; at run time services are found by
     from llmspell.plugins.agents.api import AgentService
     from llmspell.plugins.artifacts.api import ArtifactService
     from llmspell.plugins.events.api import Event, EventService
+    from llmspell.plugins.hooks.api import CallbackSet, Dispatcher, HookStats
     from llmspell.plugins.sessions.api import SessionService
     from llmspell.plugins.state.api import StateService
 
@@ -104,7 +104,7 @@ class Kernel:
         dist_name = distribution or keys.distribution
         self.distribution: Distribution | None = None
         self.pm = PluginManager(on_change=self._plugins_changed)
-        self._dispatcher: Dispatcher | None = None
+        self._loop: CallLoop | None = None
         self._order: dict[str, int] | None = None  # plugin name -> load position (cached)
         if self.debug:
             self.pm.trace.root.setwriter(lambda text: _debug_write(f"[llmspell] {text}"))
@@ -132,25 +132,20 @@ class Kernel:
             extra_modules=[*keys.plugins.load, *_split(env.get("LLMSPELL_PLUGINS", ""))],
             objects=plugins,
         )
-        self._dispatcher = Dispatcher(self.pm, on_breaker=self._breaker_changed, kernel=self)
-        self.hook = Hooks(self._dispatcher, self._steps)
+        self._loop = CallLoop(self.pm, kernel=self)
+        self.hook = Hooks(self._loop, self._steps)
         """Every hook by name: ``await kernel.hook.state_before_write(request=...)``."""
         self.registries: dict[str, Registry[Any]] = {
             kind: Registry(kind) for kind in REGISTRATION_HOOKS.values()
         }
         self.registries["state schema"] = Registry("state schema")
-        self.section_specs: dict[str, SectionSpec] = {
-            "hook_policy": SectionSpec("hook_policy", HookPolicy, "kernel", "hook isolation"),
-        }
+        self.section_specs: dict[str, SectionSpec] = {}
         self._collect_sections(self.section_specs)
         self.config: Config = Config.build(
             raw, self.section_specs, env=env, data_dir=data_dir, blocked=self._loader.blocked,
             unavailable={name: extra for name, (_, _, extra) in self._loader.unavailable.items()},
         )
         self._collect_registrations()
-        self.dispatcher.policy = self.config.section("hook_policy")
-        if self.debug:  # each hook function's outcome, beside pluggy's trace of the calls
-            self._dispatcher.add_observer(DebugObserver(write=_debug_write))
         self.services = Services()
         self.stash = Stash()
         self.started = False
@@ -164,8 +159,8 @@ class Kernel:
 
     def _plugins_changed(self) -> None:
         self._order = None
-        if self._dispatcher is not None:
-            self._dispatcher.invalidate()
+        if self._loop is not None:
+            self._loop.invalidate()
 
     def _steps(self, hook: str, plugin: str | None = None, **kwargs: Any) -> list[Deferred]:
         """Call ``hook`` through pluggy; its implementations' runs, in plugin load order.
@@ -328,8 +323,10 @@ class Kernel:
 
     @property
     def dispatcher(self) -> Dispatcher:
-        assert self._dispatcher is not None
-        return self._dispatcher
+        """The ``hooks`` plugin's dispatcher: runtime hooks, callbacks, policy, observers."""
+        if self.hook.loop.extension is None:
+            raise ServiceNotAvailable("hooks", "runtime hooks, callbacks and observers need the hooks plugin")
+        return cast("Dispatcher", self.hook.loop.extension)
 
     @property
     def hooks(self) -> CallbackSet:
@@ -342,17 +339,14 @@ class Kernel:
         return self.dispatcher.callbacks
 
     def hook_stats(self) -> list[HookStats]:
-        return self.dispatcher.stats()
+        """Counters and breaker state of every hook function (none without the hooks plugin)."""
+        return self.dispatcher.stats() if self.hook.loop.extension is not None else []
 
     async def dispatch(self, point: str, call: HookCall | None = None, **args: Any) -> HookCall:
         """Deprecated: use ``await kernel.hook.<point>(call, **args)``; goes in the next release."""
         warnings.warn("kernel.dispatch(point, ...) is deprecated: use await kernel.hook.<point>(...)",
                       DeprecationWarning, stacklevel=2)
         return await getattr(self.hook, current_point(point))(call, **args)  # type: ignore[no-any-return]
-
-    def _breaker_changed(self, stats: HookStats, state: str) -> None:
-        log.warning("hook %s at %s: circuit breaker %s", stats.name, stats.point, state)
-        self.emit_soon("hook.breaker", {"hook": stats.name, "point": stats.point, "state": state})
 
     # -- lifecycle --------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from opentelemetry.trace import set_span_in_context as _set_span_in_context
 
 from llmspell.errors import CancelledByHook
 from llmspell.hooks import HookCall
-from llmspell.observe import HookRun, Observer
+from llmspell.plugins.hooks.api import HookRun, Observer
 
 from .settings import OtelSettings
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from llmspell.hooks import POINTS, current_point
-from llmspell.observe import Observer
+from llmspell.plugins.hooks.api import Observer
 
 if TYPE_CHECKING:
     from llmspell.kernel import Kernel

@@ -28,8 +28,8 @@ import attrs
 
 from llmspell.context import ExecutionContext
 from llmspell.errors import DeadlineExceeded, LlmspellError, ValidationError
-from llmspell.hooks import CallbackSet
 from llmspell.ids import new_id
+from llmspell.plugins.hooks.api import CallbackSet
 
 from .backend import ModelProvider
 from .schema import CompiledSchema, compile_schema, config_schema, type_schema, validate_arguments

@@ -21,6 +21,7 @@ import attrs
 from llmspell.context import ExecutionContext
 from llmspell.errors import InvalidTransition, LimitExceeded, LlmspellError
 from llmspell.plugins.agents.api import TRANSITIONS, AgentStatus
+from llmspell.plugins.hooks.api import dispatcher_of
 
 if TYPE_CHECKING:
     from llmspell import Kernel
@@ -206,7 +207,8 @@ class Lifecycle:
         point = self.kernel.hook.agent_initialize
         if not point.active(agent.callbacks):
             return
-        entries = point.entries(agent.callbacks)
+        dispatcher = dispatcher_of(self.kernel)  # (without the hooks plugin a raising hook is only logged)
+        entries = dispatcher.entries(point.name, agent.callbacks) if dispatcher is not None else []
         before = [e.stats.errors for e in entries]
         await point(ctx=ctx, component=agent, agent=agent, extra=agent.callbacks)
         for entry, count in zip(entries, before, strict=True):

@@ -31,6 +31,7 @@ from llmspell.errors import (
 from llmspell.hooks import HookCall
 from llmspell.plugins.agents.api import AgentOutput, AgentRequest, AgentStatus, Message, RunEvent
 from llmspell.plugins.events.api import EventService
+from llmspell.plugins.hooks.api import dispatcher_of
 from llmspell.plugins.sessions.api import SessionService
 from llmspell.plugins.state.api import StateService
 
@@ -128,10 +129,10 @@ class Runner:
             return await self.chain(target, AgentRequest.of(input), ctx)
         ctx.data[TEMP_OWNER] = ctx.invocation_id
         request = AgentRequest.of(input)
-        dispatcher = self.kernel.dispatcher
+        dispatcher = dispatcher_of(self.kernel)
         # observers (tracing, LLMSPELL_DEBUG) see the whole invocation as one ``run``
         observed = dispatcher.observe("run", HookCall("run", ctx=ctx, component=target, request=request)) \
-            if dispatcher.observers else nullcontext()
+            if dispatcher is not None and dispatcher.observers else nullcontext()
         with observed:
             try:
                 if ctx.session_id is not None:

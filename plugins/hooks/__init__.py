@@ -1,4 +1,43 @@
-"""Hooks named in configuration, and the ``llmspell hooks`` command.
+"""The hooks plugin: runtime hooks, callbacks, the hook policy, observers and retries.
+
+Beside plugin hooks, two kinds of functions attach to a hook point while a kernel runs:
+
+* **runtime hooks**: ``kernel.hooks.register(point, fn, priority=...)`` or ``[[hooks]]``
+  entries in the configuration; they answer like plugin hooks;
+* **callbacks**: ``kernel.callbacks.on(point, fn)`` or ``agent.callbacks.on(point, fn)``;
+  they observe: their return value is ignored.
+
+*Order.* Every function has a priority, higher first. Runtime hooks and callbacks get the
+one they were registered with (default 0). Plugin hooks get 0, ``TRYFIRST`` (1000) with
+``tryfirst=True`` and ``TRYLAST`` (-1000) with ``trylast=True``. Ties: plugin hooks
+first (in pluggy's order: the later registered plugin first), then kernel runtime hooks
+and callbacks, then the agent's own callbacks, each in registration order. Plugin
+``wrapper=True`` hooks wrap all of that, outermost first.
+
+*Results.* ``Cancel`` stops the point at once and the call raises
+:class:`~llmspell.errors.CancelledByHook`. Otherwise every function runs; ``Replace``
+sets ``call.result`` (later hooks see it; in a *before* point the call itself is then
+skipped); ``Retry`` in an *after* or *error* point runs the call again (before-hooks
+included) with ``call.attempt`` increased, up to ``max_retries`` with exponential backoff.
+Precedence within one point: Cancel > Retry > Replace > continue.
+
+*Isolation* (``[hook_policy]``). A hook that raises is logged and counted, and the call
+goes on (unless the policy is ``strict``). A hook that fails or runs over its time budget
+``threshold`` times in a row is switched off by its circuit breaker, which half-opens
+after ``cooldown`` seconds: one successful call closes it again.
+
+*Observation.* Observers attached with ``kernel.dispatcher.add_observer`` see every unit
+of work, hook point run and hook function outcome without taking part; tracing (the
+``otel`` plugin) and ``LLMSPELL_DEBUG`` use them.
+
+The plugin installs its :class:`~llmspell.plugins.hooks.api.Dispatcher` as the kernel's
+hook loop extension first of all ``llmspell_configure`` hooks. Blocked
+(``[plugins] disable = ["hooks"]``), the kernel still runs plugin hooks in the same order
+with its smallest rules: a raising hook is logged and skipped, nothing is counted or
+switched off, nothing is retried; ``kernel.hooks``, ``kernel.callbacks`` and
+``kernel.dispatcher`` raise :class:`~llmspell.errors.ServiceNotAvailable`, and
+``[hook_policy]`` is an unknown section. Import the names above from
+``llmspell.plugins.hooks.api`` (they were in ``llmspell.hooks`` and ``llmspell.observe``).
 
 ``[[hooks]]`` tables attach functions to hook points without writing a package::
 
@@ -17,7 +56,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,7 +71,9 @@ from llmspell.config import resolve
 from llmspell.errors import ConfigError, HookError
 from llmspell.hooks import POINTS
 
-from .api import STATS_FILE, describe
+from .api import STATS_FILE, DebugObserver, Dispatcher, HookPolicy, HookStats, describe
+
+log = logging.getLogger("llmspell.hooks")
 
 
 @attrs.frozen
@@ -48,6 +91,26 @@ class ConfiguredHook:
 @hookimpl
 def llmspell_register_config(register: Any) -> None:
     register("hooks", list[ConfiguredHook], "hook functions attached by configuration")
+    register("hook_policy", HookPolicy, "hook isolation, circuit breakers and retries")
+
+
+def _debug_write(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+@hookimpl(tryfirst=True, specname="llmspell_configure")
+def install(kernel: Any) -> None:
+    """Make the dispatcher the kernel's hook loop extension, before other plugins configure."""
+
+    def breaker_changed(stats: HookStats, state: str) -> None:
+        log.warning("hook %s at %s: circuit breaker %s", stats.name, stats.point, state)
+        kernel.emit_soon("hook.breaker", {"hook": stats.name, "point": stats.point, "state": state})
+
+    dispatcher = Dispatcher(kernel.hook.loop, policy=kernel.config.section("hook_policy"), on_breaker=breaker_changed)
+    kernel.hook.extend(dispatcher)
+    if kernel.debug:  # each hook function's outcome, beside pluggy's trace of the calls
+        dispatcher.add_observer(DebugObserver(write=_debug_write))
 
 
 @hookimpl(trylast=True)
@@ -126,4 +189,4 @@ def llmspell_register_commands(cli: click.Group, kernel: Any) -> None:
         console.print(table)
 
 
-__all__ = ["ConfiguredHook"]
+__all__ = ["ConfiguredHook", "install"]

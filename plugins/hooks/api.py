@@ -1,18 +1,48 @@
-"""What others read of the hooks plugin: the functions attached to every point, with the
-statistics the last kernel recorded (``llmspell hooks`` and the console's Hooks page)."""
+"""What users and other plugins use of the hooks plugin.
+
+The kernel runs plugin hooks by itself (:mod:`llmspell.hooks`); this plugin adds runtime
+hooks and callbacks (``kernel.hooks``, ``kernel.callbacks``, ``agent.callbacks``), the
+``[hook_policy]`` (isolation, statistics, circuit breakers, retries), observers
+(``kernel.dispatcher.add_observer``, ``LLMSPELL_DEBUG=1``), ``[[hooks]]`` in the
+configuration, and the ``llmspell hooks`` listing. Before this plugin held them they were
+importable from ``llmspell.hooks`` and ``llmspell.observe``; import them from here.
+"""
 
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from llmspell.hooks import POINTS
+from llmspell.hooks import POINTS, TRYFIRST, TRYLAST, HookCall
 
-__all__ = ["STATS_FILE", "describe"]
+from ._breakers import HookPolicy, HookStats
+from ._callbacks import CallbackSet, HookHandle
+from ._dispatcher import Dispatcher
+from ._observers import NOTHING, OUTCOMES, DebugObserver, HookRun, Observer, describe_component
+
+__all__ = [
+    "STATS_FILE", "TRYFIRST", "TRYLAST", "CallbackSet", "DebugObserver", "Dispatcher", "HookHandle",
+    "HookPolicy", "HookRun", "HookStats", "OUTCOMES", "Observer", "describe", "describe_component",
+    "dispatcher_of", "observe",
+]
 
 #: Where a stopping kernel writes its hook statistics, under the data directory.
 STATS_FILE = Path("hooks") / "stats.json"
+
+
+def dispatcher_of(kernel: Any) -> Dispatcher | None:
+    """The kernel's hooks dispatcher, or None when the hooks plugin is blocked."""
+    extension = kernel.hook.loop.extension
+    return extension if isinstance(extension, Dispatcher) else None
+
+
+def observe(kernel: Any, kind: str, call: HookCall) -> AbstractContextManager[Any]:
+    """A unit of work of ``kind`` that observers see (a no-op without observers or this plugin):
+    ``with observe(kernel, "run", HookCall("run", ctx=ctx, component=agent)):``."""
+    dispatcher = dispatcher_of(kernel)
+    return NOTHING if dispatcher is None else dispatcher.observe(kind, call)
 
 
 def describe(kernel: Any) -> list[dict[str, Any]]:
@@ -22,9 +52,10 @@ def describe(kernel: Any) -> list[dict[str, Any]]:
     if path.is_file():
         for row in json.loads(path.read_text()).get("hooks", []):
             recorded[(row["point"], row["name"])] = row
+    dispatcher = dispatcher_of(kernel)
     rows = []
     for point in POINTS:
-        for entry in kernel.dispatcher.entries(point):
+        for entry in dispatcher.entries(point) if dispatcher is not None else kernel.hook.loop.entries(point):
             last = recorded.get((point, entry.name), {})
             rows.append(
                 {

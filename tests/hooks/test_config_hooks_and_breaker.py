@@ -110,15 +110,15 @@ class FakeClock:
 async def test_breaker_opens_after_threshold_and_closes_after_cooldown(make_kernel):
     kernel = make_kernel({"hook_policy": {"threshold": 3, "cooldown": 60}})
     clock = FakeClock()
-    kernel.dispatcher.clock = clock
+    kernel.dispatcher.breakers.clock = clock
     transitions = []
-    original = kernel.dispatcher.on_breaker
+    original = kernel.dispatcher.breakers.on_breaker
 
     def watch(stats, state):
         transitions.append(state)
         original(stats, state)
 
-    kernel.dispatcher.on_breaker = watch
+    kernel.dispatcher.breakers.on_breaker = watch
     healthy = {"ok": False}
 
     def sometimes(call):

@@ -8,7 +8,8 @@ import pytest
 
 from llmspell import hookimpl
 from llmspell.errors import HookError
-from llmspell.hooks import CallbackSet, HookCall
+from llmspell.hooks import HookCall
+from llmspell.plugins.hooks.api import CallbackSet
 
 
 def plugin(name: str, trace: list[str], **opts) -> object:

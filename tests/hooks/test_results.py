@@ -128,14 +128,12 @@ async def test_retry_after_a_result_is_bounded_and_keeps_the_last(make_kernel):
 
 
 async def test_retry_waits_with_backoff(make_kernel, monkeypatch):
-    import llmspell.hooks as hooks
-
     delays = []
 
     async def fake_sleep(seconds):
         delays.append(seconds)
 
-    monkeypatch.setattr(hooks.asyncio, "sleep", fake_sleep)
+    monkeypatch.setattr("asyncio.sleep", fake_sleep)
     kernel = make_kernel({"hook_policy": {"backoff": 0.1, "backoff_max": 0.3, "max_retries": 3}})
     kernel.hooks.register("agent_error", lambda call: Retry())
     with pytest.raises(ConnectionError):

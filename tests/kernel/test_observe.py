@@ -13,7 +13,7 @@ import pytest
 
 from llmspell import Cancel, HookCall, Replace
 from llmspell.errors import CancelledByHook
-from llmspell.observe import DebugObserver, HookRun, Observer
+from llmspell.plugins.hooks.api import DebugObserver, HookRun, Observer
 
 
 class Recorder(Observer):

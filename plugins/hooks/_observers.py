@@ -3,9 +3,9 @@
 An :class:`Observer` attached with ``kernel.dispatcher.add_observer(observer)`` sees
 
 * every **unit of work**: a component call between its hook points (``agent``, ``tool``,
-  ``model``; through :meth:`Dispatcher.around <llmspell.hooks.Dispatcher.around>`) and
-  whatever a plugin marks with :meth:`Dispatcher.observe <llmspell.hooks.Dispatcher.observe>`
-  (the agents plugin marks each top-level ``run``). :meth:`Observer.around` may return a
+  ``model``; through ``kernel.hook.around``) and whatever a plugin marks with
+  :func:`~llmspell.plugins.hooks.api.observe` (the agents plugin marks each top-level
+  ``run``). :meth:`Observer.around` may return a
   context manager that is entered when the work starts and exited when it ends, with the
   exception if it failed, in the task that does the work;
 * every **hook point run** (:meth:`Observer.point`, also a context manager or None), for
@@ -27,15 +27,14 @@ import contextvars
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any, TextIO
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from typing import Any, TextIO
 
 import attrs
 
-if TYPE_CHECKING:
-    from .hooks import HookCall
+from llmspell.hooks import MERGING, Cancel, Entry, HookCall, Replace, Retry
 
-__all__ = ["Observer", "HookRun", "DebugObserver", "OUTCOMES", "describe_component"]
+__all__ = ["Observer", "HookRun", "DebugObserver", "OUTCOMES", "describe_component", "enter_all", "outcome_of"]
 
 #: What a hook function's run came to, as :attr:`HookRun.outcome` says it.
 OUTCOMES = ("continue", "replace", "cancel", "retry", "merge", "error", "skipped")
@@ -129,3 +128,48 @@ class DebugObserver(Observer):
         error = f" {run.error}" if run.error else ""
         self.say(f"  {run.name} ({run.origin}, priority {run.priority}): {run.outcome}{error} "
                  f"in {run.elapsed * 1000:.3f} ms")
+
+
+#: The shared no-op context manager: a unit of work with no observer.
+NOTHING: AbstractContextManager[Any] = nullcontext()
+
+
+class _All:
+    """Several observers' context managers entered as one, first to last, left in reverse."""
+
+    def __init__(self, managers: list[AbstractContextManager[Any]]) -> None:
+        self._managers = managers
+        self._stack = ExitStack()
+
+    def __enter__(self) -> None:
+        try:
+            for manager in self._managers:
+                self._stack.enter_context(manager)
+        except BaseException:
+            self._stack.close()  # leave the ones already entered
+            raise
+
+    def __exit__(self, *exc: Any) -> bool:
+        return bool(self._stack.__exit__(*exc))
+
+
+def enter_all(managers: list[AbstractContextManager[Any] | None]) -> AbstractContextManager[Any]:
+    """The observers' context managers (None: nothing to enter) as one."""
+    if len(managers) == 1:  # the usual case: one observer, no stack
+        return managers[0] or NOTHING
+    return _All([m for m in managers if m is not None])
+
+
+def outcome_of(outcome: Any, entry: Entry, point: str) -> str:
+    """How a hook function's return value counts (one of :data:`OUTCOMES`)."""
+    if outcome is None or entry.observe:
+        return "continue"
+    if isinstance(outcome, Cancel):
+        return "cancel"
+    if isinstance(outcome, Retry):
+        return "retry"
+    if isinstance(outcome, Replace):
+        return "replace"
+    if isinstance(outcome, dict) and point in MERGING:
+        return "merge"
+    return "continue"
