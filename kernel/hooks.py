@@ -224,19 +224,19 @@ class CallLoop:
         self.extension: Extension | None = None
         self._callers = {point: getattr(pm.hook, f"llmspell_{point}") for point in POINTS}
         self._ready: dict[str, list[Step] | None] = {}  # per point: its steps, if all take ``call`` alone
-        self._active: set[str] = set()
+        self.attached: set[str] = set()  # the points with anything attached
         self._run: Callable[[str, HookCall, list[Step], Extra | None], Awaitable[HookResult | None]] = self._steps
         self.invalidate()
 
     def invalidate(self) -> None:
         """Forget the cached steps (plugins or the extension's functions changed)."""
         self._ready.clear()
-        self._active = {p for p, caller in self._callers.items() if caller.get_hookimpls()}
-        self._active.update(self.extension.points() if self.extension is not None else ())
+        self.attached = {p for p, caller in self._callers.items() if caller.get_hookimpls()}
+        self.attached.update(self.extension.points() if self.extension is not None else ())
 
     def active(self, point: str, extra: Extra | None = None) -> bool:
         """Whether anything at all is attached to ``point`` (cheap: no pluggy call)."""
-        return point in self._active or (extra is not None and bool(extra.entries(point)))
+        return point in self.attached or (extra is not None and bool(extra.entries(point)))
 
     def entries(self, point: str) -> list[Entry]:
         """The plugin hooks of ``point`` (wrappers too) in pluggy's call order."""
@@ -250,7 +250,7 @@ class CallLoop:
     async def run(self, point: str, call: HookCall, extra: Extra | None = None) -> HookCall:
         """Run ``point`` for ``call``; ``call.outcome`` is then the winning Retry or Replace, or None."""
         call.outcome = None
-        if point not in self._active and (extra is None or not extra.entries(point)):
+        if point not in self.attached and (extra is None or not extra.entries(point)):
             return call
         call.point = point
         call.kernel = call.kernel or self.kernel
@@ -338,7 +338,7 @@ class Point:
         self._loop, self.name = loop, name
 
     def __bool__(self) -> bool:
-        return self.name in self._loop._active
+        return self.name in self._loop.attached
 
     def active(self, extra: Extra | None = None) -> bool:
         """Whether anything is attached, counting an agent's own callbacks ``extra``."""
@@ -353,7 +353,7 @@ class Point:
             call.args.update(fields)
         loop, name = self._loop, self.name
         call.outcome = None
-        if name not in loop._active and (extra is None or not extra.entries(name)):
+        if name not in loop.attached and (extra is None or not extra.entries(name)):
             return call
         steps = loop._ready.get(name)
         if steps is None or loop._pm._inner_hookexec is not _multicall:

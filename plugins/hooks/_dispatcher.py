@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from llmspell.errors import CancelledByHook
-from llmspell.hooks import POINTS, CallLoop, Entry, Extra, HookCall, HookResult, Retry, Step, settle
+from llmspell.hooks import POINTS, CallLoop, Entry, Extra, HookCall, HookResult, Replace, Retry, Step, settle
 
 from ._breakers import Breakers, HookPolicy, HookStats
 from ._callbacks import CallbackSet, merge, sort_key
@@ -235,27 +235,43 @@ class Dispatcher:
             with enter_all([o.around(kind, call) for o in self._observers]):
                 call.result = await self.around(kind, call, fn, extra, True)  # (the fast path leaves it unset)
                 return call.result
-        loop = self._loop
-        points = _AROUND.get(kind) or (f"{kind}_before", f"{kind}_after", f"{kind}_error")
-        if not (loop.active(points[0], extra) or loop.active(points[1], extra) or loop.active(points[2], extra)):
+        attached = self._loop.attached  # (the kernel's set: no call into the kernel to test it)
+        before, after, error = _AROUND.get(kind) or (f"{kind}_before", f"{kind}_after", f"{kind}_error")
+        on_before = before in attached or (extra is not None and bool(extra.entries(before)))
+        on_after = after in attached or (extra is not None and bool(extra.entries(after)))
+        on_error = error in attached or (extra is not None and bool(extra.entries(error)))
+        if not (on_before or on_after or on_error):
             return await fn(call)
+        run = self._loop.run
+        clock = time.perf_counter
         while True:
-            try:
-                result = await loop.around(kind, call, fn, extra)
-            except (CancelledByHook, asyncio.CancelledError):
-                raise
-            except Exception:
-                if not isinstance(call.outcome, Retry) or not await self._retrying(call):
+            call.result, call.error, call.replaced, call.started = None, None, False, clock()
+            if on_before:
+                await run(before, call, extra)
+            if not call.replaced:
+                try:
+                    call.result = await fn(call)
+                except (CancelledByHook, asyncio.CancelledError):
                     raise
+                except Exception as exc:
+                    call.error, call.elapsed = exc, clock() - call.started
+                    outcome = (await run(error, call, extra)).outcome if on_error else None
+                    if isinstance(outcome, Retry) and await self._retrying(call, outcome):
+                        continue
+                    if isinstance(outcome, Replace):
+                        call.error = None
+                        return call.result
+                    raise
+            call.elapsed = clock() - call.started
+            outcome = (await run(after, call, extra)).outcome if on_after else None
+            if isinstance(outcome, Retry) and await self._retrying(call, outcome):
                 continue
-            if not isinstance(call.outcome, Retry) or not await self._retrying(call):
-                return result
+            return call.result
 
-    async def _retrying(self, call: HookCall) -> bool:
-        """Whether the last point's Retry is allowed by the policy; waits first."""
-        retry = call.outcome
+    async def _retrying(self, call: HookCall, retry: Retry) -> bool:
+        """Whether the policy allows ``retry``; waits first (exponential backoff by default)."""
         policy = self.policy
-        if not isinstance(retry, Retry) or call.attempt > policy.max_retries:
+        if call.attempt > policy.max_retries:
             return False
         delay = retry.delay
         if delay is None:
@@ -264,4 +280,3 @@ class Dispatcher:
         if delay > 0:
             await asyncio.sleep(delay)
         return True
-
