@@ -384,19 +384,53 @@ class Hooks:
     :class:`Point` or a :class:`Caller`; a test checks the list below against the specifications."""
 
     # lifecycle, registration and context hooks: each plugin's pending run, in plugin order
-    register_config: Caller; configure: Caller; register_services: Caller; register_commands: Caller  # noqa: E702
-    startup: Caller; shutdown: Caller; context_enrich: Caller; register_tools: Caller  # noqa: E702
-    register_state_backends: Caller; register_state_reducers: Caller; register_state_migrations: Caller  # noqa: E702
-    register_session_backends: Caller; register_event_backends: Caller; register_event_types: Caller  # noqa: E702
-    register_event_transports: Caller; register_agent_types: Caller; register_model_providers: Caller  # noqa: E702
-    register_artifact_backends: Caller; register_artifact_metadata_backends: Caller; register_artifact_codecs: Caller  # noqa: E702
+    register_config: Caller
+    configure: Caller
+    register_services: Caller
+    register_commands: Caller
+    startup: Caller
+    shutdown: Caller
+    context_enrich: Caller
+    register_tools: Caller
+    register_state_backends: Caller
+    register_state_reducers: Caller
+    register_state_migrations: Caller
+    register_session_backends: Caller
+    register_event_backends: Caller
+    register_event_types: Caller
+    register_event_transports: Caller
+    register_agent_types: Caller
+    register_model_providers: Caller
+    register_artifact_backends: Caller
+    register_artifact_metadata_backends: Caller
+    register_artifact_codecs: Caller
     # hook points
-    agent_before: Point; agent_after: Point; agent_error: Point; tool_before: Point; tool_after: Point  # noqa: E702
-    tool_error: Point; model_before: Point; model_after: Point; model_error: Point; agent_handoff: Point  # noqa: E702
-    agent_created: Point; agent_initialize: Point; agent_shutdown: Point; agent_state_snapshot: Point  # noqa: E702
-    agent_state_restore: Point; session_created: Point; session_transition: Point; session_expired: Point  # noqa: E702
-    session_before_delete: Point; session_cleanup: Point; state_before_write: Point; state_written: Point  # noqa: E702
-    artifact_before_save: Point; artifact_saved: Point; artifact_loaded: Point; artifact_deleted: Point  # noqa: E702
+    agent_before: Point
+    agent_after: Point
+    agent_error: Point
+    tool_before: Point
+    tool_after: Point
+    tool_error: Point
+    model_before: Point
+    model_after: Point
+    model_error: Point
+    agent_handoff: Point
+    agent_created: Point
+    agent_initialize: Point
+    agent_shutdown: Point
+    agent_state_snapshot: Point
+    agent_state_restore: Point
+    session_created: Point
+    session_transition: Point
+    session_expired: Point
+    session_before_delete: Point
+    session_cleanup: Point
+    state_before_write: Point
+    state_written: Point
+    artifact_before_save: Point
+    artifact_saved: Point
+    artifact_loaded: Point
+    artifact_deleted: Point
     event_before_publish: Point
     around: Callable[..., Awaitable[Any]]
     """``await kernel.hook.around(kind, call, fn, extra=None)``: ``fn(call)`` between the points

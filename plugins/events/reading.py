@@ -27,7 +27,7 @@ from llmspell.plugins.events.api import (
 )
 
 from . import api
-from .backend import check_seq, check_time
+from .backend import LogQuery, check_seq
 from .bus import Subscription
 from .projections import fold
 
@@ -210,14 +210,7 @@ class EventReader:
         reverse: bool = False,
     ) -> list[Event]:
         """Logged events by type pattern and time range ``[since, until)``, by time."""
-        _check_types(types)
-        if stream is not None:
-            check_stream(stream)
-        check_time("since", since)
-        check_time("until", until)
-        if limit is not None:
-            check_seq("limit", limit)
-        _check_flag("reverse", reverse)
+        LogQuery.of(types=types, stream=stream, since=since, until=until, limit=limit, reverse=reverse)
         return await self.log.query(types=types, stream=stream, since=since, until=until, limit=limit, reverse=reverse)
 
     async def get(self, event_id: str) -> Event | None:
