@@ -12,7 +12,6 @@ import sys
 import tempfile
 
 from llmspell import Kernel
-from llmspell.plugins.sessions.transfer import export_session
 
 
 async def main(data_dir: str) -> None:
@@ -55,7 +54,7 @@ async def main(data_dir: str) -> None:
         print(f"active sessions of ada: {[s.title for s in page.items]}")
 
         # One JSON-lines document holds a session's record, state, events and artifact refs.
-        lines = [line async for line in export_session(kernel, session.id)]
+        lines = [line async for line in kernel.sessions.export(session.id)]
         print(f"exported {len(lines)} lines; import with: llmspell sessions import FILE")
 
 

@@ -16,6 +16,7 @@ from llmspell.plugins.events.api import EventService, check_event_class
 from llmspell.plugins.events.backend import EventCodec
 from llmspell.services import StashKey
 
+from .api import FAMILIES, SYSTEM_TYPES
 from .bus import Subscription
 from .config import EventsConfig, check_config
 from .disklog import DiskcacheEventLog
@@ -24,7 +25,7 @@ from .projections import LiveProjection, state_projection, state_values
 from .service import EventBus
 from .transport import LocalTransport
 from .triggers import Trigger, TriggerRegistry
-from .types import FAMILIES, SYSTEM_TYPES, register_types
+from .types import register_types
 from .workflow import Workflow
 
 __all__ = [

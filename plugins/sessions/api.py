@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -313,6 +313,12 @@ class SessionService(Protocol):
     async def fork(self, session_id: str, **changes: Any) -> Session: ...
 
     async def delete(self, session_id: str) -> None: ...
+
+    def export(self, session_id: str) -> AsyncIterator[bytes]:
+        """Not a coroutine: an async iterator of the session's JSON lines."""
+        ...
+
+    async def import_lines(self, lines: Iterable[bytes | str]) -> Session: ...
 
 
 #: Longest session id, in characters.

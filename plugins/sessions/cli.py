@@ -140,7 +140,6 @@ def register_commands(cli: click.Group) -> None:
     @pass_reader
     def export_cmd(kernel: Any, session_id: str, output: str | None, as_json: bool) -> None:
         """Export a session (record, state, events, artifact references) as JSON lines."""
-        from .transfer import export_session
 
         async def go() -> int:
             count = 0
@@ -149,7 +148,7 @@ def register_commands(cli: click.Group) -> None:
                     task = bar.add_task(f"exporting {session_id}", total=None)
                     sink = open(output, "wb") if output else sys.stdout.buffer  # noqa: ASYNC230
                     try:
-                        async for line in export_session(kernel, session_id):
+                        async for line in kernel.sessions.export(session_id):
                             sink.write(line)
                             count += 1
                             bar.advance(task, len(line))
@@ -170,7 +169,6 @@ def register_commands(cli: click.Group) -> None:
     @pass_kernel
     def import_cmd(kernel: Any, source: Any, as_json: bool) -> None:
         """Import a session exported with ``llmspell sessions export``."""
-        from .transfer import import_session
 
         total = _size(source)
 
@@ -184,7 +182,7 @@ def register_commands(cli: click.Group) -> None:
                             bar.advance(task, len(line))
                             yield line
 
-                    return await import_session(kernel, lines())
+                    return await kernel.sessions.import_lines(lines())
 
         session = run(go())
         if as_json:

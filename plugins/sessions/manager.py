@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -444,6 +444,20 @@ class SessionManager:
         await self._created(fork)
         await self._emit("session.forked", parent, {"fork_id": fork.id})
         return fork
+
+    def export(self, session_id: str) -> AsyncIterator[bytes]:
+        """The session as JSON lines, each ending in a newline (``llmspell sessions export``):
+        its record, state, events and artifact versions (blobs by reference)."""
+        from .transfer import export_session
+
+        return export_session(self.kernel, session_id)
+
+    async def import_lines(self, lines: Iterable[bytes | str]) -> Session:
+        """Recreate a session from :meth:`export`'s lines (``llmspell sessions import``); the
+        whole input is checked before anything is written, and an existing id is refused."""
+        from .transfer import import_session
+
+        return await import_session(self.kernel, lines)
 
     async def delete(self, session_id: str) -> None:
         """Delete a session with its state, event stream and session artifacts.

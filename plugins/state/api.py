@@ -168,6 +168,11 @@ class StateChange:
     op: str = "set"
     schema_version: int = 1
 
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> StateChange:
+        """Rebuild a change from a ``state.changed`` event payload (unknown keys ignored)."""
+        return cls(**{a.name: payload[a.name] for a in attrs.fields(cls) if a.name in payload})
+
 
 @attrs.frozen
 class KeyWrite:

@@ -26,7 +26,6 @@ from llmspell.plugins.state.backend import Put as PutOp
 from llmspell.plugins.state.backend import Record
 
 from .codec import decode, encode, owner_prefix, to_json
-from .watch import change_from_payload
 
 if TYPE_CHECKING:
     from .store import StateStore
@@ -213,7 +212,7 @@ class Bulk:
         """
         final: dict[str, StateItem] = {}
         for raw in changes:
-            change = raw if isinstance(raw, StateChange) else change_from_payload(raw)
+            change = raw if isinstance(raw, StateChange) else StateChange.from_payload(raw)
             if change.scope != scope or change.owner != owner:
                 continue
             if change.deleted or change.new_version is None:

@@ -19,17 +19,9 @@ import attrs
 
 from llmspell.plugins.state.api import StateChange
 
-__all__ = ["StateWatch", "LocalWatchers", "subscribe", "change_from_payload"]
+__all__ = ["StateWatch", "LocalWatchers", "subscribe"]
 
 log = logging.getLogger("llmspell.state")
-
-_FIELDS = tuple(a.name for a in attrs.fields(StateChange))
-
-
-def change_from_payload(payload: Any) -> StateChange:
-    """Rebuild a :class:`StateChange` from a ``state.changed`` event payload."""
-    return StateChange(**{name: payload[name] for name in _FIELDS if name in payload})
-
 
 @attrs.define(eq=False)
 class StateWatch:
@@ -124,7 +116,7 @@ def subscribe(
         return watch
 
     async def on_event(event: Any) -> None:
-        change = change_from_payload(event.payload)
+        change = StateChange.from_payload(event.payload)
         if watch.matches(change):
             await _call(handler, change)
 

@@ -10,9 +10,18 @@ import pytest
 
 from llmspell import Kernel
 from llmspell.errors import IntegrityError, SerializationError, ValidationError
-from llmspell.plugins.events.api import Event, MalformedEventError, check_stream, check_type, compile_patterns
+from llmspell.plugins.events.api import (
+    FAMILIES,
+    SYSTEM_TYPES,
+    Event,
+    MalformedEventError,
+    StateChanged,
+    WorkflowStep,
+    check_stream,
+    check_type,
+    compile_patterns,
+)
 from llmspell.plugins.events.backend import EventCodec
-from llmspell.plugins.events.types import FAMILIES, SYSTEM_TYPES, StateChanged, WorkflowStep
 
 
 @pytest.mark.parametrize("name", ["a", "agent.started", "my-app.order_paid.v2", "A.B.C"])

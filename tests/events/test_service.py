@@ -10,8 +10,14 @@ import pytest
 from llmspell import Kernel, hookimpl
 from llmspell.errors import ConfigError, PluginError, SerializationError, ValidationError
 from llmspell.plugins.events import DiskcacheEventLog, EventBus
-from llmspell.plugins.events.api import Event, EventService
-from llmspell.plugins.events.types import AgentEvent, KernelStarted, StateChanged, WorkflowStep
+from llmspell.plugins.events.api import (
+    AgentEvent,
+    Event,
+    EventService,
+    KernelStarted,
+    StateChanged,
+    WorkflowStep,
+)
 
 
 async def test_the_events_plugin_provides_kernel_events(kernel: Kernel) -> None:
