@@ -68,6 +68,6 @@ def test_every_suite_passes_under_strict_asyncio_mode(tmp_path: Path) -> None:
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )
     out = done.stdout + done.stderr
-    summary = re.search(r"^(\d+) passed(, \d+ warnings?)? in [\d.]+s$", out, re.M)
+    summary = re.search(r"^(\d+) passed(, \d+ warnings?)? in [\d.]+s( \([\d:]+\))?$", out, re.M)
     assert done.returncode == 0 and summary is not None, f"every contract test must pass in strict mode:\n{out}"
     assert int(summary.group(1)) > 100, out
