@@ -82,7 +82,7 @@ def kind_of(name: str) -> str:
     if point in hooks.POINTS:
         return f"hook point `{point}`: also takes runtime hooks and callbacks"
     if name in REGISTRATION_HOOKS:
-        return f"registration: fills the `{REGISTRATION_HOOKS[name]}` registry"
+        return f"registration: fills `kernel.registry(\"{REGISTRATION_HOOKS[name]}\")`"
     return "lifecycle: called by the kernel"
 
 

@@ -37,6 +37,11 @@ __all__ = [
 ]
 
 
+def _words(kind: str) -> str:
+    """A registry kind as a message prints it: ``"state_backend"`` -> ``"state backend"``."""
+    return kind.replace("_", " ")
+
+
 class LlmspellError(Exception):
     """Base class of every error llmspell raises on purpose."""
 
@@ -79,7 +84,7 @@ class UnknownNameError(LlmspellError, LookupError):
         self.name = name
         self.known = sorted(known)
         listed = ", ".join(self.known) if self.known else "none"
-        super().__init__(f"unknown {kind} {name!r}; registered: {listed}")
+        super().__init__(f"unknown {_words(kind)} {name!r}; registered: {listed}")
 
 
 class UnknownBackendError(UnknownNameError, ConfigError):
@@ -90,7 +95,7 @@ class UnknownBackendError(UnknownNameError, ConfigError):
         self.name = name
         self.known = sorted(known)
         listed = ", ".join(self.known) if self.known else "none"
-        message = f"unknown {kind} {name!r}; registered: {listed}"
+        message = f"unknown {_words(kind)} {name!r}; registered: {listed}"
         self.problems = [message]
         self.source = None
         Exception.__init__(self, message)
@@ -103,7 +108,7 @@ class DuplicateNameError(LlmspellError):
         self.kind = kind
         self.name = name
         super().__init__(
-            f"{kind} {name!r} is registered twice: by {first} and by {second}"
+            f"{_words(kind)} {name!r} is registered twice: by {first} and by {second}"
         )
 
 

@@ -37,8 +37,9 @@ S = TypeVar("S")
 
 #: Registration hook -> the kind of registry it fills, read from the specifications: every
 #: ``llmspell_register_<kind>s(register)`` but the config sections (``llmspell_register_config``).
+#: A kind is an identifier (``"state_backend"``); messages print it as words ("state backend").
 REGISTRATION_HOOKS: dict[str, str] = {
-    name: name.removeprefix("llmspell_register_").removesuffix("s").replace("_", " ")
+    name: name.removeprefix("llmspell_register_").removesuffix("s")
     for name, spec in vars(hookspecs).items()
     if name.startswith("llmspell_register_") and name != "llmspell_register_config"
     and list(inspect.signature(spec).parameters) == ["register"]
@@ -138,7 +139,7 @@ class Kernel:
         self.registries: dict[str, Registry[Any]] = {
             kind: Registry(kind) for kind in REGISTRATION_HOOKS.values()
         }
-        self.registries["state schema"] = Registry("state schema")
+        self.registries["state_schema"] = Registry("state_schema")
         self.section_specs: dict[str, SectionSpec] = {}
         self._collect_sections(self.section_specs)
         self.config: Config = Config.build(
@@ -229,8 +230,8 @@ class Kernel:
         for hook, kind in REGISTRATION_HOOKS.items():
             registry = self.registries[kind]
             register: _Register
-            if kind == "state migration":
-                register = _MigrationRegister(registry, self.registries["state schema"])
+            if kind == "state_migration":
+                register = _MigrationRegister(registry, self.registries["state_schema"])
             else:
                 register = _Register(_add_registration, registry)
             for step in getattr(self.hook, hook.removeprefix("llmspell_"))(plugin=plugin, register=register):
@@ -238,11 +239,19 @@ class Kernel:
                 self._run(step)
 
     def registry(self, kind: str) -> Registry[Any]:
-        """The registry of one kind (``"state backend"``, ``"agent type"`` ...)."""
-        try:
-            return self.registries[kind]
-        except KeyError:
-            raise ConfigError([f"no registry of kind {kind!r}; kinds: {', '.join(sorted(self.registries))}"]) from None
+        """The registry of one kind: ``"state_backend"``, ``"agent_type"`` ... (:data:`REGISTRATION_HOOKS`).
+
+        The kinds spelt with spaces before this release (``"state backend"``) still work, with a
+        ``DeprecationWarning`` naming the identifier, until the next release.
+        """
+        registry = self.registries.get(kind)
+        if registry is None and (registry := self.registries.get(kind.replace(" ", "_"))) is not None:
+            caller = sys._getframe(1)  # create_backend / check_backend: warn at their caller
+            warnings.warn(f"registry kind {kind!r} is now {registry.kind!r}; the old spelling will be removed in the "
+                          "next release", DeprecationWarning, stacklevel=3 if caller.f_code.co_filename == __file__ else 2)
+        if registry is None:
+            raise ConfigError([f"no registry of kind {kind!r}; kinds: {', '.join(sorted(self.registries))}"])
+        return registry
 
     def check_backend(self, where: str, kind: str, name: str) -> str | None:
         """The configuration problem of choosing backend ``name`` of ``kind`` at ``where``, or None.
@@ -257,12 +266,12 @@ class Kernel:
             return None
         if name in self._loader.unavailable:
             extra = self._loader.unavailable[name][2]
-            return f"{where}: {kind} {name!r} needs llmspell[{extra}]: pip install 'llmspell[{extra}]'"
+            return f"{where}: {registry.words} {name!r} needs llmspell[{extra}]: pip install 'llmspell[{extra}]'"
         known = ", ".join(sorted(str(n) for n in registry.names())) or "none"
-        return f"{where}: unknown {kind} {name!r} (registered: {known})"
+        return f"{where}: unknown {registry.words} {name!r} (registered: {known})"
 
     def create_backend(self, kind: str, name: str) -> Any:
-        """Build the backend ``name`` of ``kind`` (e.g. ``"state backend"``) for this kernel.
+        """Build the backend ``name`` of ``kind`` (e.g. ``"state_backend"``) for this kernel.
 
         An unknown name raises :class:`~llmspell.errors.UnknownBackendError` (a
         ``ConfigError``) listing the registered names.
@@ -270,9 +279,9 @@ class Kernel:
         registry = self.registry(kind)
         if name not in registry and name in self._loader.unavailable:
             extra = self._loader.unavailable[name][2]
-            raise ConfigError([f"{kind} {name!r} needs llmspell[{extra}]: pip install 'llmspell[{extra}]'"])
+            raise ConfigError([f"{registry.words} {name!r} needs llmspell[{extra}]: pip install 'llmspell[{extra}]'"])
         if name not in registry:
-            raise UnknownBackendError(kind, name, (str(n) for n in registry.names()))
+            raise UnknownBackendError(registry.kind, name, (str(n) for n in registry.names()))
         registration = registry.registration(name)
         try:
             return registration.value(self)
@@ -281,7 +290,7 @@ class Kernel:
         except Exception as exc:
             raise PluginError(
                 registration.plugin,
-                f"{kind} {name!r} could not be created: {type(exc).__name__}: {exc}",
+                f"{registry.words} {name!r} could not be created: {type(exc).__name__}: {exc}",
                 distribution=self._distribution_of(registration.plugin),
             ) from exc
 

@@ -34,10 +34,12 @@ class Registration(Generic[T]):
 
 
 class Registry(Generic[T]):
-    """The registrations of one kind, in registration order."""
+    """The registrations of one kind (an identifier: ``"state_backend"``), in registration order."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        self.words = kind.replace("_", " ")
+        """The kind as messages print it: ``"state backend"``."""
         self._items: dict[Hashable, Registration[T]] = {}
 
     def add(
@@ -50,7 +52,7 @@ class Registry(Generic[T]):
         **options: Any,
     ) -> Registration[T]:
         if isinstance(name, str) and not name:
-            raise ValueError(f"a {self.kind} needs a non-empty name")
+            raise ValueError(f"a {self.words} needs a non-empty name")
         if name in self._items:
             raise DuplicateNameError(self.kind, str(name), self._items[name].plugin, plugin)
         item = Registration(self.kind, name, value, plugin, description, dict(options))

@@ -8,12 +8,16 @@ Fixtures:
   environment; kernels it started are stopped at teardown;
 * ``kernel``: a started kernel on the embedded defaults in a temporary data directory;
 * ``hook_recorder``: a :class:`~llmspell.contrib.testing.HookRecorder` on ``kernel``.
+
+A failing test of the contract suites (``llmspell.contrib.testing.contracts``) gets a
+``contract rule`` section under its traceback: the test's docstring, the rule it checks.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,9 @@ import pytest
 
 from llmspell.contrib.testing.recorder import HookRecorder
 from llmspell.kernel import Kernel
+
+#: The package of the contract suites, whose failing tests print their rule.
+CONTRACTS = "llmspell.contrib.testing.contracts"
 
 try:
     import pytest_asyncio
@@ -74,3 +81,14 @@ if pytest_asyncio is not None:
     def hook_recorder(kernel: Kernel) -> Iterator[HookRecorder]:
         with HookRecorder(kernel) as recorder:
             yield recorder
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failing contract test says which rule it checks: its docstring, as a report section."""
+    report = yield
+    function = getattr(item, "function", None)
+    if report.failed and function is not None and function.__doc__ \
+            and getattr(function, "__module__", "").startswith(CONTRACTS):
+        report.sections.append(("contract rule", inspect.cleandoc(function.__doc__)))
+    return report

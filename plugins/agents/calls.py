@@ -60,7 +60,7 @@ class Calls:
         """The model provider ``name`` (default: ``[agents] provider``), built once per kernel."""
         name = name or self.settings.provider
         if name not in self.providers:
-            self.providers[name] = self.kernel.create_backend("model provider", name)
+            self.providers[name] = self.kernel.create_backend("model_provider", name)
         return self.providers[name]
 
     async def close(self) -> None:

@@ -54,7 +54,7 @@ def register_commands(cli: click.Group) -> None:
     def types_cmd(kernel: Any, as_json: bool) -> None:
         """Registered agent types and the plugin that registered each."""
         rows = [{"type": str(r.name), "plugin": r.plugin, "description": r.description}
-                for r in kernel.registry("agent type")]
+                for r in kernel.registry("agent_type")]
         if as_json:
             echo_json({"types": rows})
             return

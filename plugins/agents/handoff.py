@@ -49,7 +49,7 @@ class Handoffs:
 
     @property
     def _migrations(self) -> Registry[Any]:
-        return self.kernel.registry("state migration")
+        return self.kernel.registry("state_migration")
 
     def add_migration(self, from_version: int, fn: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
         """Register ``fn`` turning handoff state at ``from_version`` into ``from_version + 1``."""

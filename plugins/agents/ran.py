@@ -93,7 +93,7 @@ async def resolve_agent(
             return agents.get(name)
         entry = recorded[name]
         return agents.create(entry["type"], name=name, **entry.get("config", {}))
-    types = sorted(str(r.name) for r in kernel.registry("agent type"))
+    types = sorted(str(r.name) for r in kernel.registry("agent_type"))
     if name in types or ":" in name:
         return agents.create(name, name=name.rpartition(":")[2].lower() if ":" in name else name, **(config or {}))
     # the known names: agent types, agents of [agents] specs, agents that ran in the session

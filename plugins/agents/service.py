@@ -66,7 +66,7 @@ class AgentManager:
     def __init__(self, kernel: Kernel, settings: AgentsSettings) -> None:
         self.kernel = kernel
         self.settings = settings
-        self.types = kernel.registry("agent type")
+        self.types = kernel.registry("agent_type")
         self.roster = Roster(settings)
         self.lifecycle = Lifecycle(kernel, settings)
         self.calls = Calls(kernel, settings)
@@ -88,7 +88,7 @@ class AgentManager:
             return found
         if ":" in type_name:
             return load_class(type_name)
-        raise UnknownNameError("agent type", type_name, (str(n) for n in self.types.names()))
+        raise UnknownNameError("agent_type", type_name, (str(n) for n in self.types.names()))
 
     def register_type(self, name: str, cls: type[BaseAgent], description: str = "") -> None:
         """Register an agent type at run time (plugins use ``llmspell_register_agent_types``)."""

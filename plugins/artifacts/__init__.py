@@ -120,10 +120,10 @@ def _takes_arg(fn: Any) -> bool:
 def llmspell_configure(kernel: Any) -> None:
     config: ArtifactsConfig = kernel.config.section("artifacts")
     problems = []
-    for field, kind in (("backend", "artifact backend"), ("metadata", "artifact metadata backend")):
+    for field, kind in (("backend", "artifact_backend"), ("metadata", "artifact_metadata_backend")):
         if problem := kernel.check_backend(f"artifacts.{field}", kind, getattr(config, field)):
             problems.append(problem)
-    codecs = kernel.registry("artifact codec")
+    codecs = kernel.registry("artifact_codec")
     for where, chain in [("codecs", config.codecs), *((f"scope_codecs.{s}", c) for s, c in config.scope_codecs.items())]:
         for name in chain:
             if name not in codecs:
@@ -136,9 +136,9 @@ def llmspell_configure(kernel: Any) -> None:
 @hookimpl
 def llmspell_register_services(kernel: Any, register: Any) -> None:
     config: ArtifactsConfig = kernel.config.section("artifacts")
-    store = kernel.create_backend("artifact backend", config.backend)
-    index = kernel.create_backend("artifact metadata backend", config.metadata)
-    codecs = {str(r.name): r.value for r in kernel.registry("artifact codec")}
+    store = kernel.create_backend("artifact_backend", config.backend)
+    index = kernel.create_backend("artifact_metadata_backend", config.metadata)
+    codecs = {str(r.name): r.value for r in kernel.registry("artifact_codec")}
     service = ArtifactStore(kernel, config, store, index, codecs, _keys(kernel, config))
     kernel.stash[SERVICE] = service
     register(ArtifactService, service)

@@ -81,7 +81,7 @@ def llmspell_register_event_types(register: Any) -> None:
 @hookimpl(trylast=True)
 def llmspell_configure(kernel: Any) -> None:
     check_config(kernel.config.section("events"), kernel)
-    for registration in kernel.registry("event type"):
+    for registration in kernel.registry("event_type"):
         try:
             check_event_class(str(registration.name), registration.value)
         except ValidationError as exc:

@@ -286,7 +286,7 @@ class EventCodec:
     """Encodes events to JSON bytes and decodes them into registered classes.
 
     ``lookup(type_name)`` returns the registered class of a type or None (usually
-    ``kernel.registry("event type").find``); it is consulted on every decode, so types
+    ``kernel.registry("event_type").find``); it is consulted on every decode, so types
     registered later are honoured.
     """
 
@@ -299,7 +299,7 @@ class EventCodec:
     @classmethod
     def for_kernel(cls, kernel: Any) -> EventCodec:
         """The codec of a kernel: classes from its ``event type`` registry (families included)."""
-        return cls(type_lookup(kernel.registry("event type")))
+        return cls(type_lookup(kernel.registry("event_type")))
 
     def cls_for(self, type_name: str) -> type[Event]:
         """The class events of ``type_name`` are read back as."""

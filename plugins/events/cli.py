@@ -147,7 +147,7 @@ def register_commands(cli: click.Group) -> None:
     def types_cmd(kernel: Any, as_json: bool) -> None:
         """List the registered event types and families with the plugin that registered each."""
         rows = [{"type": str(r.name), "class": f"{r.value.__module__}.{r.value.__qualname__}", "plugin": r.plugin,
-                 "description": r.description} for r in kernel.registry("event type")]
+                 "description": r.description} for r in kernel.registry("event_type")]
         if as_json:
             echo_json({"types": rows})
             return

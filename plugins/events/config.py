@@ -60,7 +60,7 @@ class EventsConfig:
 def check_config(cfg: EventsConfig, kernel: Any) -> None:
     """Cross-field and name checks that the attrs class cannot express; ConfigError on failure."""
     problems: list[str] = []
-    for field, kind in (("backend", "event backend"), ("transport", "event transport")):
+    for field, kind in (("backend", "event_backend"), ("transport", "event_transport")):
         if problem := kernel.check_backend(f"events.{field}", kind, getattr(cfg, field)):
             problems.append(problem)
     if cfg.policy not in POLICIES:

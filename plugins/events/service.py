@@ -80,11 +80,11 @@ class EventBus:
         self.kernel = kernel
         self.config = config
         self.codec = EventCodec.for_kernel(kernel)
-        self.log: EventLog = log_backend or kernel.create_backend("event backend", config.backend)
-        self.transport: EventTransport = transport or kernel.create_backend("event transport", config.transport)
+        self.log: EventLog = log_backend or kernel.create_backend("event_backend", config.backend)
+        self.transport: EventTransport = transport or kernel.create_backend("event_transport", config.transport)
         self.router = Router()
         self.malformed: list[str] = []
-        self.builder = EventBuilder(config, kernel.registry("event type"), self.codec.cls_for,
+        self.builder = EventBuilder(config, kernel.registry("event_type"), self.codec.cls_for,
                                     kernel.hook.event_before_publish)
         self.reader = EventReader(self.log, config, self.malformed)
         self.triggers = TriggerRegistry(self, self.transport, kernel)

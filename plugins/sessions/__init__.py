@@ -38,14 +38,14 @@ def llmspell_register_session_backends(register: Any) -> None:
 @hookimpl
 def llmspell_configure(kernel: Any) -> None:
     config: SessionsConfig = kernel.config.section("sessions")
-    if problem := kernel.check_backend("sessions.backend", "session backend", config.backend):
+    if problem := kernel.check_backend("sessions.backend", "session_backend", config.backend):
         raise ConfigError([problem], source=kernel.config.source)
 
 
 @hookimpl(trylast=True)
 def llmspell_register_services(kernel: Any, register: Any) -> None:
     config: SessionsConfig = kernel.config.section("sessions")
-    backend = kernel.create_backend("session backend", config.backend)
+    backend = kernel.create_backend("session_backend", config.backend)
     register(SessionService, SessionManager(kernel, backend, config))
 
 

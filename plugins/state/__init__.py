@@ -85,9 +85,9 @@ def llmspell_register_state_reducers(register: Any) -> None:
 @hookimpl(trylast=True)
 def llmspell_configure(kernel: Any) -> None:
     config: StateConfig = kernel.config.section("state")
-    reducers = kernel.registry("state reducer")
+    reducers = kernel.registry("state_reducer")
     problems = []
-    if problem := kernel.check_backend("state.backend", "state backend", config.backend):
+    if problem := kernel.check_backend("state.backend", "state_backend", config.backend):
         problems.append(problem)
     for where, spec in [("state.default_policy", config.default_policy)] + [
         (f"state.policies.{pattern!r}", spec) for pattern, spec in config.policies.items()
@@ -107,7 +107,7 @@ def llmspell_configure(kernel: Any) -> None:
 @hookimpl(trylast=True)
 def llmspell_register_services(kernel: Any, register: Any) -> None:
     config: StateConfig = kernel.config.section("state")
-    manager = StateManager(kernel, config, kernel.create_backend("state backend", config.backend))
+    manager = StateManager(kernel, config, kernel.create_backend("state_backend", config.backend))
     kernel.stash[MANAGER] = manager
     register(StateService, manager)
 

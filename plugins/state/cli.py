@@ -218,19 +218,19 @@ def register(cli: click.Group) -> None:
         config = kernel.config.section("state")
         from .policies import PolicyTable
 
-        table = PolicyTable(kernel.registry("state reducer"), config.default_policy)
+        table = PolicyTable(kernel.registry("state_reducer"), config.default_policy)
         for pattern, spec in config.policies.items():
             table.set(pattern, spec, source="config")
         from .migrations import Schemas
 
         data = {
             "backend": config.backend,
-            "backends": [str(r.name) for r in kernel.registry("state backend")],
+            "backends": [str(r.name) for r in kernel.registry("state_backend")],
             "default_policy": config.default_policy,
             "policies": table.rules(),
-            "reducers": [str(r.name) for r in kernel.registry("state reducer")],
+            "reducers": [str(r.name) for r in kernel.registry("state_reducer")],
             "schemas": Schemas(
-                kernel.registry("state schema"), kernel.registry("state migration")
+                kernel.registry("state_schema"), kernel.registry("state_migration")
             ).describe(),
         }
         if as_json:

@@ -50,10 +50,10 @@ class StateStore:
         self.config = config
         self.backend = backend
         self.temp_backend = MemoryStateBackend()
-        self.policies = PolicyTable(kernel.registry("state reducer"), config.default_policy)
+        self.policies = PolicyTable(kernel.registry("state_reducer"), config.default_policy)
         for pattern, spec in config.policies.items():
             self.policies.set(pattern, spec, source="config")
-        self.schemas = Schemas(kernel.registry("state schema"), kernel.registry("state migration"))
+        self.schemas = Schemas(kernel.registry("state_schema"), kernel.registry("state_migration"))
         self.watchers = LocalWatchers()
         self._bus: Any = _UNSET  # the event service, found at the first write (services are fixed by then)
 

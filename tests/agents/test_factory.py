@@ -49,7 +49,7 @@ def test_unknown_type_lists_registered_ones(kernel):
 
 
 def test_types_come_from_plugins_with_their_plugin(kernel):
-    registry = kernel.registry("agent type")
+    registry = kernel.registry("agent_type")
     assert registry.registration("echo").plugin == "echo-plugin"
     assert registry.registration("chat").plugin == "agents"
 

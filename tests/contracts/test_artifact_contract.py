@@ -43,5 +43,5 @@ class TestMemoryArtifactIndex(ArtifactIndexContract):
 def test_every_registered_backend_has_a_contract_run(make_kernel: Any) -> None:
     kernel = make_kernel()
     tested = {"filesystem", "memory", "s3"}  # s3: test_s3_contracts.py
-    assert {str(n) for n in kernel.registry("artifact backend").names()} <= tested
-    assert {str(n) for n in kernel.registry("artifact metadata backend").names()} <= {"sqlite", "memory", "postgres"}
+    assert {str(n) for n in kernel.registry("artifact_backend").names()} <= tested
+    assert {str(n) for n in kernel.registry("artifact_metadata_backend").names()} <= {"sqlite", "memory", "postgres"}

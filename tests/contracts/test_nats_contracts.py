@@ -19,14 +19,14 @@ class TestNatsEventLog(EventLogContract):
     @pytest.fixture
     def event_log(self, make_kernel: Any, nats_prefix: str) -> Any:  # noqa: F811
         kernel = make_kernel({"events": {"backend": "nats"}, "nats": {"servers": NATS_URL, "prefix": nats_prefix}})
-        return kernel.create_backend("event backend", "nats")
+        return kernel.create_backend("event_backend", "nats")
 
 
 class TestNatsKVState(StateContract):
     @pytest.fixture
     def state_backend(self, make_kernel: Any, nats_prefix: str) -> Any:  # noqa: F811
         kernel = make_kernel({"state": {"backend": "nats"}, "nats": {"servers": NATS_URL, "prefix": nats_prefix}})
-        return kernel.create_backend("state backend", "nats")
+        return kernel.create_backend("state_backend", "nats")
 
 
 def test_every_nats_backend_runs_its_contract(make_kernel: Any) -> None:
@@ -34,6 +34,6 @@ def test_every_nats_backend_runs_its_contract(make_kernel: Any) -> None:
     covered by tests/contrib/nats/test_processes.py)."""
     kernel = make_kernel()
     registered = {kind: sorted(str(r.name) for r in kernel.registry(kind).by_plugin("nats"))
-                  for kind in ("state backend", "session backend", "event backend", "event transport")}
-    assert registered == {"state backend": ["nats"], "session backend": [], "event backend": ["nats"],
-                          "event transport": ["nats"]}
+                  for kind in ("state_backend", "session_backend", "event_backend", "event_transport")}
+    assert registered == {"state_backend": ["nats"], "session_backend": [], "event_backend": ["nats"],
+                          "event_transport": ["nats"]}

@@ -23,25 +23,25 @@ class TestPostgresState(StateContract):
     @pytest.fixture
     def state_backend(self, make_kernel: Any, pg_schema: str) -> Any:  # noqa: F811
         kernel = make_kernel({"state": {"backend": "postgres"}, **pg_config(pg_schema)})
-        return kernel.create_backend("state backend", "postgres")
+        return kernel.create_backend("state_backend", "postgres")
 
 
 class TestPostgresSessions(SessionBackendContract):
     @pytest.fixture
     def session_backend(self, make_kernel: Any, pg_schema: str) -> Any:  # noqa: F811
         kernel = make_kernel({"sessions": {"backend": "postgres"}, **pg_config(pg_schema)})
-        return kernel.create_backend("session backend", "postgres")
+        return kernel.create_backend("session_backend", "postgres")
 
 
 class TestPostgresEventLog(EventLogContract):
     @pytest.fixture
     def event_log(self, make_kernel: Any, pg_schema: str) -> Any:  # noqa: F811
         kernel = make_kernel({"events": {"backend": "postgres"}, **pg_config(pg_schema)})
-        return kernel.create_backend("event backend", "postgres")
+        return kernel.create_backend("event_backend", "postgres")
 
 
 class TestPostgresArtifactIndex(ArtifactIndexContract):
     @pytest.fixture
     def artifact_index(self, make_kernel: Any, pg_schema: str) -> Any:  # noqa: F811
         kernel = make_kernel({"artifacts": {"metadata": "postgres"}, **pg_config(pg_schema)})
-        return kernel.create_backend("artifact metadata backend", "postgres")
+        return kernel.create_backend("artifact_metadata_backend", "postgres")

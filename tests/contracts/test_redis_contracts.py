@@ -35,7 +35,7 @@ class TestRedisEventLog(EventLogContract):
     @pytest.fixture
     def event_log(self, make_kernel: Any, redis_prefix: str) -> Any:  # noqa: F811
         kernel = make_kernel({"events": {"backend": "redis"}, "redis": {"url": REDIS_URL, "prefix": redis_prefix}})
-        return kernel.create_backend("event backend", "redis")
+        return kernel.create_backend("event_backend", "redis")
 
 
 def test_every_redis_backend_runs_its_contract(make_kernel: Any) -> None:
@@ -43,6 +43,6 @@ def test_every_redis_backend_runs_its_contract(make_kernel: Any) -> None:
     covered by tests/contrib/redis/test_processes.py)."""
     kernel = make_kernel()
     registered = {kind: sorted(str(r.name) for r in kernel.registry(kind).by_plugin("redis"))
-                  for kind in ("state backend", "session backend", "event backend", "event transport")}
-    assert registered == {"state backend": ["redis"], "session backend": ["redis"], "event backend": ["redis"],
-                          "event transport": ["redis"]}
+                  for kind in ("state_backend", "session_backend", "event_backend", "event_transport")}
+    assert registered == {"state_backend": ["redis"], "session_backend": ["redis"], "event_backend": ["redis"],
+                          "event_transport": ["redis"]}

@@ -20,7 +20,7 @@ class TestS3BlobStore(BlobStoreContract):
     def blob_store(self, make_kernel: Any, s3_server: MotoServer) -> Any:  # noqa: F811
         # 5 MiB parts: the 8 MiB contract blob goes through a real multipart upload and copy
         kernel = make_kernel({"artifacts": {"backend": "s3"}, **s3_config(s3_server, part_size=5 << 20)})
-        return kernel.create_backend("artifact backend", "s3")
+        return kernel.create_backend("artifact_backend", "s3")
 
 
 class TestS3BlobStoreMultipartCopy(BlobStoreContract):
@@ -30,4 +30,4 @@ class TestS3BlobStoreMultipartCopy(BlobStoreContract):
     def blob_store(self, make_kernel: Any, s3_server: MotoServer) -> Any:  # noqa: F811
         config = s3_config(s3_server, part_size=5 << 20, max_single_copy=5 << 20, copy_part_size=5 << 20)
         kernel = make_kernel({"artifacts": {"backend": "s3"}, **config})
-        return kernel.create_backend("artifact backend", "s3")
+        return kernel.create_backend("artifact_backend", "s3")

@@ -28,5 +28,5 @@ def test_every_registered_state_backend_has_a_contract_class(make_kernel: Any) -
     kernel = make_kernel()
     own = {info.name for info in kernel.plugins
            if info.source == "default" and not (info.module or "").startswith("llmspell.contrib.")}
-    registered = {str(r.name) for r in kernel.registry("state backend") if r.plugin in own}
+    registered = {str(r.name) for r in kernel.registry("state_backend") if r.plugin in own}
     assert registered == {"memory", "diskcache"}  # contrib backends: test_<name>_contracts.py

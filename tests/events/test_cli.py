@@ -63,7 +63,7 @@ async def test_tail_replay_streams_types(make_kernel: Any, llmspell_env: dict[st
 
 async def _system(make_kernel: Any, data: Path) -> list[Event]:
     kernel = make_kernel(data_dir=data)
-    log = kernel.create_backend("event backend", "diskcache")
+    log = kernel.create_backend("event_backend", "diskcache")
     await log.open()
     try:
         return await log.read("system")

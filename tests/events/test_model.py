@@ -138,7 +138,7 @@ def test_typed_classes_and_families(kernel: Kernel) -> None:
     assert codec.cls_for("agent.tool.called").__name__ == "AgentEvent"
     assert codec.cls_for("agent.started").__name__ == "AgentStarted"
     assert codec.cls_for("vendor.thing") is Event
-    registered = {str(r.name) for r in kernel.registry("event type")}
+    registered = {str(r.name) for r in kernel.registry("event_type")}
     assert set(FAMILIES) | set(SYSTEM_TYPES) <= registered
     assert {name.split(".")[0] for name in SYSTEM_TYPES} == {
         "kernel", "plugin", "agent", "tool", "model", "state", "session", "artifact", "workflow", "hook"}

@@ -116,3 +116,39 @@ async def test_a_point_builds_its_call_and_returns_it_changed(make_kernel: Calla
     idle = await kernel.hook.tool_after(request="r")
     assert (idle.request, idle.result, idle.kernel) == ("r", None, None)
     assert not kernel.hook.tool_after and kernel.hook.agent_handoff
+
+
+class _Configured:
+    """A plugin with a config section whose hook reads it through ``call.kernel``."""
+
+    __name__ = "configured"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    @hookimpl
+    def llmspell_register_config(self, register: Any) -> None:
+        register("configured", dict[str, str], "a mapping is enough here")
+
+    @hookimpl
+    def llmspell_agent_before(self, call: HookCall) -> None:
+        self.seen.append(("plugin", call.kernel.config.section("configured")["word"]))
+
+
+@pytest.mark.parametrize("disable", [(), ("hooks",)], ids=["with the hooks plugin", "kernel alone"])
+async def test_every_kind_of_hook_reaches_its_kernel_and_its_plugins_config(
+    make_kernel: Callable[..., Kernel], disable: tuple[str, ...],
+) -> None:
+    plugin = _Configured()
+    kernel = make_kernel({"configured": {"word": "tangerine"}}, plugins=[plugin], disable=disable)
+    seen = plugin.seen
+    if not disable:  # runtime hooks and callbacks come with the hooks plugin
+        kernel.hooks.register("agent_before", lambda call: seen.append(("runtime", call.kernel.config.section("configured")["word"])))
+        kernel.callbacks.on("agent_before", lambda call: seen.append(("callback", call.kernel.config.section("configured")["word"])))
+    async with kernel:
+        agent = kernel.agents.create("chat", name="c")
+        if not disable:
+            agent.callbacks.on("agent_before", lambda call: seen.append(("agent", call.kernel.config.section("configured")["word"])))
+        await kernel.run(agent, "hi")
+    expected = ["plugin"] if disable else ["plugin", "runtime", "callback", "agent"]
+    assert seen == [(origin, "tangerine") for origin in expected]

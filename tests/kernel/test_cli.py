@@ -26,7 +26,7 @@ def test_plugins_json_lists_defaults_and_third_party(env, tmp_path):
     assert plugins["hooks"]["distribution"] == "llmspell"
     assert "llmspell_register_commands" in plugins["hooks"]["hooks"]
     assert plugins["acme"]["version"] == "1.2.3"
-    assert plugins["acme"]["registers"] == {"state backend": ["acme"]}
+    assert plugins["acme"]["registers"] == {"state_backend": ["acme"]}
 
 
 def test_block_with_p_no(env, tmp_path):

@@ -127,7 +127,7 @@ def test_plugins_fit_a_screen_one_line_each_hooks_with_v(made: Any) -> None:
     assert all(line.split()[-1] == "loaded" for line in lines)
     assert lines[0].split()[:4] == ["events", "llmspell", data["plugins"][0]["version"], "default"]
     verbose = llmspell(env, "plugins", "-v").stdout
-    assert "hooks: " in verbose and "state backend: diskcache, memory" in verbose
+    assert "hooks: " in verbose and "state_backend: diskcache, memory" in verbose
 
 
 def test_events_tail_shows_the_application_events_first(made: Any) -> None:

@@ -33,7 +33,7 @@ def test_third_party_package_is_discovered(with_acme, make_kernel):
     # its config section is validated with the defaults of its attrs class
     assert kernel.config.section("acme").greeting == "hello from acme"
     # and its backend is registered under its name, owned by it
-    registration = kernel.registry("state backend").registration("acme")
+    registration = kernel.registry("state_backend").registration("acme")
     assert registration.plugin == "acme"
 
 
@@ -62,7 +62,7 @@ def test_third_party_plugin_blocked_by_name(with_acme, make_kernel, llmspell_env
         kernel = make_kernel(env={**llmspell_env, "LLMSPELL_DISABLE_PLUGINS": "tools, acme"})
     assert "acme" not in names(kernel)
     assert "acme" in kernel.blocked
-    assert "acme" not in kernel.registry("state backend")
+    assert "acme" not in kernel.registry("state_backend")
 
 
 def test_default_plugin_blocked_by_name(make_kernel, caplog):
@@ -205,7 +205,7 @@ def test_duplicate_registration_names_both_plugins(make_kernel):
 def test_unknown_backend_lists_registered_names(with_acme, make_kernel):
     kernel = make_kernel()
     with pytest.raises(UnknownNameError, match=r"unknown state backend 'nope'; registered: .*acme"):
-        kernel.create_backend("state backend", "nope")
+        kernel.create_backend("state_backend", "nope")
 
 
 def test_runtime_plugin_registration_collects_registrations(make_kernel):
@@ -217,7 +217,7 @@ def test_runtime_plugin_registration_collects_registrations(make_kernel):
             register("late-model", lambda kernel: "provider")
 
     kernel.add_plugin(Late(), "late")
-    assert kernel.registry("model provider").registration("late-model").plugin == "late"
+    assert kernel.registry("model_provider").registration("late-model").plugin == "late"
     assert "late" in names(kernel)
 
 

@@ -70,5 +70,5 @@ async def test_state_service_is_listed_with_its_plugin(kernel: Kernel) -> None:
 
     assert kernel.services.owner(StateService) == "state"
     assert await kernel.state.health() == []
-    names = {str(r.name) for r in kernel.registry("state reducer")}
+    names = {str(r.name) for r in kernel.registry("state_reducer")}
     assert {"counter_add", "list_append", "set_union", "deep_merge", "max", "min"} <= names

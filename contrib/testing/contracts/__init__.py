@@ -38,8 +38,8 @@ import pytest
 __all__ = ["opened", "check_health", "raises", "selected_backend"]
 
 #: The registry kind and config section of each capability whose suite takes ``kernel_config``.
-_SELECTED = {"state": ("state backend", "state"), "sessions": ("session backend", "sessions"),
-             "events": ("event backend", "events")}
+_SELECTED = {"state": ("state_backend", "state"), "sessions": ("session_backend", "sessions"),
+             "events": ("event_backend", "events")}
 
 
 @asynccontextmanager

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import pytest
-
 from llmspell.errors import ValidationError
 from llmspell.plugins.state.api import ABSENT
 from llmspell.plugins.state.backend import Delete, Put
+
+from . import raises
 
 
 def _prefix() -> str:
@@ -140,15 +140,15 @@ class BackendProtocolTests:
     async def test_backend_batch_with_the_same_key_twice_raises_validation_error(self, backend: Any) -> None:
         """A batch with the same key twice raises ValidationError and writes nothing."""
         b, p = backend, _prefix()
-        with pytest.raises(ValidationError):
+        with raises(ValidationError, "a batch with the same key twice raises ValidationError"):
             await b.batch([Put(p + "y", b"1"), Delete(p + "y")])
         assert await b.get(p + "y") is None, "rule: a batch with the same key twice writes nothing"
 
     async def test_backend_negative_expected_version_raises_validation_error(self, backend: Any) -> None:
         """A negative expected version raises ValidationError (for CAS and delete) and writes nothing."""
         b, p = backend, _prefix()
-        with pytest.raises(ValidationError):
+        with raises(ValidationError, "a negative expected version of compare_and_set raises ValidationError"):
             await b.compare_and_set(p + "y", b"1", -1)
-        with pytest.raises(ValidationError):
+        with raises(ValidationError, "a negative expected version of delete raises ValidationError"):
             await b.delete(p + "y", -1)
         assert await b.get(p + "y") is None, "rule: a negative expected version writes nothing"

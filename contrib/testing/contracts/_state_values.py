@@ -11,6 +11,8 @@ import pytest
 from llmspell.errors import ConfigError, ConflictError, SerializationError, UnknownNameError, ValidationError
 from llmspell.plugins.state.api import MAX_KEY_LENGTH, MAX_OWNER_LENGTH
 
+from . import raises
+
 
 def multibyte(n: int) -> str:
     """``n`` characters alternating a 3-byte (U+20AC) and a 4-byte (U+1F600) UTF-8 character."""
@@ -203,7 +205,8 @@ class ValueTests:
         assert await s.get(longest) == "v", "rule: a key of MAX_KEY_LENGTH characters reads back"
         assert await s.list() == [longest], "rule: a key of MAX_KEY_LENGTH characters is listed whole"
         for call in (s.set(longest + "x", 1), s.get(longest + "x")):
-            with pytest.raises(ValidationError, match=str(MAX_KEY_LENGTH)):
+            with raises(ValidationError, "a key over MAX_KEY_LENGTH raises ValidationError naming the limit",
+                        match=str(MAX_KEY_LENGTH)):
                 await call
         assert await s.list() == [longest], "rule: a key over the limit writes nothing"
 
@@ -217,7 +220,8 @@ class ValueTests:
         assert await s.set(key, "v") == 1, "rule: an owner of MAX_OWNER_LENGTH characters is accepted"
         assert await s.get(key) == "v" and await s.list() == [key], "rule: ... and reads back"
         assert await kernel.state.scope("user", owner).list() == [], "rule: owners are isolated"
-        with pytest.raises(ValidationError, match=str(MAX_OWNER_LENGTH)):
+        with raises(ValidationError, "an owner over MAX_OWNER_LENGTH raises ValidationError naming the limit",
+                    match=str(MAX_OWNER_LENGTH)):
             kernel.state.scope("user", longest_owner + "x")
 
     async def test_reject_policy(self, make_state_kernel: Any, owner: str) -> None:

@@ -356,7 +356,8 @@ class ArtifactIndexContract:
             assert got == stored and got.ref.name == name, "rule: a name of the maximum length reads back whole"
         page = await backend.query(ArtifactQuery(owner=owner))
         assert sorted(m.ref.name for m in page.items) == sorted([mixed, wide]), "rule: ... and is listed whole"
-        with pytest.raises(ValidationError, match=str(MAX_CHARS)):
+        with raises(ValidationError, "a name over the maximum raises ValidationError naming the limit",
+                    match=str(MAX_CHARS)):
             check_name(mixed + "x")
 
     async def test_pagination(self, backend: Any) -> None:

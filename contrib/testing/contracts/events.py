@@ -9,7 +9,7 @@ A backend's tests subclass :class:`EventLogContract` and override one fixture,
         @pytest.fixture
         def event_log(self, make_kernel):
             kernel = make_kernel({"events": {"backend": "redis"}})
-            return kernel.create_backend("event backend", "redis")
+            return kernel.create_backend("event_backend", "redis")
 
 The suite opens it (``open()``; ``health()``, when it has one, must report no problem),
 gives it to each test as ``backend`` and closes it after the test. It marks its tests

@@ -46,7 +46,7 @@ async def run_suite(kernel: Any, name: str) -> None:
 async def test_conformance(name: str, make_kernel: Any, request: pytest.FixtureRequest) -> None:
     config, postgres = CONFIGS[name]
     backend = config.get("state", {}).get("backend", "diskcache")
-    assert backend in make_kernel().registry("state backend"), f"no loaded plugin registers {backend!r}"
+    assert backend in make_kernel().registry("state_backend"), f"no loaded plugin registers {backend!r}"
     if postgres:
         config = {**config, **pg_config(request.getfixturevalue("pg_schema"))}
     if backend == "redis":

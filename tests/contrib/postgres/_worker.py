@@ -51,7 +51,7 @@ async def main(mode: str, dsn: str, schema: str, data_dir: str, go: str, *args: 
     elif mode == "append":
         cfg = config(dsn, schema, events={"backend": "postgres"})
         kernel = Kernel(cfg, data_dir=data_dir, env=env)
-        log = kernel.create_backend("event backend", "postgres")
+        log = kernel.create_backend("event_backend", "postgres")
         await log.open()
         try:
             await asyncio.to_thread(wait_for_go, go)

@@ -64,7 +64,7 @@ async def test_four_processes_append_to_one_stream_without_gaps(tmp_path: Path, 
     assert finish(procs) == ["done"] * 4
     config = {"events": {"backend": "postgres"}, **pg_config(pg_schema)}
     kernel = Kernel(config, data_dir=tmp_path / "check", env=empty_env(tmp_path))
-    log = kernel.create_backend("event backend", "postgres")
+    log = kernel.create_backend("event_backend", "postgres")
     await log.open()
     try:
         events = await log.read("shared")
