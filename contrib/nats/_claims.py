@@ -25,7 +25,7 @@ import orjson
 
 from llmspell.errors import BackendUnavailable
 
-from ._client import JetStreamError, NatsConnection, PubAck
+from ._jetstream import WRONG_LAST_SEQUENCE, JetStream, JetStreamError, PubAck
 from .naming import token
 
 __all__ = ["Claim", "Claims"]
@@ -49,8 +49,8 @@ class Claim:
 class Claims:
     """The id index of one log (``<prefix>.ids.>`` in the ``<prefix>_ids`` stream)."""
 
-    def __init__(self, conn: NatsConnection, stream: str, subject_prefix: str) -> None:
-        self.conn = conn
+    def __init__(self, jetstream: JetStream, stream: str, subject_prefix: str) -> None:
+        self.jetstream = jetstream
         self.stream = stream
         self.subject_prefix = subject_prefix
 
@@ -68,7 +68,7 @@ class Claims:
     async def _publish(self, items: Sequence[tuple[str, Claim, int]]) -> list[int | None]:
         if not items:
             return []
-        acks = await self.conn.publish_many([
+        acks = await self.jetstream.publish_many([
             (self.subject(event_id), claim.encode(), {"Nats-Expected-Last-Subject-Sequence": str(rev)})
             for event_id, claim, rev in items
         ])
@@ -76,14 +76,14 @@ class Claims:
         for ack in acks:
             if isinstance(ack, PubAck):
                 out.append(ack.seq)
-            elif ack.err_code == 10071:  # wrong last sequence: someone else's claim is there
+            elif ack.err_code == WRONG_LAST_SEQUENCE:  # someone else's claim is there
                 out.append(None)
             else:
                 raise _refused(ack)
         return out
 
     async def read(self, event_id: str) -> Claim | None:
-        msg = await self.conn.last(self.stream, self.subject(event_id))
+        msg = await self.jetstream.last(self.stream, self.subject(event_id))
         if msg is None or not msg.data:
             return None
         try:
@@ -96,7 +96,7 @@ class Claims:
         """Remove claims (after a failed append, or with their stream)."""
         import asyncio
 
-        await asyncio.gather(*(self.conn.purge(self.stream, self.subject(i)) for i in event_ids))
+        await asyncio.gather(*(self.jetstream.purge(self.stream, self.subject(i)) for i in event_ids))
 
 
 def _refused(error: JetStreamError) -> BackendUnavailable:

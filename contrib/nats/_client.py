@@ -1,4 +1,5 @@
-"""One NATS connection per backend, JetStream helpers, and llmspell's error rules.
+"""One NATS connection per backend and llmspell's error rules (the stream helpers built on
+it are :class:`~llmspell.contrib.nats._jetstream.JetStream`).
 
 * nats-py is imported only when a backend opens; without it the kernel fails at start
   with :class:`~llmspell.errors.MissingExtraError` naming ``pip install "llmspell[nats]"``.
@@ -17,17 +18,12 @@ from typing import Any, TypeVar
 
 from llmspell.errors import BackendUnavailable, MissingExtraError
 
-from ._jetstream import JetStreamError, JetStreamOps, Msg, PubAck
 from .config import NatsConfig
 
-__all__ = ["NatsConnection", "import_nats", "WRONG_LAST_SEQUENCE", "Msg", "PubAck", "JetStreamError"]
+__all__ = ["NatsConnection", "import_nats"]
 
 T = TypeVar("T")
 log = logging.getLogger("llmspell.contrib.nats")
-
-#: JetStream's error code for a failed ``Nats-Expected-Last-Subject-Sequence``.
-WRONG_LAST_SEQUENCE = 10071
-STREAM_NOT_FOUND = 10059
 
 
 def import_nats() -> Any:
@@ -40,7 +36,7 @@ def import_nats() -> Any:
     return nats
 
 
-class NatsConnection(JetStreamOps):
+class NatsConnection:
     """A nats-py client and its JetStream context for one backend."""
 
     def __init__(self, config: NatsConfig, role: str) -> None:
@@ -50,10 +46,6 @@ class NatsConnection(JetStreamOps):
         self.js: Any = None
         self.jsm: Any = None
         self._errors: tuple[type[BaseException], ...] = ()
-        self._api_error: type[BaseException] = Exception
-        self._replies: dict[str, asyncio.Future[Any]] | None = None
-        self._reply_prefix = ""
-        self._counter = 0
         self._closing = False
 
     @property
@@ -75,7 +67,6 @@ class NatsConnection(JetStreamOps):
         self._errors = (nerr.TimeoutError, nerr.NoServersError, nerr.ConnectionClosedError, nerr.NoRespondersError,
                         nerr.StaleConnectionError, nerr.OutboundBufferLimitError, jerr.ServiceUnavailableError,
                         jerr.NoStreamResponseError, asyncio.TimeoutError, OSError)
-        self._api_error = jerr.APIError
         options: dict[str, Any] = {
             "servers": [u.strip() for u in self.config.servers.split(",") if u.strip()],
             "connect_timeout": self.config.connect_timeout,
@@ -118,7 +109,6 @@ class NatsConnection(JetStreamOps):
 
     async def close(self) -> None:
         nc, self.nc = self.nc, None
-        self._replies = None
         self._closing = True
         if nc is not None:
             try:
@@ -146,19 +136,16 @@ class NatsConnection(JetStreamOps):
         outcome = " The write may or may not have been applied." if write else ""
         return BackendUnavailable(f"{self.where} ({self.role}): {hint} [{name}: {exc}].{outcome}")
 
-    async def call(self, fn: Callable[[], Awaitable[T]], *, write: bool = False) -> T:
-        """Run ``fn()`` with the connection's errors mapped to :class:`BackendUnavailable`."""
+    def client(self) -> Any:
+        """The open nats-py client (:class:`BackendUnavailable` if the connection is not open)."""
         if self.nc is None:
             raise BackendUnavailable(f"{self.where} ({self.role}) is not open; start the kernel first")
+        return self.nc
+
+    async def call(self, fn: Callable[[], Awaitable[T]], *, write: bool = False) -> T:
+        """Run ``fn()`` with the connection's errors mapped to :class:`BackendUnavailable`."""
+        self.client()
         try:
             return await fn()
         except self._errors as exc:
             raise self.unavailable(exc, write=write) from exc
-
-    def api_error(self, exc: BaseException) -> int | None:
-        """JetStream's error code of ``exc`` (None if it is not a JetStream API error)."""
-        if isinstance(exc, JetStreamError):
-            return exc.err_code
-        if isinstance(exc, self._api_error):
-            return getattr(exc, "err_code", None)
-        return None

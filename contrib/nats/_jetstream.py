@@ -1,5 +1,7 @@
-"""JetStream operations of a :class:`~llmspell.contrib.nats._client.NatsConnection`.
+"""JetStream operations over a :class:`~llmspell.contrib.nats._client.NatsConnection`.
 
+A backend owns its connection and a :class:`JetStream` built on it; the connection keeps
+the nats-py client and maps its errors, the JetStream object keeps what publishing needs.
 Publishes go through a reply subscription of our own instead of nats-py's
 ``publish_async`` (whose futures never settle when JetStream answers with an error, as
 it does for every lost ``Nats-Expected-Last-Subject-Sequence`` race): many messages are
@@ -10,16 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 
-from llmspell.errors import BackendUnavailable
+from ._client import NatsConnection
 
-__all__ = ["PubAck", "JetStreamError", "Msg", "JetStreamOps"]
+__all__ = ["JetStream", "PubAck", "JetStreamError", "Msg", "WRONG_LAST_SEQUENCE"]
 
-T = TypeVar("T")
+#: JetStream's error code for a failed ``Nats-Expected-Last-Subject-Sequence``.
+WRONG_LAST_SEQUENCE = 10071
 
 
 class PubAck:
@@ -54,43 +57,38 @@ class Msg:
         self.data = data or b""
 
 
-class JetStreamOps:
-    """Stream helpers over the connection's ``nc``/``js``/``jsm`` (a mixin)."""
+class JetStream:
+    """Stream helpers over one connection: stream creation, direct gets, pipelined
+    publishes, purges and scans, each through :meth:`NatsConnection.call`."""
 
-    nc: Any
-    js: Any
-    jsm: Any
-    config: Any
-    _errors: tuple[type[BaseException], ...]
-    _api_error: type[BaseException]
-    _replies: dict[str, asyncio.Future[Any]] | None
-    _reply_prefix: str
-    _counter: int
-    role: str
+    def __init__(self, conn: NatsConnection) -> None:
+        self.conn = conn
+        self._replies: dict[str, asyncio.Future[Any]] = {}
+        self._reply_prefix = ""
+        self._reply_client: Any = None
+        """The nats-py client the reply subscription is on (a reopened connection has a new one)."""
+        self._counter = 0
 
-    @property
-    def where(self) -> str:
-        raise NotImplementedError
-
-    async def call(self, fn: Callable[[], Awaitable[T]], *, write: bool = False) -> T:
-        raise NotImplementedError
+    async def info(self, stream: str, subjects_filter: str | None = None) -> Any:
+        """nats-py's ``StreamInfo`` of ``stream`` (with the subjects matching ``subjects_filter``)."""
+        return await self.conn.call(lambda: self.conn.jsm.stream_info(stream, subjects_filter=subjects_filter))
 
     async def ensure_stream(self, **config: Any) -> None:
         """Create the stream ``config["name"]`` unless it exists (with any configuration)."""
         from nats.js.api import StorageType, StreamConfig
-        from nats.js.errors import NotFoundError
+        from nats.js.errors import APIError, NotFoundError
 
-        name = config["name"]
         try:
-            await self.call(lambda: self.jsm.stream_info(name))
+            await self.info(config["name"])
             return
         except NotFoundError:
             pass
-        config.setdefault("storage", StorageType.MEMORY if self.config.storage == "memory" else StorageType.FILE)
-        config.setdefault("num_replicas", self.config.replicas)
+        settings = self.conn.config
+        config.setdefault("storage", StorageType.MEMORY if settings.storage == "memory" else StorageType.FILE)
+        config.setdefault("num_replicas", settings.replicas)
         try:
-            await self.call(lambda: self.jsm.add_stream(StreamConfig(**config)), write=True)
-        except self._api_error as exc:
+            await self.conn.call(lambda: self.conn.jsm.add_stream(StreamConfig(**config)), write=True)
+        except APIError as exc:
             if "already in use" not in str(exc):
                 raise
 
@@ -99,7 +97,7 @@ class JetStreamOps:
         from nats.js.errors import NotFoundError
 
         try:
-            raw = await self.call(lambda: self.jsm.get_msg(stream, subject=subject, direct=True))
+            raw = await self.conn.call(lambda: self.conn.jsm.get_msg(stream, subject=subject, direct=True))
         except NotFoundError:
             return None
         return Msg(raw.subject, raw.seq, raw.headers, raw.data)
@@ -109,8 +107,8 @@ class JetStreamOps:
         from nats.js.errors import NotFoundError
 
         try:
-            raw = await self.call(
-                lambda: self.jsm.get_msg(stream, seq=max(seq, 1), subject=subject, direct=True, next=True)
+            raw = await self.conn.call(
+                lambda: self.conn.jsm.get_msg(stream, seq=max(seq, 1), subject=subject, direct=True, next=True)
             )
         except NotFoundError:
             return None
@@ -129,12 +127,13 @@ class JetStreamOps:
         A message whose acknowledgement does not come within ``[nats] timeout`` makes the
         whole call fail with :class:`BackendUnavailable` (the write may have happened).
         """
-        if self.nc is None:
-            raise BackendUnavailable(f"{self.where} ({self.role}) is not open; start the kernel first")
-        if self._replies is None:
-            self._reply_prefix = self.nc.new_inbox() + "."
+        nc = self.conn.client()
+        if self._reply_client is not nc:
+            self._reply_prefix = nc.new_inbox() + "."
             self._replies = {}
-            await self.call(lambda: self.nc.subscribe(self._reply_prefix + "*", cb=self._on_reply))
+            await self.conn.call(lambda: nc.subscribe(self._reply_prefix + "*", cb=self._on_reply))
+            self._reply_client = nc
+        replies = self._replies
         loop = asyncio.get_running_loop()
         tokens = []
         futures = []
@@ -143,15 +142,16 @@ class JetStreamOps:
                 self._counter += 1
                 token = str(self._counter)
                 future: asyncio.Future[Any] = loop.create_future()
-                self._replies[token] = future
+                replies[token] = future
                 tokens.append(token)
                 futures.append(future)
-                await self.call(functools.partial(
-                    self.nc.publish, subject, data, reply=self._reply_prefix + token, headers=headers), write=True)
-            done = await self.call(lambda: asyncio.wait_for(asyncio.gather(*futures), self.config.timeout), write=True)
+                await self.conn.call(functools.partial(
+                    nc.publish, subject, data, reply=self._reply_prefix + token, headers=headers), write=True)
+            timeout = self.conn.config.timeout
+            done = await self.conn.call(lambda: asyncio.wait_for(asyncio.gather(*futures), timeout), write=True)
         finally:
             for token in tokens:
-                self._replies.pop(token, None)
+                replies.pop(token, None)
         if raise_errors:
             for result in done:
                 if isinstance(result, JetStreamError):
@@ -159,7 +159,7 @@ class JetStreamOps:
         return list(done)
 
     async def _on_reply(self, msg: Any) -> None:
-        future = (self._replies or {}).get(msg.subject[len(self._reply_prefix):])
+        future = self._replies.get(msg.subject[len(self._reply_prefix):])
         if future is None or future.done():
             return
         if msg.headers and msg.headers.get("Status") == "503":
@@ -177,7 +177,7 @@ class JetStreamOps:
             future.set_result(PubAck(int(reply["seq"]), bool(reply.get("duplicate"))))
 
     async def purge(self, stream: str, subject: str) -> None:
-        await self.call(lambda: self.jsm.purge_stream(stream, subject=subject), write=True)
+        await self.conn.call(lambda: self.conn.jsm.purge_stream(stream, subject=subject), write=True)
 
     async def scan(self, stream: str, subject: str, *, start: int | None = None, last_per_subject: bool = False,
                    until: int | None = None, limit: int | None = None) -> list[Msg]:
@@ -194,11 +194,11 @@ class JetStreamOps:
             policy, opt = DeliverPolicy.ALL, None
         config = ConsumerConfig(
             deliver_policy=policy, opt_start_seq=opt, ack_policy=AckPolicy.NONE, filter_subject=subject,
-            mem_storage=True, inactive_threshold=max(self.config.timeout * 4, 30.0), max_ack_pending=-1,
+            mem_storage=True, inactive_threshold=max(self.conn.config.timeout * 4, 30.0), max_ack_pending=-1,
         )
 
         async def run() -> list[Msg]:
-            sub = await self.js.pull_subscribe(subject, stream=stream, config=config)
+            sub = await self.conn.js.pull_subscribe(subject, stream=stream, config=config)
             out: list[Msg] = []
             name = config.name
             try:
@@ -206,7 +206,7 @@ class JetStreamOps:
                 remaining = info.num_pending
                 while remaining > 0:
                     want = min(remaining, 1000) if limit is None else min(remaining, 1000, limit - len(out))
-                    batch = await sub.fetch(want, timeout=self.config.timeout)
+                    batch = await sub.fetch(want, timeout=self.conn.config.timeout)
                     for m in batch:
                         meta = m.metadata
                         if until is not None and meta.sequence.stream > until:
@@ -218,9 +218,9 @@ class JetStreamOps:
             finally:
                 try:
                     await sub.unsubscribe()
-                    await self.jsm.delete_consumer(stream, name)
+                    await self.conn.jsm.delete_consumer(stream, name)
                 except Exception:  # noqa: BLE001 - the consumer expires by itself
                     pass
             return out
 
-        return await self.call(run)
+        return await self.conn.call(run)

@@ -39,56 +39,62 @@ import os
 import random
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from llmspell import serde
 from llmspell.errors import BackendUnavailable, ConflictError
-from llmspell.plugins.events.api import Event, check_stream
+from llmspell.plugins.events.api import Event, StreamInfo, check_stream
 from llmspell.plugins.events.backend import AppendResult, EventCodec, Snapshot, prepare
 
 from ._claims import Claim, Claims
-from ._client import WRONG_LAST_SEQUENCE, JetStreamError, NatsConnection
+from ._client import NatsConnection
+from ._jetstream import WRONG_LAST_SEQUENCE, JetStream, JetStreamError
 from ._logread import COUNT, SEQ, LogReader, span
 from .config import NatsConfig
 from .naming import token
 
 __all__ = ["NatsEventLog"]
 
-class NatsEventLog(LogReader):
-    """An :class:`~llmspell.plugins.events.backend.EventLog` on JetStream, shared by any number of processes."""
+
+class NatsEventLog:
+    """An :class:`~llmspell.plugins.events.backend.EventLog` on JetStream, shared by any number of processes.
+
+    It appends and keeps snapshots itself; reading (:meth:`read`, :meth:`get`, :meth:`query`,
+    :meth:`streams`) is its :class:`~llmspell.contrib.nats._logread.LogReader`'s.
+    """
 
     def __init__(self, config: NatsConfig, codec: EventCodec | None = None, *, prefix: str | None = None) -> None:
         self.config = config
         self.codec = codec or EventCodec()
         p = self.prefix = prefix or config.prefix
         self.log_stream, self.ids_stream, self.snap_stream = f"{p}_log", f"{p}_ids", f"{p}_snap"
-        self._log_subject, self._snap_subject = f"{p}.log.", f"{p}.snap."
+        self._snap_subject = f"{p}.snap."
         self.conn = NatsConnection(config, "events")
-        self.claims = Claims(self.conn, self.ids_stream, f"{p}.ids.")
+        self.jetstream = JetStream(self.conn)
+        self.claims = Claims(self.jetstream, self.ids_stream, f"{p}.ids.")
+        self.reader = LogReader(self.jetstream, self.claims, self.codec, self.log_stream, f"{p}.log.")
         self._positions: dict[str, tuple[int, int]] = {}
         """stream -> (stream sequence of its last message, its last event seq), as last seen here."""
-
-    def _subject(self, stream: str) -> str:
-        return self._log_subject + token(stream)
 
     # -- lifecycle -------------------------------------------------------------------
 
     async def open(self) -> None:
         await self.conn.open()
         p = self.prefix
-        await self.conn.ensure_stream(name=self.log_stream, subjects=[f"{p}.log.>"], allow_direct=True,
-                                      duplicate_window=self.config.duplicate_window)
-        await self.conn.ensure_stream(name=self.ids_stream, subjects=[f"{p}.ids.>"], allow_direct=True,
-                                      max_msgs_per_subject=1)
-        await self.conn.ensure_stream(name=self.snap_stream, subjects=[f"{p}.snap.>"], allow_direct=True,
-                                      max_msgs_per_subject=1)
+        await self.jetstream.ensure_stream(name=self.log_stream, subjects=[f"{p}.log.>"], allow_direct=True,
+                                           duplicate_window=self.config.duplicate_window)
+        await self.jetstream.ensure_stream(name=self.ids_stream, subjects=[f"{p}.ids.>"], allow_direct=True,
+                                           max_msgs_per_subject=1)
+        await self.jetstream.ensure_stream(name=self.snap_stream, subjects=[f"{p}.snap.>"], allow_direct=True,
+                                           max_msgs_per_subject=1)
 
     async def close(self) -> None:
         await self.conn.close()
 
     async def health(self) -> list[str]:
         try:
-            await self.conn.call(lambda: self.conn.jsm.stream_info(self.log_stream))
+            await self.jetstream.info(self.log_stream)
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             return [f"event log on {self.conn.where}: {type(exc).__name__}: {exc}"]
         return []
@@ -106,7 +112,7 @@ class NatsEventLog(LogReader):
     async def _position(self, stream: str, *, fresh: bool = False) -> tuple[int, int]:
         if not fresh and stream in self._positions:
             return self._positions[stream]
-        last = await self.conn.last(self.log_stream, self._subject(stream))
+        last = await self.jetstream.last(self.log_stream, self.reader.subject(stream))
         position = (0, 0) if last is None else (last.seq, span(last)[1])
         self._positions[stream] = position
         return position
@@ -180,7 +186,7 @@ class NatsEventLog(LogReader):
                 if rev is not None:
                     return rev
                 continue
-            stored = await self._event_at(claim.stream, claim.seq)
+            stored = await self.reader.event_at(claim.stream, claim.seq)
             if stored is not None and stored.id == event_id:
                 return stored
             if time.time() - claim.time > self.config.claim_timeout:  # its append died: take it over
@@ -198,7 +204,7 @@ class NatsEventLog(LogReader):
     async def _write(self, stream: str, todo: list[int], rows: list[Any], claims: dict[int, Claim],
                      mine: dict[int, int], expected_last_seq: int | None) -> None:
         """Publish ``todo`` (row indexes) as one message after the stream's last, retrying races."""
-        subject = self._subject(stream)
+        subject = self.reader.subject(stream)
         body = b"[" + b",".join(rows[i][4] for i in todo) + b"]"
         started = time.monotonic()
         attempt = 0
@@ -217,7 +223,7 @@ class NatsEventLog(LogReader):
                 for (_, claim, _), i, rev in zip(moved, todo, revs, strict=True):
                     claims[i], mine[i] = claim, rev  # type: ignore[assignment]
             headers = {SEQ: str(last + 1), COUNT: str(len(todo)), "Nats-Expected-Last-Subject-Sequence": str(js)}
-            (ack,) = await self.conn.publish_many([(subject, body, headers)])
+            (ack,) = await self.jetstream.publish_many([(subject, body, headers)])
             if not isinstance(ack, JetStreamError):
                 self._positions[stream] = (ack.seq, last + len(todo))
                 return
@@ -237,18 +243,42 @@ class NatsEventLog(LogReader):
 
     async def delete_stream(self, stream: str) -> int:
         check_stream(stream)
-        subject = self._subject(stream)
-        last = await self.conn.last(self.log_stream, subject)
+        subject = self.reader.subject(stream)
+        last = await self.jetstream.last(self.log_stream, subject)
         count = 0 if last is None else span(last)[1]
         ids = []
         if last is not None:
-            for msg in await self.conn.scan(self.log_stream, subject):
-                ids += [e.id for e in self._decode(msg, stream)]
-            await self.conn.purge(self.log_stream, subject)
-        await self.conn.purge(self.snap_stream, self._snap_subject + token(stream) + ".>")
+            for msg in await self.jetstream.scan(self.log_stream, subject):
+                ids += [e.id for e in self.reader.decode(msg, stream)]
+            await self.jetstream.purge(self.log_stream, subject)
+        await self.jetstream.purge(self.snap_stream, self._snap_subject + token(stream) + ".>")
         self._positions.pop(stream, None)
         await self.claims.drop(ids)
         return count
+
+    # -- reading (the reader's) -------------------------------------------------------
+
+    async def read(self, stream: str, from_seq: int = 1, to_seq: int | None = None, limit: int | None = None) -> list[Event]:
+        return await self.reader.read(stream, from_seq, to_seq, limit)
+
+    async def get(self, event_id: str) -> Event | None:
+        return await self.reader.get(event_id)
+
+    async def query(
+        self,
+        *,
+        types: str | Sequence[str] | None = None,
+        stream: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> list[Event]:
+        return await self.reader.query(types=types, stream=stream, since=since, until=until, limit=limit,
+                                       reverse=reverse)
+
+    async def streams(self, prefix: str = "") -> list[StreamInfo]:
+        return await self.reader.streams(prefix)
 
     # -- snapshots -------------------------------------------------------------------
 
@@ -257,8 +287,8 @@ class NatsEventLog(LogReader):
 
     async def save_snapshot(self, snapshot: Snapshot) -> None:
         check_stream(snapshot.stream)
-        await self.conn.publish(self._snapshot_subject(snapshot.stream, snapshot.name), serde.dumps(snapshot), {})
+        await self.jetstream.publish(self._snapshot_subject(snapshot.stream, snapshot.name), serde.dumps(snapshot), {})
 
     async def load_snapshot(self, stream: str, name: str) -> Snapshot | None:
-        msg = await self.conn.last(self.snap_stream, self._snapshot_subject(stream, name))
+        msg = await self.jetstream.last(self.snap_stream, self._snapshot_subject(stream, name))
         return None if msg is None or not msg.data else serde.loads_as(msg.data, Snapshot)

@@ -47,7 +47,8 @@ from llmspell.plugins.state.backend import (
     holds,
 )
 
-from ._client import WRONG_LAST_SEQUENCE, JetStreamError, Msg, NatsConnection
+from ._client import NatsConnection
+from ._jetstream import WRONG_LAST_SEQUENCE, JetStream, JetStreamError, Msg
 from .config import NatsConfig
 from .naming import kv_filter, kv_key_from_subject, kv_subject
 
@@ -72,6 +73,7 @@ class NatsKVStateBackend:
         self.kv_stream = f"KV_{self.bucket}"
         self.subject_prefix = f"$KV.{self.bucket}."
         self.conn = NatsConnection(config, "state")
+        self.jetstream = JetStream(self.conn)
         self._seen: dict[str, tuple[int, int | None]] = {}
         """subject -> (revision, version or None when deleted), as last seen by this process."""
 
@@ -86,7 +88,7 @@ class NatsKVStateBackend:
         from nats.js.errors import NotFoundError
 
         try:
-            await self.conn.call(lambda: self.conn.jsm.stream_info(self.kv_stream))
+            await self.jetstream.info(self.kv_stream)
         except NotFoundError:
             storage = StorageType.MEMORY if self.config.storage == "memory" else StorageType.FILE
             config = KeyValueConfig(bucket=self.bucket, history=1, storage=storage, replicas=self.config.replicas,
@@ -103,7 +105,7 @@ class NatsKVStateBackend:
 
     async def health(self) -> list[str]:
         try:
-            await self.conn.call(lambda: self.conn.jsm.stream_info(self.kv_stream))
+            await self.jetstream.info(self.kv_stream)
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             return [f"state bucket {self.bucket!r} on {self.conn.where}: {type(exc).__name__}: {exc}"]
         return []
@@ -136,7 +138,7 @@ class NatsKVStateBackend:
     async def _read(self, key: str) -> tuple[int, Record | None]:
         """The key's revision (0: never written) and record, read from the server."""
         subject = self._subject(key)
-        msg = await self.conn.last(self.kv_stream, subject)
+        msg = await self.jetstream.last(self.kv_stream, subject)
         if msg is None:
             self._remember(subject, 0, None)
             return 0, None
@@ -152,7 +154,7 @@ class NatsKVStateBackend:
     async def scan(self, prefix: str, *, after: str | None = None, limit: int = 500) -> list[Record]:
         if limit <= 0:
             return []
-        messages = await self.conn.scan(self.kv_stream, kv_filter(self.subject_prefix, prefix), last_per_subject=True)
+        messages = await self.jetstream.scan(self.kv_stream, kv_filter(self.subject_prefix, prefix), last_per_subject=True)
         records = []
         for msg in messages:
             key = kv_key_from_subject(self.subject_prefix, msg.subject)
@@ -196,7 +198,7 @@ class NatsKVStateBackend:
                 headers[_OP] = "DEL"
             else:
                 headers[_VERSION] = str((version or 0) + 1)
-            (ack,) = await self.conn.publish_many([(subject, data or b"", headers)])
+            (ack,) = await self.jetstream.publish_many([(subject, data or b"", headers)])
             if isinstance(ack, JetStreamError):
                 if ack.err_code != WRONG_LAST_SEQUENCE:
                     raise self._refused(key, ack)
@@ -242,7 +244,7 @@ class NatsKVStateBackend:
                     continue
                 writes.append((self._subject(op.key), b"", {_EXPECT: str(revision), _OP: "DEL"}))
             where.append(i)
-        acks = await self.conn.publish_many(writes)
+        acks = await self.jetstream.publish_many(writes)
         lost = [where[j] for j, ack in enumerate(acks) if isinstance(ack, JetStreamError)]
         for j, ack in enumerate(acks):
             if isinstance(ack, JetStreamError) and ack.err_code != WRONG_LAST_SEQUENCE:
@@ -274,4 +276,4 @@ class NatsKVStateBackend:
                 undo.append((subject, record.data, {_EXPECT: str(ack.seq), _VERSION: str(max(landed, record.version) + 1)}))
             self._seen.pop(subject, None)
         if undo:
-            await self.conn.publish_many(undo)
+            await self.jetstream.publish_many(undo)

@@ -36,7 +36,8 @@ from llmspell.plugins.events.api import Event, MalformedEventError, TopicPattern
 from llmspell.plugins.events.backend import EventCodec, TransportInbox
 
 from .._worksharing import RecentIds, settle
-from ._client import JetStreamError, NatsConnection
+from ._client import NatsConnection
+from ._jetstream import JetStream, JetStreamError
 from .config import NatsConfig
 from .naming import token
 
@@ -66,6 +67,7 @@ class NatsTransport:
         self.subject_prefix = f"{p}.bus."
         self.origin = new_id()
         self.conn = NatsConnection(config, "bus")
+        self.jetstream = JetStream(self.conn)
         self._inbox: TransportInbox | None = None
         self._fanout: Any = None
         self._groups: dict[str, TopicPattern] = {}
@@ -83,7 +85,7 @@ class NatsTransport:
         from nats.js.api import DeliverPolicy, DiscardPolicy
 
         await self.conn.open()
-        await self.conn.ensure_stream(
+        await self.jetstream.ensure_stream(
             name=self.stream, subjects=[self.subject_prefix + ">"], max_age=self.config.bus_max_age,
             max_msgs=self.config.bus_max_msgs, discard=DiscardPolicy.OLD,
             duplicate_window=min(self.config.duplicate_window, self.config.bus_max_age),
@@ -116,7 +118,7 @@ class NatsTransport:
 
     async def health(self) -> list[str]:
         try:
-            await self.conn.call(lambda: self.conn.jsm.stream_info(self.stream))
+            await self.jetstream.info(self.stream)
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             return [f"event bus on {self.conn.where}: {type(exc).__name__}: {exc}"]
         return []
@@ -129,7 +131,7 @@ class NatsTransport:
             raise BackendUnavailable("the nats event transport is not started")
         data = self.codec.encode(event, position=True)
         headers = {_ORIGIN: self.origin, "Nats-Msg-Id": event.id}
-        (ack,) = await self.conn.publish_many([(self.subject_prefix + event.type, data, headers)])
+        (ack,) = await self.jetstream.publish_many([(self.subject_prefix + event.type, data, headers)])
         if isinstance(ack, JetStreamError):
             raise BackendUnavailable(f"JetStream refused event {event.id} on the bus: {ack.description} "
                                      f"(error {ack.err_code})")

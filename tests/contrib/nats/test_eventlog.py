@@ -80,3 +80,17 @@ async def test_a_batch_across_streams_and_a_conflict_leave_no_claims(log: NatsEv
     assert await log.claims.read(refused.id) is None  # released: a later append of it is not held up
     again: Any = await log.append([refused], expected_last_seq=3)
     assert again.events[0].seq == 4
+
+
+async def test_a_log_closed_and_opened_again_appends_on_its_new_connection(nats_prefix: str) -> None:
+    log = NatsEventLog(NatsConfig(servers=NATS_URL, prefix=nats_prefix, timeout=2.0))
+    await log.open()
+    try:
+        await log.append([Event("t.x", {"n": 1}, stream="s")])
+        await log.close()
+        await log.open()  # a new client: acknowledgements come to a new reply subscription
+        second = await log.append([Event("t.x", {"n": 2}, stream="s")])
+        assert second.events[0].seq == 2
+        assert [e.payload["n"] for e in await log.read("s")] == [1, 2]
+    finally:
+        await log.close()
