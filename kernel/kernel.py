@@ -107,6 +107,7 @@ class Kernel:
         self.pm = PluginManager(on_change=self._plugins_changed)
         self._loop: CallLoop | None = None
         self._order: dict[str, int] | None = None  # plugin name -> load position (cached)
+        self._enriched: bool | None = None  # whether any plugin enriches contexts (cached)
         if self.debug:
             self.pm.trace.root.setwriter(lambda text: _debug_write(f"[llmspell] {text}"))
             self.pm.enable_tracing()
@@ -160,6 +161,7 @@ class Kernel:
 
     def _plugins_changed(self) -> None:
         self._order = None
+        self._enriched = None
         if self._loop is not None:
             self._loop.invalidate()
 
@@ -484,6 +486,10 @@ class Kernel:
         )
         if timeout is not None:
             ctx = ctx.with_timeout(timeout)
+        if self._enriched is None:  # cached: a context is made for every top-level invocation
+            self._enriched = bool(self.hook.context_enrich.impls())
+        if not self._enriched:
+            return ctx
         for step in self.hook.context_enrich(ctx=ctx, kernel=self):
             result = step.run()
             if inspect.isawaitable(result):

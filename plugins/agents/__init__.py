@@ -65,6 +65,7 @@ def llmspell_register_services(kernel: Any, register: Any) -> None:
 def llmspell_startup(kernel: Any) -> None:
     manager = kernel.services.find(AgentService)
     if isinstance(manager, AgentManager):
+        manager.runner.bind()  # every service is registered by now: a turn need not look them up
         for spec in manager.settings.specs:
             manager.from_spec(spec)
 

@@ -98,6 +98,24 @@ class Runner:
         self._touched: dict[str, float] = {}
         self._session_users: dict[str, str | None] = {}
         self._recorded: set[tuple[str, str]] = set()
+        # the services a turn uses, found once when the kernel has started (see bind); while
+        # one is None it is looked up per turn, so that a service registered later is seen
+        self._state: StateService | None = None
+        self._events: EventService | None = None
+        self._sessions: SessionService | None = None
+        self._wants: Callable[..., bool] | None = None
+
+    def bind(self) -> None:
+        """Find the state, event and session services once (the kernel has started)."""
+        services = self.kernel.services
+        self._state = services.find(StateService)
+        self._events = services.find(EventService)
+        self._sessions = services.find(SessionService)
+        self._wants = getattr(self._events, "wants", None)
+
+    def unbind(self) -> None:
+        """Forget the services found by :meth:`bind` (the kernel is stopping)."""
+        self._state = self._events = self._sessions = self._wants = None
 
     # -- the entry points -----------------------------------------------------------------
 
@@ -170,7 +188,7 @@ class Runner:
         """The user a session was created for (None: none, or no such session yet)."""
         if session_id in self._session_users:
             return self._session_users[session_id]
-        sessions = self.kernel.services.find(SessionService)
+        sessions = self._sessions or self.kernel.services.find(SessionService)
         if sessions is None:
             return None
         try:
@@ -185,7 +203,7 @@ class Runner:
     async def _touch(self, session_id: str) -> None:
         """Check that the session is open and record its activity (at most once per
         ``[agents] session_touch_interval`` per session in this process)."""
-        sessions = self.kernel.services.find(SessionService)
+        sessions = self._sessions or self.kernel.services.find(SessionService)
         touch = getattr(sessions, "touch", None)
         if touch is None:
             return
@@ -199,7 +217,7 @@ class Runner:
         self._touched[session_id] = now
 
     async def _finish(self, ctx: ExecutionContext) -> None:
-        state = self.kernel.services.find(StateService)
+        state = self._state or self.kernel.services.find(StateService)
         if state is not None:
             await state.drop_temp(ctx.invocation_id)
 
@@ -273,7 +291,7 @@ class Runner:
             self._recorded.add((ctx.session_id, agent.name))
             await record(kernel, agent, ctx.session_id)  # so that a later process can resume it
         token = current_run.set(RunInfo(agent, limits))
-        events = self.settings.publish and kernel.services.find(EventService) is not None
+        events = self.settings.publish and (self._events or kernel.services.find(EventService)) is not None
         report = reporter.get()
         started = time.perf_counter()
         try:
@@ -317,12 +335,12 @@ class Runner:
     def _wanted(self, type_: str, ctx: ExecutionContext) -> bool:
         """Whether a run event could reach anything (see ``EventBus.wants``); building one
         that nobody can receive (no session log, no subscriber) is skipped."""
-        wants = getattr(self.kernel.services.find(EventService), "wants", None)
+        wants = self._wants or getattr(self.kernel.services.find(EventService), "wants", None)
         return wants is None or bool(wants(type_, session_id=ctx.session_id))
 
     async def _emit(self, type_: str, agent: BaseAgent, ctx: ExecutionContext, **payload: Any) -> None:
         """Publish a run event; a failing event service is logged, never fails the run."""
-        events = self.kernel.services.find(EventService)
+        events = self._events or self.kernel.services.find(EventService)
         if events is None:
             return
         payload["agent"] = agent.name

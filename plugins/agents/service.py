@@ -248,6 +248,7 @@ class AgentManager:
         """Stop every live agent (the kernel is stopping); errors are logged, not raised."""
         await self.lifecycle.stop_all(builtins.list(self.roster.agents.values()))
         await self.calls.close()
+        self.runner.unbind()
 
     # -- running (see .runner) ------------------------------------------------------------------
 

@@ -96,8 +96,13 @@ class AgentSnapshots:
         if name is None:
             return None
         own = agent.snapshot_state() if isinstance(agent, StatefulAgent) else {}
-        call = await self.hook.agent_state_snapshot(agent=agent, ctx=ctx)
-        extra = call.result if isinstance(call.result, dict) else {}
+        point = self.hook.agent_state_snapshot
+        extra: dict[str, Any] = {}
+        if point.active():  # no call to build for a point nothing is attached to
+            call = await point(agent=agent, ctx=ctx)
+            extra = call.result if isinstance(call.result, dict) else {}
+        if not own and not extra:  # a stateless agent: nothing to encode or compare
+            return None
         snapshot = to_json({**(own or {}), **extra})
         if not snapshot:
             return None

@@ -54,6 +54,7 @@ __all__ = [
 
 #: Every scope. ``temp`` lives for one invocation and is never persisted.
 SCOPES: tuple[str, ...] = ("app", "user", "session", "agent", "temp")
+_OWNER_OF = {scope: f"owner id of the {scope!r} scope" for scope in SCOPES}  # check_owner's wording, made once
 
 
 PERSISTENT_SCOPES: tuple[str, ...] = ("app", "user", "session", "agent")
@@ -104,7 +105,7 @@ def check_owner(scope: str, owner: object) -> str:
     """
     if owner is None:
         raise ValidationError(f"the {scope!r} scope needs an owner id (for example the {scope} id)")
-    return check_user_id(owner, f"owner id of the {scope!r} scope")
+    return check_user_id(owner, _OWNER_OF.get(scope) or f"owner id of the {scope!r} scope")
 
 
 def check_scope(scope: object) -> str:

@@ -102,8 +102,11 @@ class StateManager:
 
     async def drop_temp(self, invocation_id: str) -> int:
         """Forget every temp key of one invocation; returns how many there were."""
-        prefix = owner_prefix("temp", check_owner("temp", invocation_id))
+        owner = check_owner("temp", invocation_id)
         temp = self.store.temp_backend
+        if not len(temp):  # most invocations write no temp key: nothing to look for
+            return 0
+        prefix = owner_prefix("temp", owner)
         records = await temp.scan(prefix, limit=2**31)
         for record in records:
             await temp.delete(record.key)

@@ -52,6 +52,21 @@ async def test_context_is_enriched_and_finds_services(make_kernel):
         ExecutionContext().service(StateService)
 
 
+async def test_an_enricher_registered_after_the_first_context_is_used(make_kernel):
+    class Enricher:
+        @hookimpl
+        def llmspell_context_enrich(self, ctx, kernel):
+            return {"tenant": "acme"}
+
+    kernel = make_kernel(disable=["state"])
+    assert (await kernel.context()).data == {}  # no enricher: the kernel remembers there is none
+    enricher = Enricher()
+    kernel.pm.register(enricher, name="late-enricher")
+    assert (await kernel.context()).data == {"tenant": "acme"}
+    kernel.pm.unregister(enricher)
+    assert (await kernel.context()).data == {}
+
+
 async def test_services_registered_by_a_plugin(make_kernel):
     class Provider:
         __name__ = "provider"

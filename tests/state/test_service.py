@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from llmspell import Kernel, Replace, hookimpl
+from llmspell.errors import ValidationError
 from llmspell.plugins.state.api import StateChange
 
 
@@ -72,3 +75,14 @@ async def test_state_service_is_listed_with_its_plugin(kernel: Kernel) -> None:
     assert await kernel.state.health() == []
     names = {str(r.name) for r in kernel.registry("state_reducer")}
     assert {"counter_add", "list_append", "set_union", "deep_merge", "max", "min"} <= names
+
+
+async def test_drop_temp_checks_the_owner_even_when_no_temp_key_exists(kernel: Kernel) -> None:
+    assert await kernel.state.drop_temp("inv-1") == 0
+    for bad in ("", "bad\x00id", "x" * 300):
+        with pytest.raises(ValidationError):
+            await kernel.state.drop_temp(bad)
+    await kernel.state.scope("temp", "inv-1").set("a", 1)
+    await kernel.state.scope("temp", "inv-2").set("b", 2)
+    assert await kernel.state.drop_temp("inv-1") == 1
+    assert await kernel.state.scope("temp", "inv-2").get("b") == 2
