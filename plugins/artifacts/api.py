@@ -15,14 +15,19 @@ and carries a ``schema_version``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
 from llmspell.context import ExecutionContext, Principal
 from llmspell.errors import IntegrityError, ValidationError
 from llmspell.serde import utcnow
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
+    from llmspell.plugins.artifacts.backend import ArtifactIndex, BlobStore
 
 log = logging.getLogger("llmspell.audit")
 
@@ -189,6 +194,17 @@ class ArtifactPage:
 class ArtifactService(Protocol):
     """Versioned, scoped binary artifacts (``kernel.artifacts``); see ``docs/artifacts.md``."""
 
+    @property
+    def store(self) -> BlobStore:
+        """The blob store holding the content (``[artifacts] backend``)."""
+        ...
+
+    @property
+    def index(self) -> ArtifactIndex:
+        """The metadata index (``[artifacts] metadata``): versions, ACLs and blob records; a
+        session import commits the exported versions to it as they were."""
+        ...
+
     async def save(self, name: str, data: Any, **options: Any) -> ArtifactRef: ...
 
     async def load(self, ref: Any, **options: Any) -> bytes: ...
@@ -206,7 +222,13 @@ class ArtifactService(Protocol):
     async def delete_session(self, session_id: str) -> int:
         """Delete every artifact of a session (called by the sessions service)."""
 
-    async def gc(self, *, dry_run: bool = False, grace: float | None = None) -> Any: ...
+    async def gc(
+        self, *, dry_run: bool = False, grace: float | None = None,
+        on_progress: Callable[[int, int], Any] | None = None,
+    ) -> Any:
+        """Remove blobs no version refers to and uploads left by crashes (an admin operation);
+        ``on_progress(done, total)`` as it goes."""
+        ...
 
     async def list(self, **options: Any) -> ArtifactPage: ...
 
@@ -217,7 +239,7 @@ def principal_key(principal: Principal) -> str:
 
 
 async def record_denial(
-    kernel: Any, principal: Principal | str, resource: str, permission: str, reason: str, *, kind: str = "artifact",
+    kernel: Kernel, principal: Principal | str, resource: str, permission: str, reason: str, *, kind: str = "artifact",
     ctx: ExecutionContext | None = None,
 ) -> dict[str, str]:
     """Append a denial to the audit stream of the event log; returns the record.
