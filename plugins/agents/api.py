@@ -394,6 +394,18 @@ class AgentService(Protocol):
         """Make a tool object available by its name to agents created afterwards."""
         ...
 
+    def provider(self, name: str | None = None) -> ModelProvider:
+        """The model provider ``name`` (default: ``[agents] provider``), built once per kernel."""
+        ...
+
+    def register_type(self, name: str, cls: type[BaseAgent], description: str = "") -> None:
+        """Register an agent type at run time (plugins use ``llmspell_register_agent_types``)."""
+        ...
+
+    def from_spec(self, spec: Any) -> builtins.list[BaseAgent]:
+        """Create the agents described by a TOML/YAML file or mapping, each after the agents it names."""
+        ...
+
     async def run(self, agent: Any, input: Any, **options: Any) -> Any:
         """Run an agent (instance or name) and follow its handoffs; returns an :class:`AgentOutput`."""
         ...

@@ -15,7 +15,7 @@ and carries a ``schema_version``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -231,6 +231,35 @@ class ArtifactService(Protocol):
         ...
 
     async def list(self, **options: Any) -> ArtifactPage: ...
+
+    async def grant(
+        self, ref: ArtifactRef | str, grantee: Any, permissions: Iterable[str] | str = ("read",), **where: Any
+    ) -> ArtifactAcl:
+        """Give ``grantee`` permissions on every version of an artifact. Needs ``share``."""
+        ...
+
+    async def revoke(
+        self, ref: ArtifactRef | str, grantee: Any, permissions: Iterable[str] | str | None = None, **where: Any
+    ) -> ArtifactAcl:
+        """Take permissions (default: all) back from ``grantee``. Needs ``share``."""
+        ...
+
+    async def session_ended(self, session_id: str, *, at: datetime | None = None) -> int:
+        """Note that a session ended; with ``session_end_days = 0`` its artifacts go at once."""
+        ...
+
+    async def apply_retention(self, *, now: datetime | None = None, dry_run: bool = False, **where: Any) -> Any:
+        """Apply the configured retention policies to every scope (an admin operation)."""
+        ...
+
+    async def rotate_keys(self, *, batch: int = 100, **where: Any) -> Any:
+        """Re-encrypt every blob sealed with an older key under the current key (admin)."""
+        ...
+
+    @property
+    def denials(self) -> Sequence[Mapping[str, str]]:
+        """The most recent permission denials (each is also published as ``artifact.denied``)."""
+        ...
 
 
 def principal_key(principal: Principal) -> str:

@@ -463,6 +463,24 @@ class EventService(Protocol):
 
     def stats(self) -> Mapping[str, Any]: ...
 
+    def wants(self, type_name: str, *, session_id: str | None = None, stream: str | None = None) -> bool:
+        """Whether an event of this type could reach anything (log, subscriber, hook,
+        transport) if it were published now: a publisher may skip building one that would not."""
+        ...
+
+    async def live(self, stream: str, projection: Projection[S], **options: Any) -> Any:
+        """A projection of ``stream`` kept up to date from the bus (started; close it when done)."""
+        ...
+
+    def workflow(self, name: str, **options: Any) -> Any:
+        """A workflow run that emits its started, step and finished events here."""
+        ...
+
+    @property
+    def malformed(self) -> Sequence[str]:
+        """Records that could not be read and were skipped (``malformed="skip"``)."""
+        ...
+
 
 _SEGMENT = r"[A-Za-z0-9_\-]+"
 

@@ -246,6 +246,13 @@ class StateService(Protocol):
 
     def set_policy(self, pattern: str, policy: str, *, scope: str | None = None) -> None: ...
 
+    def watch(
+        self, kind: str | None, owner: str | None, prefix: str, handler: Callable[[StateChange], Any]
+    ) -> Any:
+        """Call ``handler(change)`` after writes to keys starting with ``prefix`` (``None``:
+        any scope, any owner); :meth:`StateScope.watch` watches one owner."""
+        ...
+
     async def write_many(self, writes: Sequence[KeyWrite]) -> tuple[int | None, ...]:
         """Write every key or none (one backend batch); the new versions (None: deleted)."""
         ...
