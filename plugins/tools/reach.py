@@ -46,7 +46,7 @@ class Place:
         return {"scope": self.scope, "owner": self.owner, "ctx": ctx}
 
 
-async def _refuse(kernel: Kernel, ctx: ExecutionContext, resource: str, permission: str, kind: str,
+async def _refuse(kernel: Kernel | None, ctx: ExecutionContext, resource: str, permission: str, kind: str,
                   reason: str) -> PermissionDenied:
     who = ctx.acting
     if kernel is not None:
@@ -54,7 +54,7 @@ async def _refuse(kernel: Kernel, ctx: ExecutionContext, resource: str, permissi
     return PermissionDenied(principal_key(who), resource, permission)
 
 
-async def artifact_place(kernel: Kernel, ctx: ExecutionContext, name: str, permission: str) -> Place:
+async def artifact_place(kernel: Kernel | None, ctx: ExecutionContext, name: str, permission: str) -> Place:
     """The place of ``name`` (a bare name or a full ref) for a tool run in ``ctx``.
 
     ``kernel`` (None: no audit record) receives the record of a refusal.
@@ -76,7 +76,7 @@ async def artifact_place(kernel: Kernel, ctx: ExecutionContext, name: str, permi
 
 
 async def state_owner(
-    kernel: Kernel, ctx: ExecutionContext, scope: str | None, key: str, permission: str,
+    kernel: Kernel | None, ctx: ExecutionContext, scope: str | None, key: str, permission: str,
 ) -> tuple[str, str | None]:
     """(scope, owner) of a state tool's key: the run's session, its user, or the app.
 

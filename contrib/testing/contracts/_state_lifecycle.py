@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -121,7 +122,7 @@ class LifecycleTests:
         assert (again.migrated, again.current) == (0, 4)
 
     async def test_old_record_from_old_code_after_reopen(
-        self, make_state_kernel: Any, backend: Any, owner: str
+        self, make_state_kernel: Callable[..., Kernel], backend: Any, owner: str
     ) -> None:
         """A persistent backend, closed and opened again, still holds a record written before (by
         older code), and the service migrates it on read. Skipped when persistent is false."""
@@ -161,7 +162,7 @@ class LifecycleTests:
             ("secret", 1, None, None, True),
         ]
 
-    async def test_events_and_watch(self, make_state_kernel: Any, owner: str) -> None:
+    async def test_events_and_watch(self, make_state_kernel: Callable[..., Kernel], owner: str) -> None:
         """Each write and delete publishes one state.changed event (in the session's stream for the
         session scope, none for user scope), temp scopes publish nothing, and a watch sees only its
         prefix until closed."""
@@ -255,7 +256,7 @@ class LifecycleTests:
         assert await state.delete_owner("session", owner) == 2
         assert await parent.list() == [] and await child.list() == ["a", "b"]
 
-    async def test_rebuild_from_change_events(self, make_state_kernel: Any, owner: str) -> None:
+    async def test_rebuild_from_change_events(self, make_state_kernel: Callable[..., Kernel], owner: str) -> None:
         """rebuild(scope, owner, state.changed payloads) restores values and versions exactly, and
         publishes nothing."""
         from .state import published
@@ -276,7 +277,7 @@ class LifecycleTests:
             assert [(i.key, i.value, i.version) async for i in s.scan()] == expected
             assert len(await published(kernel)) == count  # rebuilding emits nothing
 
-    async def test_agent_state_saved_and_restored(self, make_state_kernel: Any, backend: Any, owner: str) -> None:
+    async def test_agent_state_saved_and_restored(self, make_state_kernel: Callable[..., Kernel], backend: Any, owner: str) -> None:
         """Agent state is restored at initialize, saved after each turn and at shutdown (an
         unchanged snapshot is not written again), with hook extras; a persistent backend, reopened,
         gives it to a new kernel."""
@@ -291,9 +292,11 @@ class LifecycleTests:
             agent.turns = 3
             await kernel.hook.agent_shutdown(agent=agent, ctx=ctx)
             saved = await kernel.state.scope("agent", owner).get_versioned("snapshot")
+            assert saved is not None
             assert saved.value == {"turns": 3, "extra": f"from-hook:{owner}"} and saved.version == 2
             await kernel.hook.agent_shutdown(agent=agent, ctx=ctx)  # unchanged: no write
-            assert (await kernel.state.scope("agent", owner).get_versioned("snapshot")).version == 2
+            unchanged = await kernel.state.scope("agent", owner).get_versioned("snapshot")
+            assert unchanged is not None and unchanged.version == 2
             again = _Counter(owner)
             await kernel.hook.agent_initialize(agent=again, ctx=await kernel.context())
             assert again.turns == 3 and hooks.restored[-1]["turns"] == 3

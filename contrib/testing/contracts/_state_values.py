@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -230,7 +231,7 @@ class ValueTests:
         with pytest.raises(ValidationError, match=str(MAX_OWNER_LENGTH)):
             kernel.state.scope("user", longest_owner + "x")
 
-    async def test_reject_policy(self, make_state_kernel: Any, owner: str) -> None:
+    async def test_reject_policy(self, make_state_kernel: Callable[..., Kernel], owner: str) -> None:
         """Under the reject policy a write by a handle that never read the key (or read an older
         version) raises ConflictError; creating is fine; other keys stay last-write-wins."""
         async with make_state_kernel(config={"state": {"policies": {"cart.*": "reject"}}}) as kernel:
@@ -245,7 +246,7 @@ class ValueTests:
             assert info.value.current_value == [1, 2]
             assert await a.set("plain", 1) == 1 and await b.set("plain", 2) == 2  # last write wins
 
-    async def test_merge_policies(self, make_state_kernel: Any, owner: str) -> None:
+    async def test_merge_policies(self, make_state_kernel: Callable[..., Kernel], owner: str) -> None:
         """Under merge:<reducer> policies concurrent sets combine (counter_add, list_append,
         set_union, deep_merge, max, min); an explicit expected_version replaces; a value the reducer
         refuses raises ValidationError."""
@@ -279,14 +280,15 @@ class ValueTests:
                 "best": 9,
                 "low": 3,
             }
-            assert (await s.get_versioned("hits")).version == 3
+            hits = await s.get_versioned("hits")
+            assert hits is not None and hits.version == 3
             await s.set("hits", 5, expected_version=3)  # an explicit CAS replaces
             assert await s.get("hits") == 5
             with pytest.raises(ValidationError):
                 await s.set("hits", "not a number")
             assert await s.get("hits") == 5
 
-    async def test_unknown_reducer_is_a_clear_error(self, make_state_kernel: Any, owner: str) -> None:
+    async def test_unknown_reducer_is_a_clear_error(self, make_state_kernel: Callable[..., Kernel], owner: str) -> None:
         """An unknown reducer in config raises ConfigError listing the known reducers; set_policy
         with one raises UnknownNameError."""
         with pytest.raises(ConfigError) as info:
