@@ -71,7 +71,7 @@ def config(memory: bool, events: str = "standard") -> dict[str, Any]:
 
 
 async def session(kernel: Kernel) -> str:
-    sessions = kernel.services.find(SessionService)  # type: ignore[type-abstract]
+    sessions = kernel.services.find(SessionService)
     return new_id() if sessions is None else str((await sessions.create(user_id="bench", app="bench")).id)
 
 
@@ -91,7 +91,7 @@ async def parts(data_dir: str) -> list[list[Any]]:
         rows.append(["diskcache (defaults)", "state set alone (incl. its state.changed event)", "-",
                      state_set["median_us"], state_set["p99_us"], "-"])
         events = getattr(kernel, "events", None)
-        if kernel.services.find(EventService) is not None and events is not None:  # type: ignore[type-abstract]
+        if kernel.services.find(EventService) is not None and events is not None:
             publish = summarize(await time_async(
                 lambda: events.publish("agent.run.finished", {"agent": "counter"}, session_id=sid),
                 rounds=ROUNDS, inner=INNER))

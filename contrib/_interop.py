@@ -27,11 +27,14 @@ import importlib.util
 import math
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmspell.errors import LlmspellError, MissingExtraError
 from llmspell.plugins.sessions.api import is_session_id
 from llmspell.services import StashKey
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = [
     "require",
@@ -105,7 +108,7 @@ class Bridge:
     else the loop running when the bridge is made (an adapter built in async code).
     """
 
-    def __init__(self, kernel: Any, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(self, kernel: Kernel, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.kernel = kernel
         if loop is None:
             loop = kernel.stash.get(LOOP, None)
@@ -166,7 +169,7 @@ class KernelThread:
         self._kwargs = kwargs
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="llmspell-kernel", daemon=True)
-        self.kernel: Any = None
+        self.kernel: Kernel | None = None
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -176,12 +179,12 @@ class KernelThread:
         future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
         return future.result()
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Kernel:
         from llmspell import Kernel
 
         self._thread.start()
 
-        async def start() -> Any:
+        async def start() -> Kernel:
             kernel = Kernel(*self._args, **self._kwargs)
             kernel.stash[LOOP] = self.loop
             return await kernel.start()

@@ -17,7 +17,7 @@ from llmspell.plugins.sessions.api import SessionService
 
 
 async def open_session(kernel: Kernel) -> str:
-    sessions = kernel.services.find(SessionService)  # type: ignore[type-abstract]
+    sessions = kernel.services.find(SessionService)
     if sessions is None:  # the session plugin is optional: a session id is enough for state
         return new_id()
     return str((await sessions.create(user_id="ada", app="chat-example")).id)

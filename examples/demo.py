@@ -32,7 +32,7 @@ def section(title: str) -> None:
 
 
 async def open_session(kernel: Kernel) -> str:
-    sessions = kernel.services.find(SessionService)  # type: ignore[type-abstract]
+    sessions = kernel.services.find(SessionService)
     if sessions is None:
         return new_id()
     return str((await sessions.create(user_id="ada", app="demo")).id)
@@ -43,7 +43,7 @@ async def main(data_dir: str) -> None:
         print("(the answers come from the offline model: canned, deterministic replies; no network, no keys)")
         print(f"llmspell kernel on {kernel.data_dir}")
         print("plugins: " + ", ".join(p.name for p in kernel.plugins))
-        events = kernel.services.find(EventService)  # type: ignore[type-abstract]
+        events = kernel.services.find(EventService)
         seen: Counter[str] = Counter()
         if events is not None:
             events.subscribe("agent.**", lambda event: seen.update([event.type]))

@@ -23,6 +23,7 @@ __all__ = ["Services", "Stash", "StashKey"]
 
 S = TypeVar("S")
 T = TypeVar("T")
+D = TypeVar("D")
 
 _CONTRACT = re.compile(r"llmspell\.plugins\.(\w+)\.api")
 
@@ -133,8 +134,8 @@ class Stash:
     def __getitem__(self, key: StashKey[T]) -> T:
         return cast(T, self._data[key])
 
-    def get(self, key: StashKey[T], default: T) -> T:
-        return cast(T, self._data.get(key, default))
+    def get(self, key: StashKey[T], default: D) -> T | D:
+        return cast("T | D", self._data.get(key, default))
 
     def setdefault(self, key: StashKey[T], default: T) -> T:
         return cast(T, self._data.setdefault(key, default))

@@ -15,7 +15,7 @@ are the version's metadata.
 from __future__ import annotations
 
 import copy
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from google.adk.artifacts import artifact_util
 from google.adk.artifacts.base_artifact_service import ArtifactVersion, BaseArtifactService, ensure_part
@@ -28,6 +28,9 @@ from llmspell.serde import check_json
 
 from .._interop import Bridge
 from .names import artifact_name, filename_of, session_id, user_owner, user_prefix
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["LlmspellArtifactService"]
 
@@ -76,7 +79,7 @@ def _join(data: bytes, meta: ArtifactMeta) -> types.Part:
 class LlmspellArtifactService(BaseArtifactService):
     """ADK artifacts as llmspell artifacts (versioned, scoped, de-duplicated)."""
 
-    def __init__(self, kernel: Any, *, loop: Any = None) -> None:
+    def __init__(self, kernel: Kernel, *, loop: Any = None) -> None:
         self.kernel = kernel
         self.bridge = Bridge(kernel, loop)
 

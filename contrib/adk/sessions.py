@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
@@ -44,6 +44,9 @@ from .._interop import Bridge
 from .names import session_id, user_key, user_key_prefix
 from .revisions import STALE_MESSAGE, Revisions, StaleSessionError
 
+if TYPE_CHECKING:
+    from llmspell import Kernel
+
 __all__ = ["LlmspellSessionService", "EVENT_TYPE"]
 
 EVENT_TYPE = "adk.event"
@@ -58,7 +61,7 @@ def _adk(session: Session) -> dict[str, Any] | None:
 class LlmspellSessionService(BaseSessionService):
     """ADK sessions as llmspell sessions; ``ttl`` expires sessions idle that many seconds."""
 
-    def __init__(self, kernel: Any, *, ttl: float | None = None, loop: Any = None) -> None:
+    def __init__(self, kernel: Kernel, *, ttl: float | None = None, loop: Any = None) -> None:
         self.kernel = kernel
         self.ttl = ttl
         self.bridge = Bridge(kernel, loop)

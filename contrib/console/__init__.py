@@ -15,11 +15,14 @@ See ``docs/console.md``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell import hookimpl
 
 from .settings import ConsoleSettings
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["ConsoleSettings", "create_app", "serve"]
 
@@ -42,7 +45,7 @@ def llmspell_register_config(register: Any) -> None:
 
 
 @hookimpl
-def llmspell_register_commands(cli: Any, kernel: Any) -> None:
+def llmspell_register_commands(cli: Any, kernel: Kernel) -> None:
     from .command import register_command
 
     register_command(cli)

@@ -7,7 +7,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from starlette.applications import Starlette
@@ -23,6 +23,9 @@ from . import files, live, pages
 from .guard import Guard
 from .settings import ConsoleSettings
 from .web import Problem, render
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["create_app", "STATIC"]
 
@@ -64,7 +67,7 @@ async def _problem(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", http_status=status, status_code=status, message=message)
 
 
-def create_app(kernel: Any, settings: ConsoleSettings | None = None, *, token: str | None = None,
+def create_app(kernel: Kernel, settings: ConsoleSettings | None = None, *, token: str | None = None,
                loopback_only: bool = True) -> Any:
     """The console over ``kernel``, guarded by ``token`` (None: no token check).
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["register_command"]
 
@@ -21,7 +24,7 @@ def register_command(cli: click.Group) -> None:
     @click.option("--open", "open_browser", is_flag=True, help="Open the console in the default browser.")
     @click.option("--json", "as_json", is_flag=True, help="Print the address as one JSON line.")
     @pass_kernel
-    def console_cmd(kernel: Any, host: str | None, port: int | None, no_token: bool, open_browser: bool,
+    def console_cmd(kernel: Kernel, host: str | None, port: int | None, no_token: bool, open_browser: bool,
                     as_json: bool) -> None:
         """Serve a web console over the data directory or the configured backends."""
         from .server import require_web, serve

@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from .reading import check_session_id, event_row
 from .web import int_param
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["live", "KEEPALIVE"]
 
@@ -38,7 +41,7 @@ async def live(request: Request) -> Response:
                              headers={"x-accel-buffering": "no"})
 
 
-async def _stream(kernel: Any, sid: str, after: int, interval: float) -> AsyncIterator[bytes]:
+async def _stream(kernel: Kernel, sid: str, after: int, interval: float) -> AsyncIterator[bytes]:
     yield b"retry: 2000\n\n"
     quiet = 0.0
     while True:

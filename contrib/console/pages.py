@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
 
 from starlette.requests import Request
@@ -25,6 +25,9 @@ from .reading import (
 )
 from .runtree import RUN_TYPES, build_traces
 from .web import MAX_FORM, Problem, int_param, query_url, render, text_param
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["home", "sessions", "session", "state_key", "runs", "audit", "plugins", "confirm", "act", "ACTIONS"]
 
@@ -127,7 +130,7 @@ async def plugins(request: Request) -> Response:
                   backends=_backends(kernel), hooks=_hooks(kernel))
 
 
-def _backends(kernel: Any) -> list[tuple[str, str]]:
+def _backends(kernel: Kernel) -> list[tuple[str, str]]:
     out = []
     for section, keys in (("state", ("backend",)), ("sessions", ("backend",)), ("events", ("backend", "transport")),
                           ("artifacts", ("backend", "metadata"))):
@@ -139,7 +142,7 @@ def _backends(kernel: Any) -> list[tuple[str, str]]:
     return out
 
 
-def _hooks(kernel: Any) -> list[dict[str, Any]]:
+def _hooks(kernel: Kernel) -> list[dict[str, Any]]:
     """Hook functions per point: this process's counters where it called them, else the
     hooks plugin's record of the last kernel that stopped on this data directory."""
     recorded: list[dict[str, Any]] = []

@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell.errors import ValidationError
 from llmspell.plugins.events.api import Event
 from llmspell.plugins.sessions.api import Session, SessionStatus, is_session_id
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = [
     "check_session_id", "check_artifact_name", "pretty", "event_row", "session_row", "list_sessions",
@@ -87,7 +90,7 @@ def session_row(session: Session) -> dict[str, Any]:
     }
 
 
-async def list_sessions(kernel: Any, *, user: str, app: str, status: str, cursor: str | None,
+async def list_sessions(kernel: Kernel, *, user: str, app: str, status: str, cursor: str | None,
                         limit: int) -> tuple[list[dict[str, Any]], str | None]:
     filters: dict[str, Any] = {"limit": limit, "cursor": cursor or None}
     if user:
@@ -103,7 +106,7 @@ async def list_sessions(kernel: Any, *, user: str, app: str, status: str, cursor
     return [session_row(s) for s in page.items], page.next_cursor
 
 
-async def state_items(kernel: Any, session_id: str) -> list[dict[str, Any]]:
+async def state_items(kernel: Kernel, session_id: str) -> list[dict[str, Any]]:
     """The session scope's keys with their current values and versions."""
     scope = kernel.state.scope("session", session_id)
     return [
@@ -120,7 +123,7 @@ def audit_fields(event: Event) -> dict[str, Any]:
                        "permission": str(payload.get("permission", "")), "reason": str(payload.get("reason", ""))}}
 
 
-async def event_page(kernel: Any, session_id: str, before: int | None, size: int,
+async def event_page(kernel: Kernel, session_id: str, before: int | None, size: int,
                      extra: Callable[[Event], dict[str, Any]] | None = None) -> dict[str, Any]:
     """One page of a stream (a session's, or ``audit``), newest first: the last ``size`` events before ``before``."""
     last = await kernel.events.last_seq(session_id)
@@ -135,7 +138,7 @@ async def event_page(kernel: Any, session_id: str, before: int | None, size: int
             "newer": upto + size + 1 if upto < last else None, "first": start, "upto": upto}
 
 
-async def artifact_rows(kernel: Any, session_id: str, limit: int = 200) -> list[dict[str, Any]]:
+async def artifact_rows(kernel: Kernel, session_id: str, limit: int = 200) -> list[dict[str, Any]]:
     page = await kernel.artifacts.list(session_id=session_id, limit=limit)
     return [
         {"name": m.ref.name, "version": m.ref.version, "size": m.size, "content_type": m.content_type,
@@ -144,7 +147,7 @@ async def artifact_rows(kernel: Any, session_id: str, limit: int = 200) -> list[
     ]
 
 
-async def state_history(kernel: Any, session_id: str, key: str, limit: int = 200) -> list[dict[str, Any]]:
+async def state_history(kernel: Kernel, session_id: str, key: str, limit: int = 200) -> list[dict[str, Any]]:
     """The writes of one session state key, newest first, from its ``state.changed`` events."""
     found = []
     for event in await kernel.events.query("state.changed", stream=session_id, reverse=True):

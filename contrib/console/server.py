@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell.errors import MissingExtraError
 
 from .._http import LOOPBACK, bind
 from .settings import ConsoleSettings
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["require_web", "bind", "serve", "console_url"]
 
@@ -29,7 +32,7 @@ def console_url(host: str, port: int, token: str | None) -> str:
 
 
 async def serve(
-    kernel: Any,
+    kernel: Kernel,
     settings: ConsoleSettings | None = None,
     *,
     host: str | None = None,

@@ -16,6 +16,8 @@ from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMet
 from . import maintenance
 
 if TYPE_CHECKING:
+    from llmspell import Kernel
+
     from .saver import LlmspellSaver
 
 __all__ = ["SaverAPI"]
@@ -25,7 +27,7 @@ class SaverAPI:
     """Mixed into :class:`~.saver.LlmspellSaver` ahead of ``BaseCheckpointSaver``."""
 
     if TYPE_CHECKING:  # provided by LlmspellSaver
-        kernel: Any
+        kernel: Kernel
         bridge: Any
         threads: Any
         _get_tuple: Any

@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -49,6 +49,9 @@ from .api import SaverAPI
 from .reading import RecordCache, build_tuple, merge_writes, thread_config
 from .records import ValueCodec, cp_key, cp_prefix, head_key, matches, ns_of, writes_key
 from .threads import APP, Threads
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["LlmspellSaver", "ThreadConflict"]
 
@@ -88,7 +91,7 @@ class LlmspellSaver(SaverAPI, BaseCheckpointSaver[str]):
 
     def __init__(
         self,
-        kernel: Any,
+        kernel: Kernel,
         *,
         app: str = APP,
         user_id: str | None = None,

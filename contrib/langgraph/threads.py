@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -33,6 +33,9 @@ from llmspell.plugins.sessions.api import Session, SessionQuery, SessionStatus
 from llmspell.serde import utcnow
 
 from .._interop import session_id_for
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["Threads", "APP"]
 
@@ -54,7 +57,7 @@ class _Known:
 class Threads:
     """The sessions behind the threads of one checkpointer."""
 
-    def __init__(self, kernel: Any, *, app: str = APP, user_id: str | None = None, ttl: float | None = None) -> None:
+    def __init__(self, kernel: Kernel, *, app: str = APP, user_id: str | None = None, ttl: float | None = None) -> None:
         self.kernel = kernel
         self.app = app
         self.user_id = user_id

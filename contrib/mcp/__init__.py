@@ -13,12 +13,15 @@ configured or ``mcp serve`` runs, and then its absence is a clear error.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell import hookimpl
 from llmspell.services import StashKey
 
 from .config import McpConfig, McpServerConfig
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["McpConfig", "McpServerConfig", "McpPool", "POOL"]
 
@@ -28,7 +31,7 @@ log = logging.getLogger("llmspell.mcp")
 class McpPool:
     """The connections of one kernel and the tools made from them."""
 
-    def __init__(self, kernel: Any, config: McpConfig) -> None:
+    def __init__(self, kernel: Kernel, config: McpConfig) -> None:
         self.kernel = kernel
         self.config = config
         self.connections: dict[str, Any] = {}
@@ -72,7 +75,7 @@ def llmspell_register_config(register: Any) -> None:
 
 
 @hookimpl(trylast=True)
-async def llmspell_startup(kernel: Any) -> None:
+async def llmspell_startup(kernel: Kernel) -> None:
     config: McpConfig = kernel.config.section("mcp")
     if not config.servers:
         return
@@ -89,7 +92,7 @@ async def llmspell_startup(kernel: Any) -> None:
 
 
 @hookimpl
-async def llmspell_shutdown(kernel: Any) -> None:
+async def llmspell_shutdown(kernel: Kernel) -> None:
     pool = kernel.stash.get(POOL, None)
     if pool is not None:
         del kernel.stash[POOL]
@@ -97,7 +100,7 @@ async def llmspell_shutdown(kernel: Any) -> None:
 
 
 @hookimpl
-def llmspell_register_commands(cli: Any, kernel: Any) -> None:
+def llmspell_register_commands(cli: Any, kernel: Kernel) -> None:
     from .cli import register
 
     register(cli)

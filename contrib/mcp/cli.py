@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from llmspell.plugins.cli.api import console, echo_json, pass_kernel, run
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 
 def register(cli: click.Group) -> None:
@@ -25,7 +28,7 @@ def register(cli: click.Group) -> None:
     @click.option("--allow-remote", is_flag=True,
                   help="--http: listen on an address other machines can reach (needs a token set in advance).")
     @pass_kernel
-    def serve_cmd(kernel: Any, agents: tuple[str, ...], tools: tuple[str, ...], http: str | None,
+    def serve_cmd(kernel: Kernel, agents: tuple[str, ...], tools: tuple[str, ...], http: str | None,
                   principal: str | None, token: str | None, allow_remote: bool) -> None:
         """Run an MCP server offering the chosen agents and tools.
 
@@ -81,7 +84,7 @@ def register(cli: click.Group) -> None:
     @mcp.command("tools")
     @click.option("--json", "as_json", is_flag=True)
     @pass_kernel
-    def tools_cmd(kernel: Any, as_json: bool) -> None:
+    def tools_cmd(kernel: Kernel, as_json: bool) -> None:
         """The llmspell tools made from the configured MCP servers."""
         from . import POOL
 

@@ -16,13 +16,16 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell.context import Principal
 from llmspell.errors import ConfigError, LlmspellError, UnknownNameError
 
 from .._http import bind
 from .guard import TokenGuard, is_loopback
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["build_server", "serve_stdio", "serve_http", "check_bind", "AGENT_SCHEMA"]
 
@@ -35,7 +38,7 @@ AGENT_SCHEMA: dict[str, Any] = {
 }
 
 
-def exposed(kernel: Any, agents: list[str], tools: list[str]) -> dict[str, tuple[Any, dict[str, Any], str]]:
+def exposed(kernel: Kernel, agents: list[str], tools: list[str]) -> dict[str, tuple[Any, dict[str, Any], str]]:
     """name -> (agent or tool, input schema, description) of what the server offers."""
     offered: dict[str, tuple[Any, dict[str, Any], str]] = {}
     for name in agents:
@@ -51,7 +54,7 @@ def exposed(kernel: Any, agents: list[str], tools: list[str]) -> dict[str, tuple
     return offered
 
 
-def build_server(kernel: Any, agents: list[str], tools: list[str], principal: Principal | None = None) -> Any:
+def build_server(kernel: Kernel, agents: list[str], tools: list[str], principal: Principal | None = None) -> Any:
     """An MCP ``Server`` offering ``agents`` and ``tools`` of a started kernel.
 
     Calls act as ``principal`` (default: anonymous); the system principal is refused.
@@ -100,7 +103,7 @@ def _served_principal(principal: Principal | None) -> Principal:
     return who
 
 
-async def serve_stdio(kernel: Any, agents: list[str], tools: list[str], principal: Principal | None = None) -> None:
+async def serve_stdio(kernel: Kernel, agents: list[str], tools: list[str], principal: Principal | None = None) -> None:
     """Serve on this process's stdin and stdout until the client disconnects."""
     from mcp.server.stdio import stdio_server
 
@@ -127,7 +130,7 @@ def check_bind(host: str, *, allow_remote: bool, token: str | None) -> None:
 
 
 async def serve_http(
-    kernel: Any,
+    kernel: Kernel,
     agents: list[str],
     tools: list[str],
     host: str,

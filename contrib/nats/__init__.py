@@ -17,7 +17,7 @@ with the ``pip install`` line to run. See ``docs/backends/nats.md``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell import hookimpl
 from llmspell.errors import ConfigError
@@ -26,17 +26,20 @@ from llmspell.plugins.events.backend import EventCodec
 from ._client import import_nats
 from .config import NatsConfig, problems
 
+if TYPE_CHECKING:
+    from llmspell import Kernel
+
 __all__ = ["NatsConfig", "selected"]
 
 NAME = "nats"
 
 
-def _config(kernel: Any) -> NatsConfig:
+def _config(kernel: Kernel) -> NatsConfig:
     config: NatsConfig = kernel.config.section("nats")
     return config
 
 
-def selected(kernel: Any) -> list[str]:
+def selected(kernel: Kernel) -> list[str]:
     """The ``section.key`` settings that select a NATS backend in this kernel's config."""
     uses = []
     for section, keys in (("state", ("backend",)), ("events", ("backend", "transport"))):
@@ -47,19 +50,19 @@ def selected(kernel: Any) -> list[str]:
     return uses
 
 
-def _state(kernel: Any) -> Any:
+def _state(kernel: Kernel) -> Any:
     from .kv import NatsKVStateBackend
 
     return NatsKVStateBackend(_config(kernel))
 
 
-def _log(kernel: Any) -> Any:
+def _log(kernel: Kernel) -> Any:
     from .eventlog import NatsEventLog
 
     return NatsEventLog(_config(kernel), EventCodec.for_kernel(kernel))
 
 
-def _transport(kernel: Any) -> Any:
+def _transport(kernel: Kernel) -> Any:
     from .transport import NatsTransport
 
     return NatsTransport(_config(kernel), EventCodec.for_kernel(kernel))
@@ -86,7 +89,7 @@ def llmspell_register_event_transports(register: Any) -> None:
 
 
 @hookimpl
-def llmspell_configure(kernel: Any) -> None:
+def llmspell_configure(kernel: Kernel) -> None:
     """Check ``[nats]``; fail at build time, with the ``pip install`` line, when NATS is
     selected but not installed."""
     bad = problems(_config(kernel))

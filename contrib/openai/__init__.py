@@ -15,12 +15,15 @@ The API key comes from ``[openai] api_key`` or the ``OPENAI_API_KEY`` environmen
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell import hookimpl
 from llmspell.errors import MissingExtraError
 
 from .provider import OpenAIProvider, OpenAISettings
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["OpenAIProvider", "OpenAISettings"]
 
@@ -32,7 +35,7 @@ def llmspell_register_config(register: Any) -> None:
 
 @hookimpl
 def llmspell_register_model_providers(register: Any) -> None:
-    def make(kernel: Any) -> OpenAIProvider:
+    def make(kernel: Kernel) -> OpenAIProvider:
         try:  # fail when an agent selects the provider, not at its first model call
             import httpx  # noqa: F401
         except ImportError:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from agents.memory.session import _CompactionSnapshot
@@ -38,6 +38,9 @@ from llmspell.plugins.sessions.api import SessionStatus
 from llmspell.serde import check_json, utcnow
 
 from .._interop import Bridge, session_id_for
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["LlmspellSession", "InvalidSessionSettings", "SessionClosed", "ITEM", "POPPED", "REPLACED", "APP"]
 
@@ -86,7 +89,7 @@ class LlmspellSession:
     def __init__(
         self,
         session_id: str,
-        kernel: Any,
+        kernel: Kernel,
         *,
         user_id: str | None = None,
         app: str = APP,
@@ -367,7 +370,7 @@ class LlmspellSession:
     # -- what the SDK lacks -------------------------------------------------------
 
     @classmethod
-    async def list_sessions(cls, kernel: Any, *, user_id: str | None = None, app: str = APP) -> list[str]:
+    async def list_sessions(cls, kernel: Kernel, *, user_id: str | None = None, app: str = APP) -> list[str]:
         """The session ids of the conversations of ``app`` (of one user), newest first."""
 
         async def collect() -> list[str]:

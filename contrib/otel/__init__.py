@@ -17,19 +17,22 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell import hookimpl
 
 from .settings import OtelSettings
 from .tracing import Tracing
 
+if TYPE_CHECKING:
+    from llmspell import Kernel
+
 __all__ = ["OtelSettings", "Tracing"]
 
 log = logging.getLogger("llmspell.otel")
 
 
-def _enabled(kernel: Any) -> bool:
+def _enabled(kernel: Kernel) -> bool:
     settings: OtelSettings = kernel.config.section("otel")
     if not settings.enabled:
         return False
@@ -45,7 +48,7 @@ def llmspell_register_config(register: Any) -> None:
 
 
 @hookimpl
-def llmspell_configure(kernel: Any) -> None:
+def llmspell_configure(kernel: Kernel) -> None:
     if _enabled(kernel):
         from .provider import exporter_name, protocol_name, require_sdk
 
@@ -56,20 +59,20 @@ def llmspell_configure(kernel: Any) -> None:
 
 
 @hookimpl
-def llmspell_register_services(kernel: Any, register: Any) -> None:
+def llmspell_register_services(kernel: Kernel, register: Any) -> None:
     if _enabled(kernel):
         register(Tracing, Tracing(kernel, kernel.config.section("otel")))
 
 
 @hookimpl(tryfirst=True)
-def llmspell_startup(kernel: Any) -> None:
+def llmspell_startup(kernel: Kernel) -> None:
     tracing = kernel.services.find(Tracing)
     if tracing is not None:
         tracing.start()
 
 
 @hookimpl(tryfirst=True)
-def llmspell_shutdown(kernel: Any) -> None:
+def llmspell_shutdown(kernel: Kernel) -> None:
     tracing = kernel.services.find(Tracing)
     if tracing is not None:
         tracing.stop()

@@ -11,6 +11,8 @@ from .provider import global_sdk_provider, make_exporter, new_provider
 from .settings import OtelSettings
 
 if TYPE_CHECKING:
+    from llmspell import Kernel
+
     from .spans import SpanObserver
 
 __all__ = ["Tracing"]
@@ -26,7 +28,7 @@ class Tracing:
     environment and shut down with the kernel.
     """
 
-    def __init__(self, kernel: Any, settings: OtelSettings, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, kernel: Kernel, settings: OtelSettings, env: Mapping[str, str] | None = None) -> None:
         self.kernel = kernel
         self.settings = settings
         self.env = os.environ if env is None else env

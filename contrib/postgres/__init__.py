@@ -19,12 +19,15 @@ is the guide.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell import hookimpl
 from llmspell.services import StashKey
 
 from .config import PostgresConfig
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["PostgresConfig", "database", "DATABASE"]
 
@@ -32,7 +35,7 @@ __all__ = ["PostgresConfig", "database", "DATABASE"]
 DATABASE: StashKey[Any] = StashKey("postgres.database")
 
 
-def database(kernel: Any) -> Any:
+def database(kernel: Kernel) -> Any:
     """The kernel's :class:`~._db.Database`; raises MissingExtraError without psycopg."""
     from ._db import Database
 
@@ -43,31 +46,31 @@ def database(kernel: Any) -> Any:
     return db
 
 
-def _codec(kernel: Any) -> Any:
+def _codec(kernel: Kernel) -> Any:
     from llmspell.plugins.events.backend import EventCodec
 
     return EventCodec.for_kernel(kernel)
 
 
-def _state(kernel: Any) -> Any:
+def _state(kernel: Kernel) -> Any:
     from .state import PostgresStateBackend
 
     return PostgresStateBackend(database(kernel))
 
 
-def _sessions(kernel: Any) -> Any:
+def _sessions(kernel: Kernel) -> Any:
     from .sessions import PostgresSessionBackend
 
     return PostgresSessionBackend(database(kernel))
 
 
-def _event_log(kernel: Any) -> Any:
+def _event_log(kernel: Kernel) -> Any:
     from .eventlog import PostgresEventLog
 
     return PostgresEventLog(database(kernel), _codec(kernel))
 
 
-def _transport(kernel: Any) -> Any:
+def _transport(kernel: Kernel) -> Any:
     from .transport import NotifyTransport
 
     config: PostgresConfig = kernel.config.section("postgres")
@@ -75,7 +78,7 @@ def _transport(kernel: Any) -> Any:
                            reconnect_delay=config.reconnect_delay)
 
 
-def _artifact_index(kernel: Any) -> Any:
+def _artifact_index(kernel: Kernel) -> Any:
     from .artifacts import PostgresArtifactIndex
 
     return PostgresArtifactIndex(database(kernel))
@@ -112,7 +115,7 @@ def llmspell_register_artifact_metadata_backends(register: Any) -> None:
 
 
 @hookimpl
-def llmspell_register_commands(cli: Any, kernel: Any) -> None:
+def llmspell_register_commands(cli: Any, kernel: Kernel) -> None:
     from .cli import register_commands
 
     register_commands(cli)

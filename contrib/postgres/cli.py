@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["register_commands"]
 
@@ -19,7 +22,7 @@ def register_commands(cli: click.Group) -> None:
     @postgres.command("status")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_kernel
-    def status(kernel: Any, as_json: bool) -> None:
+    def status(kernel: Kernel, as_json: bool) -> None:
         """Show the server, the schema and its migration level."""
         from . import database
         from .migrations import LATEST, MIGRATIONS, level
@@ -47,7 +50,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--dry-run", is_flag=True, help="List the migrations that would run; change nothing.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_kernel
-    def migrate_cmd(kernel: Any, dry_run: bool, as_json: bool) -> None:
+    def migrate_cmd(kernel: Kernel, dry_run: bool, as_json: bool) -> None:
         """Create the schema's tables, or bring them to the current migration."""
         from . import database
         from .migrations import migrate

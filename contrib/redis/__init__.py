@@ -19,7 +19,7 @@ to build with the ``pip install`` line to run. See ``docs/backends/redis.md``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell import hookimpl
 from llmspell.errors import ConfigError
@@ -28,17 +28,20 @@ from llmspell.plugins.events.backend import EventCodec
 from ._client import import_redis
 from .config import RedisConfig, problems
 
+if TYPE_CHECKING:
+    from llmspell import Kernel
+
 __all__ = ["RedisConfig", "selected"]
 
 NAME = "redis"
 
 
-def _config(kernel: Any) -> RedisConfig:
+def _config(kernel: Kernel) -> RedisConfig:
     config: RedisConfig = kernel.config.section("redis")
     return config
 
 
-def selected(kernel: Any) -> list[str]:
+def selected(kernel: Kernel) -> list[str]:
     """The ``section.key`` settings that select a Redis backend in this kernel's config."""
     uses = []
     for section, keys in (("state", ("backend",)), ("sessions", ("backend",)), ("events", ("backend", "transport"))):
@@ -49,25 +52,25 @@ def selected(kernel: Any) -> list[str]:
     return uses
 
 
-def _state(kernel: Any) -> Any:
+def _state(kernel: Kernel) -> Any:
     from .state import RedisStateBackend
 
     return RedisStateBackend(_config(kernel))
 
 
-def _sessions(kernel: Any) -> Any:
+def _sessions(kernel: Kernel) -> Any:
     from .sessions import RedisSessionBackend
 
     return RedisSessionBackend(_config(kernel))
 
 
-def _log(kernel: Any) -> Any:
+def _log(kernel: Kernel) -> Any:
     from .eventlog import RedisEventLog
 
     return RedisEventLog(_config(kernel), EventCodec.for_kernel(kernel))
 
 
-def _transport(kernel: Any) -> Any:
+def _transport(kernel: Kernel) -> Any:
     from .transport import RedisTransport
 
     return RedisTransport(_config(kernel), EventCodec.for_kernel(kernel))
@@ -99,7 +102,7 @@ def llmspell_register_event_transports(register: Any) -> None:
 
 
 @hookimpl
-def llmspell_configure(kernel: Any) -> None:
+def llmspell_configure(kernel: Kernel) -> None:
     """Check ``[redis]``; fail at build time, with the ``pip install`` line, when Redis is
     selected but not installed."""
     bad = problems(_config(kernel))

@@ -11,16 +11,19 @@ the guide.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell import hookimpl
 
 from .config import S3Config
 
+if TYPE_CHECKING:
+    from llmspell import Kernel
+
 __all__ = ["S3Config"]
 
 
-def _store(kernel: Any) -> Any:
+def _store(kernel: Kernel) -> Any:
     from .store import S3BlobStore
 
     return S3BlobStore(kernel.config.section("s3"))

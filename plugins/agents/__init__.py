@@ -9,10 +9,10 @@ types, the ``offline`` model provider, the ``[agents]`` config section and the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell import hookimpl
-from llmspell.plugins.agents.api import AgentService
+from llmspell.plugins.agents.api import MANAGER, AgentService
 
 from .api import AgentConfig, BaseAgent, inject
 from .builder import AgentBuilder
@@ -23,6 +23,9 @@ from .offline import OfflineProvider
 from .service import AgentInitError, AgentManager
 from .templates import ChatAgent, CodeAgent, ResearchAgent, ToolAgent
 from .wrappers import CacheAgent, GuardAgent, GuardBlocked, RetryAgent, TimeoutAgent
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = [
     "AgentBuilder", "AgentConfig", "AgentInitError", "AgentManager", "AgentsSettings", "BaseAgent",
@@ -50,19 +53,21 @@ def llmspell_register_agent_types(register: Any) -> None:
 
 @hookimpl(trylast=True)
 def llmspell_register_model_providers(register: Any) -> None:
-    def offline(kernel: Any) -> OfflineProvider:
+    def offline(kernel: Kernel) -> OfflineProvider:
         return OfflineProvider(replies=kernel.config.section("agents").replies)
 
     register("offline", offline, description="deterministic, offline: scripted and rule-based replies")
 
 
 @hookimpl(trylast=True)
-def llmspell_register_services(kernel: Any, register: Any) -> None:
-    register(AgentService, AgentManager(kernel, kernel.config.section("agents")))
+def llmspell_register_services(kernel: Kernel, register: Any) -> None:
+    manager = AgentManager(kernel, kernel.config.section("agents"))
+    kernel.stash[MANAGER] = manager
+    register(AgentService, manager)
 
 
 @hookimpl(trylast=True)
-def llmspell_startup(kernel: Any) -> None:
+def llmspell_startup(kernel: Kernel) -> None:
     manager = kernel.services.find(AgentService)
     if isinstance(manager, AgentManager):
         manager.runner.bind()  # every service is registered by now: a turn need not look them up
@@ -71,14 +76,14 @@ def llmspell_startup(kernel: Any) -> None:
 
 
 @hookimpl(trylast=True)
-async def llmspell_shutdown(kernel: Any) -> None:
+async def llmspell_shutdown(kernel: Kernel) -> None:
     manager = kernel.services.find(AgentService)
     if isinstance(manager, AgentManager):
         await manager.shutdown()
 
 
 @hookimpl
-def llmspell_register_commands(cli: Any, kernel: Any) -> None:
+def llmspell_register_commands(cli: Any, kernel: Kernel) -> None:
     from .cli import register_commands
 
     register_commands(cli)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import abc
 import builtins
 import enum
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import attrs
@@ -30,6 +30,7 @@ from llmspell.context import ExecutionContext
 from llmspell.errors import DeadlineExceeded, LlmspellError, ValidationError
 from llmspell.ids import new_id
 from llmspell.plugins.hooks.api import CallbackSet
+from llmspell.services import StashKey
 
 from .backend import ModelProvider
 from .schema import CompiledSchema, compile_schema, config_schema, type_schema, validate_arguments
@@ -64,9 +65,14 @@ __all__ = [
     "Tool",
     "StatefulAgent",
     "AgentService",
+    "MANAGER",
     "ProviderError",
     "ProviderTimeout",
 ]
+
+#: The agents plugin's manager, in ``kernel.stash``: the ``manager`` that agents and tools
+#: built outside that plugin (the tools plugin's built-in tools) run through.
+MANAGER: StashKey[AgentManager] = StashKey("agents.manager")
 
 
 class AgentStatus(enum.StrEnum):
@@ -369,6 +375,35 @@ class AgentService(Protocol):
 
     def find(self, *, capability: str | None = None, type: str | None = None) -> builtins.list[Any]:
         """Live agents with a capability and/or of a type."""
+        ...
+
+    def describe(self, agents: Iterable[Any] | None = None) -> builtins.list[dict[str, Any]]:
+        """Plain data (name, id, type, status, capabilities, tools, description) about
+        ``agents``, or every live agent."""
+        ...
+
+    def agent_class(self, type_name: str | type[BaseAgent]) -> type[BaseAgent]:
+        """A registered agent type by name, a ``module:Class`` string, or a class (checked)."""
+        ...
+
+    def tool(self, name: str) -> Any:
+        """A registered tool by name, or a live agent wrapped as a tool."""
+        ...
+
+    def add_tool(self, tool: Any) -> None:
+        """Make a tool object available by its name to agents created afterwards."""
+        ...
+
+    def provider(self, name: str | None = None) -> ModelProvider:
+        """The model provider ``name`` (default: ``[agents] provider``), built once per kernel."""
+        ...
+
+    def register_type(self, name: str, cls: type[BaseAgent], description: str = "") -> None:
+        """Register an agent type at run time (plugins use ``llmspell_register_agent_types``)."""
+        ...
+
+    def from_spec(self, spec: Any) -> builtins.list[BaseAgent]:
+        """Create the agents described by a TOML/YAML file or mapping, each after the agents it names."""
         ...
 
     async def run(self, agent: Any, input: Any, **options: Any) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -11,6 +11,9 @@ from llmspell import serde
 
 from .ran import open_session, resolve_agent
 from .schema import config_schema
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["register_commands", "resolve_agent", "open_session"]
 
@@ -51,7 +54,7 @@ def register_commands(cli: click.Group) -> None:
     @agents_group.command("types")
     @click.option("--json", "as_json", is_flag=True)
     @pass_reader
-    def types_cmd(kernel: Any, as_json: bool) -> None:
+    def types_cmd(kernel: Kernel, as_json: bool) -> None:
         """Registered agent types and the plugin that registered each."""
         rows = [{"type": str(r.name), "plugin": r.plugin, "description": r.description}
                 for r in kernel.registry("agent_type")]
@@ -66,7 +69,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--type", "type_name", help="Only agents of this type.")
     @click.option("--json", "as_json", is_flag=True)
     @pass_reader
-    def list_cmd(kernel: Any, capability: str | None, type_name: str | None, as_json: bool) -> None:
+    def list_cmd(kernel: Kernel, capability: str | None, type_name: str | None, as_json: bool) -> None:
         """Agents defined by the spec files of [agents] specs."""
 
         async def go() -> list[dict[str, Any]]:
@@ -85,7 +88,7 @@ def register_commands(cli: click.Group) -> None:
     @agents_group.command("describe")
     @click.argument("type_name")
     @pass_reader
-    def describe_cmd(kernel: Any, type_name: str) -> None:
+    def describe_cmd(kernel: Kernel, type_name: str) -> None:
         """An agent type's description and config schema (JSON Schema)."""
 
         async def go() -> Any:
@@ -108,7 +111,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--stream", is_flag=True, help="Print the answer as it is produced.")
     @click.option("--json", "as_json", is_flag=True)
     @pass_kernel
-    def run_cmd(kernel: Any, agent: str, text: str, session_id: str | None, new_session: bool, user: str | None,
+    def run_cmd(kernel: Kernel, agent: str, text: str, session_id: str | None, new_session: bool, user: str | None,
                 tools: tuple[str, ...], settings: tuple[str, ...], stream: bool, as_json: bool) -> None:
         """Run AGENT (an agent type, a defined agent, or one that ran in --session) on TEXT."""
         config = parse_settings(tools, settings)
@@ -148,7 +151,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--session", "session_id", help="Resume this session (with the agent that last ran in it).")
     @click.option("--user", help="User id for the conversation.")
     @pass_kernel
-    def chat_cmd(kernel: Any, agent: str | None, session_id: str | None, user: str | None) -> None:
+    def chat_cmd(kernel: Kernel, agent: str | None, session_id: str | None, user: str | None) -> None:
         """Talk to AGENT in a REPL; the conversation persists in a session.
 
         AGENT is an agent type, an agent of [agents] specs, or an agent that ran in the

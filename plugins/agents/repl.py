@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell import serde
 from llmspell.plugins.agents.api import Message
@@ -14,6 +14,9 @@ from llmspell.plugins.events.api import EventService
 from llmspell.plugins.state.api import StateService
 
 from .ran import open_session, resolve_agent
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["Repl"]
 
@@ -39,7 +42,7 @@ def _setup_readline(path: Path) -> Any:
 
 
 class Repl:
-    def __init__(self, kernel: Any, agent: str | None, session_id: str | None, user: str | None) -> None:
+    def __init__(self, kernel: Kernel, agent: str | None, session_id: str | None, user: str | None) -> None:
         self.kernel = kernel
         self.agent_name = agent
         self.session_id = session_id

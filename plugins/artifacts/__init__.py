@@ -10,7 +10,7 @@ cleanup and the ``llmspell artifacts`` commands. Block it with
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell import hookimpl
 from llmspell.errors import ConfigError
@@ -27,6 +27,9 @@ from .index_sqlite import SqliteArtifactIndex
 from .lifecycle import GcReport, RetentionReport, RotationReport
 from .service import ArtifactReader, ArtifactStore
 from .zstd import ZstdCodec
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = [
     "ArtifactStore",
@@ -50,7 +53,7 @@ __all__ = [
 SERVICE: StashKey[ArtifactStore] = StashKey("artifacts.service")
 
 
-def _root(kernel: Any) -> Any:
+def _root(kernel: Kernel) -> Any:
     config: ArtifactsConfig = kernel.config.section("artifacts")
     path = os.path.join(kernel.data_dir, config.path)
     return os.path.abspath(path)
@@ -89,7 +92,7 @@ def llmspell_register_artifact_codecs(register: Any) -> None:
     register("aesgcm", AesGcmCodec(), "AES-256-GCM encryption at rest in authenticated frames (extra: crypto)")
 
 
-def _keys(kernel: Any, config: ArtifactsConfig) -> KeyProvider | None:
+def _keys(kernel: Kernel, config: ArtifactsConfig) -> KeyProvider | None:
     if config.key_provider:
         from llmspell.config import resolve
 
@@ -117,7 +120,7 @@ def _takes_arg(fn: Any) -> bool:
 
 
 @hookimpl
-def llmspell_configure(kernel: Any) -> None:
+def llmspell_configure(kernel: Kernel) -> None:
     config: ArtifactsConfig = kernel.config.section("artifacts")
     problems = []
     for field, kind in (("backend", "artifact_backend"), ("metadata", "artifact_metadata_backend")):
@@ -134,7 +137,7 @@ def llmspell_configure(kernel: Any) -> None:
 
 
 @hookimpl
-def llmspell_register_services(kernel: Any, register: Any) -> None:
+def llmspell_register_services(kernel: Kernel, register: Any) -> None:
     config: ArtifactsConfig = kernel.config.section("artifacts")
     store = kernel.create_backend("artifact_backend", config.backend)
     index = kernel.create_backend("artifact_metadata_backend", config.metadata)
@@ -148,12 +151,12 @@ def llmspell_register_services(kernel: Any, register: Any) -> None:
 
 
 @hookimpl
-async def llmspell_startup(kernel: Any) -> None:
+async def llmspell_startup(kernel: Kernel) -> None:
     await kernel.stash[SERVICE].start()
 
 
 @hookimpl
-async def llmspell_shutdown(kernel: Any) -> None:
+async def llmspell_shutdown(kernel: Kernel) -> None:
     if SERVICE in kernel.stash:
         service = kernel.stash[SERVICE]
         del kernel.stash[SERVICE]
@@ -186,7 +189,7 @@ CLEANUP_PLUGIN = "artifacts.sessions"
 
 
 @hookimpl
-def llmspell_register_commands(cli: Any, kernel: Any) -> None:
+def llmspell_register_commands(cli: Any, kernel: Kernel) -> None:
     from .cli import register_commands
 
     register_commands(cli)

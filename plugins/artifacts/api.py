@@ -15,14 +15,19 @@ and carries a ``schema_version``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
 from llmspell.context import ExecutionContext, Principal
 from llmspell.errors import IntegrityError, ValidationError
 from llmspell.serde import utcnow
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
+    from llmspell.plugins.artifacts.backend import ArtifactIndex, BlobStore
 
 log = logging.getLogger("llmspell.audit")
 
@@ -189,6 +194,17 @@ class ArtifactPage:
 class ArtifactService(Protocol):
     """Versioned, scoped binary artifacts (``kernel.artifacts``); see ``docs/artifacts.md``."""
 
+    @property
+    def store(self) -> BlobStore:
+        """The blob store holding the content (``[artifacts] backend``)."""
+        ...
+
+    @property
+    def index(self) -> ArtifactIndex:
+        """The metadata index (``[artifacts] metadata``): versions, ACLs and blob records; a
+        session import commits the exported versions to it as they were."""
+        ...
+
     async def save(self, name: str, data: Any, **options: Any) -> ArtifactRef: ...
 
     async def load(self, ref: Any, **options: Any) -> bytes: ...
@@ -206,9 +222,44 @@ class ArtifactService(Protocol):
     async def delete_session(self, session_id: str) -> int:
         """Delete every artifact of a session (called by the sessions service)."""
 
-    async def gc(self, *, dry_run: bool = False, grace: float | None = None) -> Any: ...
+    async def gc(
+        self, *, dry_run: bool = False, grace: float | None = None,
+        on_progress: Callable[[int, int], Any] | None = None,
+    ) -> Any:
+        """Remove blobs no version refers to and uploads left by crashes (an admin operation);
+        ``on_progress(done, total)`` as it goes."""
+        ...
 
     async def list(self, **options: Any) -> ArtifactPage: ...
+
+    async def grant(
+        self, ref: ArtifactRef | str, grantee: Any, permissions: Iterable[str] | str = ("read",), **where: Any
+    ) -> ArtifactAcl:
+        """Give ``grantee`` permissions on every version of an artifact. Needs ``share``."""
+        ...
+
+    async def revoke(
+        self, ref: ArtifactRef | str, grantee: Any, permissions: Iterable[str] | str | None = None, **where: Any
+    ) -> ArtifactAcl:
+        """Take permissions (default: all) back from ``grantee``. Needs ``share``."""
+        ...
+
+    async def session_ended(self, session_id: str, *, at: datetime | None = None) -> int:
+        """Note that a session ended; with ``session_end_days = 0`` its artifacts go at once."""
+        ...
+
+    async def apply_retention(self, *, now: datetime | None = None, dry_run: bool = False, **where: Any) -> Any:
+        """Apply the configured retention policies to every scope (an admin operation)."""
+        ...
+
+    async def rotate_keys(self, *, batch: int = 100, **where: Any) -> Any:
+        """Re-encrypt every blob sealed with an older key under the current key (admin)."""
+        ...
+
+    @property
+    def denials(self) -> Sequence[Mapping[str, str]]:
+        """The most recent permission denials (each is also published as ``artifact.denied``)."""
+        ...
 
 
 def principal_key(principal: Principal) -> str:
@@ -217,7 +268,7 @@ def principal_key(principal: Principal) -> str:
 
 
 async def record_denial(
-    kernel: Any, principal: Principal | str, resource: str, permission: str, reason: str, *, kind: str = "artifact",
+    kernel: Kernel, principal: Principal | str, resource: str, permission: str, reason: str, *, kind: str = "artifact",
     ctx: ExecutionContext | None = None,
 ) -> dict[str, str]:
     """Append a denial to the audit stream of the event log; returns the record.

@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from llmspell.plugins.artifacts.api import ArtifactMeta
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["register_commands", "meta_json"]
 
@@ -64,7 +67,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--cursor", default=None, help="Continue after a previous page.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_reader
-    def ls_cmd(kernel: Any, session_id: Any, user_id: Any, app: Any, as_principal: Any, prefix: str, tag: Any,
+    def ls_cmd(kernel: Kernel, session_id: Any, user_id: Any, app: Any, as_principal: Any, prefix: str, tag: Any,
                content_type: Any, all_versions: bool, limit: int, cursor: Any, as_json: bool) -> None:
         """List artifacts (all scopes unless one is given)."""
         where = _where(session_id, user_id, app, as_principal)
@@ -108,7 +111,7 @@ def register_commands(cli: click.Group) -> None:
     @_scope_options
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_kernel
-    def put_cmd(kernel: Any, path: str, name: Any, content_type: Any, tags: tuple[str, ...], codecs: tuple[str, ...],
+    def put_cmd(kernel: Kernel, path: str, name: Any, content_type: Any, tags: tuple[str, ...], codecs: tuple[str, ...],
                 session_id: Any, user_id: Any, app: Any, as_principal: Any, as_json: bool) -> None:
         """Save a file (or - for stdin) as a new version of an artifact."""
         if name is None:
@@ -150,7 +153,7 @@ def register_commands(cli: click.Group) -> None:
     @_scope_options
     @click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON (with -o).")
     @pass_reader
-    def get_cmd(kernel: Any, target: str, output: Any, version: Any, session_id: Any, user_id: Any, app: Any,
+    def get_cmd(kernel: Kernel, target: str, output: Any, version: Any, session_id: Any, user_id: Any, app: Any,
                 as_principal: Any, as_json: bool) -> None:
         """Write an artifact's content to a file or stdout, streamed and verified."""
         where = _where(session_id, user_id, app, as_principal)
@@ -189,7 +192,7 @@ def register_commands(cli: click.Group) -> None:
     @_scope_options
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_reader
-    def stat_cmd(kernel: Any, target: str, version: Any, session_id: Any, user_id: Any, app: Any, as_principal: Any, as_json: bool) -> None:
+    def stat_cmd(kernel: Kernel, target: str, version: Any, session_id: Any, user_id: Any, app: Any, as_principal: Any, as_json: bool) -> None:
         """Show one version's metadata."""
         where = _where(session_id, user_id, app, as_principal)
 
@@ -209,7 +212,7 @@ def register_commands(cli: click.Group) -> None:
     @_scope_options
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_reader
-    def versions_cmd(kernel: Any, target: str, session_id: Any, user_id: Any, app: Any, as_principal: Any, as_json: bool) -> None:
+    def versions_cmd(kernel: Kernel, target: str, session_id: Any, user_id: Any, app: Any, as_principal: Any, as_json: bool) -> None:
         """List the versions of an artifact."""
         where = _where(session_id, user_id, app, as_principal)
 
@@ -233,7 +236,7 @@ def register_commands(cli: click.Group) -> None:
     @_scope_options
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_kernel
-    def rm_cmd(kernel: Any, target: str, version: Any, all_versions: bool, session_id: Any, user_id: Any, app: Any,
+    def rm_cmd(kernel: Kernel, target: str, version: Any, all_versions: bool, session_id: Any, user_id: Any, app: Any,
                as_principal: Any, as_json: bool) -> None:
         """Delete one version, or every version of an artifact (a bare name deletes all)."""
         where = _where(session_id, user_id, app, as_principal)
@@ -254,7 +257,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--grace", type=float, default=None, help="Leave blobs younger than this many seconds (default: config).")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_kernel
-    def gc_cmd(kernel: Any, dry_run: bool, grace: Any, as_json: bool) -> None:
+    def gc_cmd(kernel: Kernel, dry_run: bool, grace: Any, as_json: bool) -> None:
         """Remove unreferenced blobs and uploads left by crashes; report bytes freed."""
 
         async def go() -> Any:

@@ -8,13 +8,12 @@ and ``diskcache`` log backends, the ``local`` transport, the typed system events
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell import hookimpl
 from llmspell.errors import PluginError, ValidationError
 from llmspell.plugins.events.api import EventService, check_event_class
 from llmspell.plugins.events.backend import EventCodec
-from llmspell.services import StashKey
 
 from .api import FAMILIES, SYSTEM_TYPES
 from .bus import Subscription
@@ -22,11 +21,14 @@ from .config import EventsConfig, check_config
 from .disklog import DiskcacheEventLog
 from .memory import MemoryEventLog
 from .projections import LiveProjection, state_projection, state_values
-from .service import EventBus
+from .service import BUS, EventBus
 from .transport import LocalTransport
 from .triggers import Trigger, TriggerRegistry
 from .types import register_types
 from .workflow import Workflow
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = [
     "EventBus",
@@ -45,9 +47,6 @@ __all__ = [
     "FAMILIES",
     "BUS",
 ]
-
-#: The kernel's event service, in ``kernel.stash``.
-BUS: StashKey[EventBus] = StashKey("events")
 
 
 @hookimpl
@@ -79,7 +78,7 @@ def llmspell_register_event_types(register: Any) -> None:
 
 
 @hookimpl(trylast=True)
-def llmspell_configure(kernel: Any) -> None:
+def llmspell_configure(kernel: Kernel) -> None:
     check_config(kernel.config.section("events"), kernel)
     for registration in kernel.registry("event_type"):
         try:
@@ -89,27 +88,27 @@ def llmspell_configure(kernel: Any) -> None:
 
 
 @hookimpl
-def llmspell_register_services(kernel: Any, register: Any) -> None:
+def llmspell_register_services(kernel: Kernel, register: Any) -> None:
     bus = EventBus(kernel, kernel.config.section("events"))
     kernel.stash[BUS] = bus
     register(EventService, bus)
 
 
 @hookimpl(tryfirst=True)
-async def llmspell_startup(kernel: Any) -> None:
+async def llmspell_startup(kernel: Kernel) -> None:
     # First, so that every other plugin can publish while it starts.
     await kernel.stash[BUS].start()
 
 
 @hookimpl
-async def llmspell_shutdown(kernel: Any) -> None:
+async def llmspell_shutdown(kernel: Kernel) -> None:
     bus = kernel.stash.get(BUS, None)
     if bus is not None:
         await bus.close()
 
 
 @hookimpl
-def llmspell_register_commands(cli: Any, kernel: Any) -> None:
+def llmspell_register_commands(cli: Any, kernel: Kernel) -> None:
     from .cli import register_commands
 
     register_commands(cli)

@@ -52,7 +52,7 @@ def _id_bound(ms: int) -> str:
     return "%08x-%04x" % (ms >> 16, ms & 0xFFFF)  # noqa: UP031 - fixed-width hex
 
 
-class _Desc(tuple):
+class _Desc(tuple[Any, ...]):
     """A row that sorts in reverse (heapq keeps the smallest first)."""
 
     __slots__ = ()

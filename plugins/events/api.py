@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, overload, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, overload, runtime_checkable
 
 import attrs
 
@@ -31,6 +31,9 @@ from llmspell import serde
 from llmspell.errors import IntegrityError, SerializationError, ValidationError
 from llmspell.ids import new_id
 from llmspell.serde import check_json, utcnow
+
+if TYPE_CHECKING:
+    from llmspell.plugins.events.backend import EventLog
 
 __all__ = [
     "KernelEvent",
@@ -67,6 +70,8 @@ __all__ = [
     "compile_patterns",
     "EventService",
     "Subscription",
+    "TriggerInfo",
+    "Triggers",
     "Handler",
 ]
 
@@ -271,6 +276,89 @@ class Subscription(Protocol):
         """Wait until every queued event has been handled."""
 
 
+class TriggerInfo(Protocol):
+    """A registered trigger (see :class:`Triggers`); its counters come from its subscription."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def patterns(self) -> tuple[str, ...]: ...
+
+    @property
+    def group(self) -> str | None:
+        """The work-sharing group it belongs to, or None (every process handles every event)."""
+        ...
+
+    @property
+    def fired(self) -> int:
+        """Events handled."""
+        ...
+
+    @property
+    def errors(self) -> int:
+        """Events whose handler raised."""
+        ...
+
+
+class Triggers(Protocol):
+    """Handlers and agents run for matching events, by name (``kernel.events.triggers``).
+
+    A trigger added with a ``group`` joins that work-sharing group at the transport: with a
+    consumer-group transport each event of the group goes to one process of it.
+    """
+
+    def add(
+        self,
+        pattern: str | Sequence[str],
+        handler: Handler,
+        *,
+        name: str | None = None,
+        group: str | None = None,
+        predicate: Callable[[Event], bool] | None = None,
+        stream: str | None = None,
+        policy: str | None = None,
+        maxsize: int | None = None,
+    ) -> TriggerInfo:
+        """Run ``handler(event)`` (sync or async) for matching events; returns the trigger."""
+        ...
+
+    def on(self, pattern: str | Sequence[str], **options: Any) -> Callable[[Handler], Handler]:
+        """Decorator form of :meth:`add`."""
+        ...
+
+    def agent(
+        self,
+        pattern: str | Sequence[str],
+        agent: Any,
+        *,
+        input: Callable[[Event], Any] | None = None,
+        options: Mapping[str, Any] | Callable[[Event], Mapping[str, Any]] | None = None,
+        reply: str | None = None,
+        name: str | None = None,
+        **trigger_options: Any,
+    ) -> TriggerInfo:
+        """Run ``agent`` (an instance or a registered name) with ``kernel.run`` for matching
+        events; with ``reply``, publish its output as a ``reply`` event caused by the event."""
+        ...
+
+    def remove(self, name: str) -> None:
+        """Remove a trigger by name (its queued events are discarded)."""
+        ...
+
+    def get(self, name: str) -> TriggerInfo: ...
+
+    def __iter__(self) -> Iterator[TriggerInfo]: ...
+
+    def __len__(self) -> int: ...
+
+    def __contains__(self, name: object) -> bool: ...
+
+    async def join_all(self) -> None:
+        """Join every group at the transport, and wait until triggers added since have joined."""
+        ...
+
+
 @runtime_checkable
 class EventService(Protocol):
     """Publish, subscribe, read, replay and project events (``kernel.events``).
@@ -278,6 +366,17 @@ class EventService(Protocol):
     The default implementation is ``llmspell.plugins.events.EventBus``; see
     ``docs/events.md`` for the behaviour every implementation must keep.
     """
+
+    @property
+    def log(self) -> EventLog:
+        """The log backend (``[events] backend``): appends that keep the events' ids and
+        sequence numbers (a session import) and tools that read raw records use it."""
+        ...
+
+    @property
+    def triggers(self) -> Triggers:
+        """The triggers of this service: handlers and agents run for matching events."""
+        ...
 
     async def publish(
         self,
@@ -383,6 +482,24 @@ class EventService(Protocol):
         ...
 
     def stats(self) -> Mapping[str, Any]: ...
+
+    def wants(self, type_name: str, *, session_id: str | None = None, stream: str | None = None) -> bool:
+        """Whether an event of this type could reach anything (log, subscriber, hook,
+        transport) if it were published now: a publisher may skip building one that would not."""
+        ...
+
+    async def live(self, stream: str, projection: Projection[S], **options: Any) -> Any:
+        """A projection of ``stream`` kept up to date from the bus (started; close it when done)."""
+        ...
+
+    def workflow(self, name: str, **options: Any) -> Any:
+        """A workflow run that emits its started, step and finished events here."""
+        ...
+
+    @property
+    def malformed(self) -> Sequence[str]:
+        """Records that could not be read and were skipped (``malformed="skip"``)."""
+        ...
 
 
 _SEGMENT = r"[A-Za-z0-9_\-]+"

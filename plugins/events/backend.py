@@ -32,7 +32,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -51,6 +51,9 @@ from .api import (
     check_type,
     compile_patterns,
 )
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = [
     # the records and checks of the api a log stores and returns
@@ -297,7 +300,7 @@ class EventCodec:
         self._event = Event
 
     @classmethod
-    def for_kernel(cls, kernel: Any) -> EventCodec:
+    def for_kernel(cls, kernel: Kernel) -> EventCodec:
         """The codec of a kernel: classes from its ``event type`` registry (families included)."""
         return cls(type_lookup(kernel.registry("event_type")))
 

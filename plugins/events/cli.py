@@ -8,11 +8,14 @@ envelope with ``stream`` and ``seq``.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from llmspell.plugins.events.api import Event
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 SYSTEM_STREAM = "system"
 
@@ -30,7 +33,7 @@ def _line(event: Event, as_json: bool) -> str:
     return f"{event.time:%Y-%m-%d %H:%M:%S.%f} {where} {event.type}{source} {payload}"
 
 
-async def _with_bus(kernel: Any, work: Any) -> None:
+async def _with_bus(kernel: Kernel, work: Any) -> None:
     from .service import EventBus
 
     bus = EventBus(kernel, kernel.config.section("events"))
@@ -60,7 +63,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("-n", "--lines", default=10, show_default=True, help="How many recent events to print first.")
     @click.option("--json", "as_json", is_flag=True, help="One JSON event per line.")
     @pass_kernel
-    def tail_cmd(kernel: Any, follow: bool, types: tuple[str, ...], session: str | None, stream: str | None,
+    def tail_cmd(kernel: Kernel, follow: bool, types: tuple[str, ...], session: str | None, stream: str | None,
                  lines: int, as_json: bool) -> None:
         """Print the latest events of the log (all streams, or one), optionally following it."""
 
@@ -94,7 +97,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("-t", "--type", "types", multiple=True, metavar="PATTERN", help="Only these types; repeatable.")
     @click.option("--json", "as_json", is_flag=True, help="One JSON event per line.")
     @pass_kernel
-    def replay_cmd(kernel: Any, stream: str, from_seq: int, to_seq: int | None, types: tuple[str, ...],
+    def replay_cmd(kernel: Kernel, stream: str, from_seq: int, to_seq: int | None, types: tuple[str, ...],
                    as_json: bool) -> None:
         """Print the events of STREAM in order (malformed records are reported on stderr and skipped)."""
 
@@ -125,7 +128,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--prefix", default="", help="Only streams whose name starts with this.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_kernel
-    def streams_cmd(kernel: Any, prefix: str, as_json: bool) -> None:
+    def streams_cmd(kernel: Kernel, prefix: str, as_json: bool) -> None:
         """List the streams of the log with their last sequence number."""
         found: list[Any] = []
 
@@ -144,7 +147,7 @@ def register_commands(cli: click.Group) -> None:
     @events.command("types")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_kernel
-    def types_cmd(kernel: Any, as_json: bool) -> None:
+    def types_cmd(kernel: Kernel, as_json: bool) -> None:
         """List the registered event types and families with the plugin that registered each."""
         rows = [{"type": str(r.name), "class": f"{r.value.__module__}.{r.value.__qualname__}", "plugin": r.plugin,
                  "description": r.description} for r in kernel.registry("event_type")]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import attrs
 
 from llmspell.errors import ConfigError, ValidationError
 from llmspell.plugins.events.api import compile_patterns
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["EventsConfig", "POLICIES", "DEFAULT_LOGGED_UNSCOPED", "check_config"]
 
@@ -57,7 +60,7 @@ class EventsConfig:
     """Seconds the service waits at shutdown for subscribers to finish their queues."""
 
 
-def check_config(cfg: EventsConfig, kernel: Any) -> None:
+def check_config(cfg: EventsConfig, kernel: Kernel) -> None:
     """Cross-field and name checks that the attrs class cannot express; ConfigError on failure."""
     problems: list[str] = []
     for field, kind in (("backend", "event_backend"), ("transport", "event_transport")):

@@ -39,6 +39,7 @@ from llmspell.plugins.events.api import (
 )
 from llmspell.plugins.events.backend import EventCodec, EventLog, EventTransport
 from llmspell.serde import MAPPING_DEPTH, check_json, is_json
+from llmspell.services import StashKey
 
 from . import api
 from .building import EventBuilder, _as_dict
@@ -54,7 +55,10 @@ from .workflow import Workflow
 if TYPE_CHECKING:
     from llmspell import Kernel
 
-__all__ = ["EventBus"]
+__all__ = ["BUS", "EventBus"]
+
+#: The kernel's event service, in ``kernel.stash``.
+BUS: StashKey[EventBus] = StashKey("events")
 
 log = logging.getLogger("llmspell.events")
 S = TypeVar("S")

@@ -25,12 +25,17 @@ import json
 import os
 import signal
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from llmspell.config import resolve
 from llmspell.errors import ConfigError, ValidationError
+
+from .service import BUS
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["register_worker", "run_worker"]
 
@@ -42,7 +47,7 @@ def _say(as_json: bool, event: str, text: str, **data: Any) -> None:
         click.echo(text)
 
 
-async def run_worker(kernel: Any, setups: tuple[str, ...] = (), *, as_json: bool = False,
+async def run_worker(kernel: Kernel, setups: tuple[str, ...] = (), *, as_json: bool = False,
                      stop: asyncio.Event | None = None) -> dict[str, Any]:
     """Start ``kernel``, run ``setups``, handle triggered events until ``stop`` is set or a signal arrives."""
     stop = stop or asyncio.Event()
@@ -56,7 +61,7 @@ async def run_worker(kernel: Any, setups: tuple[str, ...] = (), *, as_json: bool
             result = setup(kernel)
             if inspect.isawaitable(result):
                 await result
-        events = kernel.events
+        events = kernel.stash[BUS]  # the plugin's own bus: it leaves the transport's groups below
         await events.triggers.join_all()
         triggers = list(events.triggers)
         if not triggers:
@@ -97,7 +102,7 @@ def register_worker(cli: click.Group) -> None:
                   help="Call FUNCTION(kernel) after start to add triggers (a module path or a .py file); repeatable.")
     @click.option("--json", "as_json", is_flag=True, help="Print the ready and stopped lines as JSON.")
     @pass_kernel
-    def worker_cmd(kernel: Any, setups: tuple[str, ...], as_json: bool) -> None:
+    def worker_cmd(kernel: Kernel, setups: tuple[str, ...], as_json: bool) -> None:
         """Run the configured triggers and handle events until SIGTERM or Ctrl-C.
 
         Grouped triggers (group=...) share their events with every other worker of the

@@ -61,7 +61,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
@@ -72,6 +72,9 @@ from llmspell.errors import ConfigError, HookError
 from llmspell.hooks import POINTS
 
 from .api import STATS_FILE, DebugObserver, Dispatcher, HookPolicy, HookStats, describe
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 log = logging.getLogger("llmspell.hooks")
 
@@ -100,7 +103,7 @@ def _debug_write(text: str) -> None:
 
 
 @hookimpl(tryfirst=True, specname="llmspell_configure")
-def install(kernel: Any) -> None:
+def install(kernel: Kernel) -> None:
     """Make the dispatcher the kernel's hook loop extension, before other plugins configure."""
 
     def breaker_changed(stats: HookStats, state: str) -> None:
@@ -114,7 +117,7 @@ def install(kernel: Any) -> None:
 
 
 @hookimpl(trylast=True)
-def llmspell_configure(kernel: Any) -> None:
+def llmspell_configure(kernel: Kernel) -> None:
     entries: list[ConfiguredHook] = kernel.config.section("hooks")
     base = Path(kernel.config.source).parent if kernel.config.source else None
     problems = []
@@ -140,7 +143,7 @@ def llmspell_configure(kernel: Any) -> None:
 
 
 @hookimpl(trylast=True)
-def llmspell_shutdown(kernel: Any) -> None:
+def llmspell_shutdown(kernel: Kernel) -> None:
     stats = [s.as_dict() for s in kernel.hook_stats() if s.calls or s.skipped]
     if not stats:
         return
@@ -152,19 +155,19 @@ def llmspell_shutdown(kernel: Any) -> None:
     os.replace(tmp, path)
 
 
-async def _started(kernel: Any) -> list[dict[str, Any]]:
+async def _started(kernel: Kernel) -> list[dict[str, Any]]:
     async with kernel:
         return describe(kernel)
 
 
 @hookimpl
-def llmspell_register_commands(cli: click.Group, kernel: Any) -> None:
+def llmspell_register_commands(cli: click.Group, kernel: Kernel) -> None:
     from llmspell.plugins.cli.api import console, echo_json, pass_reader
 
     @cli.command("hooks")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_reader
-    def hooks_cmd(kernel: Any, as_json: bool) -> None:
+    def hooks_cmd(kernel: Kernel, as_json: bool) -> None:
         """List hook functions per point, in call order, with their last stats and breaker state.
 
         The kernel is started (publishing nothing), so runtime hooks that plugins register

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell.hooks import POINTS, TRYFIRST, TRYLAST, HookCall
 
@@ -21,6 +21,9 @@ from ._breakers import HookPolicy, HookStats
 from ._callbacks import CallbackSet, HookHandle
 from ._dispatcher import Dispatcher
 from ._observers import NOTHING, OUTCOMES, DebugObserver, HookRun, Observer, describe_component
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = [
     "STATS_FILE", "TRYFIRST", "TRYLAST", "CallbackSet", "DebugObserver", "Dispatcher", "HookHandle",
@@ -32,20 +35,20 @@ __all__ = [
 STATS_FILE = Path("hooks") / "stats.json"
 
 
-def dispatcher_of(kernel: Any) -> Dispatcher | None:
+def dispatcher_of(kernel: Kernel) -> Dispatcher | None:
     """The kernel's hooks dispatcher, or None when the hooks plugin is blocked."""
     extension = kernel.hook.loop.extension
     return extension if isinstance(extension, Dispatcher) else None
 
 
-def observe(kernel: Any, kind: str, call: HookCall) -> AbstractContextManager[Any]:
+def observe(kernel: Kernel, kind: str, call: HookCall) -> AbstractContextManager[Any]:
     """A unit of work of ``kind`` that observers see (a no-op without observers or this plugin):
     ``with observe(kernel, "run", HookCall("run", ctx=ctx, component=agent)):``."""
     dispatcher = dispatcher_of(kernel)
     return NOTHING if dispatcher is None else dispatcher.observe(kind, call)
 
 
-def describe(kernel: Any) -> list[dict[str, Any]]:
+def describe(kernel: Kernel) -> list[dict[str, Any]]:
     """Every function attached to every point, in call order, with the last recorded stats."""
     recorded: dict[tuple[str, str], dict[str, Any]] = {}
     path = kernel.data_dir / STATS_FILE

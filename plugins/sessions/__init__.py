@@ -7,7 +7,7 @@ heartbeat and sweeper, and the ``llmspell sessions`` commands.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell import hookimpl
 from llmspell.errors import ConfigError
@@ -16,10 +16,13 @@ from llmspell.services import StashKey
 
 from .backends import make_diskcache, make_memory
 from .config import SessionsConfig
-from .manager import SessionManager
+from .manager import MANAGER, SessionManager
 from .upkeep import Sweeper, SweepReport, recover, sweep
 
-__all__ = ["SessionManager", "SessionsConfig", "SweepReport", "sweep", "recover"]
+if TYPE_CHECKING:
+    from llmspell import Kernel
+
+__all__ = ["MANAGER", "SessionManager", "SessionsConfig", "SweepReport", "sweep", "recover"]
 
 SWEEPER: StashKey[Sweeper] = StashKey("sessions.sweeper")
 
@@ -36,21 +39,23 @@ def llmspell_register_session_backends(register: Any) -> None:
 
 
 @hookimpl
-def llmspell_configure(kernel: Any) -> None:
+def llmspell_configure(kernel: Kernel) -> None:
     config: SessionsConfig = kernel.config.section("sessions")
     if problem := kernel.check_backend("sessions.backend", "session_backend", config.backend):
         raise ConfigError([problem], source=kernel.config.source)
 
 
 @hookimpl(trylast=True)
-def llmspell_register_services(kernel: Any, register: Any) -> None:
+def llmspell_register_services(kernel: Kernel, register: Any) -> None:
     config: SessionsConfig = kernel.config.section("sessions")
     backend = kernel.create_backend("session_backend", config.backend)
-    register(SessionService, SessionManager(kernel, backend, config))
+    manager = SessionManager(kernel, backend, config)
+    kernel.stash[MANAGER] = manager
+    register(SessionService, manager)
 
 
 @hookimpl(trylast=True)
-async def llmspell_startup(kernel: Any) -> None:
+async def llmspell_startup(kernel: Kernel) -> None:
     manager = kernel.services.find(SessionService)
     if not isinstance(manager, SessionManager):
         return
@@ -64,7 +69,7 @@ async def llmspell_startup(kernel: Any) -> None:
 
 
 @hookimpl(trylast=True)
-async def llmspell_shutdown(kernel: Any) -> None:
+async def llmspell_shutdown(kernel: Kernel) -> None:
     manager = kernel.services.find(SessionService)
     if not isinstance(manager, SessionManager):
         return
@@ -76,7 +81,7 @@ async def llmspell_shutdown(kernel: Any) -> None:
 
 
 @hookimpl
-def llmspell_register_commands(cli: Any, kernel: Any) -> None:
+def llmspell_register_commands(cli: Any, kernel: Kernel) -> None:
     from .cli import register_commands
 
     register_commands(cli)

@@ -24,13 +24,16 @@ import enum
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from llmspell import serde
 from llmspell.errors import InvalidTransition, ValidationError
+
+if TYPE_CHECKING:
+    from llmspell.plugins.sessions.backend import SessionBackend
 
 __all__ = [
     "MAX_SESSION_ID",
@@ -278,6 +281,21 @@ class SessionPage:
 class SessionService(Protocol):
     """Create, find and move sessions through their lifecycle (``kernel.sessions``)."""
 
+    @property
+    def backend(self) -> SessionBackend:
+        """The backend the records are stored in (``[sessions] backend``), including the
+        records a fork, an import or a delete is still writing, which :meth:`find` hides."""
+        ...
+
+    @property
+    def now(self) -> Callable[[], datetime]:
+        """The service's clock (a function returning an aware UTC ``datetime``); tests
+        replace it to move time without sleeping."""
+        ...
+
+    @now.setter
+    def now(self, clock: Callable[[], datetime]) -> None: ...
+
     async def create(
         self,
         *,
@@ -290,7 +308,14 @@ class SessionService(Protocol):
         session_id: str | None = None,
     ) -> Session: ...
 
-    async def get(self, session_id: str) -> Session: ...
+    async def get(self, session_id: str) -> Session:
+        """The session; :class:`~llmspell.errors.NotFoundError` naming the id when it does not exist."""
+        ...
+
+    async def find(self, session_id: str) -> Session | None:
+        """The session, or None when there is none with this id (a record that a fork,
+        an import or a delete is still writing or removing is not there)."""
+        ...
 
     async def list(self, query: SessionQuery | None = None, **filters: Any) -> SessionPage: ...
 

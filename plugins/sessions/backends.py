@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import builtins
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llmspell.plugins.sessions.api import Session, SessionPage, SessionQuery
 from llmspell.plugins.sessions.backend import StateSessionBackend, conflict, page
 
 if TYPE_CHECKING:
+    from llmspell import Kernel
     from llmspell.plugins.state.backend import Record
 
 __all__ = ["MemorySessionBackend", "DiskcacheSessionBackend", "make_memory", "make_diskcache"]
@@ -78,9 +79,9 @@ class DiskcacheSessionBackend(StateSessionBackend):
         return []
 
 
-def make_memory(kernel: Any) -> MemorySessionBackend:
+def make_memory(kernel: Kernel) -> MemorySessionBackend:
     return MemorySessionBackend()
 
 
-def make_diskcache(kernel: Any) -> DiskcacheSessionBackend:
+def make_diskcache(kernel: Kernel) -> DiskcacheSessionBackend:
     return DiskcacheSessionBackend(kernel.data_dir / "sessions")

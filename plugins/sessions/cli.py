@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from llmspell import serde
 from llmspell.plugins.cli.api import console, echo_json, pass_kernel, pass_reader, progress, run
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 
 def _size(stream: Any) -> int | None:
@@ -41,7 +44,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--cursor", help="The next_cursor of a previous page.")
     @click.option("--json", "as_json", is_flag=True)
     @pass_reader
-    def list_cmd(kernel: Any, user_id: str | None, app: str | None, status: tuple[str, ...],
+    def list_cmd(kernel: Kernel, user_id: str | None, app: str | None, status: tuple[str, ...],
                  tags: tuple[str, ...], limit: int, cursor: str | None, as_json: bool) -> None:
         """List sessions, newest first."""
 
@@ -81,7 +84,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--events", "last", default=10, show_default=True, help="How many recent events to show.")
     @click.option("--json", "as_json", is_flag=True)
     @pass_reader
-    def show_cmd(kernel: Any, session_id: str, last: int, as_json: bool) -> None:
+    def show_cmd(kernel: Kernel, session_id: str, last: int, as_json: bool) -> None:
         """Show a session's metadata, state and last events."""
         from .transfer import describe
 
@@ -96,7 +99,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
     @click.option("--json", "as_json", is_flag=True)
     @pass_kernel
-    def delete_cmd(kernel: Any, session_ids: tuple[str, ...], yes: bool, as_json: bool) -> None:
+    def delete_cmd(kernel: Kernel, session_ids: tuple[str, ...], yes: bool, as_json: bool) -> None:
         """Delete sessions with their state, events and session artifacts."""
         if not yes and not as_json and sys.stdin.isatty():
             click.confirm(f"delete {len(session_ids)} session(s) and everything they hold?", abort=True)
@@ -118,13 +121,14 @@ def register_commands(cli: click.Group) -> None:
     @sessions.command("sweep")
     @click.option("--json", "as_json", is_flag=True)
     @pass_kernel
-    def sweep_cmd(kernel: Any, as_json: bool) -> None:
+    def sweep_cmd(kernel: Kernel, as_json: bool) -> None:
         """Expire idle sessions, mark interrupted ones, apply retention, now."""
+        from .manager import MANAGER
         from .upkeep import sweep
 
         async def go() -> Any:
             async with kernel:
-                return await sweep(kernel.sessions)
+                return await sweep(kernel.stash[MANAGER])
 
         report = serde.unstructure(run(go()))
         if as_json:
@@ -138,7 +142,7 @@ def register_commands(cli: click.Group) -> None:
     @click.option("-o", "--output", type=click.Path(dir_okay=False), help="File to write (default: stdout).")
     @click.option("--json", "as_json", is_flag=True, help="Print a summary as JSON.")
     @pass_reader
-    def export_cmd(kernel: Any, session_id: str, output: str | None, as_json: bool) -> None:
+    def export_cmd(kernel: Kernel, session_id: str, output: str | None, as_json: bool) -> None:
         """Export a session (record, state, events, artifact references) as JSON lines."""
 
         async def go() -> int:
@@ -167,7 +171,7 @@ def register_commands(cli: click.Group) -> None:
     @click.argument("source", type=click.File("rb"))
     @click.option("--json", "as_json", is_flag=True)
     @pass_kernel
-    def import_cmd(kernel: Any, source: Any, as_json: bool) -> None:
+    def import_cmd(kernel: Kernel, source: Any, as_json: bool) -> None:
         """Import a session exported with ``llmspell sessions export``."""
 
         total = _size(source)

@@ -41,6 +41,7 @@ from llmspell.plugins.sessions.api import (
     check_session_id,
     check_transition,
 )
+from llmspell.services import StashKey
 
 from .config import SessionsConfig
 from .leases import LeaseKeeper
@@ -52,7 +53,11 @@ if TYPE_CHECKING:
     from llmspell import Kernel
     from llmspell.plugins.sessions.backend import SessionBackend
 
-__all__ = ["SessionManager"]
+__all__ = ["MANAGER", "SessionManager"]
+
+#: The plugin's own manager, in ``kernel.stash``: what its commands and transfers use
+#: beyond the :class:`~llmspell.plugins.sessions.api.SessionService` contract.
+MANAGER: StashKey[SessionManager] = StashKey("sessions.manager")
 
 log = logging.getLogger("llmspell.sessions")
 S = SessionStatus

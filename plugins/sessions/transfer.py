@@ -17,7 +17,7 @@ numbers, and the artifact references with their version numbers.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import orjson
@@ -37,6 +37,11 @@ from llmspell.plugins.events.api import Event, EventService
 from llmspell.plugins.sessions.api import PENDING, SCHEMA_VERSION, Session, SessionStatus, check_session_id
 from llmspell.plugins.state.api import StateItem, StateService, check_key
 
+from .manager import MANAGER
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
+
 S = SessionStatus
 
 __all__ = ["FORMAT", "export_session", "import_session", "describe"]
@@ -44,7 +49,7 @@ __all__ = ["FORMAT", "export_session", "import_session", "describe"]
 FORMAT = "llmspell.session"
 
 
-async def export_session(kernel: Any, session_id: str) -> AsyncIterator[bytes]:
+async def export_session(kernel: Kernel, session_id: str) -> AsyncIterator[bytes]:
     """The session as JSON lines (each ends with a newline)."""
     session = await kernel.sessions.get(session_id)
     record = session.replace(lease=None)
@@ -66,7 +71,7 @@ async def export_session(kernel: Any, session_id: str) -> AsyncIterator[bytes]:
                          "blob": serde.unstructure(blob)})
 
 
-async def _artifact_versions(artifacts: Any, session_id: str) -> AsyncIterator[tuple[Any, Any, Any]]:
+async def _artifact_versions(artifacts: ArtifactService, session_id: str) -> AsyncIterator[tuple[Any, Any, Any]]:
     cursor = None
     while True:
         page = await artifacts.list(session_id=session_id, all_versions=True, limit=1000, cursor=cursor)
@@ -84,7 +89,7 @@ def _line(data: dict[str, Any]) -> bytes:
     return orjson.dumps(data) + b"\n"
 
 
-async def import_session(kernel: Any, lines: Iterable[bytes | str]) -> Session:
+async def import_session(kernel: Kernel, lines: Iterable[bytes | str]) -> Session:
     """Recreate an exported session; fails if a session with its id already exists.
 
     The whole file is read and checked before anything is written: every line's shape,
@@ -103,7 +108,7 @@ async def import_session(kernel: Any, lines: Iterable[bytes | str]) -> Session:
     except Exception as exc:  # noqa: BLE001 - a malformed record, reported as the header's
         lines_ = "; ".join(serde.describe_structure_error(exc, "session"))
         raise ValidationError(f"session export header: {lines_}") from None
-    manager = kernel.sessions
+    manager = kernel.stash[MANAGER]
     sid = check_session_id(session.id, "exported session id")
     if session.user_id is not None:
         check_user_id(session.user_id, "exported session user id")
@@ -138,7 +143,7 @@ async def import_session(kernel: Any, lines: Iterable[bytes | str]) -> Session:
     return manager._bind(final)
 
 
-def _parse(kernel: Any, lines: Iterable[bytes | str]) -> tuple[dict[str, Any], list[StateItem], list[Event], list[Any]]:
+def _parse(kernel: Kernel, lines: Iterable[bytes | str]) -> tuple[dict[str, Any], list[StateItem], list[Event], list[Any]]:
     header: dict[str, Any] | None = None
     items: list[StateItem] = []
     events: list[Event] = []
@@ -207,7 +212,7 @@ def _check_events(sid: str, user_id: str | None, events: list[Event]) -> list[Ev
     return out
 
 
-async def _check_artifacts(kernel: Any, session: Session, artifacts: list[Any]) -> list[Any]:
+async def _check_artifacts(kernel: Kernel, session: Session, artifacts: list[Any]) -> list[Any]:
     """Artifact versions moved into the session's scope, checked against the blob store."""
     if not artifacts:
         return []
@@ -252,7 +257,7 @@ async def _check_artifacts(kernel: Any, session: Session, artifacts: list[Any]) 
     return out
 
 
-async def _check_empty(kernel: Any, sid: str) -> None:
+async def _check_empty(kernel: Kernel, sid: str) -> None:
     """Refuse when the id is taken, or something is left under it (state, events, artifacts)."""
     if await kernel.sessions.backend.get(sid) is not None:
         raise ValidationError(f"session {sid!r} already exists here; delete it first")
@@ -267,13 +272,13 @@ async def _check_empty(kernel: Any, sid: str) -> None:
         raise ValidationError(f"session {sid!r} has artifacts here although it does not exist; refusing to mix")
 
 
-def _event(kernel: Any, data: dict[str, Any]) -> Event:
+def _event(kernel: Kernel, data: dict[str, Any]) -> Event:
     from llmspell.plugins.events.backend import EventCodec
 
     return EventCodec.for_kernel(kernel).from_data(data, data.get("stream"), data.get("seq"))
 
 
-async def describe(kernel: Any, session_id: str, last: int) -> dict[str, Any]:
+async def describe(kernel: Kernel, session_id: str, last: int) -> dict[str, Any]:
     """Metadata, state (with versions) and the last ``last`` events of a session."""
     async with kernel:
         session = await kernel.sessions.get(session_id)

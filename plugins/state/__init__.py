@@ -28,6 +28,7 @@ from .service import StateManager
 from .watch import StateWatch
 
 if TYPE_CHECKING:
+    from llmspell import Kernel
     from llmspell.plugins._diskcache import DiskcacheStateBackend
 
 __all__ = [
@@ -55,7 +56,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _diskcache(kernel: Any) -> DiskcacheStateBackend:
+def _diskcache(kernel: Kernel) -> DiskcacheStateBackend:
     options: DiskcacheOptions = kernel.config.section("state").diskcache
     directory = Path(options.directory).expanduser()
     if not directory.is_absolute():
@@ -83,7 +84,7 @@ def llmspell_register_state_reducers(register: Any) -> None:
 
 
 @hookimpl(trylast=True)
-def llmspell_configure(kernel: Any) -> None:
+def llmspell_configure(kernel: Kernel) -> None:
     config: StateConfig = kernel.config.section("state")
     reducers = kernel.registry("state_reducer")
     problems = []
@@ -105,7 +106,7 @@ def llmspell_configure(kernel: Any) -> None:
 
 
 @hookimpl(trylast=True)
-def llmspell_register_services(kernel: Any, register: Any) -> None:
+def llmspell_register_services(kernel: Kernel, register: Any) -> None:
     config: StateConfig = kernel.config.section("state")
     manager = StateManager(kernel, config, kernel.create_backend("state_backend", config.backend))
     kernel.stash[MANAGER] = manager
@@ -113,13 +114,13 @@ def llmspell_register_services(kernel: Any, register: Any) -> None:
 
 
 @hookimpl(tryfirst=True)
-async def llmspell_startup(kernel: Any) -> None:
+async def llmspell_startup(kernel: Kernel) -> None:
     """Open the store first, so that other plugins' startup hooks can use it."""
     await kernel.stash[MANAGER].open()
 
 
 @hookimpl
-async def llmspell_shutdown(kernel: Any) -> None:
+async def llmspell_shutdown(kernel: Kernel) -> None:
     manager = kernel.stash.get(MANAGER, None)
     if manager is not None:
         del kernel.stash[MANAGER]
@@ -150,7 +151,7 @@ async def llmspell_agent_shutdown(agent: Any, ctx: Any) -> None:
 
 
 @hookimpl
-def llmspell_register_commands(cli: click.Group, kernel: Any) -> None:
+def llmspell_register_commands(cli: click.Group, kernel: Kernel) -> None:
     from .cli import register
 
     register(cli)

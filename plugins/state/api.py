@@ -25,12 +25,16 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
 from llmspell.context import MAX_USER_ID, check_user_id
 from llmspell.errors import UnknownNameError, ValidationError
+
+if TYPE_CHECKING:
+    from llmspell.plugins.state.backend import StateBackend
+    from llmspell.plugins.state.migrations import MigrationReport
 
 __all__ = [
     "SCOPES",
@@ -233,6 +237,13 @@ class StateService(Protocol):
     payloads of its ``state.changed`` events.
     """
 
+    @property
+    def backend(self) -> StateBackend:
+        """The backend of the persistent scopes (``[state] backend``; ``temp`` lives in
+        memory): for migrations, the backend contract suite and tools that read or write
+        raw records."""
+        ...
+
     def scope(self, kind: str, owner: str | None = None) -> StateScope: ...
 
     def temp(self, invocation_id: str) -> AbstractAsyncContextManager[StateScope]: ...
@@ -240,6 +251,13 @@ class StateService(Protocol):
     async def drop_temp(self, invocation_id: str) -> int: ...
 
     def set_policy(self, pattern: str, policy: str, *, scope: str | None = None) -> None: ...
+
+    def watch(
+        self, kind: str | None, owner: str | None, prefix: str, handler: Callable[[StateChange], Any]
+    ) -> Any:
+        """Call ``handler(change)`` after writes to keys starting with ``prefix`` (``None``:
+        any scope, any owner); :meth:`StateScope.watch` watches one owner."""
+        ...
 
     async def write_many(self, writes: Sequence[KeyWrite]) -> tuple[int | None, ...]:
         """Write every key or none (one backend batch); the new versions (None: deleted)."""
@@ -252,9 +270,27 @@ class StateService(Protocol):
     async def export_owner(self, scope: str, owner: str) -> list[StateItem]: ...
 
     async def import_owner(
-        self, scope: str, owner: str, items: Sequence[StateItem], *, replace: bool = True
-    ) -> int: ...
+        self, scope: str, owner: str, items: Sequence[StateItem], *, replace: bool = True, quiet: bool = False
+    ) -> int:
+        """Write ``items`` (from :meth:`export_owner`) to ``owner``, keeping their versions.
+
+        With ``replace`` the owner's other keys are deleted. ``quiet`` skips hooks and
+        events (for input that came from the event log, such as a session import).
+        """
+        ...
 
     async def rebuild(
         self, scope: str, owner: str, changes: Iterable[StateChange | Mapping[str, Any]]
     ) -> int: ...
+
+    async def migrate(
+        self,
+        *,
+        dry_run: bool = False,
+        scope: str | None = None,
+        owner: str | None = None,
+        on_progress: Callable[[int, int], Any] | None = None,
+    ) -> MigrationReport:
+        """Bring every stored record (of ``scope`` and ``owner``, or all) to its namespace's
+        current schema version (``llmspell state migrate``); ``on_progress(done, total)``."""
+        ...

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from llmspell.errors import ValidationError
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["register"]
 
@@ -49,7 +52,7 @@ def register(cli: click.Group) -> None:
     @click.argument("key")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_reader
-    def get_cmd(kernel: Any, scope: str, key: str, as_json: bool) -> None:
+    def get_cmd(kernel: Kernel, scope: str, key: str, as_json: bool) -> None:
         """Print the value and version of KEY in SCOPE (e.g. user:u1)."""
         kind, owner = _parse_scope(scope)
 
@@ -85,7 +88,7 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_kernel
     def set_cmd(
-        kernel: Any,
+        kernel: Kernel,
         scope: str,
         key: str,
         value: str,
@@ -122,7 +125,7 @@ def register(cli: click.Group) -> None:
     @click.option("--values", is_flag=True, help="Also print values.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_reader
-    def list_cmd(kernel: Any, scope: str, prefix: str, values: bool, as_json: bool) -> None:
+    def list_cmd(kernel: Kernel, scope: str, prefix: str, values: bool, as_json: bool) -> None:
         """List the keys of SCOPE with their versions."""
         kind, owner = _parse_scope(scope)
 
@@ -154,7 +157,7 @@ def register(cli: click.Group) -> None:
     @click.option("--expected-version", type=int, default=None, help="Only delete if KEY is at this version.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_kernel
-    def delete_cmd(kernel: Any, scope: str, key: str, expected_version: int | None, as_json: bool) -> None:
+    def delete_cmd(kernel: Kernel, scope: str, key: str, expected_version: int | None, as_json: bool) -> None:
         """Delete KEY from SCOPE."""
         kind, owner = _parse_scope(scope)
 
@@ -174,7 +177,7 @@ def register(cli: click.Group) -> None:
     @click.option("--scope", "scope_name", default=None, help="Only this scope (user) or owner (user:u1).")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_kernel
-    def migrate_cmd(kernel: Any, dry_run: bool, scope_name: str | None, as_json: bool) -> None:
+    def migrate_cmd(kernel: Kernel, dry_run: bool, scope_name: str | None, as_json: bool) -> None:
         """Migrate every stored record to its namespace's current schema version."""
         kind, owner = _parse_scope(scope_name) if scope_name else (None, None)
 
@@ -213,7 +216,7 @@ def register(cli: click.Group) -> None:
     @state_group.command("info")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_reader
-    def info_cmd(kernel: Any, as_json: bool) -> None:
+    def info_cmd(kernel: Kernel, as_json: bool) -> None:
         """Show the backend, conflict-policy rules, reducers and schema namespaces."""
         config = kernel.config.section("state")
         from .policies import PolicyTable

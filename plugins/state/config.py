@@ -16,6 +16,8 @@ Example ``llmspell.toml``::
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from llmspell.serde import MAX_VALUE_BYTES
@@ -23,12 +25,12 @@ from llmspell.serde import MAX_VALUE_BYTES
 __all__ = ["StateConfig", "DiskcacheOptions", "parse_policy"]
 
 
-def _positive(instance: object, attribute: attrs.Attribute, value: float) -> None:
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value <= 0:
         raise ValueError(f"{attribute.name} must be greater than 0, got {value!r}")
 
 
-def _not_negative(instance: object, attribute: attrs.Attribute, value: float) -> None:
+def _not_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value < 0:
         raise ValueError(f"{attribute.name} must not be negative, got {value!r}")
 

@@ -6,21 +6,24 @@ See :mod:`.builtins` for the list and :mod:`.base` for writing tools. Block the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmspell import hookimpl
 
 from .base import AgentTool, BaseTool, FunctionTool, as_text, signature_schema, tool
 from .builtins import BUILTINS, evaluate
 
+if TYPE_CHECKING:
+    from llmspell import Kernel
+
 __all__ = ["AgentTool", "BaseTool", "FunctionTool", "as_text", "signature_schema", "tool", "evaluate", "BUILTINS"]
 
 
 def _factory(name: str, cls: type[BaseTool]) -> Any:
-    def make(kernel: Any) -> BaseTool:
-        from llmspell.plugins.agents.api import AgentService
+    def make(kernel: Kernel) -> BaseTool:
+        from llmspell.plugins.agents.api import MANAGER
 
-        return cls(name=name, manager=kernel.services.find(AgentService))
+        return cls(name=name, manager=kernel.stash.get(MANAGER, None))
 
     return make
 

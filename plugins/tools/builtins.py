@@ -21,7 +21,7 @@ import operator
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
@@ -32,6 +32,9 @@ from llmspell.plugins.state.api import StateService
 
 from .base import BaseTool
 from .reach import artifact_place, state_owner
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["Calculator", "StateGet", "StateSet", "ArtifactRead", "ArtifactWrite", "Notes", "Clock", "TextStats",
            "evaluate", "BUILTINS"]
@@ -110,7 +113,7 @@ async def _scope(tool: BaseTool, ctx: ExecutionContext, scope: str | None, key: 
     return ctx.service(StateService).scope(kind, owner)
 
 
-def _kernel(tool: BaseTool) -> Any:
+def _kernel(tool: BaseTool) -> Kernel | None:
     """The kernel that receives audit records (None for a tool not bound to one)."""
     return getattr(tool.manager, "kernel", None)
 

@@ -10,13 +10,16 @@ and recorded in the event log's ``audit`` stream, like every other denial.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from llmspell.context import ExecutionContext
 from llmspell.errors import PermissionDenied, ValidationError
 from llmspell.plugins.artifacts.api import ArtifactRef, principal_key, record_denial
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["Place", "artifact_place", "state_owner", "run_user"]
 
@@ -43,7 +46,7 @@ class Place:
         return {"scope": self.scope, "owner": self.owner, "ctx": ctx}
 
 
-async def _refuse(kernel: Any, ctx: ExecutionContext, resource: str, permission: str, kind: str,
+async def _refuse(kernel: Kernel | None, ctx: ExecutionContext, resource: str, permission: str, kind: str,
                   reason: str) -> PermissionDenied:
     who = ctx.acting
     if kernel is not None:
@@ -51,7 +54,7 @@ async def _refuse(kernel: Any, ctx: ExecutionContext, resource: str, permission:
     return PermissionDenied(principal_key(who), resource, permission)
 
 
-async def artifact_place(kernel: Any, ctx: ExecutionContext, name: str, permission: str) -> Place:
+async def artifact_place(kernel: Kernel | None, ctx: ExecutionContext, name: str, permission: str) -> Place:
     """The place of ``name`` (a bare name or a full ref) for a tool run in ``ctx``.
 
     ``kernel`` (None: no audit record) receives the record of a refusal.
@@ -73,7 +76,7 @@ async def artifact_place(kernel: Any, ctx: ExecutionContext, name: str, permissi
 
 
 async def state_owner(
-    kernel: Any, ctx: ExecutionContext, scope: str | None, key: str, permission: str,
+    kernel: Kernel | None, ctx: ExecutionContext, scope: str | None, key: str, permission: str,
 ) -> tuple[str, str | None]:
     """(scope, owner) of a state tool's key: the run's session, its user, or the app.
 

@@ -29,11 +29,14 @@ backends in their own projects.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["opened", "check_health", "raises", "selected_backend"]
 
@@ -74,7 +77,7 @@ def raises(error: type[BaseException], rule: str, *, match: str | None = None) -
         raise AssertionError(f"rule: {rule} ({exc})") from None
 
 
-def selected_backend(make_kernel: Any, config: Any, capability: str, fixture: str) -> Any:
+def selected_backend(make_kernel: Callable[..., Kernel], config: Any, capability: str, fixture: str) -> Any:
     """The backend that kernel configuration ``config`` (a mapping, or TOML text) selects for
     ``capability`` (``state``, ``sessions`` or ``events``), built, not opened: what a suite's
     ``fixture`` returns when the test class sets ``kernel_config`` instead of overriding it."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
@@ -11,6 +12,9 @@ from llmspell import hookimpl
 from llmspell.errors import CancelledByHook, ConflictError, MigrationError, SchemaVersionError
 from llmspell.hooks import Cancel, HookCall
 from llmspell.plugins.state.api import StateChange
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 
 def _envelope(value: Any, schema_version: int) -> bytes:
@@ -48,7 +52,7 @@ class _AgentHooks:
 class LifecycleTests:
     """Mixed into :class:`~llmspell.contrib.testing.contracts.state.StateContract`."""
 
-    async def test_migration_chain_on_read(self, kernel: Any, owner: str) -> None:
+    async def test_migration_chain_on_read(self, kernel: Kernel, owner: str) -> None:
         """A record stored at an older schema version is migrated step by step on read, written back
         at the current version (its record version + 1); new writes carry the current schema
         version."""
@@ -60,13 +64,16 @@ class LifecycleTests:
             full, _envelope({"username": "ada", "tags": ["b", "a"]}, 1)
         )
         item = await s.get_versioned(f"{MIGRATED_NS}.main")
+        assert item is not None
         assert item.value == {"name": "ada", "tags": ["a", "b"]} and item.schema_version == 3
         stored = await kernel.state.backend.get(full)
+        assert stored is not None
         assert orjson.loads(stored.data)["schema_version"] == 3 and stored.version == 2
         await s.set(f"{MIGRATED_NS}.fresh", {"name": "new", "tags": []})
-        assert (await s.get_versioned(f"{MIGRATED_NS}.fresh")).schema_version == 3
+        fresh = await s.get_versioned(f"{MIGRATED_NS}.fresh")
+        assert fresh is not None and fresh.schema_version == 3
 
-    async def test_failing_migration_leaves_record_intact(self, kernel: Any, owner: str) -> None:
+    async def test_failing_migration_leaves_record_intact(self, kernel: Kernel, owner: str) -> None:
         """A migration step that raises gives MigrationError (saying the record is unchanged) and
         leaves the stored record as it was; a record newer than the code raises SchemaVersionError
         naming its version."""
@@ -86,7 +93,7 @@ class LifecycleTests:
             await s.get(f"{MIGRATED_NS}.future")
         assert "version 4" in str(newer_info.value)
 
-    async def test_batch_migration_and_dry_run(self, kernel: Any, owner: str) -> None:
+    async def test_batch_migration_and_dry_run(self, kernel: Kernel, owner: str) -> None:
         """migrate(dry_run=True) counts what would change and writes nothing; migrate() rewrites
         behind records, reports failures and progress, and a second run finds nothing to do."""
         from llmspell.contrib.testing.contracts.state import FAILING_NS, MIGRATED_NS
@@ -100,9 +107,8 @@ class LifecycleTests:
         await kernel.state.scope("session", owner).set("plain", 1)
         dry = await kernel.state.migrate(dry_run=True, scope="session", owner=owner)
         assert (dry.scanned, dry.migrated, dry.current, len(dry.failed)) == (5, 3, 1, 1)
-        assert (
-            orjson.loads((await backend.get(f"session/{owner}/{MIGRATED_NS}.0")).data)["schema_version"] == 1
-        )
+        untouched = await backend.get(f"session/{owner}/{MIGRATED_NS}.0")
+        assert untouched is not None and orjson.loads(untouched.data)["schema_version"] == 1
         seen = []
         real = await kernel.state.migrate(
             scope="session", owner=owner, on_progress=lambda d, t: seen.append((d, t))
@@ -110,12 +116,13 @@ class LifecycleTests:
         assert (real.migrated, len(real.failed)) == (3, 1) and seen[-1] == (5, 5)
         assert real.failed[0][0].endswith(FAILING_NS)
         record = await backend.get(f"session/{owner}/{MIGRATED_NS}.0")
+        assert record is not None
         assert orjson.loads(record.data) == {"schema_version": 3, "value": {"name": "u0", "tags": []}}
         again = await kernel.state.migrate(scope="session", owner=owner)
         assert (again.migrated, again.current) == (0, 4)
 
     async def test_old_record_from_old_code_after_reopen(
-        self, make_state_kernel: Any, backend: Any, owner: str
+        self, make_state_kernel: Callable[..., Kernel], backend: Any, owner: str
     ) -> None:
         """A persistent backend, closed and opened again, still holds a record written before (by
         older code), and the service migrates it on read. Skipped when persistent is false."""
@@ -129,7 +136,7 @@ class LifecycleTests:
         async with make_state_kernel() as kernel:
             assert await kernel.state.scope("app", owner).get(MIGRATED_NS) == {"name": "old", "tags": []}
 
-    async def test_hooks_change_cancel_and_observe(self, kernel: Any, owner: str) -> None:
+    async def test_hooks_change_cancel_and_observe(self, kernel: Kernel, owner: str) -> None:
         """A state_before_write hook may change the value or cancel the write (CancelledByHook,
         nothing written); state_written sees every write and delete with old and new versions."""
         seen: list[StateChange] = []
@@ -155,7 +162,7 @@ class LifecycleTests:
             ("secret", 1, None, None, True),
         ]
 
-    async def test_events_and_watch(self, make_state_kernel: Any, owner: str) -> None:
+    async def test_events_and_watch(self, make_state_kernel: Callable[..., Kernel], owner: str) -> None:
         """Each write and delete publishes one state.changed event (in the session's stream for the
         session scope, none for user scope), temp scopes publish nothing, and a watch sees only its
         prefix until closed."""
@@ -199,7 +206,7 @@ class LifecycleTests:
             last = [e for e in await published(kernel) if e.type == "state.changed"][-1]
             assert (last.payload["scope"], last.session_id) == ("user", None)
 
-    async def test_watch_without_event_service(self, kernel: Any, owner: str) -> None:
+    async def test_watch_without_event_service(self, kernel: Kernel, owner: str) -> None:
         """Without an event service, watch still calls the handler (also an async one) for the
         watched owner only, until closed."""
         got: list[StateChange] = []
@@ -213,7 +220,7 @@ class LifecycleTests:
         await kernel.state.scope("agent", owner).set("b", 1)
         assert [(c.owner, c.key, c.new_version) for c in got] == [(owner, "a", 1)]
 
-    async def test_temp_scope_is_never_persisted(self, kernel: Any, owner: str) -> None:
+    async def test_temp_scope_is_never_persisted(self, kernel: Kernel, owner: str) -> None:
         """The temp scope never reaches the backend; drop_temp and leaving temp() forget its keys."""
         tmp = kernel.state.scope("temp", owner)
         await tmp.set("draft", {"x": 1})
@@ -226,7 +233,7 @@ class LifecycleTests:
             await scoped.set("k", 1)
         assert await kernel.state.scope("temp", owner).list() == []
 
-    async def test_copy_export_import_delete_owner(self, kernel: Any, owner: str) -> None:
+    async def test_copy_export_import_delete_owner(self, kernel: Kernel, owner: str) -> None:
         """copy_owner copies values and versions (a second copy onto existing keys raises
         ConflictError); import_owner restores an export exactly (dropping later keys); delete_owner
         removes one owner only."""
@@ -249,7 +256,7 @@ class LifecycleTests:
         assert await state.delete_owner("session", owner) == 2
         assert await parent.list() == [] and await child.list() == ["a", "b"]
 
-    async def test_rebuild_from_change_events(self, make_state_kernel: Any, owner: str) -> None:
+    async def test_rebuild_from_change_events(self, make_state_kernel: Callable[..., Kernel], owner: str) -> None:
         """rebuild(scope, owner, state.changed payloads) restores values and versions exactly, and
         publishes nothing."""
         from .state import published
@@ -270,7 +277,7 @@ class LifecycleTests:
             assert [(i.key, i.value, i.version) async for i in s.scan()] == expected
             assert len(await published(kernel)) == count  # rebuilding emits nothing
 
-    async def test_agent_state_saved_and_restored(self, make_state_kernel: Any, backend: Any, owner: str) -> None:
+    async def test_agent_state_saved_and_restored(self, make_state_kernel: Callable[..., Kernel], backend: Any, owner: str) -> None:
         """Agent state is restored at initialize, saved after each turn and at shutdown (an
         unchanged snapshot is not written again), with hook extras; a persistent backend, reopened,
         gives it to a new kernel."""
@@ -285,9 +292,11 @@ class LifecycleTests:
             agent.turns = 3
             await kernel.hook.agent_shutdown(agent=agent, ctx=ctx)
             saved = await kernel.state.scope("agent", owner).get_versioned("snapshot")
+            assert saved is not None
             assert saved.value == {"turns": 3, "extra": f"from-hook:{owner}"} and saved.version == 2
             await kernel.hook.agent_shutdown(agent=agent, ctx=ctx)  # unchanged: no write
-            assert (await kernel.state.scope("agent", owner).get_versioned("snapshot")).version == 2
+            unchanged = await kernel.state.scope("agent", owner).get_versioned("snapshot")
+            assert unchanged is not None and unchanged.version == 2
             again = _Counter(owner)
             await kernel.hook.agent_initialize(agent=again, ctx=await kernel.context())
             assert again.turns == 3 and hooks.restored[-1]["turns"] == 3

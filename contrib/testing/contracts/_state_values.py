@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
@@ -12,6 +13,9 @@ from llmspell.errors import ConfigError, ConflictError, SerializationError, Unkn
 from llmspell.plugins.state.api import MAX_KEY_LENGTH, MAX_OWNER_LENGTH
 
 from . import raises
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 
 def multibyte(n: int) -> str:
@@ -28,7 +32,7 @@ class Profile:
 class ValueTests:
     """Mixed into :class:`~llmspell.contrib.testing.contracts.state.StateContract`."""
 
-    async def test_set_get_versions(self, kernel: Any, owner: str) -> None:
+    async def test_set_get_versions(self, kernel: Kernel, owner: str) -> None:
         """A missing key reads as None (or the default); each set returns the new version, from 1 up
         by 1; any JSON value round-trips."""
         prefs = kernel.state.scope("user", owner)
@@ -38,12 +42,12 @@ class ValueTests:
         assert await prefs.set("theme", {"dark": True}) == 1
         assert await prefs.set("theme", {"dark": False}) == 2
         item = await prefs.get_versioned("theme")
-        assert (item.value, item.version) == ({"dark": False}, 2)
+        assert item is not None and (item.value, item.version) == ({"dark": False}, 2)
         for value in (0, -1.5, "text", True, None, [1, [2, {"a": None}]], {"ü": "ñ"}):
             await prefs.set("any", value)
             assert await prefs.get("any", "default") == value
 
-    async def test_scopes_and_owners_are_isolated(self, kernel: Any, owner: str) -> None:
+    async def test_scopes_and_owners_are_isolated(self, kernel: Kernel, owner: str) -> None:
         """Keys of one (scope, owner) are invisible to every other scope and owner, also to an owner
         that extends it ("u" + "0", "u" + "/x")."""
         state = kernel.state
@@ -58,7 +62,7 @@ class ValueTests:
         assert await state.scope("agent", owner).get("k") is None
         assert (await state.scope("app").set("k", 1)) >= 1
 
-    async def test_get_many_delete_list_scan(self, kernel: Any, owner: str) -> None:
+    async def test_get_many_delete_list_scan(self, kernel: Kernel, owner: str) -> None:
         """get_many leaves missing keys out; list and scan return keys with the prefix in code-point
         order; delete returns True once, then False."""
         s = kernel.state.scope("session", owner)
@@ -79,7 +83,7 @@ class ValueTests:
         assert await s.delete("carton") is False
         assert await s.list("cart") == ["cart.1", "cart.10", "cart.2"]
 
-    async def test_compare_and_set(self, kernel: Any, owner: str) -> None:
+    async def test_compare_and_set(self, kernel: Kernel, owner: str) -> None:
         """set(expected_version=n) writes only when the stored version is n (0: the key is absent),
         else raises ConflictError carrying the current version and value; delete(expected_version=)
         likewise."""
@@ -98,7 +102,7 @@ class ValueTests:
             await s.delete("theme", expected_version=v1)
         assert await s.delete("theme", expected_version=v2) is True
 
-    async def test_expected_version_on_missing_key(self, kernel: Any, owner: str) -> None:
+    async def test_expected_version_on_missing_key(self, kernel: Kernel, owner: str) -> None:
         """An expected version >= 1 on a missing key raises ConflictError with no current version or
         value, and writes nothing."""
         s = kernel.state.scope("user", owner)
@@ -107,7 +111,7 @@ class ValueTests:
         assert info.value.current_version is None and info.value.current_value is None
         assert await s.get_versioned("nothing") is None
 
-    async def test_update_retries_then_succeeds(self, kernel: Any, owner: str) -> None:
+    async def test_update_retries_then_succeeds(self, kernel: Kernel, owner: str) -> None:
         """update(fn) re-reads and calls fn again when another writer got in between, and writes
         fn's result on the fresh value."""
         s = kernel.state.scope("user", owner)
@@ -125,7 +129,7 @@ class ValueTests:
         assert calls == [1, 10] and (result.value, result.version) == (11, 3)
         assert await s.get("visits") == 11
 
-    async def test_update_gives_up_after_bounded_retries(self, kernel: Any, owner: str) -> None:
+    async def test_update_gives_up_after_bounded_retries(self, kernel: Kernel, owner: str) -> None:
         """update(retries=n) calls fn at most n + 1 times, then raises ConflictError."""
         s = kernel.state.scope("user", owner)
         other = kernel.state.scope("user", owner)
@@ -142,7 +146,7 @@ class ValueTests:
         assert len(calls) == 4
         assert await s.get("n") == 400
 
-    async def test_attrs_values_round_trip(self, kernel: Any, owner: str) -> None:
+    async def test_attrs_values_round_trip(self, kernel: Kernel, owner: str) -> None:
         """attrs values are stored as JSON and come back as dicts, or as the class with cls=."""
         s = kernel.state.scope("agent", owner)
         await s.set("profile", Profile("ada", ("en", "fr")))
@@ -152,12 +156,12 @@ class ValueTests:
         assert updated.value == Profile("bob", ("en", "fr"))
         assert (await s.get_many(["profile"], cls=Profile)) == {"profile": Profile("bob", ("en", "fr"))}
 
-    async def test_bad_values_are_refused_before_writing(self, kernel: Any, owner: str) -> None:
+    async def test_bad_values_are_refused_before_writing(self, kernel: Kernel, owner: str) -> None:
         """A value that is not JSON (objects, sets, NaN, non-string keys, ints beyond 64 bits)
         raises SerializationError naming its JSON path, and nothing is written."""
         s = kernel.state.scope("user", owner)
         await s.set("k", "good")
-        cases = [
+        cases: list[tuple[Any, str]] = [
             ({"a": {"b": [1, object()]}}, "$.a.b[1]"),
             ({"when": {1, 2}}, "$.when"),
             ([math.nan], "$[0]"),
@@ -168,19 +172,25 @@ class ValueTests:
             with pytest.raises(SerializationError) as info:
                 await s.set("k", value)
             assert info.value.path == path
+
+            def bad(_: Any, v: Any = value) -> Any:
+                return v
+
             with pytest.raises(SerializationError):
-                await s.update("k", lambda _, v=value: v)
-        assert (await s.get_versioned("k")).version == 1
+                await s.update("k", bad)
+        kept = await s.get_versioned("k")
+        assert kept is not None and kept.version == 1
         with pytest.raises(SerializationError):
             await s.set("fresh", object())
         assert await s.list() == ["k"]
 
-    async def test_bad_keys_scopes_and_owners(self, kernel: Any, owner: str) -> None:
+    async def test_bad_keys_scopes_and_owners(self, kernel: Kernel, owner: str) -> None:
         """Empty keys, keys with control characters and non-strings raise ValidationError; an
         unknown scope raises UnknownNameError listing the scopes; an empty, control-character or
         non-string owner raises ValidationError; a negative expected version raises ValidationError."""
         s = kernel.state.scope("user", owner)
-        for key in ("", "line\nbreak", "nul\x00", 7, None):
+        bad_keys: tuple[Any, ...] = ("", "line\nbreak", "nul\x00", 7, None)  # non-strings on purpose
+        for key in bad_keys:
             with pytest.raises(ValidationError):
                 await s.set(key, 1)
             with pytest.raises(ValidationError):
@@ -189,13 +199,14 @@ class ValueTests:
         with pytest.raises(UnknownNameError) as info:
             kernel.state.scope("global", owner)
         assert "user" in str(info.value) and "temp" in str(info.value), "rule: an unknown scope lists the scopes"
-        for bad_owner in (None, "", "a\tb", 7):
+        bad_owners: tuple[Any, ...] = (None, "", "a\tb", 7)
+        for bad_owner in bad_owners:
             with pytest.raises(ValidationError):
                 kernel.state.scope("user", bad_owner)
         with pytest.raises(ValidationError):
             await s.set("k", 1, expected_version=-2)
 
-    async def test_key_of_the_maximum_length_in_multibyte_characters(self, kernel: Any, owner: str) -> None:
+    async def test_key_of_the_maximum_length_in_multibyte_characters(self, kernel: Kernel, owner: str) -> None:
         """A key of exactly MAX_KEY_LENGTH (512) characters, made of 3-byte and 4-byte UTF-8
         characters, is accepted (written, read back, listed); one character more raises
         ValidationError naming the limit. The limit counts characters, not bytes."""
@@ -210,7 +221,7 @@ class ValueTests:
                 await call
         assert await s.list() == [longest], "rule: a key over the limit writes nothing"
 
-    async def test_owner_of_the_maximum_length_in_multibyte_characters(self, kernel: Any, owner: str) -> None:
+    async def test_owner_of_the_maximum_length_in_multibyte_characters(self, kernel: Kernel, owner: str) -> None:
         """An owner id of exactly MAX_OWNER_LENGTH (256) characters of 3-byte and 4-byte UTF-8,
         with a key of MAX_KEY_LENGTH (the longest record key the service writes), is accepted
         and isolated from other owners; one character more raises ValidationError naming the limit."""
@@ -224,7 +235,7 @@ class ValueTests:
                     match=str(MAX_OWNER_LENGTH)):
             kernel.state.scope("user", longest_owner + "x")
 
-    async def test_reject_policy(self, make_state_kernel: Any, owner: str) -> None:
+    async def test_reject_policy(self, make_state_kernel: Callable[..., Kernel], owner: str) -> None:
         """Under the reject policy a write by a handle that never read the key (or read an older
         version) raises ConflictError; creating is fine; other keys stay last-write-wins."""
         async with make_state_kernel(config={"state": {"policies": {"cart.*": "reject"}}}) as kernel:
@@ -239,7 +250,7 @@ class ValueTests:
             assert info.value.current_value == [1, 2]
             assert await a.set("plain", 1) == 1 and await b.set("plain", 2) == 2  # last write wins
 
-    async def test_merge_policies(self, make_state_kernel: Any, owner: str) -> None:
+    async def test_merge_policies(self, make_state_kernel: Callable[..., Kernel], owner: str) -> None:
         """Under merge:<reducer> policies concurrent sets combine (counter_add, list_append,
         set_union, deep_merge, max, min); an explicit expected_version replaces; a value the reducer
         refuses raises ValidationError."""
@@ -273,14 +284,15 @@ class ValueTests:
                 "best": 9,
                 "low": 3,
             }
-            assert (await s.get_versioned("hits")).version == 3
+            hits = await s.get_versioned("hits")
+            assert hits is not None and hits.version == 3
             await s.set("hits", 5, expected_version=3)  # an explicit CAS replaces
             assert await s.get("hits") == 5
             with pytest.raises(ValidationError):
                 await s.set("hits", "not a number")
             assert await s.get("hits") == 5
 
-    async def test_unknown_reducer_is_a_clear_error(self, make_state_kernel: Any, owner: str) -> None:
+    async def test_unknown_reducer_is_a_clear_error(self, make_state_kernel: Callable[..., Kernel], owner: str) -> None:
         """An unknown reducer in config raises ConfigError listing the known reducers; set_policy
         with one raises UnknownNameError."""
         with pytest.raises(ConfigError) as info:

@@ -23,9 +23,9 @@ docstring states the rule it checks, and a failing assertion names it (``rule: .
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
@@ -37,6 +37,9 @@ from llmspell.plugins.events.api import MAX_STREAM_LENGTH, Event
 from llmspell.plugins.events.backend import Snapshot
 
 from . import opened, raises, selected_backend
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["EventLogContract", "MAX_STREAM_LENGTH"]
 
@@ -55,7 +58,7 @@ class EventLogContract:
     the suite then tests the events backend it selects."""
 
     @pytest.fixture
-    def event_log(self, make_kernel: Any) -> Any:
+    def event_log(self, make_kernel: Callable[..., Kernel]) -> Any:
         """Override: your backend, built but not opened (the suite opens and closes it); or set
         ``kernel_config`` and the suite builds the backend that configuration selects."""
         return selected_backend(make_kernel, self.kernel_config, "events", "event_log")

@@ -20,9 +20,9 @@ see :mod:`llmspell.plugins.sessions.api`); they store any string id, and one of
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
@@ -39,6 +39,9 @@ from llmspell.plugins.sessions.api import (
 )
 
 from . import opened, raises, selected_backend
+
+if TYPE_CHECKING:
+    from llmspell import Kernel
 
 __all__ = ["SessionBackendContract", "make_session"]
 
@@ -70,7 +73,7 @@ class SessionBackendContract:
     the suite then tests the sessions backend it selects."""
 
     @pytest.fixture
-    def session_backend(self, make_kernel: Any) -> Any:
+    def session_backend(self, make_kernel: Callable[..., Kernel]) -> Any:
         """Override: your backend, built but not opened (the suite opens and closes it); or set
         ``kernel_config`` and the suite builds the backend that configuration selects."""
         return selected_backend(make_kernel, self.kernel_config, "sessions", "session_backend")

@@ -138,7 +138,7 @@ class StateContract(BackendProtocolTests, ValueTests, LifecycleTests):
     the suite then tests the state backend it selects."""
 
     @pytest.fixture
-    def state_backend(self, make_kernel: Any) -> StateBackend:
+    def state_backend(self, make_kernel: Callable[..., Kernel]) -> StateBackend:
         """Override: your backend, built but not opened (the suite opens and closes it); or set
         ``kernel_config`` and the suite builds the backend that configuration selects."""
         return selected_backend(make_kernel, self.kernel_config, "state", "state_backend")
