@@ -29,9 +29,7 @@ async def main(data_dir: str, config: str, op: str, arg: str, lines: list[bytes]
     elif op == "delete":
         await kernel.sessions.delete(arg)
     elif op == "import":
-        from llmspell.plugins.sessions.transfer import import_session
-
-        await import_session(kernel, lines)
+        await kernel.sessions.import_lines(lines)
     elif op == "delta":
         sys.path.insert(0, str(Path(__file__).parents[1]))
         from tests.agents.agent_helpers import Writer

@@ -25,7 +25,11 @@ from llmspell.errors import ValidationError
 
 from .._interop import session_id_for
 
+#: The llmspell event type of an ADK event in a session's stream.
+EVENT_TYPE = "adk.event"
+
 __all__ = [
+    "EVENT_TYPE",
     "session_id",
     "user_owner",
     "user_key",

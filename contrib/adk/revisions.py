@@ -17,6 +17,8 @@ from google.adk.errors._stale_session_error import StaleSessionError
 from llmspell.plugins.sessions.api import Session
 from llmspell.serde import utcnow
 
+from .names import EVENT_TYPE
+
 if TYPE_CHECKING:
     from .sessions import LlmspellSessionService
 
@@ -41,8 +43,6 @@ class Revisions:
 
     async def newest(self, sid: str) -> dict[str, Any] | None:
         """The payload of the newest ``adk.event`` of a session, or None."""
-        from .sessions import EVENT_TYPE
-
         found = await self.service.kernel.events.query(EVENT_TYPE, stream=sid, reverse=True, limit=1)
         return found[0].payload if found else None
 
@@ -56,8 +56,6 @@ class Revisions:
         return record, max(stored, logged), newest
 
     async def _repair(self, record: Session, stored: int) -> Session:
-        from .sessions import EVENT_TYPE
-
         service = self.service
         events = await service.kernel.events.query(EVENT_TYPE, stream=record.id)
         missed = [e.payload for e in events if int(e.payload["revision"]) > stored]

@@ -41,7 +41,7 @@ from llmspell.plugins.sessions.api import Session, SessionQuery, SessionStatus
 from llmspell.plugins.state.api import KeyWrite
 
 from .._interop import Bridge
-from .names import session_id, user_key, user_key_prefix
+from .names import EVENT_TYPE, session_id, user_key, user_key_prefix
 from .revisions import STALE_MESSAGE, Revisions, StaleSessionError
 
 if TYPE_CHECKING:
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LlmspellSessionService", "EVENT_TYPE"]
 
-EVENT_TYPE = "adk.event"
 _NAMESPACE = uuid.UUID("6f1b2a5e-8f3c-4d7a-9c1e-2b4d6a8f0c13")
 
 

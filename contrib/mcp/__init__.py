@@ -103,4 +103,4 @@ async def llmspell_shutdown(kernel: Kernel) -> None:
 def llmspell_register_commands(cli: Any, kernel: Kernel) -> None:
     from .cli import register
 
-    register(cli)
+    register(cli, POOL)

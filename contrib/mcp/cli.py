@@ -10,9 +10,13 @@ from llmspell.plugins.cli.api import console, echo_json, pass_kernel, run
 
 if TYPE_CHECKING:
     from llmspell import Kernel
+    from llmspell.services import StashKey
+
+    from . import McpPool
 
 
-def register(cli: click.Group) -> None:
+def register(cli: click.Group, pool_key: StashKey[McpPool]) -> None:
+    """Add ``llmspell mcp``; ``pool_key``: where the plugin keeps its connection pool."""
     @cli.group("mcp")
     def mcp() -> None:
         """Serve llmspell agents and tools over MCP; list the tools of configured MCP servers."""
@@ -86,11 +90,9 @@ def register(cli: click.Group) -> None:
     @pass_kernel
     def tools_cmd(kernel: Kernel, as_json: bool) -> None:
         """The llmspell tools made from the configured MCP servers."""
-        from . import POOL
-
         async def go() -> list[dict[str, Any]]:
             async with kernel:
-                pool = kernel.stash.get(POOL, None)
+                pool = kernel.stash.get(pool_key, None)
                 return [] if pool is None else [
                     {"name": t.name, "server": t.connection.name, "remote": t.remote, "description": t.description,
                      "parameters": t.parameters}

@@ -118,4 +118,4 @@ def llmspell_register_artifact_metadata_backends(register: Any) -> None:
 def llmspell_register_commands(cli: Any, kernel: Kernel) -> None:
     from .cli import register_commands
 
-    register_commands(cli)
+    register_commands(cli, database)

@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from llmspell import Kernel
 
 __all__ = ["register_commands"]
 
 
-def register_commands(cli: click.Group) -> None:
+def register_commands(cli: click.Group, database: Callable[[Kernel], Any]) -> None:
+    """Add ``llmspell postgres``; ``database``: the plugin's shared database of a kernel."""
     from llmspell.plugins.cli.api import echo_json, pass_kernel, run
 
     @cli.group("postgres")
@@ -24,7 +27,6 @@ def register_commands(cli: click.Group) -> None:
     @pass_kernel
     def status(kernel: Kernel, as_json: bool) -> None:
         """Show the server, the schema and its migration level."""
-        from . import database
         from .migrations import LATEST, MIGRATIONS, level
 
         async def go() -> dict[str, Any]:
@@ -52,7 +54,6 @@ def register_commands(cli: click.Group) -> None:
     @pass_kernel
     def migrate_cmd(kernel: Kernel, dry_run: bool, as_json: bool) -> None:
         """Create the schema's tables, or bring them to the current migration."""
-        from . import database
         from .migrations import migrate
 
         async def go() -> list[Any]:

@@ -462,7 +462,7 @@ class SessionManager:
         whole input is checked before anything is written, and an existing id is refused."""
         from .transfer import import_session
 
-        return await import_session(self.kernel, lines)
+        return await import_session(self, lines)
 
     async def delete(self, session_id: str) -> None:
         """Delete a session with its state, event stream and session artifacts.

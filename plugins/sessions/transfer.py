@@ -37,10 +37,10 @@ from llmspell.plugins.events.api import Event, EventService
 from llmspell.plugins.sessions.api import PENDING, SCHEMA_VERSION, Session, SessionStatus, check_session_id
 from llmspell.plugins.state.api import StateItem, StateService, check_key
 
-from .manager import MANAGER
-
 if TYPE_CHECKING:
     from llmspell import Kernel
+
+    from .manager import SessionManager
 
 S = SessionStatus
 
@@ -89,7 +89,7 @@ def _line(data: dict[str, Any]) -> bytes:
     return orjson.dumps(data) + b"\n"
 
 
-async def import_session(kernel: Kernel, lines: Iterable[bytes | str]) -> Session:
+async def import_session(manager: SessionManager, lines: Iterable[bytes | str]) -> Session:
     """Recreate an exported session; fails if a session with its id already exists.
 
     The whole file is read and checked before anything is written: every line's shape,
@@ -102,13 +102,13 @@ async def import_session(kernel: Kernel, lines: Iterable[bytes | str]) -> Sessio
     first and gets its exported status with the last write; a failure removes what was
     written, and a crash leaves a record that startup recovery removes.
     """
+    kernel = manager.kernel
     header, items, events, artifacts = _parse(kernel, lines)
     try:
         session = serde.structure(header["session"], Session)
     except Exception as exc:  # noqa: BLE001 - a malformed record, reported as the header's
         lines_ = "; ".join(serde.describe_structure_error(exc, "session"))
         raise ValidationError(f"session export header: {lines_}") from None
-    manager = kernel.stash[MANAGER]
     sid = check_session_id(session.id, "exported session id")
     if session.user_id is not None:
         check_user_id(session.user_id, "exported session user id")

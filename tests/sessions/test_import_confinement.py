@@ -8,7 +8,6 @@ import pytest
 from llmspell.errors import NotFoundError, ValidationError
 from llmspell.ids import new_id
 from llmspell.plugins.sessions.api import PENDING, SessionStatus
-from llmspell.plugins.sessions.transfer import export_session, import_session
 
 
 @pytest.fixture
@@ -25,7 +24,7 @@ async def exported(kernel):
     await kernel.artifacts.save("notes.md", b"v2", session_id=source.id)
     await kernel.sessions.suspend(source.id)
     await kernel.events.flush()
-    return source, [orjson.loads(line) async for line in export_session(kernel, source.id)]
+    return source, [orjson.loads(line) async for line in kernel.sessions.export(source.id)]
 
 
 def retarget(docs, session_id):
@@ -88,7 +87,7 @@ async def test_an_edited_export_cannot_write_into_other_sessions_or_users(make_k
         docs.append({**next(d for d in docs if d["kind"] == "event"), "event": {
             **next(d for d in docs if d["kind"] == "event")["event"], "id": new_id(), "stream": "system",
             "seq": len([d for d in docs if d["kind"] == "event"]) + 1}})
-        imported = await import_session(kernel, encode(docs))
+        imported = await kernel.sessions.import_lines(encode(docs))
         await kernel.events.flush()
         assert imported.id == "imported-1" and imported.cleaned == ()
         assert await snapshot(kernel, victim.id) == before
@@ -110,7 +109,7 @@ async def test_a_bad_line_anywhere_writes_nothing(make_kernel, kernel_config):
         docs = retarget(docs, "imported-2")
         docs.append({"kind": "state", "key": "bad\nkey", "value": 1, "version": 1, "schema_version": 1})
         with pytest.raises(ValidationError, match="control character"):
-            await import_session(kernel, encode(docs))
+            await kernel.sessions.import_lines(encode(docs))
         await assert_nothing_under(kernel, "imported-2")
 
 
@@ -129,7 +128,7 @@ async def test_an_artifact_whose_blob_is_missing_or_misdescribed_is_refused(make
             edited = retarget(docs, sid)
             edit(next(d for d in edited if d["kind"] == "artifact"))
             with pytest.raises(ValidationError, match=message):
-                await import_session(kernel, encode(edited))
+                await kernel.sessions.import_lines(encode(edited))
             await assert_nothing_under(kernel, sid)
         # the source's artifacts still load (no blob record was replaced)
         assert await kernel.artifacts.load("notes.md", session_id=source.id) == b"v2"
@@ -139,12 +138,12 @@ async def test_artifact_versions_are_kept_as_exported_or_refused(make_kernel, ke
     async with make_kernel(kernel_config) as kernel:
         _, docs = await exported(kernel)
         kept = retarget(docs, "imported-3")
-        await import_session(kernel, encode(kept))
+        await kernel.sessions.import_lines(encode(kept))
         assert [m.ref.version for m in await kernel.artifacts.versions("notes.md", session_id="imported-3")] == [1, 2]
         gap = retarget([d for d in docs if not (d["kind"] == "artifact" and d["meta"]["ref"]["version"] == 1)],
                        "imported-4")
         with pytest.raises(ValidationError, match=r"versions \[2\]"):
-            await import_session(kernel, encode(gap))
+            await kernel.sessions.import_lines(encode(gap))
         await assert_nothing_under(kernel, "imported-4")
 
 
@@ -155,7 +154,7 @@ async def test_event_ids_already_in_the_log_are_refused_and_nothing_is_left(make
         taken = await anext(aiter(kernel.events.read(source.id)))
         next(d for d in edited if d["kind"] == "event")["event"]["id"] = taken.id
         with pytest.raises(ValidationError, match="already in this event log"):
-            await import_session(kernel, encode(edited))
+            await kernel.sessions.import_lines(encode(edited))
         await assert_nothing_under(kernel, "imported-5")
         assert (await anext(aiter(kernel.events.read(source.id)))).id == taken.id
 
@@ -183,7 +182,7 @@ async def test_an_import_is_invisible_until_its_last_write(make_kernel, kernel_c
         commit = kernel.artifacts.index.commit
         kernel.artifacts.index.commit = spy
         try:
-            imported = await import_session(kernel, encode(retarget(docs, "imported-6")))
+            imported = await kernel.sessions.import_lines(encode(retarget(docs, "imported-6")))
         finally:
             kernel.artifacts.index.commit = commit
         assert seen and all(status is SessionStatus.IMPORTING for status in seen)

@@ -17,7 +17,6 @@ import pytest
 from llmspell.errors import NotFoundError
 from llmspell.ids import new_id
 from llmspell.plugins.sessions.api import PENDING, SessionQuery, SessionStatus
-from llmspell.plugins.sessions.transfer import export_session
 from tests._kills import backend_config, delays, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -126,7 +125,7 @@ async def test_import_killed_anywhere_leaves_a_whole_session_or_none(make_kernel
         source = await kernel.sessions.create(user_id="u1")
         await fill(kernel, source.id)
         await kernel.sessions.suspend(source.id)
-        docs = [orjson.loads(line) async for line in export_session(kernel, source.id)]
+        docs = [orjson.loads(line) async for line in kernel.sessions.export(source.id)]
         whole = await contents(kernel, source.id)
 
         def export_as(sid: str) -> str:

@@ -9,7 +9,6 @@ import pytest
 
 from llmspell.errors import NotFoundError, ValidationError
 from llmspell.plugins.sessions.api import SessionService, SessionStatus
-from llmspell.plugins.sessions.transfer import export_session, import_session
 
 
 async def fill(kernel, session):
@@ -77,7 +76,7 @@ async def test_export_then_import_into_a_fresh_data_directory(make_kernel, tmp_p
         session = await one.sessions.create(user_id="u1", title="trip", metadata={"k": [1, 2]})
         await fill(one, session)
         await one.sessions.suspend(session.id)
-        lines = [line async for line in export_session(one, session.id)]
+        lines = [line async for line in one.sessions.export(session.id)]
         state = [(i.key, i.value, i.version) async for i in one.state.scope("session", session.id).scan()]
         events = [(e.id, e.type, e.seq, e.payload) async for e in one.events.read(session.id)]
         arts = [(m.ref, m.sha256, m.size, m.content_type) for m in await one.artifacts.versions("notes.md", session_id=session.id)]
@@ -86,7 +85,7 @@ async def test_export_then_import_into_a_fresh_data_directory(make_kernel, tmp_p
     blobs = Path("artifacts", "store", "blobs")
     shutil.copytree(tmp_path / "one" / blobs, tmp_path / "two" / blobs)
     async with make_kernel(data_dir=tmp_path / "two") as two:
-        imported = await import_session(two, lines)
+        imported = await two.sessions.import_lines(lines)
         assert imported.id == session.id
         again = await two.sessions.get(session.id)
         assert (again.title, again.metadata, again.status, again.created_at) == (
@@ -97,20 +96,20 @@ async def test_export_then_import_into_a_fresh_data_directory(make_kernel, tmp_p
         moved = [(m.ref, m.sha256, m.size, m.content_type) for m in await two.artifacts.versions("notes.md", session_id=session.id)]
         assert moved == arts
         with pytest.raises(ValidationError, match="already exists here"):
-            await import_session(two, lines)
+            await two.sessions.import_lines(lines)
         resumed = await two.sessions.resume(session.id)
         assert resumed.status is SessionStatus.ACTIVE
 
 
 async def test_import_rejects_malformed_documents(kernel):
     with pytest.raises(ValidationError, match="has no header line"):
-        await import_session(kernel, [])
+        await kernel.sessions.import_lines([])
     with pytest.raises(ValidationError, match="line 1: not a session export"):
-        await import_session(kernel, [b'{"kind": "header", "format": "other"}'])
+        await kernel.sessions.import_lines([b'{"kind": "header", "format": "other"}'])
     with pytest.raises(ValidationError, match="line 2"):
-        await import_session(kernel, [b'{"kind": "header", "format": "llmspell.session", "schema_version": 1, "session": {}}', b"{not json"])
+        await kernel.sessions.import_lines([b'{"kind": "header", "format": "llmspell.session", "schema_version": 1, "session": {}}', b"{not json"])
     with pytest.raises(ValidationError, match="line 1: .*schema version 99"):
-        await import_session(kernel, [b'{"kind": "header", "format": "llmspell.session", "schema_version": 99, "session": {}}'])
+        await kernel.sessions.import_lines([b'{"kind": "header", "format": "llmspell.session", "schema_version": 99, "session": {}}'])
 
 
 async def test_rebuild_restores_what_the_log_holds(kernel):

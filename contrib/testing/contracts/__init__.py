@@ -35,10 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from llmspell.services import StashKey
+
 if TYPE_CHECKING:
     from llmspell import Kernel
+    from llmspell.plugins.events.api import Event
 
-__all__ = ["opened", "check_health", "raises", "selected_backend"]
+__all__ = ["opened", "check_health", "raises", "selected_backend", "MIGRATED_NS", "FAILING_NS", "reopen", "published"]
 
 #: The registry kind and config section of each capability whose suite takes ``kernel_config``.
 _SELECTED = {"state": ("state_backend", "state"), "sessions": ("session_backend", "sessions"),
@@ -91,3 +94,25 @@ def selected_backend(make_kernel: Callable[..., Kernel], config: Any, capability
     kind, section = _SELECTED[capability]
     kernel = make_kernel(config)
     return kernel.create_backend(kind, kernel.config.section(section).backend)
+
+
+#: Namespaces whose migrations the suite registers (3 versions; a step that fails).
+MIGRATED_NS = "llmspell-contract-profile"
+FAILING_NS = "llmspell-contract-broken"
+
+
+async def reopen(backend: Any) -> None:
+    """Close the backend and open it again (what a new process does to the same storage)."""
+    await backend.close()
+    await backend.open()
+    await check_health(backend, "state_backend")
+
+
+PUBLISHED: StashKey[list[Event]] = StashKey("contract.published")
+
+
+async def published(kernel: Kernel) -> list[Event]:
+    """Every event published so far (after waiting for delivery)."""
+    await kernel.events.flush()
+    seen: list[Event] = kernel.stash[PUBLISHED]
+    return list(seen)

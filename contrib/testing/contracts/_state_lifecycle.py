@@ -56,7 +56,7 @@ class LifecycleTests:
         """A record stored at an older schema version is migrated step by step on read, written back
         at the current version (its record version + 1); new writes carry the current schema
         version."""
-        from llmspell.contrib.testing.contracts.state import MIGRATED_NS
+        from . import MIGRATED_NS
 
         s = kernel.state.scope("user", owner)
         full = f"user/{owner}/{MIGRATED_NS}.main"
@@ -77,7 +77,7 @@ class LifecycleTests:
         """A migration step that raises gives MigrationError (saying the record is unchanged) and
         leaves the stored record as it was; a record newer than the code raises SchemaVersionError
         naming its version."""
-        from llmspell.contrib.testing.contracts.state import FAILING_NS, MIGRATED_NS
+        from . import FAILING_NS, MIGRATED_NS
 
         s = kernel.state.scope("user", owner)
         full = f"user/{owner}/{FAILING_NS}"
@@ -96,7 +96,7 @@ class LifecycleTests:
     async def test_batch_migration_and_dry_run(self, kernel: Kernel, owner: str) -> None:
         """migrate(dry_run=True) counts what would change and writes nothing; migrate() rewrites
         behind records, reports failures and progress, and a second run finds nothing to do."""
-        from llmspell.contrib.testing.contracts.state import FAILING_NS, MIGRATED_NS
+        from . import FAILING_NS, MIGRATED_NS
 
         backend = kernel.state.backend
         for i in range(3):
@@ -126,7 +126,7 @@ class LifecycleTests:
     ) -> None:
         """A persistent backend, closed and opened again, still holds a record written before (by
         older code), and the service migrates it on read. Skipped when persistent is false."""
-        from llmspell.contrib.testing.contracts.state import MIGRATED_NS, reopen
+        from . import MIGRATED_NS, reopen
 
         if not backend.persistent:
             pytest.skip("the backend's persistent is false: nothing outlives close()")
@@ -166,7 +166,7 @@ class LifecycleTests:
         """Each write and delete publishes one state.changed event (in the session's stream for the
         session scope, none for user scope), temp scopes publish nothing, and a watch sees only its
         prefix until closed."""
-        from .state import published
+        from . import published
 
         async with make_state_kernel(events=True) as kernel:
             watched: list[StateChange] = []
@@ -259,7 +259,7 @@ class LifecycleTests:
     async def test_rebuild_from_change_events(self, make_state_kernel: Callable[..., Kernel], owner: str) -> None:
         """rebuild(scope, owner, state.changed payloads) restores values and versions exactly, and
         publishes nothing."""
-        from .state import published
+        from . import published
 
         async with make_state_kernel(events=True) as kernel:
             s = kernel.state.scope("session", owner)
@@ -301,7 +301,7 @@ class LifecycleTests:
             await kernel.hook.agent_initialize(agent=again, ctx=await kernel.context())
             assert again.turns == 3 and hooks.restored[-1]["turns"] == 3
         if backend.persistent:  # reopened, in a new kernel (as a new process would), the same agent state
-            from llmspell.contrib.testing.contracts.state import reopen
+            from . import reopen
 
             await reopen(backend)
             async with make_state_kernel() as kernel:

@@ -35,18 +35,14 @@ from llmspell import hookimpl
 from llmspell.kernel import Kernel
 from llmspell.plugins.events.api import Event
 from llmspell.plugins.state.backend import StateBackend
-from llmspell.services import StashKey
 
-from . import check_health, opened, selected_backend
+from . import FAILING_NS, MIGRATED_NS, PUBLISHED, opened, published, reopen, selected_backend
 from ._state_backend import BackendProtocolTests
 from ._state_lifecycle import LifecycleTests
 from ._state_values import ValueTests
 
 __all__ = ["StateContract", "MIGRATED_NS", "FAILING_NS", "published", "reopen"]
 
-#: Namespaces whose migrations the suite registers (3 versions; a step that fails).
-MIGRATED_NS = "llmspell-contract-profile"
-FAILING_NS = "llmspell-contract-broken"
 
 
 def _v1_to_v2(value: dict[str, Any]) -> dict[str, Any]:
@@ -101,16 +97,6 @@ class _Provider:
         register("contract", lambda kernel: _Borrowed(self.backend), "the backend under test")
 
 
-async def reopen(backend: Any) -> None:
-    """Close the backend and open it again (what a new process does to the same storage)."""
-    await backend.close()
-    await backend.open()
-    await check_health(backend, "state_backend")
-
-
-PUBLISHED: StashKey[list[Event]] = StashKey("contract.published")
-
-
 class _Recorder:
     """Subscribes to every event once the kernel runs, for assertions on what was published."""
 
@@ -119,13 +105,6 @@ class _Recorder:
         seen: list[Event] = []
         kernel.stash[PUBLISHED] = seen
         kernel.events.subscribe("**", seen.append)
-
-
-async def published(kernel: Kernel) -> list[Event]:
-    """Every event published so far (after waiting for delivery)."""
-    await kernel.events.flush()
-    seen: list[Event] = kernel.stash[PUBLISHED]
-    return list(seen)
 
 
 class StateContract(BackendProtocolTests, ValueTests, LifecycleTests):
