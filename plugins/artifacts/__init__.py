@@ -58,7 +58,8 @@ def _root(kernel: Any) -> Any:
 
 @hookimpl
 def llmspell_register_config(register: Any) -> None:
-    register("artifacts", ArtifactsConfig, "artifact storage: backends, codecs, keys, retention")
+    register("artifacts", ArtifactsConfig, "artifact storage: backends, codecs, keys, retention",
+             backends={"backend": "artifact backend", "metadata": "artifact metadata backend"})
 
 
 @hookimpl(trylast=True)
@@ -120,9 +121,6 @@ def _takes_arg(fn: Any) -> bool:
 def llmspell_configure(kernel: Any) -> None:
     config: ArtifactsConfig = kernel.config.section("artifacts")
     problems = []
-    for field, kind in (("backend", "artifact backend"), ("metadata", "artifact metadata backend")):
-        if problem := kernel.check_backend(f"artifacts.{field}", kind, getattr(config, field)):
-            problems.append(problem)
     codecs = kernel.registry("artifact codec")
     for where, chain in [("codecs", config.codecs), *((f"scope_codecs.{s}", c) for s, c in config.scope_codecs.items())]:
         for name in chain:

@@ -23,8 +23,8 @@ import attrs
 import orjson
 
 from llmspell import serde
-from llmspell.context import check_user_id
 from llmspell.errors import ValidationError
+from llmspell.plugins._values import check_user_id
 from llmspell.plugins.artifacts.api import (
     ArtifactAcl,
     ArtifactId,

@@ -67,7 +67,8 @@ def _diskcache(kernel: Any) -> DiskcacheStateBackend:
 
 @hookimpl
 def llmspell_register_config(register: Any) -> None:
-    register("state", StateConfig, "durable state: backend, conflict policies, retries, migrations")
+    register("state", StateConfig, "durable state: backend, conflict policies, retries, migrations",
+             backends={"backend": "state backend"})
 
 
 @hookimpl
@@ -87,8 +88,6 @@ def llmspell_configure(kernel: Any) -> None:
     config: StateConfig = kernel.config.section("state")
     reducers = kernel.registry("state reducer")
     problems = []
-    if problem := kernel.check_backend("state.backend", "state backend", config.backend):
-        problems.append(problem)
     for where, spec in [("state.default_policy", config.default_policy)] + [
         (f"state.policies.{pattern!r}", spec) for pattern, spec in config.policies.items()
     ]:
@@ -110,12 +109,6 @@ def llmspell_register_services(kernel: Any, register: Any) -> None:
     manager = StateManager(kernel, config, kernel.create_backend("state backend", config.backend))
     kernel.stash[MANAGER] = manager
     register(StateService, manager)
-
-
-@hookimpl(tryfirst=True)
-async def llmspell_startup(kernel: Any) -> None:
-    """Open the store first, so that other plugins' startup hooks can use it."""
-    await kernel.stash[MANAGER].open()
 
 
 @hookimpl

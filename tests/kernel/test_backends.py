@@ -114,7 +114,7 @@ async def test_the_default_backends_are_opened_by_the_kernel(make_kernel: Any) -
     async with make_kernel() as kernel:
         health = await kernel.health()
     assert set(health) == {
-        "event backend disk", "event transport memory", "state backend diskcache",
+        "event backend diskcache", "event transport local", "state backend diskcache",
         "artifact backend filesystem", "artifact metadata backend sqlite", "session backend diskcache",
     }
     assert all(problems == [] for problems in health.values()), health
@@ -154,4 +154,4 @@ def test_a_section_declares_its_backend_keys_and_the_kernel_checks_them(make_ker
     assert make_kernel({"thing": {"backend": "memory"}}, plugins=[Thing()]).config.section("thing").backend == "memory"
     with pytest.raises(ConfigError) as info:
         make_kernel({"thing": {"backend": "nope"}}, plugins=[Thing()])
-    assert "thing.backend: unknown state backend 'nope' (registered: diskcache, memory)" in str(info.value)
+    assert "thing.backend: unknown state backend 'nope' (registered: diskcache, memory" in str(info.value)
