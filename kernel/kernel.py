@@ -146,7 +146,6 @@ class Kernel:
             unavailable={name: extra for name, (_, _, extra) in self._loader.unavailable.items()},
         )
         self._collect_registrations()
-        self._check_backends()
         self._backends: list[tuple[str, str, Any]] = []  # (kind, name, backend), in creation order
         self._opened: list[tuple[str, str, Any]] = []
         self.services = Services()
@@ -156,7 +155,7 @@ class Kernel:
         """True: the kernel's own system events (``kernel.started`` ...) are not published,
         so that looking at a data directory (``llmspell sessions list``) adds nothing to it."""
         self._started_plugins: list[str] = []
-        self.call_each(self.hook.configure(kernel=self))
+        self._configure()
 
     # -- plugins and registrations --------------------------------------------------
 
@@ -250,14 +249,21 @@ class Kernel:
         except KeyError:
             raise ConfigError([f"no registry of kind {kind!r}; kinds: {', '.join(sorted(self.registries))}"]) from None
 
-    def _check_backends(self) -> None:
-        """Check every backend name a section declares (``register(..., backends={key: kind})``)."""
+    def _configure(self) -> None:
+        """Check every backend name a section declares (``register(..., backends={key: kind})``)
+        and run ``llmspell_configure``; the problems of both are reported together."""
         problems = []
         for spec in self.section_specs.values():
             for key, kind in spec.backends.items():
                 name = getattr(self.config.section(spec.name), key)
                 if problem := self.check_backend(f"{spec.name}.{key}", kind, name):
                     problems.append(problem)
+        try:
+            self.call_each(self.hook.configure(kernel=self))
+        except ConfigError as exc:
+            if problems:
+                raise ConfigError([*problems, *exc.problems], source=exc.source or self.config.source) from None
+            raise
         if problems:
             raise ConfigError(problems, source=self.config.source)
 
