@@ -7,8 +7,8 @@ ISO-8601 in UTC, bytes are base64, sets are lists, unions of records carry an ex
 tag (never a class name). JSON is produced by :func:`dumps` and read by :func:`loads`;
 nothing is ever pickled.
 
-Persisted records carry a ``schema_version`` field; :func:`check_schema_version` turns a
-record written by newer code into a clear :class:`~llmspell.errors.SchemaVersionError`.
+Persisted records carry a ``schema_version`` field; a record written by newer code is
+refused with a clear :class:`~llmspell.errors.SchemaVersionError`.
 
 *Limits* shared by every value llmspell stores (state values, session and artifact
 metadata, event payloads): integers fit in 64 bits, containers nest at most
@@ -33,7 +33,7 @@ import cattrs.strategies
 import orjson
 from cattrs.errors import BaseValidationError, ForbiddenExtraKeysError
 
-from .errors import SchemaVersionError, SerializationError
+from .errors import SerializationError
 
 __all__ = [
     "MAX_DEPTH",
@@ -51,7 +51,6 @@ __all__ = [
     "is_json",
     "describe_structure_error",
     "register_tagged_union",
-    "check_schema_version",
     "utcnow",
 ]
 
@@ -393,12 +392,3 @@ def describe_structure_error(exc: BaseException, path: str = "$") -> list[str]:
             where = where.removeprefix("$").removeprefix(".") or "(top level)"
         lines.append(f"{where}: {message}" if where else line)
     return lines
-
-
-def check_schema_version(kind: str, stored: int, current: int) -> None:
-    """Refuse a record written by newer code instead of misreading it."""
-    if stored > current:
-        raise SchemaVersionError(
-            f"{kind} record has schema version {stored}, but this code reads up to "
-            f"version {current}; upgrade llmspell (or the plugin that owns it)"
-        )

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from llmspell.errors import ValidationError
+from llmspell.errors import SchemaVersionError, ValidationError
 from llmspell.serde import MAX_DEPTH, RECORD_DEPTH, check_json
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "MAX_USER_ID",
     "check_int",
     "check_mapping",
+    "check_schema_version",
     "check_user_id",
     "dumps_data",
 ]
@@ -79,6 +80,15 @@ def dumps_data(data: Any) -> bytes:
     """
     check_json(data, max_depth=RECORD_DEPTH)
     return orjson.dumps(data)
+
+
+def check_schema_version(kind: str, stored: int, current: int) -> None:
+    """Refuse a record written by newer code instead of misreading it."""
+    if stored > current:
+        raise SchemaVersionError(
+            f"{kind} record has schema version {stored}, but this code reads up to "
+            f"version {current}; upgrade llmspell (or the plugin that owns it)"
+        )
 
 
 #: Longest user id or app name (and state owner id), in characters.

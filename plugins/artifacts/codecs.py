@@ -28,7 +28,7 @@ from typing import Any
 
 from llmspell import serde
 from llmspell.errors import IntegrityError
-from llmspell.plugins._values import dumps_data
+from llmspell.plugins._values import check_schema_version, dumps_data
 from llmspell.plugins.artifacts.backend import Codec, CodecOptions, Decoder, Encoder
 
 __all__ = ["MAGIC", "EncodeChain", "DecodeChain", "FrameReader", "frame", "chain_tag", "parse_header"]
@@ -143,7 +143,7 @@ def parse_header(data: bytes | bytearray) -> tuple[list[dict[str, Any]], int] | 
         return None
     try:
         doc = serde.loads(bytes(data[len(MAGIC) + 4 : end]))
-        serde.check_schema_version("blob header", int(doc["schema_version"]), 1)
+        check_schema_version("blob header", int(doc["schema_version"]), 1)
         codecs = [{"name": str(c["name"]), "params": dict(c["params"])} for c in doc["codecs"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise IntegrityError(f"corrupt blob: unreadable header ({exc})") from None

@@ -21,6 +21,7 @@ import attrs
 
 from llmspell import serde
 from llmspell.errors import IntegrityError
+from llmspell.plugins._values import check_schema_version
 from llmspell.plugins.artifacts.api import ArtifactAcl, ArtifactId, ArtifactMeta, ArtifactPage
 from llmspell.plugins.artifacts.backend import (
     ArtifactQuery,
@@ -100,7 +101,7 @@ class SqliteArtifactIndex(StartAlias):
             if row is None:
                 db.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)", (str(SCHEMA),))
             else:
-                serde.check_schema_version("artifact index", int(row[0]), SCHEMA)
+                check_schema_version("artifact index", int(row[0]), SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise IntegrityError(f"cannot open the artifact index at {self.path}: {exc}") from exc
         self._db = db

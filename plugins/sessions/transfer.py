@@ -24,7 +24,7 @@ import orjson
 
 from llmspell import serde
 from llmspell.errors import ValidationError
-from llmspell.plugins._values import check_user_id
+from llmspell.plugins._values import check_schema_version, check_user_id
 from llmspell.plugins.artifacts.api import (
     ArtifactAcl,
     ArtifactId,
@@ -154,7 +154,7 @@ def _parse(kernel: Any, lines: Iterable[bytes | str]) -> tuple[dict[str, Any], l
                     raise ValueError("a second header line")
                 if data.get("format") != FORMAT:
                     raise ValueError(f"not a session export (format {data.get('format')!r})")
-                serde.check_schema_version("session export", int(data["schema_version"]), SCHEMA_VERSION)
+                check_schema_version("session export", int(data["schema_version"]), SCHEMA_VERSION)
                 header = data
             elif kind == "state":
                 items.append(serde.structure(data, StateItem))

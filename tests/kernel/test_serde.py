@@ -96,9 +96,9 @@ def test_strict_structuring_lists_every_problem():
 
 
 def test_schema_version_newer_than_code_is_refused():
-    serde.check_schema_version("session", 2, 2)
+    _values.check_schema_version("session", 2, 2)
     with pytest.raises(SchemaVersionError, match="schema version 3, but this code reads up to version 2"):
-        serde.check_schema_version("session", 3, 2)
+        _values.check_schema_version("session", 3, 2)
 
 
 # -- limits: cycles, depth, 64-bit integers ------------------------------------------
