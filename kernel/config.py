@@ -288,6 +288,8 @@ class SectionSpec:
     type: Any
     plugin: str
     description: str = ""
+    backends: Mapping[str, str] = attrs.Factory(dict)
+    """Key of the section -> the kind of backend it names (``{"backend": "state_backend"}``)."""
 
 
 @attrs.frozen

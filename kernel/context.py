@@ -22,7 +22,7 @@ from .ids import new_id
 if TYPE_CHECKING:
     from .services import Services
 
-__all__ = ["Principal", "ExecutionContext", "MAX_USER_ID", "check_user_id"]
+__all__ = ["Principal", "ExecutionContext"]
 
 S = TypeVar("S")
 _PRINCIPAL = re.compile(r"(?P<kind>user|app|agent|system|anonymous):(?P<id>[A-Za-z0-9._@+=-]{1,128})")
@@ -176,23 +176,3 @@ class ExecutionContext:
             deadline = min(deadline, self.deadline)
         return attrs.evolve(self, deadline=deadline)
 
-
-#: Longest user id or app name (and state owner id), in characters.
-MAX_USER_ID = 256
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def check_user_id(value: object, what: str = "user id") -> str:
-    """Return ``value`` if it is a valid user id (or app name), else raise :class:`ValidationError`."""
-    if type(value) is not str or not value:
-        raise ValidationError(f"a {what} must be a non-empty string, got {value!r}")
-    if len(value) > MAX_USER_ID:
-        raise ValidationError(f"{what} {value[:40]!r}... is {len(value)} characters long; the limit is {MAX_USER_ID}")
-    if _CONTROL.search(value):
-        raise ValidationError(f"{what} {value!r} contains a control character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(f"{what} {value!r} is not valid Unicode text (a lone surrogate)") from None
-    return value

@@ -59,7 +59,9 @@ def llmspell_register_config(register: Register) -> None:
     ``register(name, cls, description="")`` declares that the top-level table
     ``[name]`` of ``llmspell.toml`` is validated by the attrs class ``cls`` (or a
     ``list[cls]`` for an array of tables such as ``[[hooks]]``). Every field needs a
-    default, so a kernel with no config file still starts. Sync only.
+    default, so a kernel with no config file still starts. ``backends={"backend":
+    "state_backend"}`` names the section's keys that choose a backend, with the kind of
+    each: the kernel checks those names when it is built. Sync only.
     """
 
 

@@ -148,6 +148,8 @@ class Kernel:
             unavailable={name: extra for name, (_, _, extra) in self._loader.unavailable.items()},
         )
         self._collect_registrations()
+        self._backends: list[tuple[str, str, Any]] = []  # (kind in words, name, backend), in creation order
+        self._opened: list[tuple[str, str, Any]] = []
         self.services = Services()
         self.stash = Stash()
         self.started = False
@@ -155,7 +157,7 @@ class Kernel:
         """True: the kernel's own system events (``kernel.started`` ...) are not published,
         so that looking at a data directory (``llmspell sessions list``) adds nothing to it."""
         self._started_plugins: list[str] = []
-        self.call_each(self.hook.configure(kernel=self))
+        self._configure()
 
     # -- plugins and registrations --------------------------------------------------
 
@@ -222,11 +224,14 @@ class Kernel:
             self._run(step)
 
     @staticmethod
-    def _add_section(specs: dict[str, SectionSpec], plugin: str, name: str, cls: Any, description: str = "") -> None:
+    def _add_section(
+        specs: dict[str, SectionSpec], plugin: str, name: str, cls: Any, description: str = "",
+        backends: Mapping[str, str] | None = None,
+    ) -> None:
         if name in specs or name in ("data_dir", "distribution", "plugins"):
             first = specs[name].plugin if name in specs else "the kernel"
             raise PluginError(plugin, f"config section {name!r} is already registered by {first}")
-        specs[name] = SectionSpec(name, cls, plugin, description)
+        specs[name] = SectionSpec(name, cls, plugin, description, dict(backends or {}))
 
     def _collect_registrations(self, plugin: str | None = None) -> None:
         for hook, kind in REGISTRATION_HOOKS.items():
@@ -255,13 +260,30 @@ class Kernel:
             raise ConfigError([f"no registry of kind {kind!r}; kinds: {', '.join(sorted(self.registries))}"])
         return registry
 
+    def _configure(self) -> None:
+        """Check every backend name a section declares (``register(..., backends={key: kind})``)
+        and run ``llmspell_configure``; the problems of both are reported together."""
+        problems = []
+        for spec in self.section_specs.values():
+            for key, kind in spec.backends.items():
+                name = getattr(self.config.section(spec.name), key)
+                if problem := self.check_backend(f"{spec.name}.{key}", kind, name):
+                    problems.append(problem)
+        try:
+            self.call_each(self.hook.configure(kernel=self))
+        except ConfigError as exc:
+            if problems:
+                raise ConfigError([*problems, *exc.problems], source=exc.source or self.config.source) from None
+            raise
+        if problems:
+            raise ConfigError(problems, source=self.config.source)
+
     def check_backend(self, where: str, kind: str, name: str) -> str | None:
         """The configuration problem of choosing backend ``name`` of ``kind`` at ``where``, or None.
 
-        Every capability checks its configured backend names through this at build time
-        (from ``llmspell_configure``), so an unknown name fails when the kernel is built,
-        with the same message for each: ``state.backend: unknown state backend 'x'
-        (registered: diskcache, memory)``.
+        The kernel checks the backend keys every section declares through this when it is
+        built, so an unknown name fails at once with the same message for each:
+        ``state.backend: unknown state backend 'x' (registered: diskcache, memory)``.
         """
         registry = self.registry(kind)
         if name in registry:
@@ -275,8 +297,10 @@ class Kernel:
     def create_backend(self, kind: str, name: str) -> Any:
         """Build the backend ``name`` of ``kind`` (e.g. ``"state_backend"``) for this kernel.
 
-        An unknown name raises :class:`~llmspell.errors.UnknownBackendError` (a
-        ``ConfigError``) listing the registered names.
+        The kernel owns what it builds: :meth:`start` opens it (``await backend.open()``
+        when it has one), :meth:`stop` closes it, :meth:`health` asks it. An unknown name
+        raises :class:`~llmspell.errors.UnknownBackendError` (a ``ConfigError``) listing
+        the registered names.
         """
         registry = self.registry(kind)
         if name not in registry and name in self._loader.unavailable:
@@ -286,7 +310,9 @@ class Kernel:
             raise UnknownBackendError(registry.kind, name, (str(n) for n in registry.names()))
         registration = registry.registration(name)
         try:
-            return registration.value(self)
+            backend = registration.value(self)
+            self._backends.append((registry.words, name, backend))
+            return backend
         except LlmspellError:
             raise
         except Exception as exc:
@@ -374,6 +400,7 @@ class Kernel:
         for step in self.hook.register_services(kernel=self, register=register):
             register.plugin = step.plugin
             self._run(step)
+        await self._open_backends()
         startups = {s.plugin: s for s in self.hook.startup(kernel=self)}
         stopping = {i.plugin_name for i in self.hook.shutdown.impls()}
         order = [*startups, *(name for name in self._loader.infos if name in stopping and name not in startups)]
@@ -398,6 +425,7 @@ class Kernel:
                 self._started_plugins.append(name)
         except BaseException:
             await self._shutdown_plugins()
+            await self._close_backends()
             raise
         self.started = True
         await self.emit("kernel.started", {"plugins": [p.name for p in self.plugins]})
@@ -409,7 +437,52 @@ class Kernel:
             return
         await self.emit("kernel.stopping", {})
         await self._shutdown_plugins()
+        await self._close_backends()
         self.started = False
+
+    async def _open_backends(self) -> None:
+        """Open every backend created so far, once, in creation order; on a failure close
+        the ones opened and raise a :class:`PluginError` naming the backend."""
+        for kind, name, backend in self._backends:
+            if any(backend is b for _, _, b in self._opened):
+                continue
+            opening = getattr(backend, "open", None)
+            try:
+                if opening is not None:
+                    await opening()
+            except Exception as exc:
+                await self._close_backends()
+                plugin = self.registry(kind).registration(name).plugin
+                raise PluginError(
+                    plugin, f"{kind} {name!r} could not be opened: {type(exc).__name__}: {exc}",
+                    distribution=self._distribution_of(plugin),
+                ) from exc
+            self._opened.append((kind, name, backend))
+
+    async def _close_backends(self) -> None:
+        """Close the opened backends in reverse order; errors are logged, not raised."""
+        while self._opened:
+            kind, name, backend = self._opened.pop()
+            closing = getattr(backend, "close", None)
+            try:
+                if closing is not None:
+                    await closing()
+            except Exception:
+                log.exception("%s %r failed to close", kind, name)
+        self._backends.clear()
+
+    async def health(self) -> dict[str, list[str]]:
+        """Each backend's problems (empty: fine) by ``"<kind> <name>"``, from its ``health()``."""
+        report: dict[str, list[str]] = {}
+        for kind, name, backend in self._backends:
+            check = getattr(backend, "health", None)
+            try:
+                problems = [] if check is None else list(await check())
+            except Exception as exc:
+                problems = [f"{type(exc).__name__}: {exc}"]
+            label = f"{kind} {name}"
+            report[label if label not in report else f"{label} ({len(report)})"] = problems
+        return report
 
     async def _shutdown_plugins(self) -> None:
         if not self._started_plugins:

@@ -7,15 +7,13 @@ ISO-8601 in UTC, bytes are base64, sets are lists, unions of records carry an ex
 tag (never a class name). JSON is produced by :func:`dumps` and read by :func:`loads`;
 nothing is ever pickled.
 
-Persisted records carry a ``schema_version`` field; :func:`check_schema_version` turns a
-record written by newer code into a clear :class:`~llmspell.errors.SchemaVersionError`.
+Persisted records carry a ``schema_version`` field; a record written by newer code is
+refused with a clear :class:`~llmspell.errors.SchemaVersionError`.
 
 *Limits* shared by every value llmspell stores (state values, session and artifact
 metadata, event payloads): integers fit in 64 bits, containers nest at most
 :data:`MAX_DEPTH` levels (a cycle is refused with the path where it closes), and a
-stored record is at most :data:`MAX_VALUE_BYTES` of JSON. Integer arguments that name a
-version, a sequence number or a count are checked by :func:`check_int` against
-:data:`MAX_INT64`, the largest integer every backend can store.
+stored record is at most :data:`MAX_VALUE_BYTES` of JSON.
 """
 
 from __future__ import annotations
@@ -35,29 +33,24 @@ import cattrs.strategies
 import orjson
 from cattrs.errors import BaseValidationError, ForbiddenExtraKeysError
 
-from .errors import SchemaVersionError, SerializationError, ValidationError
+from .errors import SerializationError
 
 __all__ = [
     "MAX_DEPTH",
     "MAX_VALUE_BYTES",
-    "MAX_INT64",
     "JSON_INT_MIN",
     "JSON_INT_MAX",
-    "MAPPING_DEPTH",
-    "check_int",
-    "check_mapping",
+    "RECORD_DEPTH",
     "converter",
     "unstructure",
     "structure",
     "dumps",
-    "dumps_data",
     "loads",
     "loads_as",
     "check_json",
     "is_json",
     "describe_structure_error",
     "register_tagged_union",
-    "check_schema_version",
     "utcnow",
 ]
 
@@ -71,11 +64,8 @@ JSON_INT_MIN = -(2**63)
 """The smallest integer in stored data (signed 64 bits)."""
 JSON_INT_MAX = 2**64 - 1
 """The largest integer in stored data (unsigned 64 bits, what JSON encoders write exactly)."""
-MAX_INT64 = 2**63 - 1
-"""The largest version, sequence number or count an argument may give (signed 64 bits)."""
-MAPPING_DEPTH = MAX_DEPTH + 1
-"""The depth of a mapping of values (metadata, an event payload): each value nests MAX_DEPTH."""
-_RECORD_DEPTH = MAX_DEPTH + 8  # a record wraps its values a few levels down (envelope, payload)
+RECORD_DEPTH = MAX_DEPTH + 8
+"""The depth of a stored record: it wraps its values a few levels down (envelope, payload)."""
 
 converter = cattrs.Converter(forbid_extra_keys=True)
 """The one cattrs converter used for persistence and configuration."""
@@ -340,39 +330,6 @@ def _locate_recursion(obj: Any, path: str = "$") -> SerializationError:
     return SerializationError(f"the value nests too deeply (at most {MAX_DEPTH} levels)", path=path)
 
 
-def check_mapping(value: Any, name: str) -> dict[str, Any]:
-    """``value`` (None: empty) as a new dict of JSON values: metadata, an event payload.
-
-    A value that is not a mapping raises :class:`~llmspell.errors.ValidationError`
-    naming ``name``; a value that is not JSON data raises :class:`SerializationError`
-    with its path (``$.metadata.a[2]``). Each value may nest :data:`MAX_DEPTH` levels.
-    """
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValidationError(
-            f"{name} must be a mapping of string keys to JSON values, got {type(value).__name__} {value!r:.80}"
-        )
-    data = dict(value)
-    check_json(value if type(value) is dict else data, f"$.{name}", max_depth=MAPPING_DEPTH)
-    return data
-
-
-def check_int(value: Any, name: str, *, minimum: int = 0, maximum: int = MAX_INT64) -> int:
-    """``value`` if it is an integer (not a bool) from ``minimum`` to ``maximum``.
-
-    Raises :class:`~llmspell.errors.ValidationError` naming the argument ``name``
-    otherwise: the one check for versions, sequence numbers, limits and counts.
-    """
-    if type(value) is not int or not minimum <= value <= maximum:
-        if isinstance(value, bool) or not isinstance(value, int):
-            got = f"{type(value).__name__} {value!r}"
-        else:
-            got = repr(value) if abs(value) < 10**30 else f"an integer of {value.bit_length()} bits"
-        raise ValidationError(f"{name} must be an integer from {minimum} to {maximum}, got {got}")
-    return value
-
-
 def unstructure(obj: Any, as_type: Any = None) -> Any:
     """Turn ``obj`` (attrs instance or plain data) into JSON-safe data, checked.
 
@@ -386,7 +343,7 @@ def unstructure(obj: Any, as_type: Any = None) -> Any:
         raise _locate_recursion(obj) from None
     except Exception as exc:  # cattrs raises whatever a hook raises
         raise SerializationError(f"cannot convert {type(obj).__name__}: {exc}") from exc
-    check_json(data, max_depth=_RECORD_DEPTH)
+    check_json(data, max_depth=RECORD_DEPTH)
     return data
 
 
@@ -398,16 +355,6 @@ def structure(data: Any, cls: type[T]) -> T:
 def dumps(obj: Any, as_type: Any = None) -> bytes:
     """Serialize ``obj`` to JSON bytes through the converter."""
     return orjson.dumps(unstructure(obj, as_type))
-
-
-def dumps_data(data: Any) -> bytes:
-    """Serialize already JSON-safe data (checked) to JSON bytes.
-
-    ``data`` is a record: its values may sit a few levels below the top (an event's
-    payload values, a state record's value), each nesting up to :data:`MAX_DEPTH` levels.
-    """
-    check_json(data, max_depth=_RECORD_DEPTH)
-    return orjson.dumps(data)
 
 
 def loads(raw: bytes | str) -> Any:
@@ -445,12 +392,3 @@ def describe_structure_error(exc: BaseException, path: str = "$") -> list[str]:
             where = where.removeprefix("$").removeprefix(".") or "(top level)"
         lines.append(f"{where}: {message}" if where else line)
     return lines
-
-
-def check_schema_version(kind: str, stored: int, current: int) -> None:
-    """Refuse a record written by newer code instead of misreading it."""
-    if stored > current:
-        raise SchemaVersionError(
-            f"{kind} record has schema version {stored}, but this code reads up to "
-            f"version {current}; upgrade llmspell (or the plugin that owns it)"
-        )

@@ -304,6 +304,14 @@ class DiskcacheStateBackend:
             self._cache.close()
             self._cache = None
 
+    async def health(self) -> list[str]:
+        """Problems reading the store (``llmspell doctor``); empty when fine."""
+        try:
+            await self.get("app/.health/probe")
+        except Exception as exc:
+            return [f"state backend {self.name!r}: {type(exc).__name__}: {exc}"]
+        return []
+
     @property
     def cache(self) -> diskcache.Cache:
         if self._cache is None:

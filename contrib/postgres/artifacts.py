@@ -19,7 +19,13 @@ import attrs
 
 from llmspell import serde
 from llmspell.plugins.artifacts.api import ArtifactAcl, ArtifactId, ArtifactMeta, ArtifactPage
-from llmspell.plugins.artifacts.backend import ArtifactQuery, BlobRecord, decode_cursor, encode_cursor
+from llmspell.plugins.artifacts.backend import (
+    ArtifactQuery,
+    BlobRecord,
+    StartAlias,
+    decode_cursor,
+    encode_cursor,
+)
 from llmspell.plugins.state.backend import prefix_upper_bound
 
 from ._db import Database
@@ -27,13 +33,13 @@ from ._db import Database
 __all__ = ["PostgresArtifactIndex"]
 
 
-class PostgresArtifactIndex:
+class PostgresArtifactIndex(StartAlias):
     """Artifact metadata in PostgreSQL, shared across hosts."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         await self.db.acquire()
 
     async def close(self) -> None:

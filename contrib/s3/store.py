@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from llmspell.errors import BackendUnavailable, NotFoundError, ValidationError
-from llmspell.plugins.artifacts.backend import BlobInfo, check_blob_key
+from llmspell.plugins.artifacts.backend import BlobInfo, StartAlias, check_blob_key
 
 from ._client import NOT_FOUND, TRANSIENT, client_context, error_code, unavailable
 from .config import S3Config
@@ -128,7 +128,7 @@ class _Writer:
             await self.store.call("delete_object", Key=self.key)
 
 
-class S3BlobStore:
+class S3BlobStore(StartAlias):
     """A :class:`~llmspell.plugins.artifacts.backend.BlobStore` over the S3 protocol."""
 
     def __init__(self, config: S3Config) -> None:
@@ -144,7 +144,7 @@ class S3BlobStore:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         if self._client is not None:
             return
         stack = contextlib.AsyncExitStack()

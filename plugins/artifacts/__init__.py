@@ -61,7 +61,8 @@ def _root(kernel: Kernel) -> Any:
 
 @hookimpl
 def llmspell_register_config(register: Any) -> None:
-    register("artifacts", ArtifactsConfig, "artifact storage: backends, codecs, keys, retention")
+    register("artifacts", ArtifactsConfig, "artifact storage: backends, codecs, keys, retention",
+             backends={"backend": "artifact_backend", "metadata": "artifact_metadata_backend"})
 
 
 @hookimpl(trylast=True)
@@ -123,9 +124,6 @@ def _takes_arg(fn: Any) -> bool:
 def llmspell_configure(kernel: Kernel) -> None:
     config: ArtifactsConfig = kernel.config.section("artifacts")
     problems = []
-    for field, kind in (("backend", "artifact_backend"), ("metadata", "artifact_metadata_backend")):
-        if problem := kernel.check_backend(f"artifacts.{field}", kind, getattr(config, field)):
-            problems.append(problem)
     codecs = kernel.registry("artifact_codec")
     for where, chain in [("codecs", config.codecs), *((f"scope_codecs.{s}", c) for s, c in config.scope_codecs.items())]:
         for name in chain:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import base64
 import re
 import unicodedata
+import warnings
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -42,6 +43,7 @@ import attrs
 
 from llmspell import serde
 from llmspell.errors import ValidationError
+from llmspell.plugins._values import dumps_data
 from llmspell.plugins.artifacts.api import SCOPES
 from llmspell.serde import utcnow
 
@@ -54,6 +56,7 @@ __all__ = [
     "BlobWriter",
     "BlobStore",
     "ArtifactIndex",
+    "StartAlias",
     "Encoder",
     "Decoder",
     "Codec",
@@ -75,7 +78,7 @@ __all__ = [
 def encode_cursor(meta: ArtifactMeta) -> str:
     """The page cursor that continues after ``meta`` (opaque to callers)."""
     ref = meta.ref
-    raw = serde.dumps_data([ref.scope, ref.owner, ref.name, ref.version])
+    raw = dumps_data([ref.scope, ref.owner, ref.name, ref.version])
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
 
@@ -174,7 +177,9 @@ class BlobStore(Protocol):
     (write them as ``async def`` generators); every other method is a coroutine.
     """
 
-    async def start(self) -> None: ...
+    async def open(self) -> None:
+        """Called once by the kernel when it starts (``start()``, the former name, still works)."""
+
 
     async def close(self) -> None: ...
 
@@ -202,6 +207,15 @@ class BlobStore(Protocol):
         """Remove an incomplete upload; returns the bytes freed."""
 
 
+class StartAlias:
+    """``start()``, the former name of a blob store's or an index's ``open()``."""
+
+    async def start(self) -> None:
+        """Deprecated: the kernel calls ``open()``; goes in the next release."""
+        warnings.warn(f"{type(self).__name__}.start() is deprecated: use open()", DeprecationWarning, stacklevel=2)
+        await self.open()  # type: ignore[attr-defined]
+
+
 @runtime_checkable
 class ArtifactIndex(Protocol):
     """Artifact metadata: versions, ownership and grants, blob records, leases.
@@ -211,7 +225,9 @@ class ArtifactIndex(Protocol):
     and are never reused, also after deletion. Every method is a coroutine (``async def``).
     """
 
-    async def start(self) -> None: ...
+    async def open(self) -> None:
+        """Called once by the kernel when it starts (``start()``, the former name, still works)."""
+
 
     async def close(self) -> None: ...
 

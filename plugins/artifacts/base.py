@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -75,12 +76,15 @@ class ArtifactCore:
         used = {n for chain in [self.config.codecs, *self.config.scope_codecs.values()] for n in chain}
         for name in sorted(used):
             self.codec(name).check(self.options)
-        await self.store.start()
-        await self.index.start()
+        for backend in (self.store, self.index):  # the kernel opens them; one with start() only is old
+            starting = getattr(backend, "start", None)
+            if getattr(backend, "open", None) is None and starting is not None:
+                warnings.warn(f"{type(backend).__name__}.start() is deprecated: name it open()",
+                              DeprecationWarning, stacklevel=2)
+                await starting()
 
     async def close(self) -> None:
-        await self.index.close()
-        await self.store.close()
+        """Stop the service's thread (the kernel closes the store and the index)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None

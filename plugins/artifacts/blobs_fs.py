@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from llmspell.errors import NotFoundError, ValidationError
-from llmspell.plugins.artifacts.backend import BlobInfo
+from llmspell.plugins.artifacts.backend import BlobInfo, StartAlias
 
 try:
     import fcntl
@@ -135,7 +135,7 @@ class _Writer:
             self._file = None
 
 
-class FilesystemBlobStore:
+class FilesystemBlobStore(StartAlias):
     """Blobs as files, sharded by hash, written atomically."""
 
 
@@ -154,7 +154,7 @@ class FilesystemBlobStore:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="llmspell-blobs")
         return asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         for sub in ("blobs", "uploads"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 

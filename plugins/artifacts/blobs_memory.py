@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 from llmspell.errors import NotFoundError, ValidationError
-from llmspell.plugins.artifacts.backend import BlobInfo
+from llmspell.plugins.artifacts.backend import BlobInfo, StartAlias
 
 from .backend import check_blob_key
 
@@ -41,14 +41,14 @@ class _Writer:
         self._parts = None
 
 
-class MemoryBlobStore:
+class MemoryBlobStore(StartAlias):
     """Blobs in process memory; gone when the process ends."""
 
     def __init__(self) -> None:
         self._blobs: dict[str, tuple[bytes, float]] = {}
         self._uploads: dict[str, tuple[list[bytes], float]] = {}
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         return None
 
     async def close(self) -> None:

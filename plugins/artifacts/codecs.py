@@ -28,6 +28,7 @@ from typing import Any
 
 from llmspell import serde
 from llmspell.errors import IntegrityError
+from llmspell.plugins._values import check_schema_version, dumps_data
 from llmspell.plugins.artifacts.backend import Codec, CodecOptions, Decoder, Encoder
 
 __all__ = ["MAGIC", "EncodeChain", "DecodeChain", "FrameReader", "frame", "chain_tag", "parse_header"]
@@ -103,7 +104,7 @@ class EncodeChain:
         self.names = tuple(c.name for c in codecs)
         self.stages = [c.encoder(options) for c in codecs]
         described = [{"name": c.name, "params": dict(s.params)} for c, s in zip(codecs, self.stages, strict=True)]
-        body = serde.dumps_data({"schema_version": 1, "codecs": described})
+        body = dumps_data({"schema_version": 1, "codecs": described})
         self.header = MAGIC + struct.pack(">I", len(body)) + body if codecs else b""
         self.key_id: str | None = next((str(s.params["key_id"]) for s in self.stages if "key_id" in s.params), None)
 
@@ -142,7 +143,7 @@ def parse_header(data: bytes | bytearray) -> tuple[list[dict[str, Any]], int] | 
         return None
     try:
         doc = serde.loads(bytes(data[len(MAGIC) + 4 : end]))
-        serde.check_schema_version("blob header", int(doc["schema_version"]), 1)
+        check_schema_version("blob header", int(doc["schema_version"]), 1)
         codecs = [{"name": str(c["name"]), "params": dict(c["params"])} for c in doc["codecs"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise IntegrityError(f"corrupt blob: unreadable header ({exc})") from None

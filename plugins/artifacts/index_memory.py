@@ -9,7 +9,13 @@ from datetime import datetime
 import attrs
 
 from llmspell.plugins.artifacts.api import ArtifactAcl, ArtifactId, ArtifactMeta, ArtifactPage
-from llmspell.plugins.artifacts.backend import ArtifactQuery, BlobRecord, decode_cursor, encode_cursor
+from llmspell.plugins.artifacts.backend import (
+    ArtifactQuery,
+    BlobRecord,
+    StartAlias,
+    decode_cursor,
+    encode_cursor,
+)
 
 __all__ = ["MemoryArtifactIndex", "sort_key", "type_matches"]
 
@@ -39,7 +45,7 @@ def _matches(meta: ArtifactMeta, q: ArtifactQuery) -> bool:
     )
 
 
-class MemoryArtifactIndex:
+class MemoryArtifactIndex(StartAlias):
     """Artifact metadata in process memory."""
 
     def __init__(self) -> None:
@@ -50,7 +56,7 @@ class MemoryArtifactIndex:
         self._leases: dict[str, tuple[str, float]] = {}
         self._ended: dict[str, datetime] = {}
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         return None
 
     async def close(self) -> None:

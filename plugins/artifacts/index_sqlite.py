@@ -21,8 +21,15 @@ import attrs
 
 from llmspell import serde
 from llmspell.errors import IntegrityError
+from llmspell.plugins._values import check_schema_version
 from llmspell.plugins.artifacts.api import ArtifactAcl, ArtifactId, ArtifactMeta, ArtifactPage
-from llmspell.plugins.artifacts.backend import ArtifactQuery, BlobRecord, decode_cursor, encode_cursor
+from llmspell.plugins.artifacts.backend import (
+    ArtifactQuery,
+    BlobRecord,
+    StartAlias,
+    decode_cursor,
+    encode_cursor,
+)
 
 __all__ = ["SqliteArtifactIndex"]
 
@@ -74,7 +81,7 @@ def _use_wal(db: sqlite3.Connection, timeout: float) -> None:
                 raise
             time.sleep(0.01)
 
-class SqliteArtifactIndex:
+class SqliteArtifactIndex(StartAlias):
     """Artifact metadata in SQLite (WAL mode, ``synchronous=NORMAL``)."""
 
     def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
@@ -83,7 +90,7 @@ class SqliteArtifactIndex:
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
@@ -94,7 +101,7 @@ class SqliteArtifactIndex:
             if row is None:
                 db.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)", (str(SCHEMA),))
             else:
-                serde.check_schema_version("artifact index", int(row[0]), SCHEMA)
+                check_schema_version("artifact index", int(row[0]), SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise IntegrityError(f"cannot open the artifact index at {self.path}: {exc}") from exc
         self._db = db

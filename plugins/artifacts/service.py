@@ -23,6 +23,7 @@ import attrs
 from llmspell import serde
 from llmspell.context import ExecutionContext, Principal
 from llmspell.errors import NotFoundError, ValidationError
+from llmspell.plugins._values import check_int, check_mapping
 from llmspell.plugins.artifacts.api import (
     ArtifactAcl,
     ArtifactId,
@@ -177,7 +178,7 @@ class ArtifactStore:
             content_type=self._content_type(name, content_type),
             principal=principal_key(who),
             tags=_tags(tags),
-            metadata=serde.check_mapping(metadata, "metadata"),
+            metadata=check_mapping(metadata, "metadata"),
             codecs=tuple(self.config.chain_for(where.kind) if codecs is None else _names("codecs", codecs)),
         )
         if self.kernel.hook.artifact_before_save:
@@ -229,7 +230,7 @@ class ArtifactStore:
         core = self.core
         ctx = where.get("ctx")
         if chunk_size is not None:
-            serde.check_int(chunk_size, "chunk_size", minimum=1, maximum=1 << 30)
+            check_int(chunk_size, "chunk_size", minimum=1, maximum=1 << 30)
         meta = await core.resolve(ref, version, "read", where)
         await self.kernel.hook.artifact_loaded(ctx=ctx, ref=meta.ref)
         chunks = decode_blob(self.store, meta, self.codecs, self.options, chunk_size or self.config.chunk_size, self.run)

@@ -178,16 +178,8 @@ def doctor_cmd(kernel: Kernel, as_json: bool) -> None:
             return
         add("start", True, f"{len(kernel.plugins)} plugins started")
         try:
-            for kind, plugin, instance in kernel.services.items():
-                health = getattr(instance, "health", None)
-                if health is None:
-                    continue
-                try:
-                    problems = await health()
-                except Exception as exc:
-                    problems = [f"{type(exc).__name__}: {exc}"]
-                where = _backend_of(kernel, kind.__name__)
-                add(f"{kind.__name__} ({plugin}{where})", not problems, "; ".join(problems) or "ok")
+            for label, problems in (await kernel.health()).items():
+                add(f"{label}{_server_of(kernel, label.rpartition(' ')[2])}", not problems, "; ".join(problems) or "ok")
         finally:
             await kernel.stop()
 
@@ -205,18 +197,10 @@ def doctor_cmd(kernel: Kernel, as_json: bool) -> None:
         sys.exit(1)
 
 
-_SERVICE_SECTIONS = {"StateService": "state", "SessionService": "sessions", "EventService": "events",
-                     "ArtifactService": "artifacts"}
-
-
-def _backend_of(kernel: Kernel, service: str) -> str:
-    """``: backend redis at redis://host:6379/0`` for ``llmspell doctor`` (no credentials)."""
+def _server_of(kernel: Kernel, backend: str) -> str:
+    """`` at redis://host:6379/0`` for ``llmspell doctor`` (no credentials)."""
     from urllib.parse import urlsplit
 
-    section = kernel.config.sections.get(_SERVICE_SECTIONS.get(service, ""))
-    backend = getattr(section, "backend", None)
-    if not isinstance(backend, str):
-        return ""
     server = ""
     settings = kernel.config.sections.get(backend)
     for field in ("url", "dsn", "endpoint_url", "endpoint", "servers"):
@@ -232,7 +216,7 @@ def _backend_of(kernel: Kernel, service: str) -> str:
             break
     if backend == "diskcache":
         server = f" in {kernel.data_dir}"
-    return f": backend {backend}{server}"
+    return server
 
 
 @hookimpl(tryfirst=True)

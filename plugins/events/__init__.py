@@ -51,7 +51,8 @@ __all__ = [
 
 @hookimpl
 def llmspell_register_config(register: Any) -> None:
-    register("events", EventsConfig, "event bus, log backend, transport and what is logged")
+    register("events", EventsConfig, "event bus, log backend, transport and what is logged",
+             backends={"backend": "event_backend", "transport": "event_transport"})
 
 
 @hookimpl

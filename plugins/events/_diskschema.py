@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmspell import serde
+from llmspell.plugins._values import check_schema_version
 
 __all__ = ["SCHEMA_VERSION", "ensure_schema"]
 
@@ -68,7 +68,7 @@ def ensure_schema(con: Any) -> int:
         con.execute("INSERT INTO llmspell_event_meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         return SCHEMA_VERSION
     (stored,) = con.execute("SELECT value FROM llmspell_event_meta WHERE key = 'schema_version'").fetchone()
-    serde.check_schema_version("event log", stored, SCHEMA_VERSION)
+    check_schema_version("event log", stored, SCHEMA_VERSION)
     version = stored
     while version < SCHEMA_VERSION:
         _script(con, _MIGRATIONS[version])

@@ -38,7 +38,8 @@ import attrs
 
 from llmspell import serde
 from llmspell.errors import ConflictError, SerializationError, ValidationError
-from llmspell.serde import MAX_INT64, MAX_VALUE_BYTES
+from llmspell.plugins._values import MAX_INT64, dumps_data
+from llmspell.serde import MAX_VALUE_BYTES
 
 from .api import (
     _OPTIONAL,
@@ -317,7 +318,7 @@ class EventCodec:
 
     def encode(self, event: Event, *, position: bool = False) -> bytes:
         """JSON bytes of ``event``; :class:`SerializationError` if its payload is not JSON data."""
-        return serde.dumps_data(_envelope(event, position))
+        return dumps_data(_envelope(event, position))
 
     @staticmethod
     def at_position(raw: bytes, stream: str, seq: int) -> bytes:
@@ -325,7 +326,7 @@ class EventCodec:
         event's ``stream`` and ``seq`` added, byte for byte what ``encode(event,
         position=True)`` gives for the event placed there, without encoding it again. A log
         that keeps one value per event stores this and reads it with ``decode(value)``."""
-        return b"%b,\"stream\":%b,\"seq\":%d}" % (raw[:-1], serde.dumps_data(stream), seq)
+        return b"%b,\"stream\":%b,\"seq\":%d}" % (raw[:-1], dumps_data(stream), seq)
 
     def decode(self, raw: bytes | str, stream: str | None = None, seq: int | None = None) -> Event:
         """The event stored as ``raw`` at ``seq`` of ``stream`` (or carried with its position)."""

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from llmspell.errors import ValidationError
 from llmspell.ids import new_id
+from llmspell.plugins._values import MAPPING_DEPTH
 from llmspell.plugins.events.api import Event, check_type, compile_patterns
-from llmspell.serde import MAPPING_DEPTH, check_json, is_json, utcnow
+from llmspell.serde import check_json, is_json, utcnow
 
 if TYPE_CHECKING:
     from llmspell.hooks import Point

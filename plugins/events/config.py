@@ -63,9 +63,6 @@ class EventsConfig:
 def check_config(cfg: EventsConfig, kernel: Kernel) -> None:
     """Cross-field and name checks that the attrs class cannot express; ConfigError on failure."""
     problems: list[str] = []
-    for field, kind in (("backend", "event_backend"), ("transport", "event_transport")):
-        if problem := kernel.check_backend(f"events.{field}", kind, getattr(cfg, field)):
-            problems.append(problem)
     if cfg.policy not in POLICIES:
         problems.append(f"events.policy: {cfg.policy!r} is not one of {', '.join(map(repr, POLICIES))}")
     for field in ("queue_size", "read_batch"):

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmspell.errors import DeadlineExceeded, ValidationError
 from llmspell.ids import new_id
+from llmspell.plugins._values import MAPPING_DEPTH
 from llmspell.plugins.events.api import (
     Event,
     Handler,
@@ -38,7 +39,7 @@ from llmspell.plugins.events.api import (
     compile_patterns,
 )
 from llmspell.plugins.events.backend import EventCodec, EventLog, EventTransport
-from llmspell.serde import MAPPING_DEPTH, check_json, is_json
+from llmspell.serde import check_json, is_json
 from llmspell.services import StashKey
 
 from . import api
@@ -94,21 +95,19 @@ class EventBus:
         self.triggers = TriggerRegistry(self, self.transport, kernel)
         self._publish_point = kernel.hook.event_before_publish
         self.started = False
-        self._opened = False
         self.published = 0
         self.duplicates = 0
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.log.open()
-        self._opened = True
+        """Start delivery (the kernel has opened the log and closes it and the transport)."""
         await self.transport.start(self.router)
         self.started = True
         await self.triggers.join_all()
 
     async def close(self) -> None:
-        """Let subscribers finish (up to ``[events] drain_timeout``), then close transport and log."""
+        """Let subscribers finish (up to ``[events] drain_timeout``), then stop delivering."""
         if self.started:
             try:
                 await self.router.drain(self.config.drain_timeout)
@@ -118,10 +117,6 @@ class EventBus:
             self.started = False
             self.triggers.stop()
             self.router.close()
-            await self.transport.close()
-        if self._opened:
-            self._opened = False
-            await self.log.close()
 
     async def health(self) -> list[str]:
         """Problems with the log backend and the transport (``llmspell doctor``); empty when fine."""

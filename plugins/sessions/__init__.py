@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from llmspell import hookimpl
-from llmspell.errors import ConfigError
 from llmspell.plugins.sessions.api import SessionService
 from llmspell.services import StashKey
 
@@ -29,20 +28,14 @@ SWEEPER: StashKey[Sweeper] = StashKey("sessions.sweeper")
 
 @hookimpl
 def llmspell_register_config(register: Any) -> None:
-    register("sessions", SessionsConfig, "session manager: backend, ttl, leases, sweeping, retention")
+    register("sessions", SessionsConfig, "session manager: backend, ttl, leases, sweeping, retention",
+             backends={"backend": "session_backend"})
 
 
 @hookimpl
 def llmspell_register_session_backends(register: Any) -> None:
     register("memory", make_memory, "session records in process memory (nothing persists)")
     register("diskcache", make_diskcache, "session records on disk under the data directory")
-
-
-@hookimpl
-def llmspell_configure(kernel: Kernel) -> None:
-    config: SessionsConfig = kernel.config.section("sessions")
-    if problem := kernel.check_backend("sessions.backend", "session_backend", config.backend):
-        raise ConfigError([problem], source=kernel.config.source)
 
 
 @hookimpl(trylast=True)
@@ -59,7 +52,6 @@ async def llmspell_startup(kernel: Kernel) -> None:
     manager = kernel.services.find(SessionService)
     if not isinstance(manager, SessionManager):
         return
-    await manager.backend.open()
     await manager.pending.recover()
     await recover(manager)
     manager.leases.start_heartbeat()
@@ -77,7 +69,6 @@ async def llmspell_shutdown(kernel: Kernel) -> None:
         await kernel.stash[SWEEPER].stop()
     await manager.leases.stop_heartbeat()
     await manager.leases.release_all()
-    await manager.backend.close()
 
 
 @hookimpl

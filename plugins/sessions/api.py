@@ -15,7 +15,7 @@ a NATS subject token. Generated ids (UUIDv7) and every id the framework adapters
 (``adk-<hash>``) follow it. The artifact service uses the same rule for its scope ids.
 Every entry point checks through :func:`check_session_id`, so an id that
 ``sessions.create`` accepts is accepted everywhere else. User ids and app names follow
-:func:`llmspell.context.check_user_id`.
+one rule: at most 256 characters of valid Unicode, without control characters.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ import orjson
 
 from llmspell import serde
 from llmspell.errors import ConflictError, IntegrityError, SchemaVersionError, ValidationError
+from llmspell.plugins._values import check_schema_version
 
 from .api import SCHEMA_VERSION, Session, SessionPage, SessionQuery
 
@@ -77,7 +78,7 @@ def decode_record(raw: bytes | str, version: int, where: str) -> Session:
     schema = data.get("schema_version", 1)
     if type(schema) is not int:
         raise IntegrityError(f"session record {where} has no valid schema version: {schema!r}")
-    serde.check_schema_version("session", schema, SCHEMA_VERSION)
+    check_schema_version("session", schema, SCHEMA_VERSION)
     data["version"] = version
     try:
         return serde.structure(data, Session)

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from llmspell import serde
-from llmspell.context import check_user_id
 from llmspell.errors import (
     ConflictError,
     IntegrityError,
@@ -30,6 +29,7 @@ from llmspell.errors import (
     ValidationError,
 )
 from llmspell.ids import new_id
+from llmspell.plugins._values import check_mapping, check_user_id
 from llmspell.plugins.sessions.api import (
     MAX_SESSION_ID,
     PENDING,
@@ -249,7 +249,7 @@ class SessionManager:
         """A checked, not yet stored record of a new session held by this process."""
         ttl = _check_ttl(ttl if ttl is not None else self.config.default_ttl)
         _check_fields(title=title, user_id=user_id, app=app, tags=tags)
-        metadata = serde.check_mapping(metadata, "metadata")
+        metadata = check_mapping(metadata, "metadata")
         now = self.now()
         return Session(
             id=new_id() if session_id is None else _check_id(session_id),
@@ -295,7 +295,7 @@ class SessionManager:
             changes["ttl"] = _check_ttl(changes["ttl"])
         _check_fields(**{k: v for k, v in changes.items() if k in ("title", "user_id", "app", "tags")})
         if "metadata" in changes:
-            changes["metadata"] = serde.check_mapping(changes["metadata"], "metadata")
+            changes["metadata"] = check_mapping(changes["metadata"], "metadata")
         if "tags" in changes:
             changes["tags"] = tuple(dict.fromkeys(changes["tags"]))
 

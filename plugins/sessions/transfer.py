@@ -23,8 +23,8 @@ import attrs
 import orjson
 
 from llmspell import serde
-from llmspell.context import check_user_id
 from llmspell.errors import ValidationError
+from llmspell.plugins._values import check_schema_version, check_user_id
 from llmspell.plugins.artifacts.api import (
     ArtifactAcl,
     ArtifactId,
@@ -159,7 +159,7 @@ def _parse(kernel: Kernel, lines: Iterable[bytes | str]) -> tuple[dict[str, Any]
                     raise ValueError("a second header line")
                 if data.get("format") != FORMAT:
                     raise ValueError(f"not a session export (format {data.get('format')!r})")
-                serde.check_schema_version("session export", int(data["schema_version"]), SCHEMA_VERSION)
+                check_schema_version("session export", int(data["schema_version"]), SCHEMA_VERSION)
                 header = data
             elif kind == "state":
                 items.append(serde.structure(data, StateItem))

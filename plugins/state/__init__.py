@@ -68,7 +68,8 @@ def _diskcache(kernel: Kernel) -> DiskcacheStateBackend:
 
 @hookimpl
 def llmspell_register_config(register: Any) -> None:
-    register("state", StateConfig, "durable state: backend, conflict policies, retries, migrations")
+    register("state", StateConfig, "durable state: backend, conflict policies, retries, migrations",
+             backends={"backend": "state_backend"})
 
 
 @hookimpl
@@ -88,8 +89,6 @@ def llmspell_configure(kernel: Kernel) -> None:
     config: StateConfig = kernel.config.section("state")
     reducers = kernel.registry("state_reducer")
     problems = []
-    if problem := kernel.check_backend("state.backend", "state_backend", config.backend):
-        problems.append(problem)
     for where, spec in [("state.default_policy", config.default_policy)] + [
         (f"state.policies.{pattern!r}", spec) for pattern, spec in config.policies.items()
     ]:
@@ -111,12 +110,6 @@ def llmspell_register_services(kernel: Kernel, register: Any) -> None:
     manager = StateManager(kernel, config, kernel.create_backend("state_backend", config.backend))
     kernel.stash[MANAGER] = manager
     register(StateService, manager)
-
-
-@hookimpl(tryfirst=True)
-async def llmspell_startup(kernel: Kernel) -> None:
-    """Open the store first, so that other plugins' startup hooks can use it."""
-    await kernel.stash[MANAGER].open()
 
 
 @hookimpl

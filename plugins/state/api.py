@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
-from llmspell.context import MAX_USER_ID, check_user_id
 from llmspell.errors import UnknownNameError, ValidationError
+from llmspell.plugins._values import MAX_USER_ID, check_user_id
 
 if TYPE_CHECKING:
     from llmspell.plugins.state.backend import StateBackend
@@ -105,7 +105,7 @@ def check_key(key: object) -> str:
 def check_owner(scope: str, owner: object) -> str:
     """Return ``owner`` if it is a valid owner id for ``scope``, else raise.
 
-    The rule is the one of user ids and app names (:func:`llmspell.context.check_user_id`).
+    The rule is the one of user ids and app names (at most 256 characters, no control characters, valid Unicode).
     """
     if owner is None:
         raise ValidationError(f"the {scope!r} scope needs an owner id (for example the {scope} id)")

@@ -30,8 +30,8 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from llmspell.errors import ValidationError
+from llmspell.plugins._values import MAX_INT64
 from llmspell.plugins.state.api import ABSENT
-from llmspell.serde import MAX_INT64
 
 __all__ = [
     "Record",

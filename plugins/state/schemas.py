@@ -24,6 +24,7 @@ from typing import Any
 
 from llmspell import serde
 from llmspell.errors import MigrationError, SerializationError
+from llmspell.plugins._values import check_schema_version
 from llmspell.registry import Registry
 
 __all__ = ["Schemas"]
@@ -81,7 +82,7 @@ class Schemas:
         """The current version of ``key``; raises if ``stored`` is newer than this code."""
         namespace, current = self.lookup(key)
         if stored > current:
-            serde.check_schema_version(
+            check_schema_version(
                 f"state key {key!r} (namespace {namespace or '<none>'!r})", stored, current
             )
         return current

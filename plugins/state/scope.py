@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from llmspell.errors import ValidationError
+from llmspell.plugins._values import check_int
 from llmspell.plugins.state.api import ABSENT, StateChange, StateItem, Versioned, check_key
-from llmspell.serde import check_int
 
 from .backend import check_expected
 from .codec import decode, from_json, owner_prefix, to_json

@@ -65,12 +65,9 @@ class StateManager:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def open(self) -> None:
-        await self.backend.open()
-
     async def close(self) -> None:
+        """Forget this process's ``temp`` keys (the kernel closes the backend)."""
         self.store.temp_backend = MemoryStateBackend()
-        await self.backend.close()
 
     async def health(self) -> list[str]:
         """Problems found with the backend (``llmspell doctor``); empty when fine."""

@@ -13,6 +13,7 @@ import pytest
 
 from llmspell import Kernel
 from llmspell.errors import ConfigError, IntegrityError, MissingExtraError, PluginError
+from llmspell.plugins._values import dumps_data
 from llmspell.plugins.artifacts.api import WrongKeyError
 from llmspell.plugins.artifacts.codecs import EncodeChain
 from llmspell.plugins.artifacts.zstd import ZstdCodec
@@ -247,13 +248,12 @@ def _format_1_blob(content: bytes, frame_size: int) -> bytes:
     """A blob as the first aesgcm format wrote it (no tie to the blob key)."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    from llmspell import serde
     from llmspell.plugins.artifacts.aesgcm import key_check
     from llmspell.plugins.artifacts.codecs import MAGIC, frame
 
     key, prefix = bytes.fromhex(KEY_A), os.urandom(8)
     params = {"key_id": "k1", "nonce": prefix.hex(), "frame": frame_size, "check": key_check(key)}
-    head = serde.dumps_data({"schema_version": 1, "codecs": [{"name": "aesgcm", "params": params}]})
+    head = dumps_data({"schema_version": 1, "codecs": [{"name": "aesgcm", "params": params}]})
     out = [MAGIC + struct.pack(">I", len(head)) + head]
     pieces = [content[i : i + frame_size] for i in range(0, len(content), frame_size)]
     if not pieces or len(pieces[-1]) == frame_size:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from llmspell import Kernel, serde
+from llmspell.plugins._values import dumps_data
 from llmspell.plugins.events import state_projection, state_values
 from llmspell.plugins.events.api import Event, Projection, _apply_state
 
@@ -70,7 +71,7 @@ async def test_rebuild_by_replay_equals_live_state_after_1000_mixed_events(kerne
     assert rebuilt.state == live.state
     assert state_values(rebuilt.state) == model
     again = await kernel.events.project(SESSION, state_projection(), snapshot=False)
-    assert serde.dumps_data(again.state) == serde.dumps_data(rebuilt.state)  # deterministic, byte for byte
+    assert dumps_data(again.state) == dumps_data(rebuilt.state)  # deterministic, byte for byte
     live.close()
 
 
@@ -81,7 +82,7 @@ async def test_folding_the_same_events_twice_changes_nothing(kernel: Kernel) -> 
     once: dict[str, Any] = {}
     for event in stored:
         once = _apply_state(once, event)
-    twice = dict(serde.loads(serde.dumps_data(once)))
+    twice = dict(serde.loads(dumps_data(once)))
     for event in stored:  # a second delivery of every event, in order
         twice = _apply_state(twice, event)
     for event in reversed(stored):  # and out of order

@@ -108,7 +108,7 @@ def test_read_only_commands_append_nothing_to_the_event_log(made: Any) -> None:
 def test_doctor_names_each_backend_and_prints_errors_literally(made: Any, tmp_path: Any) -> None:
     env, _, _ = made
     lines = llmspell(env, "doctor").stdout.splitlines()
-    assert any(line.startswith("ok  SessionService (sessions: backend diskcache in ") for line in lines), lines
+    assert any(line.startswith("ok  session backend diskcache in ") for line in lines), lines
     config = tmp_path / "redis.toml"
     config.write_text(f'data_dir = "{tmp_path / "d"}"\n[sessions]\nbackend = "redis"\n'
                       '[redis]\nurl = "redis://:secret@127.0.0.1:1/0"\n')

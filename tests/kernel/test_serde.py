@@ -13,6 +13,7 @@ from cattrs.errors import BaseValidationError
 
 from llmspell import serde
 from llmspell.errors import SchemaVersionError, SerializationError, ValidationError
+from llmspell.plugins import _values
 
 
 class Color(enum.Enum):
@@ -95,9 +96,9 @@ def test_strict_structuring_lists_every_problem():
 
 
 def test_schema_version_newer_than_code_is_refused():
-    serde.check_schema_version("session", 2, 2)
+    _values.check_schema_version("session", 2, 2)
     with pytest.raises(SchemaVersionError, match="schema version 3, but this code reads up to version 2"):
-        serde.check_schema_version("session", 3, 2)
+        _values.check_schema_version("session", 3, 2)
 
 
 # -- limits: cycles, depth, 64-bit integers ------------------------------------------
@@ -113,7 +114,7 @@ def _nested(levels: int) -> list[Any]:
 def test_a_cyclic_value_is_refused_with_the_path_where_it_closes() -> None:
     loop: dict[str, Any] = {"a": {"b": [1, 2, 3]}}
     loop["a"]["b"].append(loop)
-    for check in (serde.check_json, serde.dumps_data, serde.unstructure):
+    for check in (serde.check_json, _values.dumps_data, serde.unstructure):
         with pytest.raises(SerializationError, match="cyclic") as info:
             check(loop)
         assert info.value.path == "$.a.b[3]"
@@ -138,7 +139,7 @@ def test_depth_is_limited_and_named_never_a_recursion_error() -> None:
         assert serde.is_json(value) is False
         # a record (dumps_data, unstructure) holds values a few levels down: it allows a little more
         checks = [serde.check_json] if levels == serde.MAX_DEPTH + 1 else [
-            serde.check_json, serde.dumps_data, serde.unstructure
+            serde.check_json, _values.dumps_data, serde.unstructure
         ]
         for check in checks:
             with pytest.raises(SerializationError, match="too deeply") as info:
@@ -147,14 +148,14 @@ def test_depth_is_limited_and_named_never_a_recursion_error() -> None:
 
 
 def test_a_mapping_of_values_allows_each_value_the_full_depth() -> None:
-    assert serde.check_mapping({"v": _nested(serde.MAX_DEPTH)}, "metadata") == {"v": _nested(serde.MAX_DEPTH)}
+    assert _values.check_mapping({"v": _nested(serde.MAX_DEPTH)}, "metadata") == {"v": _nested(serde.MAX_DEPTH)}
     with pytest.raises(SerializationError) as info:
-        serde.check_mapping({"v": _nested(serde.MAX_DEPTH + 1)}, "metadata")
+        _values.check_mapping({"v": _nested(serde.MAX_DEPTH + 1)}, "metadata")
     assert info.value.path.startswith("$.metadata.v[0]")
     for bad in ([1, 2], "text", 3, (("a", 1),)):
         with pytest.raises(ValidationError, match="metadata must be a mapping"):
-            serde.check_mapping(bad, "metadata")
-    assert serde.check_mapping(None, "metadata") == {}
+            _values.check_mapping(bad, "metadata")
+    assert _values.check_mapping(None, "metadata") == {}
 
 
 @attrs.define
@@ -200,10 +201,10 @@ def test_64_bit_integer_bounds(number: int, ok: bool) -> None:
     assert serde.is_json({"n": [number]}) is ok
     if ok:
         serde.check_json({"n": [number]})
-        assert serde.loads(serde.dumps_data({"n": number})) == {"n": number}
+        assert serde.loads(_values.dumps_data({"n": number})) == {"n": number}
         assert serde.loads_as(serde.dumps(Counter(number)), Counter) == Counter(number)
         return
-    for check in (serde.check_json, serde.dumps_data):
+    for check in (serde.check_json, _values.dumps_data):
         with pytest.raises(SerializationError, match="does not fit in 64 bits") as info:
             check({"n": [number]})
         assert info.value.path == "$.n[0]"
@@ -212,9 +213,9 @@ def test_64_bit_integer_bounds(number: int, ok: bool) -> None:
     assert info.value.path == "$.value"
 
 
-@pytest.mark.parametrize("bad", [-1, serde.MAX_INT64 + 1, 2**64, "1", 1.0, True, None, [1]])
+@pytest.mark.parametrize("bad", [-1, _values.MAX_INT64 + 1, 2**64, "1", 1.0, True, None, [1]])
 def test_check_int_names_the_argument(bad: Any) -> None:
     with pytest.raises(ValidationError, match="^version must be an integer from 0 to 9223372036854775807"):
-        serde.check_int(bad, "version")
-    assert serde.check_int(serde.MAX_INT64, "version") == serde.MAX_INT64
-    assert serde.check_int(0, "version") == 0
+        _values.check_int(bad, "version")
+    assert _values.check_int(_values.MAX_INT64, "version") == _values.MAX_INT64
+    assert _values.check_int(0, "version") == 0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from llmspell.context import check_user_id
 from llmspell.contrib._interop import session_id_for, valid_session_id
 from llmspell.contrib.console.reading import check_session_id as console_check
 from llmspell.errors import NotFoundError, ValidationError
+from llmspell.plugins._values import check_user_id
 from llmspell.plugins.artifacts.api import ArtifactScope
 from llmspell.plugins.artifacts.backend import check_owner as artifact_scope_id
 from llmspell.plugins.sessions.api import check_session_id, is_session_id

@@ -12,8 +12,8 @@ suite                                  fixture to override  the suite opens it w
 ``state.StateContract``                ``state_backend``    ``open()``
 ``sessions.SessionBackendContract``    ``session_backend``  ``open()``
 ``events.EventLogContract``            ``event_log``        ``open()``
-``artifacts.BlobStoreContract``        ``blob_store``       ``start()``
-``artifacts.ArtifactIndexContract``    ``artifact_index``   ``start()``
+``artifacts.BlobStoreContract``        ``blob_store``       ``open()``
+``artifacts.ArtifactIndexContract``    ``artifact_index``   ``open()``
 =====================================  ===================  ==========================
 
 The suite opens the backend before each test, checks that its ``health()`` (where it
@@ -29,6 +29,7 @@ backends in their own projects.
 from __future__ import annotations
 
 import tomllib
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,9 @@ async def opened(backend: Any, fixture: str, method: str = "open") -> AsyncItera
     """Open ``backend`` (the value of the author's ``fixture``), check its health, close it after."""
     assert backend is not None, f"the {fixture} fixture must return the backend (built, not opened), not None"
     start = getattr(backend, method, None)
+    if start is None and method == "open" and hasattr(backend, "start"):  # the former name of an artifact store's open()
+        warnings.warn(f"{type(backend).__name__}.start() is deprecated: name it open()", DeprecationWarning, stacklevel=2)
+        start = backend.start
     assert start is not None, f"the {fixture} fixture returned {backend!r}, which has no {method}() method"
     await start()
     try:

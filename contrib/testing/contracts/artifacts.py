@@ -72,7 +72,7 @@ class BlobStoreContract:
     @pytest_asyncio.fixture
     async def backend(self, blob_store: Any) -> AsyncIterator[Any]:
         """The store under test, started (and healthy) for the test, closed after it."""
-        async with opened(blob_store, "blob_store", "start") as store:
+        async with opened(blob_store, "blob_store") as store:
             yield store
 
     async def test_write_commit_read(self, backend: Any) -> None:
@@ -221,7 +221,7 @@ class ArtifactIndexContract:
     @pytest_asyncio.fixture
     async def backend(self, artifact_index: Any) -> AsyncIterator[Any]:
         """The index under test, started (and healthy) for the test, closed after it."""
-        async with opened(artifact_index, "artifact_index", "start") as index:
+        async with opened(artifact_index, "artifact_index") as index:
             yield index
 
     async def test_versions_are_assigned_in_order(self, backend: Any) -> None:

@@ -51,7 +51,7 @@ def test_doctor_checks_every_nats_backend(tmp_path: Path, nats_prefix: str) -> N
     code, report = checks.doctor(tmp_path, {"data_dir": str(tmp_path / "d"), **_selected(NATS_URL, nats_prefix)})
     assert code == 0, report
     names = [c["check"] for c in report["checks"]]
-    assert any("StateService" in n for n in names) and any("EventService" in n for n in names)
+    assert any("state backend" in n for n in names) and any("event backend" in n for n in names)
 
 
 def test_doctor_says_what_to_fix_when_nats_is_down(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def test_doctor_checks_connection_and_migration_level(tmp_path: Path, pg_schema:
     report = json.loads(out)
     assert code == 0 and report["ok"], err
     names = " ".join(c["check"] for c in report["checks"])
-    for service in ("StateService", "SessionService", "EventService", "ArtifactService"):
+    for service in ("state backend", "session backend", "event backend", "artifact metadata backend"):
         assert service in names
 
 

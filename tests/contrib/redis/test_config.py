@@ -54,8 +54,8 @@ def test_doctor_checks_every_redis_backend(tmp_path: Path, redis_prefix: str) ->
     code, report = checks.doctor(tmp_path, {"data_dir": str(tmp_path / "d"), **_selected(REDIS_URL, redis_prefix)})
     assert code == 0, report
     names = [c["check"] for c in report["checks"]]
-    assert any("StateService" in n for n in names) and any("SessionService" in n for n in names)
-    assert any("EventService" in n for n in names)
+    assert any("state backend" in n for n in names) and any("session backend" in n for n in names)
+    assert any("event backend" in n for n in names)
 
 
 def test_doctor_says_what_to_fix_when_redis_is_down(tmp_path: Path) -> None:
