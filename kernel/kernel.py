@@ -148,7 +148,7 @@ class Kernel:
             unavailable={name: extra for name, (_, _, extra) in self._loader.unavailable.items()},
         )
         self._collect_registrations()
-        self._backends: list[tuple[str, str, Any]] = []  # (kind in words, name, backend), in creation order
+        self._backends: list[tuple[str, str, Any]] = []  # (kind, name, backend), in creation order
         self._opened: list[tuple[str, str, Any]] = []
         self.services = Services()
         self.stash = Stash()
@@ -311,7 +311,7 @@ class Kernel:
         registration = registry.registration(name)
         try:
             backend = registration.value(self)
-            self._backends.append((registry.words, name, backend))
+            self._backends.append((registry.kind, name, backend))
             return backend
         except LlmspellError:
             raise
@@ -454,7 +454,7 @@ class Kernel:
                 await self._close_backends()
                 plugin = self.registry(kind).registration(name).plugin
                 raise PluginError(
-                    plugin, f"{kind} {name!r} could not be opened: {type(exc).__name__}: {exc}",
+                    plugin, f"{self.registries[kind].words} {name!r} could not be opened: {type(exc).__name__}: {exc}",
                     distribution=self._distribution_of(plugin),
                 ) from exc
             self._opened.append((kind, name, backend))
@@ -480,7 +480,7 @@ class Kernel:
                 problems = [] if check is None else list(await check())
             except Exception as exc:
                 problems = [f"{type(exc).__name__}: {exc}"]
-            label = f"{kind} {name}"
+            label = f"{self.registries[kind].words} {name}"
             report[label if label not in report else f"{label} ({len(report)})"] = problems
         return report
 

@@ -121,20 +121,20 @@ async def test_the_default_backends_are_opened_by_the_kernel(make_kernel: Any) -
 
 
 @pytest.mark.parametrize(
-    ("section", "key", "kind"),
+    ("section", "key", "words"),
     [
-        ("state", "backend", "state_backend"),
-        ("sessions", "backend", "session_backend"),
-        ("events", "backend", "event_backend"),
-        ("events", "transport", "event_transport"),
-        ("artifacts", "backend", "artifact_backend"),
-        ("artifacts", "metadata", "artifact_metadata_backend"),
+        ("state", "backend", "state backend"),
+        ("sessions", "backend", "session backend"),
+        ("events", "backend", "event backend"),
+        ("events", "transport", "event transport"),
+        ("artifacts", "backend", "artifact backend"),
+        ("artifacts", "metadata", "artifact metadata backend"),
     ],
 )
-def test_an_unknown_backend_name_fails_when_the_kernel_is_built(make_kernel: Any, section: str, key: str, kind: str) -> None:
+def test_an_unknown_backend_name_fails_when_the_kernel_is_built(make_kernel: Any, section: str, key: str, words: str) -> None:
     with pytest.raises(ConfigError) as info:
         make_kernel({section: {key: "nope"}})
-    assert f"{section}.{key}: unknown {kind} 'nope' (registered: " in str(info.value)
+    assert f"{section}.{key}: unknown {words} 'nope' (registered: " in str(info.value)
 
 
 @attrs.frozen
