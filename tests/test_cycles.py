@@ -106,9 +106,9 @@ def test_a_function_level_import_is_an_edge_and_a_type_checking_one_is_not(tmp_p
     path.write_text(
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n"
-        "    from llmspell.plugins.state.service import StateManager\n"
+        "    from llmspell.plugins.state._service import StateManager\n"
         "def f():\n"
-        "    from llmspell.plugins.state import bulk\n"
+        "    from llmspell.plugins.state import _bulk\n"
     )
     targets = [target for _, target in imports("llmspell.plugins.state.x", path) if target.startswith("llmspell.")]
-    assert targets == ["llmspell.plugins.state.bulk"]
+    assert targets == ["llmspell.plugins.state._bulk"]

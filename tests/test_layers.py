@@ -6,6 +6,8 @@
   ``backend`` modules;
 * contrib imports the kernel, the capabilities' ``api``/``backend`` modules and its own
   package;
+* a capability's modules other than ``api`` and ``backend`` (and ``__init__``/``__main__``) are
+  underscored, so what is public is plain from the names;
 * nobody imports another package's underscore modules; the underscore modules at the root
   of ``plugins/`` and ``contrib/`` (the embedded store, the adapters' bridge) are shared by
   that layer's packages.
@@ -117,10 +119,10 @@ def test_every_import_keeps_to_its_layer() -> None:
     ("importer", "target", "rule"),
     [
         ("llmspell.kernel", "llmspell.plugins.state.api", "the kernel imports no plugin"),
-        ("llmspell.plugins.sessions.manager", "llmspell.plugins.state.diskcache_backend", "through its api or backend"),
+        ("llmspell.plugins.sessions._manager", "llmspell.plugins.state.diskcache_backend", "through its api or backend"),
         ("llmspell.contrib.redis.state", "llmspell.plugins.events._logutil", "underscore modules"),
-        ("llmspell.plugins.state.service", "llmspell._loader", "underscore modules"),
-        ("llmspell.plugins.agents.calls", "llmspell.contrib.otel", "a plugin imports no contrib module"),
+        ("llmspell.plugins.state._service", "llmspell._loader", "underscore modules"),
+        ("llmspell.plugins.agents._calls", "llmspell.contrib.otel", "a plugin imports no contrib module"),
     ],
 )
 def test_the_rules_catch_what_they_forbid(importer: str, target: str, rule: str) -> None:
@@ -130,10 +132,10 @@ def test_the_rules_catch_what_they_forbid(importer: str, target: str, rule: str)
 @pytest.mark.parametrize(
     ("importer", "target"),
     [
-        ("llmspell.plugins.sessions.manager", "llmspell.plugins.state.api"),
+        ("llmspell.plugins.sessions._manager", "llmspell.plugins.state.api"),
         ("llmspell.contrib.redis.state", "llmspell.plugins.state.backend"),
-        ("llmspell.plugins.state.service", "llmspell.plugins.state._codec"),
-        ("llmspell.plugins.events.disklog", "llmspell.plugins._diskcache.open_cache"),
+        ("llmspell.plugins.state._service", "llmspell.plugins.state._codec"),
+        ("llmspell.plugins.events._disklog", "llmspell.plugins._diskcache.open_cache"),
         ("llmspell.contrib.langgraph.saver", "llmspell.contrib._interop.Bridge"),
         ("llmspell.contrib.langgraph.saver", "llmspell.errors"),
     ],
@@ -175,3 +177,27 @@ def test_the_examples_in_the_docs_keep_to_the_rules_of_third_party_code(doc: Pat
         except SyntaxError:  # a fragment, not a module (the Sybil run checks the runnable ones)
             continue
     assert not found, f"{doc.name} shows imports a third party may not use: {found}"
+
+
+def exposed(plugins: Path) -> list[str]:
+    """The modules and subpackages of each capability in ``plugins`` that are neither its
+    ``api``, its ``backend``, its ``__init__``/``__main__`` nor underscored."""
+    found = []
+    for capability in sorted(p for p in plugins.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+        for entry in sorted(capability.iterdir()):
+            module = entry.suffix == ".py" or (entry / "__init__.py").is_file()
+            if module and not entry.name.startswith("_") and entry.stem not in PUBLIC:
+                found.append(f"{capability.name}/{entry.name}")
+    return found
+
+
+def test_a_capability_shows_only_its_api_and_backend() -> None:
+    assert exposed(ROOT / "plugins") == [], "implementation modules must be underscored"
+
+
+def test_an_implementation_module_without_underscore_is_found(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    (state / "parts").mkdir(parents=True)
+    for name in ("__init__.py", "api.py", "backend.py", "_store.py", "service.py", "parts/__init__.py", "notes.txt"):
+        (state / name).write_text("")
+    assert exposed(tmp_path) == ["state/parts", "state/service.py"]

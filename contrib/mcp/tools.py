@@ -6,7 +6,7 @@ schema and runs between the ``tool_before``/``tool_after``/``tool_error`` hook p
 is counted against the agent's ``max_tool_calls``, and is published like any tool call.
 
 Schemas are taken as the server gives them and compiled once, when the tool is
-registered, by the full JSON Schema validator (:mod:`llmspell.plugins.agents.schema`):
+registered, by the full JSON Schema validator (:mod:`llmspell.plugins.agents._schema`):
 drafts 7, 2019-09 and 2020-12, local and recursive ``$ref`` s. A tool whose schema is
 invalid, or needs a remote ``$ref``, is skipped with a warning that gives the reason.
 """

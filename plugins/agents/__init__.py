@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 from llmspell import hookimpl
 from llmspell.plugins.agents.api import MANAGER, AgentService
 
+from ._builder import AgentBuilder
+from ._compose import Loop, Parallel, Router, Sequential
+from ._handoff import drop, keep, rename, summarise
+from ._lifecycle import AgentsSettings
+from ._offline import OfflineProvider
+from ._service import AgentInitError, AgentManager
+from ._templates import ChatAgent, CodeAgent, ResearchAgent, ToolAgent
+from ._wrappers import CacheAgent, GuardAgent, GuardBlocked, RetryAgent, TimeoutAgent
 from .api import AgentConfig, BaseAgent, inject
-from .builder import AgentBuilder
-from .compose import Loop, Parallel, Router, Sequential
-from .handoff import drop, keep, rename, summarise
-from .lifecycle import AgentsSettings
-from .offline import OfflineProvider
-from .service import AgentInitError, AgentManager
-from .templates import ChatAgent, CodeAgent, ResearchAgent, ToolAgent
-from .wrappers import CacheAgent, GuardAgent, GuardBlocked, RetryAgent, TimeoutAgent
 
 if TYPE_CHECKING:
     from llmspell import Kernel
@@ -84,6 +84,6 @@ async def llmspell_shutdown(kernel: Kernel) -> None:
 
 @hookimpl
 def llmspell_register_commands(cli: Any, kernel: Kernel) -> None:
-    from .cli import register_commands
+    from ._cli import register_commands
 
     register_commands(cli)

@@ -32,11 +32,11 @@ from llmspell.ids import new_id
 from llmspell.plugins.hooks.api import CallbackSet
 from llmspell.services import StashKey
 
+from ._schema import CompiledSchema, compile_schema, config_schema, type_schema, validate_arguments
 from .backend import ModelProvider
-from .schema import CompiledSchema, compile_schema, config_schema, type_schema, validate_arguments
 
 if TYPE_CHECKING:
-    from .service import AgentManager
+    from ._service import AgentManager
 
 __all__ = [
     "AgentConfig",

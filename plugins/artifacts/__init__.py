@@ -18,15 +18,15 @@ from llmspell.plugins.artifacts.api import ArtifactService
 from llmspell.plugins.artifacts.backend import KeyProvider
 from llmspell.services import StashKey
 
-from .aesgcm import AesGcmCodec, StaticKeys, parse_key
-from .blobs_fs import FilesystemBlobStore
-from .blobs_memory import MemoryBlobStore
-from .config import ArtifactsConfig, RetentionPolicy
-from .index_memory import MemoryArtifactIndex
-from .index_sqlite import SqliteArtifactIndex
-from .lifecycle import GcReport, RetentionReport, RotationReport
-from .service import ArtifactReader, ArtifactStore
-from .zstd import ZstdCodec
+from ._aesgcm import AesGcmCodec, StaticKeys, parse_key
+from ._blobs_fs import FilesystemBlobStore
+from ._blobs_memory import MemoryBlobStore
+from ._config import ArtifactsConfig, RetentionPolicy
+from ._index_memory import MemoryArtifactIndex
+from ._index_sqlite import SqliteArtifactIndex
+from ._lifecycle import GcReport, RetentionReport, RotationReport
+from ._service import ArtifactReader, ArtifactStore
+from ._zstd import ZstdCodec
 
 if TYPE_CHECKING:
     from llmspell import Kernel
@@ -188,6 +188,6 @@ CLEANUP_PLUGIN = "artifacts.sessions"
 
 @hookimpl
 def llmspell_register_commands(cli: Any, kernel: Kernel) -> None:
-    from .cli import register_commands
+    from ._cli import register_commands
 
     register_commands(cli)

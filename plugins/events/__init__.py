@@ -15,17 +15,17 @@ from llmspell.errors import PluginError, ValidationError
 from llmspell.plugins.events.api import EventService, check_event_class
 from llmspell.plugins.events.backend import EventCodec
 
+from ._bus import Subscription
+from ._config import EventsConfig, check_config
+from ._disklog import DiskcacheEventLog
+from ._memory import MemoryEventLog
+from ._projections import LiveProjection, state_projection, state_values
+from ._service import BUS, EventBus
+from ._transport import LocalTransport
+from ._triggers import Trigger, TriggerRegistry
+from ._types import register_types
+from ._workflow import Workflow
 from .api import FAMILIES, SYSTEM_TYPES
-from .bus import Subscription
-from .config import EventsConfig, check_config
-from .disklog import DiskcacheEventLog
-from .memory import MemoryEventLog
-from .projections import LiveProjection, state_projection, state_values
-from .service import BUS, EventBus
-from .transport import LocalTransport
-from .triggers import Trigger, TriggerRegistry
-from .types import register_types
-from .workflow import Workflow
 
 if TYPE_CHECKING:
     from llmspell import Kernel
@@ -110,6 +110,6 @@ async def llmspell_shutdown(kernel: Kernel) -> None:
 
 @hookimpl
 def llmspell_register_commands(cli: Any, kernel: Kernel) -> None:
-    from .cli import register_commands
+    from ._cli import register_commands
 
     register_commands(cli)

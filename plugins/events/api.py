@@ -718,7 +718,7 @@ def state_projection(name: str = "state") -> Projection[dict[str, Any]]:
     already held for its key is ignored, so folding an event twice (or an older one
     again) changes nothing; events without a position fall back to comparing
     ``new_version``. :func:`llmspell.plugins.events.state_values` flattens the state to
-    ``{(scope, owner, key): value}``. See :mod:`llmspell.plugins.events.projections`.
+    ``{(scope, owner, key): value}``. See :mod:`llmspell.plugins.events._projections`.
     """
     return Projection(name=name, initial=dict, apply=_apply_state, types=("state.changed",), version=1)
 
@@ -795,7 +795,7 @@ class ArtifactEvent(Event):
 
 @attrs.frozen
 class WorkflowEvent(Event):
-    """``workflow.**``: workflow runs (see :mod:`llmspell.plugins.events.workflow`)."""
+    """``workflow.**``: workflow runs (see :mod:`llmspell.plugins.events._workflow`)."""
 
     REQUIRED: ClassVar[tuple[str, ...]] = ("workflow", "run_id")
     workflow = payload_field[str]("workflow")

@@ -13,10 +13,10 @@ from llmspell import hookimpl
 from llmspell.plugins.sessions.api import SessionService
 from llmspell.services import StashKey
 
-from .backends import make_diskcache, make_memory
-from .config import SessionsConfig
-from .manager import MANAGER, SessionManager
-from .upkeep import Sweeper, SweepReport, recover, sweep
+from ._backends import make_diskcache, make_memory
+from ._config import SessionsConfig
+from ._manager import MANAGER, SessionManager
+from ._upkeep import Sweeper, SweepReport, recover, sweep
 
 if TYPE_CHECKING:
     from llmspell import Kernel
@@ -73,6 +73,6 @@ async def llmspell_shutdown(kernel: Kernel) -> None:
 
 @hookimpl
 def llmspell_register_commands(cli: Any, kernel: Kernel) -> None:
-    from .cli import register_commands
+    from ._cli import register_commands
 
     register_commands(cli)

@@ -19,13 +19,13 @@ from llmspell.hooks import HookCall
 from llmspell.plugins.state.api import StateService
 from llmspell.services import StashKey
 
-from . import agents
-from .config import DiskcacheOptions, StateConfig, parse_policy
-from .memory import MemoryStateBackend
-from .reducers import BUILTIN
-from .scope import Scope
-from .service import StateManager
-from .watch import StateWatch
+from . import _agents as agents
+from ._config import DiskcacheOptions, StateConfig, parse_policy
+from ._memory import MemoryStateBackend
+from ._reducers import BUILTIN
+from ._scope import Scope
+from ._service import StateManager
+from ._watch import StateWatch
 
 if TYPE_CHECKING:
     from llmspell import Kernel
@@ -145,6 +145,6 @@ async def llmspell_agent_shutdown(agent: Any, ctx: Any) -> None:
 
 @hookimpl
 def llmspell_register_commands(cli: click.Group, kernel: Kernel) -> None:
-    from .cli import register
+    from ._cli import register
 
     register(cli)

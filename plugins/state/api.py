@@ -33,8 +33,8 @@ from llmspell.errors import UnknownNameError, ValidationError
 from llmspell.plugins._values import MAX_USER_ID, check_user_id
 
 if TYPE_CHECKING:
+    from llmspell.plugins.state._migrations import MigrationReport
     from llmspell.plugins.state.backend import StateBackend
-    from llmspell.plugins.state.migrations import MigrationReport
 
 __all__ = [
     "SCOPES",

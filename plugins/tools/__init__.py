@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from llmspell import hookimpl
 
-from .base import AgentTool, BaseTool, FunctionTool, as_text, signature_schema, tool
-from .builtins import BUILTINS, evaluate
+from ._base import AgentTool, BaseTool, FunctionTool, as_text, signature_schema, tool
+from ._builtins import BUILTINS, evaluate
 
 if TYPE_CHECKING:
     from llmspell import Kernel

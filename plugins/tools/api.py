@@ -10,6 +10,6 @@ from __future__ import annotations
 
 from llmspell.plugins.agents.api import Tool, ToolCall, ToolSpec
 
-from .base import AgentTool, BaseTool, FunctionTool, as_text, signature_schema, tool
+from ._base import AgentTool, BaseTool, FunctionTool, as_text, signature_schema, tool
 
 __all__ = ["Tool", "ToolCall", "ToolSpec", "BaseTool", "FunctionTool", "AgentTool", "tool", "as_text", "signature_schema"]

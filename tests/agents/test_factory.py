@@ -18,8 +18,8 @@ from llmspell.errors import (
 )
 from llmspell.hooks import HookCall
 from llmspell.plugins.agents import BaseAgent, OfflineProvider, inject
+from llmspell.plugins.agents._schema import config_schema
 from llmspell.plugins.agents.api import AgentOutput
-from llmspell.plugins.agents.schema import config_schema
 from llmspell.plugins.tools import tool
 
 from .agent_helpers import Echo

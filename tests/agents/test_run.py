@@ -133,8 +133,8 @@ async def test_temp_scope_does_not_need_state_without_deltas(kernel):
 def test_fast_copy_keeps_every_field():
     import attrs
 
+    from llmspell.plugins.agents._commit import _with_agent
     from llmspell.plugins.agents.api import ArtifactOutput
-    from llmspell.plugins.agents.commit import _with_agent
 
     original = AgentOutput(content="c", data={"d": 1}, state_delta={"k": 1}, artifacts=(ArtifactOutput("a", b"x"),),
                            transfer_to="t", handoff_state={"h": 1}, metadata={"m": 1}, saved=("s",), trail=("a", "b"))

@@ -14,9 +14,9 @@ import pytest
 from llmspell import Kernel
 from llmspell.errors import ConfigError, IntegrityError, MissingExtraError, PluginError
 from llmspell.plugins._values import dumps_data
+from llmspell.plugins.artifacts._codecs import EncodeChain
+from llmspell.plugins.artifacts._zstd import ZstdCodec
 from llmspell.plugins.artifacts.api import WrongKeyError
-from llmspell.plugins.artifacts.codecs import EncodeChain
-from llmspell.plugins.artifacts.zstd import ZstdCodec
 from tests.contrib.s3.s3server import s3_server  # noqa: F401 - a fixture
 
 from .artifact_helpers import KEY_A, KEY_B, blob_files
@@ -58,7 +58,7 @@ def test_zstd_skips_after_misses_and_bounds_frames() -> None:
     chain = EncodeChain([ZstdCodec()], opts)
     packed = b"".join(chain.update(zeros)) + b"".join(chain.finish())
     assert len(packed) < 50 * 100
-    from llmspell.plugins.artifacts.codecs import DecodeChain
+    from llmspell.plugins.artifacts._codecs import DecodeChain
 
     decoder = DecodeChain({"zstd": ZstdCodec()}, opts)
     pieces = list(decoder.update(chain.header + packed)) + list(decoder.finish())
@@ -248,8 +248,8 @@ def _format_1_blob(content: bytes, frame_size: int) -> bytes:
     """A blob as the first aesgcm format wrote it (no tie to the blob key)."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    from llmspell.plugins.artifacts.aesgcm import key_check
-    from llmspell.plugins.artifacts.codecs import MAGIC, frame
+    from llmspell.plugins.artifacts._aesgcm import key_check
+    from llmspell.plugins.artifacts._codecs import MAGIC, frame
 
     key, prefix = bytes.fromhex(KEY_A), os.urandom(8)
     params = {"key_id": "k1", "nonce": prefix.hex(), "frame": frame_size, "check": key_check(key)}

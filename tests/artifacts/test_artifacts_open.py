@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from llmspell import hookimpl
-from llmspell.plugins.artifacts.blobs_fs import FilesystemBlobStore
-from llmspell.plugins.artifacts.blobs_memory import MemoryBlobStore
+from llmspell.plugins.artifacts._blobs_fs import FilesystemBlobStore
+from llmspell.plugins.artifacts._blobs_memory import MemoryBlobStore
 
 
 class OldStore(MemoryBlobStore):

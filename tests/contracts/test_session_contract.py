@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from llmspell.contrib.testing.contracts.sessions import SessionBackendContract
-from llmspell.plugins.sessions.backends import DiskcacheSessionBackend, MemorySessionBackend
+from llmspell.plugins.sessions._backends import DiskcacheSessionBackend, MemorySessionBackend
 
 
 class TestMemorySessionBackend(SessionBackendContract):

@@ -19,8 +19,8 @@ PROJECT = '''
 import pytest
 
 from llmspell.plugins.artifacts import MemoryArtifactIndex, MemoryBlobStore
-from llmspell.plugins.events.memory import MemoryEventLog
-from llmspell.plugins.sessions.backends import MemorySessionBackend
+from llmspell.plugins.events._memory import MemoryEventLog
+from llmspell.plugins.sessions._backends import MemorySessionBackend
 from llmspell.plugins.state import DiskcacheStateBackend
 from llmspell.contrib.testing.contracts.artifacts import ArtifactIndexContract, BlobStoreContract
 from llmspell.contrib.testing.contracts.events import EventLogContract

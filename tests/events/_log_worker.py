@@ -17,9 +17,9 @@ import os
 import sys
 import time
 
+from llmspell.plugins.events._disklog import DiskcacheEventLog
 from llmspell.plugins.events.api import Event
 from llmspell.plugins.events.backend import EventCodec
-from llmspell.plugins.events.disklog import DiskcacheEventLog
 
 
 def wait_for_go(go: str) -> None:

@@ -14,11 +14,11 @@ import pytest
 
 from llmspell.errors import ConflictError, SchemaVersionError
 from llmspell.plugins._diskcache import WAL_PAGES
+from llmspell.plugins.events._disklog import SCHEMA_VERSION, DiskcacheEventLog
+from llmspell.plugins.events._memory import MemoryEventLog
 from llmspell.plugins.events._timeorder import SKEW_US, by_id
 from llmspell.plugins.events.api import Event
 from llmspell.plugins.events.backend import EventCodec, time_us
-from llmspell.plugins.events.disklog import SCHEMA_VERSION, DiskcacheEventLog
-from llmspell.plugins.events.memory import MemoryEventLog
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

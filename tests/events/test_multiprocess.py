@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from llmspell.plugins.events._disklog import DiskcacheEventLog
 from llmspell.plugins.events.api import Event
 from llmspell.plugins.events.backend import EventCodec
-from llmspell.plugins.events.disklog import DiskcacheEventLog
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmspell.errors import ValidationError
-from llmspell.plugins.state.reducers import (
+from llmspell.plugins.state._reducers import (
     BUILTIN,
     counter_add,
     deep_merge,

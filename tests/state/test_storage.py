@@ -15,8 +15,8 @@ from diskcache.core import MODE_BINARY, MODE_TEXT
 from llmspell import Kernel
 from llmspell.errors import CorruptRecordWarning, IntegrityError
 from llmspell.plugins._diskcache import open_cache
+from llmspell.plugins.state._codec import owner_prefix, split_key
 from llmspell.plugins.state.backend import prefix_upper_bound
-from llmspell.plugins.state.codec import owner_prefix, split_key
 
 
 class _Planted:

@@ -8,8 +8,8 @@ from typing import Any, Literal
 import pytest
 
 from llmspell.errors import ConfigError, ValidationError
+from llmspell.plugins.agents._schema import SchemaReferenceError, compile_schema, json_path
 from llmspell.plugins.agents.api import ToolCall
-from llmspell.plugins.agents.schema import SchemaReferenceError, compile_schema, json_path
 from llmspell.plugins.tools import FunctionTool, tool
 
 D2020 = "https://json-schema.org/draft/2020-12/schema"
