@@ -7,10 +7,13 @@ value that was given and, where there is a closed set, what is allowed.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
+    "LlmspellDeprecationWarning",
+    "deprecated",
     "LlmspellError",
     "ConfigError",
     "PluginError",
@@ -250,3 +253,15 @@ class CorruptRecordWarning(UserWarning):
         self.key = key
         self.reason = reason
         super().__init__(f"skipped undecodable record {key!r} in {store}: {reason}")
+
+
+class LlmspellDeprecationWarning(DeprecationWarning):
+    """Every deprecation of llmspell: what still works in this release and goes in the next
+    (the message names what replaces it). ``-W error::llmspell.errors.LlmspellDeprecationWarning``
+    finds them all in a test run."""
+
+
+def deprecated(message: str, *, stacklevel: int = 2) -> None:
+    """Warn with :class:`LlmspellDeprecationWarning`; ``stacklevel`` as for the caller's own
+    ``warnings.warn`` (2: the line that called the caller)."""
+    warnings.warn(message, LlmspellDeprecationWarning, stacklevel=stacklevel + 1)

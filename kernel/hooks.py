@@ -21,7 +21,6 @@ import functools
 import inspect
 import logging
 import time
-import warnings
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -31,7 +30,7 @@ from pluggy._callers import _multicall  # pluggy's own call loop: no monitoring 
 
 from . import hookspecs
 from .context import ExecutionContext
-from .errors import CancelledByHook, HookError
+from .errors import CancelledByHook, HookError, deprecated
 
 __all__ = ["POINTS", "RENAMED", "MERGING", "TRYFIRST", "TRYLAST", "current_point", "HookCall", "HookResult",
            "Replace", "Cancel", "Retry", "settle", "Entry", "Step", "Wrap", "guard", "Deferred", "defer",
@@ -63,8 +62,8 @@ MERGING = frozenset({"agent_state_snapshot"})
 def current_point(point: str, *, stacklevel: int = 3) -> str:
     """The current name of hook point ``point`` (warning when it is an old one)."""
     if (new := RENAMED.get(point)) is not None:
-        warnings.warn(f"hook point {point!r} is now called {new!r}; the old name will be removed in the next "
-                      "release", DeprecationWarning, stacklevel=stacklevel)
+        deprecated(f"hook point {point!r} is now called {new!r}; the old name will be removed in the next release",
+                   stacklevel=stacklevel)
     return new or point
 
 

@@ -7,7 +7,6 @@ import logging
 import os
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -17,7 +16,14 @@ from . import hookspecs
 from ._loader import DEFAULTS_DISTRIBUTION, Distribution, PluginInfo, PluginLoader, PluginManager
 from .config import Config, RawConfig, SectionSpec
 from .context import ExecutionContext, Principal
-from .errors import ConfigError, LlmspellError, PluginError, ServiceNotAvailable, UnknownBackendError
+from .errors import (
+    ConfigError,
+    LlmspellError,
+    PluginError,
+    ServiceNotAvailable,
+    UnknownBackendError,
+    deprecated,
+)
 from .hooks import CallLoop, Deferred, HookCall, Hooks, current_point
 from .registry import Registry
 from .services import Services, Stash
@@ -254,8 +260,8 @@ class Kernel:
         registry = self.registries.get(kind)
         if registry is None and (registry := self.registries.get(kind.replace(" ", "_"))) is not None:
             caller = sys._getframe(1)  # create_backend / check_backend: warn at their caller
-            warnings.warn(f"registry kind {kind!r} is now {registry.kind!r}; the old spelling will be removed in the "
-                          "next release", DeprecationWarning, stacklevel=3 if caller.f_code.co_filename == __file__ else 2)
+            deprecated(f"registry kind {kind!r} is now {registry.kind!r}; the old spelling will be removed in the "
+                       "next release", stacklevel=3 if caller.f_code.co_filename == __file__ else 2)
         if registry is None:
             raise ConfigError([f"no registry of kind {kind!r}; kinds: {', '.join(sorted(self.registries))}"])
         return registry
@@ -381,8 +387,7 @@ class Kernel:
 
     async def dispatch(self, point: str, call: HookCall | None = None, **args: Any) -> HookCall:
         """Deprecated: use ``await kernel.hook.<point>(call, **args)``; goes in the next release."""
-        warnings.warn("kernel.dispatch(point, ...) is deprecated: use await kernel.hook.<point>(...)",
-                      DeprecationWarning, stacklevel=2)
+        deprecated("kernel.dispatch(point, ...) is deprecated: use await kernel.hook.<point>(...)")
         return await getattr(self.hook, current_point(point))(call, **args)  # type: ignore[no-any-return]
 
     # -- lifecycle --------------------------------------------------------------------

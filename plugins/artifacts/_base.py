@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmspell.context import ExecutionContext, Principal
-from llmspell.errors import NotFoundError, PermissionDenied, ValidationError
+from llmspell.errors import NotFoundError, PermissionDenied, ValidationError, deprecated
 from llmspell.plugins.artifacts.api import ArtifactAcl, ArtifactId, ArtifactMeta, ArtifactRef, ArtifactScope
 from llmspell.plugins.artifacts.backend import ArtifactIndex, BlobStore, Codec, CodecOptions, KeyProvider
 from llmspell.plugins.sessions.api import SessionService
@@ -79,8 +78,7 @@ class ArtifactCore:
         for backend in (self.store, self.index):  # the kernel opens them; one with start() only is old
             starting = getattr(backend, "start", None)
             if getattr(backend, "open", None) is None and starting is not None:
-                warnings.warn(f"{type(backend).__name__}.start() is deprecated: name it open()",
-                              DeprecationWarning, stacklevel=2)
+                deprecated(f"{type(backend).__name__}.start() is deprecated: name it open(); it goes in the next release")
                 await starting()
 
     async def close(self) -> None:

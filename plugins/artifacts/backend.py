@@ -34,7 +34,6 @@ from __future__ import annotations
 import base64
 import re
 import unicodedata
-import warnings
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -42,7 +41,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from llmspell import serde
-from llmspell.errors import ValidationError
+from llmspell.errors import ValidationError, deprecated
 from llmspell.plugins._values import dumps_data
 from llmspell.plugins.artifacts.api import SCOPES
 from llmspell.serde import utcnow
@@ -212,7 +211,7 @@ class StartAlias:
 
     async def start(self) -> None:
         """Deprecated: the kernel calls ``open()``; goes in the next release."""
-        warnings.warn(f"{type(self).__name__}.start() is deprecated: use open()", DeprecationWarning, stacklevel=2)
+        deprecated(f"{type(self).__name__}.start() is deprecated: use open(); it goes in the next release")
         await self.open()  # type: ignore[attr-defined]
 
 

@@ -29,7 +29,6 @@ The rules, which the conformance suite checks (``EventLogContract``):
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
@@ -37,7 +36,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_ch
 import attrs
 
 from llmspell import serde
-from llmspell.errors import ConflictError, SerializationError, ValidationError
+from llmspell.errors import ConflictError, SerializationError, ValidationError, deprecated
 from llmspell.plugins._values import MAX_INT64, dumps_data
 from llmspell.serde import MAX_VALUE_BYTES
 
@@ -512,11 +511,9 @@ def prepare(codec: EventCodec, events: Sequence[Event], expected_last_seq: int |
 
 
 def _check_expected(prepared: Prepared, last_seq: int) -> None:
-    warnings.warn(
+    deprecated(
         "llmspell.plugins.events.backend.check_expected(prepared, last_seq) is deprecated: "
-        "use prepared.check_last_seq(last_seq); it goes in the next release",
-        DeprecationWarning,
-        stacklevel=2,
+        "use prepared.check_last_seq(last_seq); it goes in the next release"
     )
     prepared.check_last_seq(last_seq)
 

@@ -29,13 +29,13 @@ backends in their own projects.
 from __future__ import annotations
 
 import tomllib
-import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from llmspell.errors import deprecated
 from llmspell.services import StashKey
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ async def opened(backend: Any, fixture: str, method: str = "open") -> AsyncItera
     assert backend is not None, f"the {fixture} fixture must return the backend (built, not opened), not None"
     start = getattr(backend, method, None)
     if start is None and method == "open" and hasattr(backend, "start"):  # the former name of an artifact store's open()
-        warnings.warn(f"{type(backend).__name__}.start() is deprecated: name it open()", DeprecationWarning, stacklevel=2)
+        deprecated(f"{type(backend).__name__}.start() is deprecated: name it open(); it goes in the next release")
         start = backend.start
     assert start is not None, f"the {fixture} fixture returned {backend!r}, which has no {method}() method"
     await start()
