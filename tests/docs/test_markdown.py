@@ -248,13 +248,16 @@ def test_document_runs(path: Path, document_dir: Path) -> None:
     document.namespace["__name__"] = f"doc_{path.stem}"
     loop = asyncio.new_event_loop()
     document.loop = loop  # type: ignore[attr-defined]
+    started: dict[int, Kernel] = {}  # every kernel a block left running, even if a later one rebinds its name
     try:
         for example in document.examples():
             example.evaluate()
+            started.update((id(v), v) for v in document.namespace.values() if isinstance(v, Kernel) and v.started)
     finally:
         # A document may start a kernel in an invisible block for the blocks that follow.
-        for value in list(document.namespace.values()):
-            if isinstance(value, Kernel) and value.started:
-                loop.run_until_complete(value.stop())
+        started.update((id(v), v) for v in document.namespace.values() if isinstance(v, Kernel) and v.started)
+        for kernel in started.values():
+            if kernel.started:
+                loop.run_until_complete(kernel.stop())
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
