@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from .errors import DuplicateNameError, UnknownNameError
+from .errors import DuplicateNameError, UnknownNameError, _words
 
 __all__ = ["Registration", "Registry"]
 
@@ -38,7 +38,7 @@ class Registry(Generic[T]):
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self.words = kind.replace("_", " ")
+        self.words = _words(kind)
         """The kind as messages print it: ``"state backend"``."""
         self._items: dict[Hashable, Registration[T]] = {}
 

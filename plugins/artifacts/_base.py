@@ -87,14 +87,6 @@ class ArtifactCore:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    async def health(self) -> list[str]:
-        problems: list[str] = []
-        for backend in (self.store, self.index):
-            check = getattr(backend, "health", None)
-            if check is not None:
-                problems += await check()
-        return problems
-
     # -- codecs -----------------------------------------------------------------------
 
     def codec(self, name: str) -> Codec:

@@ -141,9 +141,6 @@ class ArtifactStore:
     async def close(self) -> None:
         await self.core.close()
 
-    async def health(self) -> list[str]:
-        return await self.core.health()
-
     # -- save -------------------------------------------------------------------------
 
     async def save(

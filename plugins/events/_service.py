@@ -118,15 +118,6 @@ class EventBus:
             self.triggers.stop()
             self.router.close()
 
-    async def health(self) -> list[str]:
-        """Problems with the log backend and the transport (``llmspell doctor``); empty when fine."""
-        problems: list[str] = []
-        for part in (self.log, self.transport):
-            check = getattr(part, "health", None)
-            if check is not None:
-                problems.extend(await check())
-        return problems
-
     # -- publishing ----------------------------------------------------------------------
 
     def wants(self, type_name: str, *, session_id: str | None = None, stream: str | None = None) -> bool:

@@ -142,11 +142,6 @@ class SessionManager:
     def now(self, clock: Callable[[], datetime]) -> None:
         self.records.now = clock
 
-    async def health(self) -> builtins.list[str]:
-        """Problems with the session backend (``llmspell doctor``); empty when fine."""
-        check = getattr(self.backend, "health", None)
-        return builtins.list(await check()) if check is not None else []
-
     # -- reading -----------------------------------------------------------------
 
     def _bind(self, session: Session) -> Session:

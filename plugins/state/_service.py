@@ -69,17 +69,6 @@ class StateManager:
         """Forget this process's ``temp`` keys (the kernel closes the backend)."""
         self.store.temp_backend = MemoryStateBackend()
 
-    async def health(self) -> list[str]:
-        """Problems found with the backend (``llmspell doctor``); empty when fine."""
-        check = getattr(self.backend, "health", None)
-        if check is not None:  # the backend knows best (connection, schema level ...)
-            return list(await check())
-        try:
-            await self.backend.get("app/.health/probe")
-        except Exception as exc:
-            return [f"state backend {self.backend.name!r}: {type(exc).__name__}: {exc}"]
-        return []
-
     # -- the public face -------------------------------------------------------------
 
     def scope(self, kind: str, owner: str | None = None) -> Scope:
