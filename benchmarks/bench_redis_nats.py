@@ -41,8 +41,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _timing import percentile, table  # noqa: E402
 
-from llmspell import Kernel  # noqa: E402
+from llmspell import Kernel, serde  # noqa: E402
+from llmspell.contrib.redis._logscripts import APPEND  # noqa: E402
 from llmspell.contrib.redis._scripts import CAS  # noqa: E402
+from llmspell.contrib.redis.sessions import _PUT as SESSION_PUT  # noqa: E402
+from llmspell.ids import new_id  # noqa: E402
 from llmspell.plugins.events.api import Event  # noqa: E402
 
 VALUE = {"name": "benchmark", "tags": ["a", "b", "c"], "text": "x" * 140}
@@ -137,6 +140,16 @@ async def bench_redis(url: str, n: int, batch: int, repeat: int) -> tuple[list[l
 
             latency.append(row("event append (1) / XADD", *await paired(
                 append_one, lambda: raw.xadd(f"{prefix}:rawx", {b"e": envelope}), n)))
+            append_script = raw.register_script(APPEND)
+            space = f"{prefix}:rawlog:".encode()
+            log_keys = [space + b"ids", space + b"time", space + b"streams", space + b"s:one"]
+
+            async def raw_append() -> None:  # the append script alone, with the arguments the backend sends
+                args = [1, "", space, 1, uuid.uuid4().hex[:8], b"one", 1, new_id().encode(), b"bench.tick",
+                        time.time(), envelope]
+                await append_script(keys=log_keys, args=args)
+
+            latency.append(row("event append (1) / EVALSHA of its script", *await paired(append_one, raw_append, n)))
 
             async def append_batch(i: int) -> None:
                 await log.append([Event("bench.tick", {"i": j}, stream=f"{prefix}-b{i}") for j in range(batch)])
@@ -168,6 +181,18 @@ async def bench_redis(url: str, n: int, batch: int, repeat: int) -> tuple[list[l
             raw_record = b"x" * 400
             latency.append(row("session put / HSET", *await paired(
                 put_session, lambda: raw.hset(f"{prefix}:h{counter[0]}", mapping={"v": 1, "d": raw_record}), n)))
+            put_script = raw.register_script(SESSION_PUT)
+            stored = serde.dumps(record.replace(version=1))
+            sessions_space = f"{prefix}:rawsess:"
+
+            async def raw_put() -> None:  # the put script alone, with the arguments the backend sends
+                sid = uuid.uuid4().hex
+                keys = [f"{sessions_space}s:{sid}".encode(), f"{sessions_space}created".encode()]
+                args = [sid.encode(), stored, 0, uuid.uuid4().hex[:24], time.time() * 1000, b"=bench", b"bench",
+                        sessions_space.encode()]
+                await put_script(keys=keys, args=args)
+
+            latency.append(row("session put / EVALSHA of its script", *await paired(put_session, raw_put, n)))
             latency.append(row("session get / HGET", *await paired(
                 lambda: backend.get(template.id), lambda: raw.hmget(f"{prefix}:h1", "v", "d"), n)))
             latency.append(row("sessions.create / HSET", *await paired(
