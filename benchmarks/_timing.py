@@ -47,6 +47,27 @@ async def time_async(fn: Callable[[], Awaitable[Any]], *, rounds: int, inner: in
     return samples
 
 
+async def paired(
+    ours: Callable[[], Awaitable[Any]], theirs: Callable[[], Awaitable[Any]], n: int
+) -> tuple[list[float], list[float]]:
+    """Time ``ours`` and ``theirs`` alternately, ``n`` calls each (after a warm-up), so that
+    both see the same load on the machine; per-call seconds of each."""
+    mine: list[float] = []
+    other: list[float] = []
+    clock = time.perf_counter
+    for _ in range(min(50, n)):
+        await ours()
+        await theirs()
+    for _ in range(n):
+        start = clock()
+        await ours()
+        mine.append(clock() - start)
+        start = clock()
+        await theirs()
+        other.append(clock() - start)
+    return mine, other
+
+
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> str:
     """A Markdown table, as recorded in docs/performance.md."""
     def cell(value: Any) -> str:

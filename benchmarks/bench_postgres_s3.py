@@ -12,6 +12,9 @@ a fresh schema, dropped afterwards): per operation the median and p99 of
   beside a raw single-row ``INSERT`` and a raw ``INSERT`` of 1,000 rows;
 * session create and get (the manager, the backend), beside a raw ``INSERT``/``SELECT``.
 
+The ratio table times each pair again *alternately* (one llmspell call, one raw call, and so
+on), so that both see the same load on the machine.
+
 S3 (moto's standalone server on loopback, started here): artifact save and load
 throughput through ``kernel.artifacts`` (blobs ``s3``, metadata ``postgres``) for 1 MiB and
 64 MiB, beside the raw aiobotocore ``put_object``/``get_object`` of the same bytes.
@@ -33,14 +36,29 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from _timing import summarize, table, time_async
+from _timing import paired, summarize, table, time_async
 
 from llmspell import Kernel
 from llmspell.plugins.events.api import Event
 
 DSN = os.environ.get("LLMSPELL_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-N = 2000
+N = int(os.environ.get("LLMSPELL_BENCH_N", "2000"))
 VALUE = {"text": "x" * 160, "n": 1}  # about 200 bytes of JSON
+
+
+#: llmspell's operation, the raw round trip doing the same, the target of their ratio.
+RATIOS = (
+    ("service/get", "raw psycopg/get (SELECT)", 1.2),
+    ("backend/get", "raw psycopg/get (SELECT)", 1.2),
+    ("service/set", "raw psycopg/set (UPDATE)", 1.2),
+    ("backend/set", "raw psycopg/set (UPDATE)", 1.2),
+    ("service/cas", "raw psycopg/cas (UPDATE ... AND version = n)", 1.2),
+    ("service/update", "raw psycopg/update (SELECT + UPDATE)", 1.2),
+    ("backend/event append (1 event)", "raw psycopg/event counter bump + INSERT (1 statement)", 1.2),
+    ("backend/session create (put)", "raw psycopg/session INSERT", 1.2),
+    ("backend/session get", "raw psycopg/session SELECT", 1.2),
+    ("service/session get", "raw psycopg/session SELECT", 1.2),
+)
 
 
 def cells(samples: list[float]) -> list[float]:
@@ -59,11 +77,13 @@ async def bench_postgres(schema: str, data_dir: str) -> tuple[str, dict[str, flo
     }
     rows: list[list[Any]] = []
     medians: dict[str, float] = {}
+    ops: dict[str, Any] = {}
 
-    def add(label: str, op: str, samples: list[float]) -> None:
+    def add(label: str, op: str, samples: list[float], fn: Any = None) -> None:
         c = cells(samples)
         medians[f"{label}/{op}"] = c[0]
         rows.append([label, op, *c])
+        ops[f"{label}/{op}"] = fn
 
     async with Kernel(config, data_dir=data_dir, env={"LLMSPELL_CONFIG": str(Path(data_dir) / "e.toml")}) as kernel:
         scope = kernel.state.scope("app", "bench")
@@ -91,36 +111,41 @@ async def bench_postgres(schema: str, data_dir: str) -> tuple[str, dict[str, flo
             cur = await raw.execute(f"SELECT data, version FROM {s}.raw_state WHERE key = %s", (key(),), binary=True)
             await cur.fetchone()
 
-        add("raw psycopg", "get (SELECT)", await time_async(raw_get, rounds=N))
-        add("backend", "get", await time_async(lambda: backend.get(fkey()), rounds=N))
-        add("service", "get", await time_async(lambda: scope.get(key()), rounds=N))
+        add("raw psycopg", "get (SELECT)", await time_async(raw_get, rounds=N), raw_get)
+        add("backend", "get", await time_async(lambda: backend.get(fkey()), rounds=N), lambda: backend.get(fkey()))
+        add("service", "get", await time_async(lambda: scope.get(key()), rounds=N), lambda: scope.get(key()))
 
         # -- state: set / cas / update ---------------------------------------------------
         async def raw_set() -> None:
             await raw.execute(f"UPDATE {s}.raw_state SET data = %s, version = version + 1 WHERE key = %s",
                               (data, key()), binary=True)
 
-        add("raw psycopg", "set (UPDATE)", await time_async(raw_set, rounds=N))
-        add("backend", "set", await time_async(lambda: backend.compare_and_set(fkey(), data), rounds=N))
-        add("service", "set", await time_async(lambda: scope.set(key(), VALUE), rounds=N))
+        add("raw psycopg", "set (UPDATE)", await time_async(raw_set, rounds=N), raw_set)
+        add("backend", "set", await time_async(lambda: backend.compare_and_set(fkey(), data), rounds=N),
+            lambda: backend.compare_and_set(fkey(), data))
+        add("service", "set", await time_async(lambda: scope.set(key(), VALUE), rounds=N), lambda: scope.set(key(), VALUE))
 
-        versions = {k: (await scope.get_versioned(k)).version for k in keys}  # type: ignore[union-attr]
-        cur = await raw.execute(f"SELECT key, version FROM {s}.raw_state")
-        raw_versions = dict(await cur.fetchall())
+        # compare-and-set on keys of their own (the update rows below change the others)
+        cas_keys = [f"c{i:04d}" for i in range(200)]
+        versions = {k: await scope.set(k, VALUE) for k in cas_keys}
+        async with raw.cursor() as cur:
+            await cur.executemany(f"INSERT INTO {s}.raw_state VALUES (%s, 1, %s)", [(k, data) for k in cas_keys])
+        raw_versions = dict.fromkeys(cas_keys, 1)
+        pick_cas = iter(range(10**9))
 
         async def raw_cas() -> None:
-            k = key()
+            k = cas_keys[next(pick_cas) % len(cas_keys)]
             cur = await raw.execute(
                 f"UPDATE {s}.raw_state SET data = %s, version = version + 1 WHERE key = %s AND version = %s "
                 "RETURNING version", (data, k, raw_versions[k]), binary=True)
             raw_versions[k] = (await cur.fetchone())[0]  # type: ignore[index]
 
         async def svc_cas() -> None:
-            k = key()
+            k = cas_keys[next(pick_cas) % len(cas_keys)]
             versions[k] = await scope.set(k, VALUE, expected_version=versions[k])
 
-        add("raw psycopg", "cas (UPDATE ... AND version = n)", await time_async(raw_cas, rounds=N))
-        add("service", "cas", await time_async(svc_cas, rounds=N))
+        add("raw psycopg", "cas (UPDATE ... AND version = n)", await time_async(raw_cas, rounds=N), raw_cas)
+        add("service", "cas", await time_async(svc_cas, rounds=N), svc_cas)
 
         async def raw_update() -> None:
             k = key()
@@ -129,9 +154,11 @@ async def bench_postgres(schema: str, data_dir: str) -> tuple[str, dict[str, flo
             await raw.execute(f"UPDATE {s}.raw_state SET data = %s, version = version + 1 WHERE key = %s "
                               "AND version = %s", (data, k, version), binary=True)
 
-        add("raw psycopg", "update (SELECT + UPDATE)", await time_async(raw_update, rounds=N))
-        add("service", "update", await time_async(lambda: scope.update(key(), lambda v: {**v, "n": v["n"] + 1}),
-                                                  rounds=N))
+        add("raw psycopg", "update (SELECT + UPDATE)", await time_async(raw_update, rounds=N), raw_update)
+        def update() -> Any:
+            return scope.update(key(), lambda v: {**v, "n": v["n"] + 1})
+
+        add("service", "update", await time_async(update, rounds=N), update)
 
         # -- events --------------------------------------------------------------------------
         log = kernel.events.log
@@ -154,10 +181,12 @@ async def bench_postgres(schema: str, data_dir: str) -> tuple[str, dict[str, flo
                 f"INSERT INTO {s}.raw_events SELECT 'g', c.last_seq, %s, %s FROM c", (uuid.uuid4().hex, envelope),
                 binary=True)
 
-        add("raw psycopg", "event counter bump + INSERT (1 statement)", await time_async(raw_gapless, rounds=N))
-        add("backend", "event append (1 event)",
-            await time_async(lambda: log.append([Event("bench.event", {"text": "x" * 100}, stream="single")]),
-                             rounds=N))
+        add("raw psycopg", "event counter bump + INSERT (1 statement)", await time_async(raw_gapless, rounds=N),
+            raw_gapless)
+        def append_one() -> Any:
+            return log.append([Event("bench.event", {"text": "x" * 100}, stream="single")])
+
+        add("backend", "event append (1 event)", await time_async(append_one, rounds=N), append_one)
         add("service", "event publish (logged)",
             await time_async(lambda: kernel.events.publish("bench.event", {"text": "x" * 100}, stream="published"),
                              rounds=N))
@@ -199,7 +228,7 @@ async def bench_postgres(schema: str, data_dir: str) -> tuple[str, dict[str, flo
             ids.append(sid)
             await raw.execute(f"INSERT INTO {s}.raw_sessions VALUES (%s, 1, %s)", (sid, record), binary=True)
 
-        add("raw psycopg", "session INSERT", await time_async(raw_create, rounds=N))
+        add("raw psycopg", "session INSERT", await time_async(raw_create, rounds=N), raw_create)
         pick_id = iter(range(10**9))
 
         async def raw_sget() -> None:
@@ -207,7 +236,7 @@ async def bench_postgres(schema: str, data_dir: str) -> tuple[str, dict[str, flo
                                     (ids[next(pick_id) % len(ids)],), binary=True)
             await cur.fetchone()
 
-        add("raw psycopg", "session SELECT", await time_async(raw_sget, rounds=N))
+        add("raw psycopg", "session SELECT", await time_async(raw_sget, rounds=N), raw_sget)
         created: list[str] = []
 
         async def create() -> None:
@@ -219,12 +248,21 @@ async def bench_postgres(schema: str, data_dir: str) -> tuple[str, dict[str, flo
         async def put() -> None:
             await kernel.sessions.backend.put(sample.replace(id=uuid.uuid4().hex), expected_version=0)
 
-        add("backend", "session create (put)", await time_async(put, rounds=N))
+        add("backend", "session create (put)", await time_async(put, rounds=N), put)
         sbackend = kernel.sessions.backend
-        add("backend", "session get", await time_async(lambda: sbackend.get(created[next(pick_id) % len(created)]),
-                                                       rounds=N))
-        add("service", "session get", await time_async(lambda: kernel.sessions.get(created[next(pick_id) % len(created)]),
-                                                       rounds=N))
+        def bget() -> Any:
+            return sbackend.get(created[next(pick_id) % len(created)])
+
+        def sget() -> Any:
+            return kernel.sessions.get(created[next(pick_id) % len(created)])
+
+        add("backend", "session get", await time_async(bget, rounds=N), bget)
+        add("service", "session get", await time_async(sget, rounds=N), sget)
+        # the ratios: each pair timed again, alternately (one call of each in turn), so that both
+        # see the same load on the machine
+        for ours, raw_op, _ in RATIOS:
+            mine, theirs = await paired(ops[ours], ops[raw_op], N)
+            medians[f"{ours} / {raw_op}"] = summarize(mine)["median_us"] / summarize(theirs)["median_us"]
         await raw.close()
     text = table("PostgreSQL (microseconds)", ["implementation", "op", "median µs", "p99 µs", "ops/s"], rows)
     return text, medians
@@ -292,17 +330,8 @@ async def main() -> None:
             text, medians = await bench_postgres(schema, tmp)
             print(text)
             ratios = []
-            for ours, raw, target in (
-                ("service/get", "raw psycopg/get (SELECT)", 1.3), ("backend/get", "raw psycopg/get (SELECT)", 1.3),
-                ("service/set", "raw psycopg/set (UPDATE)", 1.3), ("backend/set", "raw psycopg/set (UPDATE)", 1.3),
-                ("service/cas", "raw psycopg/cas (UPDATE ... AND version = n)", 1.3),
-                ("service/update", "raw psycopg/update (SELECT + UPDATE)", 1.3),
-                ("backend/event append (1 event)", "raw psycopg/event counter bump + INSERT (1 statement)", 1.3),
-                ("backend/session create (put)", "raw psycopg/session INSERT", 1.3),
-                ("backend/session get", "raw psycopg/session SELECT", 1.3),
-                ("service/session get", "raw psycopg/session SELECT", 1.3),
-            ):
-                ratio = medians[ours] / medians[raw]
+            for ours, raw, target in RATIOS:
+                ratio = medians[f"{ours} / {raw}"]
                 ratios.append([f"{ours} / {raw}", ratio, f"≤ {target}", "yes" if ratio <= target else "no"])
             events = medians["append_events_per_s"]
             ratios.append(["batched event append, events/s", events, "≥ 20,000", "yes" if events >= 20000 else "no"])

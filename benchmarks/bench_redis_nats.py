@@ -39,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _timing import percentile, table  # noqa: E402
+from _timing import paired, percentile, table  # noqa: E402
 
 from llmspell import Kernel, serde  # noqa: E402
 from llmspell.contrib.redis._logscripts import APPEND  # noqa: E402
@@ -52,24 +52,6 @@ VALUE = {"name": "benchmark", "tags": ["a", "b", "c"], "text": "x" * 140}
 RAW_VALUE = b'{"schema_version":1,"value":' + b'{"text":"' + b"x" * 170 + b'"}}'
 
 Op = Callable[[], Awaitable[Any]]
-
-
-async def paired(llmspell: Op, raw: Op, n: int) -> tuple[list[float], list[float]]:
-    """Time ``llmspell`` and ``raw`` alternately, ``n`` calls each; per-call seconds."""
-    ours: list[float] = []
-    theirs: list[float] = []
-    clock = time.perf_counter
-    for _ in range(min(50, n)):  # warm up connections and caches
-        await llmspell()
-        await raw()
-    for _ in range(n):
-        start = clock()
-        await llmspell()
-        ours.append(clock() - start)
-        start = clock()
-        await raw()
-        theirs.append(clock() - start)
-    return ours, theirs
 
 
 def row(name: str, ours: list[float], theirs: list[float]) -> list[Any]:
