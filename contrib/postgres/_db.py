@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import select
-from collections.abc import AsyncIterator
 from typing import Any
 
 from llmspell.errors import BackendUnavailable, ConfigError, MissingExtraError
@@ -69,6 +68,83 @@ async def _idle_connection_alive(conn: Any) -> None:
     """Pool check on checkout (see :func:`_alive`); raising makes the pool replace the connection."""
     if not _alive(conn):
         raise BackendUnavailable("the server closed this idle connection")
+
+
+class _Checkout:
+    """One call's connection: taken from the kernel's idle list or the pool, given back after.
+
+    The whole call (waiting for a connection and the work) has ``command_timeout +
+    acquire_timeout``: past it the call is cancelled and :class:`BackendUnavailable` raised.
+    (A timer handle rather than ``asyncio.timeout``: this runs on every call, and costs a
+    third of it.) A cancellation from elsewhere stays a cancellation.
+    """
+
+    __slots__ = ("_cancelling", "_conn", "_db", "_expired", "_pool", "_task", "_timer")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._task: asyncio.Task[Any]
+        self._conn: Any = None
+        self._expired = False
+
+    def _expire(self) -> None:
+        self._expired = True
+        self._task.cancel()
+
+    async def __aenter__(self) -> Any:
+        db = self._db
+        pool = self._pool = db._pool
+        if pool is None:
+            raise BackendUnavailable(f"the PostgreSQL pool for {db.where} is not open (kernel not started?)")
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a PostgreSQL call needs to run in an asyncio task")
+        self._task, self._cancelling = task, task.cancelling()
+        self._timer = loop.call_at(loop.time() + db.config.command_timeout + db.config.acquire_timeout, self._expire)
+        try:
+            self._conn = await db._take(pool)
+        except BaseException as exc:
+            self._timer.cancel()
+            mapped = self._mapped(exc)
+            if mapped is exc:
+                raise
+            raise mapped from None
+        return self._conn
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        failed: BaseException | None = None
+        try:
+            if self._conn is not None:
+                await self._db._give(self._pool, self._conn)
+        except BaseException as error:
+            failed = error
+        finally:
+            self._timer.cancel()
+        problem = exc if exc is not None else failed
+        if problem is None:
+            if self._expired:  # the timer went off as the call ended: take its cancellation back
+                self._expired = False
+                self._task.uncancel()
+            return
+        mapped = self._mapped(problem)
+        if mapped is not problem:
+            raise mapped from None
+        if exc is None:
+            raise problem
+
+    def _mapped(self, exc: BaseException) -> BaseException:
+        """``exc`` as llmspell reports it (itself when it is not the server's or the timer's)."""
+        db = self._db
+        if self._expired:  # the timer's cancellation is taken back; the caller's, if any, stays
+            self._expired = False
+            if self._task.uncancel() <= self._cancelling and isinstance(exc, asyncio.CancelledError):
+                db._recheck()
+                return BackendUnavailable(
+                    f"PostgreSQL at {db.where} did not answer within {db.config.command_timeout}s "
+                    "([postgres] command_timeout)"
+                )
+        return db._unavailable(exc) or exc
 
 
 class Database:
@@ -175,40 +251,29 @@ class Database:
 
     # -- calls -------------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[Any]:
-        """A pooled autocommit connection, with timeouts and errors mapped (see the module doc)."""
+    def connection(self) -> _Checkout:
+        """``async with db.connection() as conn``: a pooled autocommit connection, with
+        timeouts and errors mapped (see the module doc)."""
+        return _Checkout(self)
+
+    def _unavailable(self, exc: BaseException) -> Exception | None:
+        """The llmspell error for what went wrong with a call, or None to let it through."""
         import psycopg
 
-        pool = self._pool
-        if pool is None:
-            raise BackendUnavailable(f"the PostgreSQL pool for {self.where} is not open (kernel not started?)")
-        try:
-            async with asyncio.timeout(self.config.command_timeout + self.config.acquire_timeout):
-                conn = await self._take(pool)
-                try:
-                    yield conn
-                finally:
-                    await self._give(pool, conn)
-        except TimeoutError:
-            self._recheck()
-            raise BackendUnavailable(
-                f"PostgreSQL at {self.where} did not answer within {self.config.command_timeout}s "
-                "([postgres] command_timeout)"
-            ) from None
-        except psycopg.errors.UndefinedTable as exc:
-            raise ConfigError([
+        if isinstance(exc, psycopg.errors.UndefinedTable):
+            return ConfigError([
                 f"postgres.schema: a table is missing in schema {self.schema!r} at {self.where} ({exc}); "
                 "run `llmspell postgres migrate`"
-            ]) from None
-        except psycopg.OperationalError as exc:
-            if isinstance(exc, psycopg.errors.QueryCanceled):
-                raise BackendUnavailable(
-                    f"PostgreSQL at {self.where} cancelled a call that ran past {self.config.command_timeout}s "
-                    "([postgres] command_timeout)"
-                ) from None
+            ])
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            return BackendUnavailable(
+                f"PostgreSQL at {self.where} cancelled a call that ran past {self.config.command_timeout}s "
+                "([postgres] command_timeout)"
+            )
+        if isinstance(exc, psycopg.OperationalError):
             self._recheck()
-            raise BackendUnavailable(f"PostgreSQL at {self.where} is unavailable: {_reason(exc)}") from None
+            return BackendUnavailable(f"PostgreSQL at {self.where} is unavailable: {_reason(exc)}")
+        return None
 
     async def _take(self, pool: Any) -> Any:
         """A connection from this kernel's idle list (no pool round trip), else from the pool."""

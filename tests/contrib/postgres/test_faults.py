@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from llmspell import Kernel
@@ -127,3 +131,44 @@ async def test_startup_against_a_missing_server_is_a_clear_error(tmp_path: Path)
     assert "cannot connect to PostgreSQL at 127.0.0.1" in message and "refused" in message
     assert "secret-pw" not in message
     await kernel.stop()
+
+
+@contextlib.asynccontextmanager
+async def frozen(server: OwnPostgres) -> AsyncIterator[None]:
+    """Every client backend of the server stopped (SIGSTOP): connected calls get no reply."""
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(server.dsn, autocommit=True) as conn:
+        cur = await conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
+        pids = [row[0] for row in await cur.fetchall()]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+
+async def test_a_server_that_stops_answering_times_out_and_a_caller_cancel_stays_a_cancel(
+    server: OwnPostgres, tmp_path: Path
+) -> None:
+    """A frozen server backend (no reply, so no statement_timeout either): the call ends after
+    command_timeout + acquire_timeout with a named error; a cancellation by the caller is
+    still a plain cancellation; once the server answers again, the kernel goes on."""
+    async with kernel_for(server, tmp_path, "frozen", state={"backend": "postgres"}) as kernel:
+        db = kernel.state.backend.db
+        db.config = attrs.evolve(db.config, command_timeout=0.5, acquire_timeout=0.5)
+        scope = kernel.state.scope("user", "u1")
+        await scope.set("k", 1)
+        async with frozen(server):
+            with pytest.raises(BackendUnavailable, match=r"did not answer within 0.5s \(\[postgres\] command_timeout\)"):
+                await scope.get("k")
+        async with frozen(server):
+            call = asyncio.ensure_future(scope.get("k"))
+            await asyncio.sleep(0.2)
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+        assert await scope.get("k") == 1
