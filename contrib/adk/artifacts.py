@@ -47,15 +47,18 @@ def _scope(app_name: str, user_id: str, filename: str, session_id_: str | None) 
 
 
 def _split(part: types.Part) -> tuple[bytes, str, dict[str, Any], str | None]:
-    """(content, content type, the rest of the part as JSON, ADK's mime type) of a part."""
-    rest = part.model_dump(mode="json", exclude_none=True)
+    """(content, content type, the rest of the part as JSON, ADK's mime type) of a part.
+
+    The content is left out of the dump (JSON mode would base64-encode it only to drop it).
+    """
+    content: dict[str, Any] = (
+        {"inline_data": {"data"}} if part.inline_data is not None else {"text": True} if part.text is not None else {}
+    )
+    rest = part.model_dump(mode="json", exclude_none=True, exclude=content)
     if part.inline_data is not None:
-        blob = rest.get("inline_data", {})
-        blob.pop("data", None)
         mime = part.inline_data.mime_type
         return part.inline_data.data or b"", mime or "application/octet-stream", rest, mime
     if part.text is not None:
-        rest.pop("text", None)
         return part.text.encode("utf-8"), "text/plain; charset=utf-8", rest, "text/plain"
     if part.file_data is not None:
         mime = None if artifact_util.is_artifact_ref(part) else part.file_data.mime_type
