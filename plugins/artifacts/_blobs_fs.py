@@ -52,6 +52,14 @@ def _open_binary(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
+def _read_from(path: Path, offset: int) -> bytes:
+    """The content of ``path`` from ``offset`` to its end, whatever its size is by now."""
+    with path.open("rb", buffering=0) as fh:
+        if offset:
+            fh.seek(offset)
+        return fh.read()
+
+
 def _lock(fd: int, wait: bool) -> bool:
     """Take the exclusive lock on an upload file; False when its writer holds it."""
     if fcntl is None:
@@ -104,8 +112,10 @@ class _Writer:
         self._file.flush()
         if self._store.fsync:
             os.fsync(self._file.fileno())
-        created = not target.parent.is_dir()
-        target.parent.mkdir(parents=True, exist_ok=True)
+        leaf, top = target.parent, target.parent.parent
+        new_top = not top.is_dir()
+        new_leaf = new_top or not leaf.is_dir()
+        leaf.mkdir(parents=True, exist_ok=True)
         try:
             os.replace(self.path, target)  # still locked: gc cannot take it meanwhile
         except FileNotFoundError:
@@ -116,10 +126,14 @@ class _Writer:
         self._file.close()  # releases the lock: the upload is a blob now
         self._file = None
         if self._store.fsync:
-            _fsync_dir(target.parent)
-            if created:
-                _fsync_dir(target.parent.parent)
-                _fsync_dir(target.parent.parent.parent)
+            # each directory whose entries changed: the shard (the blob), and the parent of
+            # each shard directory this commit created (a clean directory's fsync costs as
+            # much as a dirty one's, so those are left out)
+            _fsync_dir(leaf)
+            if new_leaf:
+                _fsync_dir(top)
+            if new_top:
+                _fsync_dir(top.parent)
         return self.size
 
     async def commit(self, key: str) -> int:
@@ -172,18 +186,24 @@ class FilesystemBlobStore(StartAlias):
 
     async def read(self, key: str, *, offset: int = 0, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
         path = self.path(key)
+        whole: bytes | None = None
         try:
             size = path.stat().st_size
             if size - offset <= INLINE:  # small: one read on the loop beats two thread hops
-                with path.open("rb") as small:
-                    small.seek(offset)
-                    data = small.read()
-                for start in range(0, len(data), chunk_size):
-                    yield data[start : start + chunk_size]
-                return
-            fh = await self.run(_open_binary, path)
+                whole = _read_from(path, offset)
+            elif size - offset <= chunk_size:  # one chunk: open, read and close in one hop
+                whole = await self.run(_read_from, path, offset)
+            else:
+                fh = await self.run(_open_binary, path)
         except FileNotFoundError:
             raise NotFoundError(f"blob {key} is missing from the store") from None
+        if whole is not None:
+            if len(whole) <= chunk_size:
+                yield whole  # no slice: a slice of the whole would copy it
+                return
+            for start in range(0, len(whole), chunk_size):
+                yield whole[start : start + chunk_size]
+            return
         pending: asyncio.Future[bytes] | None = None
         try:
             if hasattr(os, "posix_fadvise"):
