@@ -201,9 +201,10 @@ class ArtifactStore:
             blob=blob.key, tags=request.tags, metadata=request.metadata, codecs=blob.codecs, stored_size=blob.stored_size,
         )
         try:
-            meta = await self.index.commit(meta, acl=acl, blob=blob, lease=token)
-        finally:
+            meta = await self.index.commit(meta, acl=acl, blob=blob, lease=token)  # releases the lease
+        except BaseException:
             await self.index.release(token)
+            raise
         ref = meta.ref
         await self._after_save(ref, ctx)
         return ref
@@ -348,9 +349,10 @@ class ArtifactStore:
             tags=source.tags if new_tags is None else new_tags,
         )
         try:
-            meta = await self.index.commit(meta, acl=acl, blob=blob, lease=token)
-        finally:
+            meta = await self.index.commit(meta, acl=acl, blob=blob, lease=token)  # releases the lease
+        except BaseException:
             await self.index.release(token)
+            raise
         await self._after_save(meta.ref, ctx)
         return meta.ref
 
