@@ -10,6 +10,15 @@ so nothing a caller passes can reach outside the root. An upload is written to
 ``uploads/``, flushed and fsynced, then renamed into place (``os.replace`` is atomic), and
 the shard directory is fsynced: a visible blob is always complete and durable.
 
+Small blobs (up to :data:`SMALL` bytes, uncoded) can instead live in a table of the
+artifact index's own SQLite database (:meth:`FilesystemBlobStore.share_index`; the
+plugin does this when the index is the embedded ``sqlite`` one). Their commit is one
+SQLite transaction and no fsync: the version that refers to a blob is committed after
+it, to the same write-ahead log, and SQLite recovers a prefix of that log after a crash
+or a power cut, so a surviving version always finds its blob, as the fsync before the
+rename guarantees for a file. A save is then exactly as durable as its index commit,
+which it already was (the index runs ``synchronous=NORMAL``).
+
 A writer holds an exclusive ``flock`` on its upload file for as long as it is listed
 under ``uploads/`` (it creates and locks ``<id>.new``, then renames it to ``<id>.part``)
 until the file has been renamed into place or removed. gc asks
@@ -23,7 +32,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sqlite3
+import threading
+import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,6 +50,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: uploads are protected by gc's grace period only
     fcntl = None  # type: ignore[assignment]
 
+from ._index_sqlite import _use_wal
 from .backend import check_blob_key
 
 __all__ = ["FilesystemBlobStore"]
@@ -46,6 +60,67 @@ T = TypeVar("T")
 INLINE = 256 * 1024
 """Writes below this size are done on the event loop (a thread hop costs more)."""
 _UPLOAD = re.compile(r"[0-9a-f]{32}")
+SMALL = 16 * 1024
+"""Uncoded blobs up to this size live in the shared index database (see the module docstring)."""
+
+
+class _SmallBlobs:
+    """The ``store_small_blobs`` table of the index's SQLite database."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        self.path = path
+        self._timeout = timeout
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
+        _use_wal(db, self._timeout)
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS store_small_blobs("
+            "key TEXT PRIMARY KEY, data BLOB NOT NULL, modified REAL NOT NULL) WITHOUT ROWID"
+        )
+        self._db = db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("the blob store is not open")
+        return self._db
+
+    def put(self, key: str, data: bytes) -> None:
+        with self._lock:
+            self._conn().execute("INSERT OR REPLACE INTO store_small_blobs VALUES(?,?,?)", (key, data, time.time()))
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            row = self._conn().execute("SELECT data FROM store_small_blobs WHERE key=?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def stat(self, key: str) -> BlobInfo | None:
+        with self._lock:
+            row = self._conn().execute("SELECT length(data), modified FROM store_small_blobs WHERE key=?", (key,)).fetchone()
+        return None if row is None else BlobInfo(key, row[0], row[1])
+
+    def touch(self, key: str) -> bool:
+        with self._lock:
+            return self._conn().execute("UPDATE store_small_blobs SET modified=? WHERE key=?", (time.time(), key)).rowcount > 0
+
+    def delete(self, key: str) -> int:
+        with self._lock:
+            row = self._conn().execute("DELETE FROM store_small_blobs WHERE key=? RETURNING length(data)", (key,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def infos(self) -> list[BlobInfo]:
+        with self._lock:
+            rows = self._conn().execute("SELECT key, length(data), modified FROM store_small_blobs ORDER BY key").fetchall()
+        return [BlobInfo(k, n, m) for k, n, m in rows]
 
 
 def _open_binary(path: Path) -> BinaryIO:
@@ -85,6 +160,20 @@ class _Writer:
         self._store = store
         self.id = uuid.uuid4().hex
         self.path = store.root / "uploads" / f"{self.id}.part"
+        self._file: BinaryIO | None = None
+        # with a small-blob table, the first SMALL bytes are kept here; an upload file is
+        # made only when there are more (so a small blob never touches the filesystem)
+        self._buffer: bytearray | None = bytearray() if store._small is not None else None
+        self._done = False
+        self._vanished = False
+        self.started = time.time()
+        if self._buffer is None:
+            self._file = self._upload()
+        else:
+            store._buffered[self.id] = self  # listed by uploads() while it lives
+        self.size = 0
+
+    def _upload(self) -> BinaryIO:
         fresh = self.path.with_suffix(".new")  # not listed as an upload until it is locked
         fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:
@@ -94,13 +183,33 @@ class _Writer:
             os.close(fd)
             fresh.unlink(missing_ok=True)
             raise
-        self._file: BinaryIO | None = os.fdopen(fd, "wb")
-        self.size = 0
+        return os.fdopen(fd, "wb")
+
+    def _to_file(self) -> None:
+        """Move the buffered bytes to an upload file (it is listed from the file now)."""
+        assert self._buffer is not None
+        self._file = self._upload()
+        self._file.write(self._buffer)
+        self._buffer = None
+        self._store._buffered.pop(self.id, None)
+
+    def _gone(self) -> None:
+        """``abort_upload`` (gc, or an operator) dropped this buffered upload."""
+        self._vanished = True
+        self._buffer = None
 
     async def write(self, data: bytes) -> None:
-        if self._file is None:
+        if self._done:
             raise ValidationError("this upload is already committed or aborted")
+        if self._vanished:
+            raise NotFoundError(f"upload {self.id} was removed before it was committed")
         self.size += len(data)
+        if self._buffer is not None:
+            if self.size <= SMALL:
+                self._buffer += data
+                return
+            self._to_file()
+        assert self._file is not None
         if len(data) < INLINE:
             self._file.write(data)
         else:
@@ -108,6 +217,7 @@ class _Writer:
 
     def _commit(self, key: str) -> int:
         assert self._file is not None
+        self._done = True
         target = self._store.path(key)
         self._file.flush()
         if self._store.fsync:
@@ -125,6 +235,8 @@ class _Writer:
             ) from None
         self._file.close()  # releases the lock: the upload is a blob now
         self._file = None
+        if self._store._small is not None:
+            self._store._small.delete(key)  # an older small copy of the key would shadow the file
         if self._store.fsync:
             # each directory whose entries changed: the shard (the blob), and the parent of
             # each shard directory this commit created (a clean directory's fsync costs as
@@ -138,11 +250,27 @@ class _Writer:
 
     async def commit(self, key: str) -> int:
         check_blob_key(key)
+        if self._done:
+            raise ValidationError("this upload is already committed or aborted")
+        if self._vanished:
+            raise NotFoundError(f"upload {self.id} was removed before it was committed as blob {key}")
+        small = self._store._small
+        if self._buffer is not None and small is not None and "-" not in key:
+            self._done = True
+            small.put(key, bytes(self._buffer))
+            self._buffer = None
+            self._store._buffered.pop(self.id, None)
+            return self.size  # a file of the key (an older copy) is shadowed by the row; delete() removes both
+        if self._file is None:  # a coded blob kept in the buffer: it goes to a file like any other
+            self._to_file()
         if self.size < INLINE and not self._store.fsync:
             return self._commit(key)
         return await self._store.run(self._commit, key)
 
     async def abort(self) -> None:
+        self._done = True
+        self._buffer = None
+        self._store._buffered.pop(self.id, None)
         if self._file is not None:
             self.path.unlink(missing_ok=True)  # while locked: never someone else's file
             self._file.close()
@@ -157,6 +285,13 @@ class FilesystemBlobStore(StartAlias):
         self.root = Path(root).resolve()
         self.fsync = fsync
         self._pool: ThreadPoolExecutor | None = None
+        self._small: _SmallBlobs | None = None
+        self._buffered: weakref.WeakValueDictionary[str, _Writer] = weakref.WeakValueDictionary()
+
+    def share_index(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+        """Keep small uncoded blobs in the SQLite database at ``path``, which must be the
+        artifact index's own (see the module docstring); call before :meth:`open`."""
+        self._small = _SmallBlobs(Path(path), timeout)
 
     def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """Run blocking file work on the store's own I/O thread.
@@ -171,11 +306,15 @@ class FilesystemBlobStore(StartAlias):
     async def open(self) -> None:
         for sub in ("blobs", "uploads"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        if self._small is not None:
+            self._small.open()
 
     async def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        if self._small is not None:
+            self._small.close()
 
     def path(self, key: str) -> Path:
         key = check_blob_key(key)
@@ -186,10 +325,13 @@ class FilesystemBlobStore(StartAlias):
 
     async def read(self, key: str, *, offset: int = 0, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
         path = self.path(key)
-        whole: bytes | None = None
+        whole: bytes | None = None if self._small is None else self._small.get(key)
+        if whole is not None:
+            whole = whole[offset:] if offset else whole
         try:
-            size = path.stat().st_size
-            if size - offset <= INLINE:  # small: one read on the loop beats two thread hops
+            if whole is not None:
+                pass
+            elif (size := path.stat().st_size) - offset <= INLINE:  # small: one read on the loop beats two thread hops
                 whole = _read_from(path, offset)
             elif size - offset <= chunk_size:  # one chunk: open, read and close in one hop
                 whole = await self.run(_read_from, path, offset)
@@ -225,32 +367,45 @@ class FilesystemBlobStore(StartAlias):
             fh.close()
 
     async def stat(self, key: str) -> BlobInfo | None:
+        path = self.path(key)
+        if self._small is not None and (small := self._small.stat(key)) is not None:
+            return small
         try:
-            st = self.path(key).stat()
+            st = path.stat()
         except FileNotFoundError:
             return None
         return BlobInfo(key, st.st_size, st.st_mtime)
 
     async def touch(self, key: str) -> bool:
+        path = self.path(key)
+        if self._small is not None and self._small.touch(key):
+            return True
         try:
-            os.utime(self.path(key))
+            os.utime(path)
         except FileNotFoundError:
             return False
         return True
 
     async def delete(self, key: str) -> int:
         path = self.path(key)
+        freed = 0 if self._small is None else self._small.delete(key)
         try:
             size = path.stat().st_size
             path.unlink()
         except FileNotFoundError:
-            return 0
-        return size
+            return freed
+        return freed + size
 
     async def blobs(self) -> AsyncIterator[BlobInfo]:
+        small = [] if self._small is None else self._small.infos()
+        for info in small:
+            yield info
+        shadowed = {info.key for info in small}
         base = self.root / "blobs"
         for shard in sorted(base.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]")):
             for entry in sorted(os.scandir(shard), key=lambda e: e.name):
+                if entry.name in shadowed:
+                    continue
                 if entry.is_file(follow_symlinks=False) and len(entry.name) >= 64:
                     try:
                         check_blob_key(entry.name)
@@ -261,6 +416,8 @@ class FilesystemBlobStore(StartAlias):
             await asyncio.sleep(0)
 
     async def uploads(self) -> AsyncIterator[BlobInfo]:
+        for writer in sorted(self._buffered.values(), key=lambda w: w.id):
+            yield BlobInfo(writer.id, writer.size, writer.started)
         for entry in sorted(os.scandir(self.root / "uploads"), key=lambda e: e.name):
             upload_id = entry.name.removesuffix(".part")
             if _UPLOAD.fullmatch(upload_id) and entry.is_file(follow_symlinks=False):
@@ -273,6 +430,10 @@ class FilesystemBlobStore(StartAlias):
     async def abort_upload(self, upload_id: str) -> int:
         if not isinstance(upload_id, str) or not _UPLOAD.fullmatch(upload_id):
             raise ValidationError(f"invalid upload id {upload_id!r}")
+        buffered = self._buffered.pop(upload_id, None)
+        if buffered is not None:
+            buffered._gone()
+            return buffered.size
         path = self.root / "uploads" / f"{upload_id}.part"
         try:
             size = path.stat().st_size
@@ -285,6 +446,8 @@ class FilesystemBlobStore(StartAlias):
         """Whether a live writer (of any process) holds ``upload_id``; gc skips those."""
         if not isinstance(upload_id, str) or not _UPLOAD.fullmatch(upload_id):
             raise ValidationError(f"invalid upload id {upload_id!r}")
+        if upload_id in self._buffered:
+            return True  # a writer of this process, holding its bytes in memory
         try:
             fd = os.open(self.root / "uploads" / f"{upload_id}.part", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:

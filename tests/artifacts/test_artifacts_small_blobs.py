@@ -1,0 +1,72 @@
+"""Small blobs of the embedded default live in the index's SQLite database (see _blobs_fs)."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from llmspell import Kernel
+from llmspell.plugins.artifacts._blobs_fs import SMALL, FilesystemBlobStore
+
+
+def _key(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def _put(store: FilesystemBlobStore, key: str, data: bytes) -> int:
+    writer = await store.writer()
+    for start in range(0, len(data), 4096):
+        await writer.write(data[start : start + 4096])
+    return await writer.commit(key)
+
+
+async def _read(store: FilesystemBlobStore, key: str) -> bytes:
+    return b"".join([chunk async for chunk in store.read(key)])
+
+
+async def test_small_and_large_under_one_key_replace_each_other(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path / "store")
+    store.share_index(tmp_path / "index.sqlite3")
+    await store.open()
+    try:
+        key = _key(b"k")
+        large, small = b"L" * (SMALL + 1), b"s" * SMALL
+        await _put(store, key, large)
+        assert store.path(key).is_file() and await _read(store, key) == large
+        await _put(store, key, small)  # exactly SMALL bytes: kept in the database
+        assert await _read(store, key) == small and (await store.stat(key)).size == SMALL  # type: ignore[union-attr]
+        assert [b.key for b in [b async for b in store.blobs()]] == [key]
+        await _put(store, key, large)
+        assert await _read(store, key) == large and (await store.stat(key)).size == len(large)  # type: ignore[union-attr]
+        assert [b.key for b in [b async for b in store.blobs()]] == [key]
+        assert await store.delete(key) == len(large) and await store.stat(key) is None
+        assert [b async for b in store.uploads()] == []
+    finally:
+        await store.close()
+
+
+async def test_a_small_save_writes_no_file_and_a_coded_one_does(start_kernel: Any) -> None:
+    kernel: Kernel = await start_kernel(backend="filesystem", metadata="sqlite")
+    try:
+        arts = kernel.artifacts
+        plain = await arts.stat(await arts.save("p.txt", b"plain"))
+        coded = await arts.stat(await arts.save("z.txt", b"zstd " * 100, codecs=["zstd"]))
+        store: FilesystemBlobStore = arts.store
+        assert not store.path(plain.blob).exists() and store.path(coded.blob).is_file()
+        db = sqlite3.connect(kernel.data_dir / "artifacts" / "index.sqlite3")
+        try:
+            rows = db.execute("SELECT key FROM store_small_blobs").fetchall()
+        finally:
+            db.close()
+        assert rows == [(plain.blob,)]
+        assert await arts.load(plain.ref) == b"plain" and await arts.load(coded.ref) == b"zstd " * 100
+        again = await arts.stat(await arts.save("q.txt", b"plain"))  # de-duplicated onto the row
+        assert again.blob == plain.blob
+        await arts.delete("p.txt")
+        await arts.delete("q.txt")
+        report = await arts.gc(grace=0)
+        assert plain.blob in report.blobs and await store.stat(plain.blob) is None
+    finally:
+        await kernel.stop()
