@@ -155,10 +155,19 @@ class LlmspellArtifactService(BaseArtifactService):
     async def _load(
         self, app_name: str, user_id: str, filename: str, session_id_: str | None, version: int | None, depth: int,
     ) -> types.Part | None:
-        meta = await self._meta(app_name, user_id, filename, session_id_, version)
-        if meta is None:
-            return None
-        part = _join(await self.kernel.artifacts.load(meta.ref), meta)
+        if version is None:  # the latest: one lookup, not the list of every version
+            scope = _scope(app_name, user_id, filename, session_id_)
+            try:
+                reader = await self.kernel.artifacts.open(artifact_name(app_name, filename), scope=scope)
+            except NotFoundError:
+                return None
+            async with reader:
+                part = _join(await reader.read(), reader.meta)
+        else:
+            meta = await self._meta(app_name, user_id, filename, session_id_, version)
+            if meta is None:
+                return None
+            part = _join(await self.kernel.artifacts.load(meta.ref), meta)
         if artifact_util.is_artifact_ref(part):
             assert part.file_data is not None
             parsed = artifact_util.resolve_artifact_reference(

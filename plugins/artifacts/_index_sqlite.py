@@ -125,6 +125,15 @@ class SqliteArtifactIndex(StartAlias):
                 raise
             db.execute("COMMIT")
 
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """For one SELECT: in autocommit mode a statement is its own read transaction, so
+        it needs no BEGIN/COMMIT round trips (reads of several statements use :meth:`_tx`)."""
+        if self._db is None:
+            raise RuntimeError("the artifact index is not started")
+        with self._lock:
+            yield self._db
+
     # -- versions -----------------------------------------------------------------------
 
     async def commit(
@@ -155,7 +164,7 @@ class SqliteArtifactIndex(StartAlias):
         return stored
 
     async def get(self, id: ArtifactId, version: int | None = None) -> ArtifactMeta | None:
-        with self._tx() as db:
+        with self._read() as db:
             if version is None:
                 row = db.execute(
                     "SELECT v.record FROM artifacts a JOIN versions v ON v.scope=a.scope AND v.owner=a.owner "
@@ -170,7 +179,7 @@ class SqliteArtifactIndex(StartAlias):
         return None if row is None else serde.loads_as(row[0], ArtifactMeta)
 
     async def versions(self, id: ArtifactId) -> list[ArtifactMeta]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(
                 "SELECT record FROM versions WHERE scope=? AND owner=? AND name=? ORDER BY version",
                 (id.scope, id.owner, id.name),
@@ -218,7 +227,7 @@ class SqliteArtifactIndex(StartAlias):
             sql.append("WHERE " + " AND ".join(where))
         sql.append("ORDER BY v.scope, v.owner, v.name, v.version LIMIT ?")
         args.append(query.limit + 1)
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(" ".join(sql), args).fetchall()
         items = [serde.loads_as(r[0], ArtifactMeta) for r in rows[: query.limit]]
         more = len(rows) > query.limit
@@ -245,7 +254,7 @@ class SqliteArtifactIndex(StartAlias):
     # -- grants -------------------------------------------------------------------------
 
     async def get_acl(self, id: ArtifactId) -> ArtifactAcl | None:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute(
                 "SELECT acl FROM artifacts WHERE scope=? AND owner=? AND name=? AND latest IS NOT NULL",
                 (id.scope, id.owner, id.name),
@@ -285,7 +294,7 @@ class SqliteArtifactIndex(StartAlias):
         return found
 
     async def get_blob(self, key: str) -> BlobRecord | None:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute("SELECT record FROM blobs WHERE key=?", (key,)).fetchone()
         return None if row is None else serde.loads_as(row[0], BlobRecord)
 
@@ -294,7 +303,7 @@ class SqliteArtifactIndex(StartAlias):
             db.execute("INSERT OR REPLACE INTO blobs VALUES(?,?,?)", (record.key, record.key_id, serde.dumps(record).decode()))
 
     async def list_blobs(self, *, after: str | None = None, limit: int = 100) -> list[BlobRecord]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute("SELECT record FROM blobs WHERE key>? ORDER BY key LIMIT ?", (after or "", limit)).fetchall()
         return [serde.loads_as(r[0], BlobRecord) for r in rows]
 
@@ -309,7 +318,7 @@ class SqliteArtifactIndex(StartAlias):
             db.execute("INSERT OR REPLACE INTO ended_sessions VALUES(?,?)", (session_id, _us(at)))
 
     async def ended_sessions(self, before: datetime) -> list[str]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(
                 "SELECT session_id FROM ended_sessions WHERE ended_us<? ORDER BY session_id", (_us(before),)
             ).fetchall()
@@ -321,7 +330,7 @@ class SqliteArtifactIndex(StartAlias):
 
     async def health(self) -> list[str]:
         try:
-            with self._tx() as db:
+            with self._read() as db:
                 db.execute("SELECT count(*) FROM artifacts").fetchone()
         except (sqlite3.Error, RuntimeError) as exc:
             return [f"artifact index {self.path}: {exc}"]
