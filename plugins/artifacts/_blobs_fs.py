@@ -50,7 +50,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: uploads are protected by gc's grace period only
     fcntl = None  # type: ignore[assignment]
 
-from ._index_sqlite import _use_wal
+from ._index_sqlite import SMALL_BLOBS_DDL, _use_wal
 from .backend import check_blob_key
 
 __all__ = ["FilesystemBlobStore"]
@@ -78,10 +78,7 @@ class _SmallBlobs:
         db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
         _use_wal(db, self._timeout)
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS store_small_blobs("
-            "key TEXT PRIMARY KEY, data BLOB NOT NULL, modified REAL NOT NULL) WITHOUT ROWID"
-        )
+        db.execute(SMALL_BLOBS_DDL)  # the index creates it too (and marks its schema version 2)
         self._db = db
 
     def close(self) -> None:

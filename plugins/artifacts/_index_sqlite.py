@@ -33,7 +33,13 @@ from llmspell.plugins.artifacts.backend import (
 
 __all__ = ["SqliteArtifactIndex"]
 
-SCHEMA = 1
+SCHEMA = 2
+"""2: the database may hold ``store_small_blobs``, the filesystem blob store's small blobs
+(see ``_blobs_fs``); code that reads only version 1 would not find them, so it refuses."""
+SMALL_BLOBS_DDL = (
+    "CREATE TABLE IF NOT EXISTS store_small_blobs("
+    "key TEXT PRIMARY KEY, data BLOB NOT NULL, modified REAL NOT NULL) WITHOUT ROWID"
+)
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS artifacts(
@@ -54,7 +60,7 @@ CREATE TABLE IF NOT EXISTS blobs(key TEXT PRIMARY KEY, key_id TEXT, record TEXT 
 CREATE TABLE IF NOT EXISTS leases(token TEXT PRIMARY KEY, blob TEXT NOT NULL, expires REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS leases_blob ON leases(blob);
 CREATE TABLE IF NOT EXISTS ended_sessions(session_id TEXT PRIMARY KEY, ended_us INTEGER NOT NULL);
-"""
+""" + SMALL_BLOBS_DDL + ";\n"
 _BATCH = 500
 
 
@@ -102,6 +108,8 @@ class SqliteArtifactIndex(StartAlias):
                 db.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)", (str(SCHEMA),))
             else:
                 check_schema_version("artifact index", int(row[0]), SCHEMA)
+                if int(row[0]) < SCHEMA:  # 1 -> 2 adds a table (created above); nothing to convert
+                    db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA),))
         except sqlite3.DatabaseError as exc:
             raise IntegrityError(f"cannot open the artifact index at {self.path}: {exc}") from exc
         self._db = db

@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from llmspell import Kernel
 from llmspell.plugins.artifacts._blobs_fs import SMALL, FilesystemBlobStore
 
@@ -70,3 +72,28 @@ async def test_a_small_save_writes_no_file_and_a_coded_one_does(start_kernel: An
         assert plain.blob in report.blobs and await store.stat(plain.blob) is None
     finally:
         await kernel.stop()
+
+
+async def test_an_index_of_schema_1_is_upgraded_and_a_newer_one_refused(tmp_path: Path) -> None:
+    from llmspell.errors import SchemaVersionError
+    from llmspell.plugins.artifacts._index_sqlite import SCHEMA, SqliteArtifactIndex
+
+    path = tmp_path / "index.sqlite3"
+    index = SqliteArtifactIndex(path)
+    await index.open()
+    await index.close()
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE meta SET value='1' WHERE key='schema'")
+        db.execute("DROP TABLE store_small_blobs")
+    db.close()
+    await index.open()  # version 1 (before small blobs): opened and marked as the current version
+    await index.close()
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == (str(SCHEMA),)
+    assert db.execute("SELECT count(*) FROM store_small_blobs").fetchone() == (0,)
+    with db:
+        db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA + 1),))
+    db.close()
+    with pytest.raises(SchemaVersionError, match="upgrade llmspell"):
+        await SqliteArtifactIndex(path).open()
