@@ -212,6 +212,9 @@ async def ops_table(base: Path, rounds: int) -> None:
 
     async with Kernel(settings, data_dir=base / "default", env={}) as fs, Kernel(memory, data_dir=base / "memory", env={}) as mem:
         adk = await adk_services(base, {"default": fs, "memory": mem})
+        # each service saves its own contents: the adapters share stores with the rows above,
+        # and a repeated content would be a de-duplicated save
+        contents = {label: payloads(MIB, rounds, 10 + n) for n, label in enumerate(adk)}
         if adk:
             from google.genai import types
 
@@ -225,7 +228,7 @@ async def ops_table(base: Path, rounds: int) -> None:
             mref = await ops.atimed("memory save 1 MiB", mem.artifacts.save(f"big/{i}", big[i]))
             await ops.atimed("memory load 1 MiB", mem.artifacts.load(mref))
             for label, service in adk.items():
-                part = types.Part.from_bytes(data=big[i], mime_type="application/octet-stream")
+                part = types.Part.from_bytes(data=contents[label][i], mime_type="application/octet-stream")
                 where = {"app_name": "bench", "user_id": "u1", "session_id": "s1", "filename": f"f{i}.bin"}
                 await ops.atimed(f"{label} save 1 MiB", service.save_artifact(artifact=part, **where))
                 await ops.atimed(f"{label} load 1 MiB", service.load_artifact(**where))
