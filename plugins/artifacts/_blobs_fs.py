@@ -156,7 +156,6 @@ class _Writer:
     def __init__(self, store: FilesystemBlobStore) -> None:
         self._store = store
         self.id = uuid.uuid4().hex
-        self.path = store.root / "uploads" / f"{self.id}.part"
         self._file: BinaryIO | None = None
         # with a small-blob table, the first SMALL bytes are kept here; an upload file is
         # made only when there are more (so a small blob never touches the filesystem)
@@ -169,6 +168,11 @@ class _Writer:
         else:
             store._buffered[self.id] = self  # listed by uploads() while it lives
         self.size = 0
+
+    @property
+    def path(self) -> Path:
+        """The upload file (made only when the bytes do not stay in the buffer)."""
+        return self._store.root / "uploads" / f"{self.id}.part"
 
     def _upload(self) -> BinaryIO:
         fresh = self.path.with_suffix(".new")  # not listed as an upload until it is locked
@@ -317,12 +321,17 @@ class FilesystemBlobStore(StartAlias):
         key = check_blob_key(key)
         return self.root / "blobs" / key[:2] / key[2:4] / key
 
+    def _row(self, key: str) -> bool:
+        """Whether ``key`` (checked here) may be a small blob's row: uncoded, with a table."""
+        check_blob_key(key)
+        return self._small is not None and "-" not in key
+
     async def writer(self) -> _Writer:
         return _Writer(self)
 
     async def read(self, key: str, *, offset: int = 0, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        whole = self._small.get(key) if self._row(key) and self._small is not None else None
         path = self.path(key)
-        whole: bytes | None = None if self._small is None else self._small.get(key)
         if whole is not None:
             whole = whole[offset:] if offset else whole
         try:
@@ -364,28 +373,26 @@ class FilesystemBlobStore(StartAlias):
             fh.close()
 
     async def stat(self, key: str) -> BlobInfo | None:
-        path = self.path(key)
-        if self._small is not None and (small := self._small.stat(key)) is not None:
+        if self._row(key) and self._small is not None and (small := self._small.stat(key)) is not None:
             return small
         try:
-            st = path.stat()
+            st = self.path(key).stat()
         except FileNotFoundError:
             return None
         return BlobInfo(key, st.st_size, st.st_mtime)
 
     async def touch(self, key: str) -> bool:
-        path = self.path(key)
-        if self._small is not None and self._small.touch(key):
+        if self._row(key) and self._small is not None and self._small.touch(key):
             return True
         try:
-            os.utime(path)
+            os.utime(self.path(key))
         except FileNotFoundError:
             return False
         return True
 
     async def delete(self, key: str) -> int:
+        freed = self._small.delete(key) if self._row(key) and self._small is not None else 0
         path = self.path(key)
-        freed = 0 if self._small is None else self._small.delete(key)
         try:
             size = path.stat().st_size
             path.unlink()

@@ -41,7 +41,7 @@ class UploadLease:
         upload_id = None if hasattr(store, "upload_in_use") else getattr(writer, "id", None)
         self._index = index
         self._key = None if upload_id is None else upload_lease_key(str(upload_id))
-        self._token = uuid.uuid4().hex
+        self._token = "" if self._key is None else uuid.uuid4().hex
         self._ttl = ttl
         self._renewed = 0.0
 
