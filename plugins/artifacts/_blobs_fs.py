@@ -16,8 +16,9 @@ plugin does this when the index is the embedded ``sqlite`` one). Their commit is
 SQLite transaction and no fsync: the version that refers to a blob is committed after
 it, to the same write-ahead log, and SQLite recovers a prefix of that log after a crash
 or a power cut, so a surviving version always finds its blob, as the fsync before the
-rename guarantees for a file. A save is then exactly as durable as its index commit,
-which it already was (the index runs ``synchronous=NORMAL``).
+rename guarantees for a file. (A save given small bytes skips the writer: the index's
+commit writes the row and the version in one transaction.) A save is then exactly as
+durable as its index commit, which it already was (the index runs ``synchronous=NORMAL``).
 
 A writer holds an exclusive ``flock`` on its upload file for as long as it is listed
 under ``uploads/`` (it creates and locks ``<id>.new``, then renames it to ``<id>.part``)

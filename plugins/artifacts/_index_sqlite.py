@@ -144,9 +144,22 @@ class SqliteArtifactIndex(StartAlias):
 
     # -- versions -----------------------------------------------------------------------
 
+    small_blobs = False
+    """True once the filesystem blob store keeps its small blobs in this database
+    (:meth:`share_small_blobs`): :meth:`commit` then takes a small blob's bytes itself."""
+
+    def share_small_blobs(self) -> None:
+        self.small_blobs = True
+
     async def commit(
-        self, meta: ArtifactMeta, *, acl: ArtifactAcl, blob: BlobRecord, lease: str | None = None
+        self, meta: ArtifactMeta, *, acl: ArtifactAcl, blob: BlobRecord, lease: str | None = None,
+        small: bytes | None = None,
     ) -> ArtifactMeta:
+        """Assign the next version (see the protocol). ``small``: the bytes of ``blob``, to
+        store as the filesystem store's row in the same transaction (only when
+        :attr:`small_blobs`): the version and its blob are then committed together."""
+        if small is not None and not self.small_blobs:
+            raise ValueError("this index does not hold small blobs (share_small_blobs was not called)")
         id_ = meta.ref.id
         key = (id_.scope, id_.owner, id_.name)
         with self._tx(write=True) as db:
@@ -166,7 +179,11 @@ class SqliteArtifactIndex(StartAlias):
                 (*key, version, stored.blob, stored.content_type, _us(stored.created), serde.dumps(stored).decode()),
             )
             db.executemany("INSERT OR IGNORE INTO tags VALUES(?,?,?,?,?)", [(*key, version, t) for t in stored.tags])
-            db.execute("INSERT OR REPLACE INTO blobs VALUES(?,?,?)", (blob.key, blob.key_id, serde.dumps(blob).decode()))
+            if small is None:
+                db.execute("INSERT OR REPLACE INTO blobs VALUES(?,?,?)", (blob.key, blob.key_id, serde.dumps(blob).decode()))
+            else:  # the bytes are the content of the key: (re)writing them also heals a damaged row
+                db.execute("INSERT OR REPLACE INTO store_small_blobs VALUES(?,?,?)", (blob.key, small, time.time()))
+                db.execute("INSERT OR IGNORE INTO blobs VALUES(?,?,?)", (blob.key, blob.key_id, serde.dumps(blob).decode()))
             if lease is not None:
                 db.execute("DELETE FROM leases WHERE token=?", (lease,))
         return stored

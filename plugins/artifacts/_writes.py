@@ -22,6 +22,7 @@ from llmspell.errors import ValidationError
 from llmspell.plugins.artifacts.backend import ArtifactIndex, BlobRecord, BlobStore, BlobWriter
 
 from ._base import ArtifactCore
+from ._blobs_fs import SMALL
 from ._codecs import chain_tag
 from ._streams import BYTES, INLINE, chunks_of
 
@@ -105,6 +106,20 @@ class BlobSaver:
             await upload.release()
         record = BlobRecord(key, written.sha, written.size, stored, written.codecs, written.key_id)
         return record, written.size, written.sha
+
+    def small(self, data: Any, chain: list[Any]) -> tuple[BlobRecord, bytes] | None:
+        """A small uncoded content the index stores itself, with the version, in one
+        transaction (the embedded default, see ``_blobs_fs``): its blob record and bytes.
+        No blob is written, looked up or leased: the commit makes the row exist."""
+        core = self.core
+        if chain or not isinstance(data, BYTES) or len(data) > SMALL or not getattr(core.index, "small_blobs", False):
+            return None
+        limit = core.config.max_size
+        if limit is not None and len(data) > limit:
+            raise ValidationError(f"artifact of {len(data)} bytes exceeds max_size {limit}")
+        content = data if type(data) is bytes else bytes(data)
+        sha = hashlib.sha256(content).hexdigest()
+        return BlobRecord(sha, sha, len(content), len(content), (), None), content
 
     async def existing(self, key: str, token: str) -> BlobRecord | None:
         """The record of an already stored blob ``key`` (leased against gc), or None."""

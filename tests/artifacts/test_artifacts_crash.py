@@ -124,16 +124,17 @@ def _small_blobs(tmp_path: Path) -> list[bytes]:
 
 @pytest.mark.slow
 async def test_sigkill_between_small_blob_and_metadata(tmp_path: Path, llmspell_env: dict[str, str], make_kernel: Any) -> None:
-    """A small blob is committed to the index database before its version: a kill between
-    the two leaves an orphan row that gc removes, and the previous version intact."""
+    """A small blob is committed with its version, in the index's one transaction: a save
+    killed before its commit leaves nothing behind, and the previous version intact."""
     _run_and_kill(tmp_path, llmspell_env, "after-small-blob", "blob-committed")
-    assert sorted(_small_blobs(tmp_path)) == [b"version one", b"version two"]
-    await asyncio.sleep(1.1)  # the crashed save's lease runs out
+    assert _small_blobs(tmp_path) == [b"version one"]
+    uploads = tmp_path / "data" / "artifacts" / "store" / "uploads"
+    assert not any(uploads.iterdir())
     async with make_kernel(data_dir=tmp_path / "data") as kernel:
         arts = kernel.artifacts
         assert [m.ref.version for m in await arts.versions("big.bin", user_id="u1")] == [1]
         report = await arts.gc(grace=0)
-        assert len(report.blobs) == 1 and report.bytes_freed == len(b"version two")
+        assert report.blobs == () and report.uploads == ()
         assert _small_blobs(tmp_path) == [b"version one"]
         assert await arts.load("big.bin", user_id="u1") == b"version one"
         assert (await arts.save("big.bin", b"version two", user_id="u1")).version == 2

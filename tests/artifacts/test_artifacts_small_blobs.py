@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from llmspell import Kernel
+from llmspell.errors import ValidationError
 from llmspell.plugins.artifacts._blobs_fs import SMALL, FilesystemBlobStore
 
 
@@ -97,3 +98,25 @@ async def test_an_index_of_schema_1_is_upgraded_and_a_newer_one_refused(tmp_path
     db.close()
     with pytest.raises(SchemaVersionError, match="upgrade llmspell"):
         await SqliteArtifactIndex(path).open()
+
+
+async def test_small_bytes_commit_with_their_version(start_kernel: Any) -> None:
+    """Small bytes need no lease and no upload: the index writes the row with the version;
+    a stream of the same size goes through the store's writer (a row committed first)."""
+    kernel: Kernel = await start_kernel(backend="filesystem", metadata="sqlite", max_size=100)
+    try:
+        arts = kernel.artifacts
+        ref = await arts.save("a.txt", b"a" * 100)
+        streamed = await arts.save("b.txt", iter([b"b" * 50, b"b" * 50]))
+        with pytest.raises(ValidationError, match="max_size 100"):
+            await arts.save("c.txt", b"c" * 101)
+        db = sqlite3.connect(kernel.data_dir / "artifacts" / "index.sqlite3")
+        try:
+            assert db.execute("SELECT count(*) FROM leases").fetchone() == (0,)
+            assert db.execute("SELECT count(*) FROM store_small_blobs").fetchone() == (2,)
+        finally:
+            db.close()
+        assert await arts.load(ref) == b"a" * 100 and await arts.load(streamed) == b"b" * 100
+        assert [u async for u in arts.store.uploads()] == []
+    finally:
+        await kernel.stop()
