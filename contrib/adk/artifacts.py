@@ -177,7 +177,10 @@ class LlmspellArtifactService(BaseArtifactService):
             return await self._load(
                 parsed.app_name, parsed.user_id, parsed.filename, parsed.session_id, parsed.version, depth - 1
             )
-        if part == types.Part() or artifact_util._is_rewind_tombstone(part):
+        # a part with text or inline bytes is neither empty nor the rewind tombstone (an
+        # inline part with no bytes): only the others are compared (pydantic equality is slow)
+        content = part.text is not None or (part.inline_data is not None and bool(part.inline_data.data))
+        if not content and (part == types.Part() or artifact_util._is_rewind_tombstone(part)):
             return None
         return part
 
