@@ -237,7 +237,7 @@ class _Writer:
             ) from None
         self._file.close()  # releases the lock: the upload is a blob now
         self._file = None
-        if self._store._small is not None:
+        if self._store._small is not None and "-" not in key:
             self._store._small.delete(key)  # an older small copy of the key would shadow the file
         if self._store.fsync:
             # each directory whose entries changed: the shard (the blob), and the parent of
@@ -281,7 +281,6 @@ class _Writer:
 
 class FilesystemBlobStore(StartAlias):
     """Blobs as files, sharded by hash, written atomically."""
-
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
         self.root = Path(root).resolve()
