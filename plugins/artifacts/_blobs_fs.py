@@ -39,7 +39,7 @@ import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -220,14 +220,32 @@ class _Writer:
     def _commit(self, key: str) -> int:
         assert self._file is not None
         self._done = True
-        target = self._store.path(key)
+        store = self._store
+        target = store.path(key)
         self._file.flush()
-        if self._store.fsync:
-            os.fsync(self._file.fileno())
         leaf, top = target.parent, target.parent.parent
         new_top = not top.is_dir()
         new_leaf = new_top or not leaf.is_dir()
-        leaf.mkdir(parents=True, exist_ok=True)
+
+        def make_shard() -> None:
+            leaf.mkdir(parents=True, exist_ok=True)
+            if store.fsync:  # the parent of each directory made here (see below)
+                if new_top:
+                    _fsync_dir(top.parent)
+                _fsync_dir(top)
+
+        shard: Future[None] | None = None
+        if new_leaf:
+            if store.fsync:  # beside the data's fsync: the file system can commit both at once
+                shard = store.dir_pool().submit(make_shard)
+            else:
+                make_shard()
+        try:
+            if store.fsync:
+                os.fsync(self._file.fileno())  # the data is durable before its name exists
+        finally:
+            if shard is not None:
+                shard.result()
         try:
             os.replace(self.path, target)  # still locked: gc cannot take it meanwhile
         except FileNotFoundError:
@@ -239,15 +257,11 @@ class _Writer:
         self._file = None
         if self._store._small is not None and "-" not in key:
             self._store._small.delete(key)  # an older small copy of the key would shadow the file
-        if self._store.fsync:
-            # each directory whose entries changed: the shard (the blob), and the parent of
-            # each shard directory this commit created (a clean directory's fsync costs as
-            # much as a dirty one's, so those are left out)
+        if store.fsync:
+            # each directory whose entries changed is fsynced: the shard (the blob's name),
+            # and before it the parent of each shard directory this commit made (a clean
+            # directory's fsync costs as much as a dirty one's, so those are left out)
             _fsync_dir(leaf)
-            if new_leaf:
-                _fsync_dir(top)
-            if new_top:
-                _fsync_dir(top.parent)
         return self.size
 
     async def commit(self, key: str) -> int:
@@ -287,6 +301,7 @@ class FilesystemBlobStore(StartAlias):
         self.fsync = fsync
         self._pool: ThreadPoolExecutor | None = None
         self._small: _SmallBlobs | None = None
+        self._dirs: ThreadPoolExecutor | None = None
         self._buffered: weakref.WeakValueDictionary[str, _Writer] = weakref.WeakValueDictionary()
 
     def share_index(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
@@ -304,6 +319,12 @@ class FilesystemBlobStore(StartAlias):
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="llmspell-blobs")
         return asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
+    def dir_pool(self) -> ThreadPoolExecutor:
+        """A second thread, for the directory fsyncs a commit runs beside its data's fsync."""
+        if self._dirs is None:
+            self._dirs = ThreadPoolExecutor(1, thread_name_prefix="llmspell-blob-dirs")
+        return self._dirs
+
     async def open(self) -> None:
         for sub in ("blobs", "uploads"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -314,6 +335,9 @@ class FilesystemBlobStore(StartAlias):
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        if self._dirs is not None:
+            self._dirs.shutdown(wait=True)
+            self._dirs = None
         if self._small is not None:
             self._small.close()
 

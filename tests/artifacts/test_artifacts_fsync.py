@@ -41,11 +41,11 @@ async def test_commit_fsyncs_each_directory_it_changed(tmp_path: Path, synced: l
     blobs = store.root / "blobs"
     try:
         await _commit(store, "ab12" + "0" * 60)  # both shard levels are new
-        assert synced == [blobs / "ab" / "12", blobs / "ab", blobs]
-        assert len(files) == 1 + 3  # the upload, then the three directories
+        assert synced == [blobs, blobs / "ab", blobs / "ab" / "12"]  # the new entries' parents, then the blob's
+        assert len(files) == 1 + 3  # the upload and the three directories
         synced.clear()
         await _commit(store, "ab34" + "0" * 60)  # a new leaf under an existing top
-        assert synced == [blobs / "ab" / "34", blobs / "ab"]
+        assert synced == [blobs / "ab", blobs / "ab" / "34"]
         synced.clear()
         await _commit(store, "ab34" + "1" * 60)  # both exist: only the shard that holds the blob
         assert synced == [blobs / "ab" / "34"]
