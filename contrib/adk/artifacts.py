@@ -47,15 +47,18 @@ def _scope(app_name: str, user_id: str, filename: str, session_id_: str | None) 
 
 
 def _split(part: types.Part) -> tuple[bytes, str, dict[str, Any], str | None]:
-    """(content, content type, the rest of the part as JSON, ADK's mime type) of a part."""
-    rest = part.model_dump(mode="json", exclude_none=True)
+    """(content, content type, the rest of the part as JSON, ADK's mime type) of a part.
+
+    The content is left out of the dump (JSON mode would base64-encode it only to drop it).
+    """
+    content: dict[str, Any] = (
+        {"inline_data": {"data"}} if part.inline_data is not None else {"text": True} if part.text is not None else {}
+    )
+    rest = part.model_dump(mode="json", exclude_none=True, exclude=content)
     if part.inline_data is not None:
-        blob = rest.get("inline_data", {})
-        blob.pop("data", None)
         mime = part.inline_data.mime_type
         return part.inline_data.data or b"", mime or "application/octet-stream", rest, mime
     if part.text is not None:
-        rest.pop("text", None)
         return part.text.encode("utf-8"), "text/plain; charset=utf-8", rest, "text/plain"
     if part.file_data is not None:
         mime = None if artifact_util.is_artifact_ref(part) else part.file_data.mime_type
@@ -152,10 +155,19 @@ class LlmspellArtifactService(BaseArtifactService):
     async def _load(
         self, app_name: str, user_id: str, filename: str, session_id_: str | None, version: int | None, depth: int,
     ) -> types.Part | None:
-        meta = await self._meta(app_name, user_id, filename, session_id_, version)
-        if meta is None:
-            return None
-        part = _join(await self.kernel.artifacts.load(meta.ref), meta)
+        if version is None:  # the latest: one lookup, not the list of every version
+            scope = _scope(app_name, user_id, filename, session_id_)
+            try:
+                reader = await self.kernel.artifacts.open(artifact_name(app_name, filename), scope=scope)
+            except NotFoundError:
+                return None
+            async with reader:
+                part = _join(await reader.read(), reader.meta)
+        else:
+            meta = await self._meta(app_name, user_id, filename, session_id_, version)
+            if meta is None:
+                return None
+            part = _join(await self.kernel.artifacts.load(meta.ref), meta)
         if artifact_util.is_artifact_ref(part):
             assert part.file_data is not None
             parsed = artifact_util.resolve_artifact_reference(
@@ -165,7 +177,10 @@ class LlmspellArtifactService(BaseArtifactService):
             return await self._load(
                 parsed.app_name, parsed.user_id, parsed.filename, parsed.session_id, parsed.version, depth - 1
             )
-        if part == types.Part() or artifact_util._is_rewind_tombstone(part):
+        # a part with text or inline bytes is neither empty nor the rewind tombstone (an
+        # inline part with no bytes): only the others are compared (pydantic equality is slow)
+        content = part.text is not None or (part.inline_data is not None and bool(part.inline_data.data))
+        if not content and (part == types.Part() or artifact_util._is_rewind_tombstone(part)):
             return None
         return part
 

@@ -139,6 +139,11 @@ def llmspell_register_services(kernel: Kernel, register: Any) -> None:
     config: ArtifactsConfig = kernel.config.section("artifacts")
     store = kernel.create_backend("artifact_backend", config.backend)
     index = kernel.create_backend("artifact_metadata_backend", config.metadata)
+    if isinstance(store, FilesystemBlobStore) and isinstance(index, SqliteArtifactIndex):
+        # the embedded pair: small blobs go to the index's database, ordered before the
+        # versions that refer to them by its write-ahead log (see _blobs_fs)
+        store.share_index(index.path)
+        index.share_small_blobs()
     codecs = {str(r.name): r.value for r in kernel.registry("artifact_codec")}
     service = ArtifactStore(kernel, config, store, index, codecs, _keys(kernel, config))
     kernel.stash[SERVICE] = service

@@ -1,4 +1,12 @@
-"""The ``memory`` blob store: blobs in a dict, for tests and throwaway kernels."""
+"""The ``memory`` blob store: blobs in a dict, for tests and throwaway kernels.
+
+A blob is an immutable ``bytes`` object that only this process can reach. When the
+artifact service commits a plain (uncoded) blob it hashed itself, it vouches for the
+blob's sha-256 and size (:meth:`MemoryBlobStore.vouch`); a load of that blob then
+compares the recorded digest with the vouched one instead of hashing the bytes again
+(nothing can alter them). Committing or deleting the key drops the vouch, so a blob
+written any other way is hashed on every load, as in any store.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +40,7 @@ class _Writer:
             raise ValidationError("this upload is already committed or aborted")
         data = b"".join(self._parts)
         self._store._blobs[key] = (data, time.time())
+        self._store._vouched.pop(key, None)
         self._store._uploads.pop(self.id, None)
         self._parts = None
         return len(data)
@@ -47,6 +56,21 @@ class MemoryBlobStore(StartAlias):
     def __init__(self) -> None:
         self._blobs: dict[str, tuple[bytes, float]] = {}
         self._uploads: dict[str, tuple[list[bytes], float]] = {}
+        self._vouched: dict[str, tuple[str, int]] = {}
+
+    def vouch(self, key: str, sha256: str, size: int) -> None:
+        """Record that the blob just committed under ``key`` is ``size`` bytes of digest ``sha256``.
+
+        Called by the artifact service right after the commit (with no await between),
+        for bytes it hashed itself; see the module docstring.
+        """
+        item = self._blobs.get(key)
+        if item is not None and len(item[0]) == size:
+            self._vouched[key] = (sha256, size)
+
+    def vouched(self, key: str) -> tuple[str, int] | None:
+        """The (sha-256, size) vouched for ``key``'s current bytes, or None."""
+        return self._vouched.get(key)
 
     async def open(self) -> None:
         return None
@@ -82,6 +106,7 @@ class MemoryBlobStore(StartAlias):
     async def delete(self, key: str) -> int:
         check_blob_key(key)
         item = self._blobs.pop(key, None)
+        self._vouched.pop(key, None)
         return 0 if item is None else len(item[0])
 
     async def blobs(self) -> AsyncIterator[BlobInfo]:

@@ -33,7 +33,13 @@ from llmspell.plugins.artifacts.backend import (
 
 __all__ = ["SqliteArtifactIndex"]
 
-SCHEMA = 1
+SCHEMA = 2
+"""2: the database may hold ``store_small_blobs``, the filesystem blob store's small blobs
+(see ``_blobs_fs``); code that reads only version 1 would not find them, so it refuses."""
+SMALL_BLOBS_DDL = (
+    "CREATE TABLE IF NOT EXISTS store_small_blobs("
+    "key TEXT PRIMARY KEY, data BLOB NOT NULL, modified REAL NOT NULL) WITHOUT ROWID"
+)
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS artifacts(
@@ -54,7 +60,7 @@ CREATE TABLE IF NOT EXISTS blobs(key TEXT PRIMARY KEY, key_id TEXT, record TEXT 
 CREATE TABLE IF NOT EXISTS leases(token TEXT PRIMARY KEY, blob TEXT NOT NULL, expires REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS leases_blob ON leases(blob);
 CREATE TABLE IF NOT EXISTS ended_sessions(session_id TEXT PRIMARY KEY, ended_us INTEGER NOT NULL);
-"""
+""" + SMALL_BLOBS_DDL + ";\n"
 _BATCH = 500
 
 
@@ -102,6 +108,8 @@ class SqliteArtifactIndex(StartAlias):
                 db.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)", (str(SCHEMA),))
             else:
                 check_schema_version("artifact index", int(row[0]), SCHEMA)
+                if int(row[0]) < SCHEMA:  # 1 -> 2 adds a table (created above); nothing to convert
+                    db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA),))
         except sqlite3.DatabaseError as exc:
             raise IntegrityError(f"cannot open the artifact index at {self.path}: {exc}") from exc
         self._db = db
@@ -125,11 +133,33 @@ class SqliteArtifactIndex(StartAlias):
                 raise
             db.execute("COMMIT")
 
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """For one SELECT: in autocommit mode a statement is its own read transaction, so
+        it needs no BEGIN/COMMIT round trips (reads of several statements use :meth:`_tx`)."""
+        if self._db is None:
+            raise RuntimeError("the artifact index is not started")
+        with self._lock:
+            yield self._db
+
     # -- versions -----------------------------------------------------------------------
 
+    small_blobs = False
+    """True once the filesystem blob store keeps its small blobs in this database
+    (:meth:`share_small_blobs`): :meth:`commit` then takes a small blob's bytes itself."""
+
+    def share_small_blobs(self) -> None:
+        self.small_blobs = True
+
     async def commit(
-        self, meta: ArtifactMeta, *, acl: ArtifactAcl, blob: BlobRecord, lease: str | None = None
+        self, meta: ArtifactMeta, *, acl: ArtifactAcl, blob: BlobRecord, lease: str | None = None,
+        small: bytes | None = None,
     ) -> ArtifactMeta:
+        """Assign the next version (see the protocol). ``small``: the bytes of ``blob``, to
+        store as the filesystem store's row in the same transaction (only when
+        :attr:`small_blobs`): the version and its blob are then committed together."""
+        if small is not None and not self.small_blobs:
+            raise ValueError("this index does not hold small blobs (share_small_blobs was not called)")
         id_ = meta.ref.id
         key = (id_.scope, id_.owner, id_.name)
         with self._tx(write=True) as db:
@@ -149,13 +179,17 @@ class SqliteArtifactIndex(StartAlias):
                 (*key, version, stored.blob, stored.content_type, _us(stored.created), serde.dumps(stored).decode()),
             )
             db.executemany("INSERT OR IGNORE INTO tags VALUES(?,?,?,?,?)", [(*key, version, t) for t in stored.tags])
-            db.execute("INSERT OR REPLACE INTO blobs VALUES(?,?,?)", (blob.key, blob.key_id, serde.dumps(blob).decode()))
+            if small is None:
+                db.execute("INSERT OR REPLACE INTO blobs VALUES(?,?,?)", (blob.key, blob.key_id, serde.dumps(blob).decode()))
+            else:  # the bytes are the content of the key: (re)writing them also heals a damaged row
+                db.execute("INSERT OR REPLACE INTO store_small_blobs VALUES(?,?,?)", (blob.key, small, time.time()))
+                db.execute("INSERT OR IGNORE INTO blobs VALUES(?,?,?)", (blob.key, blob.key_id, serde.dumps(blob).decode()))
             if lease is not None:
                 db.execute("DELETE FROM leases WHERE token=?", (lease,))
         return stored
 
     async def get(self, id: ArtifactId, version: int | None = None) -> ArtifactMeta | None:
-        with self._tx() as db:
+        with self._read() as db:
             if version is None:
                 row = db.execute(
                     "SELECT v.record FROM artifacts a JOIN versions v ON v.scope=a.scope AND v.owner=a.owner "
@@ -170,7 +204,7 @@ class SqliteArtifactIndex(StartAlias):
         return None if row is None else serde.loads_as(row[0], ArtifactMeta)
 
     async def versions(self, id: ArtifactId) -> list[ArtifactMeta]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(
                 "SELECT record FROM versions WHERE scope=? AND owner=? AND name=? ORDER BY version",
                 (id.scope, id.owner, id.name),
@@ -218,7 +252,7 @@ class SqliteArtifactIndex(StartAlias):
             sql.append("WHERE " + " AND ".join(where))
         sql.append("ORDER BY v.scope, v.owner, v.name, v.version LIMIT ?")
         args.append(query.limit + 1)
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(" ".join(sql), args).fetchall()
         items = [serde.loads_as(r[0], ArtifactMeta) for r in rows[: query.limit]]
         more = len(rows) > query.limit
@@ -245,7 +279,7 @@ class SqliteArtifactIndex(StartAlias):
     # -- grants -------------------------------------------------------------------------
 
     async def get_acl(self, id: ArtifactId) -> ArtifactAcl | None:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute(
                 "SELECT acl FROM artifacts WHERE scope=? AND owner=? AND name=? AND latest IS NOT NULL",
                 (id.scope, id.owner, id.name),
@@ -285,7 +319,7 @@ class SqliteArtifactIndex(StartAlias):
         return found
 
     async def get_blob(self, key: str) -> BlobRecord | None:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute("SELECT record FROM blobs WHERE key=?", (key,)).fetchone()
         return None if row is None else serde.loads_as(row[0], BlobRecord)
 
@@ -294,7 +328,7 @@ class SqliteArtifactIndex(StartAlias):
             db.execute("INSERT OR REPLACE INTO blobs VALUES(?,?,?)", (record.key, record.key_id, serde.dumps(record).decode()))
 
     async def list_blobs(self, *, after: str | None = None, limit: int = 100) -> list[BlobRecord]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute("SELECT record FROM blobs WHERE key>? ORDER BY key LIMIT ?", (after or "", limit)).fetchall()
         return [serde.loads_as(r[0], BlobRecord) for r in rows]
 
@@ -309,7 +343,7 @@ class SqliteArtifactIndex(StartAlias):
             db.execute("INSERT OR REPLACE INTO ended_sessions VALUES(?,?)", (session_id, _us(at)))
 
     async def ended_sessions(self, before: datetime) -> list[str]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(
                 "SELECT session_id FROM ended_sessions WHERE ended_us<? ORDER BY session_id", (_us(before),)
             ).fetchall()
@@ -321,7 +355,7 @@ class SqliteArtifactIndex(StartAlias):
 
     async def health(self) -> list[str]:
         try:
-            with self._tx() as db:
+            with self._read() as db:
                 db.execute("SELECT count(*) FROM artifacts").fetchone()
         except (sqlite3.Error, RuntimeError) as exc:
             return [f"artifact index {self.path}: {exc}"]

@@ -195,15 +195,24 @@ class ArtifactStore:
             await core.require(who, acl, "write", id_)
         chain = [core.codec(n) for n in request.codecs]
         token = uuid.uuid4().hex
-        blob, size, sha = await self.saver.store_blob(data, chain, token)
+        small = self.saver.small(data, chain)
+        if small is None:
+            blob, size, sha = await self.saver.store_blob(data, chain, token)
+        else:
+            blob, size, sha = small[0], small[0].size, small[0].sha256
         meta = ArtifactMeta(
             ref=id_.at(0), size=size, sha256=sha, content_type=request.content_type, creator=request.principal,
             blob=blob.key, tags=request.tags, metadata=request.metadata, codecs=blob.codecs, stored_size=blob.stored_size,
         )
         try:
-            meta = await self.index.commit(meta, acl=acl, blob=blob, lease=token)
-        finally:
-            await self.index.release(token)
+            if small is None:
+                meta = await self.index.commit(meta, acl=acl, blob=blob, lease=token)  # releases the lease
+            else:  # the blob's row and the version in one transaction (nothing was leased)
+                meta = await self.index.commit(meta, acl=acl, blob=blob, small=small[1])  # type: ignore[call-arg]
+        except BaseException:
+            if small is None:
+                await self.index.release(token)
+            raise
         ref = meta.ref
         await self._after_save(ref, ctx)
         return ref
@@ -348,9 +357,10 @@ class ArtifactStore:
             tags=source.tags if new_tags is None else new_tags,
         )
         try:
-            meta = await self.index.commit(meta, acl=acl, blob=blob, lease=token)
-        finally:
+            meta = await self.index.commit(meta, acl=acl, blob=blob, lease=token)  # releases the lease
+        except BaseException:
             await self.index.release(token)
+            raise
         await self._after_save(meta.ref, ctx)
         return meta.ref
 

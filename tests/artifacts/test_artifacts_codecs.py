@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import os
 import shutil
+import sqlite3
 import struct
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from llmspell import Kernel
 from llmspell.errors import ConfigError, IntegrityError, MissingExtraError, PluginError
 from llmspell.plugins._values import dumps_data
+from llmspell.plugins.artifacts._blobs_fs import SMALL
 from llmspell.plugins.artifacts._codecs import EncodeChain
 from llmspell.plugins.artifacts._zstd import ZstdCodec
 from llmspell.plugins.artifacts.api import WrongKeyError
@@ -120,11 +122,29 @@ async def test_tampered_blob_fails_loudly(start_kernel: Any, codecs: list[str], 
 
 
 async def test_swapped_blob_fails(fskernel: Kernel) -> None:
-    a = await fskernel.artifacts.stat(await fskernel.artifacts.save("a", b"A" * 100))
-    b = await fskernel.artifacts.stat(await fskernel.artifacts.save("b", b"B" * 100))
+    size = SMALL + 100  # stored as files
+    a = await fskernel.artifacts.stat(await fskernel.artifacts.save("a", b"A" * size))
+    b = await fskernel.artifacts.stat(await fskernel.artifacts.save("b", b"B" * size))
     _blob_path(fskernel, a.blob).write_bytes(_blob_path(fskernel, b.blob).read_bytes())
     with pytest.raises(IntegrityError, match="sha-256"):
         await fskernel.artifacts.load(a.ref)
+
+
+async def test_swapped_small_blob_fails(fskernel: Kernel) -> None:
+    """Small blobs live in the index database; they are verified on load all the same."""
+    a = await fskernel.artifacts.stat(await fskernel.artifacts.save("a", b"A" * 100))
+    b = await fskernel.artifacts.stat(await fskernel.artifacts.save("b", b"B" * 100))
+    assert not _blob_path(fskernel, a.blob).exists()
+    db = sqlite3.connect(fskernel.data_dir / "artifacts" / "index.sqlite3")
+    with db:
+        db.execute(
+            "UPDATE store_small_blobs SET data=(SELECT data FROM store_small_blobs WHERE key=?) WHERE key=?",
+            (b.blob, a.blob),
+        )
+    db.close()
+    with pytest.raises(IntegrityError, match="sha-256"):
+        await fskernel.artifacts.load(a.ref)
+    assert await fskernel.artifacts.load(b.ref) == b"B" * 100
 
 
 async def test_wrong_key_fails_clearly(make_kernel: Any, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -27,11 +28,13 @@ SCRIPT = textwrap.dedent(
         settings = {"artifacts": {"lease_seconds": 1, "codecs": ["zstd"] if mode == "upload-zstd" else []}}
         async with Kernel(settings, data_dir=data_dir, env={"LLMSPELL_CONFIG": config}) as kernel:
             await kernel.artifacts.save("big.bin", b"version one", user_id="u1")
-            if mode == "after-blob":
+            if mode in ("after-blob", "after-small-blob"):
                 def stall(*args, **kwargs):
                     print("blob-committed", flush=True)
                     time.sleep(3600)
                 kernel.artifacts.index.commit = stall
+            if mode == "after-small-blob":
+                await kernel.artifacts.save("big.bin", b"version two", user_id="u1")
 
             async def chunks():
                 block = os.urandom(1 << 20)
@@ -98,16 +101,44 @@ async def test_sigkill_during_upload(tmp_path: Path, llmspell_env: dict[str, str
 async def test_sigkill_between_blob_and_metadata(tmp_path: Path, llmspell_env: dict[str, str], make_kernel: Any) -> None:
     _run_and_kill(tmp_path, llmspell_env, "after-blob", "blob-committed")
     blobs = tmp_path / "data" / "artifacts" / "store" / "blobs"
-    assert len([p for p in blobs.rglob("*") if p.is_file()]) == 2  # version one's blob and the orphan
+    assert len([p for p in blobs.rglob("*") if p.is_file()]) == 1  # the orphan (version one's blob is small)
+    assert len(_small_blobs(tmp_path)) == 1  # version one's
     await asyncio.sleep(1.1)  # the crashed save's lease runs out
     async with make_kernel(data_dir=tmp_path / "data") as kernel:
         arts = kernel.artifacts
         assert [m.ref.version for m in await arts.versions("big.bin", user_id="u1")] == [1]
         report = await arts.gc(grace=0)
         assert len(report.blobs) == 1 and report.bytes_freed == 32 << 20
-        assert len([p for p in blobs.rglob("*") if p.is_file()]) == 1
+        assert len([p for p in blobs.rglob("*") if p.is_file()]) == 0
         assert await arts.load("big.bin", user_id="u1") == b"version one"
         assert (await arts.save("big.bin", b"version two", user_id="u1")).version == 2
+
+
+def _small_blobs(tmp_path: Path) -> list[bytes]:
+    db = sqlite3.connect(tmp_path / "data" / "artifacts" / "index.sqlite3")
+    try:
+        return [bytes(r[0]) for r in db.execute("SELECT data FROM store_small_blobs ORDER BY key")]
+    finally:
+        db.close()
+
+
+@pytest.mark.slow
+async def test_sigkill_between_small_blob_and_metadata(tmp_path: Path, llmspell_env: dict[str, str], make_kernel: Any) -> None:
+    """A small blob is committed with its version, in the index's one transaction: a save
+    killed before its commit leaves nothing behind, and the previous version intact."""
+    _run_and_kill(tmp_path, llmspell_env, "after-small-blob", "blob-committed")
+    assert _small_blobs(tmp_path) == [b"version one"]
+    uploads = tmp_path / "data" / "artifacts" / "store" / "uploads"
+    assert not any(uploads.iterdir())
+    async with make_kernel(data_dir=tmp_path / "data") as kernel:
+        arts = kernel.artifacts
+        assert [m.ref.version for m in await arts.versions("big.bin", user_id="u1")] == [1]
+        report = await arts.gc(grace=0)
+        assert report.blobs == () and report.uploads == ()
+        assert _small_blobs(tmp_path) == [b"version one"]
+        assert await arts.load("big.bin", user_id="u1") == b"version one"
+        assert (await arts.save("big.bin", b"version two", user_id="u1")).version == 2
+        assert await arts.load("big.bin", user_id="u1") == b"version two"
 
 
 WRITER = textwrap.dedent(

@@ -22,6 +22,16 @@ class TestFilesystemBlobStore(BlobStoreContract):
         return FilesystemBlobStore(tmp_path / "store")
 
 
+class TestFilesystemBlobStoreSharingItsIndex(BlobStoreContract):
+    """The embedded default: small blobs in the index's SQLite database."""
+
+    @pytest.fixture
+    def blob_store(self, tmp_path: Path) -> Any:
+        store = FilesystemBlobStore(tmp_path / "store")
+        store.share_index(tmp_path / "index.sqlite3")
+        return store
+
+
 class TestMemoryBlobStore(BlobStoreContract):
     @pytest.fixture
     def blob_store(self) -> Any:

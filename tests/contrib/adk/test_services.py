@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 import pytest
-from google.adk.artifacts import InMemoryArtifactService  # noqa: E402
+from google.adk.artifacts import InMemoryArtifactService, artifact_util  # noqa: E402
 from google.adk.errors.already_exists_error import AlreadyExistsError  # noqa: E402
 from google.adk.events import Event, EventActions  # noqa: E402
 from google.adk.runners import Runner  # noqa: E402
@@ -184,3 +184,22 @@ def test_the_synchronous_runner_on_a_kernel_thread(tmp_path: Any, llmspell_env: 
         assert events[-1].content.parts[0].text == "hello"
         session = asyncio.run(sessions.get_session(app_name="sync", user_id="u", session_id="s"))
         assert session.state == {"said": "hello"} and len(session.events) == 2
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        pytest.param(artifact_util._new_rewind_tombstone, id="tombstone"),
+        pytest.param(lambda: types.Part.from_bytes(data=b"", mime_type="image/png"), id="empty-inline"),
+        pytest.param(lambda: types.Part(text=""), id="empty-text"),
+        pytest.param(lambda: types.Part.from_bytes(data=b"\x89PNG", mime_type="image/png"), id="inline"),
+    ],
+)
+async def test_loading_empty_parts_and_the_rewind_tombstone_matches_adk(kernel: Kernel, part: Any) -> None:
+    """load_artifact returns None for what ADK's own service treats as deleted (the rewind
+    tombstone), and the part itself otherwise, as InMemoryArtifactService does."""
+    where = {"app_name": "app", "user_id": "u1", "session_id": "s1", "filename": "f.bin"}
+    ours, theirs = LlmspellArtifactService(kernel), InMemoryArtifactService()
+    for service in (ours, theirs):
+        await service.save_artifact(artifact=part(), **where)
+    assert await ours.load_artifact(**where) == await theirs.load_artifact(**where)
