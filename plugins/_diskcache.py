@@ -333,6 +333,22 @@ class DiskcacheStateBackend:
         except sqlite3.DatabaseError as exc:
             raise IntegrityError(f"the state store at {self.directory} is damaged: {exc}") from exc
 
+    async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(execute, *args)`` with ``execute`` running SQL on this store's connection
+        (reads outside a transaction, as :meth:`get` does); errors mapped as for every read."""
+        return await self._run(lambda: fn(self.cache._sql, *args))
+
+    async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(execute, *args)`` inside one write transaction (see :meth:`_transaction`)."""
+        return await self._run(self._transaction, fn, *args)
+
+    def record(self, key: str, tag: Any, mode: int, filename: str | None, value: Any) -> Record:
+        """The record of a ``Cache`` row's ``key, tag, mode, filename, value``;
+        :class:`IntegrityError` naming the key for a row llmspell did not write."""
+        if mode == MODE_RAW and type(tag) is int and type(value) is bytes and filename is None:
+            return Record(key, value, tag)
+        return self._record(key, tag, mode, filename, value)
+
     def _record(self, key: str, tag: Any, mode: int, filename: str | None, value: Any) -> Record:
         why = foreign_row(mode, filename, value)  # never opens, never unpickles
         if why is not None:

@@ -1,0 +1,65 @@
+"""The listing index of the diskcache session store: kept by the store, whoever writes."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from llmspell.contrib.testing.contracts.sessions import make_session
+from llmspell.plugins.sessions._backends import DiskcacheSessionBackend
+from llmspell.plugins.sessions.api import Session, SessionQuery
+from llmspell.plugins.sessions.backend import StateSessionBackend
+
+_N = iter(range(1, 10**6))
+
+
+def _record(session_id: str, **changes: Any) -> Session:
+    return make_session(next(_N), id=session_id, **changes)
+
+
+def _drop_index(directory: Path) -> None:
+    """Make the store look like one written before the index existed."""
+    con = sqlite3.connect(directory / "cache.db")
+    with con:
+        for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+            con.execute(f'DROP TRIGGER "{name}"')
+        con.execute("DROP TABLE llmspell_session_index_v1")
+    con.close()
+
+
+async def test_a_store_written_before_the_index_gets_it_filled_when_it_opens(tmp_path: Path) -> None:
+    backend = DiskcacheSessionBackend(tmp_path / "sessions")
+    await backend.open()
+    stored = [await backend.put(_record(f"s{i}", user_id=f"u{i % 2}"), expected_version=0) for i in range(5)]
+    await backend.close()
+    _drop_index(tmp_path / "sessions")
+    plain = StateSessionBackend(DiskcacheSessionBackend(tmp_path / "sessions").store, prefix="session:")
+    await plain.open()  # a writer on the plain store: its row is indexed when the index is built
+    await plain.put(_record("late", user_id="u0"), expected_version=0)
+    await plain.close()
+    backend = DiskcacheSessionBackend(tmp_path / "sessions")
+    await backend.open()
+    try:
+        listed = await backend.list(SessionQuery(user_id="u0", limit=1000))
+        expected = sorted([s.id for s in stored if s.user_id == "u0"] + ["late"])
+        assert sorted(s.id for s in listed.items) == expected
+    finally:
+        await backend.close()
+
+
+async def test_writes_by_another_connection_are_listed_and_deletes_leave_the_listing(tmp_path: Path) -> None:
+    first, second = DiskcacheSessionBackend(tmp_path / "s"), DiskcacheSessionBackend(tmp_path / "s")
+    await first.open()
+    await second.open()
+    try:
+        a = await first.put(_record("a"), expected_version=0)
+        await second.put(_record("b"), expected_version=0)
+        assert {s.id for s in (await first.list(SessionQuery())).items} == {"a", "b"}
+        await second.put(a.replace(title="renamed by the other"), expected_version=a.version)
+        assert [s.title for s in (await first.list(SessionQuery())).items if s.id == "a"] == ["renamed by the other"]
+        await second.delete("a")
+        assert [s.id for s in (await first.list(SessionQuery())).items] == ["b"]
+    finally:
+        await first.close()
+        await second.close()
