@@ -433,6 +433,40 @@ class DiskcacheStateBackend:
         records = await self._run(self._scan, prefix, after, limit, bad)
         return records, bad
 
+    def _scan_prefixes(self, prefixes: Sequence[str]) -> list[tuple[list[Record], list[tuple[str, str]]]]:
+        out: list[tuple[list[Record], list[tuple[str, str]]]] = [([], []) for _ in prefixes]
+        ranges = []
+        for i, prefix in enumerate(prefixes):
+            # an owner's prefix ends with "/", whose successor is "0"
+            upper = prefix[:-1] + "0" if prefix[-1:] == "/" else prefix_upper_bound(prefix)
+            if upper is None:  # a prefix of only the highest code point: scanned on its own
+                bad: list[tuple[str, str]] = []
+                out[i] = (self._scan(prefix, None, 2**31, bad), bad)
+            else:
+                ranges.append((i, prefix, upper))
+        sql = self.cache._sql
+        for start in range(0, len(ranges), _IN_CHUNK):
+            chunk = ranges[start : start + _IN_CHUNK]
+            values = ", ".join("(?, ?, ?)" for _ in chunk)
+            query = (
+                f"WITH p(n, lo, hi) AS (VALUES {values}) SELECT p.n, {_COLUMNS} FROM p CROSS JOIN Cache INDEXED BY Cache_key_raw"
+                " ON key >= p.lo AND key < p.hi WHERE raw = 1 AND typeof(key) = 'text' ORDER BY p.n, key"
+            )
+            for n, *row in sql(query, [x for r in chunk for x in r]).fetchall():
+                records, bad = out[n]
+                try:
+                    records.append(self.record(*row))
+                except IntegrityError as exc:
+                    bad.append((row[0], str(exc)))
+        return out
+
+    async def scan_prefixes(self, prefixes: Sequence[str]) -> list[tuple[list[Record], list[tuple[str, str]]]]:
+        """Every record of each prefix, in one call (the state service's
+        :meth:`~llmspell.plugins.state.api.StateService.scan_owners`): for each prefix, in
+        order, its records in key order and the rows not written by llmspell as
+        ``(key, reason)``. One query per 500 prefixes, each a range of the key index."""
+        return await self._run(self._scan_prefixes, prefixes)
+
     # -- writes ----------------------------------------------------------------------
 
     def _transaction(self, fn: Callable[..., T], *args: Any) -> T:

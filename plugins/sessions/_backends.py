@@ -175,6 +175,10 @@ class DiskcacheSessionBackend(StateSessionBackend):
             where.append(f"i.status IN ({', '.join('?' * len(query.status))})")
             params += [status.value for status in query.status]
         base = _PAGE + "".join(" AND " + w for w in where)
+        # Filters the index does not hold are checked on the decoded records.
+        rest = bool(query.tags or query.parent_id is not None or query.created_after or query.created_before
+                    or query.active_after or query.active_before or query.expires_before)
+        decoded = self._decoded
         items: builtins.list[Session] = []
         want = query.limit + 1  # one more than the page: is there a next one?
         while True:
@@ -185,8 +189,12 @@ class DiskcacheSessionBackend(StateSessionBackend):
             chunk = max(want - len(items), 50)
             rows = execute(sql + " ORDER BY i.created DESC, i.id DESC LIMIT ?", (*args, chunk)).fetchall()
             for row in rows:
-                session = self._decode_row(row, skipped)
-                if session is not None and query.matches(session):
+                kept = decoded.get(row[0])  # decoded before: the same version and bytes (and inline)
+                if kept is not None and kept[0] == row[1] and kept[1] == row[4] and row[2] == 1 and row[3] is None:
+                    session: Session | None = kept[2]
+                else:
+                    session = self._decode_row(row, skipped)
+                if session is not None and (not rest or query.matches(session)):
                     items.append(session)
                     if len(items) == want:
                         break
