@@ -6,7 +6,7 @@
   llmspell, whose API is async). For reference, LangGraph's own async SQLite store
   (``AsyncSqliteSaver``) runs the same async operations;
 * Google ADK: ``DatabaseSessionService`` on SQLite (aiosqlite) vs
-  ``LlmspellSessionService``: ``create_session``, ``get_session`` (20 events),
+  ``LlmspellSessionService``: ``create_session``, ``get_session`` (0 and 20 events),
   ``append_event`` (with a state delta), ``list_sessions`` of 1,000 sessions;
 * OpenAI Agents SDK: ``SQLiteSession`` (a SQLite file) vs ``LlmspellSession``:
   ``add_items`` (two items), ``get_items`` of a 50-item conversation.
@@ -177,6 +177,10 @@ async def bench_adk(service: Any) -> dict[str, list[float]]:
         await service.create_session(app_name="bench", user_id=f"u{next(count) % 10}", state={"topic": "x", "n": 1})
 
     out["create_session"] = await time_async(create, rounds=N)
+    await service.create_session(app_name="bench", user_id="main", session_id="new", state={"topic": "x"})
+    out["get_session (0 events)"] = await time_async(
+        lambda: service.get_session(app_name="bench", user_id="main", session_id="new"), rounds=N
+    )
     session = await service.create_session(app_name="bench", user_id="main", session_id="hot")
     for i in range(20):
         await service.append_event(session, adk_event(i))

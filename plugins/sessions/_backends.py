@@ -70,8 +70,9 @@ _INDEXABLE = (
 )
 # The record is parsed twice (checked, then its five fields read in one call, as a JSON
 # array that is cheap to take apart): a trigger that parsed it once per field made a
-# write 30 us slower.
-_ROW = f"""INSERT OR REPLACE INTO {_INDEX} (key, created, id, app, user_id, status)
+# write 30 us slower. A write that changes none of them (a touch, a new title) leaves
+# the index row as it is, so its commit writes no index page.
+_ROW = f"""INSERT INTO {_INDEX} (key, created, id, app, user_id, status)
     SELECT new.key, CASE WHEN json_type(f.a, '$[0]') = 'text' AND json_type(f.a, '$[1]') = 'text'
                           AND json_type(f.a, '$[2]') = 'text' AND json_type(f.a, '$[3]') IN ('text', 'null')
                           AND f.a ->> 4 IN ({", ".join(f"'{s.value}'" for s in SessionStatus)})
@@ -80,7 +81,11 @@ _ROW = f"""INSERT OR REPLACE INTO {_INDEX} (key, created, id, app, user_id, stat
     FROM (SELECT CASE WHEN new.mode = 1 AND new.filename IS NULL AND typeof(new.value) = 'blob'
                        AND json_valid(CAST(new.value AS TEXT))
                   THEN json_extract(CAST(new.value AS TEXT), '$.created_at', '$.id', '$.app',
-                                    '$.user_id', '$.status') END AS a) AS f;"""
+                                    '$.user_id', '$.status') END AS a) AS f WHERE true
+    ON CONFLICT (key) DO UPDATE SET created = excluded.created, id = excluded.id, app = excluded.app,
+        user_id = excluded.user_id, status = excluded.status
+    WHERE created IS NOT excluded.created OR id IS NOT excluded.id OR app IS NOT excluded.app
+        OR user_id IS NOT excluded.user_id OR status IS NOT excluded.status;"""
 _SCHEMA = (
     f"CREATE TABLE {_INDEX} (key TEXT PRIMARY KEY, created TEXT, id TEXT, app TEXT, user_id TEXT,"
     " status TEXT) WITHOUT ROWID",

@@ -63,3 +63,27 @@ async def test_writes_by_another_connection_are_listed_and_deletes_leave_the_lis
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_changed_app_user_or_status_moves_the_record_in_the_listing(tmp_path: Path) -> None:
+    from llmspell.plugins.sessions.api import SessionStatus
+
+    backend = DiskcacheSessionBackend(tmp_path / "s")
+    await backend.open()
+    try:
+        stored = await backend.put(_record("a", app="one", user_id="u1"), expected_version=0)
+        stored = await backend.put(stored.replace(title="touched"), expected_version=stored.version)
+        stored = await backend.put(
+            stored.replace(app="two", user_id=None, status=SessionStatus.SUSPENDED), expected_version=stored.version
+        )
+
+        async def ids(**filters: Any) -> list[str]:
+            return [s.id for s in (await backend.list(SessionQuery(**filters))).items]
+
+        assert await ids(app="one") == []
+        assert await ids(user_id="u1") == []
+        assert await ids(status=(SessionStatus.ACTIVE,)) == []
+        assert await ids(app="two", status=(SessionStatus.SUSPENDED,)) == ["a"]
+        assert [s.title for s in (await backend.list(SessionQuery(app="two"))).items] == ["touched"]
+    finally:
+        await backend.close()
