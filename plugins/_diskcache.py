@@ -239,6 +239,17 @@ _UPDATE_IF = (
     " WHERE key = ? AND raw = 1 AND tag = ? AND mode = 1 AND filename IS NULL"
 )
 _INSERT_IF_ABSENT = _INSERT + " ON CONFLICT (key, raw) DO NOTHING"
+# A write without an expected version: inserted at version 1, or the next version of a row
+# this backend wrote (an integer version below the largest, inline, no side file), in one
+# statement that says which. Any other row is left alone, and the general path explains it.
+_UPSERT = (
+    "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, access_count,"
+    " tag, size, mode, filename, value) VALUES (?, 1, ?, NULL, ?, 0, 1, 0, ?, NULL, ?)"
+    " ON CONFLICT (key, raw) DO UPDATE SET store_time = excluded.store_time,"
+    " access_time = excluded.access_time, tag = tag + 1, size = 0, mode = excluded.mode,"
+    " value = excluded.value WHERE typeof(tag) = 'integer' AND tag >= 1"
+    f" AND tag < {2**63 - 1} AND mode = 1 AND filename IS NULL RETURNING tag"
+)
 _NEEDED = {"rowid", "key", "raw", "store_time", "access_time", "tag", "size", "mode", "filename", "value"}
 _IN_CHUNK = 500
 
@@ -533,6 +544,12 @@ class DiskcacheStateBackend:
                     return CasResult(ok=True, version=expected + 1, previous_version=expected)
             elif execute(_INSERT_IF_ABSENT, (op.key, now, now, 1, MODE_RAW, op.data)).rowcount:
                 return CasResult(ok=True, version=1)
+        elif expected is None and type(op) is Put and op.version is None:
+            now = time.time()
+            written = execute(_UPSERT, (op.key, now, now, MODE_RAW, op.data)).fetchall()
+            if written:
+                version = written[0][0]
+                return CasResult(ok=True, version=version, previous_version=version - 1 if version > 1 else None)
         row, version = self._current(execute, op.key, op)
         if not holds(op.expected_version, version):
             return conflict(None if row is None else self._record(*row[1:]))

@@ -162,20 +162,20 @@ class LlmspellSessionService(BaseSessionService):
 
     async def _get(self, app_name: str, user_id: str, adk_id: str, config: GetSessionConfig | None) -> AdkSession | None:
         adk_id = adk_id.strip() if adk_id else adk_id
-        record = await self._record(app_name, user_id, adk_id)
-        if record is None:
-            return None
         recent = None if config is None else config.num_recent_events
         # One read of the log gives both the events and the newest one (the revision),
-        # and it runs (on the log's thread) while the state is read.
-        events_query = self.kernel.events.query(
-            EVENT_TYPE, stream=record.id, reverse=recent is not None, limit=1 if recent == 0 else recent
-        )
-        reading = asyncio.ensure_future(events_query)
+        # and it runs on the log's thread while the record and the state are read here.
+        reading = asyncio.ensure_future(self.kernel.events.query(
+            EVENT_TYPE, stream=session_id(app_name, user_id, adk_id), reverse=recent is not None,
+            limit=1 if recent == 0 else recent,
+        ))
         try:
-            state = await self.merged_state(app_name, user_id, record.id)
+            record = await self._record(app_name, user_id, adk_id)
+            state = None if record is None else await self.merged_state(app_name, user_id, record.id)
         finally:
             logged = await reading
+        if record is None or state is None:
+            return None
         newest = None if not logged else logged[0 if recent is not None else -1].payload
         revision_before = int((_adk(record) or {}).get("revision", 0))
         record, revision, _ = await self.revisions.current(record, newest)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmspell.errors import IntegrityError, SchemaVersionError, ValidationError
-from llmspell.plugins.sessions.api import Session, SessionPage, SessionQuery, SessionStatus
+from llmspell.plugins.sessions.api import VISIBLE, Session, SessionPage, SessionQuery
 from llmspell.plugins.sessions.backend import (
     MAX_LIMIT,
     StateSessionBackend,
@@ -56,60 +56,40 @@ class MemorySessionBackend:
         self._records.clear()
 
 
-# The listing index of the diskcache session store: one row per record key, kept by
-# triggers on diskcache's ``Cache`` table, so every write to a record (by this process,
-# another one, an older version of llmspell or a program planting a row) updates it in the
-# same SQLite transaction. ``created`` is NULL for a row that is not an llmspell record
-# (not inline JSON, no ``created_at`` or ``id`` string): such rows are read and reported as
-# skipped by every listing, and so is one whose app, user or status could not be a
-# session's: filtered on them, it would otherwise never be seen. ``_v1`` is the layout's
-# version.
-_INDEX = "llmspell_session_index_v1"
-_INDEXABLE = (
-    "WHEN new.raw = 1 AND typeof(new.key) = 'text' AND substr(new.key, 1, 8) = 'session:'"
+# The listing index of the diskcache session store: an index on one expression of
+# diskcache's ``Cache`` table, partial to the session keys: the JSON array
+# ``[created_at, id, app, user_id, status]`` read from the record. SQLite keeps it in the
+# transaction of every write to a record, whoever writes it (this process, another one, an
+# older version of llmspell, a program planting a row), and builds it from the records when
+# it is created. The expression reads the record twice (checks it, then takes the five
+# fields in one call) and never raises, so a write of anything still succeeds; it costs a
+# write much less than a table kept by triggers, or one expression per field.
+#
+# Ordered as text, the arrays whose ``created_at`` is a string (they start ``["``) are in
+# listing order: ``created_at`` then id, as the cursor compares them (neither holds a
+# character below ``"``). The other rows sort apart, below (NULL: not inline JSON) or above
+# (from ``[#``: ``created_at`` is not a string); every listing reads and reports those as
+# skipped, as it does a record on its page that does not decode.
+_ARRAY = (
+    "(CASE WHEN mode = 1 AND filename IS NULL AND typeof(value) = 'blob' AND json_valid(CAST(value AS TEXT))"
+    " THEN json_extract(CAST(value AS TEXT), '$.created_at', '$.id', '$.app', '$.user_id', '$.status') END)"
 )
-# The record is parsed twice (checked, then its five fields read in one call, as a JSON
-# array that is cheap to take apart): a trigger that parsed it once per field made a
-# write 30 us slower. A write that changes none of them (a touch, a new title) leaves
-# the index row as it is, so its commit writes no index page.
-_ROW = f"""INSERT INTO {_INDEX} (key, created, id, app, user_id, status)
-    SELECT new.key, CASE WHEN json_type(f.a, '$[0]') = 'text' AND json_type(f.a, '$[1]') = 'text'
-                          AND json_type(f.a, '$[2]') = 'text' AND json_type(f.a, '$[3]') IN ('text', 'null')
-                          AND f.a ->> 4 IN ({", ".join(f"'{s.value}'" for s in SessionStatus)})
-                     THEN f.a ->> 0 END,
-           f.a ->> 1, f.a ->> 2, f.a ->> 3, f.a ->> 4
-    FROM (SELECT CASE WHEN new.mode = 1 AND new.filename IS NULL AND typeof(new.value) = 'blob'
-                       AND json_valid(CAST(new.value AS TEXT))
-                  THEN json_extract(CAST(new.value AS TEXT), '$.created_at', '$.id', '$.app',
-                                    '$.user_id', '$.status') END AS a) AS f WHERE true
-    ON CONFLICT (key) DO UPDATE SET created = excluded.created, id = excluded.id, app = excluded.app,
-        user_id = excluded.user_id, status = excluded.status
-    WHERE created IS NOT excluded.created OR id IS NOT excluded.id OR app IS NOT excluded.app
-        OR user_id IS NOT excluded.user_id OR status IS NOT excluded.status;"""
-_SCHEMA = (
-    f"CREATE TABLE {_INDEX} (key TEXT PRIMARY KEY, created TEXT, id TEXT, app TEXT, user_id TEXT,"
-    " status TEXT) WITHOUT ROWID",
-    f"CREATE INDEX {_INDEX}_order ON {_INDEX} (created, id)",
-    f"CREATE INDEX {_INDEX}_bad ON {_INDEX} (key) WHERE created IS NULL",
-    f"CREATE TRIGGER {_INDEX}_insert AFTER INSERT ON Cache {_INDEXABLE} BEGIN {_ROW} END",
-    f"CREATE TRIGGER {_INDEX}_update AFTER UPDATE ON Cache {_INDEXABLE} BEGIN {_ROW} END",
-    f"CREATE TRIGGER {_INDEX}_delete AFTER DELETE ON Cache WHEN typeof(old.key) = 'text'"
-    " AND substr(old.key, 1, 8) = 'session:'"
-    f" BEGIN DELETE FROM {_INDEX} WHERE key = old.key; END",
-)
-# Fills the index of a store written before it existed: a no-op update of each record
-# row runs the update trigger on it.
-_FILL = (
-    "UPDATE Cache SET key = key WHERE raw = 1 AND typeof(key) = 'text'"
-    " AND substr(key, 1, 8) = 'session:'"
-)
-_PAGE = (
-    f"SELECT c.key, c.tag, c.mode, c.filename, c.value, i.created, i.id FROM {_INDEX} i"
-    " JOIN Cache c ON c.key = i.key AND c.raw = 1 WHERE i.created IS NOT NULL"
-)
-_UNINDEXED = (
-    f"SELECT c.key, c.tag, c.mode, c.filename, c.value FROM {_INDEX} i"
-    " JOIN Cache c ON c.key = i.key AND c.raw = 1 WHERE i.created IS NULL ORDER BY i.key"
+_SESSION_ROW = "substr(key, 1, 8) = 'session:'"
+_INDEX = "llmspell_sessions_v1"
+"""The ``_v1`` is the layout's version: a new layout is a new name."""
+_SCHEMA = (f"CREATE INDEX IF NOT EXISTS {_INDEX} ON Cache ({_ARRAY}) WHERE {_SESSION_ROW}",)
+_ROWS = f"SELECT key, tag, mode, filename, value, {_ARRAY} FROM Cache WHERE {_SESSION_ROW} AND raw = 1"
+_PAGE = _ROWS + f" AND {_ARRAY} >= '[\"' AND {_ARRAY} < '[#'"
+_APP = f"json_extract({_ARRAY}, '$[2]')"
+_USER = f"json_extract({_ARRAY}, '$[3]')"
+_STATUS = f"json_extract({_ARRAY}, '$[4]')"
+_BEFORE = f" AND {_ARRAY} < ?"
+"""Before a row of the index (its array)."""
+_BEFORE_CURSOR = f" AND {_ARRAY} < rtrim(json_array(?, ?), ']')"
+"""Before a cursor's ``(created_at, id)``: every array starting with those two is after it."""
+_ORDER = f" ORDER BY {_ARRAY} DESC LIMIT ?"
+_UNLISTED = (
+    f"{_ROWS} AND {_ARRAY} IS NULL UNION ALL {_ROWS} AND {_ARRAY} >= '[#'"
 )
 
 
@@ -121,15 +101,15 @@ class DiskcacheSessionBackend(StateSessionBackend):
     SQLite ``BEGIN IMMEDIATE`` transaction each, which serializes writers across
     processes.
 
-    Listing reads an index, not every record: a table of each record's ``created_at``,
-    id, app, user and status, kept by SQLite triggers on the record table, so it changes
-    in the transaction of the write that changes the record, whoever writes it. A page
-    is one indexed query in listing order (newest first) filtered by app, user and
-    status, from the cursor on; the other filters are checked on the decoded records
+    Listing reads an index, not every record: an SQLite index on each record's
+    ``created_at``, id, app, user and status (expressions on its JSON), which changes in
+    the transaction of the write that changes the record, whoever writes it. A page is
+    one indexed query in listing order (newest first) filtered by app, user and status,
+    from the cursor on; the other filters are checked on the decoded records
     (:meth:`~llmspell.plugins.sessions.api.SessionQuery.matches`), fetching on until the
     page is full. Records already decoded are not decoded again (see
     :class:`~llmspell.plugins.sessions.backend.StateSessionBackend`). A store written
-    before the index existed gets it, filled from its records, when it opens.
+    before the index existed gets it, built from its records, when it opens.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -144,14 +124,10 @@ class DiskcacheSessionBackend(StateSessionBackend):
         await self._store.run_write(self._ensure_index)
 
     def _ensure_index(self, execute: Any) -> None:
-        """Create and fill the index unless the store has it (one transaction: another
-        process opening the store meanwhile waits, then finds it)."""
-        found = execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_INDEX,)).fetchall()
-        if found:
-            return
+        """Create the index unless the store has it, built from the records already stored
+        (one transaction: another process opening the store meanwhile waits, then finds it)."""
         for statement in _SCHEMA:
             execute(statement)
-        execute(_FILL)
 
     async def records(
         self, after: str | None
@@ -165,51 +141,55 @@ class DiskcacheSessionBackend(StateSessionBackend):
         after = decode_cursor(query.cursor) if query.cursor else None
         return await self._store.run_read(self._page, query, after)
 
-    def _page(self, execute: Any, query: SessionQuery, after: tuple[str, str] | None) -> SessionPage:
+    def _page(self, execute: Any, query: SessionQuery, cursor: tuple[str, str] | None) -> SessionPage:
         skipped: builtins.list[tuple[str, str]] = []
-        for row in execute(_UNINDEXED).fetchall():
+        for row in execute(_UNLISTED).fetchall():
             self._decode_row(row, skipped)
         where, params = [], []
         if query.app is not None:
-            where.append("i.app = ?")
+            where.append(f"{_APP} = ?")
             params.append(query.app)
         if query.user_id is not None:
-            where.append("i.user_id = ?")
+            where.append(f"{_USER} = ?")
             params.append(query.user_id)
-        if query.status:
-            where.append(f"i.status IN ({', '.join('?' * len(query.status))})")
+        # Every visible status (the manager's listing without a status filter) is checked on
+        # the decoded records: a record with a status no session has is then reported.
+        statuses = set(query.status)
+        if statuses and not statuses >= set(VISIBLE):
+            where.append(f"{_STATUS} IN ({', '.join('?' * len(statuses))})")
             params += [status.value for status in query.status]
         base = _PAGE + "".join(" AND " + w for w in where)
-        # Filters the index does not hold are checked on the decoded records.
-        rest = bool(query.tags or query.parent_id is not None or query.created_after or query.created_before
-                    or query.active_after or query.active_before or query.expires_before)
         decoded = self._decoded
         items: builtins.list[Session] = []
         want = query.limit + 1  # one more than the page: is there a next one?
+        after: str | None = None
         while True:
             sql, args = base, list(params)
             if after is not None:
-                sql += " AND (i.created < ? OR (i.created = ? AND i.id < ?))"
-                args += [after[0], after[0], after[1]]
+                sql += _BEFORE
+                args.append(after)
+            elif cursor is not None:
+                sql += _BEFORE_CURSOR
+                args += cursor
             chunk = max(want - len(items), 50)
-            rows = execute(sql + " ORDER BY i.created DESC, i.id DESC LIMIT ?", (*args, chunk)).fetchall()
+            rows = execute(sql + _ORDER, (*args, chunk)).fetchall()
             for row in rows:
                 kept = decoded.get(row[0])  # decoded before: the same version and bytes (and inline)
                 if kept is not None and kept[0] == row[1] and kept[1] == row[4] and row[2] == 1 and row[3] is None:
                     session: Session | None = kept[2]
                 else:
                     session = self._decode_row(row, skipped)
-                if session is not None and (not rest or query.matches(session)):
+                if session is not None and query.matches(session):
                     items.append(session)
                     if len(items) == want:
                         break
             if len(items) == want or len(rows) < chunk:
                 break
-            after = (rows[-1][5], rows[-1][6])
+            after = rows[-1][5]
         more = len(items) > query.limit
         page_items = tuple(items[: query.limit])
-        cursor = encode_cursor(page_items[-1]) if more else None
-        return SessionPage(page_items, cursor, tuple(skipped))
+        next_cursor = encode_cursor(page_items[-1]) if more else None
+        return SessionPage(page_items, next_cursor, tuple(skipped))
 
     def _decode_row(self, row: Any, skipped: builtins.list[tuple[str, str]]) -> Session | None:
         key, tag, mode, filename, value = row[:5]
