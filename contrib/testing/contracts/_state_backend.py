@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import pytest
-
 from llmspell.errors import ValidationError
 from llmspell.plugins.state.api import ABSENT
 from llmspell.plugins.state.backend import Delete, Put
@@ -100,30 +98,6 @@ class BackendProtocolTests:
         assert [r.key for r in await b.scan(p + "\U0001f600")] == [p + "\U0001f600"], (
             "rule: a 4-byte prefix matches by code point"
         )
-
-    async def test_backend_scan_prefixes_if_it_has_it(self, backend: Any) -> None:
-        """The optional ``scan_prefixes(prefixes)``: for each prefix, in order, ``(records, bad)``
-        with every record ``scan`` finds for it (more than a page too), in code-point order;
-        a backend without it is scanned prefix by prefix by the service."""
-        b, p = backend, _prefix()
-        scan_prefixes = getattr(b, "scan_prefixes", None)
-        if scan_prefixes is None:
-            pytest.skip("the backend has no scan_prefixes (optional)")
-        owners = [f"{p}o{i}/" for i in range(3)] + [p + "é/", p + "\U0001f600/", p + "none/"]
-        for n, owner in enumerate(owners[:-1]):
-            for i in range(3 if n else 1203):  # the first one more than a page of scan
-                await b.compare_and_set(f"{owner}{i:05d}", b"1")
-        await b.compare_and_set(p + "o1", b"1")  # beside a prefix, never in it
-        got = await scan_prefixes(owners)
-        assert len(got) == len(owners), "rule: one (records, bad) per prefix, in order"
-        for owner, (records, bad) in zip(owners, got, strict=True):
-            expected, after = [], None
-            while page := await b.scan(owner, after=after, limit=500):
-                expected += [r.key for r in page]
-                after = page[-1].key
-            assert [r.key for r in records] == expected and bad == [], (
-                "rule: scan_prefixes gives each prefix every record scan gives it"
-            )
 
     async def test_backend_get_many(self, backend: Any) -> None:
         """``get_many`` returns the records of the keys that exist (missing ones are left out);
