@@ -19,7 +19,6 @@ from llmspell.plugins.sessions.backend import (
 
 if TYPE_CHECKING:
     from llmspell import Kernel
-    from llmspell.plugins.state.backend import Record
 
 __all__ = ["MemorySessionBackend", "DiskcacheSessionBackend", "make_memory", "make_diskcache"]
 
@@ -78,7 +77,8 @@ _SESSION_ROW = "substr(key, 1, 8) = 'session:'"
 _INDEX = "llmspell_sessions_v1"
 """The ``_v1`` is the layout's version: a new layout is a new name."""
 _SCHEMA = (f"CREATE INDEX IF NOT EXISTS {_INDEX} ON Cache ({_ARRAY}) WHERE {_SESSION_ROW}",)
-_ROWS = f"SELECT key, tag, mode, filename, value, {_ARRAY} FROM Cache WHERE {_SESSION_ROW} AND raw = 1"
+_ROWS = f"SELECT key, tag, mode, filename, value FROM Cache WHERE {_SESSION_ROW} AND raw = 1"
+_ARRAY_OF = f"SELECT {_ARRAY} FROM Cache WHERE key = ? AND raw = 1"
 _PAGE = _ROWS + f" AND {_ARRAY} >= '[\"' AND {_ARRAY} < '[#'"
 _APP = f"json_extract({_ARRAY}, '$[2]')"
 _USER = f"json_extract({_ARRAY}, '$[3]')"
@@ -128,12 +128,6 @@ class DiskcacheSessionBackend(StateSessionBackend):
         (one transaction: another process opening the store meanwhile waits, then finds it)."""
         for statement in _SCHEMA:
             execute(statement)
-
-    async def records(
-        self, after: str | None
-    ) -> tuple[builtins.list[Record], builtins.list[tuple[str, str]]]:
-        """Rows not written by llmspell are reported as ``(key, reason)``, not read."""
-        return await self._store.scan_skipping(_PREFIX, after=after, limit=1000)
 
     async def list(self, query: SessionQuery) -> SessionPage:
         if not 1 <= query.limit <= MAX_LIMIT:
@@ -185,14 +179,14 @@ class DiskcacheSessionBackend(StateSessionBackend):
                         break
             if len(items) == want or len(rows) < chunk:
                 break
-            after = rows[-1][5]
+            after = execute(_ARRAY_OF, (rows[-1][0],)).fetchall()[0][0]  # where the next chunk starts
         more = len(items) > query.limit
         page_items = tuple(items[: query.limit])
         next_cursor = encode_cursor(page_items[-1]) if more else None
         return SessionPage(page_items, next_cursor, tuple(skipped))
 
     def _decode_row(self, row: Any, skipped: builtins.list[tuple[str, str]]) -> Session | None:
-        key, tag, mode, filename, value = row[:5]
+        key, tag, mode, filename, value = row
         session_id = key.removeprefix(_PREFIX)
         try:
             record = self._store.record(key, tag, mode, filename, value)

@@ -103,8 +103,9 @@ async def test_pages_through_the_index_as_the_reference_listing_does(tmp_path: P
     await disk.open()
     try:
         ids = [f"{p}{n}" for p in ("a", "a-", "a.b", "b", "A", "s0") for n in ("", "1", "10", "-x", "9")]
+        ids += [f"m{n}" for n in range(120)]  # past one chunk of the index when a filter drops rows
         for session_id in ids:
-            at = T0 + timedelta(seconds=rng.choice([0, 0, 1, 2, 2.5, 3]))
+            at = T0 + timedelta(seconds=rng.choice([0, 0, 1, 2, 2.5, 3, 4.000001]))
             record = make_session(
                 1, id=session_id, created_at=at, updated_at=at, last_active_at=at + timedelta(seconds=rng.randint(0, 5)),
                 app=rng.choice(["x", "y"]), user_id=rng.choice(["u1", "u2", None]),
@@ -120,7 +121,7 @@ async def test_pages_through_the_index_as_the_reference_listing_does(tmp_path: P
             {"app": "y", "user_id": "u1"},
         ]
         for filters in queries:
-            for limit in (1, 2, 3, 7, 1000):
+            for limit in (1, 2, 3, 7, 60, 1000):
                 pages: dict[str, list[list[str]]] = {"disk": [], "memory": []}
                 for name, backend in (("disk", disk), ("memory", memory)):
                     cursor = None
