@@ -5,8 +5,8 @@
   compiled two-node graph (``invoke`` on SqliteSaver, which is synchronous; ``ainvoke`` on
   llmspell, whose API is async). For reference, LangGraph's own async SQLite store
   (``AsyncSqliteSaver``) runs the same async operations;
-* Google ADK: ``DatabaseSessionService`` on SQLite (aiosqlite) vs
-  ``LlmspellSessionService``: ``create_session``, ``get_session`` (20 events),
+* Google ADK: ``DatabaseSessionService`` on SQLite (aiosqlite) and ``SqliteSessionService``
+  vs ``LlmspellSessionService``: ``create_session``, ``get_session`` (0 and 20 events),
   ``append_event`` (with a state delta), ``list_sessions`` of 1,000 sessions;
 * OpenAI Agents SDK: ``SQLiteSession`` (a SQLite file) vs ``LlmspellSession``:
   ``add_items`` (two items), ``get_items`` of a 50-item conversation.
@@ -177,6 +177,10 @@ async def bench_adk(service: Any) -> dict[str, list[float]]:
         await service.create_session(app_name="bench", user_id=f"u{next(count) % 10}", state={"topic": "x", "n": 1})
 
     out["create_session"] = await time_async(create, rounds=N)
+    await service.create_session(app_name="bench", user_id="main", session_id="new", state={"topic": "x"})
+    out["get_session (0 events)"] = await time_async(
+        lambda: service.get_session(app_name="bench", user_id="main", session_id="new"), rounds=N
+    )
     session = await service.create_session(app_name="bench", user_id="main", session_id="hot")
     for i in range(20):
         await service.append_event(session, adk_event(i))
@@ -218,6 +222,7 @@ async def main() -> None:
     logging.disable(logging.WARNING)
     from agents import SQLiteSession
     from google.adk.sessions import DatabaseSessionService
+    from google.adk.sessions.sqlite_session_service import SqliteSessionService
 
     from llmspell.contrib.adk import LlmspellSessionService
     from llmspell.contrib.openai_agents import LlmspellSession
@@ -229,6 +234,9 @@ async def main() -> None:
         peer_adk_service = DatabaseSessionService(f"sqlite+aiosqlite:///{root / 'adk.sqlite'}")
         peer_adk = await bench_adk(peer_adk_service)
         await peer_adk_service.close()
+        peer_adk_sqlite_service = SqliteSessionService(str(root / "adk-sqlite.db"))
+        peer_adk_sqlite = await bench_adk(peer_adk_sqlite_service)
+        await peer_adk_sqlite_service.close()
         sdk_a, sdk_b = SQLiteSession("a", root / "sdk.sqlite"), SQLiteSession("b", root / "sdk.sqlite")
         peer_oa = await bench_openai(sdk_a, sdk_b)
         sdk_a.close()
@@ -246,6 +254,8 @@ async def main() -> None:
         record("LangGraph (async API)", op, peer_lg_async[op], ours_lg[op], "AsyncSqliteSaver")
     for op in peer_adk:
         record("Google ADK", op, peer_adk[op], ours_adk[op], "DatabaseSessionService (SQLite)")
+    for op in peer_adk_sqlite:
+        record("Google ADK", op, peer_adk_sqlite[op], ours_adk[op], "SqliteSessionService")
     for op in peer_oa:
         record("OpenAI Agents SDK", op, peer_oa[op], ours_oa[op], "SQLiteSession")
     print(table(

@@ -239,6 +239,17 @@ _UPDATE_IF = (
     " WHERE key = ? AND raw = 1 AND tag = ? AND mode = 1 AND filename IS NULL"
 )
 _INSERT_IF_ABSENT = _INSERT + " ON CONFLICT (key, raw) DO NOTHING"
+# A write without an expected version: inserted at version 1, or the next version of a row
+# this backend wrote (an integer version below the largest, inline, no side file), in one
+# statement that says which. Any other row is left alone, and the general path explains it.
+_UPSERT = (
+    "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, access_count,"
+    " tag, size, mode, filename, value) VALUES (?, 1, ?, NULL, ?, 0, 1, 0, ?, NULL, ?)"
+    " ON CONFLICT (key, raw) DO UPDATE SET store_time = excluded.store_time,"
+    " access_time = excluded.access_time, tag = tag + 1, size = 0, mode = excluded.mode,"
+    " value = excluded.value WHERE typeof(tag) = 'integer' AND tag >= 1"
+    f" AND tag < {2**63 - 1} AND mode = 1 AND filename IS NULL RETURNING tag"
+)
 _NEEDED = {"rowid", "key", "raw", "store_time", "access_time", "tag", "size", "mode", "filename", "value"}
 _IN_CHUNK = 500
 
@@ -333,6 +344,22 @@ class DiskcacheStateBackend:
         except sqlite3.DatabaseError as exc:
             raise IntegrityError(f"the state store at {self.directory} is damaged: {exc}") from exc
 
+    async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(execute, *args)`` with ``execute`` running SQL on this store's connection
+        (reads outside a transaction, as :meth:`get` does); errors mapped as for every read."""
+        return await self._run(lambda: fn(self.cache._sql, *args))
+
+    async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(execute, *args)`` inside one write transaction (see :meth:`_transaction`)."""
+        return await self._run(self._transaction, fn, *args)
+
+    def record(self, key: str, tag: Any, mode: int, filename: str | None, value: Any) -> Record:
+        """The record of a ``Cache`` row's ``key, tag, mode, filename, value``;
+        :class:`IntegrityError` naming the key for a row llmspell did not write."""
+        if mode == MODE_RAW and type(tag) is int and type(value) is bytes and filename is None:
+            return Record(key, value, tag)
+        return self._record(key, tag, mode, filename, value)
+
     def _record(self, key: str, tag: Any, mode: int, filename: str | None, value: Any) -> Record:
         why = foreign_row(mode, filename, value)  # never opens, never unpickles
         if why is not None:
@@ -417,6 +444,40 @@ class DiskcacheStateBackend:
         records = await self._run(self._scan, prefix, after, limit, bad)
         return records, bad
 
+    def _scan_prefixes(self, prefixes: Sequence[str]) -> list[tuple[list[Record], list[tuple[str, str]]]]:
+        out: list[tuple[list[Record], list[tuple[str, str]]]] = [([], []) for _ in prefixes]
+        ranges = []
+        for i, prefix in enumerate(prefixes):
+            # an owner's prefix ends with "/", whose successor is "0"
+            upper = prefix[:-1] + "0" if prefix[-1:] == "/" else prefix_upper_bound(prefix)
+            if upper is None:  # a prefix of only the highest code point: scanned on its own
+                bad: list[tuple[str, str]] = []
+                out[i] = (self._scan(prefix, None, 2**31, bad), bad)
+            else:
+                ranges.append((i, prefix, upper))
+        sql = self.cache._sql
+        for start in range(0, len(ranges), _IN_CHUNK):
+            chunk = ranges[start : start + _IN_CHUNK]
+            values = ", ".join("(?, ?, ?)" for _ in chunk)
+            query = (
+                f"WITH p(n, lo, hi) AS (VALUES {values}) SELECT p.n, {_COLUMNS} FROM p CROSS JOIN Cache INDEXED BY Cache_key_raw"
+                " ON key >= p.lo AND key < p.hi WHERE raw = 1 AND typeof(key) = 'text' ORDER BY p.n, key"
+            )
+            for n, *row in sql(query, [x for r in chunk for x in r]).fetchall():
+                records, bad = out[n]
+                try:
+                    records.append(self.record(*row))
+                except IntegrityError as exc:
+                    bad.append((row[0], str(exc)))
+        return out
+
+    async def scan_prefixes(self, prefixes: Sequence[str]) -> list[tuple[list[Record], list[tuple[str, str]]]]:
+        """Every record of each prefix, in one call (the state service's
+        :meth:`~llmspell.plugins.state.api.StateService.scan_owners`): for each prefix, in
+        order, its records in key order and the rows not written by llmspell as
+        ``(key, reason)``. One query per 500 prefixes, each a range of the key index."""
+        return await self._run(self._scan_prefixes, prefixes)
+
     # -- writes ----------------------------------------------------------------------
 
     def _transaction(self, fn: Callable[..., T], *args: Any) -> T:
@@ -483,6 +544,12 @@ class DiskcacheStateBackend:
                     return CasResult(ok=True, version=expected + 1, previous_version=expected)
             elif execute(_INSERT_IF_ABSENT, (op.key, now, now, 1, MODE_RAW, op.data)).rowcount:
                 return CasResult(ok=True, version=1)
+        elif expected is None and type(op) is Put and op.version is None:
+            now = time.time()
+            written = execute(_UPSERT, (op.key, now, now, MODE_RAW, op.data)).fetchall()
+            if written:
+                version = written[0][0]
+                return CasResult(ok=True, version=version, previous_version=version - 1 if version > 1 else None)
         row, version = self._current(execute, op.key, op)
         if not holds(op.expected_version, version):
             return conflict(None if row is None else self._record(*row[1:]))

@@ -32,6 +32,9 @@ STALE_MESSAGE = (
 )
 
 
+_UNREAD = object()
+
+
 def _meta(session: Session) -> dict[str, Any]:
     meta = session.metadata.get("adk")
     return meta if isinstance(meta, dict) else {}
@@ -46,10 +49,15 @@ class Revisions:
         found = await self.service.kernel.events.query(EVENT_TYPE, stream=sid, reverse=True, limit=1)
         return found[0].payload if found else None
 
-    async def current(self, record: Session) -> tuple[Session, int, dict[str, Any] | None]:
-        """The record (repaired if it lagged), its revision and its newest event's payload."""
+    async def current(
+        self, record: Session, newest: object = _UNREAD
+    ) -> tuple[Session, int, dict[str, Any] | None]:
+        """The record (repaired if it lagged), its revision and its newest event's payload
+        (``newest``: that payload when the caller has just read it from the log)."""
         stored = int(_meta(record).get("revision", 0))
-        newest = await self.newest(record.id)
+        if newest is _UNREAD:
+            newest = await self.newest(record.id)
+        assert newest is None or isinstance(newest, dict)
         logged = 0 if newest is None else int(newest["revision"])
         if logged > stored:
             record = await self._repair(record, stored)

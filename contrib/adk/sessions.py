@@ -17,6 +17,7 @@ session is read or written.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,13 @@ def _adk(session: Session) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
+def _live(record: Session) -> bool:
+    """Whether ``record`` is an ADK session that has not expired."""
+    return _adk(record) is not None and record.status is not SessionStatus.EXPIRED and not (
+        record.expires_at is not None and record.expires_at <= datetime.now(UTC) and record.is_open
+    )
+
+
 class LlmspellSessionService(BaseSessionService):
     """ADK sessions as llmspell sessions; ``ttl`` expires sessions idle that many seconds."""
 
@@ -69,15 +77,8 @@ class LlmspellSessionService(BaseSessionService):
     # -- helpers --------------------------------------------------------------------
 
     async def _record(self, app_name: str, user_id: str, adk_id: str) -> Session | None:
-        try:
-            record = await self.kernel.sessions.get(session_id(app_name, user_id, adk_id))
-        except NotFoundError:
-            return None
-        if _adk(record) is None or record.status is SessionStatus.EXPIRED or (
-            record.expires_at is not None and record.expires_at <= datetime.now(UTC) and record.is_open
-        ):
-            return None
-        return record
+        record = await self.kernel.sessions.find(session_id(app_name, user_id, adk_id))
+        return record if record is not None and _live(record) else None
 
     async def merged_state(self, app_name: str, user_id: str, sid: str) -> dict[str, Any]:
         """Session state with the app's (``app:``) and the user's (``user:``) merged in."""
@@ -131,12 +132,14 @@ class LlmspellSessionService(BaseSessionService):
         adk_id = (adk_id.strip() if adk_id else None) or platform_uuid.new_uuid()
         sid = session_id(app_name, user_id, adk_id)
         now = platform_time.get_time()
-        if await self._record(app_name, user_id, adk_id) is not None:
+        found = await self.kernel.sessions.find(sid)
+        if found is not None and _live(found):
             raise AlreadyExistsError(f"Session with id {adk_id} already exists.")
-        try:  # an expired session of that id is gone: its id may be used again
-            await self.kernel.sessions.delete(sid)
-        except NotFoundError:
-            pass
+        if found is not None:  # an expired session of that id is gone: its id may be used again
+            try:
+                await self.kernel.sessions.delete(sid)
+            except NotFoundError:
+                pass
         try:
             await self.kernel.sessions.create(
                 session_id=sid, app=app_name, user_id=user_id, title=f"ADK session {adk_id}"[:200], ttl=self.ttl,
@@ -159,18 +162,30 @@ class LlmspellSessionService(BaseSessionService):
 
     async def _get(self, app_name: str, user_id: str, adk_id: str, config: GetSessionConfig | None) -> AdkSession | None:
         adk_id = adk_id.strip() if adk_id else adk_id
-        record = await self._record(app_name, user_id, adk_id)
-        if record is None:
-            return None
-        record, revision, _ = await self.revisions.current(record)
         recent = None if config is None else config.num_recent_events
+        # One read of the log gives both the events and the newest one (the revision),
+        # and it runs on the log's thread while the record and the state are read here.
+        reading = asyncio.ensure_future(self.kernel.events.query(
+            EVENT_TYPE, stream=session_id(app_name, user_id, adk_id), reverse=recent is not None,
+            limit=1 if recent == 0 else recent,
+        ))
+        try:
+            record = await self._record(app_name, user_id, adk_id)
+            state = None if record is None else await self.merged_state(app_name, user_id, record.id)
+        finally:
+            logged = await reading
+        if record is None or state is None:
+            return None
+        newest = None if not logged else logged[0 if recent is not None else -1].payload
+        revision_before = int((_adk(record) or {}).get("revision", 0))
+        record, revision, _ = await self.revisions.current(record, newest)
+        if revision > revision_before:  # the record lagged the log: repaired, state included
+            state = await self.merged_state(app_name, user_id, record.id)
         if recent == 0:
-            events: list[AdkEvent] = []
-        else:
-            logged = await self.kernel.events.query(EVENT_TYPE, stream=record.id, reverse=recent is not None, limit=recent)
-            if recent is not None:
-                logged.reverse()
-            events = [AdkEvent.model_validate(e.payload["event"]) for e in logged]
+            logged = []
+        elif recent is not None:
+            logged.reverse()
+        events = [AdkEvent.model_validate(e.payload["event"]) for e in logged]
         if config is not None and config.after_timestamp is not None:
             i = len(events) - 1
             while i >= 0 and events[i].timestamp >= config.after_timestamp:
@@ -178,8 +193,7 @@ class LlmspellSessionService(BaseSessionService):
             events = events[i + 1 :]
         meta = _adk(record) or {}
         session = AdkSession(
-            app_name=app_name, user_id=user_id, id=adk_id, events=events,
-            state=await self.merged_state(app_name, user_id, record.id),
+            app_name=app_name, user_id=user_id, id=adk_id, events=events, state=state,
             last_update_time=meta.get("last_update_time", record.updated_at.timestamp()),
         )
         session._storage_update_marker = str(revision)
@@ -189,8 +203,7 @@ class LlmspellSessionService(BaseSessionService):
         return await self.bridge.run(self._list(app_name, user_id))
 
     async def _list(self, app_name: str, user_id: str | None) -> ListSessionsResponse:
-        found: list[AdkSession] = []
-        prefixed: dict[str | None, dict[str, Any]] = {}
+        listed: list[tuple[Session, dict[str, Any]]] = []
         cursor = None
         now = datetime.now(UTC)
         while True:
@@ -203,17 +216,25 @@ class LlmspellSessionService(BaseSessionService):
                     continue
                 if record.expires_at is not None and record.expires_at <= now and record.is_open:
                     continue
-                if record.user_id not in prefixed:
-                    prefixed[record.user_id] = await self._prefixed(app_name, record.user_id)
-                state = {item.key: item.value async for item in self.kernel.state.scope("session", record.id).scan()}
-                state.update(prefixed[record.user_id])
-                found.append(AdkSession(
-                    app_name=app_name, user_id=record.user_id, id=meta["session_id"], state=state,
-                    last_update_time=meta.get("last_update_time", 0.0),
-                ))
+                listed.append((record, meta))
             if page.next_cursor is None:
                 break
             cursor = page.next_cursor
+        # The state of every listed session in one read, and the app's and each user's once.
+        states = await self.kernel.state.scan_owners("session", [record.id for record, _ in listed])
+        prefixed: dict[str, dict[str, Any]] = {}
+        found: list[AdkSession] = []
+        for record, meta in listed:
+            user = record.user_id
+            assert user is not None
+            if user not in prefixed:
+                prefixed[user] = await self._prefixed(app_name, user)
+            state = {item.key: item.value for item in states[record.id]}
+            state.update(prefixed[user])
+            found.append(AdkSession(
+                app_name=app_name, user_id=user, id=meta["session_id"], state=state,
+                last_update_time=meta.get("last_update_time", 0.0),
+            ))
         found.sort(key=lambda s: (s.last_update_time, s.user_id, s.id))
         return ListSessionsResponse(sessions=found)
 

@@ -28,6 +28,9 @@ __all__ = ["SessionRecords"]
 
 log = logging.getLogger("llmspell.sessions")
 
+BOUND = 10_000
+"""How many bound copies :meth:`SessionRecords.bind` keeps."""
+
 OnWrite = Callable[[Session], Any]
 """Told of every record :meth:`SessionRecords.mutate` stored (the lease keeper tracks them)."""
 
@@ -49,9 +52,24 @@ class SessionRecords:
         """Ids of the pending records this process is writing now (visible to it)."""
         self.reported: set[str] = set()
         """Ids of the undecodable records already reported."""
+        self._bound: dict[int, tuple[Session, Session]] = {}
 
     def bind(self, session: Session) -> Session:
-        return session.replace(services=self.kernel.services)
+        """``session`` bound to the kernel's services. A backend that hands out the same
+        record object again (one that keeps what it decoded) gets the same bound copy
+        back: kept by the identity of the record, which the entry holds on to."""
+        services = self.kernel.services
+        if session._services is services:
+            return session
+        kept = self._bound.get(id(session))
+        if kept is not None and kept[0] is session:
+            return kept[1]
+        bound = session.replace(services=services)
+        bound_ = self._bound
+        bound_[id(session)] = (session, bound)
+        if len(bound_) > BOUND:
+            del bound_[next(iter(bound_))]
+        return bound
 
     async def find(self, session_id: str) -> Session | None:
         """The session, or None when there is none with this id (or it is pending elsewhere)."""

@@ -6,7 +6,8 @@ implementation modules.
 
 Helpers for session backends: :func:`page` (filtering and cursor paging of a
 listing), :func:`encode_cursor`, :data:`MAX_LIMIT` and :func:`conflict` (the
-compare-and-set error); :class:`StateSessionBackend` is a whole session backend on a
+compare-and-set error), :func:`decode_cursor` (for a backend that pages from an index);
+:class:`StateSessionBackend` is a whole session backend on a
 state backend of its own (records as JSON, the store's versions as theirs).
 
 The rules, which the conformance suite checks (``SessionBackendContract``):
@@ -54,6 +55,7 @@ __all__ = [
     "decode_listed",
     "MAX_LIMIT",
     "encode_cursor",
+    "decode_cursor",
     "page",
     "conflict",
     "StateSessionBackend",
@@ -145,7 +147,10 @@ def encode_cursor(session: Session) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
 
-def _decode_cursor(cursor: str) -> tuple[str, str]:
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """``(created_at as ISO-8601, id)`` of the last session of the page that handed out
+    ``cursor``: the next page holds the sessions before it in listing order.
+    :class:`ValidationError` naming the cursor when no listing handed it out."""
     try:
         created, session_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
         return str(created), str(session_id)
@@ -167,7 +172,7 @@ def page(sessions: Iterable[Session], query: SessionQuery) -> SessionPage:
         reverse=True,
     )
     if query.cursor:
-        created, session_id = _decode_cursor(query.cursor)
+        created, session_id = decode_cursor(query.cursor)
         matching = [s for s in matching if (s.created_at.isoformat(), s.id) < (created, session_id)]
     items = tuple(matching[: query.limit])
     more = len(matching) > query.limit
@@ -193,12 +198,22 @@ class StateSessionBackend:
     one compare-and-set. ``list`` reads every record and pages with :func:`page`: fine for
     the thousands of sessions of one machine; a backend with indexes answers from them.
     ``where`` names the store in the error of a damaged record (by default its ``name``).
+
+    A record is decoded once: the decoded session is kept (up to :attr:`DECODED` of them,
+    the oldest forgotten first) with the version and bytes it was decoded from, and
+    reused only while the store returns that version with the same bytes, so a change by
+    any process (or a record deleted and created again) is decoded afresh. What ``put``
+    stored is kept the same way, without decoding it.
     """
+
+    DECODED = 10_000
+    """How many decoded records are kept."""
 
     def __init__(self, store: StateBackend, where: str | None = None, prefix: str = "") -> None:
         self.store = store
         self.where = where or f"the {store.name} session store"
         self.prefix = prefix
+        self._decoded: dict[str, tuple[int, bytes, Session]] = {}
 
     async def open(self) -> None:
         await self.store.open()
@@ -209,20 +224,36 @@ class StateSessionBackend:
     def _decode(self, record: Record | None) -> Session | None:
         if record is None:
             return None
+        kept = self._decoded.get(record.key)
+        if kept is not None and kept[0] == record.version and kept[1] == record.data:
+            return kept[2]
         session_id = record.key.removeprefix(self.prefix)
-        return decode_record(record.data, record.version, f"{session_id!r} in {self.where}")
+        session = decode_record(record.data, record.version, f"{session_id!r} in {self.where}")
+        self._keep(record.key, record.version, record.data, session)
+        return session
+
+    def _keep(self, key: str, version: int, data: bytes, session: Session) -> None:
+        decoded = self._decoded
+        decoded.pop(key, None)
+        decoded[key] = (version, data, session)
+        if len(decoded) > self.DECODED:
+            del decoded[next(iter(decoded))]
 
     async def get(self, session_id: str) -> Session | None:
         return self._decode(await self.store.get(self.prefix + session_id))
 
     async def put(self, session: Session, *, expected_version: int) -> Session:
         stored = session.replace(version=expected_version + 1)
-        done = await self.store.compare_and_set(self.prefix + session.id, serde.dumps(stored), expected_version)
+        key = self.prefix + session.id
+        data = serde.dumps(stored)
+        done = await self.store.compare_and_set(key, data, expected_version)
         if not done.ok:
             raise conflict(session.id, expected_version, self._decode(done.current))
+        self._keep(key, stored.version, data, stored)
         return stored
 
     async def delete(self, session_id: str) -> bool:
+        self._decoded.pop(self.prefix + session_id, None)
         return (await self.store.delete(self.prefix + session_id)).previous_version is not None
 
     async def records(
@@ -240,9 +271,11 @@ class StateSessionBackend:
             records, bad = await self.records(after)
             skipped += [(key.removeprefix(self.prefix), reason) for key, reason in bad]
             for record in records:
-                session_id = record.key.removeprefix(self.prefix)
-                where = f"{session_id!r} in {self.where}"
-                session = decode_listed(record.data, record.version, where, session_id, skipped)
+                try:
+                    session = self._decode(record)
+                except (IntegrityError, SchemaVersionError) as exc:
+                    skipped.append((record.key.removeprefix(self.prefix), str(exc)))
+                    continue
                 if session is not None:
                     found.append(session)
             if len(records) + len(bad) < 1000:

@@ -4,7 +4,8 @@ Every key behaves as its own ``set`` or ``delete`` would (key and value checks, 
 conflict policy, the ``state_before_write`` hook point, the size limit), but all of them
 are stored by one backend :meth:`~llmspell.plugins.state.backend.StateBackend.batch`: a process killed
 at any moment leaves every key written or none. The ``state_written`` hook point and
-``state.changed`` events run after the batch committed, in the order of the writes.
+``state.changed`` events run after the batch committed, in the order of the writes; the
+events are published together once the hooks ran (one append, one transaction of the log).
 
 Policies: ``last_write_wins`` keys are written blind; ``reject`` keys must be at the
 version their scope handle last saw; ``merge`` keys are read, reduced and written under
@@ -92,6 +93,7 @@ class BatchWriter:
             for plan, result in zip(group, outcome.results, strict=True):
                 results[id(plan)] = result
         versions: list[int | None] = []
+        later: list[tuple[dict[str, Any], str | None]] = []  # the events: published in one append
         for plan in plans:
             result = results[id(plan)]
             handle, key = plan.handle, plan.key
@@ -108,6 +110,7 @@ class BatchWriter:
                         None,
                         op="delete",
                         deleted=True,
+                        later=later,
                     )
                 continue
             if plan.policy == "reject":
@@ -122,7 +125,9 @@ class BatchWriter:
                 plan.stored,
                 op="merge" if plan.policy == "merge" else "set",
                 schema=plan.schema,
+                later=later,
             )
+        await store.publish(later)
         return tuple(versions)
 
     def _check(self, writes: Sequence[KeyWrite]) -> list[_Plan]:

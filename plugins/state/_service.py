@@ -98,6 +98,14 @@ class StateManager:
             await temp.delete(record.key)
         return len(records)
 
+    async def scan_owners(self, kind: str, owners: Iterable[str]) -> dict[str, list[StateItem]]:
+        """Every key of each owner in ``kind`` with its value and version, in key order
+        (what ``scope(kind, owner).scan()`` yields), read in one round trip where the
+        backend allows: the sessions of a listing with their state."""
+        check_scope(kind)
+        checked = list(dict.fromkeys(check_owner(kind, owner) for owner in owners))
+        return await self.store.owners_items(kind, checked)
+
     def set_policy(self, pattern: str, policy: str, *, scope: str | None = None) -> None:
         """Give keys matching ``pattern`` a conflict policy (``"merge:counter_add"`` ...)."""
         self.policies.set(pattern, policy, scope=scope, source="plugin")

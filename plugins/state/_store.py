@@ -16,11 +16,11 @@ import asyncio
 import logging
 import random
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmspell.errors import ConflictError, CorruptRecordWarning, IntegrityError, SchemaVersionError
-from llmspell.plugins.events.api import EventService
+from llmspell.plugins.events.api import Event, EventService
 from llmspell.plugins.state.api import StateChange, StateItem, StateWrite, Versioned
 from llmspell.plugins.state.backend import CasResult, Record, StateBackend
 
@@ -40,6 +40,8 @@ __all__ = ["StateStore"]
 log = logging.getLogger("llmspell.state")
 
 _UNSET = object()
+_PAGE = 500
+"""Records read per backend call when listing an owner's keys."""
 
 
 class StateStore:
@@ -129,6 +131,38 @@ class StateStore:
                 return
             after = max([r.key for r in page] + [k for k, _ in bad])
 
+    async def owners_items(self, kind: str, owners: Sequence[str]) -> dict[str, list[StateItem]]:
+        """Every key of each of ``owners`` with its value, in key order: what ``items`` of
+        each gives, read in one round trip where the backend has ``scan_prefixes``."""
+        backend = self.backend_for(kind)
+        scan_prefixes = getattr(backend, "scan_prefixes", None)
+        out: dict[str, list[StateItem]] = {}
+        if scan_prefixes is None or not owners:
+            for owner in owners:
+                out[owner] = [item async for _, _, item in self.items(kind, owner) if item is not None]
+            return out
+        bases = [owner_prefix(kind, owner) for owner in owners]
+        pages = await scan_prefixes(bases)
+        for owner, base, (page, bad) in zip(owners, bases, pages, strict=True):
+            for full_key, reason in bad:
+                await self.skipped(full_key, reason)
+            found = out[owner] = []
+            cut = len(base)
+            for record in page:
+                key = record.key[cut:]
+                try:
+                    if self.schemas.empty:  # nothing to migrate: decoded here, as load does
+                        value, stored = decode(record.data, record.key)
+                        if stored == 1:
+                            found.append(StateItem(key, value, record.version, 1))
+                            continue
+                    v = await self.load(kind, owner, key, record)
+                except (IntegrityError, SchemaVersionError) as exc:
+                    await self.skipped(record.key, str(exc))
+                    continue
+                found.append(StateItem(key, v.value, v.version, v.schema_version))
+        return out
+
     async def skipped(self, key: str, reason: str) -> None:
         """Report a record a listing skipped because it cannot be read (delete it by key):
         a :class:`~llmspell.errors.CorruptRecordWarning`, a log line and a
@@ -167,8 +201,10 @@ class StateStore:
         op: str,
         schema: int = 1,
         deleted: bool = False,
+        later: list[tuple[dict[str, Any], str | None]] | None = None,
     ) -> None:
-        """A write succeeded: dispatch ``state_written`` and publish ``state.changed``."""
+        """A write succeeded: dispatch ``state_written`` and publish ``state.changed``
+        (or, with ``later``, add its payload and session id there for :meth:`publish`)."""
         kernel = self.kernel
         hooks = bool(kernel.hook.state_written)
         persisted = kind != "temp"  # temp writes reach hooks, never events or watches
@@ -196,9 +232,30 @@ class StateStore:
                 "op": op,
                 "schema_version": schema,
             }
-            await kernel.emit("state.changed", payload, session_id=session_id, source="state")
+            if later is not None:
+                later.append((payload, session_id))
+            else:
+                await kernel.emit("state.changed", payload, session_id=session_id, source="state")
         if watched:
             await self.watchers.notify(change)
+
+    async def publish(self, changes: list[tuple[dict[str, Any], str | None]]) -> None:
+        """Publish the ``state.changed`` events :meth:`changed` put aside: one append (one
+        transaction of the log) for them all. Never raises, as ``kernel.emit``."""
+        kernel = self.kernel
+        if len(changes) < 2:
+            for payload, session_id in changes:
+                await kernel.emit("state.changed", payload, session_id=session_id, source="state")
+            return
+        bus = self._bus
+        if bus is None or bus is _UNSET or kernel.quiet:
+            return
+        try:
+            await bus.publish_many(
+                [Event("state.changed", payload, source="state", session_id=sid) for payload, sid in changes]
+            )
+        except Exception:
+            log.exception("could not publish %d state.changed events", len(changes))
 
     async def conflict(
         self, kind: str, owner: str, key: str, expected: int | None, result: CasResult

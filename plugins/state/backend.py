@@ -20,6 +20,13 @@ The rules, which the conformance suite checks (``StateContract``):
 * a batch is all or nothing; the same key twice in one batch raises ``ValidationError``
   (:func:`check_batch`);
 * ``scan`` returns keys in code-point order (UTF-8 byte order), strictly after ``after``.
+
+Optional, for speed (the service falls back when a backend lacks them, so a backend
+that predates them keeps working): ``scan_skipping(prefix, *, after, limit)`` is
+``scan`` returning also the rows it could not read as ``(key, reason)``; and
+``scan_prefixes(prefixes)`` returns every record of each prefix in one round trip, as
+one ``(records, bad)`` per prefix in order (records in key order, ``bad`` as for
+``scan_skipping``).
 """
 
 from __future__ import annotations

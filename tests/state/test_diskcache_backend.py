@@ -11,7 +11,7 @@ import pytest
 
 from llmspell.errors import IntegrityError
 from llmspell.plugins._diskcache import WAL_PAGES, Checkpointer, DiskcacheStateBackend
-from llmspell.plugins.state.backend import Record
+from llmspell.plugins.state.backend import Put, Record
 
 
 @pytest.fixture
@@ -37,6 +37,14 @@ async def test_conditional_writes_in_one_statement_and_their_conflicts(backend: 
     assert await backend.get("nothing") is None
     plain = await backend.compare_and_set("k", b"4")
     assert (plain.ok, plain.version, plain.previous_version) == (True, 3, 2)
+    new = await backend.compare_and_set("blind", b"5")  # no expectation: an upsert, in one statement
+    assert (new.ok, new.version, new.previous_version) == (True, 1, None)
+    assert await backend.get("blind") == Record("blind", b"5", 1)
+    forced = await backend.batch([Put("top", b"6", version=2**63 - 1)])
+    assert forced.ok
+    with pytest.raises(OverflowError):  # past the largest version: refused, as before, not a float
+        await backend.compare_and_set("top", b"7")
+    assert await backend.get("top") == Record("top", b"6", 2**63 - 1)
 
 
 async def test_a_row_with_a_side_file_is_refused_and_its_file_left_alone(tmp_path: Path) -> None:
@@ -50,6 +58,8 @@ async def test_a_row_with_a_side_file_is_refused_and_its_file_left_alone(tmp_pat
     try:
         with pytest.raises(IntegrityError, match="points at a file"):
             await backend.compare_and_set("big", b"small", 1)
+        with pytest.raises(IntegrityError, match="points at a file"):
+            await backend.compare_and_set("big", b"small")
         with pytest.raises(IntegrityError, match="points at a file"):
             await backend.get("big")
         assert (await backend.delete("big")).ok  # the row goes, by key, unread
@@ -70,6 +80,8 @@ async def test_a_foreign_version_is_an_integrity_error_not_a_conflict(tmp_path: 
             await backend.compare_and_set("k", b"{}", 1)
         with pytest.raises(IntegrityError, match="no version"):
             await backend.compare_and_set("k", b"{}", 0)
+        with pytest.raises(IntegrityError, match="no version"):
+            await backend.compare_and_set("k", b"{}")
     finally:
         await backend.close()
 

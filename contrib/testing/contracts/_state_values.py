@@ -83,6 +83,24 @@ class ValueTests:
         assert await s.delete("carton") is False
         assert await s.list("cart") == ["cart.1", "cart.10", "cart.2"]
 
+    async def test_scan_owners(self, kernel: Kernel, owner: str) -> None:
+        """scan_owners gives each owner (once, in the order asked) what its scope's scan gives,
+        more than a page of keys and owners that only share a prefix included (read with the
+        backend's optional ``scan_prefixes`` when it has it, else owner by owner)."""
+        state = kernel.state
+        owners = [owner, owner + "1", owner + "/x", owner + "-empty"]
+        for n, name in enumerate(owners[:-1]):
+            scope = state.scope("session", name)
+            for i in range(1203 if n == 0 else 3):
+                await scope.set(f"k{i:05d}", {"n": i})
+        await state.scope("user", owner).set("k00000", "another scope")
+        got = await state.scan_owners("session", [*owners, owner])
+        assert list(got) == owners, "rule: one entry per owner, in the order asked"
+        for name in owners:
+            expected = [i async for i in state.scope("session", name).scan()]
+            assert got[name] == expected, "rule: an owner's keys are what its scope's scan gives"
+        assert len(got[owner]) == 1203 and got[owners[-1]] == []
+
     async def test_compare_and_set(self, kernel: Kernel, owner: str) -> None:
         """set(expected_version=n) writes only when the stored version is n (0: the key is absent),
         else raises ConflictError carrying the current version and value; delete(expected_version=)
