@@ -9,6 +9,7 @@ from __future__ import annotations
 from ._loader import Distribution, PluginInfo
 from .config import Config
 from .context import ExecutionContext, Principal
+from .decisions import Answer, Approve, Edit, Reject
 from .errors import (
     CancelledByHook,
     ConfigError,
@@ -37,6 +38,10 @@ __all__ = [
     "Replace",
     "Cancel",
     "Retry",
+    "Approve",
+    "Edit",
+    "Reject",
+    "Answer",
     "StashKey",
     "LlmspellError",
     "ConfigError",

@@ -113,6 +113,9 @@ class ExecutionContext:
     depth: int = 0
     data: dict[str, Any] = attrs.field(factory=dict)
     services: Services | None = attrs.field(default=None, repr=False)
+    idempotency_key: str | None = None
+    """In a tool of a journaled run: the same on every retry of this call (pass it to the
+    system the tool acts on, so that a retried call is not applied twice)."""
 
     def service(self, kind: Callable[..., S]) -> S:
         """The service registered for ``kind``; a clear error when none is."""
@@ -135,6 +138,17 @@ class ExecutionContext:
         if self.services is None:
             raise ServiceNotAvailable("SessionService", "this context is not bound to a kernel")
         return await self.services.capability("sessions", "SessionService").get(self.session_id)
+
+    async def ask(self, question: str, *, schema: Mapping[str, Any] | None = None) -> Any:
+        """Pause the run until a person answers ``question`` (``kernel.resume(run_id, {"q1":
+        Answer(...)})``), then return the answer; on replay, the recorded one. ``schema``: a
+        JSON Schema the answer must match."""
+        from .errors import ServiceNotAvailable
+
+        if self.services is None:
+            raise ServiceNotAvailable("RunService", "this context is not bound to a kernel")
+        runs = self.services.capability("runs", "RunService")
+        return await runs.ask(self, question, schema=schema)
 
     def child(self, **changes: Any) -> ExecutionContext:
         """A context for a sub-call: new invocation id, this one as parent, data copied."""

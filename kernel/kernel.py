@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the typed accessors only; at run time services are found by
     from llmspell.plugins.artifacts.api import ArtifactService
     from llmspell.plugins.events.api import Event, EventService
     from llmspell.plugins.hooks.api import CallbackSet, Dispatcher, HookStats
+    from llmspell.plugins.runs.api import RunService
     from llmspell.plugins.sessions.api import SessionService
     from llmspell.plugins.state.api import StateService
 
@@ -543,6 +544,10 @@ class Kernel:
         return cast("AgentService", self.services.capability("agents", "AgentService"))
 
     @property
+    def runs(self) -> RunService:
+        return cast("RunService", self.services.capability("runs", "RunService"))
+
+    @property
     def data_dir(self) -> Path:
         return self.config.data_dir
 
@@ -607,6 +612,10 @@ class Kernel:
     async def run(self, agent: Any, input: Any, **options: Any) -> Any:
         """Run an agent (instance or registered name) on ``input``; see the agents service."""
         return await self.agents.run(agent, input, **options)
+
+    async def resume(self, run_id: str, decisions: Mapping[str, Any] | None = None, **options: Any) -> Any:
+        """Resume a paused or interrupted run with decisions on its pending items; see the runs service."""
+        return await self.runs.resume(run_id, decisions, **options)
 
     def __repr__(self) -> str:
         return f"<Kernel data_dir={str(self.data_dir)!r} plugins={len(self._loader.infos)} started={self.started}>"

@@ -24,6 +24,7 @@ DEFAULT_ORDER: tuple[str, ...] = (
     "hooks",
     "agents",
     "tools",
+    "runs",
     "cli",
 )
 

@@ -71,6 +71,7 @@ def llmspell_startup(kernel: Kernel) -> None:
     manager = kernel.services.find(AgentService)
     if isinstance(manager, AgentManager):
         manager.runner.bind()  # every service is registered by now: a turn need not look them up
+        manager.calls.bind()
         for spec in manager.settings.specs:
             manager.from_spec(spec)
 

@@ -12,11 +12,13 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from llmspell import serde
 from llmspell.context import ExecutionContext
 from llmspell.errors import LlmspellError, UnknownNameError
 from llmspell.hooks import HookCall
 from llmspell.plugins.agents.api import Message, ModelResponse, RunEvent, ToolSpec
 from llmspell.plugins.agents.backend import ModelProvider, ModelRequest
+from llmspell.plugins.runs.api import RunService
 
 from ._lifecycle import current_run
 from ._schema import compile_schema, validate_arguments
@@ -55,6 +57,19 @@ class Calls:
         self.kernel = kernel
         self.settings = settings
         self.providers: dict[str, ModelProvider] = {}
+        self.runs: RunService | None = None
+        self.bound = False
+        """Whether :attr:`runs` was found at startup (else it is looked up per call)."""
+
+    def bind(self) -> None:
+        """Find the run service once (the kernel has started)."""
+        self.runs, self.bound = self.kernel.services.find(RunService), True
+
+    def unbind(self) -> None:
+        self.runs, self.bound = None, False
+
+    def _runs(self) -> RunService | None:
+        return self.runs if self.bound else self.kernel.services.find(RunService)
 
     def provider(self, name: str | None = None) -> ModelProvider:
         """The model provider ``name`` (default: ``[agents] provider``), built once per kernel."""
@@ -91,8 +106,21 @@ class Calls:
                 raise LlmspellError(f"model provider {provider.name!r} ended its stream without a response")
             return response
 
-        response: ModelResponse = await self.kernel.hook.around("model", call, complete, extra=agent.callbacks)
-        return response
+        runs = self._runs()
+        if runs is None or not runs.active():
+            response: ModelResponse = await self.kernel.hook.around("model", call, complete, extra=agent.callbacks)
+            return response
+
+        async def journaled(args: Any, key: str) -> ModelResponse:
+            return await self.kernel.hook.around("model", call, complete, extra=agent.callbacks)
+
+        # what identifies the call in the run's journal: the conversation's length and its last
+        # message (what came before is made of earlier, journaled results), tools, model
+        seen = {"messages": len(messages), "last": serde.unstructure(messages[-1]) if messages else None,
+                "tools": [t.name for t in request.tools], "model": request.model}
+        return await runs.step(
+            "model", provider.name, agent.name, seen, journaled, encode=serde.unstructure,
+            decode=lambda data: serde.structure(data, ModelResponse))
 
     async def call_tool(self, agent: BaseAgent, name: str, arguments: dict[str, Any], ctx: ExecutionContext) -> Any:
         tool = agent.tools.get(name)
@@ -114,9 +142,19 @@ class Calls:
             await self.kernel.emit("agent.tool.called", {"agent": who, "tool": tool.name, "arguments": arguments},
                                    session_id=ctx.session_id, user_id=ctx.user_id, correlation_id=ctx.trace_id,
                                    source=f"agent:{who}")
-        call = HookCall("tool", ctx=ctx, component=tool, request=arguments, args={"agent": agent})
-        result = await self.kernel.hook.around(
-            "tool", call, lambda c: tool.invoke(c.request, ctx), extra=agent.callbacks if agent else None
-        )
+        extra = agent.callbacks if agent else None
+
+        async def body(args: dict[str, Any], key: str) -> Any:
+            tool_ctx = ctx.evolve(idempotency_key=key) if key else ctx
+            call = HookCall("tool", ctx=tool_ctx, component=tool, request=args, args={"agent": agent})
+            return await self.kernel.hook.around("tool", call, lambda c: tool.invoke(c.request, c.ctx), extra=extra)
+
+        runs = self._runs()
+        if runs is not None:
+            result = await runs.step("tool", tool.name, who, arguments, body, tool=tool, ctx=ctx)
+        elif getattr(tool, "needs_approval", False):
+            raise LlmspellError(f"tool {tool.name!r} needs approval, and without the runs plugin nothing can wait for it")
+        else:
+            result = await body(arguments, "")
         report("tool_result", who, {"tool": tool.name, "result": result})
         return result

@@ -14,7 +14,6 @@ second writer of a key with a :class:`~llmspell.errors.ConflictError`.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import re
 from typing import Any, ClassVar
@@ -24,6 +23,7 @@ import attrs
 from llmspell.context import ExecutionContext
 from llmspell.errors import LimitExceeded, ValidationError
 from llmspell.plugins.agents.api import AgentOutput, AgentRequest
+from llmspell.plugins.runs.api import gather
 from llmspell.plugins.state.api import StateService
 
 from ._commit import DEFER, locate
@@ -87,13 +87,10 @@ class Parallel(Composite):
     async def execute(self, request: AgentRequest, ctx: ExecutionContext) -> AgentOutput:
         agents = self.children()
         branches: list[list[tuple[BaseAgent, dict[str, Any], ExecutionContext]]] = [[] for _ in agents]
-        try:  # a failing branch cancels the others; its own error is raised, not a group
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self.child(a, request, ctx.child(data={DEFER: b})))
-                         for a, b in zip(agents, branches, strict=True)]
-        except BaseExceptionGroup as failed:
-            raise failed.exceptions[0] from None
-        outputs = [t.result() for t in tasks]
+        # a failing branch cancels the others, its own error raised; a branch that pauses for a
+        # person lets the others finish (or pause), then the run pauses for all of them
+        outputs = await gather(*(self.child(a, request, ctx.child(data={DEFER: b}))
+                                 for a, b in zip(agents, branches, strict=True)))
         await self.merge(branches)
         return AgentOutput(
             content="\n".join(f"[{o.agent}] {o.content}" for o in outputs),

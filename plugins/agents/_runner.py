@@ -32,6 +32,7 @@ from llmspell.hooks import HookCall
 from llmspell.plugins.agents.api import AgentOutput, AgentRequest, AgentStatus, Message, RunEvent
 from llmspell.plugins.events.api import EventService
 from llmspell.plugins.hooks.api import dispatcher_of
+from llmspell.plugins.runs.api import RunPaused, RunService
 from llmspell.plugins.sessions.api import SessionService
 from llmspell.plugins.state.api import StateService
 
@@ -104,10 +105,12 @@ class Runner:
         self._events: EventService | None = None
         self._sessions: SessionService | None = None
         self._wants: Callable[..., bool] | None = None
+        self._runs: RunService | None = None
 
     def bind(self) -> None:
-        """Find the state, event and session services once (the kernel has started)."""
+        """Find the state, event, session and run services once (the kernel has started)."""
         services = self.kernel.services
+        self._runs = services.find(RunService)
         self._state = services.find(StateService)
         self._events = services.find(EventService)
         self._sessions = services.find(SessionService)
@@ -115,7 +118,7 @@ class Runner:
 
     def unbind(self) -> None:
         """Forget the services found by :meth:`bind` (the kernel is stopping)."""
-        self._state = self._events = self._sessions = self._wants = None
+        self._state = self._events = self._sessions = self._wants = self._runs = None
 
     # -- the entry points -----------------------------------------------------------------
 
@@ -129,9 +132,13 @@ class Runner:
         user_id: str | None = None,
         ctx: ExecutionContext | None = None,
         timeout: float | None = None,
+        run_id: str | None = None,
         **fields: Any,
     ) -> AgentOutput:
-        """Run ``agent`` (instance or name) on ``input``; follow its handoffs; return the output."""
+        """Run ``agent`` (instance or name) on ``input``; follow its handoffs; return the output.
+
+        With the runs plugin the call is a journaled run (``output.run_id``); ``run_id``
+        continues that run from its journal (what ``kernel.resume`` does)."""
         target = self.roster.resolve(agent)
         if session is not None:
             session_id = session if isinstance(session, str) else session.id
@@ -143,6 +150,9 @@ class Runner:
         elif timeout is not None:
             ctx = ctx.with_timeout(timeout)
         top = TEMP_OWNER not in ctx.data  # not already inside a run: this call owns the invocation
+        runs = self._runs or self.kernel.services.find(RunService)
+        if run_id is not None and (not top or runs is None):
+            raise LlmspellError("run_id= continues a run: only a top-level kernel.run with the runs plugin can")
         if not top:
             return await self.chain(target, AgentRequest.of(input), ctx)
         ctx.data[TEMP_OWNER] = ctx.invocation_id
@@ -155,7 +165,10 @@ class Runner:
             try:
                 if ctx.session_id is not None:
                     await self._touch(ctx.session_id)
-                return await self.chain(target, request, ctx, fresh=True)
+                if runs is None:
+                    return await self.chain(target, request, ctx, fresh=True)
+                return await runs.execute(
+                    target, input, ctx, lambda: self.chain(target, request, ctx, fresh=True), run_id=run_id)
             finally:
                 await self._finish(ctx)
 
@@ -304,6 +317,8 @@ class Runner:
             call = HookCall("agent", ctx=run_ctx, component=agent, request=request)
             result = await kernel.hook.around("agent", call, self._execute, extra=agent.callbacks)
             output = await self.committer.commit(agent, result, run_ctx)
+        except RunPaused:
+            raise  # not a failure: the run waits for a person (its journal records the pause)
         except BaseException as exc:
             if events and self._wanted("agent.run.failed", ctx):
                 await self._emit("agent.run.failed", agent, ctx, invocation_id=run_ctx.invocation_id,

@@ -249,6 +249,7 @@ class AgentManager:
         await self.lifecycle.stop_all(builtins.list(self.roster.agents.values()))
         await self.calls.close()
         self.runner.unbind()
+        self.calls.unbind()
 
     # -- running (see .runner) ------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from llmspell.context import ExecutionContext
 from llmspell.errors import DeadlineExceeded, LlmspellError, ValidationError
 from llmspell.ids import new_id
 from llmspell.plugins.hooks.api import CallbackSet
+from llmspell.plugins.runs.api import PendingItem
 from llmspell.services import StashKey
 
 from ._schema import CompiledSchema, compile_schema, config_schema, type_schema, validate_arguments
@@ -262,6 +263,12 @@ class AgentOutput:
     """Filled by the service: references of the saved artifacts."""
     trail: tuple[str, ...] = ()
     """Filled by the service: every agent of the handoff chain, in order."""
+    status: str = "completed"
+    """``completed``, or ``paused`` when the run waits for a person (see :attr:`pending`)."""
+    run_id: str | None = None
+    """Filled by the runs service: the run (``kernel.resume(run_id, ...)``, ``kernel.runs.get``)."""
+    pending: tuple[PendingItem, ...] = ()
+    """What a paused run waits for: approvals, questions, calls in doubt (``docs/runs.md``)."""
 
     def evolve(self, **changes: Any) -> AgentOutput:
         return attrs.evolve(self, **changes)

@@ -54,6 +54,12 @@ class BaseTool(BaseAgent):
     summary: ClassVar[str] = ""
     compiled: CompiledSchema = attrs.field(init=False, repr=False)
     """The parameter schema, compiled when the tool is declared."""
+    needs_approval: bool | Callable[[dict[str, Any], Any], bool] = False
+    """True, or ``fn(arguments, ctx) -> bool``: in a run, a call waits for a person's decision
+    (``Approve``, ``Edit``, ``Reject``) before it runs (``docs/runs.md``)."""
+    idempotent: bool = False
+    """Safe to run again: a call cut off by a crash is retried on resume (with the same
+    ``ctx.idempotency_key``) instead of waiting for a decision."""
 
     def __attrs_post_init__(self) -> None:
         self.compiled = compile_schema(self.parameters, what=f"parameter schema of tool {self.name!r}")
@@ -132,13 +138,18 @@ class FunctionTool(BaseTool):
 
 def tool(
     fn: Callable[..., Any] | None = None, *, name: str | None = None, description: str = "",
-    parameters: dict[str, Any] | None = None,
+    parameters: dict[str, Any] | None = None, needs_approval: bool | Callable[[dict[str, Any], Any], bool] = False,
+    idempotent: bool = False,
 ) -> Any:
-    """Decorator: ``@tool`` or ``@tool(name=..., parameters={...})`` makes a :class:`FunctionTool`."""
+    """Decorator: ``@tool`` or ``@tool(name=..., parameters={...})`` makes a :class:`FunctionTool`.
+
+    ``needs_approval`` (True or ``fn(arguments, ctx) -> bool``) and ``idempotent``: see
+    :class:`BaseTool` and ``docs/runs.md``."""
 
     def wrap(f: Callable[..., Any]) -> FunctionTool:
         return FunctionTool(name=name or f.__name__, fn=f, spec=parameters or {}, text=description,
-                            config=AgentConfig(description=description))
+                            config=AgentConfig(description=description), needs_approval=needs_approval,
+                            idempotent=idempotent)
 
     return wrap(fn) if fn is not None else wrap
 

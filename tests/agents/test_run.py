@@ -137,11 +137,12 @@ def test_fast_copy_keeps_every_field():
     from llmspell.plugins.agents.api import ArtifactOutput
 
     original = AgentOutput(content="c", data={"d": 1}, state_delta={"k": 1}, artifacts=(ArtifactOutput("a", b"x"),),
-                           transfer_to="t", handoff_state={"h": 1}, metadata={"m": 1}, saved=("s",), trail=("a", "b"))
+                           transfer_to="t", handoff_state={"h": 1}, metadata={"m": 1}, saved=("s",), trail=("a", "b"),
+                           status="paused", run_id="r")
     assert _with_agent(original, "n") == attrs.evolve(original, agent="n")
     assert [f.name for f in attrs.fields(AgentOutput)] == [
         "content", "data", "state_delta", "artifacts", "transfer_to", "handoff_state", "metadata", "agent", "saved",
-        "trail"]
+        "trail", "status", "run_id", "pending"]
 
 
 async def test_leaving_a_stream_early_cancels_the_run(kernel):

@@ -12,7 +12,7 @@ import pytest
 from llmspell import Kernel, PluginError, hookimpl
 from llmspell.errors import ConfigError
 
-DEFAULTS = ["events", "state", "artifacts", "sessions", "hooks", "agents", "tools", "cli"]
+DEFAULTS = ["events", "state", "artifacts", "sessions", "hooks", "agents", "tools", "runs", "cli"]
 
 
 class Backend:

@@ -12,7 +12,6 @@ it ends the run with ``transfer_to`` set, so the service hands off.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from typing import Any, ClassVar
@@ -22,6 +21,7 @@ import attrs
 from llmspell.context import ExecutionContext
 from llmspell.errors import LimitExceeded, UnknownNameError, ValidationError
 from llmspell.plugins.agents.api import AgentOutput, AgentRequest, Message, ToolSpec
+from llmspell.plugins.runs.api import gather
 
 from .._schema import CompiledSchema, compile_schema
 from ..api import AgentConfig, BaseAgent
@@ -95,7 +95,7 @@ class ToolAgent(BaseAgent):
                     return self.handoff(call.name[len(HANDOFF_PREFIX):], call.arguments, request)
             calls = response.tool_calls
             if cfg.parallel_tool_calls and len(calls) > 1:
-                results = await asyncio.gather(*(self.run_tool(c.name, c.arguments, ctx) for c in calls))
+                results = await gather(*(self.run_tool(c.name, c.arguments, ctx) for c in calls))
             else:
                 results = [await self.run_tool(c.name, c.arguments, ctx) for c in calls]
             messages += [Message.tool(c, r) for c, r in zip(calls, results, strict=True)]
