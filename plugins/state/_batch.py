@@ -3,8 +3,9 @@
 Every key behaves as its own ``set`` or ``delete`` would (key and value checks, its
 conflict policy, the ``state_before_write`` hook point, the size limit), but all of them
 are stored by one backend :meth:`~llmspell.plugins.state.backend.StateBackend.batch`: a process killed
-at any moment leaves every key written or none. The ``state_written`` hook point and
-``state.changed`` events run after the batch committed, in the order of the writes.
+at any moment leaves every key written or none. The ``state_written`` hook point runs after
+the batch committed, in the order of the writes; then the batch's ``state.changed`` events
+are published together (one append to the event log, in the order of the writes).
 
 Policies: ``last_write_wins`` keys are written blind; ``reject`` keys must be at the
 version their scope handle last saw; ``merge`` keys are read, reduced and written under
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from llmspell.errors import ValidationError
-from llmspell.plugins.state.api import ABSENT, KeyWrite, check_key
+from llmspell.plugins.state.api import ABSENT, KeyWrite, StateChange, check_key
 from llmspell.plugins.state.backend import Delete, Put, StateBackend, WriteOp
 
 from ._codec import to_json
@@ -92,6 +93,7 @@ class BatchWriter:
             for plan, result in zip(group, outcome.results, strict=True):
                 results[id(plan)] = result
         versions: list[int | None] = []
+        changes: list[StateChange] = []
         for plan in plans:
             result = results[id(plan)]
             handle, key = plan.handle, plan.key
@@ -99,30 +101,16 @@ class BatchWriter:
                 handle._seen.pop(key, None)
                 versions.append(None)
                 if result.previous_version is not None:
-                    await store.changed(
-                        handle.kind,
-                        handle.owner,
-                        key,
-                        result.previous_version,
-                        None,
-                        None,
-                        op="delete",
-                        deleted=True,
-                    )
+                    changes.append(StateChange(handle.kind, handle.owner, key, result.previous_version, None,
+                                               None, True, "delete"))
                 continue
             if plan.policy == "reject":
                 handle._seen[key] = result.version
             versions.append(result.version)
-            await store.changed(
-                handle.kind,
-                handle.owner,
-                key,
-                result.previous_version,
-                result.version,
-                plan.stored,
-                op="merge" if plan.policy == "merge" else "set",
-                schema=plan.schema,
-            )
+            changes.append(StateChange(handle.kind, handle.owner, key, result.previous_version, result.version,
+                                       plan.stored, False, "merge" if plan.policy == "merge" else "set", plan.schema))
+        if changes:
+            await store.changed_many(changes)
         return tuple(versions)
 
     def _check(self, writes: Sequence[KeyWrite]) -> list[_Plan]:

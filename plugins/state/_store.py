@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from llmspell.errors import ConflictError, CorruptRecordWarning, IntegrityError, SchemaVersionError
-from llmspell.plugins.events.api import EventService
+from llmspell.plugins.events.api import EventService, StateChanged
 from llmspell.plugins.state.api import StateChange, StateItem, StateWrite, Versioned
 from llmspell.plugins.state.backend import CasResult, Record, StateBackend
 
@@ -199,6 +199,53 @@ class StateStore:
             await kernel.emit("state.changed", payload, session_id=session_id, source="state")
         if watched:
             await self.watchers.notify(change)
+
+    async def changed_many(self, changes: list[StateChange]) -> None:
+        """Writes of one batch succeeded: ``state_written`` for each, in order, then their
+        ``state.changed`` events in one publish (one append to the log), then local watches."""
+        if len(changes) == 1:
+            c = changes[0]
+            await self.changed(c.scope, c.owner, c.key, c.old_version, c.new_version, c.value, op=c.op,
+                               schema=c.schema_version, deleted=c.deleted)
+            return
+        kernel = self.kernel
+        hooks = bool(kernel.hook.state_written)
+        if self._bus is _UNSET:
+            self._bus = kernel.services.find(EventService)
+        bus = self._bus
+        wants = getattr(bus, "wants", None)
+        watched = self.watchers.active
+        if not (hooks or bus is not None or watched):
+            return
+        events: list[StateChanged] = []
+        for change in changes:
+            if hooks:
+                await kernel.hook.state_written(change=change)
+            if change.scope == "temp":  # temp writes reach hooks, never events or watches
+                continue
+            session_id = change.owner if change.scope == "session" else None
+            if bus is not None and (wants is None or wants("state.changed", session_id=session_id)):
+                payload = {
+                    "scope": change.scope,
+                    "owner": change.owner,
+                    "key": change.key,
+                    "old_version": change.old_version,
+                    "new_version": change.new_version,
+                    "value": change.value,
+                    "deleted": change.deleted,
+                    "op": change.op,
+                    "schema_version": change.schema_version,
+                }
+                events.append(StateChanged("state.changed", payload, session_id=session_id, source="state"))
+        if events and not kernel.quiet:
+            try:
+                await bus.publish_many(events)
+            except Exception:
+                log.exception("could not publish %d state.changed events", len(events))
+        if watched:
+            for change in changes:
+                if change.scope != "temp":
+                    await self.watchers.notify(change)
 
     async def conflict(
         self, kind: str, owner: str, key: str, expected: int | None, result: CasResult
