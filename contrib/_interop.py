@@ -20,8 +20,8 @@ frameworks that call llmspell's services. Three things come up in each of them:
 
 from __future__ import annotations
 
+import _thread
 import asyncio
-import concurrent.futures
 import hashlib
 import importlib.util
 import math
@@ -101,6 +101,36 @@ def is_plain_json(value: Any) -> bool:
     return False
 
 
+def wait_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` as a task on ``loop`` (running in another thread) and wait for its result.
+
+    One hop each way and nothing else: the loop is woken once to start the task, and the
+    task's end releases a lock the caller waits on (``run_coroutine_threadsafe`` adds a
+    ``concurrent.futures.Future``, its condition variable and the chaining of two futures).
+    When the wait is interrupted (Ctrl-C), the task is cancelled.
+    """
+    done = _thread.allocate_lock()
+    done.acquire()
+    started: list[asyncio.Task[T]] = []
+
+    def start() -> None:
+        task = loop.create_task(coro)
+        started.append(task)
+        task.add_done_callback(lambda _: done.release())
+
+    try:
+        loop.call_soon_threadsafe(start)
+    except BaseException:
+        coro.close()
+        raise
+    try:
+        done.acquire()
+    except BaseException:
+        loop.call_soon_threadsafe(lambda: started and started[0].cancel())
+        raise
+    return started[0].result()
+
+
 class Bridge:
     """Runs coroutines on the event loop of the kernel whose services they use.
 
@@ -153,7 +183,7 @@ class Bridge:
                 "a synchronous method was called on the kernel's own event loop, where it would "
                 "block the loop it waits for: use the async method (ainvoke, astream, aget_tuple ...)"
             )
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        return wait_on(loop, coro)
 
 
 class KernelThread:
@@ -176,8 +206,7 @@ class KernelThread:
         self.loop.run_forever()
 
     def _submit(self, coro: Coroutine[Any, Any, T]) -> T:
-        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return future.result()
+        return wait_on(self.loop, coro)
 
     def __enter__(self) -> Kernel:
         from llmspell import Kernel
