@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from llmspell.errors import ValidationError
+from llmspell.plugins.events.api import Event
 from llmspell.plugins.state.api import ABSENT, KeyWrite, StateChange, check_key
 from llmspell.plugins.state.backend import Delete, Put, StateBackend, WriteOp
 
@@ -59,8 +60,14 @@ class BatchWriter:
     def __init__(self, store: StateStore) -> None:
         self.store = store
 
-    async def write_many(self, writes: Sequence[KeyWrite]) -> tuple[int | None, ...]:
+    async def write_many(
+        self, writes: Sequence[KeyWrite], events: Sequence[Event] = (), outbox: list[Event] | None = None
+    ) -> tuple[int | None, ...]:
         """Write every key of ``writes`` or none; returns each key's new version (None: deleted).
+
+        ``events`` are published after the batch's ``state.changed`` events, in the same
+        append, once the batch committed (never when it failed). ``outbox``: a list the
+        events are added to instead of being published (the caller publishes them).
 
         Raises :class:`~llmspell.errors.ConflictError` (nothing written) when a key's
         expected version does not hold, :class:`~llmspell.errors.ValidationError` for a bad
@@ -68,6 +75,8 @@ class BatchWriter:
         """
         store = self.store
         plans = self._check(writes)
+        if isinstance(events, Event) or not all(isinstance(e, Event) for e in events):
+            raise ValidationError(f"write_many's events must be a list of Event, got {events!r:.80}")
         await self._prepare(plans)
         persisted = [p for p in plans if p.handle.kind != "temp"]
         temp = [p for p in plans if p.handle.kind == "temp"]
@@ -109,8 +118,8 @@ class BatchWriter:
             versions.append(result.version)
             changes.append(StateChange(handle.kind, handle.owner, key, result.previous_version, result.version,
                                        plan.stored, False, "merge" if plan.policy == "merge" else "set", plan.schema))
-        if changes:
-            await store.changed_many(changes)
+        if changes or events:
+            await store.changed_many(changes, events, outbox)
         return tuple(versions)
 
     def _check(self, writes: Sequence[KeyWrite]) -> list[_Plan]:

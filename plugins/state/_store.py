@@ -16,11 +16,11 @@ import asyncio
 import logging
 import random
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmspell.errors import ConflictError, CorruptRecordWarning, IntegrityError, SchemaVersionError
-from llmspell.plugins.events.api import EventService, StateChanged
+from llmspell.plugins.events.api import Event, EventService, StateChanged
 from llmspell.plugins.state.api import StateChange, StateItem, StateWrite, Versioned
 from llmspell.plugins.state.backend import CasResult, Record, StateBackend
 
@@ -200,10 +200,14 @@ class StateStore:
         if watched:
             await self.watchers.notify(change)
 
-    async def changed_many(self, changes: list[StateChange]) -> None:
+    async def changed_many(
+        self, changes: list[StateChange], extra: Sequence[Event] = (), outbox: list[Event] | None = None
+    ) -> None:
         """Writes of one batch succeeded: ``state_written`` for each, in order, then their
-        ``state.changed`` events in one publish (one append to the log), then local watches."""
-        if len(changes) == 1:
+        ``state.changed`` events and the ``extra`` events in one publish (one append to the
+        log), then local watches. With ``outbox`` the events are added to it instead, for
+        the caller to publish with its own (see ``StateService.write_many``)."""
+        if len(changes) == 1 and not extra and outbox is None:
             c = changes[0]
             await self.changed(c.scope, c.owner, c.key, c.old_version, c.new_version, c.value, op=c.op,
                                schema=c.schema_version, deleted=c.deleted)
@@ -217,7 +221,7 @@ class StateStore:
         watched = self.watchers.active
         if not (hooks or bus is not None or watched):
             return
-        events: list[StateChanged] = []
+        events: list[Event] = []
         for change in changes:
             if hooks:
                 await kernel.hook.state_written(change=change)
@@ -237,7 +241,11 @@ class StateStore:
                     "schema_version": change.schema_version,
                 }
                 events.append(StateChanged("state.changed", payload, session_id=session_id, source="state"))
-        if events and not kernel.quiet:
+        if bus is not None:
+            events += extra
+        if events and not kernel.quiet and outbox is not None:
+            outbox += events
+        elif events and not kernel.quiet:
             try:
                 await bus.publish_many(events)
             except Exception:
