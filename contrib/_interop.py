@@ -27,7 +27,7 @@ import importlib.util
 import math
 import threading
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from llmspell.errors import LlmspellError, MissingExtraError
 from llmspell.plugins.sessions.api import is_session_id
@@ -105,30 +105,50 @@ def wait_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` as a task on ``loop`` (running in another thread) and wait for its result.
 
     One hop each way and nothing else: the loop is woken once to start the task, and the
-    task's end releases a lock the caller waits on (``run_coroutine_threadsafe`` adds a
-    ``concurrent.futures.Future``, its condition variable and the chaining of two futures).
-    When the wait is interrupted (Ctrl-C), the task is cancelled.
+    task releases a lock the caller waits on as soon as ``coro`` returns or raises
+    (``run_coroutine_threadsafe`` adds a ``concurrent.futures.Future``, its condition
+    variable, two chained futures and a turn of the loop for their callbacks). When the
+    wait is interrupted (Ctrl-C), the task is cancelled.
     """
     done = _thread.allocate_lock()
     done.acquire()
-    started: list[asyncio.Task[T]] = []
+    outcome: list[Any] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    async def run() -> None:
+        try:
+            outcome.append((True, await coro))
+        except BaseException as exc:  # handed to the caller, who raises it
+            outcome.append((False, exc))
+        finally:
+            done.release()
+
+    stopped: list[bool] = []
 
     def start() -> None:
-        task = loop.create_task(coro)
-        started.append(task)
-        task.add_done_callback(lambda _: done.release())
+        if stopped:  # interrupted before it started
+            coro.close()
+        else:
+            tasks.append(loop.create_task(run()))
+
+    def stop() -> None:
+        stopped.append(True)
+        if tasks:
+            tasks[0].cancel()
 
     try:
         loop.call_soon_threadsafe(start)
-    except BaseException:
-        coro.close()
-        raise
-    try:
         done.acquire()
-    except BaseException:
-        loop.call_soon_threadsafe(lambda: started and started[0].cancel())
+    except BaseException:  # interrupted, or the loop is closed
+        try:
+            loop.call_soon_threadsafe(stop)  # runs after start: the work stops either way
+        except RuntimeError:  # the loop is closed: nothing was started
+            coro.close()
         raise
-    return started[0].result()
+    ok, value = outcome[0]
+    if ok:
+        return cast(T, value)
+    raise value
 
 
 class Bridge:

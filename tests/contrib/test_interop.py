@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -61,7 +60,7 @@ def test_an_interrupted_wait_cancels_the_task(loop_thread) -> None:
 
     def interrupt() -> None:
         started.wait(10)
-        os.kill(os.getpid(), signal.SIGINT)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
     threading.Thread(target=interrupt, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
