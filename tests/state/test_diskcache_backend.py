@@ -11,7 +11,7 @@ import pytest
 
 from llmspell.errors import IntegrityError
 from llmspell.plugins._diskcache import WAL_PAGES, Checkpointer, DiskcacheStateBackend
-from llmspell.plugins.state.backend import Record
+from llmspell.plugins.state.backend import Put, Record
 
 
 @pytest.fixture
@@ -35,8 +35,15 @@ async def test_conditional_writes_in_one_statement_and_their_conflicts(backend: 
     assert (missing.ok, missing.previous_version, missing.current) == (False, None, None)
     assert await backend.get("k") == Record("k", b"2", 2)
     assert await backend.get("nothing") is None
-    plain = await backend.compare_and_set("k", b"4")
+    plain = await backend.compare_and_set("k", b"4")  # no expected version: the next one
     assert (plain.ok, plain.version, plain.previous_version) == (True, 3, 2)
+    one = await backend.batch([Put("k", b"5")])  # a batch of one key takes the same paths
+    assert one.ok and (one.results[0].version, one.results[0].previous_version) == (4, 3)
+    stale_one = await backend.batch([Put("k", b"6", 3)])
+    assert (stale_one.ok, stale_one.failed, stale_one.conflict.current) == (False, 0, Record("k", b"5", 4))
+    new = await backend.batch([Put("fresh", b"1")])
+    assert (new.results[0].version, new.results[0].previous_version) == (1, None)
+    assert await backend.get("k") == Record("k", b"5", 4)
 
 
 async def test_a_row_with_a_side_file_is_refused_and_its_file_left_alone(tmp_path: Path) -> None:
@@ -50,6 +57,8 @@ async def test_a_row_with_a_side_file_is_refused_and_its_file_left_alone(tmp_pat
     try:
         with pytest.raises(IntegrityError, match="points at a file"):
             await backend.compare_and_set("big", b"small", 1)
+        with pytest.raises(IntegrityError, match="points at a file"):  # nor overwritten blind
+            await backend.compare_and_set("big", b"small")
         with pytest.raises(IntegrityError, match="points at a file"):
             await backend.get("big")
         assert (await backend.delete("big")).ok  # the row goes, by key, unread
@@ -70,6 +79,10 @@ async def test_a_foreign_version_is_an_integrity_error_not_a_conflict(tmp_path: 
             await backend.compare_and_set("k", b"{}", 1)
         with pytest.raises(IntegrityError, match="no version"):
             await backend.compare_and_set("k", b"{}", 0)
+        with pytest.raises(IntegrityError, match="no version"):  # a write without an expected version too
+            await backend.compare_and_set("k", b"{}")
+        with pytest.raises(IntegrityError, match="no version"):
+            await backend.batch([Put("k", b"{}")])
     finally:
         await backend.close()
 
