@@ -356,7 +356,8 @@ class Runner:
         try:
             if before:
                 event = AgentEvent(type_, payload, session_id=ctx.session_id, user_id=ctx.user_id,
-                                   correlation_id=ctx.trace_id, source=f"agent:{agent.name}")
+                                   correlation_id=ctx.trace_id, source=f"agent:{agent.name}",
+                                   stream=ctx.session_id)  # a session's event is logged in its stream
                 await events.publish_many([*before, event])
             else:
                 await events.publish(type_, payload, session_id=ctx.session_id, user_id=ctx.user_id,

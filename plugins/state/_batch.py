@@ -75,7 +75,7 @@ class BatchWriter:
         """
         store = self.store
         plans = self._check(writes)
-        if isinstance(events, Event) or not all(isinstance(e, Event) for e in events):
+        if events and (isinstance(events, Event) or not all(isinstance(e, Event) for e in events)):
             raise ValidationError(f"write_many's events must be a list of Event, got {events!r:.80}")
         await self._prepare(plans)
         persisted = [p for p in plans if p.handle.kind != "temp"]

@@ -240,7 +240,8 @@ class StateStore:
                     "op": change.op,
                     "schema_version": change.schema_version,
                 }
-                events.append(StateChanged("state.changed", payload, session_id=session_id, source="state"))
+                events.append(StateChanged("state.changed", payload, session_id=session_id, source="state",
+                                           stream=session_id))  # a session's event is logged in its stream
         if bus is not None:
             events += extra
         if events and not kernel.quiet and outbox is not None:
