@@ -132,3 +132,16 @@ def test_a_checkpoint_overtaken_by_writes_is_finished_by_the_next_writer(tmp_pat
     checkpointer.close()
     assert checkpointer.checkpoints >= 2
     writer.close()
+
+
+async def test_a_batch_written_op_by_op_rolls_back_on_a_conflict(backend: DiskcacheStateBackend) -> None:
+    """Each operation is written in one statement where it can; the first whose expectation
+    fails rolls back those written before it (nothing of the batch stays)."""
+    await backend.compare_and_set("a", b"1")
+    await backend.compare_and_set("b", b"1")
+    failed = await backend.batch([Put("a", b"2"), Put("new", b"1", 0), Put("b", b"2", 7)])
+    assert (failed.ok, failed.failed) == (False, 2)
+    assert failed.conflict is not None and failed.conflict.current == Record("b", b"1", 1)
+    assert await backend.get("a") == Record("a", b"1", 1) and await backend.get("new") is None
+    done = await backend.batch([Put("a", b"2"), Put("new", b"1", 0), Put("b", b"2", 1)])
+    assert [(r.version, r.previous_version) for r in done.results] == [(2, 1), (1, None), (2, 1)]
