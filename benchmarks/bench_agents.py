@@ -7,14 +7,24 @@ Beside the bare cost of calling the agent's ``execute`` directly, for:
   delta in the session scope, its events go to the diskcache log and the session is touched.
 
 Each sample is one turn; medians and p99 are of single turns.
-Run: ``python benchmarks/bench_agents.py`` (``--quick`` for a short run).
+
+A second table follows a **chat turn** (the ``chat`` template, its conversation persisted in
+the session) as the conversation grows: the median cost of turn 2, 10, 50 and 100 over
+several conversations. The history budget is large enough that nothing is trimmed, and the
+model answers at once without reading the messages, so what is left is llmspell's own cost
+of loading, checking and storing the conversation; it should not grow with the turns.
+
+Run: ``python benchmarks/bench_agents.py`` (``--quick`` for a short run; ``--chat`` for the
+chat table only).
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +37,7 @@ from _timing import summarize, table, time_async  # noqa: E402
 from llmspell import Kernel  # noqa: E402
 from llmspell.ids import new_id  # noqa: E402
 from llmspell.plugins.agents import BaseAgent  # noqa: E402
-from llmspell.plugins.agents.api import AgentOutput, AgentRequest  # noqa: E402
+from llmspell.plugins.agents.api import AgentOutput, AgentRequest, Message, ModelResponse  # noqa: E402
 from llmspell.plugins.events.api import EventService  # noqa: E402
 from llmspell.plugins.sessions.api import SessionService  # noqa: E402
 
@@ -60,6 +70,41 @@ class Counter(BaseAgent):
     async def execute(self, request: Any, ctx: Any) -> AgentOutput:
         self.turns += 1
         return AgentOutput(content="ok", state_delta={"session:turns": self.turns})
+
+
+class Instant:
+    """A model provider that answers at once, whatever the conversation holds."""
+
+    name = "instant"
+
+    async def complete(self, request: Any, ctx: Any) -> ModelResponse:
+        return ModelResponse(Message.assistant("Noted. Anything else you would like to add to the conversation?"))
+
+
+#: The turns whose cost the chat table shows; each conversation runs to the last.
+CHAT_TURNS = (2, 10, 50, 100)
+
+
+async def chat(memory: bool, data_dir: str) -> list[list[Any]]:
+    """Median cost of chat turn n (a new conversation per round) on one set of backends."""
+    conversations = 8 if QUICK else 30
+    samples: dict[int, list[float]] = {n: [] for n in CHAT_TURNS}
+    async with Kernel(config(memory), data_dir=data_dir, env={}) as kernel:
+        helper = kernel.agents.create("chat", name="helper", max_history_messages=10**6,
+                                      max_history_tokens=10**9)
+        helper.provider = Instant()
+        clock = time.perf_counter
+        for _ in range(conversations):
+            sid = await session(kernel)
+            for turn in range(1, CHAT_TURNS[-1] + 1):
+                text = f"Turn {turn}: here is one more thing I would like you to remember for me."
+                start = clock()
+                await kernel.run(helper, text, session=sid)
+                if turn in samples:
+                    samples[turn].append(clock() - start)
+    label = "memory" if memory else "diskcache (defaults)"
+    medians = {n: statistics.median(v) * 1e6 for n, v in samples.items()}
+    return [[label, *(medians[n] for n in CHAT_TURNS), medians[CHAT_TURNS[-1]] / medians[CHAT_TURNS[0]]]]
 
 
 def config(memory: bool, events: str = "standard") -> dict[str, Any]:
@@ -124,6 +169,20 @@ async def measure(memory: bool, data_dir: str) -> list[list[Any]]:
 
 
 async def main() -> None:
+    if "--chat" not in sys.argv:
+        await turns()
+    rows = []
+    for memory in (True, False):
+        with tempfile.TemporaryDirectory() as tmp:
+            rows += await chat(memory, tmp)
+    print(table(
+        "a chat turn as the conversation grows (microseconds, median of one turn)",
+        ["backends", *(f"turn {n}" for n in CHAT_TURNS), f"turn {CHAT_TURNS[-1]} / turn {CHAT_TURNS[0]}"],
+        rows,
+    ))
+
+
+async def turns() -> None:
     rows = []
     for memory in (True, False):
         with tempfile.TemporaryDirectory() as tmp:

@@ -4,7 +4,11 @@
   (diskcache): ``put``, ``get_tuple`` (latest), ``list`` (10 of 100), and one turn of a
   compiled two-node graph (``invoke`` on SqliteSaver, which is synchronous; ``ainvoke`` on
   llmspell, whose API is async). For reference, LangGraph's own async SQLite store
-  (``AsyncSqliteSaver``) runs the same async operations;
+  (``AsyncSqliteSaver``) runs the same async operations. The synchronous API of
+  ``LlmspellSaver`` (``put``, ``get_tuple``, ``graph.invoke``) runs on a kernel in a
+  :class:`~llmspell.contrib.KernelThread`, beside SqliteSaver's; the ``KernelThread hop``
+  row is the bridge alone (a coroutine that returns at once, called from the program's
+  thread), beside ``asyncio.run_coroutine_threadsafe(...).result()``;
 * Google ADK: ``DatabaseSessionService`` on SQLite (aiosqlite) and ``SqliteSessionService``
   vs ``LlmspellSessionService``: ``create_session``, ``get_session`` (0 and 20 events),
   ``append_event`` (with a state delta), ``list_sessions`` of 1,000 sessions;
@@ -148,6 +152,58 @@ async def bench_langgraph_async(saver: Any) -> dict[str, list[float]]:
     return out
 
 
+def bench_langgraph_thread(path: Path) -> dict[str, list[float]]:
+    """The synchronous API of LlmspellSaver, its kernel in a KernelThread."""
+    from llmspell.contrib import KernelThread
+    from llmspell.contrib._interop import Bridge
+    from llmspell.contrib.langgraph import LlmspellSaver
+
+    out: dict[str, list[float]] = {}
+
+    async def nothing() -> None:
+        return None
+
+    with KernelThread({"sessions": {"sweep_interval": 0}}, data_dir=path, env={}) as kernel:
+        bridge = Bridge(kernel)
+        out["KernelThread hop"] = time_sync(lambda: bridge.call(nothing()), rounds=N * 25)
+        saver = LlmspellSaver(kernel)
+        config: dict[str, Any] = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+        versions: dict[str, Any] | None = None
+
+        def put() -> None:
+            nonlocal config, versions
+            cp, new = checkpoint(saver, 0, versions)
+            versions = cp["channel_versions"]
+            config = saver.put(config, cp, {"source": "loop", "step": 1}, new)
+
+        out["put"] = time_sync(put, rounds=N)
+        latest = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+        out["get_tuple"] = time_sync(lambda: saver.get_tuple(latest), rounds=N)
+        g = graph(saver)
+        turn = {"configurable": {"thread_id": "g"}}
+        out["graph turn"] = time_sync(lambda: g.invoke({"log": ["hi"]}, turn), rounds=max(N // 4, 10))
+    return out
+
+
+def bench_thread_hop() -> list[float]:
+    """``run_coroutine_threadsafe(...).result()`` to a loop in another thread, alone."""
+    import threading
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def nothing() -> None:
+        return None
+
+    try:
+        return time_sync(lambda: asyncio.run_coroutine_threadsafe(nothing(), loop).result(), rounds=N * 25)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+
 async def bench_langgraph_aiosqlite(path: Path) -> dict[str, list[float]]:
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
@@ -230,6 +286,8 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         peer_lg = bench_langgraph_sqlite(root / "langgraph.sqlite")
+        ours_lg_sync = bench_langgraph_thread(root / "llmspell-thread")
+        peer_hop = bench_thread_hop()
         peer_lg_async = await bench_langgraph_aiosqlite(root / "langgraph-async.sqlite")
         peer_adk_service = DatabaseSessionService(f"sqlite+aiosqlite:///{root / 'adk.sqlite'}")
         peer_adk = await bench_adk(peer_adk_service)
@@ -250,6 +308,10 @@ async def main() -> None:
             ours_oa = await bench_openai(LlmspellSession("a", kernel), LlmspellSession("b", kernel))
     for op in peer_lg:
         record("LangGraph", op, peer_lg[op], ours_lg[op], "SqliteSaver")
+    record("LangGraph (sync API)", "KernelThread hop", peer_hop, ours_lg_sync["KernelThread hop"],
+           "run_coroutine_threadsafe")
+    for op in ("put", "get_tuple", "graph turn"):
+        record("LangGraph (sync API)", op, peer_lg[op], ours_lg_sync[op], "SqliteSaver")
     for op in peer_lg_async:
         record("LangGraph (async API)", op, peer_lg_async[op], ours_lg[op], "AsyncSqliteSaver")
     for op in peer_adk:

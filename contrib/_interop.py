@@ -20,14 +20,14 @@ frameworks that call llmspell's services. Three things come up in each of them:
 
 from __future__ import annotations
 
+import _thread
 import asyncio
-import concurrent.futures
 import hashlib
 import importlib.util
 import math
 import threading
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from llmspell.errors import LlmspellError, MissingExtraError
 from llmspell.plugins.sessions.api import is_session_id
@@ -101,6 +101,56 @@ def is_plain_json(value: Any) -> bool:
     return False
 
 
+def wait_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` as a task on ``loop`` (running in another thread) and wait for its result.
+
+    One hop each way and nothing else: the loop is woken once to start the task, and the
+    task releases a lock the caller waits on as soon as ``coro`` returns or raises
+    (``run_coroutine_threadsafe`` adds a ``concurrent.futures.Future``, its condition
+    variable, two chained futures and a turn of the loop for their callbacks). When the
+    wait is interrupted (Ctrl-C), the task is cancelled.
+    """
+    done = _thread.allocate_lock()
+    done.acquire()
+    outcome: list[Any] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    async def run() -> None:
+        try:
+            outcome.append((True, await coro))
+        except BaseException as exc:  # handed to the caller, who raises it
+            outcome.append((False, exc))
+        finally:
+            done.release()
+
+    stopped: list[bool] = []
+
+    def start() -> None:
+        if stopped:  # interrupted before it started
+            coro.close()
+        else:
+            tasks.append(loop.create_task(run()))
+
+    def stop() -> None:
+        stopped.append(True)
+        if tasks:
+            tasks[0].cancel()
+
+    try:
+        loop.call_soon_threadsafe(start)
+        done.acquire()
+    except BaseException:  # interrupted, or the loop is closed
+        try:
+            loop.call_soon_threadsafe(stop)  # runs after start: the work stops either way
+        except RuntimeError:  # the loop is closed: nothing was started
+            coro.close()
+        raise
+    ok, value = outcome[0]
+    if ok:
+        return cast(T, value)
+    raise value
+
+
 class Bridge:
     """Runs coroutines on the event loop of the kernel whose services they use.
 
@@ -153,7 +203,7 @@ class Bridge:
                 "a synchronous method was called on the kernel's own event loop, where it would "
                 "block the loop it waits for: use the async method (ainvoke, astream, aget_tuple ...)"
             )
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        return wait_on(loop, coro)
 
 
 class KernelThread:
@@ -176,8 +226,7 @@ class KernelThread:
         self.loop.run_forever()
 
     def _submit(self, coro: Coroutine[Any, Any, T]) -> T:
-        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return future.result()
+        return wait_on(self.loop, coro)
 
     def __enter__(self) -> Kernel:
         from llmspell import Kernel

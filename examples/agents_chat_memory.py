@@ -37,7 +37,7 @@ async def main(data_dir: str) -> None:
         for text in ("What is my name?", "What did we talk about?"):
             out = await kernel.run(helper, text, session=session)
             print(f"[kernel 2] you: {text}\n[kernel 2] helper: {out.content}")
-        history = await kernel.state.scope("session", session).get("chat/helper")
+        history = await helper.conversation(kernel.state, session)
         print(f"session {session} holds {len(history)} messages")
         print(f"continue it with: llmspell --data-dir {data_dir} chat helper --session {session}")
 

@@ -81,7 +81,7 @@ async def main(data_dir: str) -> None:
         section("state")
         print(f"  app reviews      = {await app.get('reviews')}  (merge:list_append)")
         print(f"  app review_count = {await app.get('review_count')}  (merge:counter_add)")
-        history = await kernel.state.scope("session", session).get("chat/billing") or []
+        history = await kernel.agents.get("billing").conversation(kernel.state, session)
         print(f"  session chat/billing: {len(history)} messages")
         print(f"  session research/last_topic = {await kernel.state.scope('session', session).get('research/last_topic')}")
 

@@ -254,6 +254,14 @@ _NEEDED = {"rowid", "key", "raw", "store_time", "access_time", "tag", "size", "m
 _IN_CHUNK = 500
 
 
+class _Failed(Exception):
+    """An operation of a batch failed its expectation: the transaction is rolled back."""
+
+    def __init__(self, result: BatchResult) -> None:
+        super().__init__(result)
+        self.result = result
+
+
 class DiskcacheStateBackend:
     """Versioned JSON bytes in a diskcache directory shared by processes: the ``diskcache``
     state backend, the embedded default.
@@ -556,16 +564,16 @@ class DiskcacheStateBackend:
         return self._apply(execute, op.key, row, op, time.time())
 
     def _write_many(self, execute: Any, ops: Sequence[WriteOp]) -> BatchResult:
-        rows = []
+        """Each operation as :meth:`_write_one` writes it (one statement when it can); the
+        first that fails raises :class:`_Failed`, which rolls the transaction back: all or
+        nothing, and a conflict's current record is the one this batch found."""
+        results = []
         for i, op in enumerate(ops):
-            row, version = self._current(execute, op.key, op)
-            if not holds(op.expected_version, version):
-                current = None if row is None else self._record(*row[1:])
-                return BatchResult(ok=False, failed=i, conflict=conflict(current))
-            rows.append(row)
-        now = time.time()
-        results = tuple(self._apply(execute, op.key, row, op, now) for op, row in zip(ops, rows, strict=True))
-        return BatchResult(ok=True, results=results)
+            result = self._write_one(execute, op)
+            if not result.ok:
+                raise _Failed(BatchResult(ok=False, failed=i, conflict=result))
+            results.append(result)
+        return BatchResult(ok=True, results=tuple(results))
 
     async def compare_and_set(self, key: str, data: bytes, expected_version: int | None = None) -> CasResult:
         check_expected(expected_version)
@@ -579,7 +587,13 @@ class DiskcacheStateBackend:
         check_batch(ops)
         if not ops:
             return BatchResult(ok=True)
-        return await self._run(self._transaction, self._write_many, ops)
+        if len(ops) == 1:  # one key: nothing to roll back
+            done = await self._run(self._transaction, self._write_one, ops[0])
+            return BatchResult(ok=True, results=(done,)) if done.ok else BatchResult(ok=False, failed=0, conflict=done)
+        try:
+            return await self._run(self._transaction, self._write_many, ops)
+        except _Failed as failed:
+            return failed.result
 
 
 # Last: the state package's modules import this one (the embedded store) while they load,

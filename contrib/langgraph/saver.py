@@ -4,7 +4,8 @@ Every LangGraph thread is an llmspell session and its checkpoints live in that s
 state (see :mod:`.records` for the layout), so they are stored by whichever state
 backend the kernel is configured with, forked with ``kernel.sessions.fork`` and expired
 by the session's TTL. Each checkpoint is also published as a ``langgraph.checkpoint``
-event on the session's stream.
+event on the session's stream, logged with the ``state.changed`` events of its write (one
+append to the event log).
 
 **Two writers cannot silently fork a thread.** The thread's head (its latest checkpoint)
 is replaced by compare-and-set. A checkpoint whose parent is not the head any more (an
@@ -42,6 +43,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from llmspell.errors import ConflictError, NotFoundError
+from llmspell.plugins.events.api import Event
 from llmspell.plugins.state.api import ABSENT, KeyWrite, Versioned
 
 from .._interop import Bridge
@@ -262,6 +264,12 @@ class LlmspellSaver(SaverAPI, BaseCheckpointSaver[str]):
             "sources": self._sources(checkpoint_id, saved.get("channel_versions", {}), blobs, parent_record),
         }
         deliberate = meta.get("source") in ("fork", "update")
+        # logged with the batch's state.changed events: one append (one transaction) per put
+        event = Event("langgraph.checkpoint", {
+            "thread_id": str(thread_id), "checkpoint_ns": ns, "checkpoint_id": checkpoint_id,
+            "parent_checkpoint_id": parent, "step": meta.get("step"), "source": meta.get("source"),
+            "channels": sorted(new_versions),
+        }, session_id=sid, source="langgraph")
         key = cp_key(ns, checkpoint_id)
         known = self._heads.get((sid, ns))  # the head as this saver last wrote it: no read needed
         head: Versioned | bool | None = Versioned({"id": known[0]}, known[1]) if known and known[0] == parent else False
@@ -278,7 +286,7 @@ class LlmspellSaver(SaverAPI, BaseCheckpointSaver[str]):
                     KeyWrite(scope, key, record),
                     KeyWrite(scope, head_key(ns), {"id": checkpoint_id},
                              expected_version=ABSENT if head is None else head.version),
-                ])
+                ], events=[event])
                 assert version is not None
                 self._heads[(sid, ns)] = (checkpoint_id, version)
                 break
@@ -290,15 +298,6 @@ class LlmspellSaver(SaverAPI, BaseCheckpointSaver[str]):
             raise ThreadConflict(thread_id, ns, parent, None)
         self.cache.put(sid, key, record)
         self._see(sid, ns, checkpoint_id)
-        await self.kernel.emit(
-            "langgraph.checkpoint",
-            {
-                "thread_id": str(thread_id), "checkpoint_ns": ns, "checkpoint_id": checkpoint_id,
-                "parent_checkpoint_id": parent, "step": meta.get("step"), "source": meta.get("source"),
-                "channels": sorted(new_versions),
-            },
-            session_id=sid, source="langgraph",
-        )
         return thread_config(thread_id, ns, checkpoint_id)
 
     def _sources(

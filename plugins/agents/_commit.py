@@ -16,6 +16,7 @@ from llmspell.context import ExecutionContext
 from llmspell.errors import ServiceNotAvailable, ValidationError
 from llmspell.plugins.agents.api import DELETE, AgentOutput
 from llmspell.plugins.artifacts.api import ArtifactService
+from llmspell.plugins.events.api import Event
 from llmspell.plugins.state.api import KeyWrite, StateService
 
 if TYPE_CHECKING:
@@ -65,8 +66,12 @@ class Committer:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    async def commit(self, agent: BaseAgent, result: Any, ctx: ExecutionContext) -> AgentOutput:
-        """The output of one execution, its state delta applied (or deferred) and artifacts saved."""
+    async def commit(self, agent: BaseAgent, result: Any, ctx: ExecutionContext,
+                     outbox: list[Event] | None = None) -> AgentOutput:
+        """The output of one execution, its state delta applied (or deferred) and artifacts saved.
+
+        ``outbox``: the delta's ``state.changed`` events are added to it, for the caller to
+        publish with its own (see ``StateService.write_many``)."""
         output = result if isinstance(result, AgentOutput) else AgentOutput(content="" if result is None else str(result))
         changes: dict[str, Any] = {}
         if output.agent is None:
@@ -76,7 +81,7 @@ class Committer:
             if deferred is not None:  # inside a parallel branch: merged when all branches end
                 deferred.append((agent, dict(output.state_delta), ctx))
             else:
-                await self.apply_delta(agent, output.state_delta, ctx)
+                await self.apply_delta(agent, output.state_delta, ctx, outbox=outbox)
         if output.artifacts:
             changes["saved"] = await self.save_artifacts(agent, output, ctx)
         if not changes:
@@ -86,7 +91,8 @@ class Committer:
         return output.evolve(**changes)
 
     async def apply_delta(self, agent: BaseAgent, delta: Mapping[str, Any], ctx: ExecutionContext,
-                          handles: dict[tuple[str, str | None], Any] | None = None) -> None:
+                          handles: dict[tuple[str, str | None], Any] | None = None, *,
+                          outbox: list[Event] | None = None) -> None:
         """Write a state delta through the state service (its scopes and conflict policies):
         every key or none (:meth:`~llmspell.plugins.state.api.StateService.write_many`)."""
         state = self.services.find(StateService)
@@ -100,7 +106,10 @@ class Committer:
             if handle is None:
                 handle = handles[(scope, owner)] = state.scope(scope, owner)
             writes.append(KeyWrite(handle, name, None if value is DELETE else value, delete=value is DELETE))
-        await state.write_many(writes)
+        if outbox is None:
+            await state.write_many(writes)
+        else:
+            await state.write_many(writes, outbox=outbox)
 
     async def save_artifacts(self, agent: BaseAgent, output: AgentOutput, ctx: ExecutionContext) -> tuple[Any, ...]:
         artifacts = self.services.find(ArtifactService)

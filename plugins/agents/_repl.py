@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmspell import serde
 from llmspell.plugins.agents.api import Message
 from llmspell.plugins.events.api import EventService
 from llmspell.plugins.state.api import StateService
 
 from ._ran import open_session, resolve_agent
+from ._templates import history as stored
 
 if TYPE_CHECKING:
     from llmspell import Kernel
@@ -58,8 +58,7 @@ class Repl:
         if state is None or self.session_id is None:
             return []
         key = getattr(self.agent.config, "history_key", None) or f"chat/{self.agent.name}"
-        raw = await state.scope("session", self.session_id).get(key) or []
-        return [serde.structure(m, Message) for m in raw]
+        return (await stored.read(state.scope("session", self.session_id), key)).messages
 
     async def command(self, line: str) -> bool:
         """Run a slash command; False means quit."""

@@ -30,7 +30,7 @@ from llmspell.errors import (
 )
 from llmspell.hooks import HookCall
 from llmspell.plugins.agents.api import AgentOutput, AgentRequest, AgentStatus, Message, RunEvent
-from llmspell.plugins.events.api import EventService
+from llmspell.plugins.events.api import AgentEvent, Event, EventService
 from llmspell.plugins.hooks.api import dispatcher_of
 from llmspell.plugins.runs.api import RunPaused, RunService
 from llmspell.plugins.sessions.api import SessionService
@@ -305,6 +305,9 @@ class Runner:
             await record(kernel, agent, ctx.session_id)  # so that a later process can resume it
         token = current_run.set(RunInfo(agent, limits))
         events = self.settings.publish and (self._events or kernel.services.find(EventService)) is not None
+        # the delta's state.changed events wait here and are logged with agent.run.finished
+        # (or .failed) in one append: one transaction on the event log instead of two
+        outbox: list[Event] | None = [] if events else None
         report = reporter.get()
         started = time.perf_counter()
         try:
@@ -316,14 +319,18 @@ class Runner:
             agent.validate_input(request)
             call = HookCall("agent", ctx=run_ctx, component=agent, request=request)
             result = await kernel.hook.around("agent", call, self._execute, extra=agent.callbacks)
-            output = await self.committer.commit(agent, result, run_ctx)
-        except RunPaused:
-            raise  # not a failure: the run waits for a person (its journal records the pause)
+            output = await self.committer.commit(agent, result, run_ctx, outbox)
+        except RunPaused:  # not a failure: the run waits for a person (its journal records the pause)
+            if outbox:
+                await self._publish(outbox)
+            raise
         except BaseException as exc:
             if events and self._wanted("agent.run.failed", ctx):
-                await self._emit("agent.run.failed", agent, ctx, invocation_id=run_ctx.invocation_id,
+                await self._emit("agent.run.failed", agent, ctx, outbox, invocation_id=run_ctx.invocation_id,
                                  input=_preview(request.input), error=f"{type(exc).__name__}: {exc}",
                                  elapsed_ms=round((time.perf_counter() - started) * 1000, 3), **tree)
+            elif outbox:
+                await self._publish(outbox)
             if report is not None:
                 report(RunEvent("error", agent.name, f"{type(exc).__name__}: {exc}"))
             raise
@@ -338,11 +345,13 @@ class Runner:
                 if idle is not None:
                     idle.set()
         if events and self._wanted("agent.run.finished", ctx):
-            await self._emit("agent.run.finished", agent, ctx, invocation_id=run_ctx.invocation_id,
+            await self._emit("agent.run.finished", agent, ctx, outbox, invocation_id=run_ctx.invocation_id,
                              input=_preview(request.input), output=_preview(output.content),
                              elapsed_ms=round((time.perf_counter() - started) * 1000, 3), transfer_to=output.transfer_to,
                              state_keys=sorted(output.state_delta) if output.state_delta else [],
                              saved=[str(r) for r in output.saved] if output.saved else [], **tree)
+        elif outbox:
+            await self._publish(outbox)
         if report is not None:
             report(RunEvent("finished", agent.name, output))
         return output
@@ -353,17 +362,35 @@ class Runner:
         wants = self._wants or getattr(self.kernel.services.find(EventService), "wants", None)
         return wants is None or bool(wants(type_, session_id=ctx.session_id))
 
-    async def _emit(self, type_: str, agent: BaseAgent, ctx: ExecutionContext, **payload: Any) -> None:
-        """Publish a run event; a failing event service is logged, never fails the run."""
+    async def _emit(self, type_: str, agent: BaseAgent, ctx: ExecutionContext, before: list[Event] | None = None,
+                    **payload: Any) -> None:
+        """Publish a run event (after the events ``before`` it, in one append); a failing
+        event service is logged, never fails the run."""
         events = self._events or self.kernel.services.find(EventService)
         if events is None:
             return
         payload["agent"] = agent.name
         try:
-            await events.publish(type_, payload, session_id=ctx.session_id, user_id=ctx.user_id,
-                                 correlation_id=ctx.trace_id, source=f"agent:{agent.name}")
+            if before:
+                event = AgentEvent(type_, payload, session_id=ctx.session_id, user_id=ctx.user_id,
+                                   correlation_id=ctx.trace_id, source=f"agent:{agent.name}",
+                                   stream=ctx.session_id)  # a session's event is logged in its stream
+                await events.publish_many([*before, event])
+            else:
+                await events.publish(type_, payload, session_id=ctx.session_id, user_id=ctx.user_id,
+                                     correlation_id=ctx.trace_id, source=f"agent:{agent.name}")
         except Exception:
             log.exception("could not publish %s", type_)
+
+    async def _publish(self, outbox: list[Event]) -> None:
+        """Publish the events a commit left in ``outbox`` (no run event goes with them)."""
+        events = self._events or self.kernel.services.find(EventService)
+        if events is None:
+            return
+        try:
+            await events.publish_many(outbox)
+        except Exception:
+            log.exception("could not publish %d state.changed events", len(outbox))
 
     async def _execute(self, call: HookCall) -> AgentOutput:
         agent: BaseAgent = call.component

@@ -207,7 +207,9 @@ class EventBus:
         Items are Events or ``(type, payload)`` pairs. Returns them in order, as logged;
         already-logged ids are returned as stored and not delivered again.
         """
-        if isinstance(events, str | bytes | Mapping) or not isinstance(events, Sequence | Iterable):
+        if type(events) is not list and (
+            isinstance(events, str | bytes | Mapping) or not isinstance(events, Sequence | Iterable)
+        ):
             raise ValidationError(f"publish_many takes a list of events or (type, payload) pairs, got {events!r:.60}")
         builder = self.builder
         built = []

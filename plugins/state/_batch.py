@@ -3,9 +3,9 @@
 Every key behaves as its own ``set`` or ``delete`` would (key and value checks, its
 conflict policy, the ``state_before_write`` hook point, the size limit), but all of them
 are stored by one backend :meth:`~llmspell.plugins.state.backend.StateBackend.batch`: a process killed
-at any moment leaves every key written or none. The ``state_written`` hook point and
-``state.changed`` events run after the batch committed, in the order of the writes; the
-events are published together once the hooks ran (one append, one transaction of the log).
+at any moment leaves every key written or none. The ``state_written`` hook point runs after
+the batch committed, in the order of the writes; then the batch's ``state.changed`` events
+are published together (one append to the event log, in the order of the writes).
 
 Policies: ``last_write_wins`` keys are written blind; ``reject`` keys must be at the
 version their scope handle last saw; ``merge`` keys are read, reduced and written under
@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from llmspell.errors import ValidationError
-from llmspell.plugins.state.api import ABSENT, KeyWrite, check_key
+from llmspell.plugins.events.api import Event
+from llmspell.plugins.state.api import ABSENT, KeyWrite, StateChange, check_key
 from llmspell.plugins.state.backend import Delete, Put, StateBackend, WriteOp
 
 from ._codec import to_json
@@ -59,8 +60,14 @@ class BatchWriter:
     def __init__(self, store: StateStore) -> None:
         self.store = store
 
-    async def write_many(self, writes: Sequence[KeyWrite]) -> tuple[int | None, ...]:
+    async def write_many(
+        self, writes: Sequence[KeyWrite], events: Sequence[Event] = (), outbox: list[Event] | None = None
+    ) -> tuple[int | None, ...]:
         """Write every key of ``writes`` or none; returns each key's new version (None: deleted).
+
+        ``events`` are published after the batch's ``state.changed`` events, in the same
+        append, once the batch committed (never when it failed). ``outbox``: a list the
+        events are added to instead of being published (the caller publishes them).
 
         Raises :class:`~llmspell.errors.ConflictError` (nothing written) when a key's
         expected version does not hold, :class:`~llmspell.errors.ValidationError` for a bad
@@ -68,6 +75,8 @@ class BatchWriter:
         """
         store = self.store
         plans = self._check(writes)
+        if events and (isinstance(events, Event) or not all(isinstance(e, Event) for e in events)):
+            raise ValidationError(f"write_many's events must be a list of Event, got {events!r:.80}")
         await self._prepare(plans)
         persisted = [p for p in plans if p.handle.kind != "temp"]
         temp = [p for p in plans if p.handle.kind == "temp"]
@@ -93,7 +102,7 @@ class BatchWriter:
             for plan, result in zip(group, outcome.results, strict=True):
                 results[id(plan)] = result
         versions: list[int | None] = []
-        later: list[tuple[dict[str, Any], str | None]] = []  # the events: published in one append
+        changes: list[StateChange] = []
         for plan in plans:
             result = results[id(plan)]
             handle, key = plan.handle, plan.key
@@ -101,33 +110,16 @@ class BatchWriter:
                 handle._seen.pop(key, None)
                 versions.append(None)
                 if result.previous_version is not None:
-                    await store.changed(
-                        handle.kind,
-                        handle.owner,
-                        key,
-                        result.previous_version,
-                        None,
-                        None,
-                        op="delete",
-                        deleted=True,
-                        later=later,
-                    )
+                    changes.append(StateChange(handle.kind, handle.owner, key, result.previous_version, None,
+                                               None, True, "delete"))
                 continue
             if plan.policy == "reject":
                 handle._seen[key] = result.version
             versions.append(result.version)
-            await store.changed(
-                handle.kind,
-                handle.owner,
-                key,
-                result.previous_version,
-                result.version,
-                plan.stored,
-                op="merge" if plan.policy == "merge" else "set",
-                schema=plan.schema,
-                later=later,
-            )
-        await store.publish(later)
+            changes.append(StateChange(handle.kind, handle.owner, key, result.previous_version, result.version,
+                                       plan.stored, False, "merge" if plan.policy == "merge" else "set", plan.schema))
+        if changes or events:
+            await store.changed_many(changes, events, outbox)
         return tuple(versions)
 
     def _check(self, writes: Sequence[KeyWrite]) -> list[_Plan]:

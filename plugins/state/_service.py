@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from llmspell.plugins.events.api import Event
 from llmspell.plugins.state.api import (
     SCOPES,
     KeyWrite,
@@ -116,10 +117,13 @@ class StateManager:
         """Call ``handler(change)`` after writes to keys starting with ``prefix`` (``None``: any scope/owner)."""
         return self.store.watch(kind, owner, prefix, handler)
 
-    async def write_many(self, writes: Sequence[KeyWrite]) -> tuple[int | None, ...]:
+    async def write_many(
+        self, writes: Sequence[KeyWrite], *, events: Sequence[Event] = (), outbox: list[Event] | None = None
+    ) -> tuple[int | None, ...]:
         """Write every key of ``writes`` or none (see :mod:`.batch`); returns each key's new
-        version (None: deleted)."""
-        return await self.batch.write_many(writes)
+        version (None: deleted). ``events`` are published with the batch's ``state.changed``
+        events (one append), once it committed; with ``outbox`` they are added to it instead."""
+        return await self.batch.write_many(writes, events, outbox)
 
     # -- whole owners (see .bulk) and migrations (see .migrations) ------------------------
 

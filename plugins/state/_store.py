@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmspell.errors import ConflictError, CorruptRecordWarning, IntegrityError, SchemaVersionError
-from llmspell.plugins.events.api import Event, EventService
+from llmspell.plugins.events.api import Event, EventService, StateChanged
 from llmspell.plugins.state.api import StateChange, StateItem, StateWrite, Versioned
 from llmspell.plugins.state.backend import CasResult, Record, StateBackend
 
@@ -201,10 +201,8 @@ class StateStore:
         op: str,
         schema: int = 1,
         deleted: bool = False,
-        later: list[tuple[dict[str, Any], str | None]] | None = None,
     ) -> None:
-        """A write succeeded: dispatch ``state_written`` and publish ``state.changed``
-        (or, with ``later``, add its payload and session id there for :meth:`publish`)."""
+        """A write succeeded: dispatch ``state_written`` and publish ``state.changed``."""
         kernel = self.kernel
         hooks = bool(kernel.hook.state_written)
         persisted = kind != "temp"  # temp writes reach hooks, never events or watches
@@ -232,30 +230,65 @@ class StateStore:
                 "op": op,
                 "schema_version": schema,
             }
-            if later is not None:
-                later.append((payload, session_id))
-            else:
-                await kernel.emit("state.changed", payload, session_id=session_id, source="state")
+            await kernel.emit("state.changed", payload, session_id=session_id, source="state")
         if watched:
             await self.watchers.notify(change)
 
-    async def publish(self, changes: list[tuple[dict[str, Any], str | None]]) -> None:
-        """Publish the ``state.changed`` events :meth:`changed` put aside: one append (one
-        transaction of the log) for them all. Never raises, as ``kernel.emit``."""
+    async def changed_many(
+        self, changes: list[StateChange], extra: Sequence[Event] = (), outbox: list[Event] | None = None
+    ) -> None:
+        """Writes of one batch succeeded: ``state_written`` for each, in order, then their
+        ``state.changed`` events and the ``extra`` events in one publish (one append to the
+        log), then local watches. With ``outbox`` the events are added to it instead, for
+        the caller to publish with its own (see ``StateService.write_many``)."""
+        if len(changes) == 1 and not extra and outbox is None:
+            c = changes[0]
+            await self.changed(c.scope, c.owner, c.key, c.old_version, c.new_version, c.value, op=c.op,
+                               schema=c.schema_version, deleted=c.deleted)
+            return
         kernel = self.kernel
-        if len(changes) < 2:
-            for payload, session_id in changes:
-                await kernel.emit("state.changed", payload, session_id=session_id, source="state")
-            return
+        hooks = bool(kernel.hook.state_written)
+        if self._bus is _UNSET:
+            self._bus = kernel.services.find(EventService)
         bus = self._bus
-        if bus is None or bus is _UNSET or kernel.quiet:
+        wants = getattr(bus, "wants", None)
+        watched = self.watchers.active
+        if not (hooks or bus is not None or watched):
             return
-        try:
-            await bus.publish_many(
-                [Event("state.changed", payload, source="state", session_id=sid) for payload, sid in changes]
-            )
-        except Exception:
-            log.exception("could not publish %d state.changed events", len(changes))
+        events: list[Event] = []
+        for change in changes:
+            if hooks:
+                await kernel.hook.state_written(change=change)
+            if change.scope == "temp":  # temp writes reach hooks, never events or watches
+                continue
+            session_id = change.owner if change.scope == "session" else None
+            if bus is not None and (wants is None or wants("state.changed", session_id=session_id)):
+                payload = {
+                    "scope": change.scope,
+                    "owner": change.owner,
+                    "key": change.key,
+                    "old_version": change.old_version,
+                    "new_version": change.new_version,
+                    "value": change.value,
+                    "deleted": change.deleted,
+                    "op": change.op,
+                    "schema_version": change.schema_version,
+                }
+                events.append(StateChanged("state.changed", payload, session_id=session_id, source="state",
+                                           stream=session_id))  # a session's event is logged in its stream
+        if bus is not None:
+            events += extra
+        if events and not kernel.quiet and outbox is not None:
+            outbox += events
+        elif events and not kernel.quiet:
+            try:
+                await bus.publish_many(events)
+            except Exception:
+                log.exception("could not publish %d state.changed events", len(events))
+        if watched:
+            for change in changes:
+                if change.scope != "temp":
+                    await self.watchers.notify(change)
 
     async def conflict(
         self, kind: str, owner: str, key: str, expected: int | None, result: CasResult

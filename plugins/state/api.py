@@ -33,6 +33,7 @@ from llmspell.errors import UnknownNameError, ValidationError
 from llmspell.plugins._values import MAX_USER_ID, check_user_id
 
 if TYPE_CHECKING:
+    from llmspell.plugins.events.api import Event
     from llmspell.plugins.state._migrations import MigrationReport
     from llmspell.plugins.state.backend import StateBackend
 
@@ -265,8 +266,16 @@ class StateService(Protocol):
         any scope, any owner); :meth:`StateScope.watch` watches one owner."""
         ...
 
-    async def write_many(self, writes: Sequence[KeyWrite]) -> tuple[int | None, ...]:
-        """Write every key or none (one backend batch); the new versions (None: deleted)."""
+    async def write_many(
+        self, writes: Sequence[KeyWrite], *, events: Sequence[Event] = (), outbox: list[Event] | None = None
+    ) -> tuple[int | None, ...]:
+        """Write every key or none (one backend batch); the new versions (None: deleted).
+
+        ``events`` (of the event service) are published once the batch committed, after
+        its ``state.changed`` events and in the same append to the event log. With
+        ``outbox``, those events are added to that list instead of being published: the
+        caller publishes them with its own in one append (an agent run does so with its
+        ``agent.run.finished``), and must publish them even when it fails afterwards."""
         ...
 
     async def copy_owner(self, scope: str, source: str, target: str, *, overwrite: bool = False) -> int: ...

@@ -65,7 +65,7 @@ def test_chat_repl_two_turns_quit_and_resume(tmp_path, llmspell_env):
     child.expect(r"assistant> Your name is Ada\.")
     child.expect("you> ")
     child.sendline("/state")
-    child.expect(r"chat/chat = \[")
+    child.expect(r"chat/chat = \{")
     child.expect("you> ")
     child.sendline("/session")
     child.expect(re.escape(f"session {session}"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import pytest_asyncio
 
 from .agent_helpers import EchoPlugin, Relay, new_session
@@ -76,3 +77,56 @@ async def test_no_events(make_kernel):
         await kernel.run(kernel.agents.create("echo", name="e"), "x")
         await kernel.events.flush()
         assert seen == []
+
+
+async def test_a_runs_state_changes_and_its_finished_event_are_one_append(make_kernel):
+    """The delta's state.changed events wait for agent.run.finished and go to the log with
+    it (one transaction on the diskcache log), in that order, with the run's metadata."""
+    from .agent_helpers import Writer
+
+    async with make_kernel() as kernel:
+        agent = kernel.agents.create(Writer, name="w", writes={"a": 1, "b": 2})
+        sid = await new_session(kernel)
+        await kernel.run(agent, "warm up", session=sid)
+        log = kernel.events.log
+        appended = []
+        append = log.append
+
+        async def counting(events, **options):
+            appended.append([e.type for e in events])
+            return await append(events, **options)
+
+        log.append = counting
+        await kernel.run(agent, "go", session=sid, user_id="u1")
+        assert appended == [["state.changed", "state.changed", "agent.run.finished"]]
+        events = [e async for e in kernel.events.read(sid, from_seq=1)][-3:]
+        assert [(e.type, e.payload.get("key")) for e in events] == [
+            ("state.changed", "a"), ("state.changed", "b"), ("agent.run.finished", None)]
+        finished = events[-1]
+        assert finished.source == "agent:w" and finished.user_id == "u1" and finished.correlation_id
+        assert finished.payload["state_keys"] == ["a", "b"]
+
+
+async def test_a_run_that_fails_after_its_delta_was_stored_logs_the_changes(make_kernel):
+    """The delta was committed, then saving an artifact failed: the state.changed events
+    are logged with agent.run.failed."""
+    import attrs
+
+    from llmspell.plugins.agents import BaseAgent
+    from llmspell.plugins.agents.api import AgentOutput, ArtifactOutput
+
+    @attrs.define(eq=False, kw_only=True)
+    class Broken(BaseAgent):
+        type_name = "broken"
+
+        async def execute(self, request, ctx):
+            return AgentOutput("x", state_delta={"kept": True}, artifacts=(ArtifactOutput("", b"data"),))
+
+    async with make_kernel() as kernel:
+        agent = kernel.agents.create(Broken, name="broken")
+        sid = await new_session(kernel)
+        with pytest.raises(Exception):  # noqa: B017 - whatever the artifact service refuses
+            await kernel.run(agent, "go", session=sid)
+        assert await kernel.state.scope("session", sid).get("kept") is True
+        types = [e.type async for e in kernel.events.read(sid, from_seq=1)]
+        assert types[-2:] == ["state.changed", "agent.run.failed"]

@@ -96,9 +96,9 @@ async def test_chat_trims_with_the_summarising_strategy(make_kernel):
         sid = await new_session(kernel)
         for i in range(5):
             await kernel.run(agent, f"my name is Person{i}. Message number {i}.", session=sid)
-        history = await kernel.state.scope("session", sid).get("chat/c")
+        history = await agent.conversation(kernel.state, sid)
         assert len(history) <= 6
-        assert history[0]["role"] == "system" and history[0]["content"].startswith("Summary of the earlier conversation")
+        assert history[0].role == "system" and history[0].content.startswith("Summary of the earlier conversation")
         out = await kernel.run(agent, "what is my name?", session=sid)
         assert out.content == "Your name is Person4."
 
@@ -112,10 +112,10 @@ async def test_chat_drop_strategy_and_custom_strategy(make_kernel):
         for i in range(4):
             await kernel.run(dropper, f"message {i}", session=sid)
             await kernel.run(custom, f"message {i}", session=sid)
-        dropped = await kernel.state.scope("session", sid).get("chat/d")
-        assert [m["role"] for m in dropped][:1] == ["user"] and len(dropped) <= 4
-        kept = await kernel.state.scope("session", sid).get("chat/k")
-        assert kept[0]["content"].startswith("(dropped ")
+        dropped = await dropper.conversation(kernel.state, sid)
+        assert [m.role for m in dropped][:1] == ["user"] and len(dropped) <= 4
+        kept = await custom.conversation(kernel.state, sid)
+        assert kept[0].content.startswith("(dropped ")
 
 
 async def test_tool_template_with_scripted_calls(make_kernel):
@@ -177,6 +177,6 @@ async def test_concurrent_turns_in_one_session_keep_every_message(make_kernel):
         sid = await new_session(kernel)
         outs = await asyncio.gather(*(kernel.run(agent, f"message {i}", session=sid) for i in range(4)))
         assert len(outs) == 4
-        history = await kernel.state.scope("session", sid).get("chat/busy")
-        users = sorted(m["content"] for m in history if m["role"] == "user")
+        history = await agent.conversation(kernel.state, sid)
+        users = sorted(m.content for m in history if m.role == "user")
         assert users == [f"message {i}" for i in range(4)] and len(history) == 8

@@ -35,7 +35,7 @@ async def test_conditional_writes_in_one_statement_and_their_conflicts(backend: 
     assert (missing.ok, missing.previous_version, missing.current) == (False, None, None)
     assert await backend.get("k") == Record("k", b"2", 2)
     assert await backend.get("nothing") is None
-    plain = await backend.compare_and_set("k", b"4")
+    plain = await backend.compare_and_set("k", b"4")  # no expected version: the next one
     assert (plain.ok, plain.version, plain.previous_version) == (True, 3, 2)
     new = await backend.compare_and_set("blind", b"5")  # no expectation: an upsert, in one statement
     assert (new.ok, new.version, new.previous_version) == (True, 1, None)
@@ -45,6 +45,13 @@ async def test_conditional_writes_in_one_statement_and_their_conflicts(backend: 
     with pytest.raises(OverflowError):  # past the largest version: refused, as before, not a float
         await backend.compare_and_set("top", b"7")
     assert await backend.get("top") == Record("top", b"6", 2**63 - 1)
+    one = await backend.batch([Put("k", b"5")])  # a batch of one key takes the same paths
+    assert one.ok and (one.results[0].version, one.results[0].previous_version) == (4, 3)
+    stale_one = await backend.batch([Put("k", b"6", 3)])
+    assert (stale_one.ok, stale_one.failed, stale_one.conflict.current) == (False, 0, Record("k", b"5", 4))
+    new = await backend.batch([Put("fresh", b"1")])
+    assert (new.results[0].version, new.results[0].previous_version) == (1, None)
+    assert await backend.get("k") == Record("k", b"5", 4)
 
 
 async def test_a_row_with_a_side_file_is_refused_and_its_file_left_alone(tmp_path: Path) -> None:
@@ -58,6 +65,8 @@ async def test_a_row_with_a_side_file_is_refused_and_its_file_left_alone(tmp_pat
     try:
         with pytest.raises(IntegrityError, match="points at a file"):
             await backend.compare_and_set("big", b"small", 1)
+        with pytest.raises(IntegrityError, match="points at a file"):  # nor overwritten blind
+            await backend.compare_and_set("big", b"small")
         with pytest.raises(IntegrityError, match="points at a file"):
             await backend.compare_and_set("big", b"small")
         with pytest.raises(IntegrityError, match="points at a file"):
@@ -82,6 +91,10 @@ async def test_a_foreign_version_is_an_integrity_error_not_a_conflict(tmp_path: 
             await backend.compare_and_set("k", b"{}", 0)
         with pytest.raises(IntegrityError, match="no version"):
             await backend.compare_and_set("k", b"{}")
+        with pytest.raises(IntegrityError, match="no version"):  # a write without an expected version too
+            await backend.compare_and_set("k", b"{}")
+        with pytest.raises(IntegrityError, match="no version"):
+            await backend.batch([Put("k", b"{}")])
     finally:
         await backend.close()
 
@@ -131,3 +144,16 @@ def test_a_checkpoint_overtaken_by_writes_is_finished_by_the_next_writer(tmp_pat
     checkpointer.close()
     assert checkpointer.checkpoints >= 2
     writer.close()
+
+
+async def test_a_batch_written_op_by_op_rolls_back_on_a_conflict(backend: DiskcacheStateBackend) -> None:
+    """Each operation is written in one statement where it can; the first whose expectation
+    fails rolls back those written before it (nothing of the batch stays)."""
+    await backend.compare_and_set("a", b"1")
+    await backend.compare_and_set("b", b"1")
+    failed = await backend.batch([Put("a", b"2"), Put("new", b"1", 0), Put("b", b"2", 7)])
+    assert (failed.ok, failed.failed) == (False, 2)
+    assert failed.conflict is not None and failed.conflict.current == Record("b", b"1", 1)
+    assert await backend.get("a") == Record("a", b"1", 1) and await backend.get("new") is None
+    done = await backend.batch([Put("a", b"2"), Put("new", b"1", 0), Put("b", b"2", 1)])
+    assert [(r.version, r.previous_version) for r in done.results] == [(2, 1), (1, None), (2, 1)]

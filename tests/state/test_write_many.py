@@ -154,3 +154,23 @@ async def test_an_agent_delta_is_all_or_nothing(kernel: Kernel) -> None:
         await kernel.run(writer, "go")
     assert await kernel.state.scope("agent", "w2").list() == ["locked"]
     assert await kernel.state.scope("agent", "w").list() == ["locked"]
+
+
+async def test_the_events_of_a_batch_are_logged_in_one_append(kernel: Kernel) -> None:
+    """A batch's state.changed events reach the event log together (one transaction on
+    the diskcache log), in the order of the writes."""
+    log = kernel.events.log  # type: ignore[attr-defined]
+    appended: list[list[str]] = []
+    append = log.append
+
+    async def counting(events: Any) -> Any:
+        appended.append([e.payload.get("key") for e in events])
+        return await append(events)
+
+    log.append = counting
+    session = kernel.state.scope("session", "s1")
+    await kernel.state.write_many([KeyWrite(session, "a", 1), KeyWrite(session, "b", 2), KeyWrite(session, "c", 3)])
+    await session.set("d", 4)
+    assert appended == [["a", "b", "c"], ["d"]]
+    logged = [e.payload["key"] async for e in kernel.events.read("s1") if e.type == "state.changed"]
+    assert logged == ["a", "b", "c", "d"]

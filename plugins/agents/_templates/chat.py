@@ -2,7 +2,8 @@
 
 The history lives in the session's state under ``chat/<agent name>`` (without a session:
 in the agent's own memory, which the state plugin persists in the ``agent`` scope), so a
-conversation continues in another process. Before each model call the history is kept
+conversation continues in another process. Each turn appends only the messages it added
+(the layout is in :mod:`.history`; read a conversation with :meth:`ChatAgent.conversation`). Before each model call the history is kept
 inside a budget (``max_history_tokens``, estimated at 4 characters a token, and
 ``max_history_messages``); what falls out is handed to a *trimming strategy*:
 
@@ -26,20 +27,18 @@ import attrs
 
 from llmspell import serde
 from llmspell.context import ExecutionContext
-from llmspell.errors import ConflictError, ValidationError
+from llmspell.errors import ValidationError
 from llmspell.plugins.agents.api import AgentOutput, AgentRequest, Message
 from llmspell.plugins.state.api import StateService
 
 from ..api import AgentConfig
+from . import history as stored
+from .history import estimate_tokens
 from .tool import ToolAgent, ToolConfig
 
 __all__ = ["ChatAgent", "ChatConfig", "estimate_tokens", "STRATEGIES"]
 
 SUMMARY_PROMPT = "Summarise the earlier conversation below in a few sentences, keeping names and facts."
-
-
-def estimate_tokens(messages: list[Message]) -> int:
-    return sum(len(m.content) // 4 + 4 for m in messages)
 
 
 @attrs.frozen
@@ -102,34 +101,39 @@ class ChatAgent(ToolAgent):
     default_capabilities: ClassVar[tuple[str, ...]] = ("chat", "memory")
     config: ChatConfig = attrs.field(factory=ChatConfig)
 
+    _histories: stored.Cache = attrs.field(factory=stored.Cache, init=False, repr=False)
+
     def _key(self) -> str:
         return self.config.history_key or f"chat/{self.name}"
 
-    async def load_history(self, ctx: ExecutionContext) -> tuple[list[Message], int | None]:
+    async def conversation(self, state: StateService, session_id: str) -> list[Message]:
+        """The conversation this agent holds in session ``session_id`` (oldest first)."""
+        return (await stored.read(state.scope("session", session_id), self._key(), self._histories)).messages
+
+    async def load_history(self, ctx: ExecutionContext) -> stored.Loaded:
         if ctx.session_id is None or ctx.services is None or StateService not in ctx.services:
-            raw = self.memory.get("history", [])
-            return [serde.structure(m, Message) for m in raw], None
-        item = await ctx.service(StateService).scope("session", ctx.session_id).get_versioned(self._key())
-        if item is None:
-            return [], 0
-        return [serde.structure(m, Message) for m in item.value], item.version
-
-    async def save_history(self, history: list[Message], version: int | None, ctx: ExecutionContext,
-                           added: list[Message]) -> None:
-        data = serde.unstructure(history, list[Message])
-        if version is None:
-            self.memory["history"] = data
-            return
+            messages = [serde.structure(m, Message) for m in self.memory.get("history", [])]
+            return stored.Loaded(messages, 0, tokens=estimate_tokens(messages))
         scope = ctx.service(StateService).scope("session", ctx.session_id)
-        try:
-            await scope.set(self._key(), data, expected_version=version)
-        except ConflictError:  # another run of this session wrote meanwhile: append ours to theirs
-            extra = serde.unstructure(added, list[Message])
-            await scope.update(self._key(), lambda old: [*(old or []), *extra])
+        return await stored.read(scope, self._key(), self._histories)
 
-    async def trim(self, history: list[Message], ctx: ExecutionContext) -> list[Message]:
+    async def save_history(self, loaded: stored.Loaded, added: list[Message], ctx: ExecutionContext, *,
+                           head: list[Message] | None = None) -> None:
+        """Store the messages this turn ``added``; ``head``: the history was trimmed to it."""
+        if ctx.session_id is None or ctx.services is None or StateService not in ctx.services:
+            history = loaded.messages if head is None else head
+            self.memory["history"] = serde.unstructure([*history, *added], list[Message])
+            return
+        state = ctx.service(StateService)
+        scope = state.scope("session", ctx.session_id)
+        await stored.append(state, scope, self._key(), loaded, added, head=head, cache=self._histories)
+
+    async def trim(self, history: list[Message], ctx: ExecutionContext, tokens: int | None = None) -> list[Message]:
+        """``history`` within the budget (itself when it fits); ``tokens``: its estimate, if known."""
         cfg = self.config
-        if len(history) <= cfg.max_history_messages and estimate_tokens(history) <= cfg.max_history_tokens:
+        if len(history) <= cfg.max_history_messages and (
+            estimate_tokens(history) if tokens is None else tokens
+        ) <= cfg.max_history_tokens:
             return history
         head = [m for m in history[:1] if m.role == "system" and m.content.startswith("Summary of")]
         body = history[len(head):]
@@ -143,8 +147,8 @@ class ChatAgent(ToolAgent):
         return [*new_head, *kept]
 
     async def execute(self, request: AgentRequest, ctx: ExecutionContext) -> AgentOutput:
-        history, version = await self.load_history(ctx)
-        history = await self.trim(history, ctx)
+        loaded = await self.load_history(ctx)
+        history = await self.trim(loaded.messages, ctx, loaded.tokens)
         system = [Message.system(self.config.system)] if self.config.system else []
         user = Message.user(request.text)
         messages = [*system, *history, *request.history, user]
@@ -153,6 +157,6 @@ class ChatAgent(ToolAgent):
         added = [user, *(m for m in messages[start:] if m.role == "assistant" and m.content and not m.tool_calls)]
         if output.transfer_to:
             added.append(Message.assistant(output.content))
-        await self.save_history([*history, *added], version, ctx, added)
+        await self.save_history(loaded, added, ctx, head=None if history is loaded.messages else history)
         data: dict[str, Any] = {**(output.data or {}), "history": len(history) + len(added)}
         return output.evolve(data=data)

@@ -220,3 +220,25 @@ async def test_the_saver_is_a_context_manager_as_in_memory_saver_is(kernel: Kern
         assert entered_sync is saver
     await put(saver, "cm", None, n=1)  # still usable: the kernel owns the connections
     assert (await saver.aget_tuple(cfg("cm"))) is not None
+
+
+async def test_a_put_logs_its_events_in_one_append(make_kernel: Any) -> None:
+    """The checkpoint's state.changed events and its langgraph.checkpoint event reach the
+    event log together: one transaction per put on the diskcache log."""
+    async with make_kernel() as kernel:
+        saver = LlmspellSaver(kernel)
+        first = await put(saver, "one-append", None, a=1)
+        log = kernel.events.log
+        appended: list[list[str]] = []
+        append = log.append
+
+        async def counting(events: Any, **options: Any) -> Any:
+            appended.append([e.type for e in events])
+            return await append(events, **options)
+
+        log.append = counting
+        second = await put(saver, "one-append", first, a=2)
+        assert appended == [["state.changed", "state.changed", "langgraph.checkpoint"]]
+        logged = await kernel.events.query("langgraph.checkpoint", stream="one-append")
+        assert [e.payload["checkpoint_id"] for e in logged] == [first, second]
+        assert logged[-1].payload["parent_checkpoint_id"] == first
