@@ -6,8 +6,10 @@ An export is one JSON document per line, each tagged with ``kind``:
 * ``state``: one key of the session's state with its value and version;
 * ``event``: one event of the session's stream, with its id, type, time and sequence;
 * ``artifact``: one version of a session artifact: its metadata, access list and blob
-  record (a *reference*: the bytes stay in the blob store, which is content-addressed,
-  so an import into a kernel sharing the store, or holding the same blob, resolves it).
+  record. A blob of at most :data:`SHIPPED` stored bytes travels in the line (``data``,
+  base64, as the blob store holds it); a larger one is a *reference*: the bytes stay in
+  the blob store, which is content-addressed, so an import into a kernel sharing the
+  store, or holding the same blob, resolves it.
 
 Importing recreates all of it in another data directory: the session record (without a
 process lease), the state with its versions, the events with their ids and sequence
@@ -16,6 +18,8 @@ numbers, and the artifact references with their version numbers.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +51,8 @@ S = SessionStatus
 __all__ = ["FORMAT", "export_session", "import_session", "describe"]
 
 FORMAT = "llmspell.session"
+SHIPPED = 16 * 1024
+"""The largest blob (stored bytes) an export carries itself; larger ones are references."""
 
 
 async def export_session(kernel: Kernel, session_id: str) -> AsyncIterator[bytes]:
@@ -66,9 +72,14 @@ async def export_session(kernel: Kernel, session_id: str) -> AsyncIterator[bytes
             yield _line({"kind": "event", "event": event.as_dict()})
     artifacts = kernel.services.find(ArtifactService)
     if artifacts is not None:
+        store = getattr(artifacts, "store", None)
         async for meta, acl, blob in _artifact_versions(artifacts, session_id):
-            yield _line({"kind": "artifact", "meta": serde.unstructure(meta), "acl": serde.unstructure(acl),
-                         "blob": serde.unstructure(blob)})
+            line = {"kind": "artifact", "meta": serde.unstructure(meta), "acl": serde.unstructure(acl),
+                    "blob": serde.unstructure(blob)}
+            if store is not None and blob is not None and blob.stored_size <= SHIPPED:
+                data = b"".join([chunk async for chunk in store.read(blob.key)])
+                line["data"] = base64.b64encode(data).decode("ascii")
+            yield _line(line)
 
 
 async def _artifact_versions(artifacts: ArtifactService, session_id: str) -> AsyncIterator[tuple[Any, Any, Any]]:
@@ -129,7 +140,11 @@ async def import_session(manager: SessionManager, lines: Iterable[bytes | str]) 
                 raise ValidationError(f"event id(s) {taken} of the export are already in this event log")
         if items:  # quietly: the events above already tell the state's history
             await kernel.state.import_owner("session", sid, items, quiet=True)
-        for meta, acl, blob in artifacts:
+        for meta, acl, blob, data in artifacts:
+            if data is not None:  # a blob this store lacks, shipped in the export
+                writer = await kernel.artifacts.store.writer()
+                await writer.write(data)
+                await writer.commit(blob.key)
             stored = await kernel.artifacts.index.commit(meta, acl=acl, blob=blob)
             if stored.ref.version != meta.ref.version:
                 raise ValidationError(
@@ -147,7 +162,7 @@ def _parse(kernel: Kernel, lines: Iterable[bytes | str]) -> tuple[dict[str, Any]
     header: dict[str, Any] | None = None
     items: list[StateItem] = []
     events: list[Event] = []
-    artifacts: list[tuple[ArtifactMeta, ArtifactAcl, BlobRecord]] = []
+    artifacts: list[tuple[ArtifactMeta, ArtifactAcl, BlobRecord, bytes | None]] = []
     for number, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
@@ -166,9 +181,13 @@ def _parse(kernel: Kernel, lines: Iterable[bytes | str]) -> tuple[dict[str, Any]
             elif kind == "event":
                 events.append(_event(kernel, data["event"]))
             elif kind == "artifact":
+                shipped = data.get("data")
+                if shipped is not None and not isinstance(shipped, str):
+                    raise ValueError("an artifact's data is base64 text")
                 artifacts.append((serde.structure(data["meta"], ArtifactMeta),
                                   serde.structure(data["acl"], ArtifactAcl),
-                                  serde.structure(data["blob"], BlobRecord)))
+                                  serde.structure(data["blob"], BlobRecord),
+                                  None if shipped is None else base64.b64decode(shipped, validate=True)))
             else:
                 raise ValueError(f"unknown line kind {kind!r}")
         except ValidationError:
@@ -224,7 +243,7 @@ async def _check_artifacts(kernel: Kernel, session: Session, artifacts: list[Any
     owner = f"user:{session.user_id}" if session.user_id else None
     out = []
     versions: dict[str, list[int]] = {}
-    for meta, acl, blob in sorted(artifacts, key=lambda a: (a[0].ref.name, a[0].ref.version)):
+    for meta, acl, blob, data in sorted(artifacts, key=lambda a: (a[0].ref.name, a[0].ref.version)):
         name = check_name(meta.ref.name)
         where = f"session export: artifact {name!r} version {meta.ref.version}"
         versions.setdefault(name, []).append(meta.ref.version)
@@ -236,9 +255,19 @@ async def _check_artifacts(kernel: Kernel, session: Session, artifacts: list[Any
         if isinstance(meta.size, bool) or meta.size < 0 or blob.stored_size < 0:
             raise ValidationError(f"{where}: negative size")
         info = await store.stat(blob.key)
-        if info is None:
+        if data is not None:  # the blob's bytes came with the export: they must be the blob described
+            if len(data) != blob.stored_size or len(data) > SHIPPED:
+                raise ValidationError(f"{where}: its data holds {len(data)} bytes, the export says {blob.stored_size} "
+                                      f"(an export carries blobs of at most {SHIPPED} bytes)")
+            # a blob's key is its content's sha256 (with its codecs' tag): plain bytes are checked
+            # here; coded ones are checked against that sha256 when they are loaded
+            if blob.codecs and not blob.key.startswith(f"{blob.sha256}-"):
+                raise ValidationError(f"{where}: its blob key {blob.key} is not the address of its content")
+            if not blob.codecs and (blob.key != blob.sha256 or hashlib.sha256(data).hexdigest() != blob.sha256):
+                raise ValidationError(f"{where}: its data does not hash to its blob key {blob.key}")
+        if info is None and data is None:
             raise ValidationError(f"{where}: its blob {blob.key} is not in this kernel's blob store")
-        if info.size != blob.stored_size:
+        if info is not None and info.size != blob.stored_size:
             raise ValidationError(f"{where}: its blob holds {info.size} bytes, the export says {blob.stored_size}")
         known = await index.get_blob(blob.key)
         if known is not None and (known.sha256, known.size, known.stored_size, known.codecs, known.key_id) != (
@@ -247,7 +276,7 @@ async def _check_artifacts(kernel: Kernel, session: Session, artifacts: list[Any
             raise ValidationError(f"{where}: its blob record differs from the one this kernel holds for {blob.key}")
         id_ = ArtifactId(scope.kind, scope.id, name)
         acl = attrs.evolve(acl, id=id_, owned_by=owner or acl.owned_by)
-        out.append((attrs.evolve(meta, ref=id_.at(meta.ref.version)), acl, blob))
+        out.append((attrs.evolve(meta, ref=id_.at(meta.ref.version)), acl, blob, data if info is None else None))
     for name, numbers in versions.items():
         if numbers != list(range(1, len(numbers) + 1)):
             raise ValidationError(

@@ -117,9 +117,12 @@ async def test_an_artifact_whose_blob_is_missing_or_misdescribed_is_refused(make
     async with make_kernel(kernel_config) as kernel:
         source, docs = await exported(kernel)
         cases = {
-            "not in this kernel's blob store": lambda a: a["meta"].update(blob="0" * 64) or a["blob"].update(key="0" * 64),
+            "not in this kernel's blob store": lambda a: a["meta"].update(blob="0" * 64) or a["blob"].update(key="0" * 64)
+            or a.pop("data"),
+            "does not hash to its blob key": lambda a: a["meta"].update(blob="0" * 64) or a["blob"].update(key="0" * 64),
             "hash, size or codecs differ": lambda a: a["meta"].update(size=a["meta"]["size"] + 1),
-            "blob holds": lambda a: a["blob"].update(stored_size=a["blob"]["stored_size"] + 7),
+            "data holds": lambda a: a["blob"].update(stored_size=a["blob"]["stored_size"] + 7),
+            "blob holds": lambda a: a["blob"].update(stored_size=a["blob"]["stored_size"] + 7) or a.pop("data"),
             "differs from the one this kernel holds": lambda a: a["blob"].update(key_id="forged"),
             "invalid blob key": lambda a: a["meta"].update(blob="../../etc/passwd"),
         }

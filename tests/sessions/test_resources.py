@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
+import orjson
 import pytest
 
 from llmspell.errors import NotFoundError, ValidationError
@@ -81,9 +79,8 @@ async def test_export_then_import_into_a_fresh_data_directory(make_kernel, tmp_p
         events = [(e.id, e.type, e.seq, e.payload) async for e in one.events.read(session.id)]
         arts = [(m.ref, m.sha256, m.size, m.content_type) for m in await one.artifacts.versions("notes.md", session_id=session.id)]
         record = await one.sessions.get(session.id)
-    # an export references blobs; the receiving kernel holds the same ones (shipped alongside)
-    blobs = Path("artifacts", "store", "blobs")
-    shutil.copytree(tmp_path / "one" / blobs, tmp_path / "two" / blobs)
+    # small blobs travel in the export (larger ones are references to a shared or copied store)
+    assert all("data" in orjson.loads(line) for line in lines if orjson.loads(line)["kind"] == "artifact")
     async with make_kernel(data_dir=tmp_path / "two") as two:
         imported = await two.sessions.import_lines(lines)
         assert imported.id == session.id

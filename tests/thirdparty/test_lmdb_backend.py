@@ -115,7 +115,7 @@ session_id = sys.argv[1]
 env = lmdb.open(".llmspell/lmdb/state", readonly=True, lock=False)
 with env.begin() as txn:
     keys = [key.decode() for key, _ in txn.cursor()]
-    raw = txn.get(f"session/{session_id}/chat/helper".encode())
+    raw = txn.get(f"session/{session_id}/chat/helper/000000".encode())  # the first turn's messages
 env.close()  # LMDB opens an environment once per process: the kernel below opens it again
 print(json.dumps(keys))
 assert raw is not None and b'"content":"hello"' in raw, raw
@@ -124,8 +124,9 @@ async def main():
     async with Kernel(config="llmspell.toml") as kernel:
         session = await kernel.sessions.get(session_id)
         assert (session.user_id, session.app) == ("u1", "demo")
-        history = await session.state.get("chat/helper")
-        assert [m["role"] for m in history] == ["user", "assistant"], history
+        helper = kernel.agents.create("chat", name="helper")
+        history = await helper.conversation(kernel.state, session_id)
+        assert [m.role for m in history] == ["user", "assistant"], history
         types = [event.type async for event in session.events()]
         assert types[0] == "session.created" and "agent.run.finished" in types, types
 
