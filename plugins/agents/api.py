@@ -273,6 +273,13 @@ class AgentOutput:
     def evolve(self, **changes: Any) -> AgentOutput:
         return attrs.evolve(self, **changes)
 
+    def of_run(self, run_id: str, status: str = "completed") -> AgentOutput:
+        """This output as run ``run_id``'s (what the runs service returns from ``kernel.run``);
+        ``evolve(run_id=..., status=...)`` but without its cost, paid by every run."""
+        return AgentOutput(self.content, self.data, self.state_delta, self.artifacts, self.transfer_to,
+                           self.handoff_state, self.metadata, self.agent, self.saved, self.trail, status, run_id,
+                           self.pending)
+
 
 @attrs.frozen
 class Handoff:

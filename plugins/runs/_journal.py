@@ -78,6 +78,9 @@ class JournalConflict(LlmspellError):
 class Journal:
     """The journal of one run: what it recorded, and fenced appends to it."""
 
+    __slots__ = ("decided", "entries", "events", "finished", "fresh", "intents", "items", "outcomes", "owner",
+                 "pending", "run_id", "seq", "started", "stream", "waiting")
+
     def __init__(self, events: EventService | None, run_id: str) -> None:
         self.events = events
         self.run_id = run_id

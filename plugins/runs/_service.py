@@ -58,18 +58,42 @@ def seconds(value: float | str, where: str = "runs.approval_timeout") -> float:
 class _Run:
     """One execution of a run in this process: its journal and what this execution consumed."""
 
-    def __init__(self, journal: Journal, root: str) -> None:
-        self.journal = journal
+    __slots__ = ("_events", "_fresh", "_journal", "_lock", "held", "root", "run_id", "seen", "used")
+
+    def __init__(self, journal: Journal | None, root: str, run_id: str, events: EventService | None = None,
+                 fresh: dict[str, Any] | None = None) -> None:
+        self._journal = journal
+        self._events, self._fresh = events, fresh
+        self.run_id = run_id
         self.root = root
         """The name of the run's agent: its own calls have the path "" (so a resume may use an
         instance of another name); calls of the agents it runs are under their names."""
         self.seen: dict[tuple[str, ...], int] = {}
         self.used: set[str] = set()
-        self.lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None
         self.held: list[tuple[str, Any, Callable[[Any], Any] | None]] = []
         """Model results not written yet: they go with the next entry that must be durable (a
         tool's intent, a pause, the end of a run that wrote anything). A model call is safe to
         make again, so a crash before then only costs that call; a model-only run writes nothing."""
+
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            self._journal = Journal(self._events, self.run_id)
+            self._journal.fresh = self._fresh or {}
+        return self._journal
+
+    @property
+    def started(self) -> bool:
+        """Whether the run's journal has begun (something durable was written or read)."""
+        return self._journal is not None and self._journal.started is not None
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Serializes this run's journal writes (parallel branches); made on first use."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
 
     def key(self, kind: str, path: str, name: str, args: Any) -> str:
         base = (kind, "" if path == self.root else path, name, digest(args))
@@ -135,31 +159,31 @@ class RunManager:
         events = self._found or self.kernel.services.find(EventService)
         if not self.config.journal or events is None:
             return await run()
-        journal = Journal(self._events(), run_id or ctx.invocation_id)
         if run_id is not None:
-            await journal.load()
-            if journal.started is None:
+            journal: Journal | None = await Journal(self._events(), run_id).load()
+            if journal.started is None:  # type: ignore[union-attr]
                 raise NotFoundError(f"no run {run_id!r}")
-        else:
-            journal.fresh = {"agent": agent.name, "input": input, "session_id": ctx.session_id, "user_id": ctx.user_id}
-        state = _Run(journal, agent.name)
+            state = _Run(journal, agent.name, run_id)
+        else:  # the journal is made when the run first needs it (a run without calls never does)
+            state = _Run(None, agent.name, ctx.invocation_id, self._events(),
+                         {"agent": agent.name, "input": input, "session_id": ctx.session_id, "user_id": ctx.user_id})
         token = _current.set(state)
         try:
             output = await run()
         except RunPaused:  # every pending item of the run, committed (parallel branches' too)
-            return AgentOutput(agent=agent.name, status="paused", run_id=journal.run_id,
-                               pending=tuple(journal.pending.values()))
+            return AgentOutput(agent=agent.name, status="paused", run_id=state.run_id,
+                               pending=tuple(state.journal.pending.values()))
         except (ReplayMismatch, JournalConflict):
             raise  # the run is not over: resumed elsewhere, or to resume with the agent's code fixed
         except Exception as exc:
-            if journal.started is not None:
+            if state.started:
                 await _append(state, ("run.finished", {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}))
             raise
         finally:
             _current.reset(token)
-        if journal.started is not None:  # (a run that wrote nothing durable leaves no journal)
+        if state.started:  # (a run that wrote nothing durable leaves no journal)
             await _append(state, ("run.finished", {"status": "completed"}))
-        return output.evolve(status="completed", run_id=journal.run_id)
+        return output.of_run(state.run_id)
 
     async def _write(self, run: _Run, *entries: tuple[str, dict[str, Any]]) -> None:
         async with run.lock:

@@ -140,6 +140,7 @@ def test_fast_copy_keeps_every_field():
                            transfer_to="t", handoff_state={"h": 1}, metadata={"m": 1}, saved=("s",), trail=("a", "b"),
                            status="paused", run_id="r")
     assert _with_agent(original, "n") == attrs.evolve(original, agent="n")
+    assert original.of_run("r2", "paused") == attrs.evolve(original, run_id="r2", status="paused")
     assert [f.name for f in attrs.fields(AgentOutput)] == [
         "content", "data", "state_delta", "artifacts", "transfer_to", "handoff_state", "metadata", "agent", "saved",
         "trail", "status", "run_id", "pending"]
