@@ -95,11 +95,8 @@ def checkpoint(saver: Any, i: int, previous: dict[str, Any] | None) -> tuple[dic
     return cp, {"messages": versions["messages"]} if previous else versions
 
 
-def bench_langgraph_sqlite(path: Path) -> dict[str, list[float]]:
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    saver = SqliteSaver(sqlite3.connect(path, check_same_thread=False))
-    out: dict[str, list[float]] = {}
+def langgraph_sync(saver: Any) -> dict[str, list[float]]:
+    """The synchronous saver API: ``put``, ``get_tuple`` (latest), one ``graph.invoke`` turn."""
     config: dict[str, Any] = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
     versions: dict[str, Any] | None = None
 
@@ -109,17 +106,25 @@ def bench_langgraph_sqlite(path: Path) -> dict[str, list[float]]:
         versions = cp["channel_versions"]
         config = saver.put(config, cp, {"source": "loop", "step": 1}, new)
 
-    out["put"] = time_sync(put, rounds=N)
-    out["get_tuple"] = time_sync(lambda: saver.get_tuple({"configurable": {"thread_id": "t", "checkpoint_ns": ""}}), rounds=N)
+    out = {"put": time_sync(put, rounds=N)}
+    latest = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    out["get_tuple"] = time_sync(lambda: saver.get_tuple(latest), rounds=N)
+    g, turn = graph(saver), {"configurable": {"thread_id": "g"}}
+    out["graph turn"] = time_sync(lambda: g.invoke({"log": ["hi"]}, turn), rounds=max(N // 4, 10))
+    return out
+
+
+def bench_langgraph_sqlite(path: Path) -> dict[str, list[float]]:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    saver = SqliteSaver(sqlite3.connect(path, check_same_thread=False))
+    out = langgraph_sync(saver)
     for i in range(100):
         cp, new = checkpoint(saver, i, None)
         saver.put({"configurable": {"thread_id": "l", "checkpoint_ns": ""}}, cp, {"source": "loop", "step": i}, new)
     out["list 10 of 100"] = time_sync(
         lambda: list(saver.list({"configurable": {"thread_id": "l"}}, limit=10)), rounds=max(N // 4, 10)
     )
-    g = graph(saver)
-    turn = {"configurable": {"thread_id": "g"}}
-    out["graph turn"] = time_sync(lambda: g.invoke({"log": ["hi"]}, turn), rounds=max(N // 4, 10))
     return out
 
 
@@ -166,22 +171,7 @@ def bench_langgraph_thread(path: Path) -> dict[str, list[float]]:
     with KernelThread({"sessions": {"sweep_interval": 0}}, data_dir=path, env={}) as kernel:
         bridge = Bridge(kernel)
         out["KernelThread hop"] = time_sync(lambda: bridge.call(nothing()), rounds=N * 25)
-        saver = LlmspellSaver(kernel)
-        config: dict[str, Any] = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
-        versions: dict[str, Any] | None = None
-
-        def put() -> None:
-            nonlocal config, versions
-            cp, new = checkpoint(saver, 0, versions)
-            versions = cp["channel_versions"]
-            config = saver.put(config, cp, {"source": "loop", "step": 1}, new)
-
-        out["put"] = time_sync(put, rounds=N)
-        latest = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
-        out["get_tuple"] = time_sync(lambda: saver.get_tuple(latest), rounds=N)
-        g = graph(saver)
-        turn = {"configurable": {"thread_id": "g"}}
-        out["graph turn"] = time_sync(lambda: g.invoke({"log": ["hi"]}, turn), rounds=max(N // 4, 10))
+        out.update(langgraph_sync(LlmspellSaver(kernel)))
     return out
 
 

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _timing import summarize, table, time_async, time_sync
 from bench_agents import Counter, NoOp, config
-from bench_interop import adk_event, bench_langgraph_async, bench_openai, checkpoint, graph
+from bench_interop import adk_event, bench_langgraph_async, bench_openai, checkpoint, langgraph_sync
 
 from llmspell import Kernel
 
@@ -225,25 +225,6 @@ async def bench_sessions(root: Path) -> None:
 
 
 # -- LangGraph ----------------------------------------------------------------------------------
-
-
-def langgraph_sync(saver: Any) -> dict[str, list[float]]:
-    """The synchronous saver API (``invoke``, ``put``, ``get_tuple``)."""
-    config: dict[str, Any] = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
-    versions: dict[str, Any] | None = None
-
-    def put() -> None:
-        nonlocal config, versions
-        cp, new = checkpoint(saver, 0, versions)
-        versions = cp["channel_versions"]
-        config = saver.put(config, cp, {"source": "loop", "step": 1}, new)
-
-    out = {"put": time_sync(put, rounds=N)}
-    latest = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
-    out["get_tuple"] = time_sync(lambda: saver.get_tuple(latest), rounds=N)
-    g, turn = graph(saver), {"configurable": {"thread_id": "g"}}
-    out["graph turn"] = time_sync(lambda: g.invoke({"log": ["hi"]}, turn), rounds=max(N // 4, 10))
-    return out
 
 
 async def langgraph_async_peer(path: Path) -> dict[str, list[float]]:
