@@ -58,7 +58,7 @@ def seconds(value: float | str, where: str = "runs.approval_timeout") -> float:
 class _Run:
     """One execution of a run in this process: its journal and what this execution consumed."""
 
-    __slots__ = ("_events", "_fresh", "_journal", "_lock", "held", "root", "run_id", "seen", "used")
+    __slots__ = ("_events", "_fresh", "_journal", "_lock", "_recorded", "held", "root", "run_id", "seen", "used")
 
     def __init__(self, journal: Journal | None, root: str, run_id: str, events: EventService | None = None,
                  fresh: dict[str, Any] | None = None) -> None:
@@ -70,6 +70,7 @@ class _Run:
         instance of another name); calls of the agents it runs are under their names."""
         self.seen: dict[tuple[str, ...], int] = {}
         self.used: set[str] = set()
+        self._recorded: dict[str, dict[str, None]] | None = None
         self._lock: asyncio.Lock | None = None
         self.held: list[tuple[str, Any, Callable[[Any], Any] | None]] = []
         """Model results not written yet: they go with the next entry that must be durable (a
@@ -103,10 +104,22 @@ class _Run:
         self.used.add(key)
         return key
 
-    def unconsumed(self) -> list[str]:
-        """Recorded calls this execution has not reached (in journal order)."""
-        recorded = [e.payload["key"] for e in self.journal.entries if e.type in ("run.call.intent", "run.call.done")]
-        return [k for k in dict.fromkeys(recorded) if k not in self.used]
+    def unreached(self, path: str) -> str | None:
+        """The first call the journal recorded for agent ``path`` that this execution has not
+        made yet, or None (each recorded call is looked at until it is reached, once)."""
+        if self._recorded is None:
+            self._recorded = {}
+            for entry in self.journal.entries:
+                if entry.type in ("run.call.intent", "run.call.done"):
+                    key = entry.payload["key"]
+                    self._recorded.setdefault(key.split("|")[1], {})[key] = None
+        keys = self._recorded.get(path)
+        while keys:
+            first = next(iter(keys))
+            if first not in self.used:
+                return first
+            del keys[first]
+        return None
 
 
 _current: contextvars.ContextVar[_Run | None] = contextvars.ContextVar("llmspell.run", default=None)
@@ -213,11 +226,11 @@ class RunManager:
         intent = journal.intents.get(key)
         decided = journal.decided.get(key)
         if intent is None and decided is None:
-            unconsumed = [k for k in state.unconsumed() if k != key and k.split("|")[1] == path]
-            if unconsumed:
+            recorded = state.unreached(path)
+            if recorded is not None:
                 raise ReplayMismatch(
                     f"run {journal.run_id}: the agent made {_describe(key)} where its journal recorded "
-                    f"{_describe(unconsumed[0])}; nothing was executed (agent code must make the same calls "
+                    f"{_describe(recorded)}; nothing was executed (agent code must make the same calls "
                     "given the same results)"
                 )
         if decided is not None:
