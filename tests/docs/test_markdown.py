@@ -158,6 +158,9 @@ def stop_server(proc: subprocess.Popen[str], args: list[str]) -> tuple[int, str]
         rest, _ = proc.communicate()
         return -9, rest + f"\n(not up in {START_WAIT:.0f} s)"
     if proc.poll() is None and first:
+        with contextlib.suppress(subprocess.TimeoutExpired):  # a first line that is an error: it is ending
+            proc.wait(timeout=1.0)
+    if proc.poll() is None and first:
         proc.send_signal(signal.SIGINT)
         try:
             rest, _ = proc.communicate(timeout=START_WAIT)
