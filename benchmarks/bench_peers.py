@@ -45,7 +45,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _timing import summarize, table, time_async, time_sync
 from bench_agents import Counter, NoOp, config
-from bench_interop import adk_event, bench_langgraph_async, bench_openai, checkpoint, langgraph_sync
+from bench_interop import (
+    adk_event,
+    bench_langgraph_aiosqlite,
+    bench_langgraph_async,
+    bench_langgraph_thread,
+    bench_openai,
+    bench_thread_hop,
+    checkpoint,
+    langgraph_sync,
+)
 
 from llmspell import Kernel
 
@@ -227,30 +236,15 @@ async def bench_sessions(root: Path) -> None:
 # -- LangGraph ----------------------------------------------------------------------------------
 
 
-async def langgraph_async_peer(path: Path) -> dict[str, list[float]]:
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
-        return await bench_langgraph_async(saver)
-
-
 def bench_langgraph(root: Path) -> None:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    from llmspell.contrib import KernelThread
     from llmspell.contrib.langgraph import LlmspellSaver
 
     peer = langgraph_sync(SqliteSaver(sqlite3.connect(root / "lg.sqlite", check_same_thread=False)))
-    peer_async = asyncio.run(langgraph_async_peer(root / "lg-async.sqlite"))
-    with KernelThread({"sessions": {"sweep_interval": 0}}, data_dir=root / "lg-sync", env={}) as kernel:
-        ours = langgraph_sync(LlmspellSaver(kernel))
-        bridge = LlmspellSaver(kernel).bridge
-
-        async def nothing() -> None:
-            return None
-
-        hop = time_sync(lambda: bridge.call(nothing()), rounds=N * 5)
-    baseline = time_sync(lambda: asyncio.run_coroutine_threadsafe(asyncio.sleep(0), _loop()).result(), rounds=N * 5)
+    peer_async = asyncio.run(bench_langgraph_aiosqlite(root / "lg-async.sqlite"))
+    ours = bench_langgraph_thread(root / "lg-sync")  # the synchronous API on a KernelThread, and its hop
+    baseline = bench_thread_hop()
 
     async def ours_async() -> dict[str, list[float]]:
         async with Kernel({"sessions": {"sweep_interval": 0}}, data_dir=root / "lg-async", env={}) as kernel:
@@ -260,21 +254,7 @@ def bench_langgraph(root: Path) -> None:
     for op in ("put", "get_tuple", "graph turn"):
         row("LangGraph", f"sync {op} (KernelThread)", ours[op], peer[op], "SqliteSaver")
         row("LangGraph", f"async {op}", ours_a[op], peer_async[op], "AsyncSqliteSaver")
-    row("LangGraph", "KernelThread: one call to the kernel", hop, baseline, "a bare thread hop", 1.5)
-
-
-_LOOP: asyncio.AbstractEventLoop | None = None
-
-
-def _loop() -> asyncio.AbstractEventLoop:
-    """A loop on a thread of its own: what one hop to another thread costs."""
-    global _LOOP
-    if _LOOP is None:
-        import threading
-
-        _LOOP = asyncio.new_event_loop()
-        threading.Thread(target=_LOOP.run_forever, daemon=True).start()
-    return _LOOP
+    row("LangGraph", "KernelThread: one call to the kernel", ours["KernelThread hop"], baseline, "a bare thread hop", 1.5)
 
 
 # -- OpenAI Agents SDK, agent turns ------------------------------------------------------------

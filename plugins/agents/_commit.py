@@ -55,9 +55,8 @@ def locate(key: str, ctx: ExecutionContext, agent: BaseAgent) -> tuple[str, str 
 
 
 def _with_agent(o: AgentOutput, name: str) -> AgentOutput:
-    """``o.evolve(agent=name)``, three times faster (every field passed, no factories run)."""
-    return AgentOutput(o.content, o.data, o.state_delta, o.artifacts, o.transfer_to, o.handoff_state, o.metadata,
-                       name, o.saved, o.trail, o.status, o.run_id, o.pending)
+    """``o.evolve(agent=name)``, fast (:meth:`AgentOutput.copy`)."""
+    return o.copy(agent=name)
 
 
 class Committer:

@@ -18,8 +18,6 @@ processes that resume the same run cannot both write, so they cannot both execut
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -28,6 +26,7 @@ import orjson
 
 from llmspell import serde
 from llmspell.errors import ConflictError, LlmspellError
+from llmspell.plugins._process import ended, this_process
 from llmspell.plugins.events.api import Event, EventService
 
 from .api import PendingItem, RunRecord, stream_of
@@ -35,35 +34,15 @@ from .api import PendingItem, RunRecord, stream_of
 __all__ = ["Journal", "JournalConflict", "digest", "expired", "fold"]
 
 
-def _started_ticks(pid: int) -> int | None:
-    """When process ``pid`` started (clock ticks since boot; Linux), None when unknown or gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return int(f.read().rsplit(b")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def owner() -> dict[str, Any]:
     """This process, as a journal records who runs a run."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "ticks": _started_ticks(os.getpid())}
+    host, pid, start = this_process()
+    return {"host": host, "pid": pid, "start": start}
 
 
 def gone(who: dict[str, Any] | None) -> bool:
     """Whether the process ``who`` ran on this host and has ended (a pid reused since counts as ended)."""
-    if not who or who.get("host") != socket.gethostname():
-        return False  # another host's process: this one cannot tell
-    pid = who.get("pid")
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass  # alive, another user's
-    ticks = who.get("ticks")
-    return ticks is not None and _started_ticks(pid) not in (None, ticks)
+    return who is not None and ended(who["host"], who["pid"], who["start"]) is not None
 
 
 def digest(value: Any) -> str:
@@ -78,7 +57,7 @@ class JournalConflict(LlmspellError):
 class Journal:
     """The journal of one run: what it recorded, and fenced appends to it."""
 
-    __slots__ = ("decided", "entries", "events", "finished", "fresh", "intents", "items", "outcomes", "owner",
+    __slots__ = ("decided", "entries", "events", "finished", "intents", "items", "outcomes", "owner",
                  "pending", "run_id", "seq", "started", "stream", "waiting")
 
     def __init__(self, events: EventService | None, run_id: str) -> None:
@@ -103,8 +82,6 @@ class Journal:
         """The process that last started or resumed the run."""
         self.waiting = False
         """Paused and not resumed since (decisions may have been recorded meanwhile)."""
-        self.fresh: dict[str, Any] = {}
-        """What ``run.started`` records, for a new run (written with its first entry)."""
 
     async def load(self) -> Journal:
         """Read the whole stream and fold it."""

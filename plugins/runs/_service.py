@@ -58,12 +58,14 @@ def seconds(value: float | str, where: str = "runs.approval_timeout") -> float:
 class _Run:
     """One execution of a run in this process: its journal and what this execution consumed."""
 
-    __slots__ = ("_events", "_fresh", "_journal", "_lock", "_recorded", "held", "root", "run_id", "seen", "used")
+    __slots__ = ("_events", "_journal", "_lock", "_recorded", "fresh", "held", "root", "run_id", "seen", "used")
 
     def __init__(self, journal: Journal | None, root: str, run_id: str, events: EventService | None = None,
                  fresh: dict[str, Any] | None = None) -> None:
         self._journal = journal
-        self._events, self._fresh = events, fresh
+        self._events = events
+        self.fresh = fresh or {}
+        """What ``run.started`` records for a new run (written with its first entry)."""
         self.run_id = run_id
         self.root = root
         """The name of the run's agent: its own calls have the path "" (so a resume may use an
@@ -81,7 +83,6 @@ class _Run:
     def journal(self) -> Journal:
         if self._journal is None:
             self._journal = Journal(self._events, self.run_id)
-            self._journal.fresh = self._fresh or {}
         return self._journal
 
     @property
@@ -141,11 +142,17 @@ class RunManager:
 
     # -- helpers -------------------------------------------------------------------------
 
+    def _log(self) -> EventService | None:
+        """The event service that keeps the journals (found once: this manager lives as long as
+        one start of its kernel), or None without the events plugin."""
+        if self._found is None:
+            self._found = self.kernel.services.find(EventService)
+        return self._found
+
     def _events(self) -> EventService:
-        events = self._found or self.kernel.services.find(EventService)
+        events = self._log()
         if events is None:
             raise LlmspellError("durable runs need the events plugin (its log keeps the journal)")
-        self._found = events  # (this manager lives as long as one start of its kernel, as the service)
         return events
 
     def active(self) -> bool:
@@ -169,16 +176,16 @@ class RunManager:
 
     async def execute(self, agent: Any, input: Any, ctx: Any, run: Callable[[], Awaitable[Any]], *,
                       run_id: str | None = None) -> Any:
-        events = self._found or self.kernel.services.find(EventService)
+        events = self._log()
         if not self.config.journal or events is None:
             return await run()
         if run_id is not None:
-            journal: Journal | None = await Journal(self._events(), run_id).load()
-            if journal.started is None:  # type: ignore[union-attr]
+            journal = await Journal(events, run_id).load()
+            if journal.started is None:
                 raise NotFoundError(f"no run {run_id!r}")
             state = _Run(journal, agent.name, run_id)
         else:  # the journal is made when the run first needs it (a run without calls never does)
-            state = _Run(None, agent.name, ctx.invocation_id, self._events(),
+            state = _Run(None, agent.name, ctx.invocation_id, events,
                          {"agent": agent.name, "input": input, "session_id": ctx.session_id, "user_id": ctx.user_id})
         token = _current.set(state)
         try:
@@ -208,9 +215,8 @@ class RunManager:
                    tool: Any = None, ctx: Any = None, encode: Callable[[Any], Any] | None = None,
                    decode: Callable[[Any], Any] | None = None) -> Any:
         state = _current.get()
-        needs = _needs_approval(tool, args, ctx) if tool is not None else False
         if state is None:
-            if needs:
+            if tool is not None and _needs_approval(tool, args, ctx):
                 raise LlmspellError(
                     f"tool {name!r} needs approval, which only a journaled run can wait for "
                     "(call it through kernel.run with the runs plugin on and [runs] journal = true)"
@@ -240,7 +246,7 @@ class RunManager:
                 return await self._run_body(state, key, args, run, intent["idempotency_key"], encode)
             raise await self._pause(state, PendingItem("", "in_doubt", path, tool=name, args=intent.get("args"),
                                                        expires_at=self._expiry(), step=key))
-        if needs:
+        if tool is not None and _needs_approval(tool, args, ctx):  # asked of live calls only
             raise await self._pause(state, PendingItem("", "approval", path, tool=name, args=dict(args),
                                                        expires_at=self._expiry(), step=key))
         if kind == "tool":  # the intent is durable before the body runs
@@ -418,7 +424,7 @@ async def _append(run: _Run, *entries: tuple[str, dict[str, Any]]) -> None:
         held = [("run.call.done", {"key": key, "result": _stored(key, result, encode)}) for key, result, encode in run.held]
         entries, run.held = (*held, *entries), []
     if journal.started is None:
-        fresh = journal.fresh
+        fresh = run.fresh
         kept = serde.is_json(fresh["input"])  # a resume runs the agent again on it
         entries = (("run.started", {**fresh, "input": fresh["input"] if kept else None, "input_kept": kept,
                                     "owner": owner()}), *entries)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from llmspell.errors import NotFoundError
 from llmspell.ids import new_id
+from llmspell.plugins._process import ended, process_start
 from llmspell.plugins.sessions.api import Lease, Session, SessionStatus
 
 if TYPE_CHECKING:
@@ -27,25 +28,6 @@ if TYPE_CHECKING:
     from ._records import SessionRecords
 
 log = logging.getLogger("llmspell.sessions")
-
-
-def process_start(pid: int) -> float | None:
-    """The start time of ``pid`` (clock ticks since boot on Linux), None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-        return float(fields[19])
-    except FileNotFoundError:
-        return None
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return 0.0
-    return 0.0
 
 
 class LeaseKeeper:
@@ -90,12 +72,9 @@ class LeaseKeeper:
         """Why the holder of ``lease`` is gone, or None while it may be alive."""
         if lease.owner == self.owner:
             return None
-        if lease.host == self.host:
-            started = process_start(lease.pid)
-            if started is None:
-                return f"process {lease.pid} on {lease.host} is gone"
-            if lease.process_start and started and started != lease.process_start:
-                return f"process {lease.pid} on {lease.host} is gone (its pid was reused)"
+        reason = ended(lease.host, lease.pid, lease.process_start, here=self.host)
+        if reason is not None:
+            return reason
         if lease.expires_at < now:
             return f"the lease of process {lease.pid} on {lease.host} expired at {lease.expires_at.isoformat()}"
         return None

@@ -254,6 +254,32 @@ async def test_an_expired_approval_is_decided_by_the_policy_and_a_late_decision_
         assert effects() == []
 
 
+@pytest.mark.parametrize("policy", ["approve", "fail"])
+async def test_the_other_expiry_policies(tmp_path: Path, policy: str) -> None:
+    async with kernel(tmp_path, runs={"approval_timeout": "0.2s", "on_timeout": policy}) as k:
+        out = await k.run(script(k), "pay:10:alice")
+        await asyncio.sleep(0.3)
+        if policy == "approve":
+            done = await k.resume(out.run_id, agent=script(k, "s2"))
+            assert done.data == [{"paid": 10, "to": "alice"}] and len(effects()) == 1
+            decided = [h["data"] for h in await k.runs.history(out.run_id) if h["type"] == "run.decided"]
+            assert [(d["by"], d["decision"]["kind"], d["note"]) for d in decided] == [("system", "approve", "expired")]
+        else:
+            with pytest.raises(LlmspellError, match=r"expired \(\[runs\] on_timeout = 'fail'\)"):
+                await k.resume(out.run_id, agent=script(k, "s2"))
+            assert (await k.runs.get(out.run_id)).status == "failed" and effects() == []
+
+
+async def test_with_the_journal_off_runs_leave_nothing_and_approvals_refuse(tmp_path: Path) -> None:
+    async with kernel(tmp_path, runs={"journal": False}) as k:
+        out = await k.run(script(k), "lookup:x")
+        assert out.status == "completed" and out.run_id is None
+        with pytest.raises(LlmspellError, match="needs approval, which only a journaled run can wait for"):
+            await k.run(script(k, "s2"), "pay:10:alice")
+        assert await k.runs.list() == []
+        assert [e.split()[0] for e in effects()] == ["lookup"]
+
+
 async def test_a_bad_approval_timeout_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="runs.approval_timeout: 'soon' is not a duration"):
         kernel(tmp_path, runs={"approval_timeout": "soon"})
